@@ -68,10 +68,6 @@ enum fuze_status {
 typedef struct fuze_ctx fuze_ctx;
 /** Opaque handle of a protected array. */
 typedef struct fuze_array fuze_array;
-/** Opaque handle of a fused stack. */
-typedef struct fuze_stack fuze_stack;
-/** Opaque handle of a fused map. */
-typedef struct fuze_map fuze_map;
 
 /**
  * @brief Start fuze. Collective over @p comm.
@@ -128,23 +124,6 @@ FUZE_EXPORT int fuze_protect(fuze_ctx *ctx, const char *name, void *base, size_t
  */
 FUZE_EXPORT int fuze_stored_count(fuze_ctx *ctx, const char *name, size_t *count);
 
-FUZE_EXPORT int fuze_stack_create(fuze_ctx *ctx, const char *name, size_t elem_size,
-                                  fuze_stack **stack);
-FUZE_EXPORT int fuze_stack_push(fuze_stack *s, const void *elem);
-FUZE_EXPORT int fuze_stack_pop(fuze_stack *s, void *elem);
-FUZE_EXPORT int fuze_stack_peek(const fuze_stack *s, void *elem);
-FUZE_EXPORT size_t fuze_stack_size(const fuze_stack *s);
-
-FUZE_EXPORT int fuze_map_create(fuze_ctx *ctx, const char *name, size_t key_size,
-                                size_t value_size, fuze_map **map);
-FUZE_EXPORT int fuze_map_put(fuze_map *m, const void *key, const void *value);
-FUZE_EXPORT int fuze_map_get(const fuze_map *m, const void *key, void *value);
-FUZE_EXPORT int fuze_map_remove(fuze_map *m, const void *key);
-FUZE_EXPORT size_t fuze_map_size(const fuze_map *m);
-FUZE_EXPORT int fuze_map_foreach(const fuze_map *m,
-                                 int (*fn)(const void *key, const void *value, void *arg),
-                                 void *arg);
-
 /**
  * @brief Commit the current state of every protected structure as a new epoch.
  * Collective.
@@ -181,6 +160,20 @@ FUZE_EXPORT int fuze_recover(fuze_ctx *ctx);
  * process would have them. The next collective call recovers.
  */
 FUZE_EXPORT int fuze_inject(fuze_ctx *ctx, const int *ranks, int nranks);
+
+/**
+ * @brief Arm a wipe of @p ranks inside the next fuze_checkpoint(). Collective.
+ *
+ * The same as config inject=wipe:ranks=...:at=checkpoint:<next>:phase=P, for
+ * test programs that loop over many failure scenarios in one job.
+ * @param [in] phase "before" (no delta sent yet), "partial" (about half of
+ *                   every rank's deltas sent), "sent" (all deltas flushed, no
+ *                   commit decision yet), "promoted" (decided and promoted at
+ *                   the hosts, committed copies not yet updated) or "after"
+ *                   (the new epoch is complete).
+ * @return FUZE_SUCCESS, FUZE_ERR_ARG (bad rank or phase; same on every rank).
+ */
+FUZE_EXPORT int fuze_inject_at(fuze_ctx *ctx, const int *ranks, int nranks, const char *phase);
 
 /** @brief Complete outstanding backup updates of this rank (local). */
 FUZE_EXPORT int fuze_flush(fuze_ctx *ctx);

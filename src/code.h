@@ -11,7 +11,8 @@ enum fuze_code_kind { FUZE_CODE_RS = 0, FUZE_CODE_XOR = 1, FUZE_CODE_REPLICATE =
 typedef struct fuze_code {
   int k, m, kind;
   unsigned char *coef;   /* m x k, coef[j * k + i] */
-  unsigned char *tables; /* per primary i: 32 * m bytes of ISA-L tables (ec_init_tables k=1) */
+  unsigned char *tables; /* per primary i: 32 * m bytes of ISA-L tables (ec_init_tables k=1),
+                            then 32 * k * m bytes for full encode (ec_init_tables(k, m, coef)) */
 } fuze_code;
 
 /* Build the code. RS: Cauchy rows from gf_gen_cauchy1_matrix, except m == 1
@@ -26,7 +27,8 @@ static inline unsigned char fuze__code_coef(const fuze_code *c, int j, int i) {
 }
 
 /* products[j] = coef[j][i] * delta for j = 0..m-1, one pass over delta.
- * A product whose coefficient is 1 is a copy. len may be any size incl. 0. */
+ * A product whose coefficient is 1 is a copy. len may be any size incl. 0.
+ * products must not overlap delta. */
 void fuze__code_delta_encode(const fuze_code *c, int i, const unsigned char *delta,
                              size_t len, unsigned char **products);
 
@@ -37,7 +39,8 @@ void fuze__gf_scale(unsigned char coef, const unsigned char *in, unsigned char *
 /* dst ^= src, vectorised (ISA-L xor_gen where aligned, word loop for tails). */
 void fuze__xor_into(unsigned char *dst, const unsigned char *src, size_t len);
 
-/* dst = a ^ b. */
+/* dst = a ^ b (dst may equal a or b, no other overlap). Fastest when all
+ * three pointers have the same address modulo 32. */
 void fuze__xor3(unsigned char *dst, const unsigned char *a, const unsigned char *b,
                 size_t len);
 
@@ -56,5 +59,11 @@ int fuze__code_decode_matrix(const fuze_code *c, const unsigned char *erased, in
  * outputs (lost primaries decoded, then lost backups re-encoded). */
 int fuze__code_decode(const fuze_code *c, const unsigned char *erased,
                       unsigned char **members, size_t len);
+
+/* Test hook: ISA-L takes int lengths, so long buffers are processed in chunks
+ * (default 1 GiB). bytes >= 128 sets the chunk (rounded down to a multiple of
+ * 128) so tests reach the chunked path with small buffers; 0 only queries.
+ * Returns the previous value. Not thread-safe; production code never calls it. */
+size_t fuze__code_chunk_bytes(size_t bytes);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #define FUZE_PLAN_DEFAULT_BLOCK 32
+#define FUZE_PLAN_FIELD 256 /* GF(2^8) Reed-Solomon: primaries + backups <= 256 */
 
 typedef struct fuze_plan_input {
   int nranks;          /* all ranks, compute and spare */
@@ -48,5 +49,22 @@ int fuze__plan_check(const fuze_plan *p, int *failing, int *nfailing);
 
 /* Number of backups hosted by `rank`. */
 int fuze__plan_load(const fuze_plan *p, int rank);
+
+/* fuze__plan_check with more detail: *nsets = failure sets tried (every
+ * non-empty set of <= f domains when the plan passes, sum_k C(ndomains, k)),
+ * *bad_block = the block that loses more than f members in the failing set,
+ * -1 when none. Any out pointer may be NULL; failing must hold f ints.
+ * Returns 0 (tolerant), 1 (failing set found) or FUZE_ERR_NOMEM. */
+int fuze__plan_check_detail(const fuze_plan *p, int *failing, int *nfailing, long long *nsets,
+                            int *bad_block);
+
+/* Blocks of one group of n ranks (one rank per domain) among ndomains
+ * domains: max(ceil(n / (ndomains - f)), ceil(n / max_block)); 0 when n <= 0.
+ * Needs ndomains > f and max_block >= 1. */
+int fuze__plan_group_blocks(int n, int ndomains, int f, int max_block);
+
+/* The effective block limit: max_block when > 0, else
+ * min(FUZE_PLAN_DEFAULT_BLOCK, FUZE_PLAN_FIELD - f). */
+int fuze__plan_block_limit(int f, int max_block);
 
 #endif

@@ -1,0 +1,57 @@
+/* config: the "key=value;key=value" configuration string with FUZE_<KEY>
+ * environment overrides, and the fault-injection spec. Pure (no MPI). */
+#ifndef FUZE_CONFIG_H
+#define FUZE_CONFIG_H
+
+#include <stddef.h>
+
+enum fuze_domain_mode { FUZE_DOMAIN_NODE = 0, FUZE_DOMAIN_RANK = 1, FUZE_DOMAIN_K = 2 };
+enum fuze_recovery_mode { FUZE_RECOVERY_ROLLBACK = 0, FUZE_RECOVERY_FORWARD = 1 };
+
+/* Points inside fuze_checkpoint() where an injected failure strikes. */
+enum fuze_phase {
+  FUZE_PHASE_BEFORE = 0,   /* before any delta is sent */
+  FUZE_PHASE_PARTIAL = 1,  /* after about half of every rank's deltas */
+  FUZE_PHASE_SENT = 2,     /* all deltas flushed, before the commit decision */
+  FUZE_PHASE_PROMOTED = 3, /* decided and promoted at the hosts, shadows not updated */
+  FUZE_PHASE_AFTER = 4,    /* the new epoch is complete */
+  FUZE_PHASE_COUNT = 5
+};
+
+#define FUZE_MAX_INJECT 16
+#define FUZE_MAX_INJECT_RANKS 64
+
+typedef struct fuze_inject_spec {
+  int kind;              /* 0 = wipe */
+  int nranks;
+  int ranks[FUZE_MAX_INJECT_RANKS];
+  long at_checkpoint;    /* 1-based count of fuze_checkpoint() calls */
+  int phase;
+} fuze_inject_spec;
+
+typedef struct fuze_config {
+  int faults;            /* f, default 1 */
+  int spares;            /* a, default 0 */
+  int domain_mode;       /* node (default), rank, K */
+  int domain_k;
+  int block;             /* max block size, 0 = planner default */
+  int code;              /* enum fuze_code_kind */
+  int recovery;          /* enum fuze_recovery_mode */
+  size_t chunk;          /* dirty-tracking chunk bytes, default 64 KiB */
+  int verbose;
+  char dir[1024];
+  int ninject;
+  fuze_inject_spec inject[FUZE_MAX_INJECT];
+} fuze_config;
+
+/* Parse str (NULL = defaults), then apply FUZE_<KEY> environment overrides.
+ * Errors: FUZE_ERR_CONFIG with a message naming the key and accepted values
+ * (recorded with fuze__error and copied to msg when msg is not NULL). */
+int fuze__config_parse(const char *str, fuze_config *cfg, char *msg);
+
+/* Parse one inject value ("wipe:ranks=1+2:at=checkpoint:3[:phase=sent]/..."). */
+int fuze__inject_parse(const char *value, fuze_config *cfg, char *msg);
+
+const char *fuze__phase_name(int phase);
+
+#endif

@@ -1,0 +1,113 @@
+/* The library's internal state, shared by the runtime, transport, array,
+ * recovery and inject modules. Never installed. */
+#ifndef FUZE_INTERNAL_H
+#define FUZE_INTERNAL_H
+
+#include "fuze.h"
+
+#include "code.h"
+#include "config.h"
+#include "error.h"
+#include "plan.h"
+
+#include <stdint.h>
+
+#define FUZE_NAME_MAX 64
+#define FUZE_ALIGN 64
+
+/* One backup region a rank hosts in an array's window: the block's working
+ * parity at `off`, its committed parity at `off + fused`. */
+typedef struct fuze_hosted {
+  int block, j;
+  size_t fused;
+  size_t off;
+} fuze_hosted;
+
+struct fuze_array {
+  struct fuze_ctx *ctx;
+  char name[FUZE_NAME_MAX];
+  /* Registration: what a replacement process knows. */
+  void *base;
+  size_t count, elem, bytes;
+  MPI_Datatype type;
+  /* Committed copy of this rank's bytes (NULL when lost or bytes == 0). */
+  unsigned char *shadow;
+  /* Bytes of every rank (all ranks of the world; 0 for spares). */
+  size_t *rank_bytes;
+  /* Fused bytes of every block: the largest member's bytes. */
+  size_t *fused;
+  /* Window holding every region this rank hosts. */
+  MPI_Win win;
+  unsigned char *winbase;
+  size_t winsize;
+  int nhosted;
+  fuze_hosted *hosted;
+  /* Dirty chunks found by the last scan (indices), kept until the commit. */
+  size_t *dirty;
+  size_t ndirty;
+};
+
+/* Inter-module helpers that use MPI live with the context. */
+struct fuze_ctx {
+  MPI_Comm world;       /* dup of the init communicator, errors return */
+  MPI_Comm app;         /* compute ranks (not owned: the caller frees it) */
+  int rank, size;
+  int is_spare;
+  fuze_config cfg;
+  int *domain;
+  int ndomains;
+  fuze_plan plan;
+  fuze_code *codes;     /* one per block (k = block size, m = f) */
+  MPI_Comm *block_comm; /* per block: members (index order) then hosts; NULL if not in it */
+  fuze_array **arrays;
+  int narrays;
+  /* Epoch state. */
+  uint64_t epoch;       /* last committed epoch */
+  uint64_t decided;     /* highest epoch this rank knows was decided */
+  uint64_t hosted_epoch;/* epoch of the committed parity this rank hosts */
+  long ckpt_calls;      /* fuze_checkpoint() calls so far */
+  int lost;             /* this rank was wiped and waits for recovery */
+  int finalized;
+  /* Counters. */
+  uint64_t sent_bytes, recovered_bytes, recoveries;
+  char msg[FUZE_MSG_LEN];
+};
+
+/* Status helpers: record on the context. */
+#define CTX_ERR(ctx, code, ...) fuze__error((ctx)->msg, (code), __VA_ARGS__)
+
+/* runtime.c */
+int fuze__agree(fuze_ctx *ctx, int rc);           /* collective: same rc and message everywhere */
+int fuze__any_lost(fuze_ctx *ctx, int *lost);     /* collective: lost[rank] for every rank */
+size_t fuze__align(size_t n);
+
+/* transport.c */
+int fuze__win_create(fuze_ctx *ctx, size_t bytes, MPI_Win *win, unsigned char **base);
+void fuze__win_free(MPI_Win *win);
+/* Accumulate (BXOR) len bytes into rank's window at disp; the origin buffer
+ * must stay untouched until fuze__win_flush. */
+int fuze__win_xor(fuze_ctx *ctx, MPI_Win win, const void *buf, size_t len, int rank,
+                  size_t disp);
+int fuze__win_flush(fuze_ctx *ctx, MPI_Win win);
+int fuze__win_sync(MPI_Win win);
+
+/* array.c */
+int fuze__array_layout(fuze_ctx *ctx, fuze_array *a);
+int fuze__array_sizes(fuze_ctx *ctx, fuze_array *a); /* collective, no window */
+void fuze__arrays_reset_working(fuze_ctx *ctx);
+size_t fuze__array_region(const fuze_ctx *ctx, const fuze_array *a, int host, int block,
+                          int j);
+int fuze__arrays_send(fuze_ctx *ctx, fuze_array **arrays, int n, int phase_hook);
+void fuze__arrays_promote(fuze_ctx *ctx, fuze_array **arrays, int n);
+void fuze__arrays_update_shadow(fuze_ctx *ctx, fuze_array **arrays, int n);
+void fuze__array_free(fuze_array *a);
+
+/* inject.c */
+int fuze__inject_point(fuze_ctx *ctx, int phase);
+int fuze__inject_scheduled(const fuze_ctx *ctx, int phase);
+void fuze__wipe_self(fuze_ctx *ctx);
+
+/* recovery.c */
+int fuze__recover(fuze_ctx *ctx, const int *lost, uint64_t *epoch_out);
+
+#endif

@@ -1,0 +1,237 @@
+/* recovery: survivors + committed parity -> decode -> restored buffers.
+ *
+ * Protocol (see docs/design.md):
+ * 1. Every rank knows the lost set. A block that lost more than f members
+ *    (primaries + backup hosts) makes the whole recovery refuse, before any
+ *    byte is modified.
+ * 2. The target epoch T is the highest epoch any survivor knows was decided.
+ *    Survivors finish (shadow catch-up, promotion) or discard (working :=
+ *    committed) the checkpoint that was in flight accordingly.
+ * 3. Rollback: survivors' buffers return to their committed copies.
+ * 4. Each lost primary is decoded with one MPI_Reduce(BXOR) over its block
+ *    communicator: every chosen survivor contributes its data scaled by the
+ *    decode coefficient, so no rank funnels the survivors' state.
+ * 5. Each lost backup is re-encoded the same way from the members. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PIECE (4u << 20) /* bytes reduced at a time: bounds temporary memory */
+
+typedef struct erasure {
+  unsigned char erased[512];
+  int nlost;
+} erasure;
+
+static void block_erasure(const fuze_ctx *ctx, const int *lost, int b, erasure *e) {
+  const fuze_plan *p = &ctx->plan;
+  int k = p->block_start[b + 1] - p->block_start[b];
+  memset(e, 0, sizeof *e);
+  for (int i = 0; i < k; i++) e->erased[i] = (unsigned char)lost[p->members[p->block_start[b] + i]];
+  for (int j = 0; j < p->f; j++) e->erased[k + j] = (unsigned char)lost[p->hosts[b * p->f + j]];
+  for (int x = 0; x < k + p->f; x++) e->nlost += e->erased[x];
+}
+
+/* Step 1: the same verdict on every rank, from the same lost set. */
+static int check_tolerance(fuze_ctx *ctx, const int *lost) {
+  const fuze_plan *p = &ctx->plan;
+  for (int b = 0; b < p->nblocks; b++) {
+    erasure e;
+    block_erasure(ctx, lost, b, &e);
+    if (e.nlost <= p->f) continue;
+    char list[256] = "";
+    size_t len = 0;
+    int k = p->block_start[b + 1] - p->block_start[b];
+    for (int x = 0; x < k + p->f && len < sizeof list - 16; x++) {
+      if (!e.erased[x]) continue;
+      int r = x < k ? p->members[p->block_start[b] + x] : p->hosts[b * p->f + x - k];
+      len += (size_t)snprintf(list + len, sizeof list - len, "%s%s %d", len ? ", " : "",
+                              x < k ? "primary rank" : "backup host rank", r);
+    }
+    return CTX_ERR(ctx, FUZE_ERR_UNRECOVERABLE,
+                   "recovery: unrecoverable: block %d lost %d members (%s) but tolerates "
+                   "faults=%d; no rank's data was modified", b, e.nlost, list, p->f);
+  }
+  return FUZE_SUCCESS;
+}
+
+/* Step 2: finish or discard the checkpoint that was in flight. */
+static void settle_epoch(fuze_ctx *ctx, uint64_t T) {
+  if (ctx->lost) return;
+  fuze_array **arrays = ctx->arrays;
+  if (ctx->epoch < T) {
+    fuze__arrays_update_shadow(ctx, arrays, ctx->narrays);
+    ctx->epoch = T;
+  }
+  if (ctx->hosted_epoch < T) {
+    fuze__arrays_promote(ctx, arrays, ctx->narrays);
+    ctx->hosted_epoch = T;
+  }
+  fuze__arrays_reset_working(ctx);
+  for (int x = 0; x < ctx->narrays; x++) arrays[x]->ndirty = 0;
+}
+
+/* Step 3 (rollback mode): buffers := committed copies. */
+static void rollback_buffers(fuze_ctx *ctx) {
+  if (ctx->lost || ctx->cfg.recovery != FUZE_RECOVERY_ROLLBACK) return;
+  for (int x = 0; x < ctx->narrays; x++) {
+    fuze_array *a = ctx->arrays[x];
+    if (a->bytes) memcpy(a->base, a->shadow, a->bytes);
+  }
+}
+
+/* Where this rank's data for block member x lives (primary: committed copy;
+ * backup: committed parity), or NULL when this rank is not member x. */
+static const unsigned char *member_data(const fuze_ctx *ctx, const fuze_array *a, int b,
+                                        int x, size_t *len) {
+  const fuze_plan *p = &ctx->plan;
+  int k = p->block_start[b + 1] - p->block_start[b];
+  if (x < k) {
+    if (p->members[p->block_start[b] + x] != ctx->rank) return NULL;
+    *len = a->bytes;
+    return a->shadow;
+  }
+  if (p->hosts[b * p->f + x - k] != ctx->rank) return NULL;
+  for (int h = 0; h < a->nhosted; h++)
+    if (a->hosted[h].block == b && a->hosted[h].j == x - k) {
+      *len = a->hosted[h].fused;
+      return a->winbase + a->hosted[h].off + fuze__align(a->hosted[h].fused);
+    }
+  return NULL;
+}
+
+/* This rank's contribution to piece [off, off + n): coef * its data, zero
+ * padded (a member's data is shorter than the fused region). */
+static void contribution(unsigned char coef, const unsigned char *data, size_t dlen,
+                         size_t off, size_t n, unsigned char *out) {
+  memset(out, 0, n);
+  if (!data || !coef || off >= dlen) return;
+  size_t m = dlen - off < n ? dlen - off : n;
+  fuze__gf_scale(coef, data + off, out, m);
+}
+
+typedef struct target {
+  int root;           /* block-comm rank receiving the result */
+  unsigned char coef[512]; /* coefficient of each block member x for this target */
+} target;
+
+/* One reduction of the whole fused region towards t->root; the root hands
+ * every piece to sink. */
+static int reduce_target(fuze_ctx *ctx, fuze_array *a, int b, const target *t,
+                         unsigned char *buf, unsigned char *res,
+                         void (*sink)(fuze_ctx *, fuze_array *, int, int, size_t, const unsigned char *, size_t)) {
+  MPI_Comm comm = ctx->block_comm[b];
+  int me;
+  MPI_Comm_rank(comm, &me);
+  size_t fused = a->fused[b];
+  const fuze_plan *p = &ctx->plan;
+  int k = p->block_start[b + 1] - p->block_start[b];
+  size_t dlen = 0;
+  const unsigned char *data = member_data(ctx, a, b, me, &dlen);
+  unsigned char coef = me < k + p->f ? t->coef[me] : 0;
+  for (size_t off = 0; off < fused; off += PIECE) {
+    size_t n = fused - off < PIECE ? fused - off : PIECE;
+    contribution(coef, data, dlen, off, n, buf);
+    if (MPI_Reduce(buf, res, (int)n, MPI_BYTE, MPI_BXOR, t->root, comm) != MPI_SUCCESS)
+      return CTX_ERR(ctx, FUZE_ERR_MPI, "recovery: MPI_Reduce failed in block %d", b);
+    if (me == t->root) sink(ctx, a, b, t->root, off, res, n);
+  }
+  return FUZE_SUCCESS;
+}
+
+static void sink_primary(fuze_ctx *ctx, fuze_array *a, int b, int x, size_t off,
+                         const unsigned char *res, size_t n) {
+  if (off >= a->bytes) return;
+  size_t m = a->bytes - off < n ? a->bytes - off : n;
+  memcpy(a->shadow + off, res, m);
+  memcpy((unsigned char *)a->base + off, res, m);
+  ctx->recovered_bytes += m;
+}
+
+static void sink_backup(fuze_ctx *ctx, fuze_array *a, int b, int x, size_t off,
+                        const unsigned char *res, size_t n) {
+  int k = ctx->plan.block_start[b + 1] - ctx->plan.block_start[b];
+  for (int h = 0; h < a->nhosted; h++) {
+    if (a->hosted[h].block != b || a->hosted[h].j != x - k) continue;
+    unsigned char *w = a->winbase + a->hosted[h].off;
+    memcpy(w + off, res, n);
+    memcpy(w + fuze__align(a->hosted[h].fused) + off, res, n);
+    ctx->recovered_bytes += n;
+  }
+}
+
+/* Steps 4 and 5 for one array and one block. */
+static int repair_block(fuze_ctx *ctx, fuze_array *a, int b, const erasure *e,
+                        unsigned char *buf, unsigned char *res) {
+  const fuze_plan *p = &ctx->plan;
+  const fuze_code *c = &ctx->codes[b];
+  int k = c->k, rows[256], rc = FUZE_SUCCESS;
+  unsigned char D[256 * 256];
+  if ((rc = fuze__code_decode_matrix(c, e->erased, rows, D)))
+    return CTX_ERR(ctx, rc, "recovery: %s", fuze__thread_msg());
+  for (int i = 0; i < k && !rc; i++) {
+    if (!e->erased[i]) continue;
+    target t = {.root = i};
+    memset(t.coef, 0, sizeof t.coef);
+    for (int s = 0; s < k; s++) t.coef[rows[s]] = D[i * k + s];
+    rc = reduce_target(ctx, a, b, &t, buf, res, sink_primary);
+  }
+  for (int j = 0; j < p->f && !rc; j++) {
+    if (!e->erased[k + j]) continue;
+    target t = {.root = k + j};
+    memset(t.coef, 0, sizeof t.coef);
+    for (int i = 0; i < k; i++) t.coef[i] = fuze__code_coef(c, j, i);
+    rc = reduce_target(ctx, a, b, &t, buf, res, sink_backup);
+  }
+  return rc;
+}
+
+static int repair_array(fuze_ctx *ctx, fuze_array *a, const int *lost) {
+  int rc = fuze__array_sizes(ctx, a);
+  if (!rc && ctx->lost && !a->shadow) {
+    a->shadow = calloc(a->bytes ? a->bytes : 1, 1);
+    if (!a->shadow) rc = CTX_ERR(ctx, FUZE_ERR_NOMEM, "recovery: out of memory");
+  }
+  if ((rc = fuze__agree(ctx, rc))) return rc;
+  unsigned char *buf = malloc(PIECE), *res = malloc(PIECE);
+  rc = buf && res ? FUZE_SUCCESS : CTX_ERR(ctx, FUZE_ERR_NOMEM, "recovery: out of memory");
+  if ((rc = fuze__agree(ctx, rc))) goto out;
+  for (int b = 0; b < ctx->plan.nblocks && !rc; b++) {
+    erasure e;
+    block_erasure(ctx, lost, b, &e);
+    if (e.nlost && ctx->block_comm[b] != MPI_COMM_NULL) rc = repair_block(ctx, a, b, &e, buf, res);
+  }
+  rc = fuze__agree(ctx, rc);
+out:
+  free(buf);
+  free(res);
+  return rc;
+}
+
+int fuze__recover(fuze_ctx *ctx, const int *lost, uint64_t *epoch_out) {
+  int rc = check_tolerance(ctx, lost);
+  if (rc) return rc;
+  double t0 = MPI_Wtime();
+  uint64_t mine = ctx->lost ? 0 : ctx->decided, T = 0, before = ctx->recovered_bytes;
+  MPI_Allreduce(&mine, &T, 1, MPI_UINT64_T, MPI_MAX, ctx->world);
+  settle_epoch(ctx, T);
+  rollback_buffers(ctx);
+  for (int x = 0; x < ctx->narrays && !rc; x++) rc = repair_array(ctx, ctx->arrays[x], lost);
+  if (rc) return rc;
+  ctx->epoch = ctx->decided = ctx->hosted_epoch = T;
+  ctx->lost = 0;
+  ctx->recoveries++;
+  uint64_t moved = ctx->recovered_bytes - before, total = 0;
+  MPI_Reduce(&moved, &total, 1, MPI_UINT64_T, MPI_SUM, 0, ctx->world);
+  if (ctx->cfg.verbose && ctx->rank == 0) {
+    printf("fuze: recovered ranks");
+    for (int r = 0; r < ctx->size; r++)
+      if (lost[r]) printf(" %d", r);
+    printf(" to epoch %llu in %.3f s (%llu bytes restored)\n", (unsigned long long)T,
+           MPI_Wtime() - t0, (unsigned long long)total);
+  }
+  if (epoch_out) *epoch_out = T;
+  return FUZE_RECOVERED;
+}

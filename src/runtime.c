@@ -1,0 +1,523 @@
+/* runtime: fuze_init/finalize, the control channel that lets spare ranks take
+ * part in every collective, error agreement, and the checkpoint protocol.
+ *
+ * Every collective call runs on all ranks of the init communicator ("world"):
+ * compute ranks enter through the public API, spare ranks through serve(),
+ * which receives the call's opcode from world rank 0 (always a compute rank:
+ * spare domains are the highest-numbered ones). */
+#include "internal.h"
+
+#include "topo.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { OP_PROTECT = 1, OP_CHECKPOINT, OP_RECOVER, OP_INJECT, OP_INJECT_AT, OP_FINALIZE };
+
+typedef struct ctl {
+  int op, n;
+  int ranks[FUZE_MAX_INJECT_RANKS];
+  char name[FUZE_NAME_MAX]; /* registration name, or the phase of OP_INJECT_AT */
+} ctl;
+
+/* ---- agreement ---- */
+
+int fuze__agree(fuze_ctx *ctx, int rc) {
+  struct { int code, rank; } in = {rc < 0 ? rc : 0, ctx->rank}, out;
+  MPI_Allreduce(&in, &out, 1, MPI_2INT, MPI_MINLOC, ctx->world);
+  if (out.code == 0) return FUZE_SUCCESS;
+  char buf[FUZE_MSG_LEN];
+  snprintf(buf, sizeof buf, "%s", ctx->msg);
+  MPI_Bcast(buf, FUZE_MSG_LEN, MPI_CHAR, out.rank, ctx->world);
+  buf[FUZE_MSG_LEN - 1] = 0;
+  if (out.rank == ctx->rank) return fuze__error(ctx->msg, out.code, "%s", buf);
+  return fuze__error(ctx->msg, out.code, "rank %d: %s", out.rank, buf);
+}
+
+int fuze__any_lost(fuze_ctx *ctx, int *lost) {
+  int mine = ctx->lost, any = 0;
+  MPI_Allgather(&mine, 1, MPI_INT, lost, 1, MPI_INT, ctx->world);
+  for (int r = 0; r < ctx->size; r++) any |= lost[r];
+  return any;
+}
+
+static int check_ctx(const fuze_ctx *ctx, const char *fn) {
+  if (!ctx) return FUZE_ERR(FUZE_ERR_ARG, "%s: ctx is NULL (not initialised, or used after fuze_finalize)", fn);
+  if (ctx->finalized) return FUZE_ERR(FUZE_ERR_STATE, "%s: called after fuze_finalize", fn);
+  return FUZE_SUCCESS;
+}
+
+static void send_ctl(fuze_ctx *ctx, ctl *c) {
+  MPI_Bcast(c, (int)sizeof *c, MPI_BYTE, 0, ctx->world);
+}
+
+/* ---- recovery entry ---- */
+
+static int recover_if_lost(fuze_ctx *ctx) {
+  int *lost = malloc(sizeof(int) * (size_t)ctx->size);
+  if (!lost) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "recover: out of memory");
+  int rc = FUZE_SUCCESS;
+  if (fuze__any_lost(ctx, lost)) rc = fuze__recover(ctx, lost, NULL);
+  free(lost);
+  return rc;
+}
+
+/* ---- arrays ---- */
+
+static int is_predefined(MPI_Datatype type) {
+  int ni, na, nd, comb;
+  if (type == MPI_DATATYPE_NULL) return 0;
+  if (MPI_Type_get_envelope(type, &ni, &na, &nd, &comb) != MPI_SUCCESS) return 0;
+  return comb == MPI_COMBINER_NAMED;
+}
+
+static int validate_protect(fuze_ctx *ctx, const ctl *c, const char *name, void *base,
+                            size_t count, MPI_Datatype type, size_t *elem) {
+  if (ctx->is_spare) return FUZE_SUCCESS;
+  if (!name || !*name || strlen(name) >= FUZE_NAME_MAX)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect: name must be 1..%d characters", FUZE_NAME_MAX - 1);
+  if (strcmp(name, c->name))
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect: name '%s' on rank %d differs from '%s' on "
+                   "rank 0 (registrations must be in the same order everywhere)", name, ctx->rank, c->name);
+  if (!base && count > 0)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): base is NULL but count is %zu", name, count);
+  if (!is_predefined(type))
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): type must be a predefined MPI datatype "
+                   "(derived or null types are not supported)", name);
+  int sz;
+  MPI_Type_size(type, &sz);
+  if (sz <= 0) return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): type has size %d", name, sz);
+  *elem = (size_t)sz;
+  return FUZE_SUCCESS;
+}
+
+static fuze_array *find_array(fuze_ctx *ctx, const char *name) {
+  for (int x = 0; x < ctx->narrays; x++)
+    if (!strcmp(ctx->arrays[x]->name, name)) return ctx->arrays[x];
+  return NULL;
+}
+
+static int new_array(fuze_ctx *ctx, const char *name, fuze_array **out) {
+  fuze_array **grown = realloc(ctx->arrays, sizeof *grown * (size_t)(ctx->narrays + 1));
+  fuze_array *a = calloc(1, sizeof *a);
+  if (grown) ctx->arrays = grown;
+  if (!grown || !a) {
+    free(a);
+    return CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_protect('%s'): out of memory", name);
+  }
+  a->ctx = ctx;
+  a->win = MPI_WIN_NULL;
+  snprintf(a->name, sizeof a->name, "%s", name);
+  ctx->arrays[ctx->narrays++] = a;
+  *out = a;
+  return FUZE_SUCCESS;
+}
+
+/* Register (or re-register) and encode the array's current contents: the
+ * same two phases as a checkpoint, restricted to this array. */
+static int protect_collective(fuze_ctx *ctx, const ctl *c, const char *name, void *base,
+                              size_t count, MPI_Datatype type, fuze_array **out) {
+  size_t elem = 1;
+  int rc = fuze__agree(ctx, validate_protect(ctx, c, name, base, count, type, &elem));
+  if (rc) return rc;
+  int *lost = malloc(sizeof(int) * (size_t)ctx->size);
+  int any = lost ? fuze__any_lost(ctx, lost) : 0;
+  free(lost);
+  if (!lost) return fuze__agree(ctx, CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_protect: out of memory"));
+  if (any) return CTX_ERR(ctx, FUZE_ERR_STATE, "fuze_protect('%s'): ranks were lost; call "
+                          "fuze_recover() or fuze_checkpoint() first", c->name);
+  fuze_array *a = find_array(ctx, c->name);
+  if (a) {
+    fuze__win_free(&a->win);
+    free(a->shadow);
+    a->shadow = NULL;
+  } else if ((rc = fuze__agree(ctx, new_array(ctx, c->name, &a)))) {
+    return rc;
+  }
+  a->base = ctx->is_spare ? NULL : base;
+  a->count = ctx->is_spare ? 0 : count;
+  a->type = ctx->is_spare ? MPI_BYTE : type;
+  a->elem = elem;
+  a->bytes = a->count * elem;
+  a->shadow = calloc(a->bytes ? a->bytes : 1, 1);
+  rc = a->shadow ? FUZE_SUCCESS : CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_protect('%s'): out of memory", c->name);
+  if ((rc = fuze__agree(ctx, rc)) || (rc = fuze__array_layout(ctx, a))) return rc;
+  rc = fuze__agree(ctx, fuze__arrays_send(ctx, &a, 1, 0));
+  if (!rc) {
+    fuze__arrays_promote(ctx, &a, 1);
+    fuze__arrays_update_shadow(ctx, &a, 1);
+  }
+  if (out) *out = a;
+  return rc;
+}
+
+int fuze_protect(fuze_ctx *ctx, const char *name, void *base, size_t count,
+                 MPI_Datatype type, fuze_array **array) {
+  int rc = check_ctx(ctx, "fuze_protect");
+  if (rc) return rc;
+  ctl c = {.op = OP_PROTECT};
+  if (ctx->rank == 0 && name) snprintf(c.name, sizeof c.name, "%s", name);
+  send_ctl(ctx, &c);
+  return protect_collective(ctx, &c, name, base, count, type, array);
+}
+
+int fuze_stored_count(fuze_ctx *ctx, const char *name, size_t *count) {
+  int rc = check_ctx(ctx, "fuze_stored_count");
+  if (rc) return rc;
+  if (!name || !count) return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_stored_count: NULL name or count");
+  return CTX_ERR(ctx, FUZE_ERR_NOT_FOUND, "fuze_stored_count('%s'): no persisted epoch "
+                 "(persistence needs config dir=PATH)", name);
+}
+
+/* ---- checkpoint ---- */
+
+static int checkpoint_abort(fuze_ctx *ctx, int rc) {
+  fuze__arrays_reset_working(ctx);
+  for (int x = 0; x < ctx->narrays; x++) ctx->arrays[x]->ndirty = 0;
+  return rc;
+}
+
+/* Check for lost ranks at an injection point; only where an injection can
+ * strike (or where the protocol needs agreement anyway) does it cost a
+ * collective. */
+static int lost_at(fuze_ctx *ctx, int phase, int always) {
+  fuze__inject_point(ctx, phase);
+  if (!always && !fuze__inject_scheduled(ctx, phase)) return 0;
+  int *lost = malloc(sizeof(int) * (size_t)ctx->size);
+  int any = lost ? fuze__any_lost(ctx, lost) : 0;
+  free(lost);
+  return any;
+}
+
+static int checkpoint_collective(fuze_ctx *ctx) {
+  ctx->ckpt_calls++;
+  if (lost_at(ctx, FUZE_PHASE_BEFORE, 1)) return recover_if_lost(ctx);
+  int rc = fuze__arrays_send(ctx, ctx->arrays, ctx->narrays, 1);
+  /* Phase-1 agreement: every rank alive and flushed, or nobody commits. */
+  if (lost_at(ctx, FUZE_PHASE_SENT, 1)) return recover_if_lost(ctx);
+  if ((rc = fuze__agree(ctx, rc))) return checkpoint_abort(ctx, rc);
+  ctx->decided = ctx->epoch + 1;
+  fuze__arrays_promote(ctx, ctx->arrays, ctx->narrays);
+  ctx->hosted_epoch = ctx->decided;
+  if (lost_at(ctx, FUZE_PHASE_PROMOTED, 0)) return recover_if_lost(ctx);
+  fuze__arrays_update_shadow(ctx, ctx->arrays, ctx->narrays);
+  ctx->epoch = ctx->decided;
+  if (lost_at(ctx, FUZE_PHASE_AFTER, 0)) return recover_if_lost(ctx);
+  return FUZE_SUCCESS;
+}
+
+int fuze_checkpoint(fuze_ctx *ctx) {
+  int rc = check_ctx(ctx, "fuze_checkpoint");
+  if (rc) return rc;
+  ctl c = {.op = OP_CHECKPOINT};
+  send_ctl(ctx, &c);
+  return checkpoint_collective(ctx);
+}
+
+int fuze_recover(fuze_ctx *ctx) {
+  int rc = check_ctx(ctx, "fuze_recover");
+  if (rc) return rc;
+  ctl c = {.op = OP_RECOVER};
+  send_ctl(ctx, &c);
+  return recover_if_lost(ctx);
+}
+
+int fuze_flush(fuze_ctx *ctx) { return check_ctx(ctx, "fuze_flush"); }
+
+/* ---- injection ---- */
+
+static int inject_check(fuze_ctx *ctx, const ctl *c) {
+  if (c->n < 0 || c->n > FUZE_MAX_INJECT_RANKS)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_inject: nranks must be 0..%d (and ranks not NULL), got %d",
+                   FUZE_MAX_INJECT_RANKS, c->n);
+  for (int r = 0; r < c->n; r++)
+    if (c->ranks[r] < 0 || c->ranks[r] >= ctx->size)
+      return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_inject: rank %d does not exist (the job has %d ranks)",
+                     c->ranks[r], ctx->size);
+  return FUZE_SUCCESS;
+}
+
+static int inject_collective(fuze_ctx *ctx, const ctl *c) {
+  int rc = fuze__agree(ctx, inject_check(ctx, c));
+  if (rc) return rc;
+  for (int r = 0; r < c->n; r++)
+    if (c->ranks[r] == ctx->rank && !ctx->lost) {
+      if (ctx->cfg.verbose) printf("fuze: rank %d wiped (fuze_inject)\n", ctx->rank);
+      fuze__wipe_self(ctx);
+    }
+  return FUZE_SUCCESS;
+}
+
+/* Append a spec for the next checkpoint call; every rank appends the same. */
+static int inject_at_collective(fuze_ctx *ctx, const ctl *c) {
+  int rc = inject_check(ctx, c), phase = -1;
+  for (int p = 0; p < FUZE_PHASE_COUNT; p++)
+    if (!strcmp(c->name, fuze__phase_name(p))) phase = p;
+  if (!rc && phase < 0)
+    rc = CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_inject_at: unknown phase '%s' (accepted: before, "
+                 "partial, sent, promoted, after)", c->name);
+  if (!rc && ctx->cfg.ninject >= FUZE_MAX_INJECT) {
+    /* Specs of past checkpoints can never fire again: drop them. */
+    int kept = 0;
+    for (int s = 0; s < ctx->cfg.ninject; s++)
+      if (ctx->cfg.inject[s].at_checkpoint > ctx->ckpt_calls) ctx->cfg.inject[kept++] = ctx->cfg.inject[s];
+    ctx->cfg.ninject = kept;
+    if (kept >= FUZE_MAX_INJECT) rc = CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_inject_at: too many pending injections");
+  }
+  if ((rc = fuze__agree(ctx, rc))) return rc;
+  fuze_inject_spec *sp = &ctx->cfg.inject[ctx->cfg.ninject++];
+  memset(sp, 0, sizeof *sp);
+  sp->nranks = c->n;
+  memcpy(sp->ranks, c->ranks, sizeof(int) * (size_t)c->n);
+  sp->at_checkpoint = ctx->ckpt_calls + 1;
+  sp->phase = phase;
+  return FUZE_SUCCESS;
+}
+
+static void fill_ranks(ctl *c, const int *ranks, int nranks) {
+  if (!ranks && nranks > 0) c->n = -1;
+  for (int r = 0; r < nranks && r < FUZE_MAX_INJECT_RANKS && ranks; r++) c->ranks[r] = ranks[r];
+  if (nranks > FUZE_MAX_INJECT_RANKS) c->n = -1;
+}
+
+int fuze_inject_at(fuze_ctx *ctx, const int *ranks, int nranks, const char *phase) {
+  int rc = check_ctx(ctx, "fuze_inject_at");
+  if (rc) return rc;
+  ctl c = {.op = OP_INJECT_AT, .n = nranks};
+  if (ctx->rank == 0) {
+    fill_ranks(&c, ranks, nranks);
+    snprintf(c.name, sizeof c.name, "%s", phase ? phase : "(null)");
+  }
+  send_ctl(ctx, &c);
+  return inject_at_collective(ctx, &c);
+}
+
+int fuze_inject(fuze_ctx *ctx, const int *ranks, int nranks) {
+  int rc = check_ctx(ctx, "fuze_inject");
+  if (rc) return rc;
+  ctl c = {.op = OP_INJECT, .n = nranks};
+  if (ctx->rank == 0) fill_ranks(&c, ranks, nranks);
+  send_ctl(ctx, &c);
+  return inject_collective(ctx, &c);
+}
+
+/* ---- init / finalize ---- */
+
+static int build_codes(fuze_ctx *ctx) {
+  const fuze_plan *p = &ctx->plan;
+  ctx->codes = calloc((size_t)p->nblocks, sizeof *ctx->codes);
+  if (!ctx->codes) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_init: out of memory");
+  for (int b = 0; b < p->nblocks; b++) {
+    int k = p->block_start[b + 1] - p->block_start[b];
+    int rc = fuze__code_init(&ctx->codes[b], k, p->f, ctx->cfg.code);
+    if (rc) return CTX_ERR(ctx, rc, "fuze_init: %s", fuze__thread_msg());
+  }
+  return FUZE_SUCCESS;
+}
+
+/* One communicator per block: its members in block order, then its hosts in
+ * backup order, so that block-comm rank x is block member x of the code. */
+static int build_block_comms(fuze_ctx *ctx) {
+  const fuze_plan *p = &ctx->plan;
+  ctx->block_comm = malloc(sizeof(MPI_Comm) * (size_t)(p->nblocks ? p->nblocks : 1));
+  if (!ctx->block_comm) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_init: out of memory");
+  MPI_Group world;
+  MPI_Comm_group(ctx->world, &world);
+  int ranks[512];
+  for (int b = 0; b < p->nblocks; b++) {
+    int k = p->block_start[b + 1] - p->block_start[b];
+    for (int i = 0; i < k; i++) ranks[i] = p->members[p->block_start[b] + i];
+    for (int j = 0; j < p->f; j++) ranks[k + j] = p->hosts[b * p->f + j];
+    MPI_Group g;
+    MPI_Group_incl(world, k + p->f, ranks, &g);
+    MPI_Comm_create(ctx->world, g, &ctx->block_comm[b]);
+    MPI_Group_free(&g);
+  }
+  MPI_Group_free(&world);
+  return FUZE_SUCCESS;
+}
+
+static int build_plan(fuze_ctx *ctx) {
+  char err[FUZE_MSG_LEN] = "";
+  fuze_plan_input in = {ctx->size, ctx->domain, ctx->ndomains, ctx->cfg.spares, ctx->cfg.faults,
+                        ctx->cfg.code == FUZE_CODE_REPLICATE ? 1 : ctx->cfg.block};
+  int rc = fuze__plan_build(&in, &ctx->plan, err, sizeof err);
+  if (rc) return CTX_ERR(ctx, rc, "fuze_init: %s", err);
+  for (int s = 0; s < ctx->cfg.ninject; s++)
+    for (int r = 0; r < ctx->cfg.inject[s].nranks; r++)
+      if (ctx->cfg.inject[s].ranks[r] >= ctx->size)
+        return CTX_ERR(ctx, FUZE_ERR_CONFIG, "config: inject names rank %d but the job has %d ranks",
+                       ctx->cfg.inject[s].ranks[r], ctx->size);
+  if (ctx->cfg.dir[0])
+    return CTX_ERR(ctx, FUZE_ERR_CONFIG, "config: dir=%s: HDF5 persistence is not available in "
+                   "this version of fuze (unset dir)", ctx->cfg.dir);
+  return FUZE_SUCCESS;
+}
+
+static const char *code_name(int code) {
+  return code == FUZE_CODE_XOR ? "xor" : code == FUZE_CODE_REPLICATE ? "replicate" : "rs";
+}
+
+static void print_plan(const fuze_ctx *ctx) {
+  const fuze_plan *p = &ctx->plan;
+  if (!ctx->cfg.verbose || ctx->rank != 0) return;
+  printf("fuze: %d ranks (%d compute), %d failure domains, faults=%d, spares=%d, code=%s: "
+         "%d blocks, %d backups (replication: %d)\n", p->nranks, p->ncompute, p->ndomains, p->f,
+         p->spares, code_name(ctx->cfg.code), p->nblocks, p->nblocks * p->f, p->ncompute * p->f);
+  for (int b = 0; b < p->nblocks; b++) {
+    printf("fuze:   block %d: ranks", b);
+    for (int x = p->block_start[b]; x < p->block_start[b + 1]; x++) printf(" %d", p->members[x]);
+    printf("; backups on ranks");
+    for (int j = 0; j < p->f; j++) printf(" %d", p->hosts[b * p->f + j]);
+    printf("\n");
+  }
+  fflush(stdout);
+}
+
+static void ctx_free(fuze_ctx *ctx) {
+  if (!ctx) return;
+  for (int x = 0; x < ctx->narrays; x++) fuze__array_free(ctx->arrays[x]);
+  free(ctx->arrays);
+  for (int b = 0; ctx->block_comm && b < ctx->plan.nblocks; b++)
+    if (ctx->block_comm[b] != MPI_COMM_NULL) MPI_Comm_free(&ctx->block_comm[b]);
+  free(ctx->block_comm);
+  for (int b = 0; ctx->codes && b < ctx->plan.nblocks; b++) fuze__code_free(&ctx->codes[b]);
+  free(ctx->codes);
+  fuze__plan_free(&ctx->plan);
+  free(ctx->domain);
+  if (ctx->world != MPI_COMM_NULL) MPI_Comm_free(&ctx->world);
+  free(ctx);
+}
+
+static int setup(fuze_ctx *ctx, const char *config) {
+  int rc = fuze__config_parse(config, &ctx->cfg, ctx->msg);
+  if ((rc = fuze__agree(ctx, rc))) return rc;
+  ctx->domain = malloc(sizeof(int) * (size_t)ctx->size);
+  rc = ctx->domain ? fuze__topo_domains(ctx->world, &ctx->cfg, ctx->domain, &ctx->ndomains, ctx->msg)
+                   : CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_init: out of memory");
+  if ((rc = fuze__agree(ctx, rc))) return rc;
+  if ((rc = fuze__agree(ctx, build_plan(ctx)))) return rc;
+  if ((rc = fuze__agree(ctx, build_codes(ctx)))) return rc;
+  if ((rc = fuze__agree(ctx, build_block_comms(ctx)))) return rc;
+  ctx->is_spare = ctx->plan.block_of[ctx->rank] < 0;
+  print_plan(ctx);
+  return FUZE_SUCCESS;
+}
+
+static int finalize_collective(fuze_ctx *ctx);
+
+/* Spare ranks: take part in every collective the compute ranks start. */
+static void serve(fuze_ctx *ctx) {
+  for (;;) {
+    ctl c;
+    send_ctl(ctx, &c);
+    switch (c.op) {
+      case OP_PROTECT: protect_collective(ctx, &c, c.name, NULL, 0, MPI_BYTE, NULL); break;
+      case OP_CHECKPOINT: checkpoint_collective(ctx); break;
+      case OP_RECOVER: recover_if_lost(ctx); break;
+      case OP_INJECT: inject_collective(ctx, &c); break;
+      case OP_INJECT_AT: inject_at_collective(ctx, &c); break;
+      case OP_FINALIZE: finalize_collective(ctx); return;
+      default: return;
+    }
+  }
+}
+
+int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctxp, MPI_Comm *app_comm) {
+  if (!ctxp || !app_comm) return FUZE_ERR(FUZE_ERR_ARG, "fuze_init: ctx and app_comm must not be NULL");
+  *ctxp = NULL;
+  *app_comm = MPI_COMM_NULL;
+  int inited = 0;
+  MPI_Initialized(&inited);
+  if (!inited) return FUZE_ERR(FUZE_ERR_STATE, "fuze_init: MPI is not initialised (call MPI_Init first)");
+  fuze_ctx *ctx = calloc(1, sizeof *ctx);
+  if (!ctx) return FUZE_ERR(FUZE_ERR_NOMEM, "fuze_init: out of memory");
+  if (MPI_Comm_dup(comm, &ctx->world) != MPI_SUCCESS) {
+    free(ctx);
+    return FUZE_ERR(FUZE_ERR_MPI, "fuze_init: MPI_Comm_dup failed");
+  }
+  MPI_Comm_set_errhandler(ctx->world, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(ctx->world, &ctx->rank);
+  MPI_Comm_size(ctx->world, &ctx->size);
+  ctx->app = MPI_COMM_NULL;
+  int rc = setup(ctx, config);
+  if (rc) {
+    fuze__error(NULL, rc, "%s", ctx->msg);
+    ctx_free(ctx);
+    return rc;
+  }
+  MPI_Comm_split(ctx->world, ctx->is_spare ? MPI_UNDEFINED : 0, ctx->rank, app_comm);
+  if (ctx->is_spare) {
+    serve(ctx);
+    ctx_free(ctx);
+    return FUZE_SUCCESS;
+  }
+  ctx->app = *app_comm;
+  *ctxp = ctx;
+  return FUZE_SUCCESS;
+}
+
+static void print_summary(fuze_ctx *ctx) {
+  uint64_t mine[3] = {0, 0, 0}, sum[3];
+  for (int x = 0; x < ctx->narrays; x++) {
+    fuze_array *a = ctx->arrays[x];
+    mine[0] += a->bytes;
+    for (int h = 0; h < a->nhosted; h++) mine[1] += a->hosted[h].fused;
+    mine[2] += a->bytes;
+  }
+  MPI_Reduce(mine, sum, 3, MPI_UINT64_T, MPI_SUM, 0, ctx->world);
+  if (ctx->rank != 0 || !ctx->cfg.verbose) return;
+  double prot = sum[0] ? (double)sum[0] : 1.0;
+  printf("fuze: summary: epoch %llu, %llu protected bytes, %llu committed parity bytes "
+         "(%.3fx protected; replication would hold %dx), %llu committed-copy bytes, "
+         "%llu recoveries\n", (unsigned long long)ctx->epoch, (unsigned long long)sum[0],
+         (unsigned long long)sum[1], (double)sum[1] / prot, ctx->plan.f,
+         (unsigned long long)sum[2], (unsigned long long)ctx->recoveries);
+  fflush(stdout);
+}
+
+static int finalize_collective(fuze_ctx *ctx) {
+  print_summary(ctx);
+  ctx->finalized = 1;
+  MPI_Barrier(ctx->world);
+  return FUZE_SUCCESS;
+}
+
+int fuze_finalize(fuze_ctx **ctxp) {
+  if (!ctxp || !*ctxp) return FUZE_SUCCESS;
+  fuze_ctx *ctx = *ctxp;
+  int rc = check_ctx(ctx, "fuze_finalize");
+  if (rc) return rc;
+  ctl c = {.op = OP_FINALIZE};
+  send_ctl(ctx, &c);
+  finalize_collective(ctx);
+  ctx_free(ctx);
+  *ctxp = NULL;
+  return FUZE_SUCCESS;
+}
+
+int fuze_get_stats(const fuze_ctx *ctx, fuze_stats *st) {
+  int rc = check_ctx(ctx, "fuze_get_stats");
+  if (rc) return rc;
+  if (!st) return FUZE_ERR(FUZE_ERR_ARG, "fuze_get_stats: stats is NULL");
+  memset(st, 0, sizeof *st);
+  st->epoch = ctx->epoch;
+  for (int x = 0; x < ctx->narrays; x++) {
+    const fuze_array *a = ctx->arrays[x];
+    st->protected_bytes += a->bytes;
+    st->shadow_bytes += a->shadow ? a->bytes : 0;
+    for (int h = 0; h < a->nhosted; h++) st->parity_bytes += a->hosted[h].fused;
+  }
+  st->working_bytes = st->parity_bytes;
+  st->sent_bytes = ctx->sent_bytes;
+  st->recovered_bytes = ctx->recovered_bytes;
+  st->recoveries = ctx->recoveries;
+  st->nblocks = ctx->plan.nblocks;
+  st->nbackups = ctx->plan.nblocks * ctx->plan.f;
+  return FUZE_SUCCESS;
+}
+
+const char *fuze_last_error(const fuze_ctx *ctx) {
+  return ctx ? ctx->msg : fuze__thread_msg();
+}

@@ -1,0 +1,36 @@
+# install_consumer: install this build into a scratch prefix, then build and run a separate
+# consumer project against it with find_package(fuze) and with mpicc + pkg-config fuze.
+# The logic is in consumer/run.cmake.
+if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}" OR IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}"
+   OR IS_ABSOLUTE "${FUZE_INSTALL_CMAKEDIR}" OR IS_ABSOLUTE "${FUZE_INSTALL_PKGCONFIGDIR}")
+  message(STATUS "install_consumer: absolute install directories, test not added")
+  return()
+endif()
+
+set(_fuze_mpicc "${MPI_C_COMPILER}")
+if(NOT _fuze_mpicc)
+  find_program(FUZE_MPICC NAMES mpicc)
+  set(_fuze_mpicc "${FUZE_MPICC}")
+endif()
+find_package(PkgConfig QUIET)
+
+add_test(NAME install_consumer
+  COMMAND ${CMAKE_COMMAND}
+    -DBUILD_DIR=${PROJECT_BINARY_DIR}
+    -DWORK_DIR=${CMAKE_CURRENT_BINARY_DIR}/install_consumer
+    -DSOURCE_DIR=${CMAKE_CURRENT_SOURCE_DIR}/consumer
+    -DCONFIG=$<CONFIG>
+    -DLIBDIR=${CMAKE_INSTALL_LIBDIR}
+    -DINCLUDEDIR=${CMAKE_INSTALL_INCLUDEDIR}
+    -DCMAKEDIR=${FUZE_INSTALL_CMAKEDIR}
+    -DPKGCONFIGDIR=${FUZE_INSTALL_PKGCONFIGDIR}
+    "-DGENERATOR=${CMAKE_GENERATOR}"
+    "-DC_COMPILER=${CMAKE_C_COMPILER}"
+    -DMPICC=${_fuze_mpicc}
+    -DPKG_CONFIG=${PKG_CONFIG_EXECUTABLE}
+    -DMPIEXEC=${MPIEXEC_EXECUTABLE}
+    "-DMPIEXEC_FLAGS=${FUZE_MPIRUN_FLAGS}"
+    -DNP=2
+    -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run.cmake)
+set_tests_properties(install_consumer PROPERTIES TIMEOUT 300 PROCESSORS 2
+  ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1")
