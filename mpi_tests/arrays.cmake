@@ -4,3 +4,6 @@ target_include_directories(test_arrays PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 foreach(np 3 4 5 8)
   fuze_add_mpi_test(NAME arrays_np${np} COMMAND test_arrays NP ${np} TIMEOUT 120)
 endforeach()
+# The cross-node transport (no RDMA): Open MPI's osc/pt2pt over TCP.
+fuze_add_mpi_test(NAME arrays_np4_tcp_pt2pt COMMAND test_arrays NP 4 TIMEOUT 120
+                  ENV OMPI_MCA_osc=pt2pt OMPI_MCA_btl=tcp,self)

@@ -1,3 +1,6 @@
+#ifndef _GNU_SOURCE
+#define _POSIX_C_SOURCE 200809L /* strtok_r */
+#endif
 /* Configuration parsing. Every error names the key, the value and what is
  * accepted, because a configuration error is usually found by an operator
  * reading a job log. */

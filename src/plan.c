@@ -16,6 +16,7 @@ typedef struct plan_work {
   int *dom_start; /* ndom + 1: ranks of domain d are dom_ranks[dom_start[d] ..) */
   int *dom_ranks; /* ascending within each domain */
   int *load;      /* nranks: backups hosted so far */
+  int *dom_best;  /* ndom: least-loaded rank of each domain (lowest on ties) */
   int *mark;      /* ndom: domains a block may not use for the backup at hand */
 } plan_work;
 
@@ -235,15 +236,26 @@ static int better_host(const plan_work *w, int r, int s) {
   return r < s;
 }
 
-/* Best rank of an unmarked domain, -1 when every domain is marked. Looking
- * at every rank of a domain picks the domain's least-loaded rank. */
+/* Refresh the cached least-loaded rank of domain d after a load change, so
+ * that best_host costs one look per domain rather than one per rank. */
+static void update_domain(plan_work *w, int d) {
+  int best = -1;
+  for (int i = w->dom_start[d]; i < w->dom_start[d + 1]; i++)
+    if (better_host(w, w->dom_ranks[i], best)) best = w->dom_ranks[i];
+  w->dom_best[d] = best;
+}
+
+static void add_load(plan_work *w, int rank, int delta) {
+  w->load[rank] += delta;
+  update_domain(w, w->in->domain[rank]);
+}
+
+/* Best rank of an unmarked domain (each domain offers its least-loaded
+ * rank), -1 when every domain is marked. */
 static int best_host(const plan_work *w) {
   int best = -1;
-  for (int d = 0; d < w->ndom; d++) {
-    if (w->mark[d]) continue;
-    for (int i = w->dom_start[d]; i < w->dom_start[d + 1]; i++)
-      if (better_host(w, w->dom_ranks[i], best)) best = w->dom_ranks[i];
-  }
+  for (int d = 0; d < w->ndom; d++)
+    if (!w->mark[d] && better_host(w, w->dom_best[d], best)) best = w->dom_best[d];
   return best;
 }
 
@@ -259,7 +271,7 @@ static int place_greedy(plan_work *w, fuze_plan *p, char *eb, size_t el) {
                          "outside it (%d domains)",
                          b, p->block_start[b + 1] - p->block_start[b], j, p->f, w->ndom);
       p->hosts[b * p->f + j] = h;
-      w->load[h]++;
+      add_load(w, h, 1);
     }
   }
   return FUZE_SUCCESS;
@@ -277,7 +289,8 @@ static int try_move(plan_work *w, fuze_plan *p, int b, int j) {
   int lighter = w->load[e] + 1 < w->load[h];
   int to_spare = w->load[e] + 1 == w->load[h] && is_spare(w, e) && !is_spare(w, h);
   if (!lighter && !to_spare) return 0;
-  w->load[h]--, w->load[e]++;
+  add_load(w, h, -1);
+  add_load(w, e, 1);
   p->hosts[b * p->f + j] = e;
   return 1;
 }
@@ -305,11 +318,13 @@ static int work_init(plan_work *w, const fuze_plan_input *in) {
   w->dom_ranks = malloc(sizeof(int) * (size_t)in->nranks);
   w->load = calloc((size_t)in->nranks, sizeof(int));
   w->mark = calloc((size_t)w->ndom, sizeof(int));
-  return w->dom_start && w->dom_ranks && w->load && w->mark ? FUZE_SUCCESS : FUZE_ERR_NOMEM;
+  w->dom_best = malloc(sizeof(int) * (size_t)w->ndom);
+  return w->dom_start && w->dom_ranks && w->load && w->mark && w->dom_best ? FUZE_SUCCESS
+                                                                          : FUZE_ERR_NOMEM;
 }
 
 static void work_free(plan_work *w) {
-  free(w->dom_start), free(w->dom_ranks), free(w->load), free(w->mark);
+  free(w->dom_start), free(w->dom_ranks), free(w->load), free(w->mark), free(w->dom_best);
 }
 
 static int build_steps(plan_work *w, fuze_plan *out, char *eb, size_t el) {
@@ -319,6 +334,7 @@ static int build_steps(plan_work *w, fuze_plan *out, char *eb, size_t el) {
   if (rc == FUZE_ERR_NOMEM) return plan_fail(eb, el, rc, "plan: out of memory");
   if (rc) return rc;
   memcpy(out->domain, w->in->domain, sizeof(int) * (size_t)out->nranks);
+  for (int d = 0; d < w->ndom; d++) update_domain(w, d);
   rc = place_greedy(w, out, eb, el);
   if (rc) return rc;
   rebalance(w, out);

@@ -513,7 +513,7 @@ typedef struct sum_stats {
       recovered_bytes;
 } sum_stats;
 
-static void print_stats(const fuze_ctx *ctx, const grid *g) {
+static void print_stats(const fuze_ctx *ctx, const grid *g, int nspare) {
   fuze_stats st;
   memset(&st, 0, sizeof st);
   int rc = fuze_get_stats(ctx, &st);
@@ -548,7 +548,10 @@ static void print_stats(const fuze_ctx *ctx, const grid *g) {
   printf("heat2d: fuze bytes summed over %d ranks: sent to backups %" PRIu64
          " (%s), recovered %" PRIu64 " (%s)\n",
          g->size, tot[4], t, tot[5], r);
-  if (tot[0] > 0)
+  if (nspare > 0)
+    printf("heat2d: (backups hosted by the %d spare rank%s are not counted: spare ranks "
+           "have no context the app could query)\n", nspare, nspare == 1 ? "" : "s");
+  else if (tot[0] > 0)
     printf("heat2d: parity / protected = %.3f\n", (double)tot[1] / (double)tot[0]);
   fflush(stdout);
 }
@@ -625,8 +628,12 @@ int main(int argc, char **argv) {
     else
       SAY("heat2d: local blocks %d..%d x %d..%d cells (+1 halo layer)\n", len_lo, len_hi,
           wid_lo, wid_hi);
-    SAY("heat2d: %ld steps, checkpoint every %ld steps, fuze config \"%s\"\n", opt.steps,
-        opt.every, opt.config ? opt.config : "");
+    if (opt.config)
+      SAY("heat2d: %ld steps, checkpoint every %ld steps, fuze config \"%s\"\n", opt.steps,
+          opt.every, opt.config);
+    else
+      SAY("heat2d: %ld steps, checkpoint every %ld steps, fuze config: defaults and FUZE_* "
+          "environment\n", opt.steps, opt.every);
   }
 
   /* 1. The failure-free reference (or the expected checksum). */
@@ -662,7 +669,7 @@ int main(int argc, char **argv) {
       "%ld recover%s, %ld steps recomputed\n",
       rep.seconds, rep.ckpt_calls, rep.ckpt_seconds, rep.recoveries,
       rep.recoveries == 1 ? "y" : "ies", rep.steps_redone);
-  print_stats(ctx, &g);
+  print_stats(ctx, &g, wsize - asize);
 
   SAY("heat2d: checksum %016" PRIx64 ", sum %.10e (protected run)\n", rep.sum.hash, rep.sum.sum);
   if (have_ref) {

@@ -1,0 +1,125 @@
+#define _POSIX_C_SOURCE 200809L
+/* API misuse must give a clear error on every rank, never a crash or hang:
+ * bad configuration, NULL base with count > 0, derived datatypes, names that
+ * differ across ranks, bad injection arguments, calls after fuze_finalize. */
+#include "common.h"
+
+static fuze_ctx *ctx;
+static MPI_Comm app;
+static int me, np;
+
+static void expect(int rc, int want, const char *needle, const char *what) {
+  T_EQ_INT(rc, want, what);
+  const char *msg = fuze_last_error(ctx);
+  T_CHECK(strstr(msg, needle) != NULL, "%s: message '%s' lacks '%s'", what, msg, needle);
+  /* Collective calls return the same code everywhere. */
+  int lo, hi;
+  MPI_Allreduce(&rc, &lo, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  MPI_Allreduce(&rc, &hi, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  T_CHECK(lo == hi, "%s: codes differ across ranks (%d..%d)", what, lo, hi);
+}
+
+static void bad_configs(void) {
+  static const struct { const char *cfg, *needle; } cases[] = {
+      {"faults=0", "bad value '0' for key 'faults' (accepted: 1..255)"},
+      {"faults=two", "bad value 'two' for key 'faults'"},
+      {"colour=blue", "unknown key 'colour'"},
+      {"code=lzma", "bad value 'lzma' for key 'code' (accepted: rs, xor, replicate)"},
+      {"domain=-3", "bad value '-3' for key 'domain'"},
+      {"recovery=sideways", "key 'recovery' (accepted: rollback, forward)"},
+      {"chunk=100", "key 'chunk' (accepted: a multiple of 64"},
+      {"code=xor;faults=2", "code=xor tolerates exactly one fault, got faults=2"},
+      {"faults", "'faults' is not of the form key=value"},
+      {"inject=kill:ranks=1:at=checkpoint:2", "the kind must be 'wipe'"},
+      {"inject=wipe:ranks=1", "at=checkpoint:E is missing"},
+      {"inject=wipe:ranks=1:at=checkpoint:2:phase=middle", "unknown phase"},
+      {"inject=wipe:ranks=99:at=checkpoint:1;domain=rank", "inject names rank 99 but the job has"},
+      {"faults=9;domain=rank", "faults=9 needs at least 10 failure domains"},
+      {"dir=/tmp/x;domain=rank", "persistence is not available"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    fuze_ctx *c = (fuze_ctx *)1;
+    MPI_Comm a = MPI_COMM_WORLD;
+    int rc = fuze_init(MPI_COMM_WORLD, cases[i].cfg, &c, &a);
+    T_EQ_INT(rc, FUZE_ERR_CONFIG, cases[i].cfg);
+    T_CHECK(c == NULL && a == MPI_COMM_NULL, "%s: ctx/app_comm not cleared", cases[i].cfg);
+    const char *msg = fuze_last_error(NULL);
+    T_CHECK(strstr(msg, cases[i].needle) != NULL, "%s: message '%s' lacks '%s'", cases[i].cfg,
+            msg, cases[i].needle);
+  }
+  setenv("FUZE_FAULTS", "abc", 1);
+  fuze_ctx *c;
+  MPI_Comm a;
+  T_EQ_INT(fuze_init(MPI_COMM_WORLD, "faults=1", &c, &a), FUZE_ERR_CONFIG, "env override");
+  T_CHECK(strstr(fuze_last_error(NULL), "environment variable FUZE_FAULTS") != NULL, "env msg: %s",
+          fuze_last_error(NULL));
+  unsetenv("FUZE_FAULTS");
+}
+
+static void bad_protects(void) {
+  double d[4] = {1, 2, 3, 4};
+  expect(fuze_protect(ctx, "x", NULL, 3, MPI_DOUBLE, NULL), FUZE_ERR_ARG,
+         "base is NULL but count is 3", "NULL base");
+  MPI_Datatype vec;
+  MPI_Type_contiguous(2, MPI_DOUBLE, &vec);
+  MPI_Type_commit(&vec);
+  expect(fuze_protect(ctx, "x", d, 2, vec, NULL), FUZE_ERR_ARG, "predefined MPI datatype",
+         "derived type");
+  MPI_Type_free(&vec);
+  expect(fuze_protect(ctx, "x", d, 4, MPI_DATATYPE_NULL, NULL), FUZE_ERR_ARG,
+         "predefined MPI datatype", "null type");
+  char name[16];
+  snprintf(name, sizeof name, "n%d", me == np - 1 ? 9 : 0);
+  expect(fuze_protect(ctx, name, d, 4, MPI_DOUBLE, NULL), FUZE_ERR_ARG, "differs from 'n0' on rank 0",
+         "names differ");
+  expect(fuze_protect(ctx, "", d, 4, MPI_DOUBLE, NULL), FUZE_ERR_ARG, "name must be", "empty name");
+  /* After all that the context still works. */
+  fuze_array *h;
+  expect(fuze_protect(ctx, "ok", d, 4, MPI_DOUBLE, &h), FUZE_SUCCESS, "", "good protect");
+  expect(fuze_checkpoint(ctx), FUZE_SUCCESS, "", "checkpoint after errors");
+}
+
+static void bad_injects(void) {
+  int r = np + 5;
+  expect(fuze_inject(ctx, &r, 1), FUZE_ERR_ARG, "does not exist", "inject bad rank");
+  expect(fuze_inject(ctx, NULL, 2), FUZE_ERR_ARG, "nranks must be", "inject NULL ranks");
+  int z = 0;
+  expect(fuze_inject_at(ctx, &z, 1, "later"), FUZE_ERR_ARG, "unknown phase 'later'",
+         "inject_at bad phase");
+  expect(fuze_recover(ctx), FUZE_SUCCESS, "", "recover with nothing lost");
+}
+
+static void after_finalize(void) {
+  T_EQ_INT(fuze_finalize(&ctx), FUZE_SUCCESS, "finalize");
+  T_CHECK(ctx == NULL, "finalize must clear ctx");
+  T_EQ_INT(fuze_finalize(&ctx), FUZE_SUCCESS, "finalize(NULL) is a no-op");
+  double d = 0;
+  T_EQ_INT(fuze_checkpoint(ctx), FUZE_ERR_ARG, "checkpoint after finalize");
+  T_CHECK(strstr(fuze_last_error(NULL), "used after fuze_finalize") != NULL, "msg: %s",
+          fuze_last_error(NULL));
+  T_EQ_INT(fuze_protect(ctx, "x", &d, 1, MPI_DOUBLE, NULL), FUZE_ERR_ARG, "protect after finalize");
+  T_EQ_INT(fuze_init(MPI_COMM_WORLD, NULL, NULL, NULL), FUZE_ERR_ARG, "init NULL outs");
+  T_CHECK(!strcmp(fuze_strerror(FUZE_ERR_UNRECOVERABLE), "more failures than the code tolerates"),
+          "strerror: %s", fuze_strerror(FUZE_ERR_UNRECOVERABLE));
+  T_CHECK(!strcmp(fuze_err_name(FUZE_RECOVERED), "FUZE_RECOVERED"), "name");
+  T_CHECK(!strcmp(fuze_strerror(12345), "unknown status code"), "unknown");
+}
+
+int main(int argc, char **argv) {
+  MPI_Init(&argc, &argv);
+  MPI_Comm_rank(MPI_COMM_WORLD, &me);
+  MPI_Comm_size(MPI_COMM_WORLD, &np);
+  bad_configs();
+  int rc = fuze_init(MPI_COMM_WORLD, "faults=1;domain=rank", &ctx, &app);
+  T_EQ_INT(rc, FUZE_SUCCESS, "init");
+  if (!rc) {
+    bad_protects();
+    bad_injects();
+    after_finalize();
+    MPI_Comm_free(&app);
+  }
+  int total = t_total(MPI_COMM_WORLD);
+  if (me == 0) printf("test_misuse: %s (%d failed checks)\n", total ? "FAILED" : "OK", total);
+  MPI_Finalize();
+  return total ? 1 : 0;
+}

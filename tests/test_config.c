@@ -1,0 +1,121 @@
+/* Unit test of the configuration parser (no MPI): defaults, both separators,
+ * whitespace, environment overrides, every key's accepted and refused values,
+ * and the injection spec. */
+#define _POSIX_C_SOURCE 200809L
+#include "code.h"
+#include "config.h"
+#include "error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures;
+
+#define CHECK(cond, ...)                                              \
+  do {                                                                \
+    if (!(cond)) {                                                    \
+      fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+      fprintf(stderr, __VA_ARGS__);                                   \
+      fprintf(stderr, "\n");                                          \
+      failures++;                                                     \
+    }                                                                 \
+  } while (0)
+
+static void ok(const char *s, fuze_config *c) {
+  int rc = fuze__config_parse(s, c, NULL);
+  CHECK(rc == FUZE_SUCCESS, "'%s' -> %d: %s", s ? s : "(null)", rc, fuze__thread_msg());
+}
+
+static void refused(const char *s, const char *needle) {
+  fuze_config c;
+  char msg[FUZE_MSG_LEN] = "";
+  int rc = fuze__config_parse(s, &c, msg);
+  CHECK(rc == FUZE_ERR_CONFIG, "'%s' -> %d, expected FUZE_ERR_CONFIG", s, rc);
+  CHECK(strstr(msg, needle) != NULL, "'%s': message '%s' lacks '%s'", s, msg, needle);
+  CHECK(!strcmp(msg, fuze__thread_msg()), "'%s': thread message differs", s);
+}
+
+static void defaults(void) {
+  fuze_config c;
+  ok(NULL, &c);
+  CHECK(c.faults == 1 && c.spares == 0 && c.domain_mode == FUZE_DOMAIN_NODE, "defaults");
+  CHECK(c.code == FUZE_CODE_RS && c.recovery == FUZE_RECOVERY_ROLLBACK, "defaults");
+  CHECK(c.chunk == 65536 && c.verbose == 0 && c.dir[0] == 0 && c.ninject == 0, "defaults");
+  ok("", &c);
+  ok(" ; , ", &c);
+}
+
+static void keys(void) {
+  fuze_config c;
+  ok("faults=3; spares=2 ,domain=4;block=7,code=replicate;recovery=forward;chunk=128;verbose=2;dir=/x/y", &c);
+  CHECK(c.faults == 3 && c.spares == 2, "faults %d spares %d", c.faults, c.spares);
+  CHECK(c.domain_mode == FUZE_DOMAIN_K && c.domain_k == 4, "domain");
+  CHECK(c.block == 7 && c.code == FUZE_CODE_REPLICATE && c.recovery == FUZE_RECOVERY_FORWARD, "k");
+  CHECK(c.chunk == 128 && c.verbose == 2 && !strcmp(c.dir, "/x/y"), "chunk/verbose/dir");
+  ok("domain=rank", &c);
+  CHECK(c.domain_mode == FUZE_DOMAIN_RANK, "rank");
+  ok("domain=node;code=xor", &c);
+  CHECK(c.domain_mode == FUZE_DOMAIN_NODE && c.code == FUZE_CODE_XOR, "node/xor");
+  refused("faults=256", "'faults' (accepted: 1..255)");
+  refused("faults=1x", "bad value '1x' for key 'faults'");
+  refused("spares=-1", "key 'spares'");
+  refused("block=0", "key 'block' (accepted: 1..255)");
+  refused("domain=0", "key 'domain'");
+  refused("chunk=65", "key 'chunk'");
+  refused("verbose=10", "key 'verbose'");
+  refused("dir=", "key 'dir'");
+  refused("=3", "empty key");
+  refused("nope=1", "unknown key 'nope'");
+  refused("code=xor;faults=2", "code=xor tolerates exactly one fault");
+}
+
+static void env(void) {
+  fuze_config c;
+  setenv("FUZE_FAULTS", "2", 1);
+  setenv("FUZE_CODE", "replicate", 1);
+  ok("faults=1;code=rs", &c);
+  CHECK(c.faults == 2 && c.code == FUZE_CODE_REPLICATE, "env overrides: f=%d", c.faults);
+  setenv("FUZE_SPARES", "x", 1);
+  refused("", "from environment variable FUZE_SPARES");
+  unsetenv("FUZE_SPARES");
+  unsetenv("FUZE_FAULTS");
+  unsetenv("FUZE_CODE");
+  setenv("FUZE_INJECT", "wipe:ranks=3:at=checkpoint:1", 1);
+  ok("inject=wipe:ranks=1:at=checkpoint:9", &c);
+  CHECK(c.ninject == 1 && c.inject[0].ranks[0] == 3, "env inject replaces the string's");
+  unsetenv("FUZE_INJECT");
+}
+
+static void inject(void) {
+  fuze_config c;
+  ok("inject=wipe:ranks=2+5:at=checkpoint:7", &c);
+  CHECK(c.ninject == 1 && c.inject[0].nranks == 2 && c.inject[0].ranks[1] == 5, "ranks");
+  CHECK(c.inject[0].at_checkpoint == 7 && c.inject[0].phase == FUZE_PHASE_BEFORE, "at/phase");
+  ok("inject=wipe:ranks=1:at=checkpoint:3:phase=promoted/wipe:phase=partial:ranks=0+4:at=checkpoint:9", &c);
+  CHECK(c.ninject == 2 && c.inject[0].phase == FUZE_PHASE_PROMOTED, "two specs");
+  CHECK(c.inject[1].phase == FUZE_PHASE_PARTIAL && c.inject[1].at_checkpoint == 9, "second");
+  for (int p = 0; p < FUZE_PHASE_COUNT; p++) {
+    char s[128];
+    snprintf(s, sizeof s, "inject=wipe:ranks=0:at=checkpoint:1:phase=%s", fuze__phase_name(p));
+    ok(s, &c);
+    CHECK(c.inject[0].phase == p, "phase %d", p);
+  }
+  refused("inject=wipe:ranks=:at=checkpoint:1", "ranks must be");
+  refused("inject=wipe:ranks=1+x:at=checkpoint:1", "ranks must be");
+  refused("inject=wipe:ranks=1:at=checkpoint:0", "E >= 1");
+  refused("inject=wipe:ranks=1:at=checkpoint", "E >= 1");
+  refused("inject=wipe:ranks=1:at=step:4", "unknown field");
+  refused("inject=boom:ranks=1:at=checkpoint:1", "the kind must be 'wipe'");
+  refused("inject=wipe:at=checkpoint:1", "ranks= is missing");
+  refused("inject=", "bad inject spec");
+}
+
+int main(void) {
+  defaults();
+  keys();
+  env();
+  inject();
+  printf("test_config: %s (%d failures)\n", failures ? "FAILED" : "OK", failures);
+  return failures ? 1 : 0;
+}
