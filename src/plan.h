@@ -34,8 +34,11 @@ typedef struct fuze_plan {
  * domain), max(ceil(n/(n+a-f)), ceil(n/max_block)) blocks of sizes differing by
  * at most one (n = group size, n + a = domains); no block holds two ranks of one
  * domain; block b's f backups sit in f distinct domains none of which holds a
- * member of b; spare domains are used first; no host holds more than one
- * backup above the least-loaded eligible host. Impossible input returns
+ * member of b; no host holds more than one backup above any rank that could
+ * host that backup instead (a rank of a domain holding neither a member nor
+ * another backup of b); spare ranks are preferred at equal load, and a spare
+ * domain b does not use is never lighter than a compute rank hosting one of
+ * b's backups. max_block > 256 - f is refused. Impossible input returns
  * FUZE_ERR_CONFIG with a message naming the numbers in errbuf (e.g. "faults=3
  * needs at least 4 failure domains, got 3 (2 compute + 1 spare)"). */
 int fuze__plan_build(const fuze_plan_input *in, fuze_plan *out, char *errbuf,

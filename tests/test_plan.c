@@ -243,7 +243,8 @@ static void verify(layout *L, int f, int maxb) {
   memset(load, 0, sizeof load);
   for (int i = 0; i < p.nblocks * f; i++)
     if (p.hosts[i] >= 0 && p.hosts[i] < L->nranks) load[p.hosts[i]]++;
-  for (int r = 0; r < L->nranks; r++) EXPECT_INT("fuze__plan_load", load[r], fuze__plan_load(&p, r));
+  for (int r = 0; r < L->nranks; r++)
+    EXPECT_INT("fuze__plan_load", load[r], fuze__plan_load(&p, r));
   check_partition(L, &p);
   check_groups(L, &p, f, maxb);
   check_hosts(L, &p);
