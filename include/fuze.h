@@ -68,6 +68,10 @@ enum fuze_status {
 typedef struct fuze_ctx fuze_ctx;
 /** Opaque handle of a protected array. */
 typedef struct fuze_array fuze_array;
+/** Opaque handle of a fused stack. */
+typedef struct fuze_stack fuze_stack;
+/** Opaque handle of a fused map. */
+typedef struct fuze_map fuze_map;
 
 /**
  * @brief Start fuze. Collective over @p comm.
@@ -82,8 +86,9 @@ typedef struct fuze_array fuze_array;
  *                       FUZE_<KEY> environment variables override keys. Keys:
  *                       faults, spares, domain (node|rank|K), block, code
  *                       (rs|xor|replicate), recovery (rollback|forward),
- *                       chunk (bytes, dirty-tracking granularity), dir,
- *                       inject, verbose.
+ *                       chunk (bytes, dirty-tracking granularity), sync
+ *                       (op|batch), lock (shared|exclusive), dir, inject,
+ *                       verbose.
  * @param [out] ctx      the new context (NULL on spare ranks and on error).
  * @param [out] app_comm communicator of the compute ranks (MPI_COMM_NULL on
  *                       spare ranks); the caller frees it with MPI_Comm_free().
@@ -123,6 +128,57 @@ FUZE_EXPORT int fuze_protect(fuze_ctx *ctx, const char *name, void *base, size_t
  * @return FUZE_SUCCESS, FUZE_ERR_NOT_FOUND when nothing is stored under name.
  */
 FUZE_EXPORT int fuze_stored_count(fuze_ctx *ctx, const char *name, size_t *count);
+
+/**
+ * @brief Create a fused stack of fixed-size elements. Collective.
+ *
+ * No capacity is declared: the stack and its backups grow as needed. At each
+ * backup, fused node p holds the parity of the members' p-th elements (plus a
+ * replica of every member's size), so a push or pop changes one fused node.
+ * Contents are part of the committed epoch from the next fuze_checkpoint();
+ * a new stack is committed empty.
+ * @param [in] name      registration name, identical on every rank.
+ * @param [in] elem_size element bytes, identical on every rank (>= 1).
+ * @param [out] stack    handle owned by the context.
+ * @return FUZE_SUCCESS, FUZE_ERR_ARG (same on every rank), FUZE_ERR_NOMEM, FUZE_ERR_MPI.
+ */
+FUZE_EXPORT int fuze_stack_create(fuze_ctx *ctx, const char *name, size_t elem_size,
+                                  fuze_stack **stack);
+/** @brief Push a copy of @p elem (local; backups updated before return unless sync=batch). */
+FUZE_EXPORT int fuze_stack_push(fuze_stack *s, const void *elem);
+/** @brief Pop the top element into @p elem (may be NULL). FUZE_ERR_EMPTY when empty. */
+FUZE_EXPORT int fuze_stack_pop(fuze_stack *s, void *elem);
+/** @brief Copy the top element into @p elem. FUZE_ERR_EMPTY when empty. */
+FUZE_EXPORT int fuze_stack_peek(const fuze_stack *s, void *elem);
+/** @brief Number of elements (0 for a NULL handle). */
+FUZE_EXPORT size_t fuze_stack_size(const fuze_stack *s);
+
+/**
+ * @brief Create a fused map with fixed-size keys and values. Collective.
+ *
+ * Keys are compared bytewise. The primary keeps its pairs in slot order (the
+ * paper's aux list) with a hash index (O(1) average operations); the backups
+ * keep fused value nodes by slot and a replica of every member's slot->key
+ * index. A remove moves the member's last slot into the hole (Fig. 5).
+ * @return FUZE_SUCCESS, FUZE_ERR_ARG (same on every rank), FUZE_ERR_NOMEM, FUZE_ERR_MPI.
+ */
+FUZE_EXPORT int fuze_map_create(fuze_ctx *ctx, const char *name, size_t key_size,
+                                size_t value_size, fuze_map **map);
+/** @brief Insert or update (local). */
+FUZE_EXPORT int fuze_map_put(fuze_map *m, const void *key, const void *value);
+/** @brief Copy the value of @p key into @p value (may be NULL). FUZE_ERR_NOT_FOUND if absent. */
+FUZE_EXPORT int fuze_map_get(const fuze_map *m, const void *key, void *value);
+/** @brief Remove @p key (local). FUZE_ERR_NOT_FOUND if absent. */
+FUZE_EXPORT int fuze_map_remove(fuze_map *m, const void *key);
+/** @brief Number of pairs (0 for a NULL handle). */
+FUZE_EXPORT size_t fuze_map_size(const fuze_map *m);
+/**
+ * @brief Call @p fn on every pair in slot order; a non-zero return from fn
+ * stops the walk and is returned. The map must not be modified meanwhile.
+ */
+FUZE_EXPORT int fuze_map_foreach(const fuze_map *m,
+                                 int (*fn)(const void *key, const void *value, void *arg),
+                                 void *arg);
 
 /**
  * @brief Commit the current state of every protected structure as a new epoch.
@@ -175,7 +231,11 @@ FUZE_EXPORT int fuze_inject(fuze_ctx *ctx, const int *ranks, int nranks);
  */
 FUZE_EXPORT int fuze_inject_at(fuze_ctx *ctx, const int *ranks, int nranks, const char *phase);
 
-/** @brief Complete outstanding backup updates of this rank (local). */
+/**
+ * @brief Complete this rank's outstanding backup updates (local). With
+ * sync=batch, stack and map operations are complete only after this call or
+ * the next collective call.
+ */
 FUZE_EXPORT int fuze_flush(fuze_ctx *ctx);
 
 /** Per-rank counters, see fuze_get_stats(). */

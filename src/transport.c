@@ -33,7 +33,7 @@ int fuze__win_create(fuze_ctx *ctx, size_t bytes, MPI_Win *win, unsigned char **
                    "(or mpirun --mca osc pt2pt)", bytes, ctx->rank);
   }
   MPI_Win_set_errhandler(*win, MPI_ERRORS_RETURN);
-  memset(mem, 0, bytes);
+  if (bytes) memset(mem, 0, bytes);
   *base = mem;
   MPI_Win_lock_all(MPI_MODE_NOCHECK, *win);
   /* Everyone's memory is zeroed before anyone may accumulate into it. */
