@@ -152,6 +152,8 @@ FUZE_EXPORT int fuze_stack_pop(fuze_stack *s, void *elem);
 FUZE_EXPORT int fuze_stack_peek(const fuze_stack *s, void *elem);
 /** @brief Number of elements (0 for a NULL handle). */
 FUZE_EXPORT size_t fuze_stack_size(const fuze_stack *s);
+/** @brief Copy element @p i (0 = bottom) into @p elem. FUZE_ERR_NOT_FOUND if i >= size. */
+FUZE_EXPORT int fuze_stack_at(const fuze_stack *s, size_t i, void *elem);
 
 /**
  * @brief Create a fused map with fixed-size keys and values. Collective.
@@ -232,6 +234,15 @@ FUZE_EXPORT int fuze_inject(fuze_ctx *ctx, const int *ranks, int nranks);
 FUZE_EXPORT int fuze_inject_at(fuze_ctx *ctx, const int *ranks, int nranks, const char *phase);
 
 /**
+ * @brief Arm a wipe of @p rank inside its next stack or map operation, after
+ * that operation has reached @p backups of its backups (0: before any).
+ * Collective; a test hook for "a crash between the deltas of one operation".
+ * The operation returns FUZE_ERR_STATE on the wiped rank; the next collective
+ * call recovers.
+ */
+FUZE_EXPORT int fuze_inject_op(fuze_ctx *ctx, int rank, int backups);
+
+/**
  * @brief Complete this rank's outstanding backup updates (local). With
  * sync=batch, stack and map operations are complete only after this call or
  * the next collective call.
@@ -254,6 +265,23 @@ typedef struct fuze_stats {
 
 /** @brief Fill @p stats with this rank's counters (local). */
 FUZE_EXPORT int fuze_get_stats(const fuze_ctx *ctx, fuze_stats *stats);
+
+/** What this rank hosts for one fused stack or map, see fuze_fused_info(). */
+typedef struct fuze_fused_stats {
+  int regions;            /**< backups of this structure hosted here */
+  uint64_t nodes;         /**< live fused nodes: per region, its largest member's size */
+  uint64_t stray_nodes;   /**< non-zero fused nodes beyond the live ones (0 by Theorem 1) */
+  uint64_t capacity;      /**< allocated fused nodes per region */
+  uint64_t ops;           /**< operations this rank performed on it */
+  uint64_t deferred_ops;  /**< of which were sent late for lack of capacity */
+} fuze_fused_stats;
+
+/**
+ * @brief Inspect what this rank hosts for structure @p name (local). Call it
+ * when no operation is in flight (after fuze_flush() and a barrier).
+ * @return FUZE_SUCCESS or FUZE_ERR_NOT_FOUND.
+ */
+FUZE_EXPORT int fuze_fused_info(const fuze_ctx *ctx, const char *name, fuze_fused_stats *st);
 
 /** @brief Description of a status code (never NULL). */
 FUZE_EXPORT const char *fuze_strerror(int code);

@@ -101,6 +101,11 @@ static int set_key(fuze_config *cfg, const char *key, const char *val, char *msg
   if (!strcmp(key, "chunk")) return set_chunk(cfg, val, msg);
   if (!strcmp(key, "verbose")) return set_int(msg, key, val, 0, 9, "0..9", &cfg->verbose);
   if (!strcmp(key, "inject")) return fuze__inject_parse(val, cfg, msg);
+  if (!strcmp(key, "sync")) {
+    if (strcmp(val, "op") && strcmp(val, "batch")) return bad(msg, key, val, "op, batch");
+    cfg->sync_batch = !strcmp(val, "batch");
+    return FUZE_SUCCESS;
+  }
   if (!strcmp(key, "dir")) {
     if (!*val || strlen(val) >= sizeof cfg->dir) return bad(msg, key, val, "a path of 1..1023 characters");
     snprintf(cfg->dir, sizeof cfg->dir, "%s", val);
@@ -108,11 +113,11 @@ static int set_key(fuze_config *cfg, const char *key, const char *val, char *msg
   }
   return fuze__error(msg, FUZE_ERR_CONFIG,
                      "config: unknown key '%s' (known: faults, spares, domain, block, code, "
-                     "recovery, chunk, dir, inject, verbose)", key);
+                     "recovery, chunk, sync, dir, inject, verbose)", key);
 }
 
 static const char *const known_keys[] = {"faults", "spares", "domain", "block", "code",
-                                         "recovery", "chunk", "dir", "inject", "verbose"};
+                                         "recovery", "chunk", "sync", "dir", "inject", "verbose"};
 
 /* FUZE_<KEY> overrides the same key from the string. */
 static int apply_env(fuze_config *cfg, char *msg) {

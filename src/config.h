@@ -39,6 +39,7 @@ typedef struct fuze_config {
   int recovery;          /* enum fuze_recovery_mode */
   size_t chunk;          /* dirty-tracking chunk bytes, default 64 KiB */
   int verbose;
+  int sync_batch;        /* sync=batch: stack/map updates complete at fuze_flush */
   char dir[1024];
   int ninject;
   fuze_inject_spec inject[FUZE_MAX_INJECT];

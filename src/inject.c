@@ -1,7 +1,7 @@
 /* inject: emulate the crash of a rank inside a running job ("wipe"). A wiped
  * rank keeps only what a freshly started replacement process would have: its
  * registrations (name, base, count, type) and the plan it can recompute. */
-#include "internal.h"
+#include "fused.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +32,7 @@ static void wipe_array(fuze_array *a) {
 
 void fuze__wipe_self(fuze_ctx *ctx) {
   for (int x = 0; x < ctx->narrays; x++) wipe_array(ctx->arrays[x]);
+  fuze__fobjs_wipe(ctx);
   ctx->lost = 1;
   ctx->epoch = ctx->decided = ctx->hosted_epoch = 0;
 }

@@ -61,6 +61,10 @@ struct fuze_ctx {
   MPI_Comm *block_comm; /* per block: members (index order) then hosts; NULL if not in it */
   fuze_array **arrays;
   int narrays;
+  struct fuze_fobj **fobjs;  /* stacks and maps, in registration order */
+  int nfobjs;
+  int debug_reorder;         /* FUZE_DEBUG_REORDER: vary the order updates reach backups */
+  int op_inject_hosts;       /* >= 0: the next stack/map op wipes this rank after that many hosts */
   /* Epoch state. */
   uint64_t epoch;       /* last committed epoch */
   uint64_t decided;     /* highest epoch this rank knows was decided */
@@ -108,6 +112,10 @@ int fuze__inject_scheduled(const fuze_ctx *ctx, int phase);
 void fuze__wipe_self(fuze_ctx *ctx);
 
 /* recovery.c */
+typedef void (*fuze_sink)(void *arg, size_t off, const unsigned char *res, size_t n);
+int fuze__reduce_to(fuze_ctx *ctx, int b, int root, unsigned char coef,
+                    const unsigned char *data, size_t dlen, size_t fused, fuze_sink sink,
+                    void *arg);
 int fuze__recover(fuze_ctx *ctx, const int *lost, uint64_t *epoch_out);
 
 #endif

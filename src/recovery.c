@@ -12,7 +12,7 @@
  *    communicator: every chosen survivor contributes its data scaled by the
  *    decode coefficient, so no rank funnels the survivors' state.
  * 5. Each lost backup is re-encoded the same way from the members. */
-#include "internal.h"
+#include "fused.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,23 +63,29 @@ static void settle_epoch(fuze_ctx *ctx, uint64_t T) {
   fuze_array **arrays = ctx->arrays;
   if (ctx->epoch < T) {
     fuze__arrays_update_shadow(ctx, arrays, ctx->narrays);
+    fuze__fobjs_commit_logs(ctx);
     ctx->epoch = T;
   }
   if (ctx->hosted_epoch < T) {
     fuze__arrays_promote(ctx, arrays, ctx->narrays);
+    fuze__fobjs_promote(ctx);
     ctx->hosted_epoch = T;
   }
   fuze__arrays_reset_working(ctx);
+  /* Forward recovery decodes stacks and maps from the live (working) parity. */
+  if (ctx->cfg.recovery == FUZE_RECOVERY_ROLLBACK) fuze__fobjs_reset_working(ctx);
   for (int x = 0; x < ctx->narrays; x++) arrays[x]->ndirty = 0;
 }
 
-/* Step 3 (rollback mode): buffers := committed copies. */
+/* Step 3 (rollback mode): buffers := committed copies; stacks and maps undo
+ * their operations since the checkpoint. */
 static void rollback_buffers(fuze_ctx *ctx) {
   if (ctx->lost || ctx->cfg.recovery != FUZE_RECOVERY_ROLLBACK) return;
   for (int x = 0; x < ctx->narrays; x++) {
     fuze_array *a = ctx->arrays[x];
     if (a->bytes) memcpy(a->base, a->shadow, a->bytes);
   }
+  fuze__fobjs_undo(ctx);
 }
 
 /* Where this rank's data for block member x lives (primary: committed copy;
@@ -112,78 +118,94 @@ static void contribution(unsigned char coef, const unsigned char *data, size_t d
   fuze__gf_scale(coef, data + off, out, m);
 }
 
-typedef struct target {
-  int root;           /* block-comm rank receiving the result */
-  unsigned char coef[512]; /* coefficient of each block member x for this target */
-} target;
-
-/* One reduction of the whole fused region towards t->root; the root hands
- * every piece to sink. */
-static int reduce_target(fuze_ctx *ctx, fuze_array *a, int b, const target *t,
-                         unsigned char *buf, unsigned char *res,
-                         void (*sink)(fuze_ctx *, fuze_array *, int, int, size_t, const unsigned char *, size_t)) {
+/* One reduction of `fused` bytes towards block-comm rank `root`: this rank
+ * contributes coef * data (zero padded past dlen); the root hands every piece
+ * to sink. Shared by arrays and by fused stacks and maps. */
+int fuze__reduce_to(fuze_ctx *ctx, int b, int root, unsigned char coef,
+                    const unsigned char *data, size_t dlen, size_t fused, fuze_sink sink,
+                    void *arg) {
   MPI_Comm comm = ctx->block_comm[b];
-  int me;
+  int me, rc = FUZE_SUCCESS;
   MPI_Comm_rank(comm, &me);
-  size_t fused = a->fused[b];
-  const fuze_plan *p = &ctx->plan;
-  int k = p->block_start[b + 1] - p->block_start[b];
-  size_t dlen = 0;
-  const unsigned char *data = member_data(ctx, a, b, me, &dlen);
-  unsigned char coef = me < k + p->f ? t->coef[me] : 0;
-  for (size_t off = 0; off < fused; off += PIECE) {
+  unsigned char *buf = malloc(PIECE), *res = malloc(PIECE);
+  int ok = buf && res, all_ok;
+  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, comm);
+  if (!all_ok) rc = CTX_ERR(ctx, FUZE_ERR_NOMEM, "recovery: out of memory in block %d", b);
+  for (size_t off = 0; !rc && off < fused; off += PIECE) {
     size_t n = fused - off < PIECE ? fused - off : PIECE;
     contribution(coef, data, dlen, off, n, buf);
-    if (MPI_Reduce(buf, res, (int)n, MPI_BYTE, MPI_BXOR, t->root, comm) != MPI_SUCCESS)
-      return CTX_ERR(ctx, FUZE_ERR_MPI, "recovery: MPI_Reduce failed in block %d", b);
-    if (me == t->root) sink(ctx, a, b, t->root, off, res, n);
+    if (MPI_Reduce(buf, res, (int)n, MPI_BYTE, MPI_BXOR, root, comm) != MPI_SUCCESS)
+      rc = CTX_ERR(ctx, FUZE_ERR_MPI, "recovery: MPI_Reduce failed in block %d", b);
+    else if (me == root) sink(arg, off, res, n);
   }
-  return FUZE_SUCCESS;
+  free(buf);
+  free(res);
+  return rc;
 }
 
-static void sink_primary(fuze_ctx *ctx, fuze_array *a, int b, int x, size_t off,
-                         const unsigned char *res, size_t n) {
+typedef struct array_sink {
+  fuze_ctx *ctx;
+  fuze_array *a;
+  int b, j;
+} array_sink;
+
+static void sink_primary(void *arg, size_t off, const unsigned char *res, size_t n) {
+  array_sink *t = arg;
+  fuze_array *a = t->a;
   if (off >= a->bytes) return;
   size_t m = a->bytes - off < n ? a->bytes - off : n;
   memcpy(a->shadow + off, res, m);
   memcpy((unsigned char *)a->base + off, res, m);
-  ctx->recovered_bytes += m;
+  t->ctx->recovered_bytes += m;
 }
 
-static void sink_backup(fuze_ctx *ctx, fuze_array *a, int b, int x, size_t off,
-                        const unsigned char *res, size_t n) {
-  int k = ctx->plan.block_start[b + 1] - ctx->plan.block_start[b];
+static void sink_backup(void *arg, size_t off, const unsigned char *res, size_t n) {
+  array_sink *t = arg;
+  fuze_array *a = t->a;
   for (int h = 0; h < a->nhosted; h++) {
-    if (a->hosted[h].block != b || a->hosted[h].j != x - k) continue;
+    if (a->hosted[h].block != t->b || a->hosted[h].j != t->j) continue;
     unsigned char *w = a->winbase + a->hosted[h].off;
     memcpy(w + off, res, n);
     memcpy(w + fuze__align(a->hosted[h].fused) + off, res, n);
-    ctx->recovered_bytes += n;
+    t->ctx->recovered_bytes += n;
   }
 }
 
+/* This rank's coefficient for a target whose member coefficients are coef[]. */
+static unsigned char my_coef(const fuze_ctx *ctx, int b, const unsigned char *coef) {
+  int me, n;
+  MPI_Comm_rank(ctx->block_comm[b], &me);
+  MPI_Comm_size(ctx->block_comm[b], &n);
+  return me < n ? coef[me] : 0;
+}
+
 /* Steps 4 and 5 for one array and one block. */
-static int repair_block(fuze_ctx *ctx, fuze_array *a, int b, const erasure *e,
-                        unsigned char *buf, unsigned char *res) {
+static int repair_block(fuze_ctx *ctx, fuze_array *a, int b, const erasure *e) {
   const fuze_plan *p = &ctx->plan;
   const fuze_code *c = &ctx->codes[b];
-  int k = c->k, rows[256], rc = FUZE_SUCCESS;
-  unsigned char D[256 * 256];
+  int k = c->k, rows[256], rc = FUZE_SUCCESS, me;
+  unsigned char D[256 * 256], coef[512];
   if ((rc = fuze__code_decode_matrix(c, e->erased, rows, D)))
     return CTX_ERR(ctx, rc, "recovery: %s", fuze__thread_msg());
+  MPI_Comm_rank(ctx->block_comm[b], &me);
+  size_t dlen = 0;
+  const unsigned char *data = member_data(ctx, a, b, me, &dlen);
   for (int i = 0; i < k && !rc; i++) {
     if (!e->erased[i]) continue;
-    target t = {.root = i};
-    memset(t.coef, 0, sizeof t.coef);
-    for (int s = 0; s < k; s++) t.coef[rows[s]] = D[i * k + s];
-    rc = reduce_target(ctx, a, b, &t, buf, res, sink_primary);
+    memset(coef, 0, sizeof coef);
+    for (int s = 0; s < k; s++) coef[rows[s]] = D[i * k + s];
+    array_sink t = {ctx, a, b, -1};
+    rc = fuze__reduce_to(ctx, b, i, my_coef(ctx, b, coef), data, dlen, a->fused[b], sink_primary, &t);
   }
+  /* Re-encode from the now complete primaries (member_data again: the
+   * decoded primary's committed copy was just written). */
+  data = member_data(ctx, a, b, me, &dlen);
   for (int j = 0; j < p->f && !rc; j++) {
     if (!e->erased[k + j]) continue;
-    target t = {.root = k + j};
-    memset(t.coef, 0, sizeof t.coef);
-    for (int i = 0; i < k; i++) t.coef[i] = fuze__code_coef(c, j, i);
-    rc = reduce_target(ctx, a, b, &t, buf, res, sink_backup);
+    memset(coef, 0, sizeof coef);
+    for (int i = 0; i < k; i++) coef[i] = fuze__code_coef(c, j, i);
+    array_sink t = {ctx, a, b, j};
+    rc = fuze__reduce_to(ctx, b, k + j, my_coef(ctx, b, coef), data, dlen, a->fused[b], sink_backup, &t);
   }
   return rc;
 }
@@ -195,30 +217,28 @@ static int repair_array(fuze_ctx *ctx, fuze_array *a, const int *lost) {
     if (!a->shadow) rc = CTX_ERR(ctx, FUZE_ERR_NOMEM, "recovery: out of memory");
   }
   if ((rc = fuze__agree(ctx, rc))) return rc;
-  unsigned char *buf = malloc(PIECE), *res = malloc(PIECE);
-  rc = buf && res ? FUZE_SUCCESS : CTX_ERR(ctx, FUZE_ERR_NOMEM, "recovery: out of memory");
-  if ((rc = fuze__agree(ctx, rc))) goto out;
   for (int b = 0; b < ctx->plan.nblocks && !rc; b++) {
     erasure e;
     block_erasure(ctx, lost, b, &e);
-    if (e.nlost && ctx->block_comm[b] != MPI_COMM_NULL) rc = repair_block(ctx, a, b, &e, buf, res);
+    if (e.nlost && ctx->block_comm[b] != MPI_COMM_NULL) rc = repair_block(ctx, a, b, &e);
   }
-  rc = fuze__agree(ctx, rc);
-out:
-  free(buf);
-  free(res);
-  return rc;
+  return fuze__agree(ctx, rc);
 }
 
 int fuze__recover(fuze_ctx *ctx, const int *lost, uint64_t *epoch_out) {
   int rc = check_tolerance(ctx, lost);
   if (rc) return rc;
   double t0 = MPI_Wtime();
+  /* Batched stack/map operations of survivors complete first. */
+  rc = fuze__agree(ctx, fuze__fobjs_flush(ctx));
+  if (rc) return rc;
   uint64_t mine = ctx->lost ? 0 : ctx->decided, T = 0, before = ctx->recovered_bytes;
   MPI_Allreduce(&mine, &T, 1, MPI_UINT64_T, MPI_MAX, ctx->world);
   settle_epoch(ctx, T);
   rollback_buffers(ctx);
+  rc = fuze__fobjs_grow(ctx);
   for (int x = 0; x < ctx->narrays && !rc; x++) rc = repair_array(ctx, ctx->arrays[x], lost);
+  if (!rc) rc = fuze__fobjs_repair(ctx, lost);
   if (rc) return rc;
   ctx->epoch = ctx->decided = ctx->hosted_epoch = T;
   ctx->lost = 0;

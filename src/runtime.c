@@ -5,18 +5,20 @@
  * compute ranks enter through the public API, spare ranks through serve(),
  * which receives the call's opcode from world rank 0 (always a compute rank:
  * spare domains are the highest-numbered ones). */
+#include "fused.h"
 #include "internal.h"
-
 #include "topo.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { OP_PROTECT = 1, OP_CHECKPOINT, OP_RECOVER, OP_INJECT, OP_INJECT_AT, OP_FINALIZE };
+enum { OP_PROTECT = 1, OP_CHECKPOINT, OP_RECOVER, OP_INJECT, OP_INJECT_AT, OP_INJECT_OP, OP_CREATE,
+       OP_FINALIZE };
 
 typedef struct ctl {
   int op, n;
+  uint64_t a, b; /* OP_CREATE: key and value bytes; OP_INJECT_OP: rank, backups */
   int ranks[FUZE_MAX_INJECT_RANKS];
   char name[FUZE_NAME_MAX]; /* registration name, or the phase of OP_INJECT_AT */
 } ctl;
@@ -193,17 +195,25 @@ static int lost_at(fuze_ctx *ctx, int phase, int always) {
 static int checkpoint_collective(fuze_ctx *ctx) {
   ctx->ckpt_calls++;
   if (lost_at(ctx, FUZE_PHASE_BEFORE, 1)) return recover_if_lost(ctx);
-  int rc = fuze__arrays_send(ctx, ctx->arrays, ctx->narrays, 1);
+  /* Stacks and maps: complete batched operations, then make room for the
+   * largest member (this also sends slots that were deferred for lack of it). */
+  int rc = fuze__agree(ctx, fuze__fobjs_flush(ctx));
+  if (rc || (rc = fuze__fobjs_grow(ctx))) return rc;
+  rc = fuze__arrays_send(ctx, ctx->arrays, ctx->narrays, 1);
   /* Phase-1 agreement: every rank alive and flushed, or nobody commits. */
   if (lost_at(ctx, FUZE_PHASE_SENT, 1)) return recover_if_lost(ctx);
   if ((rc = fuze__agree(ctx, rc))) return checkpoint_abort(ctx, rc);
   ctx->decided = ctx->epoch + 1;
   fuze__arrays_promote(ctx, ctx->arrays, ctx->narrays);
+  fuze__fobjs_promote(ctx);
   ctx->hosted_epoch = ctx->decided;
   if (lost_at(ctx, FUZE_PHASE_PROMOTED, 0)) return recover_if_lost(ctx);
   fuze__arrays_update_shadow(ctx, ctx->arrays, ctx->narrays);
+  fuze__fobjs_commit_logs(ctx);
   ctx->epoch = ctx->decided;
   if (lost_at(ctx, FUZE_PHASE_AFTER, 0)) return recover_if_lost(ctx);
+  /* No operation of the next epoch may reach a host still promoting. */
+  if (ctx->nfobjs) MPI_Barrier(ctx->world);
   return FUZE_SUCCESS;
 }
 
@@ -223,7 +233,93 @@ int fuze_recover(fuze_ctx *ctx) {
   return recover_if_lost(ctx);
 }
 
-int fuze_flush(fuze_ctx *ctx) { return check_ctx(ctx, "fuze_flush"); }
+int fuze_flush(fuze_ctx *ctx) {
+  int rc = check_ctx(ctx, "fuze_flush");
+  return rc ? rc : fuze__fobjs_flush(ctx);
+}
+
+/* ---- stacks and maps ---- */
+
+static int validate_create(fuze_ctx *ctx, const ctl *c, const char *name, int kind, size_t kb,
+                           size_t nb) {
+  const char *fn = kind == FUZE_FOBJ_MAP ? "fuze_map_create" : "fuze_stack_create";
+  if (ctx->is_spare) return FUZE_SUCCESS;
+  if (!name || !*name || strlen(name) >= FUZE_NAME_MAX)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "%s: name must be 1..%d characters", fn, FUZE_NAME_MAX - 1);
+  if (strcmp(name, c->name))
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "%s: name '%s' on rank %d differs from '%s' on rank 0", fn,
+                   name, ctx->rank, c->name);
+  if (nb == 0 || (kind == FUZE_FOBJ_MAP && kb == 0))
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "%s('%s'): %s size must be at least 1 byte", fn, name,
+                   nb == 0 ? (kind == FUZE_FOBJ_MAP ? "value" : "element") : "key");
+  if (kb != c->a || nb != c->b)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "%s('%s'): sizes (%zu, %zu) on rank %d differ from (%llu, "
+                   "%llu) on rank 0", fn, name, kb, nb, ctx->rank, (unsigned long long)c->a,
+                   (unsigned long long)c->b);
+  if (find_array(ctx, name)) return CTX_ERR(ctx, FUZE_ERR_ARG, "%s: name '%s' is already used", fn, name);
+  for (int x = 0; x < ctx->nfobjs; x++)
+    if (!strcmp(ctx->fobjs[x]->name, name))
+      return CTX_ERR(ctx, FUZE_ERR_ARG, "%s: name '%s' is already used", fn, name);
+  return FUZE_SUCCESS;
+}
+
+static int create_collective(fuze_ctx *ctx, const ctl *c, const char *name, size_t kb, size_t nb,
+                             fuze_fobj **out) {
+  int kind = c->n;
+  int rc = fuze__agree(ctx, validate_create(ctx, c, name, kind, kb, nb));
+  if (rc) return rc;
+  size_t alloc = kind == FUZE_FOBJ_MAP ? sizeof(fuze_map) : sizeof(fuze_stack);
+  fuze_fobj *f = NULL;
+  rc = fuze__fobj_create(ctx, c->name, kind, (size_t)c->a, (size_t)c->b, alloc, &f);
+  if (out) *out = f;
+  return rc;
+}
+
+static int create_entry(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_t nb,
+                        fuze_fobj **out) {
+  int rc = check_ctx(ctx, kind == FUZE_FOBJ_MAP ? "fuze_map_create" : "fuze_stack_create");
+  if (rc) return rc;
+  ctl c = {.op = OP_CREATE, .n = kind, .a = kb, .b = nb};
+  if (ctx->rank == 0 && name) snprintf(c.name, sizeof c.name, "%s", name);
+  send_ctl(ctx, &c);
+  return create_collective(ctx, &c, name, kb, nb, out);
+}
+
+int fuze_stack_create(fuze_ctx *ctx, const char *name, size_t elem_size, fuze_stack **stack) {
+  fuze_fobj *f = NULL;
+  int rc = create_entry(ctx, name, FUZE_FOBJ_STACK, 0, elem_size, &f);
+  if (stack) *stack = rc ? NULL : (fuze_stack *)f;
+  return rc;
+}
+
+int fuze_map_create(fuze_ctx *ctx, const char *name, size_t key_size, size_t value_size,
+                    fuze_map **map) {
+  fuze_fobj *f = NULL;
+  int rc = create_entry(ctx, name, FUZE_FOBJ_MAP, key_size, value_size, &f);
+  if (map) *map = rc ? NULL : (fuze_map *)f;
+  return rc;
+}
+
+/* Test hook: the next stack/map operation of `rank` wipes it after reaching
+ * `backups` of its backups (0: before any). */
+static int inject_op_collective(fuze_ctx *ctx, const ctl *c) {
+  int rc = FUZE_SUCCESS;
+  if (c->a >= (uint64_t)ctx->size || c->b > (uint64_t)ctx->plan.f)
+    rc = CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_inject_op: rank must be < %d and backups <= faults=%d",
+                 ctx->size, ctx->plan.f);
+  if ((rc = fuze__agree(ctx, rc))) return rc;
+  if ((uint64_t)ctx->rank == c->a) ctx->op_inject_hosts = (int)c->b;
+  return FUZE_SUCCESS;
+}
+
+int fuze_inject_op(fuze_ctx *ctx, int rank, int backups) {
+  int rc = check_ctx(ctx, "fuze_inject_op");
+  if (rc) return rc;
+  ctl c = {.op = OP_INJECT_OP, .a = (uint64_t)(rank < 0 ? UINT64_MAX : (uint64_t)rank),
+           .b = (uint64_t)(backups < 0 ? UINT64_MAX : (uint64_t)backups)};
+  send_ctl(ctx, &c);
+  return inject_op_collective(ctx, &c);
+}
 
 /* ---- injection ---- */
 
@@ -379,6 +475,8 @@ static void ctx_free(fuze_ctx *ctx) {
   if (!ctx) return;
   for (int x = 0; x < ctx->narrays; x++) fuze__array_free(ctx->arrays[x]);
   free(ctx->arrays);
+  for (int x = 0; x < ctx->nfobjs; x++) fuze__fobj_free(ctx->fobjs[x]);
+  free(ctx->fobjs);
   for (int b = 0; ctx->block_comm && b < ctx->plan.nblocks; b++)
     if (ctx->block_comm[b] != MPI_COMM_NULL) MPI_Comm_free(&ctx->block_comm[b]);
   free(ctx->block_comm);
@@ -418,6 +516,8 @@ static void serve(fuze_ctx *ctx) {
       case OP_RECOVER: recover_if_lost(ctx); break;
       case OP_INJECT: inject_collective(ctx, &c); break;
       case OP_INJECT_AT: inject_at_collective(ctx, &c); break;
+      case OP_INJECT_OP: inject_op_collective(ctx, &c); break;
+      case OP_CREATE: create_collective(ctx, &c, c.name, (size_t)c.a, (size_t)c.b, NULL); break;
       case OP_FINALIZE: finalize_collective(ctx); return;
       default: return;
     }
@@ -441,6 +541,8 @@ int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctxp, MPI_Comm *app_
   MPI_Comm_rank(ctx->world, &ctx->rank);
   MPI_Comm_size(ctx->world, &ctx->size);
   ctx->app = MPI_COMM_NULL;
+  ctx->op_inject_hosts = -1;
+  ctx->debug_reorder = getenv("FUZE_DEBUG_REORDER") && atoi(getenv("FUZE_DEBUG_REORDER"));
   int rc = setup(ctx, config);
   if (rc) {
     fuze__error(NULL, rc, "%s", ctx->msg);

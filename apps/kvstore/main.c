@@ -1,0 +1,1086 @@
+/* kvstore: a sharded key-value store protected by fuze fused maps.
+ *
+ * In the spirit of the Dynamo example of the fused-backups paper (Section VI):
+ * every compute rank owns the keys whose hash falls in its range and keeps
+ * them in one fused map, fuze_map_create(ctx, "kvstore.kv", 8, VALUE_BYTES).
+ * Its backups hold Reed-Solomon parity of the values (plus the slot -> key
+ * index) instead of f full copies of every map.
+ *
+ * The run is a sequence of rounds. In every round each rank generates a batch
+ * of operations (put 50%, get 30%, remove 20%) over a key space of --keys
+ * 8-byte keys, from a generator seeded by (seed, round, rank), so the whole run
+ * is deterministic. Operations travel to the owner rank (owner = hash(key) %
+ * ranks) as fixed-size records with MPI_Alltoall + MPI_Alltoallv; the owner
+ * applies them in a fixed order (by source rank, then by operation index) to
+ * its fused map and returns one result record per operation (gets: found and
+ * value; removes: found). Every --every rounds the ranks call
+ * fuze_checkpoint(); after the last round, fuze_recover().
+ *
+ * The default recovery mode is "recovery=forward" (the paper's model for
+ * services): survivors keep their state and a failed rank's map comes back as
+ * of its last completed operation, so after FUZE_RECOVERED the run simply goes
+ * on. The round counter is also protected (fuze_protect, one int64); with
+ * recovery=rollback every rank returns to the last committed epoch, and the
+ * restored counter says which round to redo from, so that mode works too.
+ *
+ * Verification, after the protected phase and outside its timing: every rank
+ * replays the global operation sequence (it can regenerate every rank's
+ * batches without communication) into a dense reference model and checks
+ *   - that every get/remove result it received during the run is what the
+ *     replay gives at that point of the sequence;
+ *   - that the state of its map right after every FUZE_RECOVERED (an
+ *     order-independent digest and the size) equals the replay at that round;
+ *   - that its final map equals the replay for its range: fuze_map_size, a
+ *     fuze_map_get of every key of its range (present with the right value,
+ *     or FUZE_ERR_NOT_FOUND), and a fuze_map_foreach walk.
+ *
+ * Faults are injected by the library from the configuration, e.g.
+ * "faults=1,domain=rank,inject=wipe:ranks=2:at=checkpoint:3".
+ *
+ * Exit status: 0 everything matches the replay, 1 mismatch or fuze error,
+ * 2 bad options.
+ */
+#include <fuze.h>
+#include <mpi.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY_BYTES 8
+#define VALUE_BYTES 32
+#define MAP_NAME "kvstore.kv"
+#define ROUND_NAME "kvstore.round"
+#define DEFAULT_CONFIG "recovery=forward"
+
+/* ------------------------------------------------------------------------ */
+/* Options                                                                   */
+
+typedef struct options {
+  long rounds;            /* rounds of operations */
+  long ops;               /* operations per rank per round */
+  long keys;              /* size of the key space: keys are 0 .. keys-1 */
+  long every;             /* fuze_checkpoint every this many rounds */
+  uint64_t seed;          /* seed of the operation generator */
+  const char *config;     /* user part of the fuze configuration (NULL: none) */
+  long expect_recoveries; /* -1: not checked */
+  int help;
+} options;
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: kvstore [--rounds N] [--ops N] [--keys N] [--every K] [--seed S]\n"
+          "               [--config STRING] [--expect-recoveries N] [--help]\n"
+          "\n"
+          "A sharded key-value store (8-byte keys, %d-byte values) whose per-rank maps\n"
+          "are protected by fuze fused maps, checked against a deterministic replay.\n"
+          "\n"
+          "  --rounds N       rounds of operations (default 24)\n"
+          "  --ops N          operations per rank per round (default 1000)\n"
+          "  --keys N         key space: keys 0 .. N-1 (default 8192)\n"
+          "  --every K        fuze_checkpoint every K rounds (default 4)\n"
+          "  --seed S         seed of the operation generator (default 1)\n"
+          "  --config STRING  fuze configuration, appended to \"" DEFAULT_CONFIG "\", e.g.\n"
+          "                   \"faults=1;domain=rank;inject=wipe:ranks=2:at=checkpoint:3\"\n"
+          "                   (FUZE_<KEY> environment variables override its keys)\n"
+          "  --expect-recoveries N\n"
+          "                   also fail unless exactly N FUZE_RECOVERED were seen\n"
+          "  --help           this text\n"
+          "\n"
+          "Exit status: 0 the store matches the replay, 1 mismatch or fuze error,\n"
+          "2 bad options.\n",
+          VALUE_BYTES);
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out) {
+  char *end = NULL;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) return -1;
+  *out = v;
+  return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out) {
+  char *end = NULL;
+  if (*s == '-' || *s == '\0') return -1;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 0);
+  if (errno != 0 || end == s || *end != '\0') return -1;
+  *out = (uint64_t)v;
+  return 0;
+}
+
+/* Returns 0, or -1 with a message in err. Accepts "--opt VALUE" and "--opt=VALUE". */
+static int parse_options(int argc, char **argv, options *o, char *err, size_t errlen) {
+  o->rounds = 24;
+  o->ops = 1000;
+  o->keys = 8192;
+  o->every = 4;
+  o->seed = 1;
+  o->config = NULL;
+  o->expect_recoveries = -1;
+  o->help = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    char name[32];
+    const char *val = NULL;
+    const char *eq = strchr(arg, '=');
+    if (strncmp(arg, "--", 2) != 0) {
+      snprintf(err, errlen, "unexpected argument '%s'", arg);
+      return -1;
+    }
+    size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
+    if (nlen >= sizeof name) {
+      snprintf(err, errlen, "unknown option '%s'", arg);
+      return -1;
+    }
+    memcpy(name, arg, nlen);
+    name[nlen] = '\0';
+    if (!strcmp(name, "--help")) {
+      o->help = 1;
+      continue;
+    }
+    int known = !strcmp(name, "--rounds") || !strcmp(name, "--ops") ||
+                !strcmp(name, "--keys") || !strcmp(name, "--every") ||
+                !strcmp(name, "--seed") || !strcmp(name, "--config") ||
+                !strcmp(name, "--expect-recoveries");
+    if (!known) {
+      snprintf(err, errlen, "unknown option '%s'", name);
+      return -1;
+    }
+    if (eq) {
+      val = eq + 1;
+    } else if (i + 1 < argc) {
+      val = argv[++i];
+    } else {
+      snprintf(err, errlen, "option '%s' needs a value", name);
+      return -1;
+    }
+    int bad = 0;
+    /* Limits: a round's records of one rank stay far below INT_MAX elements,
+     * and the dense reference model (8 bytes per key) stays below 128 MiB. */
+    if (!strcmp(name, "--rounds")) bad = parse_long(val, 0, 1L << 20, &o->rounds);
+    else if (!strcmp(name, "--ops")) bad = parse_long(val, 0, 1L << 20, &o->ops);
+    else if (!strcmp(name, "--keys")) bad = parse_long(val, 1, 1L << 24, &o->keys);
+    else if (!strcmp(name, "--every")) bad = parse_long(val, 1, INT32_MAX, &o->every);
+    else if (!strcmp(name, "--seed")) bad = parse_u64(val, &o->seed);
+    else if (!strcmp(name, "--config")) o->config = val;
+    else if (!strcmp(name, "--expect-recoveries"))
+      bad = parse_long(val, 0, INT32_MAX, &o->expect_recoveries);
+    if (bad) {
+      snprintf(err, errlen, "bad value '%s' for option '%s'", val, name);
+      return -1;
+    }
+  }
+  if ((uint64_t)o->rounds * (uint64_t)o->ops > (UINT64_C(1) << 26)) {
+    snprintf(err, errlen, "--rounds x --ops is %ld x %ld, more than 2^26 operations per rank",
+             o->rounds, o->ops);
+    return -1;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Deterministic operations                                                  */
+
+/* splitmix64 finaliser: a bijective 64-bit mixer. */
+static uint64_t mix64(uint64_t z) {
+  z += UINT64_C(0x9e3779b97f4a7c15);
+  z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+  z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+  return z ^ (z >> 31);
+}
+
+/* The rank that owns a key: hash(key) % ranks. */
+static int owner_of(uint64_t key, int nranks) {
+  return (int)(mix64(key ^ UINT64_C(0x6b76737461726521)) % (uint64_t)nranks);
+}
+
+enum { OP_PUT = 0, OP_GET = 1, OP_REMOVE = 2 };
+static const char *const op_names[3] = {"put", "get", "remove"};
+
+/* The generator of one rank's batch in one round. */
+typedef struct opgen {
+  uint64_t state;
+} opgen;
+
+static void opgen_init(opgen *g, uint64_t seed, long round, int rank) {
+  g->state = mix64(mix64(mix64(seed) ^ (uint64_t)round) ^ ((uint64_t)rank << 1 | 1));
+}
+
+static uint64_t opgen_next(opgen *g) {
+  g->state += UINT64_C(0x9e3779b97f4a7c15);
+  return mix64(g->state);
+}
+
+/* The next operation: type (put 50%, get 30%, remove 20%) and key. */
+static void opgen_op(opgen *g, long keys, int *type, uint64_t *key) {
+  const uint64_t t = opgen_next(g) % 10;
+  *type = t < 5 ? OP_PUT : (t < 8 ? OP_GET : OP_REMOVE);
+  *key = opgen_next(g) % (uint64_t)keys;
+}
+
+/* Every operation of the run has a distinct stamp >= 1; a put stores a value
+ * made from its stamp and key, so a value read back says which put wrote it
+ * and can be validated byte by byte. */
+static uint64_t op_stamp(long round, int rank, int nranks, long ops, long idx) {
+  return ((uint64_t)round * (uint64_t)nranks + (uint64_t)rank) * (uint64_t)ops +
+         (uint64_t)idx + 1;
+}
+
+static void make_value(uint64_t stamp, uint64_t key, unsigned char v[VALUE_BYTES]) {
+  uint64_t w[VALUE_BYTES / 8];
+  w[0] = stamp;
+  w[1] = key;
+  for (size_t i = 2; i < VALUE_BYTES / 8; i++) w[i] = mix64(stamp ^ mix64(key + i));
+  memcpy(v, w, VALUE_BYTES);
+}
+
+/* The stamp of a well-formed value for key, or 0 when the bytes are not a
+ * value any put of this run could have written for this key. */
+static uint64_t value_stamp(const unsigned char v[VALUE_BYTES], uint64_t key) {
+  uint64_t stamp;
+  unsigned char want[VALUE_BYTES];
+  memcpy(&stamp, v, sizeof stamp);
+  if (stamp == 0) return 0;
+  make_value(stamp, key, want);
+  return memcmp(v, want, VALUE_BYTES) == 0 ? stamp : 0;
+}
+
+/* Order-independent digest of a set of pairs: the sum mod 2^64 of a hash of
+ * each pair, keyed by the key. */
+static uint64_t pair_hash(uint64_t key, const unsigned char v[VALUE_BYTES]) {
+  uint64_t h = mix64(key ^ UINT64_C(0x70616972));
+  for (size_t i = 0; i < VALUE_BYTES / 8; i++) {
+    uint64_t w;
+    memcpy(&w, v + 8 * i, sizeof w);
+    h = mix64(h ^ w);
+  }
+  return h;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Records exchanged between requesters and owners                           */
+
+typedef struct op_rec {
+  uint64_t key;
+  uint64_t stamp;  /* the operation's stamp (the value of a put is made from it) */
+  uint32_t idx;    /* index of the operation in the requester's batch */
+  uint32_t type;   /* OP_* */
+  unsigned char value[VALUE_BYTES]; /* puts only */
+} op_rec;
+
+typedef struct res_rec {
+  uint32_t idx;    /* the request's idx */
+  int32_t found;   /* gets and removes: 1 found, 0 absent; puts: 0 */
+  unsigned char value[VALUE_BYTES]; /* gets that found the key */
+} res_rec;
+
+/* Result kept by the requester for every one of its operations, by
+ * round * ops + idx: for a get the stamp of the value read (0: absent,
+ * RES_GARBAGE: bytes no put wrote), for a remove 1 found / 0 absent. */
+#define RES_GARBAGE UINT64_MAX
+
+/* ------------------------------------------------------------------------ */
+/* Output helpers                                                            */
+
+static int g_rank0 = 0; /* this rank is rank 0 of the app communicator */
+
+#define SAY(...)                                                                   \
+  do {                                                                             \
+    if (g_rank0) {                                                                 \
+      printf(__VA_ARGS__);                                                         \
+      fflush(stdout);                                                              \
+    }                                                                              \
+  } while (0)
+
+#define SAY_ERR(...)                                                               \
+  do {                                                                             \
+    if (g_rank0) {                                                                 \
+      fflush(stdout);                                                              \
+      fprintf(stderr, __VA_ARGS__);                                                \
+      fflush(stderr);                                                              \
+    }                                                                              \
+  } while (0)
+
+static void human_bytes(uint64_t b, char *buf, size_t len) {
+  if (b >= (UINT64_C(1) << 30)) snprintf(buf, len, "%.2f GiB", (double)b / (double)(1u << 30));
+  else if (b >= (UINT64_C(1) << 20)) snprintf(buf, len, "%.2f MiB", (double)b / (double)(1u << 20));
+  else if (b >= (UINT64_C(1) << 10)) snprintf(buf, len, "%.1f KiB", (double)b / 1024.0);
+  else snprintf(buf, len, "%" PRIu64 " B", b);
+}
+
+/* A collective fuze call failed: it returns the same status on every rank,
+ * rank 0 reports it with the library's message. */
+static void report_fuze_error(const fuze_ctx *ctx, const char *call, int rc, long round) {
+  SAY_ERR("kvstore: %s returned %s (%d) after round %ld: %s\n", call, fuze_err_name(rc), rc,
+          round, fuze_last_error(ctx));
+}
+
+/* ------------------------------------------------------------------------ */
+/* The store                                                                 */
+
+/* State after a FUZE_RECOVERED, checked against the replay at round `round`. */
+typedef struct recovery_check {
+  long round;      /* rounds 0 .. round-1 had been applied */
+  uint64_t digest; /* digest of this rank's map */
+  size_t size;     /* fuze_map_size */
+  int walk_ok;     /* the foreach walk and fuze_map_size agreed */
+} recovery_check;
+
+typedef struct store {
+  MPI_Comm comm;
+  int rank, nranks;
+  const options *opt;
+  fuze_ctx *ctx;
+  fuze_map *map;
+  MPI_Datatype op_type, res_type;
+  /* Per-round buffers. */
+  op_rec *mine, *sendops, *recvops;
+  res_rec *sendres, *recvres;
+  int *scount, *sdispl, *rcount, *rdispl;
+  uint32_t *dest_pos; /* per destination fill position while packing */
+  /* Results of this rank's operations, by round * ops + idx. */
+  uint64_t *results;
+  /* The first local error of a map operation on this rank. */
+  int local_rc;
+  char local_msg[512];
+  /* Recoveries. */
+  recovery_check *checks;
+  int nchecks, cap_checks;
+  /* Counters. */
+  uint64_t ops_done;     /* operations issued by this rank (redone rounds included) */
+  long rounds_redone;    /* rounds redone after a rollback */
+  long ckpt_calls;       /* fuze_checkpoint calls */
+  long recoveries;       /* FUZE_RECOVERED seen */
+  double ckpt_seconds;   /* in fuze_checkpoint / fuze_recover (this rank) */
+  double excluded;       /* time of the app's own checks inside the protected phase */
+} store;
+
+/* Collective over the app communicator. Returns 0 or -1 (same on all ranks). */
+static int store_alloc(store *s) {
+  const size_t ops = (size_t)s->opt->ops, np = (size_t)s->nranks;
+  MPI_Type_contiguous((int)sizeof(op_rec), MPI_BYTE, &s->op_type);
+  MPI_Type_commit(&s->op_type);
+  MPI_Type_contiguous((int)sizeof(res_rec), MPI_BYTE, &s->res_type);
+  MPI_Type_commit(&s->res_type);
+  const size_t n1 = ops ? ops : 1;
+  s->mine = malloc(n1 * sizeof(op_rec));
+  s->sendops = malloc(n1 * sizeof(op_rec));
+  s->recvres = malloc(n1 * sizeof(res_rec));
+  /* What a rank receives depends on the others' batches; grown when needed. */
+  s->recvops = NULL;
+  s->sendres = NULL;
+  s->scount = calloc(np, sizeof(int));
+  s->sdispl = calloc(np, sizeof(int));
+  s->rcount = calloc(np, sizeof(int));
+  s->rdispl = calloc(np, sizeof(int));
+  s->dest_pos = calloc(np, sizeof(uint32_t));
+  const size_t nres = (size_t)s->opt->rounds * ops;
+  s->results = calloc(nres ? nres : 1, sizeof(uint64_t));
+  int ok = s->mine && s->sendops && s->recvres && s->scount && s->sdispl && s->rcount &&
+           s->rdispl && s->dest_pos && s->results;
+  MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, s->comm);
+  return ok ? 0 : -1;
+}
+
+static void store_free(store *s) {
+  if (s->op_type != MPI_DATATYPE_NULL) MPI_Type_free(&s->op_type);
+  if (s->res_type != MPI_DATATYPE_NULL) MPI_Type_free(&s->res_type);
+  free(s->mine);
+  free(s->sendops);
+  free(s->recvops);
+  free(s->sendres);
+  free(s->recvres);
+  free(s->scount);
+  free(s->sdispl);
+  free(s->rcount);
+  free(s->rdispl);
+  free(s->dest_pos);
+  free(s->results);
+  free(s->checks);
+}
+
+static void local_error(store *s, int rc, const char *what, uint64_t key, long round) {
+  if (s->local_rc < 0) return;
+  s->local_rc = rc;
+  snprintf(s->local_msg, sizeof s->local_msg,
+           "kvstore: rank %d: %s(key %" PRIu64 ") in round %ld returned %s (%d): %s\n", s->rank,
+           what, key, round, fuze_err_name(rc), rc, fuze_last_error(s->ctx));
+}
+
+/* One round: generate, route, apply at the owners, return and keep the
+ * results. Collective. Returns 0, or -1 on every rank when a map operation
+ * failed somewhere (each failing rank prints its own message). */
+static int run_round(store *s, long round) {
+  const long ops = s->opt->ops;
+  const int np = s->nranks;
+  opgen g;
+
+  /* 1. Generate this rank's batch. */
+  opgen_init(&g, s->opt->seed, round, s->rank);
+  memset(s->scount, 0, (size_t)np * sizeof(int));
+  for (long i = 0; i < ops; i++) {
+    op_rec *r = &s->mine[i];
+    int type;
+    memset(r, 0, sizeof *r);
+    opgen_op(&g, s->opt->keys, &type, &r->key);
+    r->type = (uint32_t)type;
+    r->idx = (uint32_t)i;
+    r->stamp = op_stamp(round, s->rank, np, ops, i);
+    if (type == OP_PUT) make_value(r->stamp, r->key, r->value);
+    s->scount[owner_of(r->key, np)]++;
+  }
+  /* 2. Pack by destination, keeping the operation order within each. */
+  int off = 0;
+  for (int d = 0; d < np; d++) {
+    s->sdispl[d] = off;
+    s->dest_pos[d] = (uint32_t)off;
+    off += s->scount[d];
+  }
+  for (long i = 0; i < ops; i++) {
+    const int d = owner_of(s->mine[i].key, np);
+    s->sendops[s->dest_pos[d]++] = s->mine[i];
+  }
+  /* 3. Route to the owners. */
+  MPI_Alltoall(s->scount, 1, MPI_INT, s->rcount, 1, MPI_INT, s->comm);
+  long nrecv = 0;
+  for (int d = 0; d < np; d++) {
+    s->rdispl[d] = (int)nrecv;
+    nrecv += s->rcount[d];
+  }
+  /* Displacements are ints: refuse a round that would overflow them. */
+  int ok = nrecv <= INT_MAX;
+  if (ok && nrecv > 0) {
+    op_rec *ro = realloc(s->recvops, (size_t)nrecv * sizeof(op_rec));
+    if (ro) s->recvops = ro;
+    res_rec *rs = realloc(s->sendres, (size_t)nrecv * sizeof(res_rec));
+    if (rs) s->sendres = rs;
+    ok = ro != NULL && rs != NULL;
+  }
+  int all_ok = ok;
+  MPI_Allreduce(MPI_IN_PLACE, &all_ok, 1, MPI_INT, MPI_LAND, s->comm);
+  if (!all_ok) {
+    if (!ok && s->local_rc >= 0) {
+      s->local_rc = FUZE_ERR_NOMEM;
+      snprintf(s->local_msg, sizeof s->local_msg, "kvstore: rank %d: cannot receive %ld "
+               "records in round %ld (out of memory, or more than INT_MAX)\n", s->rank, nrecv,
+               round);
+    }
+    return -1;
+  }
+  MPI_Alltoallv(s->sendops, s->scount, s->sdispl, s->op_type, s->recvops, s->rcount,
+                s->rdispl, s->op_type, s->comm);
+
+  /* 4. Apply at the owner: by source rank (the receive buffer's order), then
+   *    by operation index (the order each source packed them in). */
+  for (long i = 0; i < nrecv; i++) {
+    const op_rec *r = &s->recvops[i];
+    res_rec *out = &s->sendres[i];
+    memset(out, 0, sizeof *out);
+    out->idx = r->idx;
+    int rc;
+    switch (r->type) {
+    case OP_PUT:
+      rc = fuze_map_put(s->map, &r->key, r->value);
+      if (rc != FUZE_SUCCESS) local_error(s, rc, "fuze_map_put", r->key, round);
+      break;
+    case OP_GET:
+      rc = fuze_map_get(s->map, &r->key, out->value);
+      if (rc == FUZE_SUCCESS) out->found = 1;
+      else if (rc != FUZE_ERR_NOT_FOUND) local_error(s, rc, "fuze_map_get", r->key, round);
+      break;
+    default:
+      rc = fuze_map_remove(s->map, &r->key);
+      if (rc == FUZE_SUCCESS) out->found = 1;
+      else if (rc != FUZE_ERR_NOT_FOUND) local_error(s, rc, "fuze_map_remove", r->key, round);
+      break;
+    }
+  }
+
+  /* 5. Return the results (the reverse exchange) and keep them. */
+  MPI_Alltoallv(s->sendres, s->rcount, s->rdispl, s->res_type, s->recvres, s->scount,
+                s->sdispl, s->res_type, s->comm);
+  uint64_t *const res = s->results + (size_t)round * (size_t)ops;
+  for (long i = 0; i < ops; i++) {
+    const res_rec *r = &s->recvres[i];
+    if (r->idx >= (uint32_t)ops) continue; /* cannot happen: every idx comes back once */
+    const op_rec *o = &s->mine[r->idx];
+    if (o->type == OP_GET) {
+      const uint64_t stamp = r->found ? value_stamp(r->value, o->key) : 0;
+      res[r->idx] = r->found ? (stamp ? stamp : RES_GARBAGE) : 0;
+    } else if (o->type == OP_REMOVE) {
+      res[r->idx] = r->found ? 1 : 0;
+    }
+  }
+  s->ops_done += (uint64_t)ops;
+
+  int failed = s->local_rc < 0;
+  MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_LOR, s->comm);
+  return failed ? -1 : 0;
+}
+
+/* Digest and size of this rank's map by a foreach walk. */
+typedef struct walk_digest {
+  uint64_t digest;
+  size_t count;
+} walk_digest;
+
+static int digest_cb(const void *key, const void *value, void *arg) {
+  walk_digest *w = arg;
+  uint64_t k;
+  memcpy(&k, key, sizeof k);
+  w->digest += pair_hash(k, value);
+  w->count++;
+  return 0;
+}
+
+/* After a FUZE_RECOVERED: record this rank's map state, checked against the
+ * replay later. Local. */
+static void record_recovery(store *s, long round) {
+  const double t0 = MPI_Wtime();
+  walk_digest w = {0, 0};
+  int rc = fuze_map_foreach(s->map, digest_cb, &w);
+  if (s->nchecks == s->cap_checks) {
+    int cap = s->cap_checks ? 2 * s->cap_checks : 8;
+    recovery_check *c = realloc(s->checks, (size_t)cap * sizeof *c);
+    if (!c) return; /* the check is lost, not the run */
+    s->checks = c;
+    s->cap_checks = cap;
+  }
+  recovery_check *c = &s->checks[s->nchecks++];
+  c->round = round;
+  c->digest = w.digest;
+  c->size = fuze_map_size(s->map);
+  c->walk_ok = (rc == 0 && w.count == c->size);
+  s->excluded += MPI_Wtime() - t0;
+}
+
+/* After FUZE_RECOVERED at round `at` (rounds 0 .. at-1 done): find the round
+ * to go on from. The protected counter says: with recovery=forward the
+ * survivors kept `at` (a failed rank's array came back as of the last
+ * checkpoint, its map as of its last operation), so the maximum is `at`;
+ * with recovery=rollback every rank holds the committed epoch's counter, the
+ * same everywhere. Collective. Returns the round, or -1 if inconsistent. */
+static long resume_round(store *s, int64_t counter, long at) {
+  int64_t lo = counter, hi = counter;
+  MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT64_T, MPI_MIN, s->comm);
+  MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_INT64_T, MPI_MAX, s->comm);
+  if (hi == at) return at;                      /* forward (or nothing lost) */
+  if (lo == hi && lo >= 0 && lo < at) return (long)lo; /* rollback */
+  SAY_ERR("kvstore: after FUZE_RECOVERED at round %ld the restored round counters are "
+          "inconsistent (min %" PRId64 ", max %" PRId64 ")\n", at, lo, hi);
+  return -1;
+}
+
+/* The protected phase. *round is the protected counter (rounds done).
+ * Collective. Returns 0, a negative fuze status (reported) or -1 for the
+ * app's own failures (reported). */
+static int run_store(store *s, int64_t *round) {
+  const long rounds = s->opt->rounds, every = s->opt->every;
+  /* A library that kept returning FUZE_RECOVERED would loop forever. */
+  const long max_calls = 10 * (rounds / every + 1) + 100;
+  long calls = 0;
+  for (;;) {
+    while (*round < rounds) {
+      if (run_round(s, (long)*round) != 0) {
+        if (s->local_rc < 0) {
+          fputs(s->local_msg, stderr);
+          fflush(stderr);
+        }
+        SAY_ERR("kvstore: round %" PRId64 " failed on some rank (see above)\n", *round);
+        return -1;
+      }
+      ++*round;
+      if (*round % every != 0) continue;
+
+      const long at = (long)*round;
+      s->ckpt_calls++;
+      const double c0 = MPI_Wtime();
+      int rc = fuze_checkpoint(s->ctx);
+      const double dt = MPI_Wtime() - c0;
+      s->ckpt_seconds += dt;
+      if (rc < 0) {
+        report_fuze_error(s->ctx, "fuze_checkpoint", rc, at);
+        return rc;
+      }
+      if (rc == FUZE_RECOVERED) {
+        double dtmax = dt;
+        MPI_Reduce(&dt, &dtmax, 1, MPI_DOUBLE, MPI_MAX, 0, s->comm);
+        s->recoveries++;
+        long r = resume_round(s, *round, at);
+        if (r < 0) return -1;
+        *round = r;
+        record_recovery(s, r);
+        if (r == at)
+          SAY("kvstore: FUZE_RECOVERED by checkpoint call #%ld after round %ld: nothing rolled "
+              "back, going on (the call took %.4f s, max over ranks)\n",
+              s->ckpt_calls, at, dtmax);
+        else
+          SAY("kvstore: FUZE_RECOVERED by checkpoint call #%ld after round %ld: rolled back, "
+              "redoing from round %ld (the call took %.4f s, max over ranks)\n",
+              s->ckpt_calls, at, r, dtmax);
+        s->rounds_redone += at - r;
+      } else if (rc != FUZE_SUCCESS) {
+        SAY_ERR("kvstore: fuze_checkpoint returned unexpected status %d (%s), ignored\n", rc,
+                fuze_err_name(rc));
+      }
+      if (++calls > max_calls) {
+        SAY_ERR("kvstore: giving up after %ld fuze calls without finishing\n", calls);
+        return -1;
+      }
+    }
+    /* A failure after the last checkpoint would go unnoticed: ask once more. */
+    const double c0 = MPI_Wtime();
+    int rc = fuze_recover(s->ctx);
+    const double dt = MPI_Wtime() - c0;
+    s->ckpt_seconds += dt;
+    if (rc < 0) {
+      report_fuze_error(s->ctx, "fuze_recover", rc, rounds);
+      return rc;
+    }
+    if (rc != FUZE_RECOVERED) break;
+    double dtmax = dt;
+    MPI_Reduce(&dt, &dtmax, 1, MPI_DOUBLE, MPI_MAX, 0, s->comm);
+    s->recoveries++;
+    long r = resume_round(s, *round, rounds);
+    if (r < 0) return -1;
+    *round = r;
+    record_recovery(s, r);
+    SAY("kvstore: FUZE_RECOVERED by the final fuze_recover: %s (the call took %.4f s, max over "
+        "ranks)\n", r == rounds ? "nothing rolled back" : "rolled back", dtmax);
+    s->rounds_redone += rounds - r;
+    if (++calls > max_calls) {
+      SAY_ERR("kvstore: giving up after %ld fuze calls without finishing\n", calls);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Verification against the replay                                          */
+
+typedef struct verify_report {
+  uint64_t keys;          /* pairs in the reference for this rank's range */
+  uint64_t bad_results;   /* get/remove results that differ from the replay */
+  uint64_t checked_results;
+  uint64_t bad_recoveries;/* recovery checks that failed */
+  uint64_t bad_keys;      /* keys of the range whose get disagrees */
+  uint64_t bad_walk;      /* pairs of the foreach walk that are wrong */
+  uint64_t size_off;      /* |fuze_map_size - reference| */
+  uint64_t walk_count;    /* pairs seen by the walk */
+} verify_report;
+
+#define MAX_DETAILS 5
+
+typedef struct walk_ctx {
+  const store *s;
+  const uint64_t *model; /* stamp per key, 0 = absent */
+  verify_report *rep;
+  int details;
+} walk_ctx;
+
+static int verify_cb(const void *key, const void *value, void *arg) {
+  walk_ctx *w = arg;
+  uint64_t k;
+  memcpy(&k, key, sizeof k);
+  w->rep->walk_count++;
+  const char *why = NULL;
+  if (k >= (uint64_t)w->s->opt->keys) why = "is outside the key space";
+  else if (owner_of(k, w->s->nranks) != w->s->rank) why = "belongs to another rank";
+  else if (w->model[k] == 0) why = "is absent in the replay";
+  else if (value_stamp(value, k) != w->model[k]) why = "has the wrong value";
+  if (why) {
+    w->rep->bad_walk++;
+    if (w->details++ < MAX_DETAILS)
+      fprintf(stderr, "kvstore: rank %d: fuze_map_foreach: key %" PRIu64 " %s\n", w->s->rank,
+              k, why);
+  }
+  return 0;
+}
+
+/* Digest of the reference for this rank's range. */
+static void model_digest(const store *s, const uint64_t *model, uint64_t *digest, size_t *n) {
+  unsigned char v[VALUE_BYTES];
+  *digest = 0;
+  *n = 0;
+  for (long k = 0; k < s->opt->keys; k++) {
+    if (!model[k] || owner_of((uint64_t)k, s->nranks) != s->rank) continue;
+    make_value(model[k], (uint64_t)k, v);
+    *digest += pair_hash((uint64_t)k, v);
+    ++*n;
+  }
+}
+
+static void check_recoveries_at(const store *s, const uint64_t *model, long round,
+                                verify_report *rep) {
+  for (int c = 0; c < s->nchecks; c++) {
+    const recovery_check *rc = &s->checks[c];
+    if (rc->round != round) continue;
+    uint64_t d;
+    size_t n;
+    model_digest(s, model, &d, &n);
+    if (d != rc->digest || n != rc->size || !rc->walk_ok) {
+      rep->bad_recoveries++;
+      fprintf(stderr, "kvstore: rank %d: map after the recovery at round %ld differs from the "
+              "replay (size %zu, replay %zu; digest %016" PRIx64 ", replay %016" PRIx64
+              "%s)\n", s->rank, round, rc->size, n, rc->digest, d,
+              rc->walk_ok ? "" : "; foreach walk and fuze_map_size disagree");
+    }
+  }
+}
+
+/* Replay the global operation sequence into a dense model (every key, so the
+ * results of this rank's own operations can be checked wherever they went),
+ * then compare this rank's map with the model for its range. Local. */
+static int verify(const store *s, verify_report *rep) {
+  const long keys = s->opt->keys, ops = s->opt->ops, rounds = s->opt->rounds;
+  const int np = s->nranks;
+  memset(rep, 0, sizeof *rep);
+  uint64_t *model = calloc((size_t)keys, sizeof *model);
+  if (!model) return -1;
+  int details = 0;
+  for (long t = 0; t < rounds; t++) {
+    check_recoveries_at(s, model, t, rep);
+    const uint64_t *res = s->results + (size_t)t * (size_t)ops;
+    for (int src = 0; src < np; src++) {
+      opgen g;
+      opgen_init(&g, s->opt->seed, t, src);
+      for (long i = 0; i < ops; i++) {
+        int type;
+        uint64_t key;
+        opgen_op(&g, keys, &type, &key);
+        uint64_t expect = 0;
+        if (type == OP_PUT) {
+          model[key] = op_stamp(t, src, np, ops, i);
+          continue;
+        }
+        if (type == OP_GET) {
+          expect = model[key];
+        } else {
+          expect = model[key] != 0;
+          model[key] = 0;
+        }
+        if (src != s->rank) continue;
+        rep->checked_results++;
+        if (res[i] != expect) {
+          rep->bad_results++;
+          if (details++ < MAX_DETAILS) {
+            char got[48], want[48];
+            if (type == OP_GET) {
+              if (res[i] == RES_GARBAGE) snprintf(got, sizeof got, "a corrupt value");
+              else if (res[i] == 0) snprintf(got, sizeof got, "not found");
+              else snprintf(got, sizeof got, "stamp %" PRIu64, res[i]);
+              if (expect == 0) snprintf(want, sizeof want, "not found");
+              else snprintf(want, sizeof want, "stamp %" PRIu64, expect);
+            } else {
+              snprintf(got, sizeof got, "%s", res[i] ? "found" : "not found");
+              snprintf(want, sizeof want, "%s", expect ? "found" : "not found");
+            }
+            fprintf(stderr, "kvstore: rank %d: round %ld op %ld %s(key %" PRIu64 ") returned "
+                    "%s, the replay says %s\n", s->rank, t, i, op_names[type], key, got, want);
+          }
+        }
+      }
+    }
+  }
+  check_recoveries_at(s, model, rounds, rep);
+
+  /* The final map against the model, for this rank's range. */
+  unsigned char v[VALUE_BYTES];
+  for (long k = 0; k < keys; k++) {
+    const uint64_t key = (uint64_t)k;
+    if (owner_of(key, np) != s->rank) continue;
+    if (model[k]) rep->keys++;
+    int rc = fuze_map_get(s->map, &key, v);
+    const char *why = NULL;
+    if (model[k] == 0) {
+      if (rc != FUZE_ERR_NOT_FOUND) why = rc == FUZE_SUCCESS ? "is present, the replay removed it"
+                                                             : "failed";
+    } else if (rc == FUZE_ERR_NOT_FOUND) {
+      why = "is missing";
+    } else if (rc != FUZE_SUCCESS) {
+      why = "failed";
+    } else if (value_stamp(v, key) != model[k]) {
+      why = "has the wrong value";
+    }
+    if (why) {
+      rep->bad_keys++;
+      if (details++ < MAX_DETAILS)
+        fprintf(stderr, "kvstore: rank %d: fuze_map_get(key %" PRIu64 ") %s (%s)\n", s->rank,
+                key, why, fuze_err_name(rc));
+    }
+  }
+  const size_t size = fuze_map_size(s->map);
+  rep->size_off = size > rep->keys ? size - rep->keys : rep->keys - size;
+  if (rep->size_off)
+    fprintf(stderr, "kvstore: rank %d: fuze_map_size is %zu, the replay has %" PRIu64 " keys\n",
+            s->rank, size, rep->keys);
+  walk_ctx w = {s, model, rep, 0};
+  int rc = fuze_map_foreach(s->map, verify_cb, &w);
+  if (rc != 0 || rep->walk_count != size) {
+    rep->bad_walk++;
+    fprintf(stderr, "kvstore: rank %d: fuze_map_foreach returned %d after %" PRIu64
+            " pairs, fuze_map_size says %zu\n", s->rank, rc, rep->walk_count, size);
+  }
+  free(model);
+  return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Statistics                                                                */
+
+static void print_stats(const store *s, int nspare) {
+  fuze_stats st;
+  fuze_fused_stats fs;
+  memset(&st, 0, sizeof st);
+  memset(&fs, 0, sizeof fs);
+  int rc = fuze_get_stats(s->ctx, &st);
+  /* fuze_fused_info wants no operation in flight: complete ours, then agree. */
+  int frc = fuze_flush(s->ctx);
+  MPI_Barrier(s->comm);
+  if (frc >= 0) frc = fuze_fused_info(s->ctx, MAP_NAME, &fs);
+  int ok[2] = {rc >= 0, frc >= 0};
+  MPI_Allreduce(MPI_IN_PLACE, ok, 2, MPI_INT, MPI_LAND, s->comm);
+  if (!ok[0]) {
+    if (rc < 0)
+      fprintf(stderr, "kvstore: rank %d: fuze_get_stats returned %s: %s\n", s->rank,
+              fuze_err_name(rc), fuze_last_error(s->ctx));
+    return;
+  }
+  if (!ok[1] && frc < 0)
+    fprintf(stderr, "kvstore: rank %d: fuze_flush/fuze_fused_info(" MAP_NAME ") returned %s: "
+            "%s\n", s->rank, fuze_err_name(frc), fuze_last_error(s->ctx));
+  const uint64_t pairs = fuze_map_size(s->map);
+  enum { NSUM = 12 };
+  uint64_t mine[NSUM] = {st.protected_bytes, st.parity_bytes, st.working_bytes, st.shadow_bytes,
+                         st.sent_bytes, st.recovered_bytes, pairs, (uint64_t)fs.regions,
+                         fs.nodes, fs.stray_nodes, fs.capacity * (uint64_t)fs.regions,
+                         fs.deferred_ops};
+  uint64_t tot[NSUM] = {0};
+  uint64_t ev[3] = {st.epoch, st.recoveries, fs.capacity}, evmax[3] = {0, 0, 0};
+  MPI_Reduce(mine, tot, NSUM, MPI_UINT64_T, MPI_SUM, 0, s->comm);
+  MPI_Reduce(ev, evmax, 3, MPI_UINT64_T, MPI_MAX, 0, s->comm);
+  if (!g_rank0) return;
+  /* f from the plan: nbackups = nblocks * faults. */
+  const int f = st.nblocks > 0 ? st.nbackups / st.nblocks : 0;
+  const uint64_t map_bytes = tot[6] * (KEY_BYTES + VALUE_BYTES);
+  const uint64_t repl = (uint64_t)f * map_bytes;
+  char b[7][32];
+  human_bytes(tot[0], b[0], sizeof b[0]);
+  human_bytes(tot[1], b[1], sizeof b[1]);
+  human_bytes(tot[2], b[2], sizeof b[2]);
+  human_bytes(tot[3], b[3], sizeof b[3]);
+  human_bytes(tot[4], b[4], sizeof b[4]);
+  human_bytes(tot[5], b[5], sizeof b[5]);
+  human_bytes(repl, b[6], sizeof b[6]);
+  printf("kvstore: fuze stats: epoch %" PRIu64 ", recoveries %" PRIu64 ", %d block%s, %d "
+         "backup%s (f = %d)\n", evmax[0], evmax[1], st.nblocks, st.nblocks == 1 ? "" : "s",
+         st.nbackups, st.nbackups == 1 ? "" : "s", f);
+  printf("kvstore: fuze_get_stats summed over %d ranks: protected %" PRIu64 " (%s), parity %"
+         PRIu64 " (%s), working parity %" PRIu64 " (%s), shadow %" PRIu64 " (%s)\n",
+         s->nranks, tot[0], b[0], tot[1], b[1], tot[2], b[2], tot[3], b[3]);
+  printf("kvstore: fuze_get_stats summed over %d ranks: sent to backups %" PRIu64
+         " (%s), recovered %" PRIu64 " (%s)\n", s->nranks, tot[4], b[4], tot[5], b[5]);
+  printf("kvstore: replication of the maps: f x (%" PRIu64 " pairs x (%d + %d) bytes) = %d x %"
+         PRIu64 " = %" PRIu64 " bytes (%s)\n", tot[6], KEY_BYTES, VALUE_BYTES, f, map_bytes,
+         repl, b[6]);
+  if (nspare > 0)
+    printf("kvstore: (parity hosted by the %d spare rank%s is not counted: spare ranks have no "
+           "context the app could query)\n", nspare, nspare == 1 ? "" : "s");
+  else if (repl > 0)
+    printf("kvstore: parity hosted (fuze_get_stats) %" PRIu64 " bytes = %.3f x replication\n",
+           tot[1], (double)tot[1] / (double)repl);
+  if (ok[1]) {
+    /* The map's own backups, from fuze_fused_info: value parity (one fused
+     * node of VALUE_BYTES per slot of the block's largest map) plus the
+     * replica of every member's slot -> key index at each of the f backups. */
+    const uint64_t parity = tot[8] * VALUE_BYTES;
+    const uint64_t index = (uint64_t)f * tot[6] * KEY_BYTES;
+    char p[32], x[32], t[32];
+    human_bytes(parity, p, sizeof p);
+    human_bytes(index, x, sizeof x);
+    human_bytes(parity + index, t, sizeof t);
+    printf("kvstore: fuze_fused_info(\"" MAP_NAME "\") summed over %d ranks: %" PRIu64
+           " backup regions, %" PRIu64 " live fused nodes, %" PRIu64 " stray, %" PRIu64
+           " allocated (largest region %" PRIu64 "), %" PRIu64 " ops sent late\n",
+           s->nranks, tot[7], tot[8], tot[9], tot[10], evmax[2], tot[11]);
+    if (nspare == 0) {
+      printf("kvstore: map backups: value parity %" PRIu64 " x %d = %" PRIu64 " bytes (%s) + "
+             "key index replicas %d x %" PRIu64 " x %d = %" PRIu64 " bytes (%s) = %s\n",
+             tot[8], VALUE_BYTES, parity, p, f, tot[6], KEY_BYTES, index, x, t);
+      if (repl > 0)
+        printf("kvstore: map backups / replication = %.3f\n",
+               (double)(parity + index) / (double)repl);
+    }
+  }
+  fflush(stdout);
+}
+
+/* ------------------------------------------------------------------------ */
+
+int main(int argc, char **argv) {
+  MPI_Init(&argc, &argv);
+  int wrank = 0, wsize = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &wrank);
+  MPI_Comm_size(MPI_COMM_WORLD, &wsize);
+
+  options opt;
+  char err[256] = "";
+  if (parse_options(argc, argv, &opt, err, sizeof err) != 0) {
+    if (wrank == 0) {
+      fprintf(stderr, "kvstore: %s\n", err);
+      usage(stderr);
+    }
+    MPI_Finalize();
+    return 2;
+  }
+  if (opt.help) {
+    if (wrank == 0) usage(stdout);
+    MPI_Finalize();
+    return 0;
+  }
+
+  /* "recovery=forward" first: a later key of the user's string wins. */
+  char *config = NULL;
+  {
+    const size_t len = strlen(DEFAULT_CONFIG) + (opt.config ? strlen(opt.config) + 1 : 0) + 1;
+    config = malloc(len);
+    if (!config) {
+      if (wrank == 0) fprintf(stderr, "kvstore: out of memory\n");
+      MPI_Finalize();
+      return 1;
+    }
+    if (opt.config && *opt.config) snprintf(config, len, "%s,%s", DEFAULT_CONFIG, opt.config);
+    else snprintf(config, len, "%s", DEFAULT_CONFIG);
+  }
+
+  fuze_ctx *ctx = NULL;
+  MPI_Comm app = MPI_COMM_NULL;
+  int rc = fuze_init(MPI_COMM_WORLD, config, &ctx, &app);
+  if (rc < 0) {
+    if (wrank == 0)
+      fprintf(stderr, "kvstore: fuze_init returned %s (%d): %s\n", fuze_err_name(rc), rc,
+              fuze_last_error(NULL));
+    free(config);
+    MPI_Finalize();
+    return 1;
+  }
+  if (app == MPI_COMM_NULL) {
+    /* A spare rank: it hosted backups until the compute ranks finalized. */
+    free(config);
+    MPI_Finalize();
+    return 0;
+  }
+
+  store s;
+  memset(&s, 0, sizeof s);
+  s.comm = app;
+  s.opt = &opt;
+  s.ctx = ctx;
+  s.op_type = s.res_type = MPI_DATATYPE_NULL;
+  MPI_Comm_rank(app, &s.rank);
+  MPI_Comm_size(app, &s.nranks);
+  g_rank0 = (s.rank == 0);
+  int status = 0;
+  /* Protected: the number of rounds done. Registered with fuze, so it must
+   * keep its address until fuze_finalize(). */
+  static int64_t round = 0;
+
+  SAY("kvstore: %d compute rank%s, %d spare rank%s; %ld rounds x %ld ops per rank, %ld keys, "
+      "%d-byte keys, %d-byte values, checkpoint every %ld rounds, seed %" PRIu64 "\n",
+      s.nranks, s.nranks == 1 ? "" : "s", wsize - s.nranks, wsize - s.nranks == 1 ? "" : "s",
+      opt.rounds, opt.ops, opt.keys, KEY_BYTES, VALUE_BYTES, opt.every, opt.seed);
+  SAY("kvstore: fuze config \"%s\" (FUZE_* environment variables override its keys)\n", config);
+
+  if (store_alloc(&s) != 0) {
+    SAY_ERR("kvstore: out of memory\n");
+    status = 1;
+    goto finish;
+  }
+  rc = fuze_map_create(ctx, MAP_NAME, KEY_BYTES, VALUE_BYTES, &s.map);
+  if (rc < 0) {
+    report_fuze_error(ctx, "fuze_map_create(" MAP_NAME ")", rc, 0);
+    status = 1;
+    goto finish;
+  }
+  rc = fuze_protect(ctx, ROUND_NAME, &round, 1, MPI_INT64_T, NULL);
+  if (rc < 0) {
+    report_fuze_error(ctx, "fuze_protect(" ROUND_NAME ")", rc, 0);
+    status = 1;
+    goto finish;
+  }
+
+  /* The protected phase. */
+  MPI_Barrier(app);
+  const double t0 = MPI_Wtime();
+  rc = run_store(&s, &round);
+  double secs = MPI_Wtime() - t0 - s.excluded;
+  MPI_Allreduce(MPI_IN_PLACE, &secs, 1, MPI_DOUBLE, MPI_MAX, app);
+  if (rc != 0) {
+    status = 1;
+    goto finish;
+  }
+  uint64_t total_ops = 0;
+  MPI_Reduce(&s.ops_done, &total_ops, 1, MPI_UINT64_T, MPI_SUM, 0, app);
+  SAY("kvstore: %" PRIu64 " operations in %.3f s: %.0f ops/s (%ld checkpoint call%s, %.3f s in "
+      "fuze_checkpoint/fuze_recover on rank 0, %ld recover%s, %ld round%s redone)\n",
+      total_ops, secs, secs > 0 ? (double)total_ops / secs : 0.0, s.ckpt_calls,
+      s.ckpt_calls == 1 ? "" : "s", s.ckpt_seconds, s.recoveries,
+      s.recoveries == 1 ? "y" : "ies", s.rounds_redone, s.rounds_redone == 1 ? "" : "s");
+  print_stats(&s, wsize - s.nranks);
+
+  /* Verification against the replay (not timed). */
+  verify_report vr;
+  int ok = verify(&s, &vr) == 0;
+  MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, app);
+  if (!ok) {
+    SAY_ERR("kvstore: out of memory for the reference replay\n");
+    status = 1;
+    goto finish;
+  }
+  uint64_t mine[8] = {vr.keys,     vr.bad_results, vr.checked_results, vr.bad_recoveries,
+                      vr.bad_keys, vr.bad_walk,    vr.size_off,        (uint64_t)s.nchecks};
+  uint64_t tot[8] = {0};
+  MPI_Allreduce(mine, tot, 8, MPI_UINT64_T, MPI_SUM, app);
+  const int match = tot[1] == 0 && tot[3] == 0 && tot[4] == 0 && tot[5] == 0 && tot[6] == 0;
+  if (match) {
+    SAY("kvstore: all %" PRIu64 " get/remove results match the replay\n", tot[2]);
+    if (tot[7] > 0)
+      SAY("kvstore: every rank's map right after each FUZE_RECOVERED (%" PRIu64 " map states) "
+          "matches the replay at that round\n", tot[7]);
+    SAY("kvstore: all %" PRIu64 " keys match the reference replay\n", tot[0]);
+  } else {
+    SAY("kvstore: MISMATCH against the reference replay: %" PRIu64 " of %" PRIu64
+        " get/remove results, %" PRIu64 " post-recovery map states, %" PRIu64
+        " keys (get), %" PRIu64 " foreach pairs, size off by %" PRIu64 " (%" PRIu64
+        " keys in the replay)\n",
+        tot[1], tot[2], tot[3], tot[4], tot[5], tot[6], tot[0]);
+    status = 1;
+  }
+  if (opt.expect_recoveries >= 0 && s.recoveries != opt.expect_recoveries) {
+    SAY("kvstore: MISMATCH: %ld FUZE_RECOVERED seen, --expect-recoveries %ld\n", s.recoveries,
+        opt.expect_recoveries);
+    status = 1;
+  }
+
+finish:
+  rc = fuze_finalize(&ctx);
+  if (rc < 0) {
+    if (g_rank0)
+      fprintf(stderr, "kvstore: fuze_finalize returned %s (%d): %s\n", fuze_err_name(rc), rc,
+              fuze_last_error(NULL));
+    status = 1;
+  }
+  store_free(&s);
+  free(config);
+  MPI_Comm_free(&app);
+  MPI_Finalize();
+  return status;
+}

@@ -1,0 +1,682 @@
+/* nqueens: distributed N-Queens counting whose search state is protected by
+ * fuze (fused backups).
+ *
+ * Every compute rank runs a depth-first search with an explicit work stack of
+ * partial boards. The stack is a fused stack (fuze_stack_create) of fixed-size
+ * records, and the rank's solution counter is a protected int64 array of one
+ * element (fuze_protect, MPI_INT64_T). So the whole search state of a rank -
+ * what is left to explore and what has been found - lives in fuze structures.
+ *
+ *   1. Seeding: every valid placement of the first min(N, 2) rows is generated
+ *      in the same order on every rank and dealt round-robin over the ranks.
+ *   2. Rounds: each rank performs up to K expansions (pop a board; count it if
+ *      it is complete, otherwise count its children that complete the board
+ *      and push the others), then calls fuze_checkpoint() - every rank, every
+ *      round, even with an empty stack, because the call is collective.
+ *   3. When fuze_checkpoint() returns FUZE_RECOVERED (recovery=rollback, the
+ *      default), every rank's stack and counter are back at the last committed
+ *      epoch: the boards expanded since then are on the stacks again and the
+ *      solutions found since then are no longer counted, so the search simply
+ *      goes on and the final count is still exact.
+ *   4. An MPI_Allreduce after the checkpoint (so it sees a rollback) decides
+ *      whether every stack is empty; then one fuze_recover() catches a failure
+ *      after the last checkpoint, and the counters are summed on rank 0.
+ *
+ * Faults are injected by the library from the configuration (--config or the
+ * FUZE_* environment), e.g. "faults=1;domain=rank;inject=wipe:ranks=1:at=checkpoint:4".
+ *
+ * Exit status: 0 when the count matches the known value (or N has no known
+ * value here), 1 on a wrong count or a fuze error, 2 on bad options.
+ */
+#include <fuze.h>
+#include <mpi.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------ */
+/* Options                                                                   */
+
+#define NQ_MAX_N 20 /* boards are 32-bit masks; A000170 is listed up to 20 */
+
+/* Number of solutions of the N-Queens problem, OEIS A000170, index N. */
+static const int64_t known_counts[NQ_MAX_N + 1] = {
+    1,        1,        0,         0,         2,          10,        4,
+    40,       92,       352,       724,       2680,       14200,     73712,
+    365596,   2279184,  14772512,  95815104,  666090624,  INT64_C(4968057848),
+    INT64_C(39029188884)};
+
+typedef struct options {
+  long n;             /* board size */
+  long every;         /* expansions per rank between two checkpoints */
+  const char *config; /* passed to fuze_init (NULL: defaults + FUZE_* env) */
+  int help;
+} options;
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: nqueens [--n N] [--every K] [--config STRING] [--help]\n"
+          "\n"
+          "Counts the solutions of the N-Queens problem by a distributed depth-first\n"
+          "search whose per-rank work stack and solution counter are protected by fuze\n"
+          "fused backups, and compares the count with the known value.\n"
+          "\n"
+          "  --n N            board size, 1..%d (default 10)\n"
+          "  --every K        expansions per rank between two fuze_checkpoint calls\n"
+          "                   (default 200)\n"
+          "  --config STRING  fuze configuration, e.g.\n"
+          "                   \"faults=1;domain=rank;inject=wipe:ranks=1:at=checkpoint:4\"\n"
+          "                   (FUZE_<KEY> environment variables override its keys;\n"
+          "                   nqueens needs recovery=rollback, the default)\n"
+          "  --help           this text\n"
+          "\n"
+          "Exit status: 0 count matches, 1 wrong count or fuze error, 2 bad options.\n",
+          NQ_MAX_N);
+}
+
+static int parse_long(const char *s, long lo, long hi, long *out) {
+  char *end = NULL;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) return -1;
+  *out = v;
+  return 0;
+}
+
+/* Returns 0, or -1 with a message in err. Accepts "--opt VALUE" and "--opt=VALUE". */
+static int parse_options(int argc, char **argv, options *o, char *err, size_t errlen) {
+  o->n = 10;
+  o->every = 200;
+  o->config = NULL;
+  o->help = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    char name[32];
+    const char *val = NULL;
+    const char *eq = strchr(arg, '=');
+    if (strncmp(arg, "--", 2) != 0) {
+      snprintf(err, errlen, "unexpected argument '%s'", arg);
+      return -1;
+    }
+    size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
+    if (nlen >= sizeof name) {
+      snprintf(err, errlen, "unknown option '%s'", arg);
+      return -1;
+    }
+    memcpy(name, arg, nlen);
+    name[nlen] = '\0';
+    if (!strcmp(name, "--help")) {
+      if (eq) {
+        snprintf(err, errlen, "option '--help' takes no value");
+        return -1;
+      }
+      o->help = 1;
+      continue;
+    }
+    if (strcmp(name, "--n") != 0 && strcmp(name, "--every") != 0 &&
+        strcmp(name, "--config") != 0) {
+      snprintf(err, errlen, "unknown option '%s'", name);
+      return -1;
+    }
+    if (eq) {
+      val = eq + 1;
+    } else if (i + 1 < argc) {
+      val = argv[++i];
+    } else {
+      snprintf(err, errlen, "option '%s' needs a value", name);
+      return -1;
+    }
+    int bad = 0;
+    if (!strcmp(name, "--n")) bad = parse_long(val, 1, NQ_MAX_N, &o->n);
+    else if (!strcmp(name, "--every")) bad = parse_long(val, 1, INT32_MAX, &o->every);
+    else o->config = val;
+    if (bad) {
+      snprintf(err, errlen, "bad value '%s' for option '%s'", val, name);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* nqueens resumes from whatever fuze_checkpoint() restored, which is only
+ * consistent with recovery=rollback: with recovery=forward the stacks would
+ * come back as of the last operation and the counter as of the last
+ * checkpoint. The library has no call to query the effective configuration,
+ * so look at the key here (the FUZE_RECOVERY variable overrides --config).
+ * Returns the value ("forward") when it is set, else NULL. */
+static const char *forward_recovery(const char *config, char *buf, size_t len) {
+  const char *env = getenv("FUZE_RECOVERY");
+  const char *val = NULL;
+  size_t vlen = 0;
+  if (env != NULL) {
+    val = env;
+    vlen = strlen(env);
+  } else if (config != NULL) {
+    for (const char *p = config; *p != '\0';) {
+      const size_t tlen = strcspn(p, ";,");
+      const char *sep = memchr(p, '=', tlen);
+      if (sep != NULL && (size_t)(sep - p) == strlen("recovery") &&
+          strncmp(p, "recovery", strlen("recovery")) == 0) {
+        val = sep + 1; /* the last occurrence wins */
+        vlen = tlen - (size_t)(sep + 1 - p);
+      }
+      p += tlen;
+      if (*p != '\0') p++;
+    }
+  }
+  /* Other values than forward are fuze_init's to accept or refuse. */
+  if (val == NULL || vlen != strlen("forward") || strncmp(val, "forward", vlen) != 0)
+    return NULL;
+  snprintf(buf, len, "%.*s", (int)(vlen < 64 ? vlen : 64), val);
+  return buf;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Boards                                                                    */
+
+/* One partial board: `row` queens are placed in rows 0..row-1. The masks say
+ * which columns of row `row` are attacked: by a queen in the same column, or
+ * along the two diagonals (ld moves one column left per row, rd one right).
+ * This fixed-size record is the element of the fused stack; `check` lets a
+ * popped record be validated, so a wrongly decoded element is reported
+ * instead of silently miscounted. 20 bytes, no padding. */
+typedef struct board {
+  uint32_t cols;
+  uint32_t ld;
+  uint32_t rd;
+  uint16_t row;
+  uint16_t n;
+  uint32_t check;
+} board;
+
+_Static_assert(sizeof(board) == 20, "board must be a padding-free 20-byte record");
+
+static uint32_t board_check(const board *b) {
+  uint64_t z = ((uint64_t)b->cols << 32) ^ ((uint64_t)b->ld << 16) ^ (uint64_t)b->rd ^
+               ((uint64_t)b->row << 40) ^ ((uint64_t)b->n << 56);
+  z += UINT64_C(0x9e3779b97f4a7c15);
+  z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+  z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+  return (uint32_t)(z ^ (z >> 31));
+}
+
+static board board_make(uint32_t cols, uint32_t ld, uint32_t rd, int row, int n) {
+  board b;
+  memset(&b, 0, sizeof b);
+  b.cols = cols;
+  b.ld = ld;
+  b.rd = rd;
+  b.row = (uint16_t)row;
+  b.n = (uint16_t)n;
+  b.check = board_check(&b);
+  return b;
+}
+
+static int popcount32(uint32_t x) {
+  int c = 0;
+  for (; x != 0; x &= x - 1u) c++;
+  return c;
+}
+
+static uint32_t full_mask(int n) { return n >= 32 ? UINT32_MAX : ((UINT32_C(1) << n) - 1u); }
+
+/* A record is sane when its check word matches, it belongs to this board size,
+ * and it has exactly `row` columns taken, all on the board. */
+static int board_valid(const board *b, int n) {
+  if (b->check != board_check(b) || b->n != (uint16_t)n || b->row > (uint16_t)n) return 0;
+  const uint32_t full = full_mask(n);
+  if ((b->cols & ~full) != 0 || (b->ld & ~full) != 0 || (b->rd & ~full) != 0) return 0;
+  return popcount32(b->cols) == (int)b->row;
+}
+
+/* The child of b with a queen in column bit `bit` of row b->row. */
+static board board_child(const board *b, uint32_t bit, int n) {
+  const uint32_t full = full_mask(n);
+  return board_make(b->cols | bit, ((b->ld | bit) << 1) & full, (b->rd | bit) >> 1,
+                    b->row + 1, n);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Output helpers                                                            */
+
+static int g_rank0 = 0; /* this rank is rank 0 of the app communicator */
+
+#define SAY(...)                                                                   \
+  do {                                                                             \
+    if (g_rank0) {                                                                 \
+      printf(__VA_ARGS__);                                                         \
+      fflush(stdout);                                                              \
+    }                                                                              \
+  } while (0)
+
+static void human_bytes(uint64_t b, char *buf, size_t len) {
+  if (b >= (UINT64_C(1) << 30)) snprintf(buf, len, "%.2f GiB", (double)b / (double)(1u << 30));
+  else if (b >= (UINT64_C(1) << 20)) snprintf(buf, len, "%.2f MiB", (double)b / (double)(1u << 20));
+  else if (b >= (UINT64_C(1) << 10)) snprintf(buf, len, "%.1f KiB", (double)b / 1024.0);
+  else snprintf(buf, len, "%" PRIu64 " B", b);
+}
+
+/* Report the failure of a collective fuze call from rank 0 (it fails with the
+ * same status on every rank). */
+static void report_fuze_error(const fuze_ctx *ctx, const char *call, int rc, long ckpt) {
+  if (!g_rank0) return;
+  fflush(stdout);
+  fprintf(stderr, "nqueens: %s returned %s (%d) at checkpoint call #%ld: %s\n", call,
+          fuze_err_name(rc), rc, ckpt, fuze_last_error(ctx));
+  fflush(stderr);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The search                                                                */
+
+/* The protected state. The counter is registered with fuze_protect, so it must
+ * stay at the same address until fuze_finalize(): main() owns it. */
+typedef struct search {
+  fuze_ctx *ctx;
+  MPI_Comm comm;
+  int rank, size;
+  int n;
+  long every;
+  fuze_stack *stack; /* fused stack of `board` records */
+  int64_t count[1];  /* protected: solutions found by this rank */
+  /* Not protected: statistics of this process. */
+  long ckpt_calls;      /* fuze_checkpoint calls */
+  long rounds;          /* search rounds */
+  long recoveries;      /* FUZE_RECOVERED seen */
+  long reseeds;         /* rollbacks to before the seeds were committed */
+  uint64_t expansions;  /* boards popped, including work redone after rollbacks */
+  uint64_t seeded;      /* boards pushed by the seeding on this rank */
+} search;
+
+/* Deal every valid placement of the first `depth` rows round-robin over the
+ * ranks; every rank enumerates them in the same order. Local. Returns 0 or the
+ * (negative) status of a failed push. */
+static int seed(search *s, int depth, uint64_t *dealt) {
+  board work[NQ_MAX_N + 1];
+  uint32_t avail[NQ_MAX_N + 1];
+  const uint32_t full = full_mask(s->n);
+  uint64_t idx = 0;
+  int sp = 0;
+  *dealt = 0;
+  work[0] = board_make(0, 0, 0, 0, s->n);
+  avail[0] = full;
+  /* Iterative DFS in a fixed order: lowest free column first. */
+  while (sp >= 0) {
+    board *b = &work[sp];
+    if (b->row == depth) {
+      if ((int)(idx++ % (uint64_t)s->size) == s->rank) {
+        int rc = fuze_stack_push(s->stack, b);
+        if (rc < 0) return rc;
+        (*dealt)++;
+      }
+      sp--;
+      continue;
+    }
+    const uint32_t free_cols = avail[sp] & ~(b->cols | b->ld | b->rd) & full;
+    if (free_cols == 0) {
+      sp--;
+      continue;
+    }
+    const uint32_t bit = free_cols & (~free_cols + 1u);
+    avail[sp] &= ~bit;
+    work[sp + 1] = board_child(b, bit, s->n);
+    avail[sp + 1] = full;
+    sp++;
+  }
+  return 0;
+}
+
+/* Up to `every` expansions. Local. Returns 0, a negative fuze status of a
+ * failed stack operation, or FUZE_ERR_CORRUPT for an invalid record. */
+static int expand(search *s, char *why, size_t whylen) {
+  const int n = s->n;
+  const uint32_t full = full_mask(n);
+  for (long k = 0; k < s->every && fuze_stack_size(s->stack) > 0; k++) {
+    board b;
+    int rc = fuze_stack_pop(s->stack, &b);
+    if (rc < 0) {
+      snprintf(why, whylen, "fuze_stack_pop returned %s (%d): %s", fuze_err_name(rc), rc,
+               fuze_last_error(s->ctx));
+      return rc;
+    }
+    s->expansions++;
+    if (!board_valid(&b, n)) {
+      snprintf(why, whylen,
+               "popped an invalid board record (row %u, n %u, cols %#x, check %#x) after %"
+               PRIu64 " expansions", (unsigned)b.row, (unsigned)b.n, (unsigned)b.cols,
+               (unsigned)b.check, s->expansions);
+      return FUZE_ERR_CORRUPT;
+    }
+    if (b.row == n) { /* a complete board (only from the seeding, for N <= 2) */
+      s->count[0]++;
+      continue;
+    }
+    uint32_t free_cols = ~(b.cols | b.ld | b.rd) & full;
+    if (b.row + 1 == n) { /* every child is a complete board: count, don't push */
+      s->count[0] += popcount32(free_cols);
+      continue;
+    }
+    while (free_cols != 0) {
+      const uint32_t bit = free_cols & (~free_cols + 1u);
+      free_cols &= ~bit;
+      const board c = board_child(&b, bit, n);
+      rc = fuze_stack_push(s->stack, &c);
+      if (rc < 0) {
+        snprintf(why, whylen, "fuze_stack_push returned %s (%d): %s", fuze_err_name(rc), rc,
+                 fuze_last_error(s->ctx));
+        return rc;
+      }
+    }
+  }
+  return 0;
+}
+
+/* After FUZE_RECOVERED: report the restored state and re-seed when the
+ * rollback went back to before the seeds were first committed. Collective.
+ * Returns 0, or a negative status (already reported). */
+static int after_recovery(search *s, const char *by, double dt, int depth) {
+  s->recoveries++;
+  int64_t mine[2] = {(int64_t)fuze_stack_size(s->stack), s->count[0]};
+  int64_t tot[2] = {0, 0};
+  int64_t lo = s->count[0];
+  MPI_Allreduce(mine, tot, 2, MPI_INT64_T, MPI_SUM, s->comm);
+  MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT64_T, MPI_MIN, s->comm);
+  double dtmax = dt;
+  MPI_Reduce(&dt, &dtmax, 1, MPI_DOUBLE, MPI_MAX, 0, s->comm);
+  if (lo < 0) {
+    if (g_rank0)
+      fprintf(stderr, "nqueens: after FUZE_RECOVERED by %s a restored counter is negative "
+              "(%" PRId64 ")\n", by, lo);
+    return FUZE_ERR_STATE;
+  }
+  SAY("nqueens: FUZE_RECOVERED by %s (round %ld): rolled back to %" PRId64
+      " boards on the stacks and %" PRId64 " solutions counted (the call took %.4f s, "
+      "max over ranks)\n", by, s->rounds, tot[0], tot[1], dtmax);
+  if (tot[0] == 0 && tot[1] == 0) {
+    /* Empty stacks and nothing counted: the epoch before the seeds were
+     * committed (or a finished search with no solution, where seeding again
+     * pushes nothing). Deal the seeds again; the next checkpoint commits them. */
+    uint64_t dealt = 0;
+    int rc = seed(s, depth, &dealt);
+    int worst = rc;
+    MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_INT, MPI_MIN, s->comm);
+    if (worst < 0) {
+      if (rc < 0)
+        fprintf(stderr, "nqueens: rank %d: re-seeding: fuze_stack_push returned %s (%d): %s\n",
+                s->rank, fuze_err_name(rc), rc, fuze_last_error(s->ctx));
+      return worst;
+    }
+    s->reseeds++;
+    SAY("nqueens: the rollback went back to before the seeds were committed: seeds dealt "
+        "again\n");
+  }
+  return 0;
+}
+
+/* The whole search. Collective. Returns 0 or a negative status (reported). */
+static int run_search(search *s) {
+  const int depth = s->n < 2 ? s->n : 2;
+  char why[512] = "";
+  int rc = FUZE_SUCCESS;
+
+  uint64_t dealt = 0;
+  rc = seed(s, depth, &dealt);
+  int worst = rc;
+  MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_INT, MPI_MIN, s->comm);
+  if (worst < 0) {
+    if (rc < 0)
+      fprintf(stderr, "nqueens: rank %d: seeding: fuze_stack_push returned %s (%d): %s\n",
+              s->rank, fuze_err_name(rc), rc, fuze_last_error(s->ctx));
+    return worst;
+  }
+  s->seeded = dealt;
+  {
+    uint64_t total = 0, lo = dealt, hi = dealt;
+    MPI_Reduce(&dealt, &total, 1, MPI_UINT64_T, MPI_SUM, 0, s->comm);
+    MPI_Reduce(&dealt, &lo, 1, MPI_UINT64_T, MPI_MIN, 0, s->comm);
+    MPI_Reduce(&dealt, &hi, 1, MPI_UINT64_T, MPI_MAX, 0, s->comm);
+    SAY("nqueens: seeded %" PRIu64 " partial boards of %d row%s round-robin (%" PRIu64
+        "..%" PRIu64 " per rank)\n", total, depth, depth == 1 ? "" : "s", lo, hi);
+  }
+
+  /* A library that kept returning FUZE_RECOVERED would loop forever. */
+  const long max_recoveries = 1000;
+
+  for (;;) {
+    for (;;) {
+      s->rounds++;
+      rc = expand(s, why, sizeof why);
+      /* Agree on local failures before the collective checkpoint, so that a
+       * failing rank never leaves the others waiting in it. */
+      worst = rc;
+      MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_INT, MPI_MIN, s->comm);
+      if (worst < 0) {
+        if (rc < 0) {
+          fprintf(stderr, "nqueens: rank %d: round %ld: %s\n", s->rank, s->rounds, why);
+          fflush(stderr);
+        }
+        return worst;
+      }
+
+      s->ckpt_calls++;
+      const double c0 = MPI_Wtime();
+      rc = fuze_checkpoint(s->ctx);
+      const double dt = MPI_Wtime() - c0;
+      if (rc < 0) {
+        report_fuze_error(s->ctx, "fuze_checkpoint", rc, s->ckpt_calls);
+        return rc;
+      }
+      if (rc == FUZE_RECOVERED) {
+        char by[64];
+        snprintf(by, sizeof by, "checkpoint call #%ld", s->ckpt_calls);
+        rc = after_recovery(s, by, dt, depth);
+        if (rc < 0) return rc;
+        if (s->recoveries > max_recoveries) {
+          if (g_rank0)
+            fprintf(stderr, "nqueens: giving up after %ld recoveries\n", s->recoveries);
+          return FUZE_ERR_STATE;
+        }
+      } else if (rc != FUZE_SUCCESS && g_rank0) {
+        fprintf(stderr, "nqueens: fuze_checkpoint returned unexpected status %d (%s), "
+                "ignored\n", rc, fuze_err_name(rc));
+      }
+
+      /* After the checkpoint, so that a rollback's refilled stacks count. */
+      int empty = (fuze_stack_size(s->stack) == 0);
+      MPI_Allreduce(MPI_IN_PLACE, &empty, 1, MPI_INT, MPI_LAND, s->comm);
+      if (empty) break;
+    }
+
+    /* A failure after the last checkpoint would go unnoticed: ask once more.
+     * If it finds lost ranks, everything rolls back and the search goes on. */
+    const double c0 = MPI_Wtime();
+    rc = fuze_recover(s->ctx);
+    const double dt = MPI_Wtime() - c0;
+    if (rc < 0) {
+      report_fuze_error(s->ctx, "fuze_recover", rc, s->ckpt_calls);
+      return rc;
+    }
+    if (rc != FUZE_RECOVERED) break;
+    rc = after_recovery(s, "the final fuze_recover", dt, depth);
+    if (rc < 0) return rc;
+    if (s->recoveries > max_recoveries) {
+      if (g_rank0) fprintf(stderr, "nqueens: giving up after %ld recoveries\n", s->recoveries);
+      return FUZE_ERR_STATE;
+    }
+  }
+  return FUZE_SUCCESS;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void print_stats(const search *s, int nspare) {
+  fuze_stats st;
+  memset(&st, 0, sizeof st);
+  int rc = fuze_get_stats(s->ctx, &st);
+  int ok = (rc >= 0);
+  MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, s->comm);
+  if (!ok) {
+    if (rc < 0)
+      fprintf(stderr, "nqueens: rank %d: fuze_get_stats returned %s: %s\n", s->rank,
+              fuze_err_name(rc), fuze_last_error(s->ctx));
+    return;
+  }
+  uint64_t mine[7] = {st.protected_bytes, st.parity_bytes, st.working_bytes, st.shadow_bytes,
+                      st.sent_bytes,      st.recovered_bytes, s->expansions};
+  uint64_t tot[7] = {0, 0, 0, 0, 0, 0, 0};
+  uint64_t ev[2] = {st.epoch, st.recoveries}, evmax[2] = {0, 0};
+  MPI_Reduce(mine, tot, 7, MPI_UINT64_T, MPI_SUM, 0, s->comm);
+  MPI_Reduce(ev, evmax, 2, MPI_UINT64_T, MPI_MAX, 0, s->comm);
+  if (!g_rank0) return;
+  char p[32], q[32], w[32], sh[32], t[32], r[32];
+  human_bytes(tot[0], p, sizeof p);
+  human_bytes(tot[1], q, sizeof q);
+  human_bytes(tot[2], w, sizeof w);
+  human_bytes(tot[3], sh, sizeof sh);
+  human_bytes(tot[4], t, sizeof t);
+  human_bytes(tot[5], r, sizeof r);
+  printf("nqueens: %" PRIu64 " expansions summed over %d ranks (work redone after rollbacks "
+         "included)\n", tot[6], s->size);
+  printf("nqueens: fuze stats: epoch %" PRIu64 ", recoveries %" PRIu64 ", %d block%s, %d "
+         "backup%s\n", evmax[0], evmax[1], st.nblocks, st.nblocks == 1 ? "" : "s",
+         st.nbackups, st.nbackups == 1 ? "" : "s");
+  printf("nqueens: fuze bytes summed over %d ranks: protected %" PRIu64 " (%s), parity %"
+         PRIu64 " (%s), working parity %" PRIu64 " (%s), shadow %" PRIu64 " (%s)\n",
+         s->size, tot[0], p, tot[1], q, tot[2], w, tot[3], sh);
+  printf("nqueens: fuze bytes summed over %d ranks: sent to backups %" PRIu64 " (%s), "
+         "recovered %" PRIu64 " (%s)\n", s->size, tot[4], t, tot[5], r);
+  if (nspare > 0)
+    printf("nqueens: (backups hosted by the %d spare rank%s are not counted: spare ranks "
+           "have no context the app could query)\n", nspare, nspare == 1 ? "" : "s");
+  fflush(stdout);
+}
+
+int main(int argc, char **argv) {
+  MPI_Init(&argc, &argv);
+  int wrank = 0, wsize = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &wrank);
+  MPI_Comm_size(MPI_COMM_WORLD, &wsize);
+
+  options opt;
+  char err[256] = "";
+  if (parse_options(argc, argv, &opt, err, sizeof err) != 0) {
+    if (wrank == 0) {
+      fprintf(stderr, "nqueens: %s\n", err);
+      usage(stderr);
+    }
+    MPI_Finalize();
+    return 2;
+  }
+  if (opt.help) {
+    if (wrank == 0) usage(stdout);
+    MPI_Finalize();
+    return 0;
+  }
+  char recovery[80];
+  if (forward_recovery(opt.config, recovery, sizeof recovery) != NULL) {
+    if (wrank == 0)
+      fprintf(stderr, "nqueens: needs recovery=rollback (got recovery=%s): it resumes the "
+              "search from the restored stacks and counters, which are only consistent "
+              "with each other after a rollback\n", recovery);
+    MPI_Finalize();
+    return 2;
+  }
+
+  fuze_ctx *ctx = NULL;
+  MPI_Comm app = MPI_COMM_NULL;
+  int rc = fuze_init(MPI_COMM_WORLD, opt.config, &ctx, &app);
+  if (rc < 0) {
+    if (wrank == 0)
+      fprintf(stderr, "nqueens: fuze_init returned %s (%d): %s\n", fuze_err_name(rc), rc,
+              fuze_last_error(NULL));
+    MPI_Finalize();
+    return 1;
+  }
+  if (app == MPI_COMM_NULL) {
+    /* A spare rank: it hosted backups until the compute ranks finalized. */
+    MPI_Finalize();
+    return 0;
+  }
+
+  static search s; /* static: the protected counter must outlive every fuze call */
+  memset(&s, 0, sizeof s);
+  s.ctx = ctx;
+  s.comm = app;
+  s.n = (int)opt.n;
+  s.every = opt.every;
+  MPI_Comm_rank(app, &s.rank);
+  MPI_Comm_size(app, &s.size);
+  g_rank0 = (s.rank == 0);
+  const int nspare = wsize - s.size;
+  int status = 0;
+
+  SAY("nqueens: N = %d, %d compute rank%s, %d spare rank%s, up to %ld expansions per rank "
+      "between checkpoints\n", s.n, s.size, s.size == 1 ? "" : "s", nspare,
+      nspare == 1 ? "" : "s", s.every);
+  if (opt.config)
+    SAY("nqueens: fuze config \"%s\"\n", opt.config);
+  else
+    SAY("nqueens: fuze config: defaults and FUZE_* environment\n");
+
+  const double t0 = MPI_Wtime();
+  rc = fuze_stack_create(ctx, "nqueens.stack", sizeof(board), &s.stack);
+  if (rc < 0) {
+    report_fuze_error(ctx, "fuze_stack_create(nqueens.stack)", rc, 0);
+    status = 1;
+    goto finish;
+  }
+  s.count[0] = 0;
+  rc = fuze_protect(ctx, "nqueens.count", s.count, 1, MPI_INT64_T, NULL);
+  if (rc < 0) {
+    report_fuze_error(ctx, "fuze_protect(nqueens.count)", rc, 0);
+    status = 1;
+    goto finish;
+  }
+  SAY("nqueens: fused stack \"nqueens.stack\" of %zu-byte boards, protected counter "
+      "\"nqueens.count\" (1 x MPI_INT64_T)\n", sizeof(board));
+
+  rc = run_search(&s);
+  if (rc < 0) {
+    status = 1;
+    goto finish;
+  }
+  const double secs = MPI_Wtime() - t0;
+
+  int64_t total = 0;
+  MPI_Reduce(&s.count[0], &total, 1, MPI_INT64_T, MPI_SUM, 0, app);
+  SAY("nqueens: search done in %.3f s: %ld rounds, %ld checkpoint calls, %ld recover%s%s\n",
+      secs, s.rounds, s.ckpt_calls, s.recoveries, s.recoveries == 1 ? "y" : "ies",
+      s.reseeds > 0 ? " (seeds dealt again after a rollback to epoch 0)" : "");
+  print_stats(&s, nspare);
+
+  int match = 1;
+  if (g_rank0) {
+    SAY("nqueens: count %" PRId64 ", known value %" PRId64 " (N = %d)\n", total,
+        known_counts[s.n], s.n);
+    match = (total == known_counts[s.n]);
+  }
+  MPI_Bcast(&match, 1, MPI_INT, 0, app);
+  if (match) {
+    SAY("nqueens: count matches\n");
+  } else {
+    SAY("nqueens: WRONG COUNT\n");
+    status = 1;
+  }
+
+finish:
+  rc = fuze_finalize(&ctx);
+  if (rc < 0) {
+    if (g_rank0)
+      fprintf(stderr, "nqueens: fuze_finalize returned %s (%d): %s\n", fuze_err_name(rc), rc,
+              fuze_last_error(NULL));
+    status = 1;
+  }
+  MPI_Comm_free(&app);
+  MPI_Finalize();
+  return status;
+}

@@ -1,0 +1,8 @@
+add_executable(test_fused test_fused.c)
+target_link_libraries(test_fused PRIVATE fuze fuze_internal)
+foreach(np 3 4 5 8)
+  fuze_add_mpi_test(NAME fused_np${np} COMMAND test_fused NP ${np} TIMEOUT 120)
+endforeach()
+# Theorem 4: updates reach a block's backups in different orders.
+fuze_add_mpi_test(NAME fused_np5_reordered COMMAND test_fused ARGS 4242 2 NP 5 TIMEOUT 120
+                  ENV FUZE_DEBUG_REORDER=1)

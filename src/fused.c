@@ -1,0 +1,887 @@
+/* fused: the fused side of stacks and maps, and their operations' data path.
+ *
+ * An operation of primary i of block b changes a few slots. Each change is a
+ * "piece": a value delta for a fused node (sent as its f coefficient products),
+ * a key delta for i's index replica, or the (count, seq) delta of i's header.
+ * All are XOR deltas, so any number of primaries update the same backup
+ * concurrently with MPI_Accumulate(BXOR) under the shared lock_all, and their
+ * arrival order does not matter (Theorems 3 and 4).
+ *
+ * Growth: a region holds `cap` slots, the same on every rank. A piece for a
+ * slot >= cap is deferred: the primary's state already has it, and the next
+ * collective call (checkpoint, recovery) grows every window to fit the largest
+ * member and republishes the deferred slots. Nothing ever waits for a host, so
+ * a host that is busy computing cannot cause a deadlock. */
+#include "fused.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FUZE_STAGE (1u << 20)
+#define INITIAL_CAP 64
+
+enum { PIECE_NODE = 0, PIECE_KEY = 1, PIECE_HDR = 2 };
+
+typedef struct piece {
+  int type;
+  size_t s;
+  const unsigned char *delta; /* nb, kb or 16 bytes */
+} piece;
+
+/* ---- layout ---- */
+
+static int block_k(const fuze_ctx *ctx, int b) {
+  return ctx->plan.block_start[b + 1] - ctx->plan.block_start[b];
+}
+
+static size_t keys_off(const fuze_fobj *f, int b) { return fuze__align(16 * (size_t)block_k(f->ctx, b)); }
+
+static size_t nodes_off(const fuze_fobj *f, int b, size_t cap) {
+  return keys_off(f, b) + fuze__align((size_t)block_k(f->ctx, b) * cap * f->kb);
+}
+
+static size_t region_bytes(const fuze_fobj *f, int b, size_t cap) {
+  return nodes_off(f, b, cap) + fuze__align(cap * f->nb);
+}
+
+size_t fuze__fobj_region(const fuze_fobj *f, int b) { return region_bytes(f, b, f->cap); }
+
+/* Offset of (block, j)'s working region in host's window at capacity cap. */
+static size_t region_off(const fuze_fobj *f, int host, int block, int j, size_t cap) {
+  const fuze_plan *p = &f->ctx->plan;
+  size_t off = 0;
+  for (int b = 0; b < p->nblocks; b++)
+    for (int jj = 0; jj < p->f; jj++) {
+      if (p->hosts[b * p->f + jj] != host) continue;
+      if (b == block && jj == j) return off;
+      off += 2 * region_bytes(f, b, cap);
+    }
+  return off;
+}
+
+static int compute_hosted(fuze_fobj *f, size_t cap, fuze_hosted **out, int *nout, size_t *size) {
+  fuze_ctx *ctx = f->ctx;
+  const fuze_plan *p = &ctx->plan;
+  int n = fuze__plan_load(p, ctx->rank);
+  fuze_hosted *h = calloc((size_t)(n ? n : 1), sizeof *h);
+  if (!h) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "'%s': out of memory", f->name);
+  size_t off = 0;
+  int c = 0;
+  for (int b = 0; b < p->nblocks; b++)
+    for (int j = 0; j < p->f; j++) {
+      if (p->hosts[b * p->f + j] != ctx->rank) continue;
+      h[c++] = (fuze_hosted){b, j, region_bytes(f, b, cap), off};
+      off += 2 * region_bytes(f, b, cap);
+    }
+  *out = h;
+  *nout = c;
+  *size = off;
+  return FUZE_SUCCESS;
+}
+
+/* ---- sending ---- */
+
+typedef struct stage {
+  unsigned char *buf;
+  size_t pos, size;
+} stage;
+
+static _Thread_local stage g_stage;
+
+/* Room for one whole operation: products and copies of one operation must
+ * never be overwritten before they are flushed, so the stage is flushed
+ * (and grown if need be) before an operation, never in the middle of one. */
+static int stage_reserve(fuze_ctx *ctx, size_t need) {
+  if (g_stage.pos + need <= g_stage.size) return FUZE_SUCCESS;
+  int rc = fuze__fobjs_flush(ctx);
+  if (rc) return rc;
+  if (need > g_stage.size) {
+    size_t size = need > FUZE_STAGE ? need : FUZE_STAGE;
+    unsigned char *b = realloc(g_stage.buf, size);
+    if (!b) return FUZE_ERR_NOMEM;
+    g_stage.buf = b;
+    g_stage.size = size;
+  }
+  return FUZE_SUCCESS;
+}
+
+static unsigned char *stage_take(fuze_ctx *ctx, size_t n) {
+  (void)ctx;
+  unsigned char *p = g_stage.buf + g_stage.pos;
+  g_stage.pos += n;
+  return p;
+}
+
+static int host_of(const fuze_fobj *f, int j) {
+  const fuze_plan *p = &f->ctx->plan;
+  return p->hosts[p->block_of[f->ctx->rank] * p->f + j];
+}
+
+/* Byte offset of a piece inside a region; SIZE_MAX when deferred. */
+static size_t piece_off(const fuze_fobj *f, const piece *pc, int b, int i, size_t *len) {
+  if (pc->type == PIECE_HDR) {
+    *len = 16;
+    return 16 * (size_t)i;
+  }
+  if (pc->s >= f->cap) return SIZE_MAX;
+  if (pc->type == PIECE_KEY) {
+    *len = f->kb;
+    return keys_off(f, b) + ((size_t)i * f->cap + pc->s) * f->kb;
+  }
+  *len = f->nb;
+  return nodes_off(f, b, f->cap) + pc->s * f->nb;
+}
+
+/* Products of every node piece for every backup, staged until the flush. */
+static int stage_products(fuze_fobj *f, const piece *pcs, int np, unsigned char **prod) {
+  fuze_ctx *ctx = f->ctx;
+  const fuze_plan *p = &ctx->plan;
+  int b = p->block_of[ctx->rank], i = p->index_in_block[ctx->rank];
+  for (int x = 0; x < np; x++) {
+    if (pcs[x].type != PIECE_NODE) continue;
+    unsigned char *base = stage_take(ctx, (size_t)p->f * f->nb);
+    unsigned char *pr[256];
+    for (int j = 0; j < p->f; j++) pr[j] = base + (size_t)j * f->nb;
+    fuze__code_delta_encode(&ctx->codes[b], i, pcs[x].delta, f->nb, pr);
+    prod[x] = base;
+  }
+  return FUZE_SUCCESS;
+}
+
+static int flush_hosts(fuze_fobj *f) {
+  for (int j = 0; j < f->ctx->plan.f; j++)
+    if (MPI_Win_flush(host_of(f, j), f->win) != MPI_SUCCESS)
+      return CTX_ERR(f->ctx, FUZE_ERR_MPI, "'%s': MPI_Win_flush to rank %d failed", f->name, host_of(f, j));
+  f->pending = 0;
+  return FUZE_SUCCESS;
+}
+
+/* Send one piece to backup j. Key and header deltas are copied to the stage:
+ * the caller's buffers may not live until the flush. */
+static int send_piece(fuze_fobj *f, const piece *pc, const unsigned char *prod, int j) {
+  fuze_ctx *ctx = f->ctx;
+  const fuze_plan *p = &ctx->plan;
+  int b = p->block_of[ctx->rank], i = p->index_in_block[ctx->rank], host = host_of(f, j);
+  size_t len = 0, off = piece_off(f, pc, b, i, &len);
+  if (off == SIZE_MAX) return FUZE_SUCCESS;
+  const unsigned char *src = pc->type == PIECE_NODE ? prod + (size_t)j * f->nb : pc->delta;
+  size_t disp = region_off(f, host, b, j, f->cap) + off;
+  f->pending = 1;
+  return fuze__win_xor(ctx, f->win, src, len, host, disp);
+}
+
+static int stage_copies(fuze_fobj *f, piece *pcs, int np) {
+  for (int x = 0; x < np; x++) {
+    if (pcs[x].type == PIECE_NODE) continue;
+    size_t len = pcs[x].type == PIECE_HDR ? 16 : f->kb;
+    unsigned char *c = stage_take(f->ctx, len);
+    memcpy(c, pcs[x].delta, len);
+    pcs[x].delta = c;
+  }
+  return FUZE_SUCCESS;
+}
+
+/* Pieces -> products -> backup j (all backups when only_j < 0). */
+static int send_pieces(fuze_fobj *f, piece *pcs, int np, int only_j, int inject) {
+  fuze_ctx *ctx = f->ctx;
+  unsigned char *prod[8] = {0};
+  size_t need = 0;
+  for (int x = 0; x < np; x++)
+    need += pcs[x].type == PIECE_NODE ? (size_t)ctx->plan.f * f->nb : pcs[x].type == PIECE_KEY ? f->kb : 16;
+  int rc = stage_reserve(ctx, need);
+  if (rc) return CTX_ERR(ctx, rc, "'%s': cannot stage an operation of %zu bytes", f->name, need);
+  rc = stage_copies(f, pcs, np);
+  if (!rc) rc = stage_products(f, pcs, np, prod);
+  int nf = ctx->plan.f;
+  for (int t = 0; t < nf && !rc; t++) {
+    /* Theorem 4 test knob: backups see pieces (and ops) in different orders. */
+    int j = ctx->debug_reorder ? nf - 1 - t : t;
+    if (only_j >= 0 && j != only_j) continue;
+    for (int y = 0; y < np && !rc; y++) {
+      int x = ctx->debug_reorder && (j & 1) ? np - 1 - y : y;
+      rc = send_piece(f, &pcs[x], prod[x], j);
+    }
+    if (!rc && inject && ctx->op_inject_hosts == t + 1) {
+      /* Test hook: crash between the backups of one operation. */
+      flush_hosts(f);
+      ctx->op_inject_hosts = -1;
+      fuze__wipe_self(ctx);
+      return CTX_ERR(ctx, FUZE_ERR_STATE, "'%s': rank %d wiped by fault injection during an "
+                     "operation", f->name, ctx->rank);
+    }
+  }
+  return rc;
+}
+
+/* The data path of one operation. With sync=op it is complete (flushed at
+ * every backup) when this returns. */
+static int send_op(fuze_fobj *f, piece *pcs, int np) {
+  fuze_ctx *ctx = f->ctx;
+  if (ctx->op_inject_hosts == 0) {
+    ctx->op_inject_hosts = -1;
+    fuze__wipe_self(ctx);
+    return CTX_ERR(ctx, FUZE_ERR_STATE, "'%s': rank %d wiped by fault injection before an "
+                   "operation", f->name, ctx->rank);
+  }
+  int rc = send_pieces(f, pcs, np, -1, 1);
+  if (ctx->lost) return rc;
+  for (int x = 0; x < np; x++)
+    if (pcs[x].type != PIECE_HDR && pcs[x].s >= f->cap) {
+      f->deferred_ops++;
+      break;
+    }
+  f->ops++;
+  if (!rc && !ctx->cfg.sync_batch) {
+    rc = flush_hosts(f);
+    g_stage.pos = 0;
+  }
+  return rc;
+}
+
+int fuze__fobjs_flush(fuze_ctx *ctx) {
+  int rc = FUZE_SUCCESS;
+  for (int x = 0; x < ctx->nfobjs && !rc; x++)
+    if (ctx->fobjs[x]->pending) rc = flush_hosts(ctx->fobjs[x]);
+  g_stage.pos = 0;
+  return rc;
+}
+
+/* ---- primary side: slots, hash index, undo log ---- */
+
+static uint64_t key_hash(const unsigned char *k, size_t n) {
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < n; i++) h = (h ^ k[i]) * 1099511628211ULL;
+  return h ^ (h >> 29);
+}
+
+/* Position of key in the table, or of the first free entry for it. */
+static size_t table_pos(const fuze_fobj *f, const void *key, int *found) {
+  size_t mask = f->tsize - 1, pos = (size_t)key_hash(key, f->kb) & mask, tomb = SIZE_MAX;
+  for (size_t probe = 0; probe < f->tsize; probe++, pos = (pos + 1) & mask) {
+    int64_t e = f->table[pos];
+    if (e == -1) break;
+    if (e == -2) {
+      if (tomb == SIZE_MAX) tomb = pos;
+    } else if (!memcmp(f->keys + (size_t)e * f->kb, key, f->kb)) {
+      *found = 1;
+      return pos;
+    }
+  }
+  *found = 0;
+  return tomb != SIZE_MAX ? tomb : pos;
+}
+
+int64_t fuze__map_find(const fuze_fobj *f, const void *key) {
+  if (!f->tsize) return -1;
+  int found;
+  size_t pos = table_pos(f, key, &found);
+  return found ? f->table[pos] : -1;
+}
+
+static int table_rebuild(fuze_fobj *f, size_t want) {
+  size_t size = 16;
+  while (size < 2 * want + 2) size <<= 1;
+  int64_t *t = malloc(sizeof *t * size);
+  if (!t) return FUZE_ERR_NOMEM;
+  for (size_t x = 0; x < size; x++) t[x] = -1;
+  free(f->table);
+  f->table = t;
+  f->tsize = size;
+  f->tused = 0;
+  for (size_t s = 0; s < f->n; s++) {
+    int found;
+    size_t pos = table_pos(f, f->keys + s * f->kb, &found);
+    f->table[pos] = (int64_t)s;
+    f->tused++;
+  }
+  return FUZE_SUCCESS;
+}
+
+static void table_set(fuze_fobj *f, const void *key, int64_t slot) {
+  int found;
+  size_t pos = table_pos(f, key, &found);
+  if (!found && slot >= 0) f->tused++;
+  f->table[pos] = slot;
+}
+
+static int ensure_slots(fuze_fobj *f, size_t n) {
+  if (n <= f->vcap) return FUZE_SUCCESS;
+  size_t cap = f->vcap ? f->vcap : 16;
+  while (cap < n) cap *= 2;
+  unsigned char *v = realloc(f->vals, cap * f->nb);
+  if (!v) return FUZE_ERR_NOMEM;
+  f->vals = v;
+  if (f->kb) {
+    unsigned char *k = realloc(f->keys, cap * f->kb);
+    if (!k) return FUZE_ERR_NOMEM;
+    f->keys = k;
+  }
+  f->vcap = cap;
+  return FUZE_SUCCESS;
+}
+
+enum { LOG_NONE = 0, LOG_APPEND, LOG_SET, LOG_REMOVE };
+
+typedef struct log_rec {
+  int kind;
+  size_t s;
+} log_rec;
+
+/* Undo records (rollback recovery only): the kind and slot, then the old key
+ * and value where the undo needs them. */
+static int log_push(fuze_fobj *f, int kind, size_t s, const void *key, const void *val) {
+  if (f->ctx->cfg.recovery != FUZE_RECOVERY_ROLLBACK) return FUZE_SUCCESS;
+  size_t need = sizeof(log_rec) + f->kb + f->nb;
+  if (f->loglen + need > f->logcap) {
+    size_t cap = f->logcap ? f->logcap * 2 : 4096;
+    while (cap < f->loglen + need) cap *= 2;
+    unsigned char *l = realloc(f->log, cap);
+    if (!l) return FUZE_ERR_NOMEM;
+    f->log = l;
+    f->logcap = cap;
+  }
+  log_rec r = {kind, s};
+  unsigned char *p = f->log + f->loglen;
+  memcpy(p, &r, sizeof r);
+  if (f->kb && key) memcpy(p + sizeof r, key, f->kb);
+  else if (f->kb) memset(p + sizeof r, 0, f->kb);
+  memcpy(p + sizeof r + f->kb, val, f->nb);
+  f->loglen += need;
+  return FUZE_SUCCESS;
+}
+
+/* Header piece: (count, seq) old xor new. */
+static void hdr_delta(unsigned char *d, size_t n0, size_t n1, uint64_t s0, uint64_t s1) {
+  uint64_t v[2] = {(uint64_t)n0 ^ (uint64_t)n1, s0 ^ s1};
+  memcpy(d, v, 16);
+}
+
+/* Overwrite slot s (< n) with key/val: one value delta, one key delta. */
+int fuze__fobj_set(fuze_fobj *f, size_t s, const void *key, const void *val, int log_kind) {
+  unsigned char *dv = f->scratch, *dk = f->scratch + f->nb, dh[16];
+  unsigned char *old = f->vals + s * f->nb;
+  if (log_kind && log_push(f, LOG_SET, s, f->kb ? f->keys + s * f->kb : NULL, old))
+    return CTX_ERR(f->ctx, FUZE_ERR_NOMEM, "'%s': out of memory", f->name);
+  fuze__xor3(dv, old, val, f->nb);
+  piece pcs[3];
+  int np = 0;
+  pcs[np++] = (piece){PIECE_NODE, s, dv};
+  if (f->kb && key) {
+    fuze__xor3(dk, f->keys + s * f->kb, key, f->kb);
+    memcpy(f->keys + s * f->kb, key, f->kb);
+    pcs[np++] = (piece){PIECE_KEY, s, dk};
+  }
+  memcpy(old, val, f->nb);
+  hdr_delta(dh, f->n, f->n, f->seq, f->seq + 1);
+  f->seq++;
+  pcs[np++] = (piece){PIECE_HDR, 0, dh};
+  return send_op(f, pcs, np);
+}
+
+/* Take slot n (Fig. 4 insert / push). */
+int fuze__fobj_append(fuze_fobj *f, const void *key, const void *val, int log_kind) {
+  if (ensure_slots(f, f->n + 1)) return CTX_ERR(f->ctx, FUZE_ERR_NOMEM, "'%s': out of memory", f->name);
+  if (f->kb && f->tused + 1 > f->tsize / 2 && table_rebuild(f, f->n + 1))
+    return CTX_ERR(f->ctx, FUZE_ERR_NOMEM, "'%s': out of memory", f->name);
+  if (log_kind && log_push(f, LOG_APPEND, f->n, key, val))
+    return CTX_ERR(f->ctx, FUZE_ERR_NOMEM, "'%s': out of memory", f->name);
+  size_t s = f->n;
+  unsigned char dh[16];
+  memcpy(f->vals + s * f->nb, val, f->nb);
+  piece pcs[3];
+  int np = 0;
+  pcs[np++] = (piece){PIECE_NODE, s, f->vals + s * f->nb};
+  if (f->kb) {
+    memcpy(f->keys + s * f->kb, key, f->kb);
+    pcs[np++] = (piece){PIECE_KEY, s, f->keys + s * f->kb};
+  }
+  hdr_delta(dh, f->n, f->n + 1, f->seq, f->seq + 1);
+  f->n++;
+  f->seq++;
+  if (f->kb) table_set(f, key, (int64_t)s);
+  pcs[np++] = (piece){PIECE_HDR, 0, dh};
+  return send_op(f, pcs, np);
+}
+
+/* Fig. 5: the last slot moves into the hole s: two value deltas, two key
+ * deltas (the index move) and the header. */
+int fuze__fobj_remove_slot(fuze_fobj *f, size_t s, int log_kind) {
+  size_t last = f->n - 1;
+  unsigned char *dv = f->scratch, *dk = f->scratch + f->nb, dh[16];
+  unsigned char *hole = f->vals + s * f->nb, *tail = f->vals + last * f->nb;
+  if (log_kind && log_push(f, LOG_REMOVE, s, f->kb ? f->keys + s * f->kb : NULL, hole))
+    return CTX_ERR(f->ctx, FUZE_ERR_NOMEM, "'%s': out of memory", f->name);
+  piece pcs[5];
+  int np = 0;
+  if (f->kb) table_set(f, f->keys + s * f->kb, -2);
+  if (s != last) {
+    fuze__xor3(dv, hole, tail, f->nb);
+    pcs[np++] = (piece){PIECE_NODE, s, dv};
+    memcpy(hole, tail, f->nb);
+    if (f->kb) {
+      fuze__xor3(dk, f->keys + s * f->kb, f->keys + last * f->kb, f->kb);
+      memcpy(f->keys + s * f->kb, f->keys + last * f->kb, f->kb);
+      pcs[np++] = (piece){PIECE_KEY, s, dk};
+      table_set(f, f->keys + s * f->kb, (int64_t)s);
+    }
+  }
+  /* The tail slot's contribution leaves the fused node: delta = its value. */
+  pcs[np++] = (piece){PIECE_NODE, last, tail};
+  if (f->kb) pcs[np++] = (piece){PIECE_KEY, last, f->keys + last * f->kb};
+  hdr_delta(dh, f->n, f->n - 1, f->seq, f->seq + 1);
+  f->seq++;
+  pcs[np++] = (piece){PIECE_HDR, 0, dh};
+  int rc = send_op(f, pcs, np);
+  /* The primary's slot `last` is now free; the pieces were staged (copied). */
+  f->n--;
+  return rc;
+}
+
+/* ---- creation, growth, epochs ---- */
+
+static int make_window(fuze_fobj *f, size_t cap) {
+  fuze_hosted *h = NULL;
+  int nh = 0;
+  size_t size = 0;
+  int rc = fuze__agree(f->ctx, compute_hosted(f, cap, &h, &nh, &size));
+  if (!rc) rc = fuze__win_create(f->ctx, size, &f->win, &f->winbase);
+  if (rc) {
+    free(h);
+    return rc;
+  }
+  free(f->hosted);
+  f->hosted = h;
+  f->nhosted = nh;
+  f->winsize = size;
+  f->cap = cap;
+  return FUZE_SUCCESS;
+}
+
+int fuze__fobj_create(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_t nb,
+                      size_t alloc, fuze_fobj **out) {
+  fuze_fobj **grown = realloc(ctx->fobjs, sizeof *grown * (size_t)(ctx->nfobjs + 1));
+  fuze_fobj *f = calloc(1, alloc);
+  unsigned char *scratch = malloc(nb + kb + 64);
+  if (grown) ctx->fobjs = grown;
+  int rc = grown && f && scratch ? FUZE_SUCCESS : CTX_ERR(ctx, FUZE_ERR_NOMEM, "'%s': out of memory", name);
+  if ((rc = fuze__agree(ctx, rc))) {
+    free(f);
+    free(scratch);
+    return rc;
+  }
+  f->ctx = ctx;
+  snprintf(f->name, sizeof f->name, "%s", name);
+  f->kind = kind;
+  f->kb = kb;
+  f->nb = nb;
+  f->scratch = scratch;
+  f->win = MPI_WIN_NULL;
+  if ((rc = make_window(f, INITIAL_CAP))) {
+    fuze__fobj_free(f);
+    return rc;
+  }
+  ctx->fobjs[ctx->nfobjs++] = f;
+  *out = f;
+  return FUZE_SUCCESS;
+}
+
+void fuze__fobj_free(fuze_fobj *f) {
+  if (!f) return;
+  fuze__win_free(&f->win);
+  free(f->keys);
+  free(f->vals);
+  free(f->table);
+  free(f->log);
+  free(f->scratch);
+  free(f->hosted);
+  free(f);
+}
+
+/* Copy one region from the old layout (cap0) to the new one (cap1). */
+static void copy_region(const fuze_fobj *f, int b, const unsigned char *src, size_t cap0,
+                        unsigned char *dst, size_t cap1) {
+  int k = block_k(f->ctx, b);
+  memcpy(dst, src, 16 * (size_t)k);
+  for (int i = 0; f->kb && i < k; i++)
+    memcpy(dst + keys_off(f, b) + (size_t)i * cap1 * f->kb,
+           src + keys_off(f, b) + (size_t)i * cap0 * f->kb, cap0 * f->kb);
+  memcpy(dst + nodes_off(f, b, cap1), src + nodes_off(f, b, cap0), cap0 * f->nb);
+}
+
+/* Republish this primary's slots [from, to) to backup only_j (or all). */
+static int republish(fuze_fobj *f, size_t from, size_t to, int only_j) {
+  int rc = FUZE_SUCCESS;
+  for (size_t s = from; s < to && !rc; s++) {
+    piece pcs[2] = {{PIECE_NODE, s, f->vals + s * f->nb}, {PIECE_KEY, s, f->keys + s * f->kb}};
+    rc = send_pieces(f, pcs, f->kb ? 2 : 1, only_j, 0);
+  }
+  if (!rc && f->pending) rc = flush_hosts(f);
+  g_stage.pos = 0;
+  return rc;
+}
+
+/* Collective: new windows at cap1, old contents copied, deferred slots sent. */
+static int regrow(fuze_fobj *f, size_t cap1) {
+  fuze_ctx *ctx = f->ctx;
+  MPI_Win old = f->win;
+  unsigned char *obase = f->winbase;
+  fuze_hosted *oh = f->hosted;
+  size_t cap0 = f->cap;
+  int onh = f->nhosted;
+  f->hosted = NULL;
+  int rc = make_window(f, cap1);
+  if (rc) {
+    f->win = old;
+    f->winbase = obase;
+    f->hosted = oh;
+    return rc;
+  }
+  fuze__win_sync(f->win);
+  for (int h = 0; h < onh; h++)
+    for (int half = 0; half < 2; half++)
+      copy_region(f, oh[h].block, obase + oh[h].off + (size_t)half * oh[h].fused, cap0,
+                  f->winbase + f->hosted[h].off + (size_t)half * f->hosted[h].fused, cap1);
+  fuze__win_sync(f->win);
+  free(oh);
+  fuze__win_free(&old);
+  /* Nobody may accumulate into a region before its old contents are in. */
+  MPI_Barrier(ctx->world);
+  if (!ctx->lost && ctx->plan.block_of[ctx->rank] >= 0 && f->n > cap0) rc = republish(f, cap0, f->n, -1);
+  return fuze__agree(ctx, rc);
+}
+
+int fuze__fobjs_grow(fuze_ctx *ctx) {
+  int n = ctx->nfobjs, rc = FUZE_SUCCESS;
+  if (!n) return FUZE_SUCCESS;
+  uint64_t *need = calloc((size_t)n * 2, sizeof *need);
+  if (!need) return fuze__agree(ctx, CTX_ERR(ctx, FUZE_ERR_NOMEM, "grow: out of memory"));
+  for (int x = 0; x < n; x++) need[x] = ctx->lost ? 0 : ctx->fobjs[x]->n;
+  MPI_Allreduce(need, need + n, n, MPI_UINT64_T, MPI_MAX, ctx->world);
+  for (int x = 0; x < n && !rc; x++) {
+    fuze_fobj *f = ctx->fobjs[x];
+    size_t cap = f->cap;
+    while (cap < need[n + x]) cap *= 2;
+    if (cap != f->cap) rc = regrow(f, cap);
+  }
+  free(need);
+  return rc;
+}
+
+static void copy_halves(fuze_ctx *ctx, int to_committed) {
+  if (ctx->lost) return;
+  for (int x = 0; x < ctx->nfobjs; x++) {
+    fuze_fobj *f = ctx->fobjs[x];
+    fuze__win_sync(f->win);
+    for (int h = 0; h < f->nhosted; h++) {
+      unsigned char *w = f->winbase + f->hosted[h].off, *c = w + f->hosted[h].fused;
+      if (to_committed) memcpy(c, w, f->hosted[h].fused);
+      else memcpy(w, c, f->hosted[h].fused);
+    }
+    fuze__win_sync(f->win);
+  }
+}
+
+void fuze__fobjs_promote(fuze_ctx *ctx) { copy_halves(ctx, 1); }
+void fuze__fobjs_reset_working(fuze_ctx *ctx) { copy_halves(ctx, 0); }
+
+void fuze__fobjs_commit_logs(fuze_ctx *ctx) {
+  for (int x = 0; x < ctx->nfobjs; x++) ctx->fobjs[x]->loglen = 0;
+}
+
+/* Undo one remove: the element now in the hole goes back to the end and the
+ * removed pair returns to its slot (the exact pre-remove slot order). */
+static void undo_remove(fuze_fobj *f, size_t s, const unsigned char *key, const unsigned char *val) {
+  size_t end = f->n;
+  if (s < end) {
+    memcpy(f->vals + end * f->nb, f->vals + s * f->nb, f->nb);
+    if (f->kb) {
+      memcpy(f->keys + end * f->kb, f->keys + s * f->kb, f->kb);
+      table_set(f, f->keys + end * f->kb, (int64_t)end);
+    }
+  }
+  memcpy(f->vals + s * f->nb, val, f->nb);
+  if (f->kb) {
+    memcpy(f->keys + s * f->kb, key, f->kb);
+    table_set(f, key, (int64_t)s);
+  }
+  f->n++;
+}
+
+static void undo_one(fuze_fobj *f, const unsigned char *rec) {
+  log_rec r;
+  memcpy(&r, rec, sizeof r);
+  const unsigned char *key = rec + sizeof r, *val = key + f->kb;
+  if (r.kind == LOG_APPEND) {
+    f->n--;
+    if (f->kb) table_set(f, f->keys + f->n * f->kb, -2);
+  } else if (r.kind == LOG_SET) {
+    memcpy(f->vals + r.s * f->nb, val, f->nb);
+  } else {
+    undo_remove(f, r.s, key, val);
+  }
+  f->seq--;
+}
+
+/* Rollback: every operation since the last checkpoint, newest first. */
+void fuze__fobjs_undo(fuze_ctx *ctx) {
+  if (ctx->lost) return;
+  for (int x = 0; x < ctx->nfobjs; x++) {
+    fuze_fobj *f = ctx->fobjs[x];
+    size_t rec = sizeof(log_rec) + f->kb + f->nb;
+    for (size_t off = f->loglen; off >= rec; off -= rec) undo_one(f, f->log + off - rec);
+    f->loglen = 0;
+  }
+}
+
+void fuze__fobjs_wipe(fuze_ctx *ctx) {
+  /* What was already issued reaches the backups (in-flight messages of a
+   * crashed process are delivered or not as a whole per operation and
+   * backup; delivering them keeps the emulation deterministic). */
+  fuze__fobjs_flush(ctx);
+  for (int x = 0; x < ctx->nfobjs; x++) {
+    fuze_fobj *f = ctx->fobjs[x];
+    if (f->winbase) memset(f->winbase, 0xA5, f->winsize);
+    free(f->keys);
+    free(f->vals);
+    free(f->table);
+    free(f->log);
+    f->keys = f->vals = f->log = NULL;
+    f->table = NULL;
+    f->n = f->vcap = f->tsize = f->tused = f->loglen = f->logcap = 0;
+    f->seq = 0;
+    f->pending = 0;
+  }
+  g_stage.pos = 0;
+}
+
+/* ---- recovery ---- */
+
+typedef struct fix {
+  fuze_fobj *f;
+  int b, k, m, me, half; /* half: 0 working (forward), 1 committed (rollback) */
+  unsigned char erased[512];
+  uint64_t *hdrs;        /* per block-comm member: valid, then (count, seq) x k */
+  int ref;               /* block-comm rank of the header everyone trusts */
+} fix;
+
+static unsigned char *my_region(const fix *x) {
+  fuze_fobj *f = x->f;
+  for (int h = 0; h < f->nhosted; h++)
+    if (f->hosted[h].block == x->b && f->hosted[h].j == x->me - x->k)
+      return f->winbase + f->hosted[h].off + (size_t)x->half * f->hosted[h].fused;
+  return NULL;
+}
+
+static uint64_t *hdr_of(const fix *x, int member) { return x->hdrs + (size_t)member * (1 + 2 * (size_t)x->k); }
+
+static int gather_headers(fix *x) {
+  size_t w = 1 + 2 * (size_t)x->k;
+  uint64_t *mine = calloc(w, sizeof *mine);
+  x->hdrs = calloc(w * (size_t)(x->k + x->m), sizeof *x->hdrs);
+  if (!mine || !x->hdrs) {
+    free(mine);
+    return FUZE_ERR_NOMEM;
+  }
+  unsigned char *r = x->me >= x->k && !x->erased[x->me] ? my_region(x) : NULL;
+  if (r) {
+    mine[0] = 1;
+    memcpy(mine + 1, r, 16 * (size_t)x->k);
+  }
+  MPI_Allgather(mine, (int)w, MPI_UINT64_T, x->hdrs, (int)w, MPI_UINT64_T, x->f->ctx->block_comm[x->b]);
+  free(mine);
+  return FUZE_SUCCESS;
+}
+
+/* -1, 0, 1: compare two hosts' seq of the lost primaries. */
+static int cmp_version(const fix *x, int h1, int h2) {
+  for (int i = 0; i < x->k; i++) {
+    if (!x->erased[i]) continue;
+    uint64_t a = hdr_of(x, h1)[2 + 2 * i], b = hdr_of(x, h2)[2 + 2 * i];
+    if (a != b) return a < b ? -1 : 1;
+  }
+  return 0;
+}
+
+/* An operation of a lost primary may have reached some backups and not
+ * others. Decode from the backups holding its oldest version (the last
+ * completed operation); the others are re-encoded like lost ones. Only if too
+ * few old ones survive, the newest version is used. */
+static int choose_version(fix *x) {
+  for (int pass = 0; pass < 2; pass++) {
+    int best = -1, nerased = 0;
+    for (int h = x->k; h < x->k + x->m; h++) {
+      if (!hdr_of(x, h)[0]) continue;
+      int c = best < 0 ? 0 : cmp_version(x, h, best);
+      if (best < 0 || (pass == 0 ? c < 0 : c > 0)) best = h;
+    }
+    if (best < 0) {
+      /* No surviving backup: only possible when no primary needs decoding. */
+      for (int i = 0; i < x->k; i++)
+        if (x->erased[i]) return -1;
+      x->ref = -1;
+      return 0;
+    }
+    for (int h = 0; h < x->k + x->m; h++) nerased += x->erased[h] || (h >= x->k && hdr_of(x, h)[0] && cmp_version(x, h, best));
+    if (nerased > x->m) continue;
+    for (int h = x->k; h < x->k + x->m; h++)
+      if (hdr_of(x, h)[0] && cmp_version(x, h, best)) x->erased[h] = 1;
+    x->ref = best;
+    return 0;
+  }
+  return -1;
+}
+
+typedef struct vsink { fuze_fobj *f; } vsink;
+
+static void sink_values(void *arg, size_t off, const unsigned char *res, size_t n) {
+  fuze_fobj *f = ((vsink *)arg)->f;
+  size_t have = f->n * f->nb;
+  if (off >= have) return;
+  size_t m = have - off < n ? have - off : n;
+  memcpy(f->vals + off, res, m);
+  f->ctx->recovered_bytes += m;
+}
+
+/* A lost primary takes its count, seq and keys from the trusted header. */
+static int restore_index(fix *x, int i) {
+  fuze_fobj *f = x->f;
+  uint64_t cnt = hdr_of(x, x->ref)[1 + 2 * i], seq = hdr_of(x, x->ref)[2 + 2 * i];
+  unsigned char *keys = malloc(cnt * f->kb + 1);
+  if (!keys) return FUZE_ERR_NOMEM;
+  if (x->me == x->ref) memcpy(keys, my_region(x) + keys_off(f, x->b) + (size_t)i * f->cap * f->kb, cnt * f->kb);
+  if (f->kb) MPI_Bcast(keys, (int)(cnt * f->kb), MPI_BYTE, x->ref, f->ctx->block_comm[x->b]);
+  int rc = FUZE_SUCCESS;
+  if (x->me == i) {
+    rc = ensure_slots(f, cnt);
+    if (!rc) {
+      f->n = cnt;
+      f->seq = seq;
+      if (f->kb) memcpy(f->keys, keys, cnt * f->kb);
+      memset(f->vals, 0, cnt * f->nb);
+    }
+  }
+  free(keys);
+  return rc;
+}
+
+static int decode_values(fix *x, int i, const int *rows, const unsigned char *D) {
+  fuze_fobj *f = x->f;
+  unsigned char coef[512] = {0};
+  for (int s = 0; s < x->k; s++) coef[rows[s]] = D[i * x->k + s];
+  size_t maxc = 0;
+  for (int q = 0; q < x->k; q++)
+    if (hdr_of(x, x->ref)[1 + 2 * q] > maxc) maxc = hdr_of(x, x->ref)[1 + 2 * q];
+  const unsigned char *data = NULL;
+  size_t dlen = 0;
+  if (x->me < x->k) {
+    data = f->vals;
+    dlen = f->n * f->nb;
+  } else if (!x->erased[x->me]) {
+    data = my_region(x) + nodes_off(f, x->b, f->cap);
+    dlen = f->cap * f->nb;
+  }
+  vsink v = {f};
+  return fuze__reduce_to(f->ctx, x->b, i, coef[x->me], data, dlen, maxc * f->nb, sink_values, &v);
+}
+
+/* Lost or stale backup j: zeroed, then every member republishes into it. */
+static int reencode_backup(fix *x, int j) {
+  fuze_fobj *f = x->f;
+  MPI_Comm comm = f->ctx->block_comm[x->b];
+  unsigned char *r = x->me == x->k + j ? my_region(x) - (size_t)x->half * fuze__fobj_region(f, x->b) : NULL;
+  size_t R = fuze__fobj_region(f, x->b);
+  if (r) memset(r, 0, 2 * R);
+  MPI_Barrier(comm);
+  int rc = FUZE_SUCCESS;
+  if (x->me < x->k) {
+    unsigned char dh[16];
+    hdr_delta(dh, 0, f->n, 0, f->seq);
+    piece hp = {PIECE_HDR, 0, dh};
+    rc = send_pieces(f, &hp, 1, j, 0);
+    if (!rc) rc = republish(f, 0, f->n, j);
+  }
+  MPI_Barrier(comm);
+  if (r) {
+    fuze__win_sync(f->win);
+    memcpy(r + R, r, R);
+    f->ctx->recovered_bytes += R;
+  }
+  return rc;
+}
+
+static int repair_block(fuze_fobj *f, int b, const int *lost) {
+  fuze_ctx *ctx = f->ctx;
+  const fuze_plan *p = &ctx->plan;
+  fix x = {.f = f, .b = b, .k = block_k(ctx, b), .m = p->f,
+           .half = ctx->cfg.recovery == FUZE_RECOVERY_ROLLBACK ? 1 : 0};
+  MPI_Comm_rank(ctx->block_comm[b], &x.me);
+  for (int i = 0; i < x.k; i++) x.erased[i] = (unsigned char)lost[p->members[p->block_start[b] + i]];
+  for (int j = 0; j < x.m; j++) x.erased[x.k + j] = (unsigned char)lost[p->hosts[b * p->f + j]];
+  int rc = gather_headers(&x), rows[256];
+  unsigned char D[256 * 256];
+  if (!rc && choose_version(&x))
+    rc = CTX_ERR(ctx, FUZE_ERR_UNRECOVERABLE, "recovery: unrecoverable: '%s' block %d: the "
+                 "surviving backups disagree on a lost member's last operation", f->name, b);
+  if (!rc) rc = fuze__code_decode_matrix(&ctx->codes[b], x.erased, rows, D);
+  for (int i = 0; i < x.k && !rc; i++) {
+    if (!x.erased[i]) continue;
+    rc = restore_index(&x, i);
+    if (!rc) rc = decode_values(&x, i, rows, D);
+    if (!rc && x.me == i && f->kb) rc = table_rebuild(f, f->n);
+  }
+  for (int j = 0; j < x.m && !rc; j++)
+    if (x.erased[x.k + j]) rc = reencode_backup(&x, j);
+  free(x.hdrs);
+  return rc;
+}
+
+int fuze__fobjs_repair(fuze_ctx *ctx, const int *lost) {
+  const fuze_plan *p = &ctx->plan;
+  int rc = FUZE_SUCCESS;
+  for (int o = 0; o < ctx->nfobjs; o++) {
+    for (int b = 0; b < p->nblocks && !rc; b++) {
+      int any = 0, k = block_k(ctx, b);
+      for (int i = 0; i < k; i++) any |= lost[p->members[p->block_start[b] + i]];
+      for (int j = 0; j < p->f; j++) any |= lost[p->hosts[b * p->f + j]];
+      if (any && ctx->block_comm[b] != MPI_COMM_NULL) rc = repair_block(ctx->fobjs[o], b, lost);
+    }
+    if ((rc = fuze__agree(ctx, rc))) return rc;
+  }
+  return FUZE_SUCCESS;
+}
+
+/* ---- introspection ---- */
+
+static int node_zero(const unsigned char *p, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (p[i]) return 0;
+  return 1;
+}
+
+int fuze_fused_info(const fuze_ctx *ctx, const char *name, fuze_fused_stats *st) {
+  if (!ctx || !name || !st) return FUZE_ERR(FUZE_ERR_ARG, "fuze_fused_info: NULL argument");
+  const fuze_fobj *f = NULL;
+  for (int x = 0; x < ctx->nfobjs; x++)
+    if (!strcmp(ctx->fobjs[x]->name, name)) f = ctx->fobjs[x];
+  if (!f) return FUZE_ERR(FUZE_ERR_NOT_FOUND, "fuze_fused_info: no stack or map named '%s'", name);
+  memset(st, 0, sizeof *st);
+  fuze__win_sync(f->win);
+  st->regions = f->nhosted;
+  st->capacity = f->cap;
+  st->ops = f->ops;
+  st->deferred_ops = f->deferred_ops;
+  for (int h = 0; h < f->nhosted; h++) {
+    const unsigned char *w = f->winbase + f->hosted[h].off;
+    int k = block_k(ctx, f->hosted[h].block);
+    uint64_t live = 0, c;
+    for (int i = 0; i < k; i++) {
+      memcpy(&c, w + 16 * (size_t)i, 8);
+      if (c > live) live = c;
+    }
+    st->nodes += live;
+    const unsigned char *nodes = w + nodes_off(f, f->hosted[h].block, f->cap);
+    for (size_t s = live; s < f->cap; s++) st->stray_nodes += !node_zero(nodes + s * f->nb, f->nb);
+  }
+  return FUZE_SUCCESS;
+}
