@@ -196,6 +196,42 @@ static void op_crash(world *w, int victim, int reached) {
   w->com = w->cur;
 }
 
+/* Operations beyond the fused capacity wait in order for the next collective
+ * call. A rank that fails meanwhile comes back (forward) as of its last
+ * operation that fitted; survivors lose nothing. */
+static void queued_ops(world *w, int victim, int other) {
+  fuze_fused_stats st;
+  T_EQ_INT(fuze_checkpoint(w->ctx), FUZE_SUCCESS, "checkpoint before queued ops");
+  w->com = w->cur;
+  T_EQ_INT(fuze_fused_info(w->ctx, "stack", &st), FUZE_SUCCESS, "fused_info");
+  snprintf(what, sizeof what, "np=%d f=%d spares=%d %s seed=%llu queued victim=%d cap=%llu", w->np,
+           w->f, w->spares, w->forward ? "forward" : "rollback", (unsigned long long)w->seed, victim,
+           (unsigned long long)st.capacity);
+  unsigned char e[EB];
+  model fitted = w->cur;
+  if (w->me == victim || w->me == other) {
+    while (w->cur.sn < st.capacity + 7 && w->cur.sn < 4096) {
+      t_fill(&w->rng, e, EB);
+      T_EQ_INT(fuze_stack_push(w->s, e), FUZE_SUCCESS, "push beyond capacity");
+      memcpy(w->cur.st[w->cur.sn++], e, EB);
+      if (w->cur.sn <= st.capacity) fitted = w->cur;
+    }
+    fuze_fused_stats after;
+    fuze_fused_info(w->ctx, "stack", &after);
+    T_CHECK(after.deferred_ops - st.deferred_ops == 7, "%s: %llu operations queued, expected 7", what,
+            (unsigned long long)(after.deferred_ops - st.deferred_ops));
+  }
+  T_EQ_INT(fuze_inject(w->ctx, &victim, 1), FUZE_SUCCESS, "inject");
+  int rc = fuze_recover(w->ctx);
+  T_CHECK(rc == FUZE_RECOVERED, "%s: recover returned %s: %s", what, fuze_err_name(rc),
+          fuze_last_error(w->ctx));
+  if (!w->forward) w->cur = w->com;
+  else if (w->me == victim) w->cur = fitted;
+  verify(w, &w->cur, "after queued ops");
+  T_EQ_INT(fuze_checkpoint(w->ctx), FUZE_SUCCESS, "checkpoint after queued ops");
+  w->com = w->cur;
+}
+
 static int next_subset(int *set, int *len, int np, int f) {
   int k = *len;
   for (int i = k - 1; i >= 0; i--)
@@ -229,7 +265,7 @@ static void beyond_f(world *w, const fuze_plan *p) {
 
 static void run(world *w) {
   char cfg[200];
-  snprintf(cfg, sizeof cfg, "faults=%d;spares=%d;domain=rank;recovery=%s;sync=%s", w->f, w->spares,
+  snprintf(cfg, sizeof cfg, "faults=%d;spares=%d;domain=rank;recovery=%s;sync=%s;capacity=16", w->f, w->spares,
            w->forward ? "forward" : "rollback", w->batch ? "batch" : "op");
   MPI_Comm app;
   int rc = fuze_init(MPI_COMM_WORLD, cfg, &w->ctx, &app);
@@ -264,8 +300,8 @@ static void run(world *w) {
   /* The "hole" pattern of Fig. 2: the big member shrinks while others grow. */
   w->target = w->me == 0 ? 3 : 100;
   ops(w, 300);
-  theorem1(w, app, &p);
   T_EQ_INT(fuze_checkpoint(w->ctx), FUZE_SUCCESS, "checkpoint");
+  theorem1(w, app, &p);
   w->com = w->cur;
   int set[64], len = 1, count = 0;
   set[0] = 0;
@@ -278,6 +314,8 @@ static void run(world *w) {
     }
   } while (next_subset(set, &len, w->np, w->f));
   for (int reached = 0; reached <= w->f; reached++) op_crash(w, (int)(t_below(&pick, (size_t)(w->np - w->spares))), reached);
+  int napp = w->np - w->spares;
+  queued_ops(w, (int)t_below(&pick, (size_t)napp), (int)t_below(&pick, (size_t)napp));
   theorem1(w, app, &p);
   beyond_f(w, &p);
   if (w->me == 0) printf("  %s: %d failure scenarios + %d operation crashes\n", cfg, count, w->f + 1);

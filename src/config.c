@@ -30,6 +30,7 @@ static void config_defaults(fuze_config *cfg) {
   cfg->code = FUZE_CODE_RS;
   cfg->recovery = FUZE_RECOVERY_ROLLBACK;
   cfg->chunk = 64 * 1024;
+  cfg->capacity = 256;
 }
 
 /* Strict decimal integer in [lo, hi]. */
@@ -101,6 +102,12 @@ static int set_key(fuze_config *cfg, const char *key, const char *val, char *msg
   if (!strcmp(key, "chunk")) return set_chunk(cfg, val, msg);
   if (!strcmp(key, "verbose")) return set_int(msg, key, val, 0, 9, "0..9", &cfg->verbose);
   if (!strcmp(key, "inject")) return fuze__inject_parse(val, cfg, msg);
+  if (!strcmp(key, "capacity")) {
+    long v;
+    if (parse_long(val, 1, 1L << 30, &v)) return bad(msg, key, val, "1..1073741824 slots");
+    cfg->capacity = (size_t)v;
+    return FUZE_SUCCESS;
+  }
   if (!strcmp(key, "sync")) {
     if (strcmp(val, "op") && strcmp(val, "batch")) return bad(msg, key, val, "op, batch");
     cfg->sync_batch = !strcmp(val, "batch");
@@ -113,11 +120,11 @@ static int set_key(fuze_config *cfg, const char *key, const char *val, char *msg
   }
   return fuze__error(msg, FUZE_ERR_CONFIG,
                      "config: unknown key '%s' (known: faults, spares, domain, block, code, "
-                     "recovery, chunk, sync, dir, inject, verbose)", key);
+                     "recovery, chunk, capacity, sync, dir, inject, verbose)", key);
 }
 
 static const char *const known_keys[] = {"faults", "spares", "domain", "block", "code",
-                                         "recovery", "chunk", "sync", "dir", "inject", "verbose"};
+                                         "recovery", "chunk", "capacity", "sync", "dir", "inject", "verbose"};
 
 /* FUZE_<KEY> overrides the same key from the string. */
 static int apply_env(fuze_config *cfg, char *msg) {

@@ -39,6 +39,7 @@ typedef struct fuze_config {
   int recovery;          /* enum fuze_recovery_mode */
   size_t chunk;          /* dirty-tracking chunk bytes, default 64 KiB */
   int verbose;
+  size_t capacity;       /* initial fused slots of a stack or map, default 256 */
   int sync_batch;        /* sync=batch: stack/map updates complete at fuze_flush */
   char dir[1024];
   int ninject;

@@ -7,11 +7,15 @@
  * concurrently with MPI_Accumulate(BXOR) under the shared lock_all, and their
  * arrival order does not matter (Theorems 3 and 4).
  *
- * Growth: a region holds `cap` slots, the same on every rank. A piece for a
- * slot >= cap is deferred: the primary's state already has it, and the next
- * collective call (checkpoint, recovery) grows every window to fit the largest
- * member and republishes the deferred slots. Nothing ever waits for a host, so
- * a host that is busy computing cannot cause a deadlock. */
+ * Growth: a region holds `cap` slots, the same on every rank (config
+ * `capacity` at creation). An operation that needs a slot >= cap, and every
+ * operation of that structure after it, waits in order in a local queue; the
+ * next collective call (checkpoint, recovery) grows every window to twice the
+ * largest need and sends the queue. So the backups always hold a prefix of
+ * each member's operations (what a forward recovery restores), growth costs
+ * amortised O(1) per operation, and nothing ever waits for a host: a host
+ * busy computing cannot cause a deadlock. The price: a queued operation is
+ * complete only at that next collective call. */
 #include "fused.h"
 
 #include <stdio.h>
@@ -19,7 +23,6 @@
 #include <string.h>
 
 #define FUZE_STAGE (1u << 20)
-#define INITIAL_CAP 64
 
 enum { PIECE_NODE = 0, PIECE_KEY = 1, PIECE_HDR = 2 };
 
@@ -118,13 +121,12 @@ static int host_of(const fuze_fobj *f, int j) {
   return p->hosts[p->block_of[f->ctx->rank] * p->f + j];
 }
 
-/* Byte offset of a piece inside a region; SIZE_MAX when deferred. */
+/* Byte offset of a piece inside a region (the slot fits: see send_op). */
 static size_t piece_off(const fuze_fobj *f, const piece *pc, int b, int i, size_t *len) {
   if (pc->type == PIECE_HDR) {
     *len = 16;
     return 16 * (size_t)i;
   }
-  if (pc->s >= f->cap) return SIZE_MAX;
   if (pc->type == PIECE_KEY) {
     *len = f->kb;
     return keys_off(f, b) + ((size_t)i * f->cap + pc->s) * f->kb;
@@ -164,7 +166,6 @@ static int send_piece(fuze_fobj *f, const piece *pc, const unsigned char *prod, 
   const fuze_plan *p = &ctx->plan;
   int b = p->block_of[ctx->rank], i = p->index_in_block[ctx->rank], host = host_of(f, j);
   size_t len = 0, off = piece_off(f, pc, b, i, &len);
-  if (off == SIZE_MAX) return FUZE_SUCCESS;
   const unsigned char *src = pc->type == PIECE_NODE ? prod + (size_t)j * f->nb : pc->delta;
   size_t disp = region_off(f, host, b, j, f->cap) + off;
   f->pending = 1;
@@ -214,8 +215,72 @@ static int send_pieces(fuze_fobj *f, piece *pcs, int np, int only_j, int inject)
   return rc;
 }
 
+/* ---- the queue of operations waiting for capacity ---- */
+
+static int op_fits(const fuze_fobj *f, const piece *pcs, int np) {
+  for (int x = 0; x < np; x++)
+    if (pcs[x].type != PIECE_HDR && pcs[x].s >= f->cap) return 0;
+  return 1;
+}
+
+static size_t piece_len(const fuze_fobj *f, const piece *pc) {
+  return pc->type == PIECE_NODE ? f->nb : pc->type == PIECE_KEY ? f->kb : 16;
+}
+
+/* Record: np, then per piece (type, slot, delta bytes). */
+static int queue_op(fuze_fobj *f, const piece *pcs, int np) {
+  size_t need = sizeof(int);
+  for (int x = 0; x < np; x++) need += sizeof(int) + sizeof(size_t) + piece_len(f, &pcs[x]);
+  if (f->qlen + need > f->qcap) {
+    size_t cap = f->qcap ? f->qcap : 4096;
+    while (cap < f->qlen + need) cap *= 2;
+    unsigned char *q = realloc(f->q, cap);
+    if (!q) return CTX_ERR(f->ctx, FUZE_ERR_NOMEM, "'%s': out of memory queueing an operation", f->name);
+    f->q = q;
+    f->qcap = cap;
+  }
+  unsigned char *p = f->q + f->qlen;
+  memcpy(p, &np, sizeof np);
+  p += sizeof np;
+  for (int x = 0; x < np; x++) {
+    memcpy(p, &pcs[x].type, sizeof(int));
+    memcpy(p + sizeof(int), &pcs[x].s, sizeof(size_t));
+    p += sizeof(int) + sizeof(size_t);
+    memcpy(p, pcs[x].delta, piece_len(f, &pcs[x]));
+    p += piece_len(f, &pcs[x]);
+    if (pcs[x].type != PIECE_HDR && pcs[x].s + 1 > f->qslots) f->qslots = pcs[x].s + 1;
+  }
+  f->qlen += need;
+  return FUZE_SUCCESS;
+}
+
+/* Send every queued operation in order (the windows are large enough now). */
+static int drain_queue(fuze_fobj *f) {
+  size_t off = 0;
+  int rc = FUZE_SUCCESS;
+  while (off < f->qlen && !rc) {
+    int np;
+    piece pcs[8];
+    memcpy(&np, f->q + off, sizeof np);
+    off += sizeof np;
+    for (int x = 0; x < np; x++) {
+      memcpy(&pcs[x].type, f->q + off, sizeof(int));
+      memcpy(&pcs[x].s, f->q + off + sizeof(int), sizeof(size_t));
+      off += sizeof(int) + sizeof(size_t);
+      pcs[x].delta = f->q + off;
+      off += piece_len(f, &pcs[x]);
+    }
+    rc = send_pieces(f, pcs, np, -1, 0);
+  }
+  if (!rc && f->pending) rc = flush_hosts(f);
+  g_stage.pos = 0;
+  f->qlen = 0;
+  f->qslots = 0;
+  return rc;
+}
+
 /* The data path of one operation. With sync=op it is complete (flushed at
- * every backup) when this returns. */
+ * every backup) when this returns, unless it had to wait for capacity. */
 static int send_op(fuze_fobj *f, piece *pcs, int np) {
   fuze_ctx *ctx = f->ctx;
   if (ctx->op_inject_hosts == 0) {
@@ -224,14 +289,13 @@ static int send_op(fuze_fobj *f, piece *pcs, int np) {
     return CTX_ERR(ctx, FUZE_ERR_STATE, "'%s': rank %d wiped by fault injection before an "
                    "operation", f->name, ctx->rank);
   }
+  f->ops++;
+  if (f->qlen || !op_fits(f, pcs, np)) {
+    f->deferred_ops++;
+    return queue_op(f, pcs, np);
+  }
   int rc = send_pieces(f, pcs, np, -1, 1);
   if (ctx->lost) return rc;
-  for (int x = 0; x < np; x++)
-    if (pcs[x].type != PIECE_HDR && pcs[x].s >= f->cap) {
-      f->deferred_ops++;
-      break;
-    }
-  f->ops++;
   if (!rc && !ctx->cfg.sync_batch) {
     rc = flush_hosts(f);
     g_stage.pos = 0;
@@ -477,7 +541,7 @@ int fuze__fobj_create(fuze_ctx *ctx, const char *name, int kind, size_t kb, size
   f->nb = nb;
   f->scratch = scratch;
   f->win = MPI_WIN_NULL;
-  if ((rc = make_window(f, INITIAL_CAP))) {
+  if ((rc = make_window(f, ctx->cfg.capacity))) {
     fuze__fobj_free(f);
     return rc;
   }
@@ -493,6 +557,7 @@ void fuze__fobj_free(fuze_fobj *f) {
   free(f->vals);
   free(f->table);
   free(f->log);
+  free(f->q);
   free(f->scratch);
   free(f->hosted);
   free(f);
@@ -521,7 +586,7 @@ static int republish(fuze_fobj *f, size_t from, size_t to, int only_j) {
   return rc;
 }
 
-/* Collective: new windows at cap1, old contents copied, deferred slots sent. */
+/* Collective: new windows at cap1, old contents copied. */
 static int regrow(fuze_fobj *f, size_t cap1) {
   fuze_ctx *ctx = f->ctx;
   MPI_Win old = f->win;
@@ -547,25 +612,41 @@ static int regrow(fuze_fobj *f, size_t cap1) {
   fuze__win_free(&old);
   /* Nobody may accumulate into a region before its old contents are in. */
   MPI_Barrier(ctx->world);
-  if (!ctx->lost && ctx->plan.block_of[ctx->rank] >= 0 && f->n > cap0) rc = republish(f, cap0, f->n, -1);
-  return fuze__agree(ctx, rc);
+  return FUZE_SUCCESS;
 }
 
+/* Collective: every window grows to twice the largest need (slots held or
+ * touched by queued operations) when that exceeds its capacity, then every
+ * queue is sent. */
 int fuze__fobjs_grow(fuze_ctx *ctx) {
   int n = ctx->nfobjs, rc = FUZE_SUCCESS;
   if (!n) return FUZE_SUCCESS;
   uint64_t *need = calloc((size_t)n * 2, sizeof *need);
   if (!need) return fuze__agree(ctx, CTX_ERR(ctx, FUZE_ERR_NOMEM, "grow: out of memory"));
-  for (int x = 0; x < n; x++) need[x] = ctx->lost ? 0 : ctx->fobjs[x]->n;
+  for (int x = 0; x < n && !ctx->lost; x++) {
+    fuze_fobj *f = ctx->fobjs[x];
+    need[x] = f->n > f->qslots ? f->n : f->qslots;
+  }
   MPI_Allreduce(need, need + n, n, MPI_UINT64_T, MPI_MAX, ctx->world);
   for (int x = 0; x < n && !rc; x++) {
     fuze_fobj *f = ctx->fobjs[x];
     size_t cap = f->cap;
-    while (cap < need[n + x]) cap *= 2;
+    if (need[n + x] > cap)
+      while (cap < 2 * need[n + x]) cap *= 2;
     if (cap != f->cap) rc = regrow(f, cap);
   }
   free(need);
-  return rc;
+  for (int x = 0; x < n && !rc && !ctx->lost; x++)
+    if (ctx->fobjs[x]->qlen) rc = drain_queue(ctx->fobjs[x]);
+  return fuze__agree(ctx, rc);
+}
+
+/* Rollback: queued operations are undone with the rest; drop them. */
+void fuze__fobjs_drop_queues(fuze_ctx *ctx) {
+  for (int x = 0; x < ctx->nfobjs; x++) {
+    ctx->fobjs[x]->qlen = 0;
+    ctx->fobjs[x]->qslots = 0;
+  }
 }
 
 static void copy_halves(fuze_ctx *ctx, int to_committed) {
@@ -648,6 +729,9 @@ void fuze__fobjs_wipe(fuze_ctx *ctx) {
     free(f->log);
     f->keys = f->vals = f->log = NULL;
     f->table = NULL;
+    free(f->q);
+    f->q = NULL;
+    f->qlen = f->qcap = f->qslots = 0;
     f->n = f->vcap = f->tsize = f->tused = f->loglen = f->logcap = 0;
     f->seq = 0;
     f->pending = 0;

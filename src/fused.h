@@ -37,6 +37,8 @@ typedef struct fuze_fobj {
   int nhosted;
   fuze_hosted *hosted;     /* .fused holds the region bytes */
   int pending;             /* unflushed accumulates */
+  unsigned char *q;        /* operations waiting for capacity, in order */
+  size_t qlen, qcap, qslots; /* bytes used/allocated; highest slot + 1 they touch */
   uint64_t ops, deferred_ops;
 } fuze_fobj;
 
@@ -61,6 +63,7 @@ void fuze__fobjs_promote(fuze_ctx *ctx);
 void fuze__fobjs_reset_working(fuze_ctx *ctx);
 void fuze__fobjs_commit_logs(fuze_ctx *ctx);
 void fuze__fobjs_undo(fuze_ctx *ctx);
+void fuze__fobjs_drop_queues(fuze_ctx *ctx);
 void fuze__fobjs_wipe(fuze_ctx *ctx);
 int fuze__fobjs_repair(fuze_ctx *ctx, const int *lost); /* collective */
 size_t fuze__fobj_region(const fuze_fobj *f, int b);

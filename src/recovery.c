@@ -86,6 +86,7 @@ static void rollback_buffers(fuze_ctx *ctx) {
     if (a->bytes) memcpy(a->base, a->shadow, a->bytes);
   }
   fuze__fobjs_undo(ctx);
+  fuze__fobjs_drop_queues(ctx);
 }
 
 /* Where this rank's data for block member x lives (primary: committed copy;
