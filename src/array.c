@@ -118,7 +118,8 @@ static int scan_dirty(fuze_ctx *ctx, fuze_array *a) {
 typedef struct sender {
   fuze_ctx *ctx;
   unsigned char *delta;   /* one chunk */
-  unsigned char *stage;   /* f * STAGE_BYTES of products in flight */
+  unsigned char *stage;   /* f * cap bytes of products in flight */
+  size_t cap;             /* per backup, at most STAGE_BYTES */
   size_t pos;             /* used bytes of each backup's stage */
   MPI_Win pending;        /* window with unflushed accumulates */
 } sender;
@@ -138,10 +139,10 @@ static int send_chunk(sender *s, fuze_array *a, size_t c) {
   size_t chunk = ctx->cfg.chunk, off = c * chunk;
   size_t len = a->bytes - off < chunk ? a->bytes - off : chunk;
   int b = p->block_of[ctx->rank], i = p->index_in_block[ctx->rank], rc;
-  if ((s->pending != MPI_WIN_NULL && s->pending != a->win) || s->pos + len > STAGE_BYTES)
+  if ((s->pending != MPI_WIN_NULL && s->pending != a->win) || s->pos + len > s->cap)
     if ((rc = sender_flush(s))) return rc;
   unsigned char *prod[256];
-  for (int j = 0; j < p->f; j++) prod[j] = s->stage + (size_t)j * STAGE_BYTES + s->pos;
+  for (int j = 0; j < p->f; j++) prod[j] = s->stage + (size_t)j * s->cap + s->pos;
   fuze__xor3(s->delta, (const unsigned char *)a->base + off, a->shadow + off, len);
   fuze__code_delta_encode(&ctx->codes[b], i, s->delta, len, prod);
   for (int j = 0; j < p->f; j++) {
@@ -180,10 +181,13 @@ int fuze__arrays_send(fuze_ctx *ctx, fuze_array **arrays, int n, int phase_hook)
     total += arrays[x]->ndirty;
   }
   if (rc) return rc;
-  sender s = {ctx, NULL, NULL, 0, MPI_WIN_NULL};
+  sender s = {ctx, NULL, NULL, 0, 0, MPI_WIN_NULL};
   if (primary && total) {
+    /* Stage no more than the changed bytes: small checkpoints stay cheap. */
+    size_t bytes = total * ctx->cfg.chunk;
+    s.cap = bytes < STAGE_BYTES ? bytes : STAGE_BYTES;
     s.delta = malloc(ctx->cfg.chunk);
-    s.stage = malloc((size_t)ctx->plan.f * STAGE_BYTES);
+    s.stage = malloc((size_t)ctx->plan.f * s.cap);
     if (!s.delta || !s.stage) rc = CTX_ERR(ctx, FUZE_ERR_NOMEM, "checkpoint: out of memory");
   }
   if (!rc && primary) rc = send_range(&s, arrays, n, 0, total / 2);

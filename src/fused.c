@@ -833,7 +833,7 @@ static int restore_index(fix *x, int i) {
   uint64_t cnt = hdr_of(x, x->ref)[1 + 2 * i], seq = hdr_of(x, x->ref)[2 + 2 * i];
   unsigned char *keys = malloc(cnt * f->kb + 1);
   if (!keys) return FUZE_ERR_NOMEM;
-  if (x->me == x->ref) memcpy(keys, my_region(x) + keys_off(f, x->b) + (size_t)i * f->cap * f->kb, cnt * f->kb);
+  if (x->me == x->ref && cnt && f->kb) memcpy(keys, my_region(x) + keys_off(f, x->b) + (size_t)i * f->cap * f->kb, cnt * f->kb);
   if (f->kb) MPI_Bcast(keys, (int)(cnt * f->kb), MPI_BYTE, x->ref, f->ctx->block_comm[x->b]);
   int rc = FUZE_SUCCESS;
   if (x->me == i) {
@@ -841,8 +841,8 @@ static int restore_index(fix *x, int i) {
     if (!rc) {
       f->n = cnt;
       f->seq = seq;
-      if (f->kb) memcpy(f->keys, keys, cnt * f->kb);
-      memset(f->vals, 0, cnt * f->nb);
+      if (f->kb && cnt) memcpy(f->keys, keys, cnt * f->kb);
+      if (cnt) memset(f->vals, 0, cnt * f->nb);
     }
   }
   free(keys);

@@ -128,12 +128,13 @@ int fuze__reduce_to(fuze_ctx *ctx, int b, int root, unsigned char coef,
   MPI_Comm comm = ctx->block_comm[b];
   int me, rc = FUZE_SUCCESS;
   MPI_Comm_rank(comm, &me);
-  unsigned char *buf = malloc(PIECE), *res = malloc(PIECE);
+  size_t piece = fused < PIECE ? (fused ? fused : 1) : PIECE;
+  unsigned char *buf = malloc(piece), *res = malloc(piece);
   int ok = buf && res, all_ok;
   MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, comm);
   if (!all_ok) rc = CTX_ERR(ctx, FUZE_ERR_NOMEM, "recovery: out of memory in block %d", b);
-  for (size_t off = 0; !rc && off < fused; off += PIECE) {
-    size_t n = fused - off < PIECE ? fused - off : PIECE;
+  for (size_t off = 0; !rc && off < fused; off += piece) {
+    size_t n = fused - off < piece ? fused - off : piece;
     contribution(coef, data, dlen, off, n, buf);
     if (MPI_Reduce(buf, res, (int)n, MPI_BYTE, MPI_BXOR, root, comm) != MPI_SUCCESS)
       rc = CTX_ERR(ctx, FUZE_ERR_MPI, "recovery: MPI_Reduce failed in block %d", b);

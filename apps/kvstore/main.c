@@ -947,18 +947,27 @@ int main(int argc, char **argv) {
     return 0;
   }
 
-  /* "recovery=forward" first: a later key of the user's string wins. */
+  /* "recovery=forward" first: a later key of the user's string wins. The
+   * capacity hint sizes the fused maps for this rank's share of the keys, so
+   * that operations never wait for capacity until the next checkpoint (an
+   * operation that waits is complete only then, and forward recovery brings
+   * a failed rank back as of its last complete operation). */
   char *config = NULL;
   {
-    const size_t len = strlen(DEFAULT_CONFIG) + (opt.config ? strlen(opt.config) + 1 : 0) + 1;
+    int world_size;
+    MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+    char defaults[128];
+    snprintf(defaults, sizeof defaults, "%s,capacity=%llu", DEFAULT_CONFIG,
+             (unsigned long long)(2 * opt.keys / (world_size > 0 ? world_size : 1) + 64));
+    const size_t len = strlen(defaults) + (opt.config ? strlen(opt.config) + 1 : 0) + 1;
     config = malloc(len);
     if (!config) {
       if (wrank == 0) fprintf(stderr, "kvstore: out of memory\n");
       MPI_Finalize();
       return 1;
     }
-    if (opt.config && *opt.config) snprintf(config, len, "%s,%s", DEFAULT_CONFIG, opt.config);
-    else snprintf(config, len, "%s", DEFAULT_CONFIG);
+    if (opt.config && *opt.config) snprintf(config, len, "%s,%s", defaults, opt.config);
+    else snprintf(config, len, "%s", defaults);
   }
 
   fuze_ctx *ctx = NULL;

@@ -556,6 +556,37 @@ static void print_stats(const search *s, int nspare) {
   fflush(stdout);
 }
 
+/* What the ranks host for the fused stack (fuze_stats counts arrays only).
+ * Collective; call it when no stack operation is in flight. */
+static void print_stack_stats(const search *s, int nspare) {
+  fuze_fused_stats fs;
+  memset(&fs, 0, sizeof fs);
+  int rc = fuze_flush(s->ctx);
+  MPI_Barrier(s->comm);
+  if (rc >= 0) rc = fuze_fused_info(s->ctx, "nqueens.stack", &fs);
+  int ok = (rc >= 0);
+  MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, s->comm);
+  if (!ok) {
+    if (rc < 0)
+      fprintf(stderr, "nqueens: rank %d: fuze_flush / fuze_fused_info returned %s: %s\n",
+              s->rank, fuze_err_name(rc), fuze_last_error(s->ctx));
+    return;
+  }
+  uint64_t mine[6] = {(uint64_t)fs.regions, fs.nodes, fs.stray_nodes, fs.capacity, fs.ops,
+                      fs.deferred_ops};
+  uint64_t tot[6] = {0, 0, 0, 0, 0, 0};
+  MPI_Reduce(mine, tot, 6, MPI_UINT64_T, MPI_SUM, 0, s->comm);
+  if (!g_rank0) return;
+  char nb[32];
+  human_bytes(tot[1] * sizeof(board), nb, sizeof nb);
+  printf("nqueens: fused stack summed over %d ranks: %" PRIu64 " push/pop operations (%"
+         PRIu64 " deferred to a collective for capacity), %" PRIu64 " backup region%s hosted "
+         "with %" PRIu64 " live fused nodes (%s), %" PRIu64 " stray, capacity %" PRIu64
+         " nodes%s\n", s->size, tot[4], tot[5], tot[0], tot[0] == 1 ? "" : "s", tot[1], nb,
+         tot[2], tot[3], nspare > 0 ? " (spare ranks not counted)" : "");
+  fflush(stdout);
+}
+
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   int wrank = 0, wsize = 1;
@@ -653,6 +684,7 @@ int main(int argc, char **argv) {
       secs, s.rounds, s.ckpt_calls, s.recoveries, s.recoveries == 1 ? "y" : "ies",
       s.reseeds > 0 ? " (seeds dealt again after a rollback to epoch 0)" : "");
   print_stats(&s, nspare);
+  print_stack_stats(&s, nspare);
 
   int match = 1;
   if (g_rank0) {
