@@ -252,12 +252,14 @@ FUZE_EXPORT int fuze_flush(fuze_ctx *ctx);
 /** Per-rank counters, see fuze_get_stats(). */
 typedef struct fuze_stats {
   uint64_t epoch;            /**< last committed epoch (0 before the first checkpoint) */
-  uint64_t protected_bytes;  /**< bytes this rank protects */
-  uint64_t parity_bytes;     /**< committed parity bytes this rank hosts */
-  uint64_t working_bytes;    /**< working parity bytes this rank hosts */
-  uint64_t shadow_bytes;     /**< bytes of committed copies this rank keeps */
-  uint64_t sent_bytes;       /**< parity bytes this rank has accumulated into backups */
-  uint64_t recovered_bytes;  /**< bytes this rank received by decoding */
+  uint64_t protected_bytes;  /**< bytes this rank protects (arrays; stack and map contents) */
+  uint64_t parity_bytes;     /**< committed parity bytes this rank hosts (for stacks and maps:
+                                  the allocated regions, index replicas included) */
+  uint64_t working_bytes;    /**< working parity bytes this rank hosts (same size) */
+  uint64_t shadow_bytes;     /**< bytes of committed array copies this rank keeps */
+  uint64_t sent_bytes;       /**< bytes this rank has accumulated into backups (all f) */
+  uint64_t recovered_bytes;  /**< bytes this rank restored: decoded primaries and
+                                  re-encoded backup regions it hosts */
   uint64_t recoveries;       /**< recoveries performed */
   int nblocks;               /**< blocks in the plan */
   int nbackups;              /**< backups in the plan (nblocks * faults) */

@@ -6,3 +6,7 @@ endforeach()
 # Theorem 4: updates reach a block's backups in different orders.
 fuze_add_mpi_test(NAME fused_np5_reordered COMMAND test_fused ARGS 4242 2 NP 5 TIMEOUT 120
                   ENV FUZE_DEBUG_REORDER=1)
+# The naive design (window-wide MPI_LOCK_EXCLUSIVE per operation) must be as
+# correct as the fine-grained path; fuze-bench compares their speed.
+fuze_add_mpi_test(NAME fused_np4_exclusive_lock COMMAND test_fused ARGS 99 2 NP 4 TIMEOUT 120
+                  ENV FUZE_LOCK=exclusive)

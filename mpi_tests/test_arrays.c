@@ -167,6 +167,35 @@ static void beyond_f(fuze_ctx *ctx, tarr *t, uint64_t *rng, const scen *s) {
   fuze__plan_free(&p);
 }
 
+/* Only changed chunks move: a checkpoint with nothing changed sends no
+ * parity byte; then re-protecting an array with another size re-encodes it
+ * and a failure right after restores the new registration exactly. */
+static void no_change_and_resize(fuze_ctx *ctx, tarr *t, uint64_t *rng, const scen *s) {
+  fuze_stats a, b;
+  T_EQ_INT(fuze_get_stats(ctx, &a), FUZE_SUCCESS, "stats");
+  T_EQ_INT(fuze_checkpoint(ctx), FUZE_SUCCESS, "checkpoint without changes");
+  T_EQ_INT(fuze_get_stats(ctx, &b), FUZE_SUCCESS, "stats");
+  T_CHECK(b.sent_bytes == a.sent_bytes, "nothing changed but %llu parity bytes were sent",
+          (unsigned long long)(b.sent_bytes - a.sent_bytes));
+  T_CHECK(b.epoch == a.epoch + 1, "epoch %llu after %llu", (unsigned long long)b.epoch,
+          (unsigned long long)a.epoch);
+  tarr *x = &t[1];
+  size_t count = 1 + t_below(rng, 2000);
+  unsigned char *nb = malloc(count * x->elem + 1);
+  t_fill(rng, nb, count * x->elem);
+  free(x->buf);
+  x->buf = nb;
+  x->count = count;
+  x->expect = realloc(x->expect, count * x->elem + 1);
+  x->pending = realloc(x->pending, count * x->elem + 1);
+  T_EQ_INT(fuze_protect(ctx, "arr1", x->buf, x->count, x->type, &x->h), FUZE_SUCCESS, "re-protect");
+  snapshot(t, 1);
+  int victim = (int)(s->seed % (uint64_t)(s->np - s->spares));
+  T_EQ_INT(fuze_inject(ctx, &victim, 1), FUZE_SUCCESS, "inject after re-protect");
+  T_EQ_INT(fuze_recover(ctx), FUZE_RECOVERED, "recover after re-protect");
+  compare(t, 0, "after re-protect and recovery");
+}
+
 static void run(scen *s) {
   char cfg[200];
   snprintf(cfg, sizeof cfg, "faults=%d;spares=%d;domain=rank;code=%s;chunk=256", s->f, s->spares,
@@ -191,6 +220,7 @@ static void run(scen *s) {
       T_EQ_INT(fuze_checkpoint(ctx), FUZE_SUCCESS, "failure-free checkpoint");
       snapshot(t, 1);
     }
+    no_change_and_resize(ctx, t, &rng, s);
     int set[64], len = 1;
     set[0] = 0;
     int exhaustive = s->np <= 6, count = 0;

@@ -232,6 +232,46 @@ static void queued_ops(world *w, int victim, int other) {
   w->com = w->cur;
 }
 
+/* Growth never waits for a host: a member pushes far past the capacity while
+ * one of its backup hosts sits in MPI_Recv waiting for that very member. If
+ * an operation needed the host's cooperation this would deadlock (and the
+ * test would time out). */
+static void busy_host(world *w, MPI_Comm app, const fuze_plan *p) {
+  int member = -1, host = -1;
+  for (int b = 0; b < p->nblocks && member < 0; b++)
+    for (int j = 0; j < p->f; j++)
+      if (p->hosts[b * p->f + j] < p->ncompute) {
+        member = p->members[p->block_start[b]];
+        host = p->hosts[b * p->f + j];
+        break;
+      }
+  if (member < 0) return; /* every backup on spares: nothing can be busy */
+  fuze_fused_stats st;
+  T_EQ_INT(fuze_fused_info(w->ctx, "stack", &st), FUZE_SUCCESS, "fused_info");
+  unsigned char e[EB];
+  int token = 0;
+  if (w->me == host) {
+    MPI_Recv(&token, 1, MPI_INT, member, 77, app, MPI_STATUS_IGNORE);
+    T_CHECK(token == 42, "busy host: token %d", token);
+  } else if (w->me == member) {
+    while (w->cur.sn < st.capacity + 10 && w->cur.sn < 4000) {
+      t_fill(&w->rng, e, EB);
+      T_EQ_INT(fuze_stack_push(w->s, e), FUZE_SUCCESS, "push while the host is busy");
+      memcpy(w->cur.st[w->cur.sn++], e, EB);
+    }
+    fuze_fused_stats after;
+    fuze_fused_info(w->ctx, "stack", &after);
+    T_CHECK(st.capacity + 10 > 4000 || after.deferred_ops > st.deferred_ops,
+            "busy host: the member never outgrew the capacity %llu", (unsigned long long)st.capacity);
+    token = 42;
+    MPI_Send(&token, 1, MPI_INT, host, 77, app);
+  }
+  T_EQ_INT(fuze_checkpoint(w->ctx), FUZE_SUCCESS, "checkpoint after the busy host");
+  w->com = w->cur;
+  snprintf(what, sizeof what, "busy host np=%d f=%d member=%d host=%d", w->np, w->f, member, host);
+  verify(w, &w->cur, "after growth past a busy host");
+}
+
 static int next_subset(int *set, int *len, int np, int f) {
   int k = *len;
   for (int i = k - 1; i >= 0; i--)
@@ -314,6 +354,8 @@ static void run(world *w) {
     }
   } while (next_subset(set, &len, w->np, w->f));
   for (int reached = 0; reached <= w->f; reached++) op_crash(w, (int)(t_below(&pick, (size_t)(w->np - w->spares))), reached);
+  busy_host(w, app, &p);
+  theorem1(w, app, &p);
   int napp = w->np - w->spares;
   queued_ops(w, (int)t_below(&pick, (size_t)napp), (int)t_below(&pick, (size_t)napp));
   theorem1(w, app, &p);

@@ -79,6 +79,45 @@ static void bad_protects(void) {
   expect(fuze_checkpoint(ctx), FUZE_SUCCESS, "", "checkpoint after errors");
 }
 
+static void bad_structures(void) {
+  fuze_stack *st = NULL;
+  fuze_map *m = NULL;
+  expect(fuze_stack_create(ctx, "s0", 0, &st), FUZE_ERR_ARG, "element size must be at least 1 byte",
+         "stack elem 0");
+  expect(fuze_map_create(ctx, "m0", 0, 8, &m), FUZE_ERR_ARG, "key size must be at least 1 byte",
+         "map key 0");
+  expect(fuze_map_create(ctx, "m0", 8, 0, &m), FUZE_ERR_ARG, "value size must be at least 1 byte",
+         "map value 0");
+  expect(fuze_stack_create(ctx, "s1", me == np - 1 ? 16 : 8, &st), FUZE_ERR_ARG,
+         "differ from (0, 8) on rank 0", "stack sizes differ across ranks");
+  expect(fuze_map_create(ctx, "ok", 8, 8, &m), FUZE_ERR_ARG, "name 'ok' is already used",
+         "name taken by an array");
+  expect(fuze_stack_create(ctx, "st", 8, &st), FUZE_SUCCESS, "", "good stack");
+  expect(fuze_map_create(ctx, "mp", 8, 4, &m), FUZE_SUCCESS, "", "good map");
+  unsigned char e[8] = {0};
+  uint64_t k = 5;
+  T_EQ_INT(fuze_stack_pop(st, e), FUZE_ERR_EMPTY, "pop on empty");
+  T_CHECK(strstr(fuze_last_error(ctx), "fuze_stack_pop('st'): stack is empty") != NULL, "msg: %s",
+          fuze_last_error(ctx));
+  T_EQ_INT(fuze_stack_peek(st, e), FUZE_ERR_EMPTY, "peek on empty");
+  T_EQ_INT(fuze_stack_push(st, NULL), FUZE_ERR_ARG, "push NULL");
+  T_EQ_INT(fuze_stack_push(NULL, e), FUZE_ERR_ARG, "push on NULL stack");
+  T_EQ_INT(fuze_stack_at(st, 0, e), FUZE_ERR_NOT_FOUND, "at beyond size");
+  T_EQ_INT(fuze_map_get(m, &k, e), FUZE_ERR_NOT_FOUND, "get missing");
+  T_CHECK(strstr(fuze_last_error(ctx), "fuze_map_get('mp'): key not found") != NULL, "msg: %s",
+          fuze_last_error(ctx));
+  T_EQ_INT(fuze_map_remove(m, &k), FUZE_ERR_NOT_FOUND, "remove missing");
+  T_EQ_INT(fuze_map_put(m, NULL, e), FUZE_ERR_ARG, "put NULL key");
+  T_EQ_INT(fuze_map_put(m, &k, NULL), FUZE_ERR_ARG, "put NULL value");
+  T_EQ_INT(fuze_map_get(m, NULL, e), FUZE_ERR_ARG, "get NULL key");
+  T_EQ_INT(fuze_map_foreach(m, NULL, NULL), FUZE_ERR_ARG, "foreach NULL fn");
+  T_CHECK(fuze_stack_size(NULL) == 0 && fuze_map_size(NULL) == 0, "sizes of NULL handles");
+  T_EQ_INT(fuze_map_put(m, &k, e), FUZE_SUCCESS, "put");
+  T_EQ_INT(fuze_stack_push(st, e), FUZE_SUCCESS, "push");
+  expect(fuze_checkpoint(ctx), FUZE_SUCCESS, "", "checkpoint with structures");
+  expect(fuze_inject_op(ctx, np + 3, 0), FUZE_ERR_ARG, "fuze_inject_op: rank must be", "inject_op bad rank");
+}
+
 static void bad_injects(void) {
   int r = np + 5;
   expect(fuze_inject(ctx, &r, 1), FUZE_ERR_ARG, "does not exist", "inject bad rank");
@@ -114,6 +153,7 @@ int main(int argc, char **argv) {
   T_EQ_INT(rc, FUZE_SUCCESS, "init");
   if (!rc) {
     bad_protects();
+    bad_structures();
     bad_injects();
     after_finalize();
     MPI_Comm_free(&app);

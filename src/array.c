@@ -79,13 +79,13 @@ int fuze__array_sizes(fuze_ctx *ctx, fuze_array *a) {
 int fuze__array_layout(fuze_ctx *ctx, fuze_array *a) {
   int rc = fuze__array_sizes(ctx, a);
   rc = fuze__agree(ctx, rc);
-  if (!rc) rc = fuze__win_create(ctx, a->winsize, &a->win, &a->winbase);
+  if (!rc) rc = fuze__win_create(ctx, a->winsize, &a->win, &a->winbase, 1);
   return rc;
 }
 
 void fuze__array_free(fuze_array *a) {
   if (!a) return;
-  fuze__win_free(&a->win);
+  fuze__win_free(&a->win, 1);
   free(a->shadow);
   free(a->rank_bytes);
   free(a->fused);

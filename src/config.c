@@ -108,6 +108,11 @@ static int set_key(fuze_config *cfg, const char *key, const char *val, char *msg
     cfg->capacity = (size_t)v;
     return FUZE_SUCCESS;
   }
+  if (!strcmp(key, "lock")) {
+    if (strcmp(val, "shared") && strcmp(val, "exclusive")) return bad(msg, key, val, "shared, exclusive");
+    cfg->lock_exclusive = !strcmp(val, "exclusive");
+    return FUZE_SUCCESS;
+  }
   if (!strcmp(key, "sync")) {
     if (strcmp(val, "op") && strcmp(val, "batch")) return bad(msg, key, val, "op, batch");
     cfg->sync_batch = !strcmp(val, "batch");
@@ -120,11 +125,11 @@ static int set_key(fuze_config *cfg, const char *key, const char *val, char *msg
   }
   return fuze__error(msg, FUZE_ERR_CONFIG,
                      "config: unknown key '%s' (known: faults, spares, domain, block, code, "
-                     "recovery, chunk, capacity, sync, dir, inject, verbose)", key);
+                     "recovery, chunk, capacity, sync, lock, dir, inject, verbose)", key);
 }
 
 static const char *const known_keys[] = {"faults", "spares", "domain", "block", "code",
-                                         "recovery", "chunk", "capacity", "sync", "dir", "inject", "verbose"};
+                                         "recovery", "chunk", "capacity", "sync", "lock", "dir", "inject", "verbose"};
 
 /* FUZE_<KEY> overrides the same key from the string. */
 static int apply_env(fuze_config *cfg, char *msg) {

@@ -40,6 +40,7 @@ typedef struct fuze_config {
   size_t chunk;          /* dirty-tracking chunk bytes, default 64 KiB */
   int verbose;
   size_t capacity;       /* initial fused slots of a stack or map, default 256 */
+  int lock_exclusive;     /* lock=exclusive: the naive per-operation window lock */
   int sync_batch;        /* sync=batch: stack/map updates complete at fuze_flush */
   char dir[1024];
   int ninject;

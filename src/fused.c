@@ -83,6 +83,12 @@ static int compute_hosted(fuze_fobj *f, size_t cap, fuze_hosted **out, int *nout
   return FUZE_SUCCESS;
 }
 
+/* Local view of the window: MPI_Win_sync needs the lock_all epoch that
+ * lock=exclusive windows do not hold (there, barriers order the accesses). */
+static void fsync_win(const fuze_fobj *f) {
+  if (!f->excl) fuze__win_sync(f->win);
+}
+
 /* ---- sending ---- */
 
 typedef struct stage {
@@ -152,6 +158,10 @@ static int stage_products(fuze_fobj *f, const piece *pcs, int np, unsigned char 
 }
 
 static int flush_hosts(fuze_fobj *f) {
+  if (f->excl) { /* every operation's unlock already completed it */
+    f->pending = 0;
+    return FUZE_SUCCESS;
+  }
   for (int j = 0; j < f->ctx->plan.f; j++)
     if (MPI_Win_flush(host_of(f, j), f->win) != MPI_SUCCESS)
       return CTX_ERR(f->ctx, FUZE_ERR_MPI, "'%s': MPI_Win_flush to rank %d failed", f->name, host_of(f, j));
@@ -199,10 +209,14 @@ static int send_pieces(fuze_fobj *f, piece *pcs, int np, int only_j, int inject)
     /* Theorem 4 test knob: backups see pieces (and ops) in different orders. */
     int j = ctx->debug_reorder ? nf - 1 - t : t;
     if (only_j >= 0 && j != only_j) continue;
+    /* The naive design, for the Theorem 3 benchmark: the whole window of a
+     * backup is locked exclusively for each operation. */
+    if (f->excl) MPI_Win_lock(MPI_LOCK_EXCLUSIVE, host_of(f, j), 0, f->win);
     for (int y = 0; y < np && !rc; y++) {
       int x = ctx->debug_reorder && (j & 1) ? np - 1 - y : y;
       rc = send_piece(f, &pcs[x], prod[x], j);
     }
+    if (f->excl) MPI_Win_unlock(host_of(f, j), f->win);
     if (!rc && inject && ctx->op_inject_hosts == t + 1) {
       /* Test hook: crash between the backups of one operation. */
       flush_hosts(f);
@@ -509,7 +523,7 @@ static int make_window(fuze_fobj *f, size_t cap) {
   int nh = 0;
   size_t size = 0;
   int rc = fuze__agree(f->ctx, compute_hosted(f, cap, &h, &nh, &size));
-  if (!rc) rc = fuze__win_create(f->ctx, size, &f->win, &f->winbase);
+  if (!rc) rc = fuze__win_create(f->ctx, size, &f->win, &f->winbase, !f->excl);
   if (rc) {
     free(h);
     return rc;
@@ -540,6 +554,7 @@ int fuze__fobj_create(fuze_ctx *ctx, const char *name, int kind, size_t kb, size
   f->kb = kb;
   f->nb = nb;
   f->scratch = scratch;
+  f->excl = ctx->cfg.lock_exclusive;
   f->win = MPI_WIN_NULL;
   if ((rc = make_window(f, ctx->cfg.capacity))) {
     fuze__fobj_free(f);
@@ -552,7 +567,7 @@ int fuze__fobj_create(fuze_ctx *ctx, const char *name, int kind, size_t kb, size
 
 void fuze__fobj_free(fuze_fobj *f) {
   if (!f) return;
-  fuze__win_free(&f->win);
+  fuze__win_free(&f->win, !f->excl);
   free(f->keys);
   free(f->vals);
   free(f->table);
@@ -602,14 +617,14 @@ static int regrow(fuze_fobj *f, size_t cap1) {
     f->hosted = oh;
     return rc;
   }
-  fuze__win_sync(f->win);
+  fsync_win(f);
   for (int h = 0; h < onh; h++)
     for (int half = 0; half < 2; half++)
       copy_region(f, oh[h].block, obase + oh[h].off + (size_t)half * oh[h].fused, cap0,
                   f->winbase + f->hosted[h].off + (size_t)half * f->hosted[h].fused, cap1);
-  fuze__win_sync(f->win);
+  fsync_win(f);
   free(oh);
-  fuze__win_free(&old);
+  fuze__win_free(&old, !f->excl);
   /* Nobody may accumulate into a region before its old contents are in. */
   MPI_Barrier(ctx->world);
   return FUZE_SUCCESS;
@@ -653,13 +668,13 @@ static void copy_halves(fuze_ctx *ctx, int to_committed) {
   if (ctx->lost) return;
   for (int x = 0; x < ctx->nfobjs; x++) {
     fuze_fobj *f = ctx->fobjs[x];
-    fuze__win_sync(f->win);
+    fsync_win(f);
     for (int h = 0; h < f->nhosted; h++) {
       unsigned char *w = f->winbase + f->hosted[h].off, *c = w + f->hosted[h].fused;
       if (to_committed) memcpy(c, w, f->hosted[h].fused);
       else memcpy(w, c, f->hosted[h].fused);
     }
-    fuze__win_sync(f->win);
+    fsync_win(f);
   }
 }
 
@@ -887,7 +902,7 @@ static int reencode_backup(fix *x, int j) {
   }
   MPI_Barrier(comm);
   if (r) {
-    fuze__win_sync(f->win);
+    fsync_win(f);
     memcpy(r + R, r, R);
     f->ctx->recovered_bytes += R;
   }
@@ -950,7 +965,7 @@ int fuze_fused_info(const fuze_ctx *ctx, const char *name, fuze_fused_stats *st)
     if (!strcmp(ctx->fobjs[x]->name, name)) f = ctx->fobjs[x];
   if (!f) return FUZE_ERR(FUZE_ERR_NOT_FOUND, "fuze_fused_info: no stack or map named '%s'", name);
   memset(st, 0, sizeof *st);
-  fuze__win_sync(f->win);
+  fsync_win(f);
   st->regions = f->nhosted;
   st->capacity = f->cap;
   st->ops = f->ops;

@@ -37,6 +37,7 @@ typedef struct fuze_fobj {
   int nhosted;
   fuze_hosted *hosted;     /* .fused holds the region bytes */
   int pending;             /* unflushed accumulates */
+  int excl;                /* lock=exclusive: MPI_LOCK_EXCLUSIVE per operation and backup */
   unsigned char *q;        /* operations waiting for capacity, in order */
   size_t qlen, qcap, qslots; /* bytes used/allocated; highest slot + 1 they touch */
   uint64_t ops, deferred_ops;

@@ -86,8 +86,11 @@ int fuze__any_lost(fuze_ctx *ctx, int *lost);     /* collective: lost[rank] for 
 size_t fuze__align(size_t n);
 
 /* transport.c */
-int fuze__win_create(fuze_ctx *ctx, size_t bytes, MPI_Win *win, unsigned char **base);
-void fuze__win_free(MPI_Win *win);
+/* lock_all: keep the window under a shared lock_all for its lifetime (the
+ * fine-grained path); 0 for lock=exclusive windows, locked per operation. */
+int fuze__win_create(fuze_ctx *ctx, size_t bytes, MPI_Win *win, unsigned char **base,
+                     int lock_all);
+void fuze__win_free(MPI_Win *win, int locked);
 /* Accumulate (BXOR) len bytes into rank's window at disp; the origin buffer
  * must stay untouched until fuze__win_flush. */
 int fuze__win_xor(fuze_ctx *ctx, MPI_Win win, const void *buf, size_t len, int rank,

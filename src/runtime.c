@@ -131,7 +131,7 @@ static int protect_collective(fuze_ctx *ctx, const ctl *c, const char *name, voi
                           "fuze_recover() or fuze_checkpoint() first", c->name);
   fuze_array *a = find_array(ctx, c->name);
   if (a) {
-    fuze__win_free(&a->win);
+    fuze__win_free(&a->win, 1);
     free(a->shadow);
     a->shadow = NULL;
   } else if ((rc = fuze__agree(ctx, new_array(ctx, c->name, &a)))) {
@@ -568,11 +568,16 @@ static void print_summary(fuze_ctx *ctx) {
     for (int h = 0; h < a->nhosted; h++) mine[1] += a->hosted[h].fused;
     mine[2] += a->bytes;
   }
+  for (int x = 0; x < ctx->nfobjs; x++) {
+    fuze_fobj *f = ctx->fobjs[x];
+    mine[0] += f->n * (f->kb + f->nb);
+    for (int h = 0; h < f->nhosted; h++) mine[1] += f->hosted[h].fused;
+  }
   MPI_Reduce(mine, sum, 3, MPI_UINT64_T, MPI_SUM, 0, ctx->world);
   if (ctx->rank != 0 || !ctx->cfg.verbose) return;
   double prot = sum[0] ? (double)sum[0] : 1.0;
   printf("fuze: summary: epoch %llu, %llu protected bytes, %llu committed parity bytes "
-         "(%.3fx protected; replication would hold %dx), %llu committed-copy bytes, "
+         "(%.3fx protected; replication would hold %dx), %llu array committed-copy bytes, "
          "%llu recoveries\n", (unsigned long long)ctx->epoch, (unsigned long long)sum[0],
          (unsigned long long)sum[1], (double)sum[1] / prot, ctx->plan.f,
          (unsigned long long)sum[2], (unsigned long long)ctx->recoveries);
@@ -610,6 +615,12 @@ int fuze_get_stats(const fuze_ctx *ctx, fuze_stats *st) {
     st->protected_bytes += a->bytes;
     st->shadow_bytes += a->shadow ? a->bytes : 0;
     for (int h = 0; h < a->nhosted; h++) st->parity_bytes += a->hosted[h].fused;
+  }
+  /* Stacks and maps: live contents; parity is what the allocated regions hold. */
+  for (int x = 0; x < ctx->nfobjs; x++) {
+    const fuze_fobj *f = ctx->fobjs[x];
+    st->protected_bytes += f->n * (f->kb + f->nb);
+    for (int h = 0; h < f->nhosted; h++) st->parity_bytes += f->hosted[h].fused;
   }
   st->working_bytes = st->parity_bytes;
   st->sent_bytes = ctx->sent_bytes;

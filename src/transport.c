@@ -16,7 +16,8 @@ static void win_info(MPI_Info *info) {
   MPI_Info_set(*info, "accumulate_ops", "same_op");
 }
 
-int fuze__win_create(fuze_ctx *ctx, size_t bytes, MPI_Win *win, unsigned char **base) {
+int fuze__win_create(fuze_ctx *ctx, size_t bytes, MPI_Win *win, unsigned char **base,
+                     int lock_all) {
   MPI_Info info;
   win_info(&info);
   void *mem = NULL;
@@ -35,15 +36,15 @@ int fuze__win_create(fuze_ctx *ctx, size_t bytes, MPI_Win *win, unsigned char **
   MPI_Win_set_errhandler(*win, MPI_ERRORS_RETURN);
   if (bytes) memset(mem, 0, bytes);
   *base = mem;
-  MPI_Win_lock_all(MPI_MODE_NOCHECK, *win);
+  if (lock_all) MPI_Win_lock_all(MPI_MODE_NOCHECK, *win);
   /* Everyone's memory is zeroed before anyone may accumulate into it. */
   MPI_Barrier(ctx->world);
   return FUZE_SUCCESS;
 }
 
-void fuze__win_free(MPI_Win *win) {
+void fuze__win_free(MPI_Win *win, int locked) {
   if (*win == MPI_WIN_NULL) return;
-  MPI_Win_unlock_all(*win);
+  if (locked) MPI_Win_unlock_all(*win);
   MPI_Win_free(win);
 }
 

@@ -57,6 +57,13 @@ static void keys(void) {
   CHECK(c.domain_mode == FUZE_DOMAIN_RANK, "rank");
   ok("domain=node;code=xor", &c);
   CHECK(c.domain_mode == FUZE_DOMAIN_NODE && c.code == FUZE_CODE_XOR, "node/xor");
+  ok("lock=exclusive;sync=batch;capacity=16", &c);
+  CHECK(c.lock_exclusive == 1 && c.sync_batch == 1 && c.capacity == 16, "lock/sync/capacity");
+  ok(NULL, &c);
+  CHECK(c.lock_exclusive == 0 && c.sync_batch == 0 && c.capacity == 256, "lock/sync/capacity defaults");
+  refused("lock=maybe", "key 'lock' (accepted: shared, exclusive)");
+  refused("sync=sometimes", "key 'sync' (accepted: op, batch)");
+  refused("capacity=0", "key 'capacity' (accepted: 1..1073741824 slots)");
   refused("faults=256", "'faults' (accepted: 1..255)");
   refused("faults=1x", "bad value '1x' for key 'faults'");
   refused("spares=-1", "key 'spares'");
