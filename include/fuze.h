@@ -86,9 +86,11 @@ typedef struct fuze_map fuze_map;
  *                       FUZE_<KEY> environment variables override keys. Keys:
  *                       faults, spares, domain (node|rank|K), block, code
  *                       (rs|xor|replicate), recovery (rollback|forward),
- *                       chunk (bytes, dirty-tracking granularity), sync
- *                       (op|batch), lock (shared|exclusive), dir, inject,
- *                       verbose.
+ *                       chunk (bytes, dirty-tracking granularity),
+ *                       capacity (initial fused slots of stacks and maps),
+ *                       sync (op|batch), lock (shared|exclusive), dir,
+ *                       inject, verbose. When a key appears twice, the later
+ *                       value wins.
  * @param [out] ctx      the new context (NULL on spare ranks and on error).
  * @param [out] app_comm communicator of the compute ranks (MPI_COMM_NULL on
  *                       spare ranks); the caller frees it with MPI_Comm_free().
@@ -144,7 +146,11 @@ FUZE_EXPORT int fuze_stored_count(fuze_ctx *ctx, const char *name, size_t *count
  */
 FUZE_EXPORT int fuze_stack_create(fuze_ctx *ctx, const char *name, size_t elem_size,
                                   fuze_stack **stack);
-/** @brief Push a copy of @p elem (local; backups updated before return unless sync=batch). */
+/**
+ * @brief Push a copy of @p elem (local). The backups are updated before it
+ * returns (sync=op), or at the next fuze_flush()/collective call (sync=batch,
+ * or when the stack has outgrown the fused capacity: see config capacity).
+ */
 FUZE_EXPORT int fuze_stack_push(fuze_stack *s, const void *elem);
 /** @brief Pop the top element into @p elem (may be NULL). FUZE_ERR_EMPTY when empty. */
 FUZE_EXPORT int fuze_stack_pop(fuze_stack *s, void *elem);
@@ -190,8 +196,12 @@ FUZE_EXPORT int fuze_map_foreach(const fuze_map *m,
  * parity, every rank agrees, then working parity is promoted to committed and
  * the committed copies are updated. A failure at any point leaves a whole
  * epoch to recover to. If failed ranks are detected, they are recovered
- * instead (see fuze_recover()) and FUZE_RECOVERED is returned: every rank then
- * holds the last committed epoch and the application must resume from it.
+ * instead (see fuze_recover()) and FUZE_RECOVERED is returned. With
+ * recovery=rollback every rank then holds the last committed epoch and the
+ * application must resume from it; with recovery=forward survivors keep their
+ * state and a lost rank's stacks and maps come back as of its last complete
+ * operation, its arrays as of the last checkpoint. The E of
+ * inject=...:at=checkpoint:E counts every call, including ones that recovered.
  *
  * @return FUZE_SUCCESS, FUZE_RECOVERED, FUZE_ERR_UNRECOVERABLE (nothing
  *         modified), FUZE_ERR_MPI, FUZE_ERR_STATE.
