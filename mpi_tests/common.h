@@ -42,6 +42,23 @@ static inline void t_fill(uint64_t *s, unsigned char *p, size_t n) {
   for (size_t i = 0; i < n; i++) p[i] = (unsigned char)t_rng(s);
 }
 
+/* Failure sets: the subsets of {0..np-1} of size 1..f in lexicographic
+ * order; start with *len = 1, set[0] = 0. Returns 0 after the last one. */
+static inline int t_next_subset(int *set, int *len, int np, int f) {
+  int k = *len;
+  for (int i = k - 1; i >= 0; i--) {
+    if (set[i] < np - k + i) {
+      set[i]++;
+      for (int j = i + 1; j < k; j++) set[j] = set[j - 1] + 1;
+      return 1;
+    }
+  }
+  if (k >= f) return 0;
+  *len = k + 1;
+  for (int i = 0; i <= k; i++) set[i] = i;
+  return 1;
+}
+
 /* Sum of failures over all ranks of comm. */
 static inline int t_total(MPI_Comm comm) {
   int all = 0;

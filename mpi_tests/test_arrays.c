@@ -92,22 +92,6 @@ typedef struct scen {
   uint64_t seed;
 } scen;
 
-/* Enumerate subsets of {0..np-1} of size 1..f in lexicographic order. */
-static int next_subset(int *set, int *len, int np, int f) {
-  int k = *len;
-  for (int i = k - 1; i >= 0; i--) {
-    if (set[i] < np - k + i) {
-      set[i]++;
-      for (int j = i + 1; j < k; j++) set[j] = set[j - 1] + 1;
-      return 1;
-    }
-  }
-  if (k >= f) return 0;
-  *len = k + 1;
-  for (int i = 0; i <= k; i++) set[i] = i;
-  return 1;
-}
-
 static int protect_all(fuze_ctx *ctx, tarr *t) {
   char name[16];
   for (int x = 0; x < NARR; x++) {
@@ -231,7 +215,7 @@ static void run(scen *s) {
         one_failure(ctx, t, &rng, set, len, ph, s);
         count++;
       }
-    } while (next_subset(set, &len, s->np, s->f));
+    } while (t_next_subset(set, &len, s->np, s->f));
     beyond_f(ctx, t, &rng, s);
     if (me == 0) printf("  %s: %d failure scenarios\n", cfg, count);
   }

@@ -272,20 +272,6 @@ static void busy_host(world *w, MPI_Comm app, const fuze_plan *p) {
   verify(w, &w->cur, "after growth past a busy host");
 }
 
-static int next_subset(int *set, int *len, int np, int f) {
-  int k = *len;
-  for (int i = k - 1; i >= 0; i--)
-    if (set[i] < np - k + i) {
-      set[i]++;
-      for (int j = i + 1; j < k; j++) set[j] = set[j - 1] + 1;
-      return 1;
-    }
-  if (k >= f) return 0;
-  *len = k + 1;
-  for (int i = 0; i <= k; i++) set[i] = i;
-  return 1;
-}
-
 static void beyond_f(world *w, const fuze_plan *p) {
   int set[64], n = 0, k = p->block_start[1] - p->block_start[0];
   for (int i = 0; i < k && n <= w->f; i++) set[n++] = p->members[i];
@@ -352,7 +338,7 @@ static void run(world *w) {
       one_failure(w, set, len, ph);
       count++;
     }
-  } while (next_subset(set, &len, w->np, w->f));
+  } while (t_next_subset(set, &len, w->np, w->f));
   for (int reached = 0; reached <= w->f; reached++) op_crash(w, (int)(t_below(&pick, (size_t)(w->np - w->spares))), reached);
   busy_host(w, app, &p);
   theorem1(w, app, &p);

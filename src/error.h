@@ -8,7 +8,8 @@
 #define FUZE_MSG_LEN 512
 
 /* Record a formatted message for the calling thread (fuze_last_error(NULL))
- * and, when msgbuf is not NULL, copy it there too. Returns code. */
+ * and, when msgbuf is not NULL, copy it there too: msgbuf must hold
+ * FUZE_MSG_LEN bytes (every context buffer does). Returns code. */
 int fuze__error(char *msgbuf, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -8,6 +8,8 @@
 #include <fuze.h>
 #include <mpi.h>
 
+#include "plan.h" /* src/, via fuze_internal */
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -106,6 +108,9 @@ void bench_check(fuze_ctx *ctx, int rc, const char *what);
 #define BENCH_CK(ctx, call) bench_check((ctx), (call), #call)
 void bench_fmt_size(size_t bytes, char *buf, size_t len);
 void *bench_alloc(size_t bytes); /* 64-byte aligned, aborts on failure, zeroed */
+/* The plan fuze builds for domain=rank and `spares` spare ranks among n
+ * (replicate: blocks of one primary). Returns the planner's status. */
+int bench_plan(int n, int spares, int f, int mode, fuze_plan *p);
 
 /* ---- sub-benchmarks: collective over MPI_COMM_WORLD ---- */
 void bench_space(void);

@@ -255,3 +255,14 @@ void *bench_alloc(size_t bytes) {
   memset(p, 0, bytes ? bytes : 64);
   return p;
 }
+
+int bench_plan(int n, int spares, int f, int mode, fuze_plan *p) {
+  int *dom = malloc(sizeof(int) * (size_t)n);
+  if (!dom) return FUZE_ERR_NOMEM;
+  for (int r = 0; r < n; r++) dom[r] = r;
+  fuze_plan_input in = {n, dom, n, spares, f, mode == M_REPLICATE ? 1 : 0};
+  char err[256];
+  int rc = fuze__plan_build(&in, p, err, sizeof err);
+  free(dom);
+  return rc;
+}

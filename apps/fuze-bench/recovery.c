@@ -1,0 +1,120 @@
+/* recovery: t = 1..f ranks wiped with fuze_inject (the in-job crash: buffers
+ * poisoned, committed copies and hosted parity destroyed), then fuze_recover,
+ * timed with MPI_Wtime around the call (max over ranks). One array of
+ * doubles per rank (domain=rank, spares=0); the victims are spread over the
+ * ranks: (1 + i * np / t) mod np. Before every repetition the array gets new
+ * contents and is committed (not timed); after it, every rank checks that it
+ * holds exactly the committed contents (exit status 1 otherwise).
+ *
+ * Bytes moved per recovered byte: fuze has no counter of the bytes its
+ * reductions move, so the traffic is computed from the plan: every lost member
+ * (primary decoded, or backup re-encoded) of a block of k primaries is one
+ * MPI_Reduce(BXOR) of the block's fused size over its k + f members, in which
+ * each non-root member sends the full size once: (k + f - 1) * fused bytes.
+ * The recovered bytes are measured: the sum of fuze_get_stats().recovered_bytes. */
+#include "bench.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void fill(double *a, size_t n, int seed) {
+  for (size_t i = 0; i < n; i++) a[i] = (double)i * 0.5 + 1e9 * g_rank + 1e12 * seed;
+}
+
+static uint64_t verify(const double *a, size_t n, int seed) {
+  uint64_t bad = 0;
+  for (size_t i = 0; i < n; i++) bad += a[i] != (double)i * 0.5 + 1e9 * g_rank + 1e12 * seed;
+  return bad;
+}
+
+/* Reduction traffic of a recovery, from the plan (see the header). */
+static uint64_t modeled_traffic(const fuze_plan *p, const int *lost, uint64_t fused) {
+  uint64_t total = 0;
+  for (int b = 0; b < p->nblocks; b++) {
+    int k = p->block_start[b + 1] - p->block_start[b], nl = 0;
+    for (int x = p->block_start[b]; x < p->block_start[b + 1]; x++) nl += lost[p->members[x]];
+    for (int j = 0; j < p->f; j++) nl += lost[p->hosts[b * p->f + j]];
+    total += (uint64_t)nl * (uint64_t)(k + p->f - 1) * fused;
+  }
+  return total;
+}
+
+void bench_recovery(void) {
+  int np = g_size, reps = g_opt.reps;
+  int F = g_opt.rec_f ? g_opt.rec_f : (np - 1 < 3 ? np - 1 : 3);
+  size_t bytes = g_opt.rec_size / 8 * 8, n = bytes / 8;
+  char sz[32];
+  bench_fmt_size(bytes, sz, sizeof sz);
+  if (F < 1 || F >= np) {
+    for (int mode = 0; mode < M_COUNT; mode++)
+      bench_row_na("recovery", "t=1", bench_mode_name[mode], "ms", "needs np > f >= 1");
+    bench_table("recovery");
+    return;
+  }
+  double *a = bench_alloc(bytes);
+  int *lost = calloc((size_t)np, sizeof *lost);
+  for (int mode = 0; mode < M_COUNT; mode++) {
+    char base[128];
+    snprintf(base, sizeof base, "faults=%d,domain=rank,code=%s", F, bench_mode_code[mode]);
+    fuze_ctx *ctx = NULL;
+    MPI_Comm app;
+    BENCH_CK(NULL, bench_init(MPI_COMM_WORLD, base, &ctx, &app));
+    fuze_plan plan;
+    memset(&plan, 0, sizeof plan);
+    if (bench_plan(np, 0, F, mode, &plan)) bench_check(NULL, FUZE_ERR_CONFIG, "fuze__plan_build");
+    fill(a, n, 0);
+    BENCH_CK(ctx, fuze_protect(ctx, "bench.rec", a, n, MPI_DOUBLE, NULL));
+    for (int t = 1; t <= F; t++) {
+      int victims[16];
+      memset(lost, 0, sizeof *lost * (size_t)np);
+      for (int i = 0; i < t; i++) {
+        victims[i] = (1 + i * np / t) % np;
+        lost[victims[i]] = 1;
+      }
+      double ms[BENCH_MAX_REPS], per[BENCH_MAX_REPS], restored[BENCH_MAX_REPS];
+      for (int r = 0; r < reps; r++) {
+        int seed = 100 * t + r + 1;
+        fill(a, n, seed);
+        BENCH_CK(ctx, fuze_checkpoint(ctx));
+        fuze_stats s0, s1;
+        BENCH_CK(ctx, fuze_get_stats(ctx, &s0));
+        BENCH_CK(ctx, fuze_inject(ctx, victims, t));
+        MPI_Barrier(app);
+        double t0 = MPI_Wtime();
+        int rc = fuze_recover(ctx);
+        double el = MPI_Wtime() - t0;
+        BENCH_CK(ctx, rc);
+        BENCH_CK(ctx, fuze_get_stats(ctx, &s1));
+        ms[r] = 1e3 * bench_max(app, el);
+        uint64_t rec = bench_sum_u64(app, s1.recovered_bytes - s0.recovered_bytes);
+        uint64_t bad = bench_sum_u64(app, (rc == FUZE_RECOVERED ? 0 : 1) + verify(a, n, seed));
+        if (bad) {
+          bench_note("check recovery t=%d %s rep %d: %llu wrong doubles (or no FUZE_RECOVERED): "
+                     "MISMATCH\n", t, bench_mode_name[mode], r, (unsigned long long)bad);
+          g_fail = 1;
+        }
+        restored[r] = (double)rec;
+        per[r] = rec ? (double)modeled_traffic(&plan, lost, bytes) / (double)rec : 0;
+      }
+      char param[96];
+      snprintf(param, sizeof param, "t=%d f=%d size=%s", t, F, sz);
+      bench_row("recovery", param, bench_mode_name[mode], "ms", ms, reps);
+      bench_row("recovery_restored", param, bench_mode_name[mode], "B", restored, reps);
+      bench_row("recovery_bytes", param, bench_mode_name[mode], "B/B", per, reps);
+    }
+    fuze__plan_free(&plan);
+    BENCH_CK(ctx, fuze_finalize(&ctx));
+    MPI_Comm_free(&app);
+  }
+  free(lost);
+  free(a);
+  bench_table("recovery: fuze_recover time after t wiped ranks (max over ranks); bytes restored "
+              "(decoded primaries + re-encoded backups, all ranks); reduction traffic per "
+              "restored byte (computed from the plan)");
+  char param[96];
+  snprintf(param, sizeof param, "t=1 f=%d size=%s", F, sz);
+  double r = bench_median("recovery", param, "fusion") / bench_median("recovery", param, "replicate");
+  if (r == r)
+    bench_note("recovery goal (t=1: fusion <= 3x replication's time): %.3g: %s\n", r,
+               r <= 3 ? "met" : "missed");
+}

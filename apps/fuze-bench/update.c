@@ -1,0 +1,113 @@
+/* update: stack and map operations per second per rank, f = 1..3, with
+ * sync=op (every operation flushed at its f backups before it returns) and
+ * sync=batch (fuze_flush once at the end of the timed loop). Every rank runs
+ * its operations at the same time (domain=rank, spares=0); the rate is
+ * ops / (max over ranks of the loop time). The fused regions are created
+ * large enough (capacity=) that no operation waits for growth; a non-zero
+ * deferred count would be reported. A fuze_checkpoint between repetitions
+ * (not timed) clears the undo logs. */
+#include "bench.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { OP_PUT, OP_UPDATE, OP_REMOVE, OP_PUSH, OP_POP, OP_COUNT };
+static const char *const op_name[OP_COUNT] = {"put", "update", "remove", "push", "pop"};
+
+static double timed_loop(fuze_ctx *ctx, MPI_Comm app, int batch, int op, fuze_map *m,
+                         fuze_stack *s, long n, unsigned char *val, size_t vb, int rep) {
+  MPI_Barrier(app);
+  double t0 = MPI_Wtime();
+  for (long i = 0; i < n; i++) {
+    uint64_t key = ((uint64_t)g_rank << 40) | (uint64_t)i;
+    memcpy(val, &key, sizeof key);
+    val[vb - 1] = (unsigned char)(rep + op);
+    switch (op) {
+      case OP_PUT: BENCH_CK(ctx, fuze_map_put(m, &key, val)); break;
+      case OP_UPDATE:
+        val[vb - 1] ^= 0x80;
+        BENCH_CK(ctx, fuze_map_put(m, &key, val));
+        break;
+      case OP_REMOVE: BENCH_CK(ctx, fuze_map_remove(m, &key)); break;
+      case OP_PUSH: BENCH_CK(ctx, fuze_stack_push(s, val)); break;
+      case OP_POP: BENCH_CK(ctx, fuze_stack_pop(s, val)); break;
+    }
+  }
+  if (batch) BENCH_CK(ctx, fuze_flush(ctx));
+  double t = MPI_Wtime() - t0;
+  return (double)n / bench_max(app, t);
+}
+
+void bench_update(void) {
+  long n = g_opt.ops;
+  size_t vb = g_opt.value < 8 ? 8 : g_opt.value;
+  int reps = g_opt.reps;
+  for (int batch = 0; batch < 2; batch++) {
+    for (int x = 0; x < g_opt.n_upd_f; x++) {
+      int f = g_opt.upd_f[x];
+      char param[OP_COUNT][96];
+      for (int op = 0; op < OP_COUNT; op++)
+        snprintf(param[op], sizeof param[op], "f=%d sync=%s op=%s", f, batch ? "batch" : "op",
+                 op_name[op]);
+      if (f >= g_size) {
+        for (int op = 0; op < OP_COUNT; op++)
+          for (int mode = 0; mode < M_COUNT; mode++)
+            bench_row_na("update", param[op], bench_mode_name[mode], "ops/s", "needs np > f");
+        continue;
+      }
+      for (int mode = 0; mode < M_COUNT; mode++) {
+        char base[160];
+        snprintf(base, sizeof base, "faults=%d,domain=rank,code=%s,sync=%s,capacity=%ld", f,
+                 bench_mode_code[mode], batch ? "batch" : "op", n);
+        fuze_ctx *ctx = NULL;
+        MPI_Comm app;
+        BENCH_CK(NULL, bench_init(MPI_COMM_WORLD, base, &ctx, &app));
+        fuze_map *m;
+        fuze_stack *s;
+        BENCH_CK(ctx, fuze_map_create(ctx, "bench.map", 8, vb, &m));
+        BENCH_CK(ctx, fuze_stack_create(ctx, "bench.stack", vb, &s));
+        unsigned char *val = bench_alloc(vb);
+        double rate[OP_COUNT][BENCH_MAX_REPS];
+        for (int r = 0; r < reps; r++) {
+          for (int op = 0; op < OP_COUNT; op++)
+            rate[op][r] = timed_loop(ctx, app, batch, op, m, s, n, val, vb, r);
+          BENCH_CK(ctx, fuze_checkpoint(ctx));
+        }
+        fuze_fused_stats ms, ss;
+        BENCH_CK(ctx, fuze_flush(ctx));
+        MPI_Barrier(app);
+        BENCH_CK(ctx, fuze_fused_info(ctx, "bench.map", &ms));
+        BENCH_CK(ctx, fuze_fused_info(ctx, "bench.stack", &ss));
+        uint64_t deferred = bench_sum_u64(app, ms.deferred_ops + ss.deferred_ops);
+        if (deferred)
+          bench_note("note: update f=%d %s %s: %llu operations waited for capacity\n", f,
+                     batch ? "batch" : "op", bench_mode_name[mode], (unsigned long long)deferred);
+        for (int op = 0; op < OP_COUNT; op++)
+          bench_row("update", param[op], bench_mode_name[mode], "ops/s", rate[op], reps);
+        free(val);
+        BENCH_CK(ctx, fuze_finalize(&ctx));
+        MPI_Comm_free(&app);
+      }
+    }
+  }
+  bench_table("update: operations per second per rank (all ranks at once; sync=op: each "
+              "operation flushed at its backups; sync=batch: one fuze_flush at the end)");
+  /* Goal: fusion at least 0.9x replication's throughput. */
+  double worst = 1e300;
+  char where[96] = "";
+  for (int batch = 0; batch < 2; batch++)
+    for (int x = 0; x < g_opt.n_upd_f; x++)
+      for (int op = 0; op < OP_COUNT; op++) {
+        char param[96];
+        snprintf(param, sizeof param, "f=%d sync=%s op=%s", g_opt.upd_f[x], batch ? "batch" : "op",
+                 op_name[op]);
+        double r = bench_median("update", param, "fusion") / bench_median("update", param, "replicate");
+        if (r == r && r < worst) {
+          worst = r;
+          snprintf(where, sizeof where, "%s", param);
+        }
+      }
+  if (worst < 1e300)
+    bench_note("\nupdate goal (fusion >= 0.9x replication): lowest ratio %.3g at %s: %s\n", worst,
+               where, worst >= 0.9 ? "met" : "missed");
+}
