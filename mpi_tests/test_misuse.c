@@ -57,7 +57,7 @@ static void bad_configs(void) {
 }
 
 static void bad_protects(void) {
-  double d[4] = {1, 2, 3, 4};
+  static double d[4] = {1, 2, 3, 4}; /* stays registered after this function */
   expect(fuze_protect(ctx, "x", NULL, 3, MPI_DOUBLE, NULL), FUZE_ERR_ARG,
          "base is NULL but count is 3", "NULL base");
   MPI_Datatype vec;

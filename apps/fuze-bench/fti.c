@@ -1,0 +1,122 @@
+/* fti: the peer's geometry. The first --fti-np ranks (default 8) protect
+ * --fti-size bytes of doubles each (default 64 MiB) with f = 2 (domain=rank),
+ * change every double between checkpoints, and report the checkpoint time,
+ * the recovery of one wiped rank, and parity bytes / protected bytes, next to
+ * FTI's numbers from shared/PLATFORM.md. Those were measured elsewhere on a
+ * similar machine (FTI 1.6, Reed-Solomon level L3, group size 4, files on
+ * tmpfs); they are constants here, not measurements of this run. */
+#include "bench.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define FTI_CKPT_S 1.93       /* 8 ranks x 64 MiB, median */
+#define FTI_RESTART_S 1.6     /* rebuilding one lost node of 4 ranks x 64 MiB */
+#define FTI_STORAGE 2.0       /* storage / protected bytes */
+#define FTI_STORAGE_PEAK 4.0  /* at peak */
+
+static void fill(double *a, size_t n, int seed) {
+  for (size_t i = 0; i < n; i++) a[i] = (double)i + 1e9 * g_rank + 1e12 * seed;
+}
+
+static uint64_t verify(const double *a, size_t n, int seed) {
+  uint64_t bad = 0;
+  for (size_t i = 0; i < n; i++) bad += a[i] != (double)i + 1e9 * g_rank + 1e12 * seed;
+  return bad;
+}
+
+void bench_fti(void) {
+  int NP = g_opt.fti_np, F = g_opt.fti_f, reps = g_opt.reps;
+  size_t bytes = g_opt.fti_size / 8 * 8, n = bytes / 8;
+  char sz[32], param[96];
+  bench_fmt_size(bytes, sz, sizeof sz);
+  snprintf(param, sizeof param, "np=%d size=%s f=%d", NP, sz, F);
+  if (g_size < NP || F >= NP) {
+    char why[64];
+    snprintf(why, sizeof why, "needs np >= %d and f < %d", NP, NP);
+    for (int mode = 0; mode < M_COUNT; mode++) bench_row_na("fti_checkpoint", param, bench_mode_name[mode], "s", why);
+    bench_table("fti");
+    return;
+  }
+  MPI_Comm sub;
+  MPI_Comm_split(MPI_COMM_WORLD, g_rank < NP ? 0 : MPI_UNDEFINED, g_rank, &sub);
+  if (sub != MPI_COMM_NULL) {
+    double *a = bench_alloc(bytes);
+    int victim = NP / 2 - 1 > 0 ? NP / 2 - 1 : 1;
+    for (int mode = 0; mode < M_COUNT; mode++) {
+      char base[128];
+      snprintf(base, sizeof base, "faults=%d,domain=rank,code=%s", F, bench_mode_code[mode]);
+      fuze_ctx *ctx = NULL;
+      MPI_Comm app;
+      BENCH_CK(NULL, bench_init(sub, base, &ctx, &app));
+      fill(a, n, 0);
+      BENCH_CK(ctx, fuze_protect(ctx, "bench.fti", a, n, MPI_DOUBLE, NULL));
+      fuze_stats st;
+      BENCH_CK(ctx, fuze_get_stats(ctx, &st));
+      uint64_t mine[4] = {st.protected_bytes, st.parity_bytes, st.working_bytes, st.shadow_bytes}, sum[4];
+      MPI_Allreduce(mine, sum, 4, MPI_UINT64_T, MPI_SUM, app);
+      double parity = (double)sum[1] / (double)sum[0];
+      double steady = (double)(sum[1] + sum[3]) / (double)sum[0];
+      double peak = (double)(sum[1] + sum[2] + sum[3]) / (double)sum[0];
+      double ck[BENCH_MAX_REPS], rec[BENCH_MAX_REPS];
+      int seed = 1;
+      for (int r = 0; r < reps; r++, seed++) {
+        fill(a, n, seed); /* every double changes */
+        MPI_Barrier(app);
+        double t0 = MPI_Wtime();
+        BENCH_CK(ctx, fuze_checkpoint(ctx));
+        ck[r] = bench_max(app, MPI_Wtime() - t0);
+      }
+      for (int r = 0; r < reps; r++, seed++) {
+        fill(a, n, seed);
+        BENCH_CK(ctx, fuze_checkpoint(ctx));
+        BENCH_CK(ctx, fuze_inject(ctx, &victim, 1));
+        MPI_Barrier(app);
+        double t0 = MPI_Wtime();
+        int rc = fuze_recover(ctx);
+        double el = MPI_Wtime() - t0;
+        BENCH_CK(ctx, rc);
+        rec[r] = bench_max(app, el);
+        uint64_t bad = bench_sum_u64(app, (rc == FUZE_RECOVERED ? 0 : 1) + verify(a, n, seed));
+        if (bad) {
+          bench_note("check fti recovery %s rep %d: %llu wrong doubles: MISMATCH\n",
+                     bench_mode_name[mode], r, (unsigned long long)bad);
+          g_fail = 1;
+        }
+      }
+      bench_row("fti_checkpoint", param, bench_mode_name[mode], "s", ck, reps);
+      bench_row("fti_recovery", param, bench_mode_name[mode], "s", rec, reps);
+      bench_row("fti_parity", param, bench_mode_name[mode], "x", &parity, 1);
+      bench_row("fti_storage", param, bench_mode_name[mode], "x", &steady, 1);
+      bench_row("fti_storage_peak", param, bench_mode_name[mode], "x", &peak, 1);
+      BENCH_CK(ctx, fuze_finalize(&ctx));
+      MPI_Comm_free(&app);
+    }
+    free(a);
+    MPI_Comm_free(&sub);
+    double c1 = FTI_CKPT_S, c2 = FTI_RESTART_S, c3 = FTI_STORAGE, c4 = FTI_STORAGE_PEAK;
+    bench_row("fti_checkpoint", param, "fti", "s", &c1, 1);
+    bench_row("fti_recovery", param, "fti", "s", &c2, 1);
+    bench_row("fti_storage", param, "fti", "x", &c3, 1);
+    bench_row("fti_storage_peak", param, "fti", "x", &c4, 1);
+  }
+  bench_idle_barrier(MPI_COMM_WORLD);
+  bench_table("fti: FTI's geometry; the fti column is FTI measured elsewhere on a similar machine "
+              "(PLATFORM.md: FTI 1.6 L3 RS, group 4, tmpfs), not in this run");
+  if (g_rank == 0) {
+    double fc = bench_median("fti_checkpoint", param, "fusion");
+    double fr = bench_median("fti_recovery", param, "fusion");
+    double fp = bench_median("fti_parity", param, "fusion");
+    double fs = bench_median("fti_storage", param, "fusion");
+    double fk = bench_median("fti_storage_peak", param, "fusion");
+    bench_note("\nfuze fusion vs FTI measured elsewhere on a similar machine (ratios < 1: fuze smaller/faster):\n");
+    bench_note("  checkpoint %.3g s vs FTI %.2f s (8 x 64 MiB): %.3gx\n", fc, FTI_CKPT_S, fc / FTI_CKPT_S);
+    bench_note("  recovery of one rank %.3g s vs FTI restart %.1f s (FTI: 4 ranks x 64 MiB, one "
+               "node rebuilt; not the same geometry): %.3gx\n", fr, FTI_RESTART_S, fr / FTI_RESTART_S);
+    bench_note("  parity / protected: %.3gx (no FTI figure for parity alone)\n", fp);
+    bench_note("  committed copy + committed parity / protected %.3gx vs FTI storage %.1fx: %.3gx\n",
+               fs, FTI_STORAGE, fs / FTI_STORAGE);
+    bench_note("  ... + working parity (always allocated) %.3gx vs FTI peak %.1fx: %.3gx\n", fk,
+               FTI_STORAGE_PEAK, fk / FTI_STORAGE_PEAK);
+  }
+}
