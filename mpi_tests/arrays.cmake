@@ -7,3 +7,5 @@ endforeach()
 # The cross-node transport (no RDMA): Open MPI's osc/pt2pt over TCP.
 fuze_add_mpi_test(NAME arrays_np4_tcp_pt2pt COMMAND test_arrays NP 4 TIMEOUT 120
                   ENV OMPI_MCA_osc=pt2pt OMPI_MCA_btl=tcp,self)
+# Emulated nodes of 2 ranks: every set of <= f failed nodes, each losing both ranks.
+fuze_add_mpi_test(NAME arrays_np8_nodes_of_2 COMMAND test_arrays ARGS 4711 2 NP 8 TIMEOUT 120)

@@ -87,7 +87,7 @@ static int compare(const tarr *t, int use_pending, const char *what) {
 }
 
 typedef struct scen {
-  int np, f, spares;
+  int np, f, spares, k; /* k: ranks per failure domain (domain=K); 1 = domain=rank */
   const char *code;
   uint64_t seed;
 } scen;
@@ -108,12 +108,15 @@ static void one_failure(fuze_ctx *ctx, tarr *t, uint64_t *rng, const int *set, i
                         int phase, const scen *s) {
   mutate(t, rng);
   snapshot(t, 0);
-  int rc = fuze_inject_at(ctx, set, len, phases[phase]);
+  int ranks[64], n = 0; /* a failed domain loses all of its ranks */
+  for (int d = 0; d < len; d++)
+    for (int r = set[d] * s->k; r < (set[d] + 1) * s->k; r++) ranks[n++] = r;
+  int rc = fuze_inject_at(ctx, ranks, n, phases[phase]);
   T_EQ_INT(rc, FUZE_SUCCESS, "fuze_inject_at");
   rc = fuze_checkpoint(ctx);
   char what[160];
-  snprintf(what, sizeof what, "np=%d f=%d spares=%d code=%s seed=%llu set[0]=%d len=%d phase=%s",
-           s->np, s->f, s->spares, s->code, (unsigned long long)s->seed, set[0], len, phases[phase]);
+  snprintf(what, sizeof what, "np=%d k=%d f=%d spares=%d code=%s seed=%llu domains[0]=%d len=%d phase=%s",
+           s->np, s->k, s->f, s->spares, s->code, (unsigned long long)s->seed, set[0], len, phases[phase]);
   T_CHECK(rc == FUZE_RECOVERED, "%s: checkpoint returned %s: %s", what, fuze_err_name(rc),
           fuze_last_error(ctx));
   /* Before the commit decision the old epoch survives; after it, the new. */
@@ -124,10 +127,10 @@ static void one_failure(fuze_ctx *ctx, tarr *t, uint64_t *rng, const int *set, i
 
 static void beyond_f(fuze_ctx *ctx, tarr *t, uint64_t *rng, const scen *s) {
   int domain[64];
-  for (int r = 0; r < s->np; r++) domain[r] = r;
+  for (int r = 0; r < s->np; r++) domain[r] = r / s->k;
   fuze_plan p;
   char err[256];
-  fuze_plan_input in = {s->np, domain, s->np, s->spares, s->f, strcmp(s->code, "replicate") ? 0 : 1};
+  fuze_plan_input in = {s->np, domain, s->np / s->k, s->spares, s->f, strcmp(s->code, "replicate") ? 0 : 1};
   if (fuze__plan_build(&in, &p, err, sizeof err)) {
     T_CHECK(0, "plan: %s", err);
     return;
@@ -174,7 +177,7 @@ static void no_change_and_resize(fuze_ctx *ctx, tarr *t, uint64_t *rng, const sc
   x->pending = realloc(x->pending, count * x->elem + 1);
   T_EQ_INT(fuze_protect(ctx, "arr1", x->buf, x->count, x->type, &x->h), FUZE_SUCCESS, "re-protect");
   snapshot(t, 1);
-  int victim = (int)(s->seed % (uint64_t)(s->np - s->spares));
+  int victim = (int)(s->seed % (uint64_t)(s->np - s->spares * s->k));
   T_EQ_INT(fuze_inject(ctx, &victim, 1), FUZE_SUCCESS, "inject after re-protect");
   T_EQ_INT(fuze_recover(ctx), FUZE_RECOVERED, "recover after re-protect");
   compare(t, 0, "after re-protect and recovery");
@@ -182,12 +185,13 @@ static void no_change_and_resize(fuze_ctx *ctx, tarr *t, uint64_t *rng, const sc
 
 static void run(scen *s) {
   char cfg[200];
-  snprintf(cfg, sizeof cfg, "faults=%d;spares=%d;domain=rank;code=%s;chunk=256", s->f, s->spares,
-           s->code);
+  snprintf(cfg, sizeof cfg, "faults=%d;spares=%d;domain=%d;code=%s;chunk=256", s->f, s->spares,
+           s->k, s->code);
+  int ndom = s->np / s->k;
   fuze_ctx *ctx;
   MPI_Comm app;
   int rc = fuze_init(MPI_COMM_WORLD, cfg, &ctx, &app);
-  if (s->np <= s->f || s->spares >= s->np) {
+  if (ndom <= s->f || s->spares >= ndom) {
     T_EQ_INT(rc, FUZE_ERR_CONFIG, cfg);
     return;
   }
@@ -207,7 +211,7 @@ static void run(scen *s) {
     no_change_and_resize(ctx, t, &rng, s);
     int set[64], len = 1;
     set[0] = 0;
-    int exhaustive = s->np <= 6, count = 0;
+    int exhaustive = ndom <= 6, count = 0;
     uint64_t pick = s->seed; /* same on every rank: the sample must agree */
     do {
       for (int ph = 0; ph < 5; ph++) {
@@ -215,7 +219,7 @@ static void run(scen *s) {
         one_failure(ctx, t, &rng, set, len, ph, s);
         count++;
       }
-    } while (t_next_subset(set, &len, s->np, s->f));
+    } while (t_next_subset(set, &len, ndom, s->f));
     beyond_f(ctx, t, &rng, s);
     if (me == 0) printf("  %s: %d failure scenarios\n", cfg, count);
   }
@@ -230,12 +234,14 @@ int main(int argc, char **argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &np);
   MPI_Comm_rank(MPI_COMM_WORLD, &me);
   uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 10) : 12345;
+  int k = argc > 2 ? atoi(argv[2]) : 1; /* ranks per emulated node */
+  if (k < 1 || np % k) k = 1;
   const char *codes[] = {"rs", "replicate"};
-  if (me == 0) printf("test_arrays: np=%d seed=%llu\n", np, (unsigned long long)seed);
+  if (me == 0) printf("test_arrays: np=%d ranks per domain=%d seed=%llu\n", np, k, (unsigned long long)seed);
   for (int c = 0; c < 2; c++)
     for (int spares = 0; spares <= 2; spares++)
       for (int f = 1; f <= 3; f++) {
-        scen s = {np, f, spares, codes[c], seed + (uint64_t)(100 * c + 10 * spares + f)};
+        scen s = {np, f, spares, k, codes[c], seed + (uint64_t)(100 * c + 10 * spares + f)};
         run(&s);
       }
   int total = t_total(MPI_COMM_WORLD);

@@ -34,6 +34,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuze_app.h"
+
 /* ------------------------------------------------------------------------ */
 /* Options                                                                   */
 
@@ -71,15 +73,6 @@ static void usage(FILE *out) {
           "fuze error, 2 bad options.\n");
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out) {
-  char *end = NULL;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) return -1;
-  *out = v;
-  return 0;
-}
-
 static int parse_hex64(const char *s, uint64_t *out) {
   if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) s += 2;
   if (*s == '\0' || strlen(s) > 16) return -1;
@@ -94,6 +87,20 @@ static int parse_hex64(const char *s, uint64_t *out) {
   return 0;
 }
 
+/* The options, in the order of the table below. */
+enum { OPT_NX, OPT_NY, OPT_STEPS, OPT_EVERY, OPT_CONFIG, OPT_EXPECT, OPT_NO_REFERENCE, OPT_HELP };
+
+static const fuze_app_option option_table[] = {
+    [OPT_NX] = {"--nx", FUZE_APP_VALUE},
+    [OPT_NY] = {"--ny", FUZE_APP_VALUE},
+    [OPT_STEPS] = {"--steps", FUZE_APP_VALUE},
+    [OPT_EVERY] = {"--every", FUZE_APP_VALUE},
+    [OPT_CONFIG] = {"--config", FUZE_APP_VALUE},
+    [OPT_EXPECT] = {"--expect", FUZE_APP_VALUE},
+    [OPT_NO_REFERENCE] = {"--no-reference", FUZE_APP_FLAG_STRICT},
+    [OPT_HELP] = {"--help", FUZE_APP_FLAG},
+};
+
 /* Returns 0, or -1 with a message in err. Accepts "--opt VALUE" and "--opt=VALUE". */
 static int parse_options(int argc, char **argv, options *o, char *err, size_t errlen) {
   o->nx = 256;
@@ -107,62 +114,26 @@ static int parse_options(int argc, char **argv, options *o, char *err, size_t er
   o->help = 0;
   const long max_dim = 1L << 20;
   for (int i = 1; i < argc; i++) {
-    const char *arg = argv[i];
-    char name[32];
     const char *val = NULL;
-    const char *eq = strchr(arg, '=');
-    if (strncmp(arg, "--", 2) != 0) {
-      snprintf(err, errlen, "unexpected argument '%s'", arg);
-      return -1;
-    }
-    size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
-    if (nlen >= sizeof name) {
-      snprintf(err, errlen, "unknown option '%s'", arg);
-      return -1;
-    }
-    memcpy(name, arg, nlen);
-    name[nlen] = '\0';
-    if (!strcmp(name, "--help")) {
-      o->help = 1;
-      continue;
-    }
-    if (!strcmp(name, "--no-reference")) {
-      if (eq) {
-        snprintf(err, errlen, "option '--no-reference' takes no value");
-        return -1;
-      }
-      o->no_reference = 1;
-      continue;
-    }
-    int known = !strcmp(name, "--nx") || !strcmp(name, "--ny") || !strcmp(name, "--steps") ||
-                !strcmp(name, "--every") || !strcmp(name, "--config") ||
-                !strcmp(name, "--expect");
-    if (!known) {
-      snprintf(err, errlen, "unknown option '%s'", name);
-      return -1;
-    }
-    if (eq) {
-      val = eq + 1;
-    } else if (i + 1 < argc) {
-      val = argv[++i];
-    } else {
-      snprintf(err, errlen, "option '%s' needs a value", name);
-      return -1;
-    }
+    const int k = fuze_app_next_option(argc, argv, &i, option_table,
+                                       sizeof option_table / sizeof option_table[0], &val, err,
+                                       errlen);
+    if (k < 0) return -1;
     int bad = 0;
-    if (!strcmp(name, "--nx")) bad = parse_long(val, 1, max_dim, &o->nx);
-    else if (!strcmp(name, "--ny")) bad = parse_long(val, 1, max_dim, &o->ny);
-    else if (!strcmp(name, "--steps")) bad = parse_long(val, 0, INT32_MAX, &o->steps);
-    else if (!strcmp(name, "--every")) bad = parse_long(val, 1, INT32_MAX, &o->every);
-    else if (!strcmp(name, "--config")) o->config = val;
-    else if (!strcmp(name, "--expect")) {
-      bad = parse_hex64(val, &o->expect);
-      o->have_expect = 1;
+    switch (k) {
+      case OPT_NX: bad = parse_long(val, 1, max_dim, &o->nx); break;
+      case OPT_NY: bad = parse_long(val, 1, max_dim, &o->ny); break;
+      case OPT_STEPS: bad = parse_long(val, 0, INT32_MAX, &o->steps); break;
+      case OPT_EVERY: bad = parse_long(val, 1, INT32_MAX, &o->every); break;
+      case OPT_CONFIG: o->config = val; break;
+      case OPT_EXPECT:
+        bad = parse_hex64(val, &o->expect);
+        o->have_expect = 1;
+        break;
+      case OPT_NO_REFERENCE: o->no_reference = 1; break;
+      default: o->help = 1; break;
     }
-    if (bad) {
-      snprintf(err, errlen, "bad value '%s' for option '%s'", val, name);
-      return -1;
-    }
+    if (bad) return fuze_app_bad_value(val, option_table[k].name, err, errlen);
   }
   return 0;
 }
@@ -314,43 +285,12 @@ static checksum field_checksum(const grid *g, const double *u) {
   return c;
 }
 
-/* ------------------------------------------------------------------------ */
-/* Output helpers                                                            */
-
-static int g_rank0 = 0; /* this rank is rank 0 of the app communicator */
-
-#define SAY(...)                                                                   \
-  do {                                                                             \
-    if (g_rank0) {                                                                 \
-      printf(__VA_ARGS__);                                                         \
-      fflush(stdout);                                                              \
-    }                                                                              \
-  } while (0)
-
-/* Rank 0 prints an error on stderr. */
-#define SAY_ERR(...)                                                               \
-  do {                                                                             \
-    if (g_rank0) {                                                                 \
-      fflush(stdout);                                                              \
-      fprintf(stderr, __VA_ARGS__);                                                \
-      fflush(stderr);                                                              \
-    }                                                                              \
-  } while (0)
-
-static void human_bytes(uint64_t b, char *buf, size_t len) {
-  if (b >= (UINT64_C(1) << 30)) snprintf(buf, len, "%.2f GiB", (double)b / (double)(1u << 30));
-  else if (b >= (UINT64_C(1) << 20)) snprintf(buf, len, "%.2f MiB", (double)b / (double)(1u << 20));
-  else if (b >= (UINT64_C(1) << 10)) snprintf(buf, len, "%.1f KiB", (double)b / 1024.0);
-  else snprintf(buf, len, "%" PRIu64 " B", b);
-}
-
 /* Report a fuze error from rank 0 (collective calls fail on every rank). */
 static void report_fuze_error(const fuze_ctx *ctx, const char *call, int rc, int64_t step) {
   if (!g_rank0) return;
-  fflush(stdout);
-  fprintf(stderr, "heat2d: %s returned %s (%d) at step %" PRId64 ": %s\n", call,
-          fuze_err_name(rc), rc, step, fuze_last_error(ctx));
-  fflush(stderr);
+  char where[48];
+  snprintf(where, sizeof where, " at step %" PRId64, step);
+  fuze_app_fuze_error("heat2d", call, rc, where, fuze_last_error(ctx));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -508,91 +448,43 @@ static int run_protected(fuze_ctx *ctx, const grid *g, long steps, long every,
 
 /* ------------------------------------------------------------------------ */
 
-typedef struct sum_stats {
-  uint64_t protected_bytes, parity_bytes, working_bytes, shadow_bytes, sent_bytes,
-      recovered_bytes;
-} sum_stats;
-
 static void print_stats(const fuze_ctx *ctx, const grid *g, int nspare) {
-  fuze_stats st;
-  memset(&st, 0, sizeof st);
-  int rc = fuze_get_stats(ctx, &st);
-  int ok = (rc >= 0);
-  MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, g->cart);
-  if (!ok) {
-    if (rc < 0)
-      fprintf(stderr, "heat2d: rank %d: fuze_get_stats returned %s: %s\n", g->rank,
-              fuze_err_name(rc), fuze_last_error(ctx));
-    return;
-  }
-  uint64_t mine[6] = {st.protected_bytes, st.parity_bytes, st.working_bytes,
-                      st.shadow_bytes,    st.sent_bytes,   st.recovered_bytes};
-  uint64_t tot[6] = {0, 0, 0, 0, 0, 0};
-  uint64_t ev[2] = {st.epoch, st.recoveries}, evmax[2] = {0, 0};
-  MPI_Reduce(mine, tot, 6, MPI_UINT64_T, MPI_SUM, 0, g->cart);
-  MPI_Reduce(ev, evmax, 2, MPI_UINT64_T, MPI_MAX, 0, g->cart);
+  fuze_app_stats st;
+  if (fuze_app_sum_stats("heat2d", ctx, g->cart, &st) != 0) return;
   if (!g_rank0) return;
-  char p[32], q[32], w[32], s[32], t[32], r[32];
-  human_bytes(tot[0], p, sizeof p);
-  human_bytes(tot[1], q, sizeof q);
-  human_bytes(tot[2], w, sizeof w);
-  human_bytes(tot[3], s, sizeof s);
-  human_bytes(tot[4], t, sizeof t);
-  human_bytes(tot[5], r, sizeof r);
-  printf("heat2d: fuze stats: epoch %" PRIu64 ", recoveries %" PRIu64 ", %d block%s, %d backup%s\n",
-         evmax[0], evmax[1], st.nblocks, st.nblocks == 1 ? "" : "s", st.nbackups,
-         st.nbackups == 1 ? "" : "s");
-  printf("heat2d: fuze bytes summed over %d ranks: protected %" PRIu64 " (%s), parity %" PRIu64
-         " (%s), working parity %" PRIu64 " (%s), shadow %" PRIu64 " (%s)\n",
-         g->size, tot[0], p, tot[1], q, tot[2], w, tot[3], s);
-  printf("heat2d: fuze bytes summed over %d ranks: sent to backups %" PRIu64
-         " (%s), recovered %" PRIu64 " (%s)\n",
-         g->size, tot[4], t, tot[5], r);
-  if (nspare > 0)
-    printf("heat2d: (backups hosted by the %d spare rank%s are not counted: spare ranks "
-           "have no context the app could query)\n", nspare, nspare == 1 ? "" : "s");
-  else if (tot[0] > 0)
-    printf("heat2d: parity / protected = %.3f\n", (double)tot[1] / (double)tot[0]);
+  fuze_app_print_stats("heat2d", &st, g->size, nspare);
+  if (nspare == 0 && st.bytes[0] > 0)
+    printf("heat2d: parity / protected = %.3f\n", (double)st.bytes[1] / (double)st.bytes[0]);
   fflush(stdout);
 }
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
-  int wrank = 0, wsize = 1;
-  MPI_Comm_rank(MPI_COMM_WORLD, &wrank);
+  int wsize = 1;
   MPI_Comm_size(MPI_COMM_WORLD, &wsize);
 
   options opt;
   char err[256] = "";
-  if (parse_options(argc, argv, &opt, err, sizeof err) != 0) {
-    if (wrank == 0) {
-      fprintf(stderr, "heat2d: %s\n", err);
-      usage(stderr);
-    }
-    MPI_Finalize();
-    return 2;
-  }
-  if (opt.help) {
-    if (wrank == 0) usage(stdout);
-    MPI_Finalize();
-    return 0;
-  }
+  const int parse_rc = parse_options(argc, argv, &opt, err, sizeof err);
+  int exit_now = fuze_app_options_done("heat2d", parse_rc, err, opt.help, usage);
+  if (exit_now >= 0) return exit_now;
 
   fuze_ctx *ctx = NULL;
   MPI_Comm app = MPI_COMM_NULL;
-  int rc = fuze_init(MPI_COMM_WORLD, opt.config, &ctx, &app);
-  if (rc < 0) {
-    if (wrank == 0)
-      fprintf(stderr, "heat2d: fuze_init returned %s (%d): %s\n", fuze_err_name(rc), rc,
-              fuze_last_error(NULL));
+  /* The demo shows what the library does: its plan, each injected failure and
+   * each recovery (verbose=1 first, so a verbose key of --config wins). */
+  size_t cfg_len = strlen("verbose=1,") + (opt.config ? strlen(opt.config) : 0) + 1;
+  char *fuze_config = malloc(cfg_len);
+  if (!fuze_config) {
+    fprintf(stderr, "heat2d: out of memory\n");
     MPI_Finalize();
     return 1;
   }
-  if (app == MPI_COMM_NULL) {
-    /* A spare rank: it hosted backups until the compute ranks finalized. */
-    MPI_Finalize();
-    return 0;
-  }
+  snprintf(fuze_config, cfg_len, "verbose=1%s%s", opt.config ? "," : "",
+           opt.config ? opt.config : "");
+  exit_now = fuze_app_init("heat2d", fuze_config, &ctx, &app);
+  free(fuze_config);
+  if (exit_now >= 0) return exit_now; /* fuze_init failed, or a spare rank */
 
   int arank = 0, asize = 1;
   MPI_Comm_rank(app, &arank);
@@ -660,8 +552,7 @@ int main(int argc, char **argv) {
   /* 2. The protected run. */
   SAY("heat2d: protecting \"heat2d.field\" (whole local block with halos, MPI_DOUBLE) and "
       "\"heat2d.step\" (MPI_INT64_T)\n");
-  rc = run_protected(ctx, &g, opt.steps, opt.every, &ps, &rep);
-  if (rc < 0) {
+  if (run_protected(ctx, &g, opt.steps, opt.every, &ps, &rep) < 0) {
     status = 1;
     goto finish;
   }
@@ -691,13 +582,7 @@ int main(int argc, char **argv) {
   }
 
 finish:
-  rc = fuze_finalize(&ctx);
-  if (rc < 0) {
-    if (g_rank0)
-      fprintf(stderr, "heat2d: fuze_finalize returned %s (%d): %s\n", fuze_err_name(rc), rc,
-              fuze_last_error(NULL));
-    status = 1;
-  }
+  if (fuze_app_finalize("heat2d", &ctx) != 0) status = 1;
   /* Only now, with fuze finalized, may the protected buffers go away. */
   free(ps.u);
   free(ps.scratch);

@@ -51,6 +51,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuze_app.h"
+
 #define KEY_BYTES 8
 #define VALUE_BYTES 32
 #define MAP_NAME "kvstore.kv"
@@ -96,15 +98,6 @@ static void usage(FILE *out) {
           VALUE_BYTES);
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out) {
-  char *end = NULL;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) return -1;
-  *out = v;
-  return 0;
-}
-
 static int parse_u64(const char *s, uint64_t *out) {
   char *end = NULL;
   if (*s == '-' || *s == '\0') return -1;
@@ -114,6 +107,29 @@ static int parse_u64(const char *s, uint64_t *out) {
   *out = (uint64_t)v;
   return 0;
 }
+
+/* The options, in the order of the table below. */
+enum {
+  OPT_ROUNDS,
+  OPT_OPS,
+  OPT_KEYS,
+  OPT_EVERY,
+  OPT_SEED,
+  OPT_CONFIG,
+  OPT_EXPECT_RECOVERIES,
+  OPT_HELP
+};
+
+static const fuze_app_option option_table[] = {
+    [OPT_ROUNDS] = {"--rounds", FUZE_APP_VALUE},
+    [OPT_OPS] = {"--ops", FUZE_APP_VALUE},
+    [OPT_KEYS] = {"--keys", FUZE_APP_VALUE},
+    [OPT_EVERY] = {"--every", FUZE_APP_VALUE},
+    [OPT_SEED] = {"--seed", FUZE_APP_VALUE},
+    [OPT_CONFIG] = {"--config", FUZE_APP_VALUE},
+    [OPT_EXPECT_RECOVERIES] = {"--expect-recoveries", FUZE_APP_VALUE},
+    [OPT_HELP] = {"--help", FUZE_APP_FLAG},
+};
 
 /* Returns 0, or -1 with a message in err. Accepts "--opt VALUE" and "--opt=VALUE". */
 static int parse_options(int argc, char **argv, options *o, char *err, size_t errlen) {
@@ -126,56 +142,27 @@ static int parse_options(int argc, char **argv, options *o, char *err, size_t er
   o->expect_recoveries = -1;
   o->help = 0;
   for (int i = 1; i < argc; i++) {
-    const char *arg = argv[i];
-    char name[32];
     const char *val = NULL;
-    const char *eq = strchr(arg, '=');
-    if (strncmp(arg, "--", 2) != 0) {
-      snprintf(err, errlen, "unexpected argument '%s'", arg);
-      return -1;
-    }
-    size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
-    if (nlen >= sizeof name) {
-      snprintf(err, errlen, "unknown option '%s'", arg);
-      return -1;
-    }
-    memcpy(name, arg, nlen);
-    name[nlen] = '\0';
-    if (!strcmp(name, "--help")) {
-      o->help = 1;
-      continue;
-    }
-    int known = !strcmp(name, "--rounds") || !strcmp(name, "--ops") ||
-                !strcmp(name, "--keys") || !strcmp(name, "--every") ||
-                !strcmp(name, "--seed") || !strcmp(name, "--config") ||
-                !strcmp(name, "--expect-recoveries");
-    if (!known) {
-      snprintf(err, errlen, "unknown option '%s'", name);
-      return -1;
-    }
-    if (eq) {
-      val = eq + 1;
-    } else if (i + 1 < argc) {
-      val = argv[++i];
-    } else {
-      snprintf(err, errlen, "option '%s' needs a value", name);
-      return -1;
-    }
+    const int k = fuze_app_next_option(argc, argv, &i, option_table,
+                                       sizeof option_table / sizeof option_table[0], &val, err,
+                                       errlen);
+    if (k < 0) return -1;
     int bad = 0;
     /* Limits: a round's records of one rank stay far below INT_MAX elements,
      * and the dense reference model (8 bytes per key) stays below 128 MiB. */
-    if (!strcmp(name, "--rounds")) bad = parse_long(val, 0, 1L << 20, &o->rounds);
-    else if (!strcmp(name, "--ops")) bad = parse_long(val, 0, 1L << 20, &o->ops);
-    else if (!strcmp(name, "--keys")) bad = parse_long(val, 1, 1L << 24, &o->keys);
-    else if (!strcmp(name, "--every")) bad = parse_long(val, 1, INT32_MAX, &o->every);
-    else if (!strcmp(name, "--seed")) bad = parse_u64(val, &o->seed);
-    else if (!strcmp(name, "--config")) o->config = val;
-    else if (!strcmp(name, "--expect-recoveries"))
-      bad = parse_long(val, 0, INT32_MAX, &o->expect_recoveries);
-    if (bad) {
-      snprintf(err, errlen, "bad value '%s' for option '%s'", val, name);
-      return -1;
+    switch (k) {
+      case OPT_ROUNDS: bad = parse_long(val, 0, 1L << 20, &o->rounds); break;
+      case OPT_OPS: bad = parse_long(val, 0, 1L << 20, &o->ops); break;
+      case OPT_KEYS: bad = parse_long(val, 1, 1L << 24, &o->keys); break;
+      case OPT_EVERY: bad = parse_long(val, 1, INT32_MAX, &o->every); break;
+      case OPT_SEED: bad = parse_u64(val, &o->seed); break;
+      case OPT_CONFIG: o->config = val; break;
+      case OPT_EXPECT_RECOVERIES:
+        bad = parse_long(val, 0, INT32_MAX, &o->expect_recoveries);
+        break;
+      default: o->help = 1; break;
     }
+    if (bad) return fuze_app_bad_value(val, option_table[k].name, err, errlen);
   }
   if ((uint64_t)o->rounds * (uint64_t)o->ops > (UINT64_C(1) << 26)) {
     snprintf(err, errlen, "--rounds x --ops is %ld x %ld, more than 2^26 operations per rank",
@@ -286,40 +273,13 @@ typedef struct res_rec {
  * RES_GARBAGE: bytes no put wrote), for a remove 1 found / 0 absent. */
 #define RES_GARBAGE UINT64_MAX
 
-/* ------------------------------------------------------------------------ */
-/* Output helpers                                                            */
-
-static int g_rank0 = 0; /* this rank is rank 0 of the app communicator */
-
-#define SAY(...)                                                                   \
-  do {                                                                             \
-    if (g_rank0) {                                                                 \
-      printf(__VA_ARGS__);                                                         \
-      fflush(stdout);                                                              \
-    }                                                                              \
-  } while (0)
-
-#define SAY_ERR(...)                                                               \
-  do {                                                                             \
-    if (g_rank0) {                                                                 \
-      fflush(stdout);                                                              \
-      fprintf(stderr, __VA_ARGS__);                                                \
-      fflush(stderr);                                                              \
-    }                                                                              \
-  } while (0)
-
-static void human_bytes(uint64_t b, char *buf, size_t len) {
-  if (b >= (UINT64_C(1) << 30)) snprintf(buf, len, "%.2f GiB", (double)b / (double)(1u << 30));
-  else if (b >= (UINT64_C(1) << 20)) snprintf(buf, len, "%.2f MiB", (double)b / (double)(1u << 20));
-  else if (b >= (UINT64_C(1) << 10)) snprintf(buf, len, "%.1f KiB", (double)b / 1024.0);
-  else snprintf(buf, len, "%" PRIu64 " B", b);
-}
-
 /* A collective fuze call failed: it returns the same status on every rank,
  * rank 0 reports it with the library's message. */
 static void report_fuze_error(const fuze_ctx *ctx, const char *call, int rc, long round) {
-  SAY_ERR("kvstore: %s returned %s (%d) after round %ld: %s\n", call, fuze_err_name(rc), rc,
-          round, fuze_last_error(ctx));
+  if (!g_rank0) return;
+  char where[48];
+  snprintf(where, sizeof where, " after round %ld", round);
+  fuze_app_fuze_error("kvstore", call, rc, where, fuze_last_error(ctx));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -933,19 +893,9 @@ int main(int argc, char **argv) {
 
   options opt;
   char err[256] = "";
-  if (parse_options(argc, argv, &opt, err, sizeof err) != 0) {
-    if (wrank == 0) {
-      fprintf(stderr, "kvstore: %s\n", err);
-      usage(stderr);
-    }
-    MPI_Finalize();
-    return 2;
-  }
-  if (opt.help) {
-    if (wrank == 0) usage(stdout);
-    MPI_Finalize();
-    return 0;
-  }
+  const int parse_rc = parse_options(argc, argv, &opt, err, sizeof err);
+  int exit_now = fuze_app_options_done("kvstore", parse_rc, err, opt.help, usage);
+  if (exit_now >= 0) return exit_now;
 
   /* "recovery=forward" first: a later key of the user's string wins. The
    * capacity hint sizes the fused maps for this rank's share of the keys, so
@@ -972,20 +922,10 @@ int main(int argc, char **argv) {
 
   fuze_ctx *ctx = NULL;
   MPI_Comm app = MPI_COMM_NULL;
-  int rc = fuze_init(MPI_COMM_WORLD, config, &ctx, &app);
-  if (rc < 0) {
-    if (wrank == 0)
-      fprintf(stderr, "kvstore: fuze_init returned %s (%d): %s\n", fuze_err_name(rc), rc,
-              fuze_last_error(NULL));
+  exit_now = fuze_app_init("kvstore", config, &ctx, &app);
+  if (exit_now >= 0) { /* fuze_init failed, or a spare rank */
     free(config);
-    MPI_Finalize();
-    return 1;
-  }
-  if (app == MPI_COMM_NULL) {
-    /* A spare rank: it hosted backups until the compute ranks finalized. */
-    free(config);
-    MPI_Finalize();
-    return 0;
+    return exit_now;
   }
 
   store s;
@@ -1013,7 +953,7 @@ int main(int argc, char **argv) {
     status = 1;
     goto finish;
   }
-  rc = fuze_map_create(ctx, MAP_NAME, KEY_BYTES, VALUE_BYTES, &s.map);
+  int rc = fuze_map_create(ctx, MAP_NAME, KEY_BYTES, VALUE_BYTES, &s.map);
   if (rc < 0) {
     report_fuze_error(ctx, "fuze_map_create(" MAP_NAME ")", rc, 0);
     status = 1;
@@ -1080,13 +1020,7 @@ int main(int argc, char **argv) {
   }
 
 finish:
-  rc = fuze_finalize(&ctx);
-  if (rc < 0) {
-    if (g_rank0)
-      fprintf(stderr, "kvstore: fuze_finalize returned %s (%d): %s\n", fuze_err_name(rc), rc,
-              fuze_last_error(NULL));
-    status = 1;
-  }
+  if (fuze_app_finalize("kvstore", &ctx) != 0) status = 1;
   store_free(&s);
   free(config);
   MPI_Comm_free(&app);

@@ -39,6 +39,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuze_app.h"
+
 /* ------------------------------------------------------------------------ */
 /* Options                                                                   */
 
@@ -79,14 +81,15 @@ static void usage(FILE *out) {
           NQ_MAX_N);
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out) {
-  char *end = NULL;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) return -1;
-  *out = v;
-  return 0;
-}
+/* The options, in the order of the table below. */
+enum { OPT_N, OPT_EVERY, OPT_CONFIG, OPT_HELP };
+
+static const fuze_app_option option_table[] = {
+    [OPT_N] = {"--n", FUZE_APP_VALUE},
+    [OPT_EVERY] = {"--every", FUZE_APP_VALUE},
+    [OPT_CONFIG] = {"--config", FUZE_APP_VALUE},
+    [OPT_HELP] = {"--help", FUZE_APP_FLAG_STRICT},
+};
 
 /* Returns 0, or -1 with a message in err. Accepts "--opt VALUE" and "--opt=VALUE". */
 static int parse_options(int argc, char **argv, options *o, char *err, size_t errlen) {
@@ -95,50 +98,19 @@ static int parse_options(int argc, char **argv, options *o, char *err, size_t er
   o->config = NULL;
   o->help = 0;
   for (int i = 1; i < argc; i++) {
-    const char *arg = argv[i];
-    char name[32];
     const char *val = NULL;
-    const char *eq = strchr(arg, '=');
-    if (strncmp(arg, "--", 2) != 0) {
-      snprintf(err, errlen, "unexpected argument '%s'", arg);
-      return -1;
-    }
-    size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
-    if (nlen >= sizeof name) {
-      snprintf(err, errlen, "unknown option '%s'", arg);
-      return -1;
-    }
-    memcpy(name, arg, nlen);
-    name[nlen] = '\0';
-    if (!strcmp(name, "--help")) {
-      if (eq) {
-        snprintf(err, errlen, "option '--help' takes no value");
-        return -1;
-      }
-      o->help = 1;
-      continue;
-    }
-    if (strcmp(name, "--n") != 0 && strcmp(name, "--every") != 0 &&
-        strcmp(name, "--config") != 0) {
-      snprintf(err, errlen, "unknown option '%s'", name);
-      return -1;
-    }
-    if (eq) {
-      val = eq + 1;
-    } else if (i + 1 < argc) {
-      val = argv[++i];
-    } else {
-      snprintf(err, errlen, "option '%s' needs a value", name);
-      return -1;
-    }
+    const int k = fuze_app_next_option(argc, argv, &i, option_table,
+                                       sizeof option_table / sizeof option_table[0], &val, err,
+                                       errlen);
+    if (k < 0) return -1;
     int bad = 0;
-    if (!strcmp(name, "--n")) bad = parse_long(val, 1, NQ_MAX_N, &o->n);
-    else if (!strcmp(name, "--every")) bad = parse_long(val, 1, INT32_MAX, &o->every);
-    else o->config = val;
-    if (bad) {
-      snprintf(err, errlen, "bad value '%s' for option '%s'", val, name);
-      return -1;
+    switch (k) {
+      case OPT_N: bad = parse_long(val, 1, NQ_MAX_N, &o->n); break;
+      case OPT_EVERY: bad = parse_long(val, 1, INT32_MAX, &o->every); break;
+      case OPT_CONFIG: o->config = val; break;
+      default: o->help = 1; break;
     }
+    if (bad) return fuze_app_bad_value(val, option_table[k].name, err, errlen);
   }
   return 0;
 }
@@ -241,34 +213,13 @@ static board board_child(const board *b, uint32_t bit, int n) {
                     b->row + 1, n);
 }
 
-/* ------------------------------------------------------------------------ */
-/* Output helpers                                                            */
-
-static int g_rank0 = 0; /* this rank is rank 0 of the app communicator */
-
-#define SAY(...)                                                                   \
-  do {                                                                             \
-    if (g_rank0) {                                                                 \
-      printf(__VA_ARGS__);                                                         \
-      fflush(stdout);                                                              \
-    }                                                                              \
-  } while (0)
-
-static void human_bytes(uint64_t b, char *buf, size_t len) {
-  if (b >= (UINT64_C(1) << 30)) snprintf(buf, len, "%.2f GiB", (double)b / (double)(1u << 30));
-  else if (b >= (UINT64_C(1) << 20)) snprintf(buf, len, "%.2f MiB", (double)b / (double)(1u << 20));
-  else if (b >= (UINT64_C(1) << 10)) snprintf(buf, len, "%.1f KiB", (double)b / 1024.0);
-  else snprintf(buf, len, "%" PRIu64 " B", b);
-}
-
 /* Report the failure of a collective fuze call from rank 0 (it fails with the
  * same status on every rank). */
 static void report_fuze_error(const fuze_ctx *ctx, const char *call, int rc, long ckpt) {
   if (!g_rank0) return;
-  fflush(stdout);
-  fprintf(stderr, "nqueens: %s returned %s (%d) at checkpoint call #%ld: %s\n", call,
-          fuze_err_name(rc), rc, ckpt, fuze_last_error(ctx));
-  fflush(stderr);
+  char where[48];
+  snprintf(where, sizeof where, " at checkpoint call #%ld", ckpt);
+  fuze_app_fuze_error("nqueens", call, rc, where, fuze_last_error(ctx));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -515,44 +466,14 @@ static int run_search(search *s) {
 /* ------------------------------------------------------------------------ */
 
 static void print_stats(const search *s, int nspare) {
-  fuze_stats st;
-  memset(&st, 0, sizeof st);
-  int rc = fuze_get_stats(s->ctx, &st);
-  int ok = (rc >= 0);
-  MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, s->comm);
-  if (!ok) {
-    if (rc < 0)
-      fprintf(stderr, "nqueens: rank %d: fuze_get_stats returned %s: %s\n", s->rank,
-              fuze_err_name(rc), fuze_last_error(s->ctx));
-    return;
-  }
-  uint64_t mine[7] = {st.protected_bytes, st.parity_bytes, st.working_bytes, st.shadow_bytes,
-                      st.sent_bytes,      st.recovered_bytes, s->expansions};
-  uint64_t tot[7] = {0, 0, 0, 0, 0, 0, 0};
-  uint64_t ev[2] = {st.epoch, st.recoveries}, evmax[2] = {0, 0};
-  MPI_Reduce(mine, tot, 7, MPI_UINT64_T, MPI_SUM, 0, s->comm);
-  MPI_Reduce(ev, evmax, 2, MPI_UINT64_T, MPI_MAX, 0, s->comm);
+  fuze_app_stats st;
+  if (fuze_app_sum_stats("nqueens", s->ctx, s->comm, &st) != 0) return;
+  uint64_t expansions = 0;
+  MPI_Reduce(&s->expansions, &expansions, 1, MPI_UINT64_T, MPI_SUM, 0, s->comm);
   if (!g_rank0) return;
-  char p[32], q[32], w[32], sh[32], t[32], r[32];
-  human_bytes(tot[0], p, sizeof p);
-  human_bytes(tot[1], q, sizeof q);
-  human_bytes(tot[2], w, sizeof w);
-  human_bytes(tot[3], sh, sizeof sh);
-  human_bytes(tot[4], t, sizeof t);
-  human_bytes(tot[5], r, sizeof r);
   printf("nqueens: %" PRIu64 " expansions summed over %d ranks (work redone after rollbacks "
-         "included)\n", tot[6], s->size);
-  printf("nqueens: fuze stats: epoch %" PRIu64 ", recoveries %" PRIu64 ", %d block%s, %d "
-         "backup%s\n", evmax[0], evmax[1], st.nblocks, st.nblocks == 1 ? "" : "s",
-         st.nbackups, st.nbackups == 1 ? "" : "s");
-  printf("nqueens: fuze bytes summed over %d ranks: protected %" PRIu64 " (%s), parity %"
-         PRIu64 " (%s), working parity %" PRIu64 " (%s), shadow %" PRIu64 " (%s)\n",
-         s->size, tot[0], p, tot[1], q, tot[2], w, tot[3], sh);
-  printf("nqueens: fuze bytes summed over %d ranks: sent to backups %" PRIu64 " (%s), "
-         "recovered %" PRIu64 " (%s)\n", s->size, tot[4], t, tot[5], r);
-  if (nspare > 0)
-    printf("nqueens: (backups hosted by the %d spare rank%s are not counted: spare ranks "
-           "have no context the app could query)\n", nspare, nspare == 1 ? "" : "s");
+         "included)\n", expansions, s->size);
+  fuze_app_print_stats("nqueens", &st, s->size, nspare);
   fflush(stdout);
 }
 
@@ -595,19 +516,9 @@ int main(int argc, char **argv) {
 
   options opt;
   char err[256] = "";
-  if (parse_options(argc, argv, &opt, err, sizeof err) != 0) {
-    if (wrank == 0) {
-      fprintf(stderr, "nqueens: %s\n", err);
-      usage(stderr);
-    }
-    MPI_Finalize();
-    return 2;
-  }
-  if (opt.help) {
-    if (wrank == 0) usage(stdout);
-    MPI_Finalize();
-    return 0;
-  }
+  const int parse_rc = parse_options(argc, argv, &opt, err, sizeof err);
+  int exit_now = fuze_app_options_done("nqueens", parse_rc, err, opt.help, usage);
+  if (exit_now >= 0) return exit_now;
   char recovery[80];
   if (forward_recovery(opt.config, recovery, sizeof recovery) != NULL) {
     if (wrank == 0)
@@ -620,19 +531,8 @@ int main(int argc, char **argv) {
 
   fuze_ctx *ctx = NULL;
   MPI_Comm app = MPI_COMM_NULL;
-  int rc = fuze_init(MPI_COMM_WORLD, opt.config, &ctx, &app);
-  if (rc < 0) {
-    if (wrank == 0)
-      fprintf(stderr, "nqueens: fuze_init returned %s (%d): %s\n", fuze_err_name(rc), rc,
-              fuze_last_error(NULL));
-    MPI_Finalize();
-    return 1;
-  }
-  if (app == MPI_COMM_NULL) {
-    /* A spare rank: it hosted backups until the compute ranks finalized. */
-    MPI_Finalize();
-    return 0;
-  }
+  exit_now = fuze_app_init("nqueens", opt.config, &ctx, &app);
+  if (exit_now >= 0) return exit_now; /* fuze_init failed, or a spare rank */
 
   static search s; /* static: the protected counter must outlive every fuze call */
   memset(&s, 0, sizeof s);
@@ -655,7 +555,7 @@ int main(int argc, char **argv) {
     SAY("nqueens: fuze config: defaults and FUZE_* environment\n");
 
   const double t0 = MPI_Wtime();
-  rc = fuze_stack_create(ctx, "nqueens.stack", sizeof(board), &s.stack);
+  int rc = fuze_stack_create(ctx, "nqueens.stack", sizeof(board), &s.stack);
   if (rc < 0) {
     report_fuze_error(ctx, "fuze_stack_create(nqueens.stack)", rc, 0);
     status = 1;
@@ -701,13 +601,7 @@ int main(int argc, char **argv) {
   }
 
 finish:
-  rc = fuze_finalize(&ctx);
-  if (rc < 0) {
-    if (g_rank0)
-      fprintf(stderr, "nqueens: fuze_finalize returned %s (%d): %s\n", fuze_err_name(rc), rc,
-              fuze_last_error(NULL));
-    status = 1;
-  }
+  if (fuze_app_finalize("nqueens", &ctx) != 0) status = 1;
   MPI_Comm_free(&app);
   MPI_Finalize();
   return status;
