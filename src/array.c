@@ -202,12 +202,14 @@ int fuze__arrays_send(fuze_ctx *ctx, fuze_array **arrays, int n, int phase_hook)
 
 /* Host: committed := working for every region (the commit decision was
  * taken; every origin has flushed). */
-void fuze__arrays_promote(fuze_ctx *ctx, fuze_array **arrays, int n) {
+void fuze__arrays_promote(fuze_ctx *ctx, fuze_array **arrays, int n, const unsigned char *changed) {
   if (ctx->lost) return;
   for (int x = 0; x < n; x++) {
     fuze_array *a = arrays[x];
     fuze__win_sync(a->win);
     for (int h = 0; h < a->nhosted; h++) {
+      /* No member sent a delta: working already equals committed. */
+      if (changed && !(changed[a->hosted[h].block] & 2)) continue;
       unsigned char *w = a->winbase + a->hosted[h].off;
       memcpy(w + fuze__align(a->hosted[h].fused), w, a->hosted[h].fused);
     }

@@ -91,34 +91,28 @@ static void fsync_win(const fuze_fobj *f) {
 
 /* ---- sending ---- */
 
-typedef struct stage {
-  unsigned char *buf;
-  size_t pos, size;
-} stage;
-
-static _Thread_local stage g_stage;
-
+/* The stage (ctx->stage_*) holds products and delta copies of operations
+ * until their flush; one per context, so two contexts never share it. */
 /* Room for one whole operation: products and copies of one operation must
  * never be overwritten before they are flushed, so the stage is flushed
  * (and grown if need be) before an operation, never in the middle of one. */
 static int stage_reserve(fuze_ctx *ctx, size_t need) {
-  if (g_stage.pos + need <= g_stage.size) return FUZE_SUCCESS;
+  if (ctx->stage_pos + need <= ctx->stage_size) return FUZE_SUCCESS;
   int rc = fuze__fobjs_flush(ctx);
   if (rc) return rc;
-  if (need > g_stage.size) {
+  if (need > ctx->stage_size) {
     size_t size = need > FUZE_STAGE ? need : FUZE_STAGE;
-    unsigned char *b = realloc(g_stage.buf, size);
+    unsigned char *b = realloc(ctx->stage_buf, size);
     if (!b) return FUZE_ERR_NOMEM;
-    g_stage.buf = b;
-    g_stage.size = size;
+    ctx->stage_buf = b;
+    ctx->stage_size = size;
   }
   return FUZE_SUCCESS;
 }
 
 static unsigned char *stage_take(fuze_ctx *ctx, size_t n) {
-  (void)ctx;
-  unsigned char *p = g_stage.buf + g_stage.pos;
-  g_stage.pos += n;
+  unsigned char *p = ctx->stage_buf + ctx->stage_pos;
+  ctx->stage_pos += n;
   return p;
 }
 
@@ -286,8 +280,7 @@ static int drain_queue(fuze_fobj *f) {
     }
     rc = send_pieces(f, pcs, np, -1, 0);
   }
-  if (!rc && f->pending) rc = flush_hosts(f);
-  g_stage.pos = 0;
+  if (!rc) rc = fuze__fobjs_flush(f->ctx);
   f->qlen = 0;
   f->qslots = 0;
   return rc;
@@ -312,7 +305,7 @@ static int send_op(fuze_fobj *f, piece *pcs, int np) {
   if (ctx->lost) return rc;
   if (!rc && !ctx->cfg.sync_batch) {
     rc = flush_hosts(f);
-    g_stage.pos = 0;
+    ctx->stage_pos = 0; /* sync=op: nothing else of this context is pending */
   }
   return rc;
 }
@@ -321,7 +314,7 @@ int fuze__fobjs_flush(fuze_ctx *ctx) {
   int rc = FUZE_SUCCESS;
   for (int x = 0; x < ctx->nfobjs && !rc; x++)
     if (ctx->fobjs[x]->pending) rc = flush_hosts(ctx->fobjs[x]);
-  g_stage.pos = 0;
+  ctx->stage_pos = 0;
   return rc;
 }
 
@@ -596,8 +589,7 @@ static int republish(fuze_fobj *f, size_t from, size_t to, int only_j) {
     piece pcs[2] = {{PIECE_NODE, s, f->vals + s * f->nb}, {PIECE_KEY, s, f->keys + s * f->kb}};
     rc = send_pieces(f, pcs, f->kb ? 2 : 1, only_j, 0);
   }
-  if (!rc && f->pending) rc = flush_hosts(f);
-  g_stage.pos = 0;
+  if (!rc) rc = fuze__fobjs_flush(f->ctx);
   return rc;
 }
 
@@ -664,12 +656,13 @@ void fuze__fobjs_drop_queues(fuze_ctx *ctx) {
   }
 }
 
-static void copy_halves(fuze_ctx *ctx, int to_committed) {
+static void copy_halves(fuze_ctx *ctx, int to_committed, const unsigned char *changed) {
   if (ctx->lost) return;
   for (int x = 0; x < ctx->nfobjs; x++) {
     fuze_fobj *f = ctx->fobjs[x];
     fsync_win(f);
     for (int h = 0; h < f->nhosted; h++) {
+      if (changed && !(changed[f->hosted[h].block] & 4)) continue;
       unsigned char *w = f->winbase + f->hosted[h].off, *c = w + f->hosted[h].fused;
       if (to_committed) memcpy(c, w, f->hosted[h].fused);
       else memcpy(w, c, f->hosted[h].fused);
@@ -678,8 +671,14 @@ static void copy_halves(fuze_ctx *ctx, int to_committed) {
   }
 }
 
-void fuze__fobjs_promote(fuze_ctx *ctx) { copy_halves(ctx, 1); }
-void fuze__fobjs_reset_working(fuze_ctx *ctx) { copy_halves(ctx, 0); }
+void fuze__fobjs_promote(fuze_ctx *ctx, const unsigned char *changed) { copy_halves(ctx, 1, changed); }
+void fuze__fobjs_reset_working(fuze_ctx *ctx) { copy_halves(ctx, 0, NULL); }
+
+uint64_t fuze__fobjs_ops(const fuze_ctx *ctx) {
+  uint64_t n = 0;
+  for (int x = 0; x < ctx->nfobjs; x++) n += ctx->fobjs[x]->ops;
+  return n;
+}
 
 void fuze__fobjs_commit_logs(fuze_ctx *ctx) {
   for (int x = 0; x < ctx->nfobjs; x++) ctx->fobjs[x]->loglen = 0;
@@ -751,7 +750,7 @@ void fuze__fobjs_wipe(fuze_ctx *ctx) {
     f->seq = 0;
     f->pending = 0;
   }
-  g_stage.pos = 0;
+  ctx->stage_pos = 0;
 }
 
 /* ---- recovery ---- */

@@ -60,7 +60,8 @@ int64_t fuze__map_find(const fuze_fobj *f, const void *key);
 /* Used by the runtime and recovery. */
 int fuze__fobjs_flush(fuze_ctx *ctx);
 int fuze__fobjs_grow(fuze_ctx *ctx);                 /* collective */
-void fuze__fobjs_promote(fuze_ctx *ctx);
+void fuze__fobjs_promote(fuze_ctx *ctx, const unsigned char *changed); /* NULL: all */
+uint64_t fuze__fobjs_ops(const fuze_ctx *ctx);
 void fuze__fobjs_reset_working(fuze_ctx *ctx);
 void fuze__fobjs_commit_logs(fuze_ctx *ctx);
 void fuze__fobjs_undo(fuze_ctx *ctx);

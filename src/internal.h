@@ -63,6 +63,10 @@ struct fuze_ctx {
   int narrays;
   struct fuze_fobj **fobjs;  /* stacks and maps, in registration order */
   int nfobjs;
+  unsigned char *changed;    /* per block, this checkpoint: 2 = array deltas, 4 = stack/map ops */
+  uint64_t ops_committed;    /* stack/map operations of this rank at the last commit */
+  unsigned char *stage_buf;  /* stack/map operations in flight (fused.c) */
+  size_t stage_pos, stage_size;
   int debug_reorder;         /* FUZE_DEBUG_REORDER: vary the order updates reach backups */
   int op_inject_hosts;       /* >= 0: the next stack/map op wipes this rank after that many hosts */
   /* Epoch state. */
@@ -105,7 +109,8 @@ void fuze__arrays_reset_working(fuze_ctx *ctx);
 size_t fuze__array_region(const fuze_ctx *ctx, const fuze_array *a, int host, int block,
                           int j);
 int fuze__arrays_send(fuze_ctx *ctx, fuze_array **arrays, int n, int phase_hook);
-void fuze__arrays_promote(fuze_ctx *ctx, fuze_array **arrays, int n);
+/* changed: per block, skip hosted regions of blocks without bit 2 (NULL: all). */
+void fuze__arrays_promote(fuze_ctx *ctx, fuze_array **arrays, int n, const unsigned char *changed);
 void fuze__arrays_update_shadow(fuze_ctx *ctx, fuze_array **arrays, int n);
 void fuze__array_free(fuze_array *a);
 

@@ -67,8 +67,8 @@ static void settle_epoch(fuze_ctx *ctx, uint64_t T) {
     ctx->epoch = T;
   }
   if (ctx->hosted_epoch < T) {
-    fuze__arrays_promote(ctx, arrays, ctx->narrays);
-    fuze__fobjs_promote(ctx);
+    fuze__arrays_promote(ctx, arrays, ctx->narrays, NULL);
+    fuze__fobjs_promote(ctx, NULL);
     ctx->hosted_epoch = T;
   }
   fuze__arrays_reset_working(ctx);
@@ -244,6 +244,7 @@ int fuze__recover(fuze_ctx *ctx, const int *lost, uint64_t *epoch_out) {
   if (rc) return rc;
   ctx->epoch = ctx->decided = ctx->hosted_epoch = T;
   ctx->lost = 0;
+  ctx->ops_committed = 0; /* next checkpoint promotes every stack/map region */
   ctx->recoveries++;
   uint64_t moved = ctx->recovered_bytes - before, total = 0;
   MPI_Reduce(&moved, &total, 1, MPI_UINT64_T, MPI_SUM, 0, ctx->world);

@@ -147,7 +147,7 @@ static int protect_collective(fuze_ctx *ctx, const ctl *c, const char *name, voi
   if ((rc = fuze__agree(ctx, rc)) || (rc = fuze__array_layout(ctx, a))) return rc;
   rc = fuze__agree(ctx, fuze__arrays_send(ctx, &a, 1, 0));
   if (!rc) {
-    fuze__arrays_promote(ctx, &a, 1);
+    fuze__arrays_promote(ctx, &a, 1, NULL);
     fuze__arrays_update_shadow(ctx, &a, 1);
   }
   if (out) *out = a;
@@ -192,6 +192,35 @@ static int lost_at(fuze_ctx *ctx, int phase, int always) {
   return any;
 }
 
+/* The phase-1 agreement: one MPI_Allgather of every rank's (lost, sent array
+ * deltas, did stack/map operations) flags. Returns whether a rank was lost;
+ * otherwise ctx->changed says, per block, which hosted regions need a
+ * promotion (a checkpoint with nothing changed copies no parity). */
+static int gather_changes(fuze_ctx *ctx) {
+  int mine = ctx->lost, any = 0;
+  for (int x = 0; x < ctx->narrays && !ctx->lost; x++)
+    if (ctx->arrays[x]->ndirty) mine |= 2;
+  if (!ctx->lost && fuze__fobjs_ops(ctx) != ctx->ops_committed) mine |= 4;
+  int *all = malloc(sizeof(int) * (size_t)ctx->size);
+  if (!ctx->changed) ctx->changed = malloc((size_t)(ctx->plan.nblocks ? ctx->plan.nblocks : 1));
+  if (!all || !ctx->changed) { /* cannot skip anything: promote everything */
+    free(all);
+    int lost[1] = {ctx->lost};
+    MPI_Allreduce(MPI_IN_PLACE, lost, 1, MPI_INT, MPI_MAX, ctx->world);
+    free(ctx->changed);
+    ctx->changed = NULL;
+    return lost[0];
+  }
+  MPI_Allgather(&mine, 1, MPI_INT, all, 1, MPI_INT, ctx->world);
+  memset(ctx->changed, 0, (size_t)ctx->plan.nblocks);
+  for (int r = 0; r < ctx->size; r++) {
+    any |= all[r] & 1;
+    if (ctx->plan.block_of[r] >= 0) ctx->changed[ctx->plan.block_of[r]] |= (unsigned char)all[r];
+  }
+  free(all);
+  return any;
+}
+
 static int checkpoint_collective(fuze_ctx *ctx) {
   ctx->ckpt_calls++;
   if (lost_at(ctx, FUZE_PHASE_BEFORE, 1)) return recover_if_lost(ctx);
@@ -201,15 +230,17 @@ static int checkpoint_collective(fuze_ctx *ctx) {
   if (rc || (rc = fuze__fobjs_grow(ctx))) return rc;
   rc = fuze__arrays_send(ctx, ctx->arrays, ctx->narrays, 1);
   /* Phase-1 agreement: every rank alive and flushed, or nobody commits. */
-  if (lost_at(ctx, FUZE_PHASE_SENT, 1)) return recover_if_lost(ctx);
+  fuze__inject_point(ctx, FUZE_PHASE_SENT);
+  if (gather_changes(ctx)) return recover_if_lost(ctx);
   if ((rc = fuze__agree(ctx, rc))) return checkpoint_abort(ctx, rc);
   ctx->decided = ctx->epoch + 1;
-  fuze__arrays_promote(ctx, ctx->arrays, ctx->narrays);
-  fuze__fobjs_promote(ctx);
+  fuze__arrays_promote(ctx, ctx->arrays, ctx->narrays, ctx->changed);
+  fuze__fobjs_promote(ctx, ctx->changed);
   ctx->hosted_epoch = ctx->decided;
   if (lost_at(ctx, FUZE_PHASE_PROMOTED, 0)) return recover_if_lost(ctx);
   fuze__arrays_update_shadow(ctx, ctx->arrays, ctx->narrays);
   fuze__fobjs_commit_logs(ctx);
+  ctx->ops_committed = fuze__fobjs_ops(ctx);
   ctx->epoch = ctx->decided;
   if (lost_at(ctx, FUZE_PHASE_AFTER, 0)) return recover_if_lost(ctx);
   /* No operation of the next epoch may reach a host still promoting. */
@@ -477,6 +508,8 @@ static void ctx_free(fuze_ctx *ctx) {
   free(ctx->arrays);
   for (int x = 0; x < ctx->nfobjs; x++) fuze__fobj_free(ctx->fobjs[x]);
   free(ctx->fobjs);
+  free(ctx->stage_buf);
+  free(ctx->changed);
   for (int b = 0; ctx->block_comm && b < ctx->plan.nblocks; b++)
     if (ctx->block_comm[b] != MPI_COMM_NULL) MPI_Comm_free(&ctx->block_comm[b]);
   free(ctx->block_comm);

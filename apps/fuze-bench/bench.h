@@ -42,12 +42,13 @@ typedef struct bench_opts {
   long space_pairs;                 /* largest map per rank (pairs) */
   int space_nmax;                   /* planner: n = 2..space_nmax */
   /* update */
-  long ops;                         /* operations per kind per repetition */
+  long ops;                         /* operations per kind per repetition, sync=op */
+  long batch_ops;                   /* the same with sync=batch */
   size_t value;                     /* map value / stack element bytes */
   int upd_f[BENCH_MAX_LIST], n_upd_f;
   /* concurrency */
   int conc_k[BENCH_MAX_LIST], n_conc_k;
-  long conc_ops;
+  double conc_secs;                 /* timed window per repetition */
   /* checkpoint */
   size_t ckpt_size[BENCH_MAX_LIST];
   int n_ckpt_size;

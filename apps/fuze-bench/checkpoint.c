@@ -4,7 +4,8 @@
  * Reports the commit time (max over ranks), the parity bytes sent (sum over
  * ranks of the fuze_get_stats().sent_bytes difference) per checkpoint and per
  * changed byte, and the floor: a memcpy of the changed bytes on every rank at
- * once. Checks: a checkpoint with nothing changed sends no parity byte (exit
+ * once. Fusion and replication protect the same array side by side (two
+ * contexts) and commit each change in alternating order. Checks: a checkpoint with nothing changed sends no parity byte (exit
  * status 1 otherwise). */
 #include "bench.h"
 
@@ -75,54 +76,63 @@ void bench_checkpoint(void) {
         }
         continue;
       }
+      /* Both codes protect the same array side by side; after each change
+       * both commit it, in alternating order. */
+      fuze_ctx *ctx[M_COUNT];
+      MPI_Comm app[M_COUNT];
       for (int mode = 0; mode < M_COUNT; mode++) {
         char base[128];
         snprintf(base, sizeof base, "faults=%d,domain=rank,code=%s", f, bench_mode_code[mode]);
-        fuze_ctx *ctx = NULL;
-        MPI_Comm app;
-        BENCH_CK(NULL, bench_init(MPI_COMM_WORLD, base, &ctx, &app));
-        BENCH_CK(ctx, fuze_protect(ctx, "bench.ckpt", a, bytes / 8, MPI_DOUBLE, NULL));
-        for (int c = 0; c < g_opt.n_changed; c++) {
-          double frac = g_opt.changed[c];
-          size_t nchg = n_changed(frac, nch);
-          uint64_t changed_bytes = 0;
-          for (size_t i = 0; i < nchg; i++) {
-            size_t off, len;
-            chunk_span(i * nch / nchg, chunk, bytes, &off, &len);
-            changed_bytes += len;
-          }
-          changed_bytes = bench_sum_u64(app, changed_bytes);
-          double ms[BENCH_MAX_REPS], sent[BENCH_MAX_REPS], per[BENCH_MAX_REPS];
-          for (int r = 0; r < reps; r++) {
-            touch(a, bytes, chunk, nch, nchg, 1.0);
+        BENCH_CK(NULL, bench_init(MPI_COMM_WORLD, base, &ctx[mode], &app[mode]));
+        BENCH_CK(ctx[mode], fuze_protect(ctx[mode], "bench.ckpt", a, bytes / 8, MPI_DOUBLE, NULL));
+      }
+      for (int c = 0; c < g_opt.n_changed; c++) {
+        double frac = g_opt.changed[c];
+        size_t nchg = n_changed(frac, nch);
+        uint64_t changed_bytes = 0;
+        for (size_t i = 0; i < nchg; i++) {
+          size_t off, len;
+          chunk_span(i * nch / nchg, chunk, bytes, &off, &len);
+          changed_bytes += len;
+        }
+        changed_bytes = bench_sum_u64(MPI_COMM_WORLD, changed_bytes);
+        double ms[M_COUNT][BENCH_MAX_REPS], sent[M_COUNT][BENCH_MAX_REPS], per[M_COUNT][BENCH_MAX_REPS];
+        for (int r = 0; r < reps; r++) {
+          touch(a, bytes, chunk, nch, nchg, 1.0);
+          for (int q = 0; q < M_COUNT; q++) {
+            int mode = (r + q) % M_COUNT;
             fuze_stats s0, s1;
-            BENCH_CK(ctx, fuze_get_stats(ctx, &s0));
-            MPI_Barrier(app);
+            BENCH_CK(ctx[mode], fuze_get_stats(ctx[mode], &s0));
+            MPI_Barrier(app[mode]);
             double t0 = MPI_Wtime();
-            BENCH_CK(ctx, fuze_checkpoint(ctx));
+            BENCH_CK(ctx[mode], fuze_checkpoint(ctx[mode]));
             double t = MPI_Wtime() - t0;
-            BENCH_CK(ctx, fuze_get_stats(ctx, &s1));
-            ms[r] = 1e3 * bench_max(app, t);
-            uint64_t total = bench_sum_u64(app, s1.sent_bytes - s0.sent_bytes);
-            sent[r] = (double)total;
-            per[r] = changed_bytes ? (double)total / (double)changed_bytes : 0;
+            BENCH_CK(ctx[mode], fuze_get_stats(ctx[mode], &s1));
+            ms[mode][r] = 1e3 * bench_max(app[mode], t);
+            uint64_t total = bench_sum_u64(app[mode], s1.sent_bytes - s0.sent_bytes);
+            sent[mode][r] = (double)total;
+            per[mode][r] = changed_bytes ? (double)total / (double)changed_bytes : 0;
             if (nchg == 0 && total != 0) {
               bench_note("check checkpoint %s: %llu parity bytes sent with nothing changed: "
                          "MISMATCH\n", bench_mode_name[mode], (unsigned long long)total);
               g_fail = 1;
             }
           }
-          param_of(param, sizeof param, bytes, frac, f);
-          if (nchg == 0 && g_rank == 0 && sent[0] == 0)
+        }
+        param_of(param, sizeof param, bytes, frac, f);
+        for (int mode = 0; mode < M_COUNT; mode++) {
+          if (nchg == 0 && sent[mode][0] == 0)
             bench_note("check checkpoint %s %s: 0 parity bytes sent with nothing changed: OK\n",
                        param, bench_mode_name[mode]);
-          bench_row("checkpoint", param, bench_mode_name[mode], "ms", ms, reps);
-          if (mode == M_REPLICATE) bench_row("checkpoint", param, "memcpy", "ms", floor_ms[c], reps);
-          bench_row("checkpoint_sent", param, bench_mode_name[mode], "B", sent, reps);
-          if (nchg) bench_row("checkpoint_bytes", param, bench_mode_name[mode], "B/B", per, reps);
+          bench_row("checkpoint", param, bench_mode_name[mode], "ms", ms[mode], reps);
+          bench_row("checkpoint_sent", param, bench_mode_name[mode], "B", sent[mode], reps);
+          if (nchg) bench_row("checkpoint_bytes", param, bench_mode_name[mode], "B/B", per[mode], reps);
         }
-        BENCH_CK(ctx, fuze_finalize(&ctx));
-        MPI_Comm_free(&app);
+        bench_row("checkpoint", param, "memcpy", "ms", floor_ms[c], reps);
+      }
+      for (int mode = 0; mode < M_COUNT; mode++) {
+        BENCH_CK(ctx[mode], fuze_finalize(&ctx[mode]));
+        MPI_Comm_free(&app[mode]);
       }
     }
     free(a);

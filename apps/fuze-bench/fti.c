@@ -4,7 +4,11 @@
  * the recovery of one wiped rank, and parity bytes / protected bytes, next to
  * FTI's numbers from shared/PLATFORM.md. Those were measured elsewhere on a
  * similar machine (FTI 1.6, Reed-Solomon level L3, group size 4, files on
- * tmpfs); they are constants here, not measurements of this run. */
+ * tmpfs); they are constants here, not measurements of this run. Fusion and
+ * replication run side by side (two contexts, one array each) and alternate.
+ * Storage rows: fti_storage = (committed copy + committed parity) / protected,
+ * next to FTI's 2.0x (checkpoint file + RS encoding); fti_storage_peak adds
+ * fuze's working parity (always allocated), next to FTI's 4.0x peak. */
 #include "bench.h"
 
 #include <stdlib.h>
@@ -41,58 +45,67 @@ void bench_fti(void) {
   MPI_Comm sub;
   MPI_Comm_split(MPI_COMM_WORLD, g_rank < NP ? 0 : MPI_UNDEFINED, g_rank, &sub);
   if (sub != MPI_COMM_NULL) {
-    double *a = bench_alloc(bytes);
     int victim = NP / 2 - 1 > 0 ? NP / 2 - 1 : 1;
+    /* Both codes side by side (two contexts, one array each), alternating. */
+    double *a[M_COUNT], ck[M_COUNT][BENCH_MAX_REPS], rec[M_COUNT][BENCH_MAX_REPS];
+    double parity[M_COUNT], steady[M_COUNT], peak[M_COUNT];
+    fuze_ctx *ctx[M_COUNT];
+    MPI_Comm app[M_COUNT];
     for (int mode = 0; mode < M_COUNT; mode++) {
       char base[128];
       snprintf(base, sizeof base, "faults=%d,domain=rank,code=%s", F, bench_mode_code[mode]);
-      fuze_ctx *ctx = NULL;
-      MPI_Comm app;
-      BENCH_CK(NULL, bench_init(sub, base, &ctx, &app));
-      fill(a, n, 0);
-      BENCH_CK(ctx, fuze_protect(ctx, "bench.fti", a, n, MPI_DOUBLE, NULL));
+      BENCH_CK(NULL, bench_init(sub, base, &ctx[mode], &app[mode]));
+      a[mode] = bench_alloc(bytes);
+      fill(a[mode], n, 0);
+      BENCH_CK(ctx[mode], fuze_protect(ctx[mode], "bench.fti", a[mode], n, MPI_DOUBLE, NULL));
       fuze_stats st;
-      BENCH_CK(ctx, fuze_get_stats(ctx, &st));
+      BENCH_CK(ctx[mode], fuze_get_stats(ctx[mode], &st));
       uint64_t mine[4] = {st.protected_bytes, st.parity_bytes, st.working_bytes, st.shadow_bytes}, sum[4];
-      MPI_Allreduce(mine, sum, 4, MPI_UINT64_T, MPI_SUM, app);
-      double parity = (double)sum[1] / (double)sum[0];
-      double steady = (double)(sum[1] + sum[3]) / (double)sum[0];
-      double peak = (double)(sum[1] + sum[2] + sum[3]) / (double)sum[0];
-      double ck[BENCH_MAX_REPS], rec[BENCH_MAX_REPS];
-      int seed = 1;
-      for (int r = 0; r < reps; r++, seed++) {
-        fill(a, n, seed); /* every double changes */
-        MPI_Barrier(app);
+      MPI_Allreduce(mine, sum, 4, MPI_UINT64_T, MPI_SUM, app[mode]);
+      parity[mode] = (double)sum[1] / (double)sum[0];
+      steady[mode] = (double)(sum[1] + sum[3]) / (double)sum[0];
+      peak[mode] = (double)(sum[1] + sum[2] + sum[3]) / (double)sum[0];
+    }
+    int seed = 1;
+    for (int r = 0; r < reps; r++, seed++)
+      for (int q = 0; q < M_COUNT; q++) {
+        int mode = (r + q) % M_COUNT;
+        fill(a[mode], n, seed); /* every double changes */
+        MPI_Barrier(app[mode]);
         double t0 = MPI_Wtime();
-        BENCH_CK(ctx, fuze_checkpoint(ctx));
-        ck[r] = bench_max(app, MPI_Wtime() - t0);
+        BENCH_CK(ctx[mode], fuze_checkpoint(ctx[mode]));
+        ck[mode][r] = bench_max(app[mode], MPI_Wtime() - t0);
       }
-      for (int r = 0; r < reps; r++, seed++) {
-        fill(a, n, seed);
-        BENCH_CK(ctx, fuze_checkpoint(ctx));
-        BENCH_CK(ctx, fuze_inject(ctx, &victim, 1));
-        MPI_Barrier(app);
+    for (int r = 0; r < reps; r++, seed++)
+      for (int q = 0; q < M_COUNT; q++) {
+        int mode = (r + q) % M_COUNT;
+        fuze_ctx *c = ctx[mode];
+        fill(a[mode], n, seed);
+        BENCH_CK(c, fuze_checkpoint(c));
+        BENCH_CK(c, fuze_inject(c, &victim, 1));
+        MPI_Barrier(app[mode]);
         double t0 = MPI_Wtime();
-        int rc = fuze_recover(ctx);
+        int rc = fuze_recover(c);
         double el = MPI_Wtime() - t0;
-        BENCH_CK(ctx, rc);
-        rec[r] = bench_max(app, el);
-        uint64_t bad = bench_sum_u64(app, (rc == FUZE_RECOVERED ? 0 : 1) + verify(a, n, seed));
+        BENCH_CK(c, rc);
+        rec[mode][r] = bench_max(app[mode], el);
+        uint64_t bad = bench_sum_u64(app[mode], (rc == FUZE_RECOVERED ? 0 : 1) + verify(a[mode], n, seed));
         if (bad) {
           bench_note("check fti recovery %s rep %d: %llu wrong doubles: MISMATCH\n",
                      bench_mode_name[mode], r, (unsigned long long)bad);
           g_fail = 1;
         }
       }
-      bench_row("fti_checkpoint", param, bench_mode_name[mode], "s", ck, reps);
-      bench_row("fti_recovery", param, bench_mode_name[mode], "s", rec, reps);
-      bench_row("fti_parity", param, bench_mode_name[mode], "x", &parity, 1);
-      bench_row("fti_storage", param, bench_mode_name[mode], "x", &steady, 1);
-      bench_row("fti_storage_peak", param, bench_mode_name[mode], "x", &peak, 1);
-      BENCH_CK(ctx, fuze_finalize(&ctx));
-      MPI_Comm_free(&app);
+    for (int mode = 0; mode < M_COUNT; mode++) {
+      bench_row("fti_checkpoint", param, bench_mode_name[mode], "s", ck[mode], reps);
+      bench_row("fti_recovery", param, bench_mode_name[mode], "s", rec[mode], reps);
+      bench_row("fti_parity", param, bench_mode_name[mode], "x", &parity[mode], 1);
+      bench_row("fti_storage", param, bench_mode_name[mode], "x", &steady[mode], 1);
+      bench_row("fti_storage_peak", param, bench_mode_name[mode], "x", &peak[mode], 1);
+      BENCH_CK(ctx[mode], fuze_finalize(&ctx[mode]));
+      MPI_Comm_free(&app[mode]);
+      free(a[mode]);
     }
-    free(a);
     MPI_Comm_free(&sub);
     double c1 = FTI_CKPT_S, c2 = FTI_RESTART_S, c3 = FTI_STORAGE, c4 = FTI_STORAGE_PEAK;
     bench_row("fti_checkpoint", param, "fti", "s", &c1, 1);
@@ -110,6 +123,9 @@ void bench_fti(void) {
     double fs = bench_median("fti_storage", param, "fusion");
     double fk = bench_median("fti_storage_peak", param, "fusion");
     bench_note("\nfuze fusion vs FTI measured elsewhere on a similar machine (ratios < 1: fuze smaller/faster):\n");
+    if (NP != 8 || bytes != (size_t)64 << 20 || F != 2)
+      bench_note("  WARNING: this run's geometry (%s) is not FTI's (np=8 size=64MiB f=2): the "
+                 "ratios below compare different problems\n", param);
     bench_note("  checkpoint %.3g s vs FTI %.2f s (8 x 64 MiB): %.3gx\n", fc, FTI_CKPT_S, fc / FTI_CKPT_S);
     bench_note("  recovery of one rank %.3g s vs FTI restart %.1f s (FTI: 4 ranks x 64 MiB, one "
                "node rebuilt; not the same geometry): %.3gx\n", fr, FTI_RESTART_S, fr / FTI_RESTART_S);

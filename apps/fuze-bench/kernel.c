@@ -8,7 +8,7 @@
  *           backups; replicate: the primary and t - 1 of its copies, from a
  *           surviving copy)
  * next to memcpy on the same core and buffers. Each repetition loops until
- * about 256 MiB have been processed. */
+ * about 256 MiB have been processed; fusion and replication alternate. */
 #include "bench.h"
 
 #include "code.h"
@@ -72,21 +72,25 @@ static void run(void) {
     for (int f = 1; f <= 3; f++) {
       char param[96];
       snprintf(param, sizeof param, "op=encode f=%d size=%s", f, sz);
+      fuze_code c[M_COUNT];
+      unsigned char *prod[M_COUNT][3];
+      double v[M_COUNT][BENCH_MAX_REPS];
       for (int mode = 0; mode < M_COUNT; mode++) {
-        fuze_code c;
-        memset(&c, 0, sizeof c);
+        memset(&c[mode], 0, sizeof c[mode]);
         int k = mode == M_FUSION ? K : 1;
-        if (fuze__code_init(&c, k, f, mode == M_FUSION ? FUZE_CODE_RS : FUZE_CODE_REPLICATE)) {
-          bench_row_na("kernel", param, bench_mode_name[mode], "GB/s", "fuze__code_init failed");
-          continue;
+        if (fuze__code_init(&c[mode], k, f, mode == M_FUSION ? FUZE_CODE_RS : FUZE_CODE_REPLICATE))
+          bench_check(NULL, FUZE_ERR_CONFIG, "fuze__code_init");
+        for (int j = 0; j < f; j++) prod[mode][j] = bench_alloc(len);
+      }
+      for (int r = 0; r < reps; r++)
+        for (int q = 0; q < M_COUNT; q++) {
+          int mode = (r + q) % M_COUNT;
+          v[mode][r] = gbps_encode(&c[mode], src, prod[mode], len);
         }
-        unsigned char *prod[3];
-        for (int j = 0; j < f; j++) prod[j] = bench_alloc(len);
-        double v[BENCH_MAX_REPS];
-        for (int r = 0; r < reps; r++) v[r] = gbps_encode(&c, src, prod, len);
-        bench_row("kernel", param, bench_mode_name[mode], "GB/s", v, reps);
-        for (int j = 0; j < f; j++) free(prod[j]);
-        fuze__code_free(&c);
+      for (int mode = 0; mode < M_COUNT; mode++) {
+        bench_row("kernel", param, bench_mode_name[mode], "GB/s", v[mode], reps);
+        for (int j = 0; j < f; j++) free(prod[mode][j]);
+        fuze__code_free(&c[mode]);
       }
       bench_row("kernel", param, "memcpy", "GB/s", mc, reps);
     }
@@ -94,29 +98,44 @@ static void run(void) {
       for (int t = 1; t <= f; t++) {
         char param[96];
         snprintf(param, sizeof param, "op=decode f=%d t=%d k=%d size=%s", f, t, K, sz);
+        fuze_code c[M_COUNT];
+        unsigned char *mem[M_COUNT][256], erased[256];
+        double v[M_COUNT][BENCH_MAX_REPS];
+        /* fusion: t primaries lost; replicate: the primary and t - 1 copies. */
+        memset(erased, 0, sizeof erased);
+        for (int x = 0; x < t; x++) erased[x] = 1;
         for (int mode = 0; mode < M_COUNT; mode++) {
-          fuze_code c;
-          memset(&c, 0, sizeof c);
+          memset(&c[mode], 0, sizeof c[mode]);
           int k = mode == M_FUSION ? K : 1;
-          if (fuze__code_init(&c, k, f, mode == M_FUSION ? FUZE_CODE_RS : FUZE_CODE_REPLICATE)) {
-            bench_row_na("kernel", param, bench_mode_name[mode], "GB/s", "fuze__code_init failed");
-            continue;
-          }
-          unsigned char *mem[256], erased[256];
-          memset(erased, 0, sizeof erased);
+          if (fuze__code_init(&c[mode], k, f, mode == M_FUSION ? FUZE_CODE_RS : FUZE_CODE_REPLICATE))
+            bench_check(NULL, FUZE_ERR_CONFIG, "fuze__code_init");
           for (int x = 0; x < k + f; x++) {
-            mem[x] = bench_alloc(len);
-            if (x < k) fill(mem[x], len, (unsigned)(x + 7));
+            mem[mode][x] = bench_alloc(len);
+            if (x < k) fill(mem[mode][x], len, (unsigned)(x + 7));
           }
-          fuze__code_encode(&c, mem, mem + k, len);
-          /* fusion: t primaries lost; replicate: the primary and t - 1 copies. */
-          for (int x = 0; x < t; x++) erased[x] = 1;
-          double v[BENCH_MAX_REPS];
-          for (int r = 0; r < reps; r++) v[r] = gbps_decode(&c, erased, mem, len, t);
-          if (v[0] < 0) bench_row_na("kernel", param, bench_mode_name[mode], "GB/s", "decode failed");
-          else bench_row("kernel", param, bench_mode_name[mode], "GB/s", v, reps);
-          for (int x = 0; x < k + f; x++) free(mem[x]);
-          fuze__code_free(&c);
+          fuze__code_encode(&c[mode], mem[mode], mem[mode] + k, len);
+        }
+        for (int r = 0; r < reps; r++)
+          for (int q = 0; q < M_COUNT; q++) {
+            int mode = (r + q) % M_COUNT;
+            v[mode][r] = gbps_decode(&c[mode], erased, mem[mode], len, t);
+            if (v[mode][r] < 0) bench_check(NULL, FUZE_ERR_UNRECOVERABLE, "fuze__code_decode");
+          }
+        for (int mode = 0; mode < M_COUNT; mode++) {
+          /* The decoded members must be the originals. */
+          for (int x = 0; x < t && x < c[mode].k; x++) {
+            unsigned char *ref = bench_alloc(len);
+            fill(ref, len, (unsigned)(x + 7));
+            if (memcmp(ref, mem[mode][x], len)) {
+              bench_note("check kernel decode %s %s: member %d differs: MISMATCH\n", param,
+                         bench_mode_name[mode], x);
+              g_fail = 1;
+            }
+            free(ref);
+          }
+          bench_row("kernel", param, bench_mode_name[mode], "GB/s", v[mode], reps);
+          for (int x = 0; x < c[mode].k + f; x++) free(mem[mode][x]);
+          fuze__code_free(&c[mode]);
         }
         bench_row("kernel", param, "memcpy", "GB/s", mc, reps);
       }

@@ -50,12 +50,13 @@ static void usage(FILE *out) {
           "  --space-pairs N      largest map per rank (default 4096 pairs)\n"
           "  --space-nmax N       planner table for n = 2..N (default 16)\n"
           "update:\n"
-          "  --ops N              operations of each kind per repetition (default 1000)\n"
+          "  --ops N              operations of each kind per repetition, sync=op (default 5000)\n"
+          "  --batch-ops N        the same with sync=batch (default 50000)\n"
           "  --value BYTES        map value / stack element bytes (default 64)\n"
           "  --update-faults LIST f values (default 1,2,3)\n"
           "concurrency:\n"
           "  --conc-k LIST        primaries sharing one backup (default 1,2,4,8; needs np >= k+1)\n"
-          "  --conc-ops N         updates per primary per repetition (default 1000)\n"
+          "  --conc-time SECONDS  timed window of every repetition (default 0.25)\n"
           "checkpoint:\n"
           "  --ckpt-size LIST     array bytes per rank (default 1M,16M; e.g. add 256M)\n"
           "  --ckpt-changed LIST  percent of chunks changed (default 0,1,10,100)\n"
@@ -136,13 +137,14 @@ static void defaults(int smoke) {
   o->space_bytes = smoke ? 64 << 10 : 1 << 20;
   o->space_pairs = smoke ? 64 : 4096;
   o->space_nmax = 16;
-  o->ops = smoke ? 50 : 1000;
+  o->ops = smoke ? 50 : 5000;
+  o->batch_ops = smoke ? 200 : 50000;
   o->value = 64;
   o->n_upd_f = 3;
   for (int f = 1; f <= 3; f++) o->upd_f[f - 1] = f;
   o->n_conc_k = 4;
   o->conc_k[0] = 1, o->conc_k[1] = 2, o->conc_k[2] = smoke ? 3 : 4, o->conc_k[3] = 8;
-  o->conc_ops = smoke ? 50 : 1000;
+  o->conc_secs = smoke ? 0.02 : 0.25;
   o->n_ckpt_size = smoke ? 1 : 2;
   o->ckpt_size[0] = smoke ? 64 << 10 : 1 << 20;
   o->ckpt_size[1] = 16 << 20;
@@ -186,8 +188,8 @@ static int parse_options(int argc, char **argv, char *err, size_t errlen) {
     name[nlen] = 0;
     static const char *const known[] = {
         "--bench",       "--reps",        "--csv",         "--config",     "--chunk",
-        "--space-size",  "--space-pairs", "--space-nmax",  "--ops",        "--value",
-        "--update-faults", "--conc-k",    "--conc-ops",    "--ckpt-size",  "--ckpt-changed",
+        "--space-size",  "--space-pairs", "--space-nmax",  "--ops",        "--batch-ops",  "--value",
+        "--update-faults", "--conc-k",    "--conc-time",    "--ckpt-size",  "--ckpt-changed",
         "--ckpt-faults", "--rec-size",    "--rec-faults",  "--kernel-size", "--kernel-k",
         "--fti-size",    "--fti-np",      "--fti-faults"};
     int ok = 0;
@@ -238,14 +240,19 @@ static int parse_options(int argc, char **argv, char *err, size_t errlen) {
       o->space_nmax = (int)v;
     } else if (!strcmp(name, "--ops")) {
       bad = parse_long(val, 1, 1L << 26, &o->ops);
+    } else if (!strcmp(name, "--batch-ops")) {
+      bad = parse_long(val, 1, 1L << 26, &o->batch_ops);
     } else if (!strcmp(name, "--value")) {
       bad = parse_size(val, &o->value) || o->value > (1u << 20);
     } else if (!strcmp(name, "--update-faults")) {
       bad = parse_list(val, 0, 1, 16, o->upd_f, &o->n_upd_f);
     } else if (!strcmp(name, "--conc-k")) {
       bad = parse_list(val, 0, 1, 255, o->conc_k, &o->n_conc_k);
-    } else if (!strcmp(name, "--conc-ops")) {
-      bad = parse_long(val, 1, 1L << 26, &o->conc_ops);
+    } else if (!strcmp(name, "--conc-time")) {
+      char *end = NULL;
+      errno = 0;
+      o->conc_secs = strtod(val, &end);
+      bad = errno || end == val || *end || !(o->conc_secs > 0 && o->conc_secs <= 60);
     } else if (!strcmp(name, "--ckpt-size")) {
       bad = parse_list(val, 1, 0, 0, o->ckpt_size, &o->n_ckpt_size);
     } else if (!strcmp(name, "--ckpt-changed")) {

@@ -4,7 +4,8 @@
  * doubles per rank (domain=rank, spares=0); the victims are spread over the
  * ranks: (1 + i * np / t) mod np. Before every repetition the array gets new
  * contents and is committed (not timed); after it, every rank checks that it
- * holds exactly the committed contents (exit status 1 otherwise).
+ * holds exactly the committed contents (exit status 1 otherwise). Fusion and
+ * replication run side by side (two contexts) and alternate.
  *
  * Bytes moved per recovered byte: fuze has no counter of the bytes its
  * reductions move, so the traffic is computed from the plan: every lost member
@@ -51,63 +52,71 @@ void bench_recovery(void) {
     bench_table("recovery");
     return;
   }
-  double *a = bench_alloc(bytes);
+  /* Both codes side by side (two contexts, one array each), alternating. */
+  double *a[M_COUNT];
   int *lost = calloc((size_t)np, sizeof *lost);
+  fuze_ctx *ctx[M_COUNT];
+  MPI_Comm app[M_COUNT];
+  fuze_plan plan[M_COUNT];
   for (int mode = 0; mode < M_COUNT; mode++) {
     char base[128];
     snprintf(base, sizeof base, "faults=%d,domain=rank,code=%s", F, bench_mode_code[mode]);
-    fuze_ctx *ctx = NULL;
-    MPI_Comm app;
-    BENCH_CK(NULL, bench_init(MPI_COMM_WORLD, base, &ctx, &app));
-    fuze_plan plan;
-    memset(&plan, 0, sizeof plan);
-    if (bench_plan(np, 0, F, mode, &plan)) bench_check(NULL, FUZE_ERR_CONFIG, "fuze__plan_build");
-    fill(a, n, 0);
-    BENCH_CK(ctx, fuze_protect(ctx, "bench.rec", a, n, MPI_DOUBLE, NULL));
-    for (int t = 1; t <= F; t++) {
-      int victims[16];
-      memset(lost, 0, sizeof *lost * (size_t)np);
-      for (int i = 0; i < t; i++) {
-        victims[i] = (1 + i * np / t) % np;
-        lost[victims[i]] = 1;
-      }
-      double ms[BENCH_MAX_REPS], per[BENCH_MAX_REPS], restored[BENCH_MAX_REPS];
-      for (int r = 0; r < reps; r++) {
-        int seed = 100 * t + r + 1;
-        fill(a, n, seed);
-        BENCH_CK(ctx, fuze_checkpoint(ctx));
+    BENCH_CK(NULL, bench_init(MPI_COMM_WORLD, base, &ctx[mode], &app[mode]));
+    memset(&plan[mode], 0, sizeof plan[mode]);
+    if (bench_plan(np, 0, F, mode, &plan[mode])) bench_check(NULL, FUZE_ERR_CONFIG, "fuze__plan_build");
+    a[mode] = bench_alloc(bytes);
+    fill(a[mode], n, 0);
+    BENCH_CK(ctx[mode], fuze_protect(ctx[mode], "bench.rec", a[mode], n, MPI_DOUBLE, NULL));
+  }
+  for (int t = 1; t <= F; t++) {
+    int victims[16];
+    memset(lost, 0, sizeof *lost * (size_t)np);
+    for (int i = 0; i < t; i++) {
+      victims[i] = (1 + i * np / t) % np;
+      lost[victims[i]] = 1;
+    }
+    double ms[M_COUNT][BENCH_MAX_REPS], per[M_COUNT][BENCH_MAX_REPS], restored[M_COUNT][BENCH_MAX_REPS];
+    for (int r = 0; r < reps; r++)
+      for (int q = 0; q < M_COUNT; q++) {
+        int mode = (r + q) % M_COUNT, seed = 100 * t + r + 1;
+        fuze_ctx *c = ctx[mode];
+        fill(a[mode], n, seed);
+        BENCH_CK(c, fuze_checkpoint(c));
         fuze_stats s0, s1;
-        BENCH_CK(ctx, fuze_get_stats(ctx, &s0));
-        BENCH_CK(ctx, fuze_inject(ctx, victims, t));
-        MPI_Barrier(app);
+        BENCH_CK(c, fuze_get_stats(c, &s0));
+        BENCH_CK(c, fuze_inject(c, victims, t));
+        MPI_Barrier(app[mode]);
         double t0 = MPI_Wtime();
-        int rc = fuze_recover(ctx);
+        int rc = fuze_recover(c);
         double el = MPI_Wtime() - t0;
-        BENCH_CK(ctx, rc);
-        BENCH_CK(ctx, fuze_get_stats(ctx, &s1));
-        ms[r] = 1e3 * bench_max(app, el);
-        uint64_t rec = bench_sum_u64(app, s1.recovered_bytes - s0.recovered_bytes);
-        uint64_t bad = bench_sum_u64(app, (rc == FUZE_RECOVERED ? 0 : 1) + verify(a, n, seed));
+        BENCH_CK(c, rc);
+        BENCH_CK(c, fuze_get_stats(c, &s1));
+        ms[mode][r] = 1e3 * bench_max(app[mode], el);
+        uint64_t rec = bench_sum_u64(app[mode], s1.recovered_bytes - s0.recovered_bytes);
+        uint64_t bad = bench_sum_u64(app[mode], (rc == FUZE_RECOVERED ? 0 : 1) + verify(a[mode], n, seed));
         if (bad) {
           bench_note("check recovery t=%d %s rep %d: %llu wrong doubles (or no FUZE_RECOVERED): "
                      "MISMATCH\n", t, bench_mode_name[mode], r, (unsigned long long)bad);
           g_fail = 1;
         }
-        restored[r] = (double)rec;
-        per[r] = rec ? (double)modeled_traffic(&plan, lost, bytes) / (double)rec : 0;
+        restored[mode][r] = (double)rec;
+        per[mode][r] = rec ? (double)modeled_traffic(&plan[mode], lost, bytes) / (double)rec : 0;
       }
-      char param[96];
-      snprintf(param, sizeof param, "t=%d f=%d size=%s", t, F, sz);
-      bench_row("recovery", param, bench_mode_name[mode], "ms", ms, reps);
-      bench_row("recovery_restored", param, bench_mode_name[mode], "B", restored, reps);
-      bench_row("recovery_bytes", param, bench_mode_name[mode], "B/B", per, reps);
+    char param[96];
+    snprintf(param, sizeof param, "t=%d f=%d size=%s", t, F, sz);
+    for (int mode = 0; mode < M_COUNT; mode++) {
+      bench_row("recovery", param, bench_mode_name[mode], "ms", ms[mode], reps);
+      bench_row("recovery_restored", param, bench_mode_name[mode], "B", restored[mode], reps);
+      bench_row("recovery_bytes", param, bench_mode_name[mode], "B/B", per[mode], reps);
     }
-    fuze__plan_free(&plan);
-    BENCH_CK(ctx, fuze_finalize(&ctx));
-    MPI_Comm_free(&app);
+  }
+  for (int mode = 0; mode < M_COUNT; mode++) {
+    fuze__plan_free(&plan[mode]);
+    BENCH_CK(ctx[mode], fuze_finalize(&ctx[mode]));
+    MPI_Comm_free(&app[mode]);
+    free(a[mode]);
   }
   free(lost);
-  free(a);
   bench_table("recovery: fuze_recover time after t wiped ranks (max over ranks); bytes restored "
               "(decoded primaries + re-encoded backups, all ranks); reduction traffic per "
               "restored byte (computed from the plan)");

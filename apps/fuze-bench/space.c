@@ -9,8 +9,10 @@
  * unequal sizes. Arrays: the sum over ranks of fuze_get_stats().parity_bytes
  * must equal the prediction exactly; maps: the sum of fuze_fused_info().nodes
  * must equal sum over blocks of f * max member pairs, with no stray nodes.
- * A mismatch fails the run (exit status 1). Memory per rank adds the primary
- * buffer, its committed copy and the working parity. */
+ * A mismatch fails the run (exit status 1). Memory per rank (space_mem) is
+ * from fuze_get_stats: arrays (protected + committed copy + committed parity
+ * + working parity) / protected; maps (pairs + committed and working regions,
+ * which are allocated for `capacity` slots, here = the largest map) / pairs. */
 #include "bench.h"
 
 #include <stdlib.h>
@@ -74,22 +76,6 @@ static void planner_table(void) {
   }
 }
 
-/* Allocated bytes of the map regions this rank hosts: per (block, backup),
- * a working and a committed region of the layout in src/fused.c (header 16 B
- * per member, key replicas k * cap * key bytes, cap fused nodes). */
-static uint64_t map_region_bytes(const fuze_plan *p, int rank, uint64_t cap, size_t vb) {
-  uint64_t total = 0;
-#define AL(x) (((x) + 63) / 64 * 64)
-  for (int b = 0; b < p->nblocks; b++)
-    for (int j = 0; j < p->f; j++) {
-      if (p->hosts[b * p->f + j] != rank) continue;
-      uint64_t k = (uint64_t)(p->block_start[b + 1] - p->block_start[b]);
-      total += 2 * (AL(16 * k) + AL(k * cap * KEY_BYTES) + AL(cap * vb));
-    }
-#undef AL
-  return total;
-}
-
 static void check(const char *what, const char *param, const char *mode, uint64_t got,
                   uint64_t want) {
   if (got == want) {
@@ -149,7 +135,10 @@ static void measured(void) {
       }
       /* Maps: equal and unequal numbers of pairs. */
       fuze_map *maps[2];
+      uint64_t mem[2] = {0, 0}; /* parity + working bytes of each map's regions */
       for (int layout = 0; layout < 2; layout++) {
+        fuze_stats s0, s1;
+        BENCH_CK(ctx, fuze_get_stats(ctx, &s0));
         char name[32];
         snprintf(name, sizeof name, "space.map.%s", layout_name[layout]);
         BENCH_CK(ctx, fuze_map_create(ctx, name, KEY_BYTES, vb, &maps[layout]));
@@ -161,6 +150,8 @@ static void measured(void) {
           BENCH_CK(ctx, fuze_map_put(maps[layout], &key, val));
         }
         free(val);
+        BENCH_CK(ctx, fuze_get_stats(ctx, &s1));
+        mem[layout] = (s1.parity_bytes - s0.parity_bytes) + (s1.working_bytes - s0.working_bytes);
       }
       BENCH_CK(ctx, fuze_checkpoint(ctx));
       BENCH_CK(ctx, fuze_flush(ctx));
@@ -172,8 +163,7 @@ static void measured(void) {
         fuze_fused_stats st;
         BENCH_CK(ctx, fuze_fused_info(ctx, name, &st));
         uint64_t pairs = fuze_map_size(maps[layout]);
-        uint64_t mine[4] = {st.nodes, st.stray_nodes, pairs,
-                            map_region_bytes(&plan, g_rank, st.capacity, vb)}, sum[4];
+        uint64_t mine[4] = {st.nodes, st.stray_nodes, pairs, mem[layout]}, sum[4];
         MPI_Allreduce(mine, sum, 4, MPI_UINT64_T, MPI_SUM, app);
         check("fused nodes", param, bench_mode_name[mode], sum[0],
               predicted(&plan, layout, (uint64_t)P));

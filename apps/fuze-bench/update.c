@@ -5,7 +5,8 @@
  * ops / (max over ranks of the loop time). The fused regions are created
  * large enough (capacity=) that no operation waits for growth; a non-zero
  * deferred count would be reported. A fuze_checkpoint between repetitions
- * (not timed) clears the undo logs. */
+ * (not timed) clears the undo logs. Fusion and replication run side by side
+ * (two contexts) and alternate repetition by repetition. */
 #include "bench.h"
 
 #include <stdlib.h>
@@ -39,10 +40,10 @@ static double timed_loop(fuze_ctx *ctx, MPI_Comm app, int batch, int op, fuze_ma
 }
 
 void bench_update(void) {
-  long n = g_opt.ops;
   size_t vb = g_opt.value < 8 ? 8 : g_opt.value;
   int reps = g_opt.reps;
   for (int batch = 0; batch < 2; batch++) {
+    long n = batch ? g_opt.batch_ops : g_opt.ops;
     for (int x = 0; x < g_opt.n_upd_f; x++) {
       int f = g_opt.upd_f[x];
       char param[OP_COUNT][96];
@@ -55,39 +56,47 @@ void bench_update(void) {
             bench_row_na("update", param[op], bench_mode_name[mode], "ops/s", "needs np > f");
         continue;
       }
+      /* Both codes live side by side and take turns, so that drift of the
+       * machine (other tenants, frequency) hits both alike. */
+      fuze_ctx *ctx[M_COUNT];
+      MPI_Comm app[M_COUNT];
+      fuze_map *m[M_COUNT];
+      fuze_stack *s[M_COUNT];
       for (int mode = 0; mode < M_COUNT; mode++) {
         char base[160];
         snprintf(base, sizeof base, "faults=%d,domain=rank,code=%s,sync=%s,capacity=%ld", f,
                  bench_mode_code[mode], batch ? "batch" : "op", n);
-        fuze_ctx *ctx = NULL;
-        MPI_Comm app;
-        BENCH_CK(NULL, bench_init(MPI_COMM_WORLD, base, &ctx, &app));
-        fuze_map *m;
-        fuze_stack *s;
-        BENCH_CK(ctx, fuze_map_create(ctx, "bench.map", 8, vb, &m));
-        BENCH_CK(ctx, fuze_stack_create(ctx, "bench.stack", vb, &s));
-        unsigned char *val = bench_alloc(vb);
-        double rate[OP_COUNT][BENCH_MAX_REPS];
-        for (int r = 0; r < reps; r++) {
+        BENCH_CK(NULL, bench_init(MPI_COMM_WORLD, base, &ctx[mode], &app[mode]));
+        BENCH_CK(ctx[mode], fuze_map_create(ctx[mode], "bench.map", 8, vb, &m[mode]));
+        BENCH_CK(ctx[mode], fuze_stack_create(ctx[mode], "bench.stack", vb, &s[mode]));
+      }
+      unsigned char *val = bench_alloc(vb);
+      double rate[M_COUNT][OP_COUNT][BENCH_MAX_REPS];
+      for (int r = 0; r < reps; r++)
+        for (int q = 0; q < M_COUNT; q++) {
+          int mode = (r + q) % M_COUNT;
           for (int op = 0; op < OP_COUNT; op++)
-            rate[op][r] = timed_loop(ctx, app, batch, op, m, s, n, val, vb, r);
-          BENCH_CK(ctx, fuze_checkpoint(ctx));
+            rate[mode][op][r] = timed_loop(ctx[mode], app[mode], batch, op, m[mode], s[mode], n, val, vb, r);
+          BENCH_CK(ctx[mode], fuze_checkpoint(ctx[mode]));
         }
+      for (int mode = 0; mode < M_COUNT; mode++) {
         fuze_fused_stats ms, ss;
-        BENCH_CK(ctx, fuze_flush(ctx));
-        MPI_Barrier(app);
-        BENCH_CK(ctx, fuze_fused_info(ctx, "bench.map", &ms));
-        BENCH_CK(ctx, fuze_fused_info(ctx, "bench.stack", &ss));
-        uint64_t deferred = bench_sum_u64(app, ms.deferred_ops + ss.deferred_ops);
+        BENCH_CK(ctx[mode], fuze_flush(ctx[mode]));
+        MPI_Barrier(app[mode]);
+        BENCH_CK(ctx[mode], fuze_fused_info(ctx[mode], "bench.map", &ms));
+        BENCH_CK(ctx[mode], fuze_fused_info(ctx[mode], "bench.stack", &ss));
+        uint64_t deferred = bench_sum_u64(app[mode], ms.deferred_ops + ss.deferred_ops);
         if (deferred)
           bench_note("note: update f=%d %s %s: %llu operations waited for capacity\n", f,
                      batch ? "batch" : "op", bench_mode_name[mode], (unsigned long long)deferred);
         for (int op = 0; op < OP_COUNT; op++)
-          bench_row("update", param[op], bench_mode_name[mode], "ops/s", rate[op], reps);
-        free(val);
-        BENCH_CK(ctx, fuze_finalize(&ctx));
-        MPI_Comm_free(&app);
+          bench_row("update", param[op], bench_mode_name[mode], "ops/s", rate[mode][op], reps);
       }
+      for (int mode = 0; mode < M_COUNT; mode++) {
+        BENCH_CK(ctx[mode], fuze_finalize(&ctx[mode]));
+        MPI_Comm_free(&app[mode]);
+      }
+      free(val);
     }
   }
   bench_table("update: operations per second per rank (all ranks at once; sync=op: each "
