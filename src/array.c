@@ -14,6 +14,21 @@
 
 size_t fuze__align(size_t n) { return (n + FUZE_ALIGN - 1) & ~(size_t)(FUZE_ALIGN - 1); }
 
+/* A hosted region: working parity, committed parity, then one byte per chunk
+ * that members set (MPI_BOR) when they send deltas into it, so that a
+ * promotion copies only the chunks that changed. */
+static size_t map_len(const fuze_ctx *ctx, size_t fused) {
+  return (fused + ctx->cfg.chunk - 1) / ctx->cfg.chunk;
+}
+
+static size_t region_span(const fuze_ctx *ctx, size_t fused) {
+  return 2 * fuze__align(fused) + fuze__align(map_len(ctx, fused));
+}
+
+unsigned char *fuze__array_map(const fuze_array *a, int h) {
+  return a->winbase + a->hosted[h].off + 2 * fuze__align(a->hosted[h].fused);
+}
+
 /* Offset of backup j of block b in host's window. Every rank computes the
  * same layout from the plan and the fused sizes, so no exchange is needed. */
 size_t fuze__array_region(const fuze_ctx *ctx, const fuze_array *a, int host, int block,
@@ -24,7 +39,7 @@ size_t fuze__array_region(const fuze_ctx *ctx, const fuze_array *a, int host, in
     for (int jj = 0; jj < p->f; jj++) {
       if (p->hosts[b * p->f + jj] != host) continue;
       if (b == block && jj == j) return off;
-      off += 2 * fuze__align(a->fused[b]);
+      off += region_span(ctx, a->fused[b]);
     }
   return off;
 }
@@ -53,7 +68,7 @@ static int compute_hosted(fuze_ctx *ctx, fuze_array *a) {
     for (int j = 0; j < p->f; j++) {
       if (p->hosts[b * p->f + j] != ctx->rank) continue;
       a->hosted[a->nhosted++] = (fuze_hosted){b, j, a->fused[b], off};
-      off += 2 * fuze__align(a->fused[b]);
+      off += region_span(ctx, a->fused[b]);
     }
   a->winsize = off;
   return FUZE_SUCCESS;
@@ -169,6 +184,28 @@ static int send_range(sender *s, fuze_array **arrays, int n, size_t from, size_t
   return sender_flush(s);
 }
 
+/* Mark the chunks this rank changed in every backup's map (one BOR
+ * accumulate per backup), then flush. */
+static int send_map(fuze_ctx *ctx, fuze_array *a) {
+  if (!a->ndirty) return FUZE_SUCCESS;
+  const fuze_plan *p = &ctx->plan;
+  int b = p->block_of[ctx->rank], rc = FUZE_SUCCESS;
+  size_t len = a->dirty[a->ndirty - 1] + 1;
+  unsigned char *m = calloc(len, 1);
+  if (!m) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "checkpoint: out of memory");
+  for (size_t d = 0; d < a->ndirty; d++) m[a->dirty[d]] = 1;
+  for (int j = 0; j < p->f && !rc; j++) {
+    int host = p->hosts[b * p->f + j];
+    size_t disp = fuze__array_region(ctx, a, host, b, j) + 2 * fuze__align(a->fused[b]);
+    if (MPI_Accumulate(m, (int)len, MPI_BYTE, host, (MPI_Aint)disp, (int)len, MPI_BYTE, MPI_BOR,
+                       a->win) != MPI_SUCCESS)
+      rc = CTX_ERR(ctx, FUZE_ERR_MPI, "checkpoint: MPI_Accumulate of the chunk map to rank %d failed", host);
+  }
+  if (!rc) rc = fuze__win_flush(ctx, a->win);
+  free(m);
+  return rc;
+}
+
 /* Phase 1 of a checkpoint on this rank: scan, then send every changed
  * chunk's products. With phase_hook, the PARTIAL injection point sits after
  * about half of this rank's deltas. A lost rank sends nothing. */
@@ -193,6 +230,7 @@ int fuze__arrays_send(fuze_ctx *ctx, fuze_array **arrays, int n, int phase_hook)
   if (!rc && primary) rc = send_range(&s, arrays, n, 0, total / 2);
   if (phase_hook) fuze__inject_point(ctx, FUZE_PHASE_PARTIAL);
   if (!rc && primary && !ctx->lost) rc = send_range(&s, arrays, n, total / 2, total);
+  for (int x = 0; x < n && !rc && primary && !ctx->lost; x++) rc = send_map(ctx, arrays[x]);
   free(s.delta);
   free(s.stage);
   return rc;
@@ -200,8 +238,8 @@ int fuze__arrays_send(fuze_ctx *ctx, fuze_array **arrays, int n, int phase_hook)
 
 /* ---- fused side ---- */
 
-/* Host: committed := working for every region (the commit decision was
- * taken; every origin has flushed). */
+/* Host: committed := working for the chunks the maps mark (the commit
+ * decision was taken; every origin has flushed). */
 void fuze__arrays_promote(fuze_ctx *ctx, fuze_array **arrays, int n, const unsigned char *changed) {
   if (ctx->lost) return;
   for (int x = 0; x < n; x++) {
@@ -210,8 +248,14 @@ void fuze__arrays_promote(fuze_ctx *ctx, fuze_array **arrays, int n, const unsig
     for (int h = 0; h < a->nhosted; h++) {
       /* No member sent a delta: working already equals committed. */
       if (changed && !(changed[a->hosted[h].block] & 2)) continue;
-      unsigned char *w = a->winbase + a->hosted[h].off;
-      memcpy(w + fuze__align(a->hosted[h].fused), w, a->hosted[h].fused);
+      size_t fused = a->hosted[h].fused, chunk = ctx->cfg.chunk;
+      unsigned char *w = a->winbase + a->hosted[h].off, *m = fuze__array_map(a, h);
+      for (size_t c = 0; c < map_len(ctx, fused); c++) {
+        if (!m[c]) continue;
+        size_t off = c * chunk, len = fused - off < chunk ? fused - off : chunk;
+        memcpy(w + fuze__align(fused) + off, w + off, len);
+      }
+      memset(m, 0, map_len(ctx, fused));
     }
     fuze__win_sync(a->win);
   }
@@ -242,6 +286,7 @@ void fuze__arrays_reset_working(fuze_ctx *ctx) {
     for (int h = 0; h < a->nhosted; h++) {
       unsigned char *w = a->winbase + a->hosted[h].off;
       memcpy(w, w + fuze__align(a->hosted[h].fused), a->hosted[h].fused);
+      memset(fuze__array_map(a, h), 0, map_len(ctx, a->hosted[h].fused));
     }
     fuze__win_sync(a->win);
   }
