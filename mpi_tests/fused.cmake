@@ -10,3 +10,5 @@ fuze_add_mpi_test(NAME fused_np5_reordered COMMAND test_fused ARGS 4242 2 NP 5 T
 # correct as the fine-grained path; fuze-bench compares their speed.
 fuze_add_mpi_test(NAME fused_np4_exclusive_lock COMMAND test_fused ARGS 99 2 NP 4 TIMEOUT 120
                   ENV FUZE_LOCK=exclusive)
+# Emulated nodes of 2 ranks: a failed node loses both ranks' structures.
+fuze_add_mpi_test(NAME fused_np8_nodes_of_2 COMMAND test_fused ARGS 2024 3 2 NP 8 TIMEOUT 120)

@@ -22,6 +22,7 @@ typedef struct model {
 
 typedef struct world {
   int np, f, spares, forward, batch;
+  int k; /* ranks per failure domain (domain=K); 1 = domain=rank */
   uint64_t seed, rng;
   int me;
   fuze_ctx *ctx;
@@ -150,7 +151,10 @@ static void one_failure(world *w, const int *set, int len, int ph) {
   snprintf(what, sizeof what, "np=%d f=%d spares=%d %s %s seed=%llu set[0]=%d len=%d phase=%s",
            w->np, w->f, w->spares, w->forward ? "forward" : "rollback", w->batch ? "batch" : "op",
            (unsigned long long)w->seed, set[0], len, phases[ph]);
-  T_EQ_INT(fuze_inject_at(w->ctx, set, len, phases[ph]), FUZE_SUCCESS, "inject_at");
+  int ranks[64], n = 0; /* a failed domain loses all of its ranks */
+  for (int d = 0; d < len; d++)
+    for (int r = set[d] * w->k; r < (set[d] + 1) * w->k; r++) ranks[n++] = r;
+  T_EQ_INT(fuze_inject_at(w->ctx, ranks, n, phases[ph]), FUZE_SUCCESS, "inject_at");
   int rc = fuze_checkpoint(w->ctx);
   T_CHECK(rc == FUZE_RECOVERED, "%s: checkpoint returned %s: %s", what, fuze_err_name(rc),
           fuze_last_error(w->ctx));
@@ -291,21 +295,22 @@ static void beyond_f(world *w, const fuze_plan *p) {
 
 static void run(world *w) {
   char cfg[200];
-  snprintf(cfg, sizeof cfg, "faults=%d;spares=%d;domain=rank;recovery=%s;sync=%s;capacity=16", w->f, w->spares,
+  snprintf(cfg, sizeof cfg, "faults=%d;spares=%d;domain=%d;recovery=%s;sync=%s;capacity=16", w->f, w->spares, w->k,
            w->forward ? "forward" : "rollback", w->batch ? "batch" : "op");
   MPI_Comm app;
   int rc = fuze_init(MPI_COMM_WORLD, cfg, &w->ctx, &app);
-  if (w->np <= w->f || w->spares >= w->np) {
+  int ndom = w->np / w->k, ncompute = w->np - w->spares * w->k;
+  if (ndom <= w->f || w->spares >= ndom) {
     T_EQ_INT(rc, FUZE_ERR_CONFIG, cfg);
     return;
   }
   T_EQ_INT(rc, FUZE_SUCCESS, cfg);
   if (rc || app == MPI_COMM_NULL) return;
   int domain[64];
-  for (int r = 0; r < w->np; r++) domain[r] = r;
+  for (int r = 0; r < w->np; r++) domain[r] = r / w->k;
   fuze_plan p;
   char err[256];
-  fuze_plan_input in = {w->np, domain, w->np, w->spares, w->f, 0};
+  fuze_plan_input in = {w->np, domain, ndom, w->spares, w->f, 0};
   T_EQ_INT(fuze__plan_build(&in, &p, err, sizeof err), FUZE_SUCCESS, "plan");
   w->rng = w->seed * 7919u + (uint64_t)w->me;
   /* Members of very different sizes; one crosses several doublings. */
@@ -334,15 +339,15 @@ static void run(world *w) {
   uint64_t pick = w->seed;
   do {
     for (int ph = 0; ph < 5; ph++) {
-      if (w->np > 6 && t_below(&pick, 6) != 0) continue;
+      if (ndom > 6 && t_below(&pick, 6) != 0) continue;
       one_failure(w, set, len, ph);
       count++;
     }
-  } while (t_next_subset(set, &len, w->np, w->f));
-  for (int reached = 0; reached <= w->f; reached++) op_crash(w, (int)(t_below(&pick, (size_t)(w->np - w->spares))), reached);
+  } while (t_next_subset(set, &len, ndom, w->f));
+  for (int reached = 0; reached <= w->f; reached++) op_crash(w, (int)(t_below(&pick, (size_t)ncompute)), reached);
   busy_host(w, app, &p);
   theorem1(w, app, &p);
-  int napp = w->np - w->spares;
+  int napp = ncompute;
   queued_ops(w, (int)t_below(&pick, (size_t)napp), (int)t_below(&pick, (size_t)napp));
   theorem1(w, app, &p);
   beyond_f(w, &p);
@@ -359,6 +364,8 @@ int main(int argc, char **argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &w.me);
   uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 10) : 777;
   int fmax = argc > 2 ? atoi(argv[2]) : 3;
+  w.k = argc > 3 ? atoi(argv[3]) : 1; /* ranks per emulated node */
+  if (w.k < 1 || w.np % w.k) w.k = 1;
   if (w.me == 0) printf("test_fused: np=%d seed=%llu\n", w.np, (unsigned long long)seed);
   for (int fwd = 0; fwd < 2; fwd++)
     for (int spares = 0; spares <= 2; spares++)

@@ -255,7 +255,7 @@ void fuze__arrays_promote(fuze_ctx *ctx, fuze_array **arrays, int n, const unsig
         size_t off = c * chunk, len = fused - off < chunk ? fused - off : chunk;
         memcpy(w + fuze__align(fused) + off, w + off, len);
       }
-      memset(m, 0, map_len(ctx, fused));
+      if (map_len(ctx, fused)) memset(m, 0, map_len(ctx, fused));
     }
     fuze__win_sync(a->win);
   }
@@ -284,9 +284,10 @@ void fuze__arrays_reset_working(fuze_ctx *ctx) {
     fuze_array *a = ctx->arrays[x];
     fuze__win_sync(a->win);
     for (int h = 0; h < a->nhosted; h++) {
+      if (!a->hosted[h].fused) continue; /* an empty region may have no memory */
       unsigned char *w = a->winbase + a->hosted[h].off;
       memcpy(w, w + fuze__align(a->hosted[h].fused), a->hosted[h].fused);
-      memset(fuze__array_map(a, h), 0, map_len(ctx, a->hosted[h].fused));
+      if (a->hosted[h].fused) memset(fuze__array_map(a, h), 0, map_len(ctx, a->hosted[h].fused));
     }
     fuze__win_sync(a->win);
   }

@@ -217,7 +217,7 @@ static int repair_array(fuze_ctx *ctx, fuze_array *a, const int *lost) {
   /* A replacement host starts with clean chunk maps (its regions are
    * re-encoded whole). */
   for (int h = 0; !rc && ctx->lost && h < a->nhosted; h++)
-    memset(fuze__array_map(a, h), 0, (a->hosted[h].fused + ctx->cfg.chunk - 1) / ctx->cfg.chunk);
+    if (a->hosted[h].fused) memset(fuze__array_map(a, h), 0, (a->hosted[h].fused + ctx->cfg.chunk - 1) / ctx->cfg.chunk);
   if (!rc && ctx->lost && !a->shadow) {
     a->shadow = calloc(a->bytes ? a->bytes : 1, 1);
     if (!a->shadow) rc = CTX_ERR(ctx, FUZE_ERR_NOMEM, "recovery: out of memory");
