@@ -88,14 +88,34 @@ typedef struct fuze_map fuze_map;
  *                       (rs|xor|replicate), recovery (rollback|forward),
  *                       chunk (bytes, dirty-tracking granularity),
  *                       capacity (initial fused slots of stacks and maps),
- *                       sync (op|batch), lock (shared|exclusive), dir,
- *                       inject, verbose. When a key appears twice, the later
- *                       value wins.
+ *                       sync (op|batch), lock (shared|exclusive), dir
+ *                       (persistence directory), persist_every (K: persist
+ *                       every K-th epoch, default 1), verify_every (K:
+ *                       fuze_verify() after every K-th checkpoint commits;
+ *                       0, the default: never), inject, verbose. When a
+ *                       key appears twice, the later value wins.
  * @param [out] ctx      the new context (NULL on spare ranks and on error).
  * @param [out] app_comm communicator of the compute ranks (MPI_COMM_NULL on
  *                       spare ranks); the caller frees it with MPI_Comm_free().
- * @return FUZE_SUCCESS, or FUZE_ERR_CONFIG / FUZE_ERR_MPI / FUZE_ERR_NOMEM;
- *         on error *ctx is NULL and fuze_last_error(NULL) says why.
+ *
+ * Persistence (dir=PATH): every persisted epoch is written as one HDF5 file
+ * per rank under PATH/domain-<D>/rank-<R>/ and becomes complete when
+ * PATH/manifest names it (docs/format.md). When PATH holds a complete epoch,
+ * fuze_init restarts from the newest one: it checks every rank's file
+ * (crc64, job, geometry), rebuilds missing or damaged files of up to
+ * `faults` members per block by decoding, and returns FUZE_RESTARTED on
+ * compute ranks. The application then registers the same structures (same
+ * names; arrays sized with fuze_stored_count()) before its first
+ * fuze_checkpoint(): fuze_protect() copies the stored contents into the
+ * buffer and fuze_stack_create()/fuze_map_create() restore theirs. If the
+ * newest epoch cannot be rebuilt, the previous complete one is tried.
+ *
+ * @return FUZE_SUCCESS, FUZE_RESTARTED, or FUZE_ERR_CONFIG (bad key or value;
+ *         dir holds a job of another geometry), FUZE_ERR_UNRECOVERABLE (more
+ *         than `faults` files of a block lost; the message names them),
+ *         FUZE_ERR_CORRUPT (unreadable manifest), FUZE_ERR_IO, FUZE_ERR_MPI,
+ *         FUZE_ERR_NOMEM; on error *ctx is NULL and fuze_last_error(NULL)
+ *         says why.
  */
 FUZE_EXPORT int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctx,
                           MPI_Comm *app_comm);
@@ -119,15 +139,26 @@ FUZE_EXPORT int fuze_finalize(fuze_ctx **ctx);
  * @param [in]  count  number of elements on this rank (may differ per rank, 0 ok).
  * @param [in]  type   a predefined MPI datatype (derived types are refused).
  * @param [out] array  handle owned by the context (may be NULL if not needed).
+ * After a restart (fuze_init returned FUZE_RESTARTED) and before the first
+ * checkpoint, the stored contents of @p name are copied into the buffer; its
+ * count must equal the stored one (FUZE_ERR_ARG otherwise, naming both).
+ *
  * @return FUZE_SUCCESS or FUZE_ERR_ARG (the same on every rank), FUZE_ERR_MPI,
- *         FUZE_ERR_NOMEM, FUZE_ERR_STATE.
+ *         FUZE_ERR_NOMEM, FUZE_ERR_STATE, FUZE_ERR_NOT_FOUND (a restart stored
+ *         no array of that name).
  */
 FUZE_EXPORT int fuze_protect(fuze_ctx *ctx, const char *name, void *base, size_t count,
                              MPI_Datatype type, fuze_array **array);
 
 /**
- * @brief Element count stored for @p name in the epoch a restart found.
- * @return FUZE_SUCCESS, FUZE_ERR_NOT_FOUND when nothing is stored under name.
+ * @brief Element count stored for @p name on this rank in the epoch a restart
+ *        found (array elements, stack elements or map entries). Local.
+ *
+ * Available from fuze_init() returning FUZE_RESTARTED until the first
+ * fuze_checkpoint(), so that an application can size its arrays before
+ * fuze_protect().
+ * @return FUZE_SUCCESS, FUZE_ERR_NOT_FOUND when the job did not restart or
+ *         nothing is stored under @p name, FUZE_ERR_ARG for NULL arguments.
  */
 FUZE_EXPORT int fuze_stored_count(fuze_ctx *ctx, const char *name, size_t *count);
 
@@ -201,10 +232,24 @@ FUZE_EXPORT int fuze_map_foreach(const fuze_map *m,
  * application must resume from it; with recovery=forward survivors keep their
  * state and a lost rank's stacks and maps come back as of its last complete
  * operation, its arrays as of the last checkpoint. The E of
- * inject=...:at=checkpoint:E counts every call, including ones that recovered.
+ * inject=...:at=checkpoint:E counts every call, including ones that recovered,
+ * and continues across a restart from the count of the restored epoch.
+ *
+ * With dir=PATH, a committed epoch whose number is a multiple of
+ * persist_every is then persisted (two-phase: every rank's file is durable
+ * before the manifest names the epoch; the newest two complete epochs are
+ * kept). If persisting fails, the epoch stays committed in memory and the
+ * call returns FUZE_ERR_IO saying so; the previous persisted epoch is intact.
+ *
+ * With verify_every=K, the K-th, 2K-th, ... call runs fuze_verify() right
+ * after it commits (before persisting); repaired corruption leaves the result
+ * FUZE_SUCCESS (fuze_verify_last() has the report), corruption it could not
+ * repair makes the call return FUZE_ERR_CORRUPT (the epoch is committed in
+ * memory but not persisted).
  *
  * @return FUZE_SUCCESS, FUZE_RECOVERED, FUZE_ERR_UNRECOVERABLE (nothing
- *         modified), FUZE_ERR_MPI, FUZE_ERR_STATE.
+ *         modified), FUZE_ERR_IO (persisting failed), FUZE_ERR_CORRUPT
+ *         (verify_every), FUZE_ERR_MPI, FUZE_ERR_STATE.
  */
 FUZE_EXPORT int fuze_checkpoint(fuze_ctx *ctx);
 
@@ -237,8 +282,10 @@ FUZE_EXPORT int fuze_inject(fuze_ctx *ctx, const int *ranks, int nranks);
  * @param [in] phase "before" (no delta sent yet), "partial" (about half of
  *                   every rank's deltas sent), "sent" (all deltas flushed, no
  *                   commit decision yet), "promoted" (decided and promoted at
- *                   the hosts, committed copies not yet updated) or "after"
- *                   (the new epoch is complete).
+ *                   the hosts, committed copies not yet updated), "after"
+ *                   (the new epoch is complete), "persist" (dir=: this
+ *                   rank's file written under its temporary name) or
+ *                   "persisted" (every file renamed, manifest not updated).
  * @return FUZE_SUCCESS, FUZE_ERR_ARG (bad rank or phase; same on every rank).
  */
 FUZE_EXPORT int fuze_inject_at(fuze_ctx *ctx, const int *ranks, int nranks, const char *phase);
@@ -258,6 +305,114 @@ FUZE_EXPORT int fuze_inject_op(fuze_ctx *ctx, int rank, int backups);
  * the next collective call.
  */
 FUZE_EXPORT int fuze_flush(fuze_ctx *ctx);
+
+/** What a fuze_verify() finding is about (fuze_verify_entry.kind). */
+enum fuze_verify_kind {
+  /** A primary's committed data (an array's committed copy, a stack's or
+   *  map's elements) disagreed with every backup: repaired from the parity. */
+  FUZE_VERIFY_PRIMARY = 1,
+  /** One backup's committed parity (fused nodes) was wrong: repaired. */
+  FUZE_VERIFY_PARITY = 2,
+  /** Every backup disagreed with an array's committed copy that equals the
+   *  application's buffer: the copy was corrupted and a later checkpoint
+   *  committed the corruption into the parity. The parity was repaired. */
+  FUZE_VERIFY_STALE = 3,
+  /** A stack/map index copy (the primary's count, seq and keys, or a backup's
+   *  replica of them) differed from the others: repaired by majority. */
+  FUZE_VERIFY_INDEX = 4,
+  /** A backup's working parity differed from its verified committed parity
+   *  (they must be equal outside a checkpoint): copied from the committed. */
+  FUZE_VERIFY_WORKING = 5,
+  /** Members and parity disagree but no single copy explains it (faults=1
+   *  detects without locating; or several copies wrong at one offset). */
+  FUZE_VERIFY_UNLOCATED = 6
+};
+
+/** Entries kept in a fuze_verify_report. */
+#define FUZE_VERIFY_MAX_ENTRIES 16
+
+/** One range of mismatching bytes found by fuze_verify(). */
+typedef struct fuze_verify_entry {
+  char name[64];     /**< the array, stack or map */
+  int block;         /**< its block in the plan */
+  int kind;          /**< enum fuze_verify_kind */
+  int rank;          /**< rank whose copy was wrong; -1 when not located */
+  int backup;        /**< that copy is backup j's parity or replica (0..faults-1); -1: a primary's */
+  int member;        /**< FUZE_VERIFY_INDEX: rank of the primary whose index it is; else -1 */
+  int repaired;      /**< 1 when repaired */
+  /** First byte of the range. Arrays: byte offset in the primary's array,
+   *  which is also the offset in the block's parity (members are zero-padded
+   *  to the largest). Stacks and maps: offset in the value nodes (slot =
+   *  offset / element or value bytes); FUZE_VERIFY_INDEX: offset in the
+   *  member's index record (bytes 0-7 its count, 8-15 its operation count,
+   *  then its keys: slot = (offset - 16) / key bytes); FUZE_VERIFY_WORKING:
+   *  offset in the backup's region. */
+  uint64_t offset;
+  uint64_t length;   /**< from offset to the last mismatching byte of the range, + 1 */
+  uint64_t bytes;    /**< mismatching bytes in the range (findings < 64 bytes apart form one range) */
+} fuze_verify_entry;
+
+/** The result of fuze_verify(), the same on every rank. */
+typedef struct fuze_verify_report {
+  uint64_t run;        /**< 1 for the context's first verification, 2 for the next, ... */
+  uint64_t epoch;      /**< the committed epoch checked */
+  int live;            /**< 1: stacks and maps were checked in their live state (see fuze_verify) */
+  int nentries;        /**< entries filled, <= FUZE_VERIFY_MAX_ENTRIES */
+  uint64_t blocks;     /**< (structure, block) pairs checked */
+  uint64_t bytes;      /**< bytes compared: members' data, every backup's parity, index copies */
+  uint64_t mismatches; /**< ranges found (entries, including those beyond entries[]) */
+  uint64_t repaired;   /**< ranges repaired */
+  uint64_t unrepaired; /**< ranges not repaired */
+  uint64_t bad_bytes;  /**< mismatching bytes */
+  double seconds;      /**< wall time of the call (max over ranks) */
+  fuze_verify_entry entries[FUZE_VERIFY_MAX_ENTRIES]; /**< the first ranges, by structure and block */
+} fuze_verify_report;
+
+/**
+ * @brief Scrub: check every block's parity against its members and repair
+ * silent corruption. Collective.
+ *
+ * Checks the last committed epoch, without committing: for every protected
+ * structure and block, the parity is recomputed from the members' committed
+ * state (arrays: the committed copies; stacks and maps: the elements) and
+ * compared, byte for byte, with every backup's committed parity; index
+ * replicas of stacks and maps (counts and keys) are compared with each other
+ * and with their primary. With faults >= 2 a single wrong copy per byte
+ * offset of a block (a primary's committed data or one backup's parity) is
+ * located from the syndromes and repaired; two wrong copies at the same
+ * offset are reported unrepaired with faults >= 3, and may be mis-attributed
+ * with faults = 2 (the code's distance is 3). With faults = 1 a mismatch is
+ * detected, not located. Index copies are repaired by majority (faults >= 2).
+ *
+ * Stacks and maps are checked as committed only when no rank operated on one
+ * since the last commit (for example right after fuze_checkpoint()); otherwise
+ * their outstanding operations are completed (as fuze_flush() and a checkpoint
+ * do) and their live elements are checked against the backups' working
+ * parity, and report->live is 1. Call it right after fuze_checkpoint() (or
+ * use verify_every): a checkpoint computes its deltas from the committed
+ * copies, so an array copy corrupted before a checkpoint is committed into
+ * the parity; fuze_verify then repairs the parity where the copy equals the
+ * application's buffer (FUZE_VERIFY_STALE), which is exact right after a
+ * checkpoint. A stack or map element corrupted and then updated or removed
+ * before a verification cannot be told from a correct one.
+ *
+ * @param [out] report the findings (may be NULL); also kept for
+ *                     fuze_verify_last(). With verbose >= 1 rank 0 prints it.
+ * @return FUZE_SUCCESS when everything matches, FUZE_RECOVERED when corruption
+ *         was found and every range repaired, FUZE_ERR_CORRUPT when some range
+ *         could not be repaired (the message names the first one; the others
+ *         are repaired), FUZE_ERR_STATE when ranks were lost (recover first)
+ *         or after fuze_finalize, FUZE_ERR_ARG for a NULL ctx, FUZE_ERR_NOMEM,
+ *         FUZE_ERR_MPI.
+ */
+FUZE_EXPORT int fuze_verify(fuze_ctx *ctx, fuze_verify_report *report);
+
+/**
+ * @brief The report of the last verification on this context (local), an
+ * explicit fuze_verify() or one run by verify_every=K inside fuze_checkpoint().
+ * @return FUZE_SUCCESS, FUZE_ERR_NOT_FOUND when none ran yet, FUZE_ERR_ARG.
+ */
+FUZE_EXPORT int fuze_verify_last(const fuze_ctx *ctx, fuze_verify_report *report);
 
 /** Per-rank counters, see fuze_get_stats(). */
 typedef struct fuze_stats {

@@ -30,12 +30,13 @@ static void bad_configs(void) {
       {"chunk=100", "key 'chunk' (accepted: a multiple of 64"},
       {"code=xor;faults=2", "code=xor tolerates exactly one fault, got faults=2"},
       {"faults", "'faults' is not of the form key=value"},
-      {"inject=kill:ranks=1:at=checkpoint:2", "the kind must be 'wipe'"},
+      {"inject=boom:ranks=1:at=checkpoint:2", "the kind must be 'wipe'"},
+      {"inject=kill:at=checkpoint:2", "rank= is missing"},
       {"inject=wipe:ranks=1", "at=checkpoint:E is missing"},
       {"inject=wipe:ranks=1:at=checkpoint:2:phase=middle", "unknown phase"},
       {"inject=wipe:ranks=99:at=checkpoint:1;domain=rank", "inject names rank 99 but the job has"},
       {"faults=9;domain=rank", "faults=9 needs at least 10 failure domains"},
-      {"dir=/tmp/x;domain=rank", "persistence is not available"},
+      {"persist_every=0;domain=rank", "bad value '0' for key 'persist_every'"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     fuze_ctx *c = (fuze_ctx *)1;
@@ -54,6 +55,11 @@ static void bad_configs(void) {
   T_CHECK(strstr(fuze_last_error(NULL), "environment variable FUZE_FAULTS") != NULL, "env msg: %s",
           fuze_last_error(NULL));
   unsetenv("FUZE_FAULTS");
+  /* A persistence directory that cannot be created: FUZE_ERR_IO naming it. */
+  T_EQ_INT(fuze_init(MPI_COMM_WORLD, "domain=rank;dir=/proc/fuze-cannot-exist/x", &c, &a),
+           FUZE_ERR_IO, "unwritable dir");
+  T_CHECK(strstr(fuze_last_error(NULL), "cannot create directory /proc/fuze-cannot-exist") != NULL,
+          "dir msg: %s", fuze_last_error(NULL));
 }
 
 static void bad_protects(void) {

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const phase_names[FUZE_PHASE_COUNT] = {"before", "partial", "sent",
-                                                          "promoted", "after"};
+static const char *const phase_names[FUZE_PHASE_COUNT] = {
+    "before", "partial", "sent", "promoted", "after", "persist", "persisted"};
 
 const char *fuze__phase_name(int phase) {
   return phase >= 0 && phase < FUZE_PHASE_COUNT ? phase_names[phase] : "?";
@@ -31,6 +31,7 @@ static void config_defaults(fuze_config *cfg) {
   cfg->recovery = FUZE_RECOVERY_ROLLBACK;
   cfg->chunk = 64 * 1024;
   cfg->capacity = 256;
+  cfg->persist_every = 1;
 }
 
 /* Strict decimal integer in [lo, hi]. */
@@ -118,6 +119,10 @@ static int set_key(fuze_config *cfg, const char *key, const char *val, char *msg
     cfg->sync_batch = !strcmp(val, "batch");
     return FUZE_SUCCESS;
   }
+  if (!strcmp(key, "persist_every"))
+    return set_int(msg, key, val, 1, INT_MAX, "an integer >= 1", &cfg->persist_every);
+  if (!strcmp(key, "verify_every"))
+    return set_int(msg, key, val, 0, INT_MAX, "an integer >= 0 (0: never)", &cfg->verify_every);
   if (!strcmp(key, "dir")) {
     if (!*val || strlen(val) >= sizeof cfg->dir) return bad(msg, key, val, "a path of 1..1023 characters");
     snprintf(cfg->dir, sizeof cfg->dir, "%s", val);
@@ -125,11 +130,12 @@ static int set_key(fuze_config *cfg, const char *key, const char *val, char *msg
   }
   return fuze__error(msg, FUZE_ERR_CONFIG,
                      "config: unknown key '%s' (known: faults, spares, domain, block, code, "
-                     "recovery, chunk, capacity, sync, lock, dir, inject, verbose)", key);
+                     "recovery, chunk, capacity, sync, lock, dir, persist_every, verify_every, inject, verbose)", key);
 }
 
 static const char *const known_keys[] = {"faults", "spares", "domain", "block", "code",
-                                         "recovery", "chunk", "capacity", "sync", "lock", "dir", "inject", "verbose"};
+                                         "recovery", "chunk", "capacity", "sync", "lock", "dir", "persist_every",
+                                         "verify_every", "inject", "verbose"};
 
 /* FUZE_<KEY> overrides the same key from the string. */
 static int apply_env(fuze_config *cfg, char *msg) {
@@ -187,12 +193,14 @@ int fuze__config_parse(const char *str, fuze_config *cfg, char *msg) {
   return FUZE_SUCCESS;
 }
 
-/* ---- inject=wipe:ranks=R1+R2:at=checkpoint:E[:phase=P] ---- */
+/* ---- inject=wipe:ranks=R1+R2:at=checkpoint:E[:phase=P]
+ *      inject=kill:rank=R:at=checkpoint:E[:phase=P] ---- */
 
 static int inject_bad(char *msg, const char *spec, const char *why) {
   return fuze__error(msg, FUZE_ERR_CONFIG,
                      "config: bad inject spec '%s': %s (format: "
-                     "wipe:ranks=R1+R2:at=checkpoint:E[:phase=before|partial|sent|promoted|after],"
+                     "wipe:ranks=R1+R2:at=checkpoint:E[:phase=P] or kill:rank=R:at=checkpoint:E"
+                     "[:phase=P], P one of before|partial|sent|promoted|after|persist|persisted;"
                      " several separated by '/')", spec, why);
 }
 
@@ -211,14 +219,62 @@ static int parse_phase(const char *v) {
   return -1;
 }
 
+/* corrupt:rank=R:struct=NAME:at=checkpoint:E[:target=primary|parity][:bytes=N]
+ * (verify.c fires it right after the E-th checkpoint commits). */
+static int corrupt_bad(char *msg, const char *spec, const char *why) {
+  return fuze__error(msg, FUZE_ERR_CONFIG,
+                     "config: bad inject spec '%s': %s (format: corrupt:rank=R:struct=NAME:"
+                     "at=checkpoint:E[:target=primary|parity][:bytes=N])", spec, why);
+}
+
+static int parse_corrupt(char *save, const char *orig, fuze_inject_spec *sp, char *msg) {
+  sp->kind = FUZE_INJECT_CORRUPT;
+  sp->phase = -1; /* never an injection phase of the commit */
+  sp->bits = 1;
+  for (char *tok; (tok = strtok_r(NULL, ":", &save));) {
+    long v;
+    if (!strncmp(tok, "rank=", 5)) {
+      if (sp->nranks || parse_long(tok + 5, 0, INT_MAX, &v))
+        return corrupt_bad(msg, orig, "rank= must be given once, as one rank >= 0");
+      sp->ranks[sp->nranks++] = (int)v;
+    } else if (!strncmp(tok, "struct=", 7)) {
+      if (!tok[7] || strlen(tok + 7) >= sizeof sp->name)
+        return corrupt_bad(msg, orig, "struct= must name an array, stack or map (1..63 characters)");
+      snprintf(sp->name, sizeof sp->name, "%s", tok + 7);
+    } else if (!strcmp(tok, "at=checkpoint")) {
+      char *num = strtok_r(NULL, ":", &save);
+      if (!num || parse_long(num, 1, LONG_MAX, &sp->at_checkpoint))
+        return corrupt_bad(msg, orig, "at=checkpoint must be followed by :E with E >= 1");
+    } else if (!strncmp(tok, "target=", 7)) {
+      if (strcmp(tok + 7, "primary") && strcmp(tok + 7, "parity"))
+        return corrupt_bad(msg, orig, "target must be primary or parity");
+      sp->target = !strcmp(tok + 7, "parity");
+    } else if (!strncmp(tok, "bytes=", 6)) {
+      if (parse_long(tok + 6, 1, 4096, &sp->bits))
+        return corrupt_bad(msg, orig, "bytes=N flips N random bits, N in 1..4096");
+    } else {
+      return corrupt_bad(msg, orig, "unknown field");
+    }
+  }
+  if (!sp->nranks) return corrupt_bad(msg, orig, "rank= is missing");
+  if (!sp->name[0]) return corrupt_bad(msg, orig, "struct= is missing");
+  if (!sp->at_checkpoint) return corrupt_bad(msg, orig, "at=checkpoint:E is missing");
+  return FUZE_SUCCESS;
+}
+
 /* One spec; tokens are separated by ':'. */
 static int parse_spec(char *spec, const char *orig, fuze_inject_spec *sp, char *msg) {
   char *save = NULL, *tok = strtok_r(spec, ":", &save);
   memset(sp, 0, sizeof *sp);
-  if (!tok || strcmp(tok, "wipe")) return inject_bad(msg, orig, "the kind must be 'wipe'");
+  if (tok && !strcmp(tok, "corrupt")) return parse_corrupt(save, orig, sp, msg);
+  if (!tok || (strcmp(tok, "wipe") && strcmp(tok, "kill")))
+    return inject_bad(msg, orig, "the kind must be 'wipe' or 'kill' (or 'corrupt')");
+  sp->kind = !strcmp(tok, "kill") ? FUZE_INJECT_KILL : FUZE_INJECT_WIPE;
   while ((tok = strtok_r(NULL, ":", &save))) {
-    if (!strncmp(tok, "ranks=", 6)) {
-      if (parse_ranks(sp, tok + 6)) return inject_bad(msg, orig, "ranks must be R1+R2+... (non-negative)");
+    if (!strncmp(tok, "ranks=", 6) || !strncmp(tok, "rank=", 5)) {
+      if (sp->nranks) return inject_bad(msg, orig, "ranks given twice");
+      if (parse_ranks(sp, strchr(tok, '=') + 1))
+        return inject_bad(msg, orig, "ranks must be R1+R2+... (non-negative)");
     } else if (!strcmp(tok, "at=checkpoint")) {
       char *num = strtok_r(NULL, ":", &save);
       if (!num || parse_long(num, 1, LONG_MAX, &sp->at_checkpoint))
@@ -228,7 +284,7 @@ static int parse_spec(char *spec, const char *orig, fuze_inject_spec *sp, char *
     } else
       return inject_bad(msg, orig, "unknown field");
   }
-  if (!sp->nranks) return inject_bad(msg, orig, "ranks= is missing");
+  if (!sp->nranks) return inject_bad(msg, orig, sp->kind == FUZE_INJECT_KILL ? "rank= is missing" : "ranks= is missing");
   if (!sp->at_checkpoint) return inject_bad(msg, orig, "at=checkpoint:E is missing");
   return FUZE_SUCCESS;
 }

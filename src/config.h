@@ -15,18 +15,26 @@ enum fuze_phase {
   FUZE_PHASE_SENT = 2,     /* all deltas flushed, before the commit decision */
   FUZE_PHASE_PROMOTED = 3, /* decided and promoted at the hosts, shadows not updated */
   FUZE_PHASE_AFTER = 4,    /* the new epoch is complete */
-  FUZE_PHASE_COUNT = 5
+  FUZE_PHASE_PERSIST = 5,  /* persisting: this rank's file written, not yet renamed */
+  FUZE_PHASE_PERSISTED = 6,/* every rank's file renamed, manifest not yet written */
+  FUZE_PHASE_COUNT = 7
 };
+
+enum fuze_inject_kind { FUZE_INJECT_WIPE = 0, FUZE_INJECT_KILL = 1, FUZE_INJECT_CORRUPT = 2 };
 
 #define FUZE_MAX_INJECT 16
 #define FUZE_MAX_INJECT_RANKS 64
 
 typedef struct fuze_inject_spec {
-  int kind;              /* 0 = wipe */
+  int kind;              /* enum fuze_inject_kind */
   int nranks;
   int ranks[FUZE_MAX_INJECT_RANKS];
   long at_checkpoint;    /* 1-based count of fuze_checkpoint() calls */
-  int phase;
+  int phase;             /* corrupt: -1 (it fires after the commit, see verify.c) */
+  /* corrupt: the structure, primary (0) or parity (1), bits to flip. */
+  char name[64];
+  int target;
+  long bits;
 } fuze_inject_spec;
 
 typedef struct fuze_config {
@@ -42,7 +50,9 @@ typedef struct fuze_config {
   size_t capacity;       /* initial fused slots of a stack or map, default 256 */
   int lock_exclusive;     /* lock=exclusive: the naive per-operation window lock */
   int sync_batch;        /* sync=batch: stack/map updates complete at fuze_flush */
-  char dir[1024];
+  char dir[1024];         /* persistence directory ("" = none) */
+  int persist_every;     /* persist every K-th committed epoch, default 1 */
+  int verify_every;      /* fuze_verify after every K-th checkpoint commits, 0 = never */
   int ninject;
   fuze_inject_spec inject[FUZE_MAX_INJECT];
 } fuze_config;

@@ -17,7 +17,10 @@
  * busy computing cannot cause a deadlock. The price: a queued operation is
  * complete only at that next collective call. */
 #include "fused.h"
+#include "pfile.h"
 
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,14 +41,17 @@ static int block_k(const fuze_ctx *ctx, int b) {
   return ctx->plan.block_start[b + 1] - ctx->plan.block_start[b];
 }
 
-static size_t keys_off(const fuze_fobj *f, int b) { return fuze__align(16 * (size_t)block_k(f->ctx, b)); }
+/* The region layout is shared with the persisted format (pfile.h). */
+static size_t keys_off(const fuze_fobj *f, int b) {
+  return fuze__fobj_layout(block_k(f->ctx, b), f->cap, f->kb, f->nb).keys_off;
+}
 
 static size_t nodes_off(const fuze_fobj *f, int b, size_t cap) {
-  return keys_off(f, b) + fuze__align((size_t)block_k(f->ctx, b) * cap * f->kb);
+  return fuze__fobj_layout(block_k(f->ctx, b), cap, f->kb, f->nb).nodes_off;
 }
 
 static size_t region_bytes(const fuze_fobj *f, int b, size_t cap) {
-  return nodes_off(f, b, cap) + fuze__align(cap * f->nb);
+  return fuze__fobj_layout(block_k(f->ctx, b), cap, f->kb, f->nb).bytes;
 }
 
 size_t fuze__fobj_region(const fuze_fobj *f, int b) { return region_bytes(f, b, f->cap); }
@@ -223,6 +229,233 @@ static int send_pieces(fuze_fobj *f, piece *pcs, int np, int only_j, int inject)
   return rc;
 }
 
+/* ---- sync=batch: coalescing ---- */
+
+/* With sync=batch an operation needs to reach its backups only by the next
+ * flush, and every piece is an XOR delta, so the pieces of many operations
+ * compose: a batched operation only XORs its raw value deltas and key deltas
+ * into per-slot entries of its structure's coalescing buffer, and its header
+ * delta into one 16-byte delta. The flush sorts the touched slots, encodes
+ * all their value deltas with one delta_encode call (the products are linear
+ * in the delta) and sends, per backup, one accumulate per run of consecutive
+ * slots for the nodes, one per run for the keys and one for the header. Every
+ * backup ends exactly where the piece-by-piece path leaves it; a push or put
+ * loop becomes a few large accumulates instead of 2-3 small ones per
+ * operation and backup. Measured in docs/benchmarks.md (Optimisations).
+ *
+ * Crash semantics are unchanged: a wipe (fuze__fobjs_wipe) flushes what was
+ * coalesced, as it delivers what was issued; an operation armed with a crash
+ * between its backups (fuze_inject_op) first flushes the buffer and then goes
+ * piece by piece; lock=exclusive keeps its per-operation path.
+ *
+ * The buffers live in a side table keyed by structure (fused.h has no field
+ * for them), guarded by a mutex so that contexts in different threads stay
+ * independent. */
+struct coal_ord { size_t slot, e; };
+
+typedef struct coal {
+  const fuze_fobj *f;
+  size_t n, max;         /* entries used, entries before a flush */
+  size_t esz;            /* entry bytes: nb value delta, then kb key delta */
+  size_t *slot;          /* entry -> slot */
+  unsigned char *delta;  /* max entries of esz bytes */
+  int32_t *hash;         /* slot -> entry, open addressing, -1 empty */
+  size_t hmask;
+  struct coal_ord *ord;  /* flush: entries in slot order */
+  unsigned char hdr[16]; /* header delta */
+  int any;               /* operations coalesced since the last flush */
+} coal;
+
+static pthread_mutex_t coal_lock = PTHREAD_MUTEX_INITIALIZER;
+static coal **coal_tab;
+static size_t coal_n, coal_cap;
+
+static coal *coal_find(const fuze_fobj *f) {
+  coal *c = NULL;
+  pthread_mutex_lock(&coal_lock);
+  for (size_t x = 0; x < coal_n && !c; x++)
+    if (coal_tab[x]->f == f) c = coal_tab[x];
+  pthread_mutex_unlock(&coal_lock);
+  return c;
+}
+
+static void coal_free(const fuze_fobj *f) {
+  coal *c = NULL;
+  pthread_mutex_lock(&coal_lock);
+  for (size_t x = 0; x < coal_n; x++)
+    if (coal_tab[x]->f == f) {
+      c = coal_tab[x];
+      coal_tab[x] = coal_tab[--coal_n];
+      break;
+    }
+  if (!coal_n) {
+    free(coal_tab);
+    coal_tab = NULL;
+    coal_cap = 0;
+  }
+  pthread_mutex_unlock(&coal_lock);
+  if (!c) return;
+  free(c->slot);
+  free(c->delta);
+  free(c->hash);
+  free(c->ord);
+  free(c);
+}
+
+/* The structure's buffer, created on first use: as many entries as one
+ * flush can gather into FUZE_STAGE bytes of stage (value deltas, f products
+ * of them, key deltas), at least one. */
+static coal *coal_get(fuze_fobj *f) {
+  coal *c = coal_find(f);
+  if (c) return c;
+  size_t per = f->nb * (1 + (size_t)f->ctx->plan.f) + f->kb, max = per ? FUZE_STAGE / per : 1, hs = 4;
+  if (max < 2) max = 2; /* an operation touches up to 2 slots */
+  while (hs < 2 * max) hs <<= 1;
+  c = calloc(1, sizeof *c);
+  if (c) {
+    c->f = f;
+    c->max = max;
+    c->esz = f->nb + f->kb;
+    c->hmask = hs - 1;
+    c->slot = malloc(max * sizeof *c->slot);
+    c->delta = malloc(max * (c->esz ? c->esz : 1));
+    c->hash = malloc(hs * sizeof *c->hash);
+    c->ord = malloc(max * sizeof *c->ord);
+  }
+  int ok = c && c->slot && c->delta && c->hash && c->ord;
+  if (ok) {
+    memset(c->hash, 0xff, hs * sizeof *c->hash);
+    pthread_mutex_lock(&coal_lock);
+    if (coal_n == coal_cap) {
+      size_t cap = coal_cap ? 2 * coal_cap : 8;
+      coal **t = realloc(coal_tab, cap * sizeof *t);
+      if (t) {
+        coal_tab = t;
+        coal_cap = cap;
+      }
+    }
+    if ((ok = coal_n < coal_cap)) coal_tab[coal_n++] = c;
+    pthread_mutex_unlock(&coal_lock);
+  }
+  if (!ok && c) {
+    free(c->slot);
+    free(c->delta);
+    free(c->hash);
+    free(c->ord);
+    free(c);
+    c = NULL;
+  }
+  return c;
+}
+
+/* Entry of slot s, created zeroed; the caller made room for it. */
+static unsigned char *coal_entry(coal *c, size_t s) {
+  size_t h = (size_t)(((uint64_t)s * 0x9E3779B97F4A7C15ULL) >> 17) & c->hmask;
+  for (;; h = (h + 1) & c->hmask) {
+    int32_t e = c->hash[h];
+    if (e < 0) break;
+    if (c->slot[e] == s) return c->delta + (size_t)e * c->esz;
+  }
+  size_t e = c->n++;
+  c->hash[h] = (int32_t)e;
+  c->slot[e] = s;
+  memset(c->delta + e * c->esz, 0, c->esz);
+  return c->delta + e * c->esz;
+}
+
+static int cmp_ord(const void *a, const void *b) {
+  size_t x = *(const size_t *)a, y = *(const size_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Send the buffer to every backup and complete it (flush_hosts). The stage
+ * must be empty (nothing issued from it is pending). */
+static int coal_send(fuze_fobj *f, coal *c) {
+  fuze_ctx *ctx = f->ctx;
+  const fuze_plan *p = &ctx->plan;
+  int b = p->block_of[ctx->rank], i = p->index_in_block[ctx->rank], nf = p->f, rc = FUZE_SUCCESS;
+  size_t m = c->n, nb = f->nb, kb = f->kb;
+  size_t need = m * nb * (1 + (size_t)nf) + m * kb + 16;
+  if (need > ctx->stage_size) {
+    unsigned char *s = realloc(ctx->stage_buf, need > FUZE_STAGE ? need : FUZE_STAGE);
+    if (!s) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "'%s': cannot stage %zu bytes of batched operations", f->name, need);
+    ctx->stage_buf = s;
+    ctx->stage_size = need > FUZE_STAGE ? need : FUZE_STAGE;
+  }
+  /* Slot order: pushes and puts come ascending, pops descending. */
+  int up = 1, down = 1;
+  for (size_t r = 0; r < m; r++) {
+    c->ord[r].slot = c->slot[r];
+    c->ord[r].e = r;
+    if (r) {
+      up &= c->slot[r] > c->slot[r - 1];
+      down &= c->slot[r] < c->slot[r - 1];
+    }
+  }
+  if (!up && down)
+    for (size_t r = 0; r < m / 2; r++) {
+      struct coal_ord t = c->ord[r];
+      c->ord[r] = c->ord[m - 1 - r];
+      c->ord[m - 1 - r] = t;
+    }
+  else if (!up)
+    qsort(c->ord, m, sizeof *c->ord, cmp_ord);
+  unsigned char *val = ctx->stage_buf, *prod[256], *key = val + m * nb * (1 + (size_t)nf), *hdr = key + m * kb;
+  for (int j = 0; j < nf; j++) prod[j] = val + m * nb * (1 + (size_t)j);
+  for (size_t r = 0; r < m; r++) {
+    const unsigned char *d = c->delta + c->ord[r].e * c->esz;
+    memcpy(val + r * nb, d, nb);
+    if (kb) memcpy(key + r * kb, d + nb, kb);
+  }
+  memcpy(hdr, c->hdr, 16);
+  fuze__code_delta_encode(&ctx->codes[b], i, val, m * nb, prod);
+  size_t noff = nodes_off(f, b, f->cap), koff = keys_off(f, b) + (size_t)i * f->cap * kb;
+  for (int t = 0; t < nf && !rc; t++) {
+    int j = ctx->debug_reorder ? nf - 1 - t : t, host = host_of(f, j);
+    size_t base = region_off(f, host, b, j, f->cap);
+    for (size_t a = 0, e; a < m && !rc; a = e) {
+      for (e = a + 1; e < m && c->ord[e].slot == c->ord[e - 1].slot + 1; e++) {}
+      rc = fuze__win_xor(ctx, f->win, prod[j] + a * nb, (e - a) * nb, host, base + noff + c->ord[a].slot * nb);
+      if (!rc && kb) rc = fuze__win_xor(ctx, f->win, key + a * kb, (e - a) * kb, host, base + koff + c->ord[a].slot * kb);
+    }
+    if (!rc && c->any) rc = fuze__win_xor(ctx, f->win, hdr, 16, host, base + 16 * (size_t)i);
+    f->pending = 1;
+  }
+  if (!rc) rc = flush_hosts(f);
+  c->n = 0;
+  c->any = 0;
+  memset(c->hdr, 0, 16);
+  memset(c->hash, 0xff, (c->hmask + 1) * sizeof *c->hash);
+  ctx->stage_pos = 0;
+  return rc;
+}
+
+static int coal_flush(fuze_fobj *f) {
+  coal *c = coal_find(f);
+  return c && (c->n || c->any) ? coal_send(f, c) : FUZE_SUCCESS;
+}
+
+/* One batched operation into the buffer (flushed first when full). */
+static int coalesce_op(fuze_fobj *f, const piece *pcs, int np) {
+  coal *c = coal_get(f);
+  if (!c) return CTX_ERR(f->ctx, FUZE_ERR_NOMEM, "'%s': out of memory for batched operations", f->name);
+  int rc = FUZE_SUCCESS;
+  if (c->n + 2 > c->max && (c->n || c->any)) /* an operation touches at most 2 slots */
+    rc = f->ctx->stage_pos ? fuze__fobjs_flush(f->ctx) : coal_send(f, c);
+  if (rc) return rc;
+  for (int x = 0; x < np; x++) {
+    if (pcs[x].type == PIECE_HDR) {
+      fuze__xor_into(c->hdr, pcs[x].delta, 16);
+      continue;
+    }
+    unsigned char *d = coal_entry(c, pcs[x].s);
+    if (pcs[x].type == PIECE_NODE) fuze__xor_into(d, pcs[x].delta, f->nb);
+    else fuze__xor_into(d + f->nb, pcs[x].delta, f->kb);
+  }
+  c->any = 1;
+  return FUZE_SUCCESS;
+}
+
 /* ---- the queue of operations waiting for capacity ---- */
 
 static int op_fits(const fuze_fobj *f, const piece *pcs, int np) {
@@ -301,6 +534,13 @@ static int send_op(fuze_fobj *f, piece *pcs, int np) {
     f->deferred_ops++;
     return queue_op(f, pcs, np);
   }
+  if (ctx->cfg.sync_batch && !f->excl) {
+    if (ctx->op_inject_hosts < 0) return coalesce_op(f, pcs, np);
+    /* Armed crash between the backups of this operation: what was
+     * coalesced completes first, this operation goes piece by piece. */
+    int rc = fuze__fobjs_flush(ctx);
+    if (rc) return rc;
+  }
   int rc = send_pieces(f, pcs, np, -1, 1);
   if (ctx->lost) return rc;
   if (!rc && !ctx->cfg.sync_batch) {
@@ -315,6 +555,8 @@ int fuze__fobjs_flush(fuze_ctx *ctx) {
   for (int x = 0; x < ctx->nfobjs && !rc; x++)
     if (ctx->fobjs[x]->pending) rc = flush_hosts(ctx->fobjs[x]);
   ctx->stage_pos = 0;
+  /* Then the coalesced operations (sync=batch), through the empty stage. */
+  for (int x = 0; x < ctx->nfobjs && !rc; x++) rc = coal_flush(ctx->fobjs[x]);
   return rc;
 }
 
@@ -530,7 +772,7 @@ static int make_window(fuze_fobj *f, size_t cap) {
 }
 
 int fuze__fobj_create(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_t nb,
-                      size_t alloc, fuze_fobj **out) {
+                      size_t alloc, size_t cap, fuze_fobj **out) {
   fuze_fobj **grown = realloc(ctx->fobjs, sizeof *grown * (size_t)(ctx->nfobjs + 1));
   fuze_fobj *f = calloc(1, alloc);
   unsigned char *scratch = malloc(nb + kb + 64);
@@ -549,7 +791,7 @@ int fuze__fobj_create(fuze_ctx *ctx, const char *name, int kind, size_t kb, size
   f->scratch = scratch;
   f->excl = ctx->cfg.lock_exclusive;
   f->win = MPI_WIN_NULL;
-  if ((rc = make_window(f, ctx->cfg.capacity))) {
+  if ((rc = make_window(f, cap ? cap : ctx->cfg.capacity))) {
     fuze__fobj_free(f);
     return rc;
   }
@@ -560,6 +802,7 @@ int fuze__fobj_create(fuze_ctx *ctx, const char *name, int kind, size_t kb, size
 
 void fuze__fobj_free(fuze_fobj *f) {
   if (!f) return;
+  coal_free(f);
   fuze__win_free(&f->win, !f->excl);
   free(f->keys);
   free(f->vals);
@@ -648,6 +891,48 @@ int fuze__fobjs_grow(fuze_ctx *ctx) {
   return fuze__agree(ctx, rc);
 }
 
+/* Restart (collective, every rank): this member's state as of the persisted
+ * epoch (n entries, seq operations), published to the backups and committed
+ * at once, so that a wipe before the next checkpoint rolls back to it. The
+ * window was created at the stored capacity, so every slot fits. */
+int fuze__fobj_restore(fuze_fobj *f, size_t n, uint64_t seq, const unsigned char *keys,
+                       const unsigned char *vals) {
+  fuze_ctx *ctx = f->ctx;
+  int rc = FUZE_SUCCESS;
+  if (n > f->cap)
+    rc = CTX_ERR(ctx, FUZE_ERR_CORRUPT, "'%s': the persisted epoch holds %zu entries on rank %d "
+                 "but its capacity is %zu", f->name, n, ctx->rank, f->cap);
+  else if (n && (ensure_slots(f, n) || (f->kb && table_rebuild(f, n))))
+    rc = CTX_ERR(ctx, FUZE_ERR_NOMEM, "'%s': out of memory", f->name);
+  if (!rc && n) {
+    memcpy(f->vals, vals, n * f->nb);
+    if (f->kb) {
+      memcpy(f->keys, keys, n * f->kb);
+      for (size_t s = 0; s < n; s++) table_set(f, f->keys + s * f->kb, (int64_t)s);
+    }
+    f->n = n;
+  }
+  if (!rc && !ctx->is_spare && (n || seq)) {
+    f->seq = seq;
+    unsigned char dh[16];
+    hdr_delta(dh, 0, n, 0, seq);
+    piece hdr = {PIECE_HDR, 0, dh};
+    rc = republish(f, 0, n, -1);
+    if (!rc) rc = send_pieces(f, &hdr, 1, -1, 0);
+    if (!rc) rc = fuze__fobjs_flush(ctx);
+  }
+  if ((rc = fuze__agree(ctx, rc))) return rc;
+  MPI_Barrier(ctx->world);
+  fsync_win(f);
+  for (int h = 0; h < f->nhosted; h++) {
+    unsigned char *w = f->winbase + f->hosted[h].off;
+    memcpy(w + f->hosted[h].fused, w, f->hosted[h].fused);
+  }
+  fsync_win(f);
+  MPI_Barrier(ctx->world);
+  return FUZE_SUCCESS;
+}
+
 /* Rollback: queued operations are undone with the rest; drop them. */
 void fuze__fobjs_drop_queues(fuze_ctx *ctx) {
   for (int x = 0; x < ctx->nfobjs; x++) {
@@ -732,10 +1017,12 @@ void fuze__fobjs_undo(fuze_ctx *ctx) {
 void fuze__fobjs_wipe(fuze_ctx *ctx) {
   /* What was already issued reaches the backups (in-flight messages of a
    * crashed process are delivered or not as a whole per operation and
-   * backup; delivering them keeps the emulation deterministic). */
+   * backup; delivering them keeps the emulation deterministic). Coalesced
+   * operations (sync=batch) count as issued. */
   fuze__fobjs_flush(ctx);
   for (int x = 0; x < ctx->nfobjs; x++) {
     fuze_fobj *f = ctx->fobjs[x];
+    coal_free(f); /* whatever a failed flush left */
     if (f->winbase) memset(f->winbase, 0xA5, f->winsize);
     free(f->keys);
     free(f->vals);

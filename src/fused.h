@@ -48,7 +48,9 @@ struct fuze_map { fuze_fobj o; };
 
 /* Collective: register a stack or map (same name/sizes on every rank). */
 int fuze__fobj_create(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_t nb,
-                      size_t alloc, fuze_fobj **out);
+                      size_t alloc, size_t cap, fuze_fobj **out); /* cap 0: config capacity */
+int fuze__fobj_restore(fuze_fobj *f, size_t n, uint64_t seq, const unsigned char *keys,
+                       const unsigned char *vals); /* collective, restart */
 void fuze__fobj_free(fuze_fobj *f);
 
 /* Primary-side operations (local). */

@@ -3,9 +3,12 @@
  * registrations (name, base, count, type) and the plan it can recompute. */
 #include "fused.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void poison(void *p, size_t n) {
   static const unsigned char pat[4] = {0xDE, 0xAD, 0xBE, 0xEF};
@@ -43,11 +46,45 @@ static int listed(const fuze_inject_spec *sp, int rank) {
   return 0;
 }
 
+/* Marker of a kill that fired: DIR/.fuze-kill-<spec>.fired. The rerun of the
+ * same command line (a restart) must not kill again at the same point. */
+void fuze__kill_marker(const fuze_ctx *ctx, int spec, char *out, size_t len) {
+  snprintf(out, len, "%s/.fuze-kill-%d.fired", ctx->cfg.dir, spec);
+}
+
+static void kill_self(fuze_ctx *ctx, int spec, int phase) {
+  fprintf(stderr, "fuze: rank %d kills itself with SIGKILL (inject=kill, checkpoint %ld, "
+          "phase %s)\n", ctx->rank, ctx->ckpt_calls, fuze__phase_name(phase));
+  fflush(stderr);
+  fflush(stdout);
+  if (ctx->cfg.dir[0]) {
+    char path[1200];
+    fuze__kill_marker(ctx, spec, path, sizeof path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      fsync(fd);
+      close(fd);
+    }
+  }
+  raise(SIGKILL);
+}
+
+/* Drop kill specs whose marker exists (they fired in an earlier run). */
+void fuze__kill_disarm(fuze_ctx *ctx) {
+  for (int s = 0; s < ctx->cfg.ninject && ctx->cfg.dir[0]; s++) {
+    if (ctx->cfg.inject[s].kind != FUZE_INJECT_KILL) continue;
+    char path[1200];
+    fuze__kill_marker(ctx, s, path, sizeof path);
+    if (access(path, F_OK) == 0) ctx->cfg.inject[s].at_checkpoint = -1;
+  }
+}
+
 int fuze__inject_point(fuze_ctx *ctx, int phase) {
   for (int s = 0; s < ctx->cfg.ninject; s++) {
     const fuze_inject_spec *sp = &ctx->cfg.inject[s];
     if (sp->at_checkpoint != ctx->ckpt_calls || sp->phase != phase) continue;
     if (!listed(sp, ctx->rank) || ctx->lost) continue;
+    if (sp->kind == FUZE_INJECT_KILL) kill_self(ctx, s, phase);
     if (ctx->cfg.verbose)
       printf("fuze: rank %d wiped (injected at checkpoint %ld, phase %s)\n", ctx->rank,
              ctx->ckpt_calls, fuze__phase_name(phase));

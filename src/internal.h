@@ -76,6 +76,15 @@ struct fuze_ctx {
   long ckpt_calls;      /* fuze_checkpoint() calls so far */
   int lost;             /* this rank was wiped and waits for recovery */
   int finalized;
+  /* Persistence (persist.c). */
+  uint64_t job_id;             /* random at the job's first start, kept across restarts */
+  struct fuze_pfile *restore;  /* restart: this rank's stored epoch until the first checkpoint */
+  uint64_t persisted[2];       /* complete persisted epochs, newest first */
+  int64_t persisted_calls[2];  /* fuze_checkpoint() calls at each */
+  int npersisted;
+  /* Scrubbing (verify.c). */
+  uint64_t verifies;           /* fuze_verify runs (explicit and verify_every) */
+  fuze_verify_report vlast;    /* the last one's report */
   /* Counters. */
   uint64_t sent_bytes, recovered_bytes, recoveries;
   char msg[FUZE_MSG_LEN];
@@ -119,6 +128,15 @@ void fuze__array_free(fuze_array *a);
 int fuze__inject_point(fuze_ctx *ctx, int phase);
 int fuze__inject_scheduled(const fuze_ctx *ctx, int phase);
 void fuze__wipe_self(fuze_ctx *ctx);
+void fuze__kill_marker(const fuze_ctx *ctx, int spec, char *out, size_t len);
+void fuze__kill_disarm(fuze_ctx *ctx); /* restart: kills that fired before do not fire again */
+
+/* persist.c */
+int fuze__persist_init(fuze_ctx *ctx);  /* collective in fuze_init: FUZE_RESTARTED or 0 */
+int fuze__persist_epoch(fuze_ctx *ctx); /* collective at a committed checkpoint */
+void fuze__persist_free(fuze_ctx *ctx);
+/* Restart: the stored structure `name` of this rank (kind FUZE_PS_*), NULL if none. */
+const struct fuze_pstruct *fuze__persist_find(const fuze_ctx *ctx, const char *name, int kind);
 
 /* recovery.c */
 typedef void (*fuze_sink)(void *arg, size_t off, const unsigned char *res, size_t n);
@@ -126,5 +144,11 @@ int fuze__reduce_to(fuze_ctx *ctx, int b, int root, unsigned char coef,
                     const unsigned char *data, size_t dlen, size_t fused, fuze_sink sink,
                     void *arg);
 int fuze__recover(fuze_ctx *ctx, const int *lost, uint64_t *epoch_out);
+
+/* verify.c */
+int fuze__verify_collective(fuze_ctx *ctx, fuze_verify_report *report); /* collective */
+/* End of a committed checkpoint: corrupt injections, then fuze_verify when
+ * verify_every says so (FUZE_RECOVERED becomes FUZE_SUCCESS). Collective. */
+int fuze__verify_after_commit(fuze_ctx *ctx);
 
 #endif

@@ -7,6 +7,7 @@
  * spare domains are the highest-numbered ones). */
 #include "fused.h"
 #include "internal.h"
+#include "pfile.h"
 #include "topo.h"
 
 #include <stdio.h>
@@ -14,7 +15,7 @@
 #include <string.h>
 
 enum { OP_PROTECT = 1, OP_CHECKPOINT, OP_RECOVER, OP_INJECT, OP_INJECT_AT, OP_INJECT_OP, OP_CREATE,
-       OP_FINALIZE };
+       OP_FINALIZE, OP_VERIFY };
 
 typedef struct ctl {
   int op, n;
@@ -116,13 +117,30 @@ static int new_array(fuze_ctx *ctx, const char *name, fuze_array **out) {
   return FUZE_SUCCESS;
 }
 
+/* Restart: the stored contents go into the registered buffer, which must
+ * have the stored size (fuze_stored_count). */
+static int restore_array(fuze_ctx *ctx, const char *name, void *base, size_t count, size_t elem) {
+  if (!ctx->restore || ctx->is_spare) return FUZE_SUCCESS;
+  const fuze_pstruct *ps = fuze__persist_find(ctx, name, FUZE_PS_ARRAY);
+  if (!ps)
+    return CTX_ERR(ctx, FUZE_ERR_NOT_FOUND, "fuze_protect('%s'): the restarted epoch %llu holds "
+                   "no array of that name (register the same structures as the run that "
+                   "persisted it)", name, (unsigned long long)ctx->epoch);
+  if (ps->count != count || ps->elem != elem)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): the restarted epoch holds %zu elements "
+                   "of %zu bytes on rank %d, but %zu of %zu bytes were registered (size the "
+                   "buffer with fuze_stored_count)", name, ps->count, ps->elem, ctx->rank, count, elem);
+  if (count) memcpy(base, ps->data, count * elem);
+  return FUZE_SUCCESS;
+}
+
 /* Register (or re-register) and encode the array's current contents: the
  * same two phases as a checkpoint, restricted to this array. */
 static int protect_collective(fuze_ctx *ctx, const ctl *c, const char *name, void *base,
                               size_t count, MPI_Datatype type, fuze_array **out) {
   size_t elem = 1;
   int rc = fuze__agree(ctx, validate_protect(ctx, c, name, base, count, type, &elem));
-  if (rc) return rc;
+  if (rc || (rc = fuze__agree(ctx, restore_array(ctx, c->name, base, count, elem)))) return rc;
   int *lost = malloc(sizeof(int) * (size_t)ctx->size);
   int any = lost ? fuze__any_lost(ctx, lost) : 0;
   free(lost);
@@ -168,8 +186,17 @@ int fuze_stored_count(fuze_ctx *ctx, const char *name, size_t *count) {
   int rc = check_ctx(ctx, "fuze_stored_count");
   if (rc) return rc;
   if (!name || !count) return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_stored_count: NULL name or count");
-  return CTX_ERR(ctx, FUZE_ERR_NOT_FOUND, "fuze_stored_count('%s'): no persisted epoch "
-                 "(persistence needs config dir=PATH)", name);
+  if (!ctx->restore)
+    return CTX_ERR(ctx, FUZE_ERR_NOT_FOUND, "fuze_stored_count('%s'): no restarted epoch (the "
+                   "job did not restart: fuze_init returned FUZE_RESTARTED only with dir=PATH "
+                   "holding a complete epoch; stored counts are kept until the first checkpoint)",
+                   name);
+  const fuze_pstruct *ps = fuze__persist_find(ctx, name, -1);
+  if (!ps)
+    return CTX_ERR(ctx, FUZE_ERR_NOT_FOUND, "fuze_stored_count('%s'): the restarted epoch %llu "
+                   "holds no structure of that name", name, (unsigned long long)ctx->epoch);
+  *count = ps->count;
+  return FUZE_SUCCESS;
 }
 
 /* ---- checkpoint ---- */
@@ -223,6 +250,7 @@ static int gather_changes(fuze_ctx *ctx) {
 
 static int checkpoint_collective(fuze_ctx *ctx) {
   ctx->ckpt_calls++;
+  fuze__persist_free(ctx); /* registrations after a restart are done */
   if (lost_at(ctx, FUZE_PHASE_BEFORE, 1)) return recover_if_lost(ctx);
   /* Stacks and maps: complete batched operations, then make room for the
    * largest member (this also sends slots that were deferred for lack of it). */
@@ -243,6 +271,8 @@ static int checkpoint_collective(fuze_ctx *ctx) {
   ctx->ops_committed = fuze__fobjs_ops(ctx);
   ctx->epoch = ctx->decided;
   if (lost_at(ctx, FUZE_PHASE_AFTER, 0)) return recover_if_lost(ctx);
+  if ((rc = fuze__verify_after_commit(ctx))) return rc; /* corrupt injection, verify_every */
+  if ((rc = fuze__persist_epoch(ctx))) return rc > 0 ? recover_if_lost(ctx) : rc;
   /* No operation of the next epoch may reach a host still promoting. */
   if (ctx->nfobjs) MPI_Barrier(ctx->world);
   return FUZE_SUCCESS;
@@ -262,6 +292,14 @@ int fuze_recover(fuze_ctx *ctx) {
   ctl c = {.op = OP_RECOVER};
   send_ctl(ctx, &c);
   return recover_if_lost(ctx);
+}
+
+int fuze_verify(fuze_ctx *ctx, fuze_verify_report *report) {
+  int rc = check_ctx(ctx, "fuze_verify");
+  if (rc) return rc;
+  ctl c = {.op = OP_VERIFY};
+  send_ctl(ctx, &c);
+  return fuze__verify_collective(ctx, report);
 }
 
 int fuze_flush(fuze_ctx *ctx) {
@@ -300,8 +338,21 @@ static int create_collective(fuze_ctx *ctx, const ctl *c, const char *name, size
   int rc = fuze__agree(ctx, validate_create(ctx, c, name, kind, kb, nb));
   if (rc) return rc;
   size_t alloc = kind == FUZE_FOBJ_MAP ? sizeof(fuze_map) : sizeof(fuze_stack);
+  const fuze_pstruct *ps = NULL;
+  if (ctx->restore) {
+    ps = fuze__persist_find(ctx, c->name, kind == FUZE_FOBJ_MAP ? FUZE_PS_MAP : FUZE_PS_STACK);
+    if (!ps) rc = CTX_ERR(ctx, FUZE_ERR_NOT_FOUND, "%s('%s'): the restarted epoch %llu holds no %s "
+                          "of that name", kind == FUZE_FOBJ_MAP ? "fuze_map_create" : "fuze_stack_create",
+                          c->name, (unsigned long long)ctx->epoch, kind == FUZE_FOBJ_MAP ? "map" : "stack");
+    else if (ps->kb != c->a || ps->nb != c->b)
+      rc = CTX_ERR(ctx, FUZE_ERR_ARG, "'%s': the restarted epoch stores key/value sizes (%zu, %zu), "
+                   "registered (%llu, %llu)", c->name, ps->kb, ps->nb, (unsigned long long)c->a,
+                   (unsigned long long)c->b);
+    if ((rc = fuze__agree(ctx, rc))) return rc;
+  }
   fuze_fobj *f = NULL;
-  rc = fuze__fobj_create(ctx, c->name, kind, (size_t)c->a, (size_t)c->b, alloc, &f);
+  rc = fuze__fobj_create(ctx, c->name, kind, (size_t)c->a, (size_t)c->b, alloc, ps ? ps->cap : 0, &f);
+  if (!rc && ps) rc = fuze__fobj_restore(f, ps->count, ps->seq, ps->keys, ps->data);
   if (out) *out = f;
   return rc;
 }
@@ -476,9 +527,6 @@ static int build_plan(fuze_ctx *ctx) {
       if (ctx->cfg.inject[s].ranks[r] >= ctx->size)
         return CTX_ERR(ctx, FUZE_ERR_CONFIG, "config: inject names rank %d but the job has %d ranks",
                        ctx->cfg.inject[s].ranks[r], ctx->size);
-  if (ctx->cfg.dir[0])
-    return CTX_ERR(ctx, FUZE_ERR_CONFIG, "config: dir=%s: HDF5 persistence is not available in "
-                   "this version of fuze (unset dir)", ctx->cfg.dir);
   return FUZE_SUCCESS;
 }
 
@@ -510,6 +558,7 @@ static void ctx_free(fuze_ctx *ctx) {
   free(ctx->fobjs);
   free(ctx->stage_buf);
   free(ctx->changed);
+  fuze__persist_free(ctx);
   for (int b = 0; ctx->block_comm && b < ctx->plan.nblocks; b++)
     if (ctx->block_comm[b] != MPI_COMM_NULL) MPI_Comm_free(&ctx->block_comm[b]);
   free(ctx->block_comm);
@@ -533,7 +582,7 @@ static int setup(fuze_ctx *ctx, const char *config) {
   if ((rc = fuze__agree(ctx, build_block_comms(ctx)))) return rc;
   ctx->is_spare = ctx->plan.block_of[ctx->rank] < 0;
   print_plan(ctx);
-  return FUZE_SUCCESS;
+  return fuze__persist_init(ctx);
 }
 
 static int finalize_collective(fuze_ctx *ctx);
@@ -552,6 +601,7 @@ static void serve(fuze_ctx *ctx) {
       case OP_INJECT_OP: inject_op_collective(ctx, &c); break;
       case OP_CREATE: create_collective(ctx, &c, c.name, (size_t)c.a, (size_t)c.b, NULL); break;
       case OP_FINALIZE: finalize_collective(ctx); return;
+      case OP_VERIFY: fuze__verify_collective(ctx, NULL); break;
       default: return;
     }
   }
@@ -577,7 +627,7 @@ int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctxp, MPI_Comm *app_
   ctx->op_inject_hosts = -1;
   ctx->debug_reorder = getenv("FUZE_DEBUG_REORDER") && atoi(getenv("FUZE_DEBUG_REORDER"));
   int rc = setup(ctx, config);
-  if (rc) {
+  if (rc < 0) {
     fuze__error(NULL, rc, "%s", ctx->msg);
     ctx_free(ctx);
     return rc;
@@ -590,7 +640,7 @@ int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctxp, MPI_Comm *app_
   }
   ctx->app = *app_comm;
   *ctxp = ctx;
-  return FUZE_SUCCESS;
+  return rc; /* FUZE_SUCCESS or FUZE_RESTARTED */
 }
 
 static void print_summary(fuze_ctx *ctx) {

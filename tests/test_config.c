@@ -116,6 +116,71 @@ static void inject(void) {
   refused("inject=boom:ranks=1:at=checkpoint:1", "the kind must be 'wipe'");
   refused("inject=wipe:at=checkpoint:1", "ranks= is missing");
   refused("inject=", "bad inject spec");
+  /* kill: one rank, any phase including the persisting ones. */
+  ok("inject=kill:rank=3:at=checkpoint:4:phase=persist", &c);
+  CHECK(c.ninject == 1 && c.inject[0].kind == FUZE_INJECT_KILL && c.inject[0].nranks == 1 &&
+            c.inject[0].ranks[0] == 3 && c.inject[0].at_checkpoint == 4 &&
+            c.inject[0].phase == FUZE_PHASE_PERSIST, "kill spec");
+  ok("inject=wipe:ranks=1:at=checkpoint:2/kill:rank=0:at=checkpoint:5:phase=persisted", &c);
+  CHECK(c.inject[0].kind == FUZE_INJECT_WIPE && c.inject[1].kind == FUZE_INJECT_KILL &&
+            c.inject[1].phase == FUZE_PHASE_PERSISTED, "wipe then kill");
+  refused("inject=kill:at=checkpoint:1", "rank= is missing");
+  refused("inject=kill:rank=1:ranks=2:at=checkpoint:1", "ranks given twice");
+}
+
+static void persist_keys(void) {
+  fuze_config c;
+  ok(NULL, &c);
+  CHECK(c.persist_every == 1, "persist_every default %d", c.persist_every);
+  ok("dir=/tmp/a;persist_every=5", &c);
+  CHECK(c.persist_every == 5 && !strcmp(c.dir, "/tmp/a"), "persist_every");
+  refused("persist_every=0", "bad value '0' for key 'persist_every'");
+  refused("persist_every=x", "key 'persist_every' (accepted: an integer >= 1)");
+}
+
+/* Scrubbing: verify_every and the corrupt injection. */
+static void verify_keys(void) {
+  fuze_config c;
+  ok(NULL, &c);
+  CHECK(c.verify_every == 0, "verify_every default %d", c.verify_every);
+  ok("verify_every=3", &c);
+  CHECK(c.verify_every == 3, "verify_every");
+  ok("verify_every=0", &c);
+  CHECK(c.verify_every == 0, "verify_every=0");
+  refused("verify_every=-1", "key 'verify_every' (accepted: an integer >= 0 (0: never))");
+  refused("verify_every=2x", "bad value '2x' for key 'verify_every'");
+  setenv("FUZE_VERIFY_EVERY", "7", 1);
+  ok("verify_every=1", &c);
+  CHECK(c.verify_every == 7, "FUZE_VERIFY_EVERY overrides: %d", c.verify_every);
+  unsetenv("FUZE_VERIFY_EVERY");
+  ok("inject=corrupt:rank=2:struct=u:at=checkpoint:3", &c);
+  const fuze_inject_spec *sp = &c.inject[0];
+  CHECK(c.ninject == 1 && sp->kind == FUZE_INJECT_CORRUPT && sp->nranks == 1 && sp->ranks[0] == 2,
+        "corrupt spec");
+  CHECK(!strcmp(sp->name, "u") && sp->at_checkpoint == 3 && sp->target == 0 && sp->bits == 1,
+        "corrupt defaults: name '%s' target %d bits %ld", sp->name, sp->target, sp->bits);
+  CHECK(sp->phase < 0, "a corrupt spec has no commit phase (%d)", sp->phase);
+  ok("inject=corrupt:struct=m.x:target=parity:bytes=12:at=checkpoint:9:rank=0/wipe:ranks=1:at=checkpoint:2", &c);
+  CHECK(c.ninject == 2 && !strcmp(c.inject[0].name, "m.x") && c.inject[0].target == 1 &&
+            c.inject[0].bits == 12 && c.inject[0].at_checkpoint == 9 && c.inject[0].ranks[0] == 0,
+        "corrupt with every field, any order");
+  CHECK(c.inject[1].kind == FUZE_INJECT_WIPE && c.inject[1].phase == FUZE_PHASE_BEFORE, "then a wipe");
+  ok("inject=corrupt:rank=1:struct=a:at=checkpoint:1:target=primary", &c);
+  CHECK(c.inject[0].target == 0, "target=primary");
+  refused("inject=corrupt:struct=a:at=checkpoint:1", "rank= is missing");
+  refused("inject=corrupt:rank=1:at=checkpoint:1", "struct= is missing");
+  refused("inject=corrupt:rank=1:struct=a", "at=checkpoint:E is missing");
+  refused("inject=corrupt:rank=1:struct=a:at=checkpoint:0", "E >= 1");
+  refused("inject=corrupt:rank=1+2:struct=a:at=checkpoint:1", "rank= must be given once");
+  refused("inject=corrupt:rank=1:rank=2:struct=a:at=checkpoint:1", "rank= must be given once");
+  refused("inject=corrupt:rank=1:struct=:at=checkpoint:1", "struct= must name");
+  refused("inject=corrupt:rank=1:struct=a:at=checkpoint:1:target=index", "target must be primary or parity");
+  refused("inject=corrupt:rank=1:struct=a:at=checkpoint:1:bytes=0", "bytes=N flips N random bits");
+  refused("inject=corrupt:rank=1:struct=a:at=checkpoint:1:bytes=5000", "N in 1..4096");
+  refused("inject=corrupt:rank=1:struct=a:at=checkpoint:1:phase=after", "unknown field");
+  refused("inject=corrupt:rank=1:struct=a:at=checkpoint:1:phase=after",
+          "format: corrupt:rank=R:struct=NAME:at=checkpoint:E[:target=primary|parity][:bytes=N]");
+  refused("inject=scramble:rank=1:at=checkpoint:1", "(or 'corrupt')");
 }
 
 int main(void) {
@@ -123,6 +188,8 @@ int main(void) {
   keys();
   env();
   inject();
+  persist_keys();
+  verify_keys();
   printf("test_config: %s (%d failures)\n", failures ? "FAILED" : "OK", failures);
   return failures ? 1 : 0;
 }

@@ -188,17 +188,23 @@ static inline void fuze_app_fuze_error(const char *app, const char *call, int rc
 
 /* Calls fuze_init() on MPI_COMM_WORLD with `config` (NULL: the defaults and
  * the FUZE_* environment). Returns -1 when this rank is a compute rank, with
- * *ctx and *app set, and main() goes on. Otherwise MPI_Finalize() has been
- * called and it returns the exit status for main() to return: 1 when
- * fuze_init failed (world rank 0 reports it), 0 on a spare rank, which hosted
- * backups until the compute ranks finalized. */
+ * *ctx and *app set, and main() goes on; *restarted (when not NULL) is then 1
+ * if fuze_init returned FUZE_RESTARTED (config dir=PATH held a complete
+ * persisted epoch: the registrations restore it, see fuze_app_stored_count),
+ * else 0. Otherwise MPI_Finalize() has been called and it returns the exit
+ * status for main() to return: 1 when fuze_init failed (world rank 0 reports
+ * it; a restart that cannot decode the lost files, or a rerun with another
+ * geometry than the persisted one, fails here), 0 on a spare rank, which
+ * hosted backups until the compute ranks finalized. */
 static inline int fuze_app_init(const char *name, const char *config, fuze_ctx **ctx,
-                                MPI_Comm *app) {
+                                MPI_Comm *app, int *restarted) {
   int wrank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &wrank);
   *ctx = NULL;
   *app = MPI_COMM_NULL;
+  if (restarted) *restarted = 0;
   const int rc = fuze_init(MPI_COMM_WORLD, config, ctx, app);
+  if (restarted) *restarted = (rc == FUZE_RESTARTED);
   if (rc < 0) {
     if (wrank == 0) fuze_app_fuze_error(name, "fuze_init", rc, "", fuze_last_error(NULL));
     MPI_Finalize();
@@ -209,6 +215,34 @@ static inline int fuze_app_init(const char *name, const char *config, fuze_ctx *
     return 0;
   }
   return -1;
+}
+
+/* After a restart (fuze_app_init set *restarted): the element count stored
+ * for the structure `what` in the restarted epoch, into *count, checked
+ * against `want` when want != SIZE_MAX (a registration of another size would
+ * be refused). Collective over comm (the app communicator). Returns 0 on
+ * every rank, or -1 on every rank when some rank has no stored count or a
+ * count other than want; each such rank says so on stderr. */
+static inline int fuze_app_stored_count(const char *app, fuze_ctx *ctx, MPI_Comm comm,
+                                        const char *what, size_t want, size_t *count) {
+  *count = 0;
+  const int rc = fuze_stored_count(ctx, what, count);
+  int ok = (rc == FUZE_SUCCESS && (want == SIZE_MAX || *count == want));
+  if (!ok) {
+    int rank = 0;
+    MPI_Comm_rank(comm, &rank);
+    fflush(stdout);
+    if (rc != FUZE_SUCCESS)
+      fprintf(stderr, "%s: rank %d: fuze_stored_count(%s) returned %s: %s\n", app, rank, what,
+              fuze_err_name(rc), fuze_last_error(ctx));
+    else
+      fprintf(stderr, "%s: rank %d: the restarted epoch stores %zu elements of \"%s\", this run "
+              "needs %zu (restart with the same options and rank count as the run that "
+              "persisted it)\n", app, rank, *count, what, want);
+    fflush(stderr);
+  }
+  MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, comm);
+  return ok ? 0 : -1;
 }
 
 /* Calls fuze_finalize(ctx) on a compute rank. Returns 0, or 1 (the app's exit

@@ -25,6 +25,7 @@ enum bench_id {
   B_RECOVERY,
   B_KERNEL,
   B_FTI,
+  B_SCRUB,
   B_COUNT
 };
 
@@ -46,6 +47,7 @@ typedef struct bench_opts {
   long batch_ops;                   /* the same with sync=batch */
   size_t value;                     /* map value / stack element bytes */
   int upd_f[BENCH_MAX_LIST], n_upd_f;
+  unsigned upd_sync;                /* bit 0: sync=op, bit 1: sync=batch */
   /* concurrency */
   int conc_k[BENCH_MAX_LIST], n_conc_k;
   double conc_secs;                 /* timed window per repetition */
@@ -66,6 +68,9 @@ typedef struct bench_opts {
   size_t fti_size;
   int fti_np;
   int fti_f;
+  /* scrub */
+  size_t scrub_size;
+  int scrub_f;                      /* 0: min(2, np - 1) */
 } bench_opts;
 
 extern bench_opts g_opt;
@@ -121,5 +126,6 @@ void bench_checkpoint(void);
 void bench_recovery(void);
 void bench_kernel(void);
 void bench_fti(void);
+void bench_scrub(void);
 
 #endif

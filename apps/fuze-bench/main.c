@@ -12,6 +12,7 @@
  *   recovery     t = 1..f wiped ranks: recover time, bytes moved
  *   kernel       delta-encode / decode GB/s next to memcpy, one core
  *   fti          FTI's geometry (8 ranks x 64 MiB, f = 2) next to its numbers
+ *   scrub        fuze_verify of a clean epoch: seconds per protected GiB
  *
  * Every timing is repeated (--reps) and reported as median (min-max); the
  * table gives the fusion/replication ratio. --csv FILE writes
@@ -19,7 +20,8 @@
  *
  * Exit status: 0, 1 when a check failed (space: measured backup bytes differ
  * from the planner's prediction; checkpoint: an unchanged epoch sent parity
- * bytes; recovery: restored data differ) or fuze failed, 2 on bad options. */
+ * bytes; recovery: restored data differ; scrub: a clean epoch reported a mismatch or a
+ * flipped bit was missed) or fuze failed, 2 on bad options. */
 #include "bench.h"
 
 #include <errno.h>
@@ -29,7 +31,7 @@
 #include <string.h>
 
 static const char *const bench_names[B_COUNT] = {"space",    "update",   "concurrency", "checkpoint",
-                                                 "recovery", "kernel",   "fti"};
+                                                 "recovery", "kernel",   "fti",      "scrub"};
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -38,7 +40,7 @@ static void usage(FILE *out) {
           "Benchmarks fuze's fused backups (code=rs) against replication (code=replicate).\n"
           "\n"
           "  --bench LIST         sub-benchmarks, comma-separated (default all):\n"
-          "                       space,update,concurrency,checkpoint,recovery,kernel,fti\n"
+          "                       space,update,concurrency,checkpoint,recovery,kernel,fti,scrub\n"
           "  --reps N             repetitions of every timing (default 5)\n"
           "  --csv FILE           write bench,param,mode,median,min,max,unit rows\n"
           "  --config STRING      extra fuze config keys for every run (must not change the\n"
@@ -54,6 +56,7 @@ static void usage(FILE *out) {
           "  --batch-ops N        the same with sync=batch (default 50000)\n"
           "  --value BYTES        map value / stack element bytes (default 64)\n"
           "  --update-faults LIST f values (default 1,2,3)\n"
+          "  --update-sync LIST   op, batch or both (default op,batch)\n"
           "concurrency:\n"
           "  --conc-k LIST        primaries sharing one backup (default 1,2,4,8; needs np >= k+1)\n"
           "  --conc-time SECONDS  timed window of every repetition (default 0.25)\n"
@@ -71,6 +74,9 @@ static void usage(FILE *out) {
           "  --fti-size SIZE      bytes of doubles per rank (default 64M)\n"
           "  --fti-np N           ranks (default 8; needs np >= N)\n"
           "  --fti-faults F       f (default 2)\n"
+          "scrub:\n"
+          "  --scrub-size SIZE    array bytes per rank (default 16M)\n"
+          "  --scrub-faults F     f (default min(2, np-1))\n"
           "\n"
           "Sizes accept K, M, G suffixes (binary). Exit status: 0, 1 a check failed or fuze\n"
           "failed, 2 bad options.\n");
@@ -142,6 +148,7 @@ static void defaults(int smoke) {
   o->value = 64;
   o->n_upd_f = 3;
   for (int f = 1; f <= 3; f++) o->upd_f[f - 1] = f;
+  o->upd_sync = 3;
   o->n_conc_k = 4;
   o->conc_k[0] = 1, o->conc_k[1] = 2, o->conc_k[2] = smoke ? 3 : 4, o->conc_k[3] = 8;
   o->conc_secs = smoke ? 0.02 : 0.25;
@@ -161,6 +168,8 @@ static void defaults(int smoke) {
   o->fti_size = smoke ? 256 << 10 : 64 << 20;
   o->fti_np = smoke ? 4 : 8;
   o->fti_f = 2;
+  o->scrub_size = smoke ? 64 << 10 : 16 << 20;
+  o->scrub_f = 0;
 }
 
 /* Returns 0, 1 (--help) or -1 with a message in err. */
@@ -189,9 +198,9 @@ static int parse_options(int argc, char **argv, char *err, size_t errlen) {
     static const char *const known[] = {
         "--bench",       "--reps",        "--csv",         "--config",     "--chunk",
         "--space-size",  "--space-pairs", "--space-nmax",  "--ops",        "--batch-ops",  "--value",
-        "--update-faults", "--conc-k",    "--conc-time",    "--ckpt-size",  "--ckpt-changed",
+        "--update-faults", "--update-sync", "--conc-k",    "--conc-time",    "--ckpt-size",  "--ckpt-changed",
         "--ckpt-faults", "--rec-size",    "--rec-faults",  "--kernel-size", "--kernel-k",
-        "--fti-size",    "--fti-np",      "--fti-faults"};
+        "--fti-size",    "--fti-np",      "--fti-faults",  "--scrub-size", "--scrub-faults"};
     int ok = 0;
     for (size_t k = 0; k < sizeof known / sizeof *known; k++) ok |= !strcmp(name, known[k]);
     if (!ok) {
@@ -246,6 +255,16 @@ static int parse_options(int argc, char **argv, char *err, size_t errlen) {
       bad = parse_size(val, &o->value) || o->value > (1u << 20);
     } else if (!strcmp(name, "--update-faults")) {
       bad = parse_list(val, 0, 1, 16, o->upd_f, &o->n_upd_f);
+    } else if (!strcmp(name, "--update-sync")) {
+      char buf[64];
+      snprintf(buf, sizeof buf, "%s", val);
+      o->upd_sync = 0;
+      for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && !bad; t = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(t, "op")) o->upd_sync |= 1;
+        else if (!strcmp(t, "batch")) o->upd_sync |= 2;
+        else bad = 1;
+      }
+      bad |= !o->upd_sync;
     } else if (!strcmp(name, "--conc-k")) {
       bad = parse_list(val, 0, 1, 255, o->conc_k, &o->n_conc_k);
     } else if (!strcmp(name, "--conc-time")) {
@@ -277,6 +296,11 @@ static int parse_options(int argc, char **argv, char *err, size_t errlen) {
     } else if (!strcmp(name, "--fti-faults")) {
       bad = parse_long(val, 1, 16, &v);
       o->fti_f = (int)v;
+    } else if (!strcmp(name, "--scrub-size")) {
+      bad = parse_size(val, &o->scrub_size) || o->scrub_size < 8;
+    } else if (!strcmp(name, "--scrub-faults")) {
+      bad = parse_long(val, 1, 16, &v);
+      o->scrub_f = (int)v;
     }
     if (bad) {
       snprintf(err, errlen, "bad value '%s' for option '%s'", val, name);
@@ -316,7 +340,7 @@ int main(int argc, char **argv) {
   }
   static void (*const run[B_COUNT])(void) = {bench_space,    bench_update, bench_concurrency,
                                              bench_checkpoint, bench_recovery, bench_kernel,
-                                             bench_fti};
+                                             bench_fti, bench_scrub};
   for (int b = 0; b < B_COUNT; b++) {
     if (!(g_opt.benches & (1u << b))) continue;
     double tb = MPI_Wtime();

@@ -43,6 +43,7 @@ void bench_update(void) {
   size_t vb = g_opt.value < 8 ? 8 : g_opt.value;
   int reps = g_opt.reps;
   for (int batch = 0; batch < 2; batch++) {
+    if (!(g_opt.upd_sync & (1u << batch))) continue;
     long n = batch ? g_opt.batch_ops : g_opt.ops;
     for (int x = 0; x < g_opt.n_upd_f; x++) {
       int f = g_opt.upd_f[x];
@@ -104,19 +105,22 @@ void bench_update(void) {
   /* Goal: fusion at least 0.9x replication's throughput. */
   double worst = 1e300;
   char where[96] = "";
+  int rows = 0, met = 0;
   for (int batch = 0; batch < 2; batch++)
-    for (int x = 0; x < g_opt.n_upd_f; x++)
+    for (int x = 0; x < g_opt.n_upd_f && (g_opt.upd_sync & (1u << batch)); x++)
       for (int op = 0; op < OP_COUNT; op++) {
         char param[96];
         snprintf(param, sizeof param, "f=%d sync=%s op=%s", g_opt.upd_f[x], batch ? "batch" : "op",
                  op_name[op]);
         double r = bench_median("update", param, "fusion") / bench_median("update", param, "replicate");
+        rows += r == r;
+        met += r >= 0.9;
         if (r == r && r < worst) {
           worst = r;
           snprintf(where, sizeof where, "%s", param);
         }
       }
   if (worst < 1e300)
-    bench_note("\nupdate goal (fusion >= 0.9x replication): lowest ratio %.3g at %s: %s\n", worst,
-               where, worst >= 0.9 ? "met" : "missed");
+    bench_note("\nupdate goal (fusion >= 0.9x replication): met in %d of %d rows; lowest ratio "
+               "%.3g at %s: %s\n", met, rows, worst, where, worst >= 0.9 ? "met" : "missed");
 }

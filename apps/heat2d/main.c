@@ -17,8 +17,17 @@
  * Both runs use the same per-cell arithmetic, so their final fields must be
  * bit-for-bit identical; heat2d compares exact checksums of the two.
  *
+ * Restart: with "dir=PATH" in the configuration, fuze persists every committed
+ * epoch to PATH. When the job is killed (e.g. inject=kill:rank=3:at=checkpoint:4)
+ * and the same command is run again, fuze_init() returns FUZE_RESTARTED, the
+ * registrations fill the field and the step counter from the persisted epoch
+ * (decoding the files of lost failure domains), and the protected run resumes
+ * from the restored step. The reference run is repeated (it is cheap and
+ * fuze-free), so the restarted run is checked against it the same way.
+ *
  * Faults are injected by the library from the configuration (--config or the
- * FUZE_* environment), e.g. "faults=2;domain=rank;inject=wipe:ranks=2+5:at=checkpoint:7".
+ * FUZE_* environment), e.g. "faults=2;domain=rank;inject=wipe:ranks=2+5:at=checkpoint:7",
+ * or "faults=2;domain=rank;dir=/tmp/h;inject=kill:rank=3:at=checkpoint:4".
  *
  * Exit status: 0 when the checksum matches (or nothing to compare with),
  * 1 on a checksum mismatch or a fuze error, 2 on bad options.
@@ -63,7 +72,9 @@ static void usage(FILE *out) {
           "  --every K        fuze_checkpoint every K steps (default 20)\n"
           "  --config STRING  fuze configuration, e.g.\n"
           "                   \"faults=2;domain=rank;inject=wipe:ranks=2+5:at=checkpoint:7\"\n"
-          "                   (FUZE_<KEY> environment variables override its keys)\n"
+          "                   (FUZE_<KEY> environment variables override its keys);\n"
+          "                   with dir=PATH every epoch is persisted to PATH and the\n"
+          "                   same command restarts a killed job from it\n"
           "  --expect HEX     compare the final checksum with HEX instead of running\n"
           "                   the failure-free reference first\n"
           "  --no-reference   skip the failure-free reference run\n"
@@ -325,6 +336,7 @@ typedef struct run_report {
   long ckpt_calls;       /* fuze_checkpoint calls */
   long recoveries;       /* FUZE_RECOVERED seen by the app */
   long steps_redone;     /* steps recomputed after rollbacks */
+  int64_t restart_step;  /* the step a restart resumed at (-1: not restarted) */
 } run_report;
 
 /* The protected state. It is registered with fuze, so it must stay at the same
@@ -337,10 +349,11 @@ typedef struct protected_state {
 
 /* The protected run. Collective. Returns 0 or a negative fuze status (already
  * reported), or FUZE_ERR_NOMEM / FUZE_ERR_STATE for the app's own failures. */
-static int run_protected(fuze_ctx *ctx, const grid *g, long steps, long every,
+static int run_protected(fuze_ctx *ctx, const grid *g, long steps, long every, int restarted,
                          protected_state *ps, run_report *rep) {
   int rc = FUZE_SUCCESS;
   memset(rep, 0, sizeof *rep);
+  rep->restart_step = -1;
   ps->step = 0;
   ps->u = malloc(g->ncells * sizeof(double));
   ps->scratch = malloc(g->ncells * sizeof(double));
@@ -356,8 +369,23 @@ static int run_protected(fuze_ctx *ctx, const grid *g, long steps, long every,
   const double t0 = MPI_Wtime();
   field_init(g, u);
 
+  if (restarted) {
+    /* The registrations below restore the persisted epoch into u and
+     * ps->step; they need buffers of the stored sizes. The decomposition is
+     * a function of the grid size and the rank count, so a rerun of the same
+     * command gets the same; anything else is refused here with the sizes. */
+    size_t stored = 0;
+    if (fuze_app_stored_count("heat2d", ctx, g->cart, "heat2d.field", g->ncells, &stored) != 0 ||
+        fuze_app_stored_count("heat2d", ctx, g->cart, "heat2d.step", 1, &stored) != 0) {
+      SAY_ERR("heat2d: cannot restart: the persisted epoch does not fit this grid and "
+              "decomposition (rerun the command that persisted it)\n");
+      return FUZE_ERR_ARG;
+    }
+  }
+
   /* The initial contents become the committed epoch 0, so even a failure
-   * before the first checkpoint rolls back to step 0. */
+   * before the first checkpoint rolls back to step 0. After a restart, the
+   * registrations overwrite them with the persisted epoch instead. */
   rc = fuze_protect(ctx, "heat2d.field", u, g->ncells, MPI_DOUBLE, NULL);
   if (rc < 0) {
     report_fuze_error(ctx, "fuze_protect(heat2d.field)", rc, ps->step);
@@ -367,6 +395,23 @@ static int run_protected(fuze_ctx *ctx, const grid *g, long steps, long every,
   if (rc < 0) {
     report_fuze_error(ctx, "fuze_protect(heat2d.step)", rc, ps->step);
     return rc;
+  }
+  if (restarted) {
+    /* Sanity: the restored counter is a checkpointed step, the same everywhere. */
+    int64_t lo = ps->step, hi = ps->step;
+    MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT64_T, MPI_MIN, g->cart);
+    MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_INT64_T, MPI_MAX, g->cart);
+    if (lo != hi || lo < 0 || lo % every != 0) {
+      SAY_ERR("heat2d: after FUZE_RESTARTED the restored step counters are inconsistent (min %"
+              PRId64 ", max %" PRId64 ", --every %ld)\n", lo, hi, every);
+      return FUZE_ERR_STATE;
+    }
+    fuze_stats st;
+    memset(&st, 0, sizeof st);
+    fuze_get_stats(ctx, &st);
+    rep->restart_step = ps->step;
+    SAY("heat2d: restarted from the persisted epoch %" PRIu64 ": resuming at step %" PRId64
+        " of %ld\n", st.epoch, ps->step, steps);
   }
 
   /* A library that kept returning FUZE_RECOVERED would loop forever: cap the
@@ -482,7 +527,8 @@ int main(int argc, char **argv) {
   }
   snprintf(fuze_config, cfg_len, "verbose=1%s%s", opt.config ? "," : "",
            opt.config ? opt.config : "");
-  exit_now = fuze_app_init("heat2d", fuze_config, &ctx, &app);
+  int restarted = 0;
+  exit_now = fuze_app_init("heat2d", fuze_config, &ctx, &app, &restarted);
   free(fuze_config);
   if (exit_now >= 0) return exit_now; /* fuze_init failed, or a spare rank */
 
@@ -552,7 +598,7 @@ int main(int argc, char **argv) {
   /* 2. The protected run. */
   SAY("heat2d: protecting \"heat2d.field\" (whole local block with halos, MPI_DOUBLE) and "
       "\"heat2d.step\" (MPI_INT64_T)\n");
-  if (run_protected(ctx, &g, opt.steps, opt.every, &ps, &rep) < 0) {
+  if (run_protected(ctx, &g, opt.steps, opt.every, restarted, &ps, &rep) < 0) {
     status = 1;
     goto finish;
   }
@@ -560,6 +606,10 @@ int main(int argc, char **argv) {
       "%ld recover%s, %ld steps recomputed\n",
       rep.seconds, rep.ckpt_calls, rep.ckpt_seconds, rep.recoveries,
       rep.recoveries == 1 ? "y" : "ies", rep.steps_redone);
+  if (rep.restart_step >= 0)
+    SAY("heat2d: this run restarted at step %" PRId64 " from the persisted epoch: the first %"
+        PRId64 " steps were computed by the run that persisted it\n", rep.restart_step,
+        rep.restart_step);
   print_stats(ctx, &g, wsize - asize);
 
   SAY("heat2d: checksum %016" PRIx64 ", sum %.10e (protected run)\n", rep.sum.hash, rep.sum.sum);

@@ -34,8 +34,23 @@
  *     fuze_map_get of every key of its range (present with the right value,
  *     or FUZE_ERR_NOT_FOUND), and a fuze_map_foreach walk.
  *
+ * Restart: with "dir=PATH" in the configuration every committed epoch is
+ * persisted to PATH. When the job is killed (inject=kill:...) and the same
+ * command is run again, fuze_init() returns FUZE_RESTARTED, fuze_map_create
+ * brings back every rank's map and fuze_protect the round counter as of the
+ * persisted epoch (decoding the files of lost failure domains), and the run
+ * goes on from that round. The results of the rounds before it were checked
+ * by the run that persisted it (this process has not seen them); the restored
+ * maps are checked against the replay at the restart round, and everything
+ * after it as above.
+ *
+ * The final answer is an order-independent digest of all the maps, printed
+ * with the number of pairs: the same for the same options and rank count,
+ * whatever failures, recoveries and restarts happened.
+ *
  * Faults are injected by the library from the configuration, e.g.
- * "faults=1,domain=rank,inject=wipe:ranks=2:at=checkpoint:3".
+ * "faults=1,domain=rank,inject=wipe:ranks=2:at=checkpoint:3", or
+ * "faults=1,domain=rank,dir=/tmp/kv,inject=kill:rank=2:at=checkpoint:3".
  *
  * Exit status: 0 everything matches the replay, 1 mismatch or fuze error,
  * 2 bad options.
@@ -88,7 +103,9 @@ static void usage(FILE *out) {
           "  --seed S         seed of the operation generator (default 1)\n"
           "  --config STRING  fuze configuration, appended to \"" DEFAULT_CONFIG "\", e.g.\n"
           "                   \"faults=1;domain=rank;inject=wipe:ranks=2:at=checkpoint:3\"\n"
-          "                   (FUZE_<KEY> environment variables override its keys)\n"
+          "                   (FUZE_<KEY> environment variables override its keys);\n"
+          "                   with dir=PATH every epoch is persisted to PATH and the\n"
+          "                   same command restarts a killed job from it\n"
           "  --expect-recoveries N\n"
           "                   also fail unless exactly N FUZE_RECOVERED were seen\n"
           "  --help           this text\n"
@@ -313,6 +330,11 @@ typedef struct store {
   /* Recoveries. */
   recovery_check *checks;
   int nchecks, cap_checks;
+  /* Restart: the round the run resumed at (0: not restarted; the results of
+   * earlier rounds were never seen by this process) and the restored map. */
+  long first_round;
+  int restarted;
+  recovery_check restart;
   /* Counters. */
   uint64_t ops_done;     /* operations issued by this rank (redone rounds included) */
   long rounds_redone;    /* rounds redone after a rollback */
@@ -500,12 +522,22 @@ static int digest_cb(const void *key, const void *value, void *arg) {
   return 0;
 }
 
+/* This rank's map state after round `round`, by a foreach walk. Local. */
+static recovery_check map_state(const store *s, long round) {
+  walk_digest w = {0, 0};
+  int rc = fuze_map_foreach(s->map, digest_cb, &w);
+  recovery_check c;
+  c.round = round;
+  c.digest = w.digest;
+  c.size = fuze_map_size(s->map);
+  c.walk_ok = (rc == 0 && w.count == c.size);
+  return c;
+}
+
 /* After a FUZE_RECOVERED: record this rank's map state, checked against the
  * replay later. Local. */
 static void record_recovery(store *s, long round) {
   const double t0 = MPI_Wtime();
-  walk_digest w = {0, 0};
-  int rc = fuze_map_foreach(s->map, digest_cb, &w);
   if (s->nchecks == s->cap_checks) {
     int cap = s->cap_checks ? 2 * s->cap_checks : 8;
     recovery_check *c = realloc(s->checks, (size_t)cap * sizeof *c);
@@ -513,11 +545,7 @@ static void record_recovery(store *s, long round) {
     s->checks = c;
     s->cap_checks = cap;
   }
-  recovery_check *c = &s->checks[s->nchecks++];
-  c->round = round;
-  c->digest = w.digest;
-  c->size = fuze_map_size(s->map);
-  c->walk_ok = (rc == 0 && w.count == c->size);
+  s->checks[s->nchecks++] = map_state(s, round);
   s->excluded += MPI_Wtime() - t0;
 }
 
@@ -635,6 +663,7 @@ typedef struct verify_report {
   uint64_t bad_walk;      /* pairs of the foreach walk that are wrong */
   uint64_t size_off;      /* |fuze_map_size - reference| */
   uint64_t walk_count;    /* pairs seen by the walk */
+  uint64_t bad_restart;   /* 1 when the map restored by a restart differs from the replay */
 } verify_report;
 
 #define MAX_DETAILS 5
@@ -680,6 +709,19 @@ static void model_digest(const store *s, const uint64_t *model, uint64_t *digest
 
 static void check_recoveries_at(const store *s, const uint64_t *model, long round,
                                 verify_report *rep) {
+  if (s->restarted && s->restart.round == round) {
+    const recovery_check *rc = &s->restart;
+    uint64_t d;
+    size_t n;
+    model_digest(s, model, &d, &n);
+    if (d != rc->digest || n != rc->size || !rc->walk_ok) {
+      rep->bad_restart++;
+      fprintf(stderr, "kvstore: rank %d: map restored by the restart at round %ld differs from "
+              "the replay (size %zu, replay %zu; digest %016" PRIx64 ", replay %016" PRIx64
+              "%s)\n", s->rank, round, rc->size, n, rc->digest, d,
+              rc->walk_ok ? "" : "; foreach walk and fuze_map_size disagree");
+    }
+  }
   for (int c = 0; c < s->nchecks; c++) {
     const recovery_check *rc = &s->checks[c];
     if (rc->round != round) continue;
@@ -727,7 +769,8 @@ static int verify(const store *s, verify_report *rep) {
           expect = model[key] != 0;
           model[key] = 0;
         }
-        if (src != s->rank) continue;
+        /* Rounds before a restart ran in the process that persisted them. */
+        if (src != s->rank || t < s->first_round) continue;
         rep->checked_results++;
         if (res[i] != expect) {
           rep->bad_results++;
@@ -922,7 +965,8 @@ int main(int argc, char **argv) {
 
   fuze_ctx *ctx = NULL;
   MPI_Comm app = MPI_COMM_NULL;
-  exit_now = fuze_app_init("kvstore", config, &ctx, &app);
+  int restarted = 0;
+  exit_now = fuze_app_init("kvstore", config, &ctx, &app, &restarted);
   if (exit_now >= 0) { /* fuze_init failed, or a spare rank */
     free(config);
     return exit_now;
@@ -959,11 +1003,42 @@ int main(int argc, char **argv) {
     status = 1;
     goto finish;
   }
+  if (restarted) {
+    /* fuze_map_create restored the maps; the registration of the counter
+     * restores it too, into a buffer of the stored size: one element. */
+    size_t stored = 0;
+    if (fuze_app_stored_count("kvstore", ctx, app, ROUND_NAME, 1, &stored) != 0) {
+      status = 1;
+      goto finish;
+    }
+  }
   rc = fuze_protect(ctx, ROUND_NAME, &round, 1, MPI_INT64_T, NULL);
   if (rc < 0) {
     report_fuze_error(ctx, "fuze_protect(" ROUND_NAME ")", rc, 0);
     status = 1;
     goto finish;
+  }
+  if (restarted) {
+    /* Every rank persisted the same committed round. */
+    int64_t lo = round, hi = round;
+    MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT64_T, MPI_MIN, app);
+    MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_INT64_T, MPI_MAX, app);
+    if (lo != hi || lo < 0 || lo > opt.rounds) {
+      SAY_ERR("kvstore: after FUZE_RESTARTED the restored round counters are inconsistent (min %"
+              PRId64 ", max %" PRId64 ", --rounds %ld)\n", lo, hi, opt.rounds);
+      status = 1;
+      goto finish;
+    }
+    s.restarted = 1;
+    s.first_round = (long)round;
+    s.restart = map_state(&s, s.first_round);
+    uint64_t pairs = s.restart.size;
+    MPI_Allreduce(MPI_IN_PLACE, &pairs, 1, MPI_UINT64_T, MPI_SUM, app);
+    fuze_stats st;
+    memset(&st, 0, sizeof st);
+    fuze_get_stats(ctx, &st);
+    SAY("kvstore: restarted from the persisted epoch %" PRIu64 ": resuming at round %" PRId64
+        " of %ld with %" PRIu64 " pairs in the maps\n", st.epoch, round, opt.rounds, pairs);
   }
 
   /* The protected phase. */
@@ -994,13 +1069,30 @@ int main(int argc, char **argv) {
     status = 1;
     goto finish;
   }
-  uint64_t mine[8] = {vr.keys,     vr.bad_results, vr.checked_results, vr.bad_recoveries,
-                      vr.bad_keys, vr.bad_walk,    vr.size_off,        (uint64_t)s.nchecks};
-  uint64_t tot[8] = {0};
-  MPI_Allreduce(mine, tot, 8, MPI_UINT64_T, MPI_SUM, app);
-  const int match = tot[1] == 0 && tot[3] == 0 && tot[4] == 0 && tot[5] == 0 && tot[6] == 0;
+  uint64_t mine[9] = {vr.keys,     vr.bad_results, vr.checked_results, vr.bad_recoveries,
+                      vr.bad_keys, vr.bad_walk,    vr.size_off,        (uint64_t)s.nchecks,
+                      vr.bad_restart};
+  uint64_t tot[9] = {0};
+  MPI_Allreduce(mine, tot, 9, MPI_UINT64_T, MPI_SUM, app);
+  /* The final answer: an order-independent digest of every rank's map (the
+   * sum of the pairs' hashes mod 2^64). It depends on the options and the
+   * rank count (each rank generates its own batches), not on failures,
+   * recoveries or restarts. */
+  {
+    const recovery_check fin = map_state(&s, opt.rounds);
+    uint64_t dg[2] = {fin.digest, fin.size}, dgsum[2] = {0, 0};
+    MPI_Reduce(dg, dgsum, 2, MPI_UINT64_T, MPI_SUM, 0, app);
+    SAY("kvstore: final map digest %016" PRIx64 " over %" PRIu64 " pairs (all ranks)\n",
+        dgsum[0], dgsum[1]);
+  }
+  const int match = tot[1] == 0 && tot[3] == 0 && tot[4] == 0 && tot[5] == 0 && tot[6] == 0 &&
+                    tot[8] == 0;
   if (match) {
-    SAY("kvstore: all %" PRIu64 " get/remove results match the replay\n", tot[2]);
+    SAY("kvstore: all %" PRIu64 " get/remove results match the replay%s\n", tot[2],
+        s.restarted ? " (those of the rounds since the restart)" : "");
+    if (s.restarted)
+      SAY("kvstore: every rank's map right after the restart matches the replay at round %ld\n",
+          s.first_round);
     if (tot[7] > 0)
       SAY("kvstore: every rank's map right after each FUZE_RECOVERED (%" PRIu64 " map states) "
           "matches the replay at that round\n", tot[7]);
@@ -1008,9 +1100,9 @@ int main(int argc, char **argv) {
   } else {
     SAY("kvstore: MISMATCH against the reference replay: %" PRIu64 " of %" PRIu64
         " get/remove results, %" PRIu64 " post-recovery map states, %" PRIu64
-        " keys (get), %" PRIu64 " foreach pairs, size off by %" PRIu64 " (%" PRIu64
-        " keys in the replay)\n",
-        tot[1], tot[2], tot[3], tot[4], tot[5], tot[6], tot[0]);
+        " restored map states, %" PRIu64 " keys (get), %" PRIu64 " foreach pairs, size off by %"
+        PRIu64 " (%" PRIu64 " keys in the replay)\n",
+        tot[1], tot[2], tot[3], tot[8], tot[4], tot[5], tot[6], tot[0]);
     status = 1;
   }
   if (opt.expect_recoveries >= 0 && s.recoveries != opt.expect_recoveries) {

@@ -21,6 +21,12 @@
  *   4. An MPI_Allreduce after the checkpoint (so it sees a rollback) decides
  *      whether every stack is empty; then one fuze_recover() catches a failure
  *      after the last checkpoint, and the counters are summed on rank 0.
+ *   5. Restart: with "dir=PATH" in the configuration every committed epoch is
+ *      persisted to PATH. When the job is killed (inject=kill:...) and the same
+ *      command is run again, fuze_init() returns FUZE_RESTARTED and the
+ *      registrations bring back every rank's stack and counter as of the
+ *      persisted epoch (decoding the files of lost failure domains); the
+ *      seeding is skipped and the search goes on from there.
  *
  * Faults are injected by the library from the configuration (--config or the
  * FUZE_* environment), e.g. "faults=1;domain=rank;inject=wipe:ranks=1:at=checkpoint:4".
@@ -74,7 +80,9 @@ static void usage(FILE *out) {
           "  --config STRING  fuze configuration, e.g.\n"
           "                   \"faults=1;domain=rank;inject=wipe:ranks=1:at=checkpoint:4\"\n"
           "                   (FUZE_<KEY> environment variables override its keys;\n"
-          "                   nqueens needs recovery=rollback, the default)\n"
+          "                   nqueens needs recovery=rollback, the default); with\n"
+          "                   dir=PATH every epoch is persisted to PATH and the same\n"
+          "                   command restarts a killed job from it\n"
           "  --help           this text\n"
           "\n"
           "Exit status: 0 count matches, 1 wrong count or fuze error, 2 bad options.\n",
@@ -369,14 +377,47 @@ static int after_recovery(search *s, const char *by, double dt, int depth) {
   return 0;
 }
 
-/* The whole search. Collective. Returns 0 or a negative status (reported). */
-static int run_search(search *s) {
+/* After FUZE_RESTARTED: the registrations restored every rank's stack and
+ * counter from the persisted epoch. Report them; when the stacks are empty
+ * and nothing was counted (the search had not been seeded, or found nothing),
+ * deal the seeds, as after a rollback to epoch 0. Collective. Returns 0 (and
+ * *seeded = 1 when it dealt the seeds) or a negative status (reported). */
+static int after_restart(search *s, int *seeded) {
+  int64_t mine[2] = {(int64_t)fuze_stack_size(s->stack), s->count[0]};
+  int64_t tot[2] = {0, 0};
+  int64_t lo = s->count[0];
+  MPI_Allreduce(mine, tot, 2, MPI_INT64_T, MPI_SUM, s->comm);
+  MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT64_T, MPI_MIN, s->comm);
+  if (lo < 0) {
+    SAY_ERR("nqueens: after FUZE_RESTARTED a restored counter is negative (%" PRId64 ")\n", lo);
+    return FUZE_ERR_STATE;
+  }
+  fuze_stats st;
+  memset(&st, 0, sizeof st);
+  fuze_get_stats(s->ctx, &st);
+  SAY("nqueens: restarted from the persisted epoch %" PRIu64 ": resuming with %" PRId64
+      " boards on the stacks and %" PRId64 " solutions counted\n", st.epoch, tot[0], tot[1]);
+  *seeded = 0;
+  if (tot[0] != 0 || tot[1] != 0) return 0;
+  *seeded = 1;
+  return 0;
+}
+
+/* The whole search. Collective. Returns 0 or a negative status (reported).
+ * restarted: fuze_init returned FUZE_RESTARTED (the stacks and counters hold
+ * the persisted epoch). */
+static int run_search(search *s, int restarted) {
   const int depth = s->n < 2 ? s->n : 2;
   char why[512] = "";
   int rc = FUZE_SUCCESS;
 
+  int must_seed = 1;
+  if (restarted) {
+    rc = after_restart(s, &must_seed);
+    if (rc < 0) return rc;
+  }
   uint64_t dealt = 0;
-  rc = seed(s, depth, &dealt);
+  rc = must_seed ? seed(s, depth, &dealt) : 0;
   int worst = rc;
   MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_INT, MPI_MIN, s->comm);
   if (worst < 0) {
@@ -386,7 +427,7 @@ static int run_search(search *s) {
     return worst;
   }
   s->seeded = dealt;
-  {
+  if (must_seed) {
     uint64_t total = 0, lo = dealt, hi = dealt;
     MPI_Reduce(&dealt, &total, 1, MPI_UINT64_T, MPI_SUM, 0, s->comm);
     MPI_Reduce(&dealt, &lo, 1, MPI_UINT64_T, MPI_MIN, 0, s->comm);
@@ -531,7 +572,8 @@ int main(int argc, char **argv) {
 
   fuze_ctx *ctx = NULL;
   MPI_Comm app = MPI_COMM_NULL;
-  exit_now = fuze_app_init("nqueens", opt.config, &ctx, &app);
+  int restarted = 0;
+  exit_now = fuze_app_init("nqueens", opt.config, &ctx, &app, &restarted);
   if (exit_now >= 0) return exit_now; /* fuze_init failed, or a spare rank */
 
   static search s; /* static: the protected counter must outlive every fuze call */
@@ -562,6 +604,16 @@ int main(int argc, char **argv) {
     goto finish;
   }
   s.count[0] = 0;
+  if (restarted) {
+    /* The registration restores the persisted counter: one element. (The
+     * stack's elements were restored by fuze_stack_create, whatever their
+     * number.) */
+    size_t stored = 0;
+    if (fuze_app_stored_count("nqueens", ctx, app, "nqueens.count", 1, &stored) != 0) {
+      status = 1;
+      goto finish;
+    }
+  }
   rc = fuze_protect(ctx, "nqueens.count", s.count, 1, MPI_INT64_T, NULL);
   if (rc < 0) {
     report_fuze_error(ctx, "fuze_protect(nqueens.count)", rc, 0);
@@ -571,7 +623,7 @@ int main(int argc, char **argv) {
   SAY("nqueens: fused stack \"nqueens.stack\" of %zu-byte boards, protected counter "
       "\"nqueens.count\" (1 x MPI_INT64_T)\n", sizeof(board));
 
-  rc = run_search(&s);
+  rc = run_search(&s, restarted);
   if (rc < 0) {
     status = 1;
     goto finish;

@@ -1,0 +1,242 @@
+/* fuze-inspect-gen: test helper for fuze-inspect (not installed). Writes a
+ * real persistence directory without MPI: a plan from the planner, random
+ * arrays, stacks and maps, backup regions from fuze__pfile_encode_region,
+ * rank files from fuze__pfile_write and a manifest, as a job would.
+ *
+ *   fuze-inspect-gen DIR [--ranks N] [--faults F] [--spares S] [--code C]
+ *                        [--seed N] [--bad-parity RANK]
+ *       epochs 6 and 7 (7 newest); --bad-parity flips one byte of RANK's
+ *       first backup region before writing it (a valid file, wrong parity)
+ *   fuze-inspect-gen --compare FILE1 FILE2
+ *       exit 0 when both files read and hold equal models, else 1
+ *   fuze-inspect-gen --flip FILE OFFSET
+ *       xor the byte at OFFSET (negative: from the end) with 0xff */
+#include "error.h"
+#include "pfile.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAXR 64
+
+static uint64_t rng;
+
+static uint64_t rnd(void) { /* splitmix64 */
+  uint64_t z = (rng += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+static unsigned char *rand_bytes(size_t n) {
+  unsigned char *p = n ? malloc(n) : NULL;
+  for (size_t i = 0; i < n; i++) p[i] = (unsigned char)rnd();
+  return p;
+}
+
+typedef struct spec {
+  const char *name;
+  int kind;
+  const char *type;
+  size_t elem, kb, nb, cap;
+} spec;
+
+static const spec SPECS[] = {
+    {"u", FUZE_PS_ARRAY, "MPI_DOUBLE", 8, 0, 0, 0},
+    {"work", FUZE_PS_STACK, "", 0, 0, 32, 16},
+    {"accounts", FUZE_PS_MAP, "", 0, 8, 40, 16},
+    {"grid/halo", FUZE_PS_ARRAY, "MPI_INT", 4, 0, 0, 0},
+    {"step", FUZE_PS_ARRAY, "MPI_LONG", 8, 0, 0, 0},
+};
+#define NS ((int)(sizeof SPECS / sizeof *SPECS))
+
+typedef struct opts {
+  int ranks, faults, spares, code, bad_parity;
+  uint64_t seed;
+} opts;
+
+static void copy_plan(fuze_plan *d, const fuze_plan *p) {
+  *d = *p;
+  size_t nr = (size_t)p->nranks, nb = (size_t)p->nblocks;
+#define DUP(field, n)                         \
+  d->field = malloc(sizeof(int) * ((n) + 1)); \
+  memcpy(d->field, p->field, sizeof(int) * (n))
+  DUP(block_start, nb + 1);
+  DUP(members, (size_t)p->ncompute);
+  DUP(hosts, nb * (size_t)p->f);
+  DUP(block_of, nr);
+  DUP(index_in_block, nr);
+  DUP(domain, nr);
+#undef DUP
+}
+
+static void make_structs(fuze_pfile *m, const fuze_plan *p, uint64_t counts[][MAXR]) {
+  int spare = p->block_of[m->rank] < 0;
+  m->nstructs = NS;
+  m->structs = calloc(NS, sizeof *m->structs);
+  for (int i = 0; i < NS; i++) {
+    fuze_pstruct *s = &m->structs[i];
+    snprintf(s->name, sizeof s->name, "%s", SPECS[i].name);
+    s->kind = SPECS[i].kind;
+    if (s->kind == FUZE_PS_ARRAY) {
+      snprintf(s->type_name, sizeof s->type_name, "%s", SPECS[i].type);
+      s->elem = SPECS[i].elem;
+      s->rank_counts = malloc(sizeof(uint64_t) * (size_t)m->ranks);
+      memcpy(s->rank_counts, counts[i], sizeof(uint64_t) * (size_t)m->ranks);
+      s->count = (size_t)counts[i][m->rank];
+      s->data = rand_bytes(s->count * s->elem);
+    } else {
+      s->kb = SPECS[i].kb, s->nb = SPECS[i].nb, s->cap = SPECS[i].cap;
+      s->count = spare ? 0 : (size_t)(rnd() % (s->cap + 1));
+      s->seq = spare ? 0 : s->count + rnd() % 4;
+      s->keys = s->kb ? rand_bytes(s->count * s->kb) : NULL;
+      s->data = rand_bytes(s->count * s->nb);
+    }
+  }
+}
+
+static int make_regions(fuze_pfile *ms, int r) {
+  fuze_pfile *m = &ms[r], *files[MAXR];
+  const fuze_plan *p = &m->plan;
+  char err[FUZE_MSG_LEN];
+  for (int i = 0; i < m->ranks; i++) files[i] = &ms[i];
+  int n = 0;
+  for (int i = 0; i < p->nblocks * p->f; i++) n += p->hosts[i] == r;
+  m->regions = calloc((size_t)(n * NS + 1), sizeof *m->regions);
+  for (int s = 0; s < NS; s++)
+    for (int b = 0; b < p->nblocks; b++)
+      for (int j = 0; j < p->f; j++) {
+        if (p->hosts[b * p->f + j] != r) continue;
+        fuze_pregion *g = &m->regions[m->nregions++];
+        g->s = s, g->block = b, g->j = j, g->bytes = fuze__pfile_region_bytes(m, s, b);
+        g->data = malloc(g->bytes + 1);
+        if (fuze__pfile_encode_region(files, s, b, j, g->data, err))
+          return fprintf(stderr, "fuze-inspect-gen: %s\n", err), -1;
+      }
+  return 0;
+}
+
+/* One epoch's models of every rank. */
+static int make_epoch(const opts *o, const fuze_plan *p, uint64_t job_id, uint64_t epoch,
+                      fuze_pfile *ms) {
+  uint64_t counts[NS][MAXR];
+  for (int i = 0; i < NS; i++)
+    for (int r = 0; r < o->ranks; r++)
+      counts[i][r] = p->block_of[r] < 0 ? 0 : i == NS - 1 ? 1 : rnd() % 5 == 0 ? 0 : 1 + rnd() % 64;
+  for (int r = 0; r < o->ranks; r++) {
+    fuze_pfile *m = &ms[r];
+    memset(m, 0, sizeof *m);
+    m->version = FUZE_PFILE_VERSION;
+    m->job_id = job_id, m->epoch = epoch, m->ckpt_calls = (int64_t)epoch * 2;
+    m->rank = r, m->ranks = o->ranks, m->f = o->faults, m->spares = o->spares, m->code = o->code;
+    copy_plan(&m->plan, p);
+    make_structs(m, p, counts);
+  }
+  for (int r = 0; r < o->ranks; r++)
+    if (make_regions(ms, r)) return -1;
+  return 0;
+}
+
+static int write_rank(const char *dir, const fuze_pfile *m) {
+  char path[4096], tmp[4200], err[FUZE_MSG_LEN];
+  snprintf(path, sizeof path, "%s/domain-%d", dir, m->plan.domain[m->rank]);
+  mkdir(path, 0755);
+  fuze__pfile_dir(path, sizeof path, dir, m->plan.domain[m->rank], m->rank);
+  mkdir(path, 0755);
+  snprintf(tmp, sizeof tmp, "%s/.epoch-%" PRIu64 ".h5.tmp", path, m->epoch);
+  fuze__pfile_path(path, sizeof path, dir, m->plan.domain[m->rank], m->rank, m->epoch);
+  if (fuze__pfile_write(m, tmp, err) || rename(tmp, path))
+    return fprintf(stderr, "fuze-inspect-gen: %s\n", err), -1;
+  return 0;
+}
+
+static int generate(const char *dir, const opts *o) {
+  int domain[MAXR];
+  for (int r = 0; r < o->ranks; r++) domain[r] = r;
+  fuze_plan_input in = {o->ranks, domain, o->ranks, o->spares, o->faults,
+                        o->code == 2 ? 1 : 0};
+  fuze_plan plan;
+  char err[FUZE_MSG_LEN];
+  if (fuze__plan_build(&in, &plan, err, sizeof err))
+    return fprintf(stderr, "fuze-inspect-gen: %s\n", err), 2;
+  mkdir(dir, 0755);
+  rng = o->seed;
+  uint64_t job_id = rnd();
+  fuze_manifest man = {1, job_id, o->ranks, o->faults, o->spares, o->code, 2, {7, 6}, {14, 12}};
+  int rc = 0;
+  for (uint64_t e = 6; e <= 7 && !rc; e++) {
+    fuze_pfile ms[MAXR];
+    rc = make_epoch(o, &plan, job_id, e, ms);
+    if (!rc && o->bad_parity >= 0 && e == 7) {
+      fuze_pfile *m = &ms[o->bad_parity];
+      if (!m->nregions || !m->regions[0].bytes)
+        rc = fprintf(stderr, "fuze-inspect-gen: rank %d hosts no region\n", o->bad_parity);
+      else
+        m->regions[0].data[m->regions[0].bytes / 2] ^= 0x5a;
+    }
+    for (int r = 0; r < o->ranks && !rc; r++) rc = write_rank(dir, &ms[r]);
+    for (int r = 0; r < o->ranks; r++) fuze__pfile_free(&ms[r]);
+  }
+  if (!rc && fuze__manifest_write(dir, &man, err))
+    rc = fprintf(stderr, "fuze-inspect-gen: %s\n", err);
+  fuze__plan_free(&plan);
+  return rc ? 1 : 0;
+}
+
+static int compare(const char *a, const char *b) {
+  fuze_pfile x, y;
+  char err[FUZE_MSG_LEN];
+  int rc = fuze__pfile_read(a, &x, err);
+  if (rc) return fprintf(stderr, "%s\n", err), 1;
+  rc = fuze__pfile_read(b, &y, err);
+  if (!rc) rc = fuze__pfile_equal(&x, &y, err);
+  if (rc) fprintf(stderr, "%s\n", err);
+  else printf("identical models: %s and %s\n", a, b);
+  fuze__pfile_free(&x);
+  fuze__pfile_free(&y);
+  return rc ? 1 : 0;
+}
+
+static int flip(const char *path, long long off) {
+  int fd = open(path, O_RDWR);
+  struct stat st;
+  unsigned char c;
+  if (fd < 0 || fstat(fd, &st)) return perror(path), 1;
+  if (off < 0) off += (long long)st.st_size;
+  if (off < 0 || off >= (long long)st.st_size || pread(fd, &c, 1, off) != 1)
+    return fprintf(stderr, "%s: offset %lld out of range\n", path, off), 1;
+  c ^= 0xff;
+  int rc = pwrite(fd, &c, 1, off) != 1;
+  close(fd);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 4 && !strcmp(argv[1], "--compare")) return compare(argv[2], argv[3]);
+  if (argc == 4 && !strcmp(argv[1], "--flip")) return flip(argv[2], strtoll(argv[3], NULL, 0));
+  opts o = {6, 2, 1, 0, -1, 42};
+  const char *dir = NULL;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (a[0] != '-') dir = a;
+    else if (!v) return fprintf(stderr, "fuze-inspect-gen: %s needs a value\n", a), 2;
+    else if (!strcmp(a, "--ranks")) o.ranks = atoi(v), i++;
+    else if (!strcmp(a, "--faults")) o.faults = atoi(v), i++;
+    else if (!strcmp(a, "--spares")) o.spares = atoi(v), i++;
+    else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 0), i++;
+    else if (!strcmp(a, "--bad-parity")) o.bad_parity = atoi(v), i++;
+    else if (!strcmp(a, "--code"))
+      o.code = !strcmp(v, "xor") ? 1 : !strcmp(v, "replicate") ? 2 : 0, i++;
+    else return fprintf(stderr, "fuze-inspect-gen: unknown option %s\n", a), 2;
+  }
+  if (!dir || o.ranks < 1 || o.ranks > MAXR || o.bad_parity >= o.ranks)
+    return fprintf(stderr, "usage: fuze-inspect-gen DIR [--ranks N] [--faults F] [--spares S] "
+                           "[--code C] [--seed N] [--bad-parity RANK]\n"),
+           2;
+  return generate(dir, &o);
+}

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# inspect_test.sh SCENARIO FUZE_INSPECT FUZE_INSPECT_GEN WORKDIR
+# One CTest scenario of fuze-inspect on a job directory written by
+# fuze-inspect-gen (real rank files from the pfile API, no MPI). Each step
+# checks the exact exit status and regexes on stdout/stderr.
+set -u
+scenario=$1 inspect=$2 gen=$3 work=$4
+fails=0
+
+rm -rf "$work"
+mkdir -p "$work"
+job=$work/job
+
+# expect STATUS 'stdout regex' 'stderr regex' -- command...
+expect() {
+  local status=$1 out_re=$2 err_re=$3
+  shift 4
+  "$@" >"$work/out" 2>"$work/err"
+  local rc=$?
+  local bad=""
+  [ "$rc" = "$status" ] || bad="exit status $rc, expected $status"
+  if [ -n "$out_re" ] && ! grep -Eq -- "$out_re" "$work/out"; then bad="$bad; stdout lacks /$out_re/"; fi
+  if [ -n "$err_re" ] && ! grep -Eq -- "$err_re" "$work/err"; then bad="$bad; stderr lacks /$err_re/"; fi
+  if [ -n "$bad" ]; then
+    echo "FAIL: $*: $bad"
+    echo "--- stdout:"; cat "$work/out"
+    echo "--- stderr:"; cat "$work/err"
+    fails=$((fails + 1))
+  else
+    echo "ok: $* (exit $rc)"
+  fi
+}
+
+generate() { expect 0 "" "" -- "$gen" "$job" "$@"; }
+
+case $scenario in
+healthy)
+  generate
+  expect 0 "health: 6 ok, 0 missing, 0 corrupt; 0 blocks not recoverable" "" -- "$inspect" "$job"
+  expect 0 "complete epochs: 7 \(checkpoint 14\), 6 \(checkpoint 12\)" "" -- "$inspect" "$job"
+  expect 0 "redundancy ratio [0-9]+\.[0-9]+" "" -- "$inspect" "$job"
+  expect 0 "verify: 20 regions checked, 0 mismatches, 0 not checked" "" -- "$inspect" "$job" --verify
+  ;;
+missing_rebuild)
+  generate
+  cp "$job/domain-3/rank-3/epoch-7.h5" "$work/original.h5"
+  rm -rf "$job/domain-3"
+  expect 1 "3 +3 +1 +missing .*domain-3/rank-3/epoch-7.h5" "1 missing, 0 corrupt" -- "$inspect" "$job"
+  expect 1 "block 1: .*1 lost \(primary rank 3\): recoverable" "" -- "$inspect" "$job"
+  expect 0 "rank 3: rebuilt .*/domain-3/rank-3/epoch-7.h5" "" -- "$inspect" "$job" --rebuild 3
+  expect 0 "verify: 20 regions checked, 0 mismatches" "" -- "$inspect" "$job" --verify
+  expect 0 "identical models" "" -- "$gen" --compare "$work/original.h5" "$job/domain-3/rank-3/epoch-7.h5"
+  expect 0 "" "" -- cmp "$work/original.h5" "$job/domain-3/rank-3/epoch-7.h5"
+  expect 0 "is healthy; nothing to rebuild" "" -- "$inspect" "$job" --rebuild 3
+  ;;
+corrupt_verify)
+  generate
+  expect 0 "" "" -- "$gen" --flip "$job/domain-1/rank-1/epoch-7.h5" 6000
+  expect 1 "corrupt: file checksum mismatch" "0 missing, 1 corrupt" -- "$inspect" "$job" --verify
+  expect 1 "not checked \(rank 1 corrupt\)" "" -- "$inspect" "$job" --verify
+  # A well-formed file whose parity is wrong: only --verify can tell.
+  rm -rf "$job"
+  generate --bad-parity 0
+  expect 0 "health: 6 ok" "" -- "$inspect" "$job"
+  expect 1 "MISMATCH block [0-9]+, structure 'u', backup [0-9] on rank 0: bytes \[[0-9]+, [0-9]+\)" \
+    "parity mismatches" -- "$inspect" "$job" --verify
+  expect 1 "1 mismatch," "" -- "$inspect" "$job" --verify
+  ;;
+corrupt_rebuild)
+  generate
+  cp "$job/domain-4/rank-4/epoch-7.h5" "$work/original.h5"
+  expect 0 "" "" -- "$gen" --flip "$job/domain-4/rank-4/epoch-7.h5" -100
+  expect 0 "kept the damaged file as .*epoch-7.h5.damaged" "" -- "$inspect" "$job" --rebuild 4
+  expect 0 "health: 6 ok, 0 missing, 0 corrupt" "" -- "$inspect" "$job" --verify
+  expect 0 "identical models" "" -- "$gen" --compare "$work/original.h5" "$job/domain-4/rank-4/epoch-7.h5"
+  # Older epochs are rebuilt with --epoch.
+  rm "$job/domain-4/rank-4/epoch-6.h5"
+  expect 0 "rank 4: rebuilt .*epoch-6.h5" "" -- "$inspect" "$job" --epoch 6 --rebuild 4
+  expect 0 "0 mismatches" "" -- "$inspect" "$job" --epoch 6 --verify
+  ;;
+unrecoverable)
+  generate --ranks 4 --faults 1 --spares 0
+  rm -rf "$job/domain-0" "$job/domain-1" "$job/domain-2"
+  expect 1 "NOT recoverable" "3 missing" -- "$inspect" "$job"
+  expect 2 "" "cannot rebuild rank 0 of epoch 7: block [0-9]+ lost [0-9]+ members \(.*\) but tolerates faults=1" \
+    -- "$inspect" "$job" --rebuild 0
+  ;;
+bad_path)
+  expect 2 "" "fuze-inspect: $work/nonexistent: No such file or directory" -- "$inspect" "$work/nonexistent"
+  touch "$work/file"
+  expect 2 "" "not a directory" -- "$inspect" "$work/file"
+  ;;
+no_manifest)
+  mkdir -p "$job"
+  expect 2 "" "no manifest .*not a fuze persistence directory" -- "$inspect" "$job"
+  ;;
+bad_manifest)
+  generate
+  sed -i 's/^ranks 6$/ranks 7/' "$job/manifest"
+  expect 2 "" "manifest: crc64 mismatch: the manifest is damaged" -- "$inspect" "$job"
+  sed -i 's/^fuze-manifest 1$/fuze-manifest 2/' "$job/manifest"
+  expect 2 "" "written by manifest version 2; this fuze reads version 1" -- "$inspect" "$job"
+  printf 'fuze-manifest 1\nranks six\n' >"$job/manifest"
+  expect 2 "" "line 2: bad line 'ranks six'" -- "$inspect" "$job"
+  ;;
+bad_args)
+  generate
+  expect 2 "" "DIR is required" -- "$inspect"
+  expect 2 "" "unknown option '--frobnicate'" -- "$inspect" "$job" --frobnicate
+  expect 2 "" "bad value for --rebuild: 'x'" -- "$inspect" "$job" --rebuild x
+  expect 2 "" "option --epoch needs a value" -- "$inspect" "$job" --epoch
+  expect 2 "" "one directory only" -- "$inspect" "$job" "$job"
+  expect 2 "" "epoch 3 is not complete in .*manifest \(complete: 7, 6\)" -- "$inspect" "$job" --epoch 3
+  expect 2 "" "--rebuild 99: the job has ranks 0..5" -- "$inspect" "$job" --rebuild 99
+  ;;
+help)
+  expect 0 "usage: fuze-inspect DIR" "" -- "$inspect" --help
+  expect 0 "Exit status: 0" "" -- "$inspect" -h
+  ;;
+epochs)
+  generate --code replicate --ranks 4 --faults 1 --spares 0
+  expect 0 "^epoch 6: rank files" "" -- "$inspect" "$job" --epoch 6
+  expect 0 "code=replicate" "" -- "$inspect" "$job" --verify
+  generate --code xor --ranks 5 --faults 1 --spares 1 --seed 7
+  expect 0 "code=xor" "" -- "$inspect" "$job" --verify
+  ;;
+*)
+  echo "unknown scenario $scenario"
+  exit 2
+  ;;
+esac
+
+if [ "$fails" -ne 0 ]; then
+  echo "$scenario: $fails step(s) failed"
+  exit 1
+fi
+rm -rf "$work"
+echo "$scenario: all steps passed"

@@ -1,0 +1,8 @@
+# Persistence and restart inside one job: every set of <= f deleted domain
+# directories, corrupt/truncated files, fallback to the previous epoch, more
+# than f lost, bad manifest, other geometry, a wipe in the middle of persisting.
+add_executable(test_persist test_persist.c)
+target_link_libraries(test_persist PRIVATE fuze)
+fuze_add_mpi_test(NAME persist_np4_f1 COMMAND test_persist ARGS 1 0 NP 4 TIMEOUT 120)
+fuze_add_mpi_test(NAME persist_np5_f2 COMMAND test_persist ARGS 2 0 NP 5 TIMEOUT 120)
+fuze_add_mpi_test(NAME persist_np5_f1_spare COMMAND test_persist ARGS 1 1 NP 5 TIMEOUT 120)

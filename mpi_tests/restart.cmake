@@ -1,0 +1,156 @@
+# Restart from HDF5 persistence: the whole operator cycle with the example
+# apps, driven by restart_cycle.sh (see its header): a failure-free reference
+# run; the same with dir= and inject=kill:rank=R:at=checkpoint:E, which must
+# abort with the victim's kill line; the victim's failure domain deleted
+# (DIR/domain-R: domain=rank) and possibly other files corrupted; the same
+# command again, which must restart ("restarted from the persisted epoch")
+# and end with exactly the reference's final answer - or, for the negative
+# cases, fail with the expected message. Every test works in a fresh
+# directory under the build tree. The --config strings use ',' between keys:
+# a ';' would split them into separate CMake list items.
+if(NOT FUZE_BUILD_APPS OR NOT TARGET heat2d OR NOT TARGET nqueens OR NOT TARGET kvstore)
+  return()
+endif()
+find_program(FUZE_BASH bash)
+if(NOT FUZE_BASH)
+  message(STATUS "bash not found: the restart tests are not registered")
+  return()
+endif()
+
+# fuze_restart_test(<name> APP <target> NP <n> CONFIG <cfg> INJECT <kill spec>
+#                   [TIMEOUT <s>] [DRIVER <driver args>...] [ARGS <app args>...])
+function(fuze_restart_test name)
+  cmake_parse_arguments(T "" "APP;NP;CONFIG;INJECT;TIMEOUT" "DRIVER;ARGS" ${ARGN})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 90)
+  endif()
+  string(JOIN " " _flags ${FUZE_MPIRUN_FLAGS})
+  # Each mpirun of the cycle gets the test's timeout too, so a hung run is
+  # reported by the driver rather than only killed by CTest.
+  add_test(NAME ${name}
+    COMMAND ${FUZE_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/restart_cycle.sh
+            --mpiexec ${MPIEXEC_EXECUTABLE} --mpiflags "${_flags}"
+            --np ${T_NP} --app $<TARGET_FILE:${T_APP}>
+            --work ${CMAKE_CURRENT_BINARY_DIR}/restart/${name}
+            --config ${T_CONFIG} --inject ${T_INJECT} --timeout ${T_TIMEOUT}
+            ${T_DRIVER} -- ${T_ARGS})
+  # The exit status decides; a "FAIL:" line of the driver fails the test too.
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT} PROCESSORS 1
+    FAIL_REGULAR_EXPRESSION "FAIL: ")
+endfunction()
+
+set(_heat2d_args --nx 64 --ny 64 --steps 120 --every 10)
+
+# heat2d, f = 1: rank 3 killed at the start of the 4th checkpoint (epoch 3,
+# step 30, is the last persisted one); its domain's files deleted, decoded
+# back at the restart.
+fuze_restart_test(restart_heat2d_kill APP heat2d NP 4
+  CONFIG "faults=1,domain=rank" INJECT "kill:rank=3:at=checkpoint:4"
+  DRIVER --expect "resuming at step 30 of 120"
+         --expect "restart from epoch 3: rebuilding 1 file by decoding"
+  ARGS ${_heat2d_args})
+
+# heat2d, f = 2: rank 2 killed at the 5th checkpoint, its domain deleted AND
+# the newest epoch file of domain 4 damaged (bytes flipped in the middle):
+# two lost files of epoch 4, both decoded.
+fuze_restart_test(restart_heat2d_corrupt APP heat2d NP 6
+  CONFIG "faults=2,domain=rank" INJECT "kill:rank=2:at=checkpoint:5"
+  DRIVER --corrupt 4 --expect "resuming at step 40 of 120"
+         --expect "restart from epoch 4: rebuilding 2 files by decoding"
+  ARGS ${_heat2d_args})
+
+# heat2d: rank 1 killed while persisting epoch 4 (its file written, not yet
+# renamed; the manifest still names epoch 3): the restart must use epoch 3
+# (step 30), not the epoch-4 files the other ranks had already renamed.
+fuze_restart_test(restart_heat2d_kill_persist APP heat2d NP 5
+  CONFIG "faults=1,domain=rank" INJECT "kill:rank=1:at=checkpoint:4:phase=persist"
+  DRIVER --expect "resuming at step 30 of 120"
+  ARGS ${_heat2d_args})
+
+# heat2d: every rank's file of epoch 4 is durable but rank 2 is killed before
+# the manifest names it: epoch 3 again.
+fuze_restart_test(restart_heat2d_kill_persisted APP heat2d NP 4
+  CONFIG "faults=1,domain=rank" INJECT "kill:rank=2:at=checkpoint:4:phase=persisted"
+  DRIVER --expect "resuming at step 30 of 120"
+  ARGS ${_heat2d_args})
+
+# heat2d, f = 1 on 4 ranks (blocks {0,1} and {2,3}): the domains of ranks 0
+# and 1 deleted, more than the block tolerates: the rerun must fail with the
+# library's "unrecoverable" message.
+fuze_restart_test(restart_heat2d_unrecoverable APP heat2d NP 4
+  CONFIG "faults=1,domain=rank" INJECT "kill:rank=1:at=checkpoint:3"
+  DRIVER --delete "0 1"
+         --rerun-fails "fuze_init returned FUZE_ERR_UNRECOVERABLE .*unrecoverable"
+  ARGS ${_heat2d_args})
+
+# heat2d: reruns with faults=2 instead of 1, and with 5 ranks instead of 4,
+# must be refused with a configuration error naming both values (and leave
+# the directory usable): the same command then restarts exactly.
+fuze_restart_test(restart_heat2d_mismatch APP heat2d NP 4
+  CONFIG "faults=1,domain=rank" INJECT "kill:rank=2:at=checkpoint:3"
+  DRIVER --mismatch 4 "faults=2,domain=rank"
+           "FUZE_ERR_CONFIG.*faults=1.*faults=2"
+         --mismatch 5 "faults=1,domain=rank"
+           "FUZE_ERR_CONFIG.*4 ranks.*5 ranks"
+         --expect "resuming at step 20 of 120"
+  ARGS ${_heat2d_args})
+
+# nqueens (N = 10, 724 solutions): rank 2 of 5 killed at the 6th checkpoint;
+# its work stack and counter come back from the decoded file.
+fuze_restart_test(restart_nqueens_kill APP nqueens NP 5
+  CONFIG "faults=1,domain=rank" INJECT "kill:rank=2:at=checkpoint:6"
+  DRIVER --expect "restart from epoch 5: rebuilding 1 file by decoding"
+  ARGS --n 10 --every 100)
+
+# nqueens, f = 2: domain 1 deleted and domain 4's newest file damaged.
+fuze_restart_test(restart_nqueens_corrupt APP nqueens NP 6
+  CONFIG "faults=2,domain=rank" INJECT "kill:rank=1:at=checkpoint:4"
+  DRIVER --corrupt 4 --expect "restart from epoch 3: rebuilding 2 files by decoding"
+  ARGS --n 10 --every 100)
+
+# nqueens: the rerun restarts from epoch 1 and then loses rank 3 in-job
+# (wipe at the 4th checkpoint, counted across the restart): the restored
+# stacks' backups must be able to decode it.
+fuze_restart_test(restart_nqueens_then_wipe APP nqueens NP 5
+  CONFIG "faults=1,domain=rank" INJECT "kill:rank=1:at=checkpoint:2/wipe:ranks=3:at=checkpoint:4"
+  DRIVER --expect "restarted from the persisted epoch 1: "
+         --expect "FUZE_RECOVERED by checkpoint call #3 "
+  ARGS --n 10 --every 100)
+
+# nqueens: more than f lost domains.
+fuze_restart_test(restart_nqueens_unrecoverable APP nqueens NP 4
+  CONFIG "faults=1,domain=rank" INJECT "kill:rank=0:at=checkpoint:3"
+  DRIVER --delete "0 1"
+         --rerun-fails "fuze_init returned FUZE_ERR_UNRECOVERABLE .*unrecoverable"
+  ARGS --n 8 --every 50)
+
+# kvstore (forward recovery by default): rank 1 of 4 killed at the 3rd
+# checkpoint (after round 12); maps and round counter as of round 8.
+fuze_restart_test(restart_kvstore_kill APP kvstore NP 4
+  CONFIG "faults=1,domain=rank" INJECT "kill:rank=1:at=checkpoint:3"
+  DRIVER --expect "resuming at round 8 of 24"
+         --expect "map right after the restart matches the replay at round 8"
+  ARGS --ops 400 --keys 4096)
+
+# kvstore, f = 2: killed after every file of epoch 2 was renamed, before the
+# manifest named it; domain 4 deleted and domain 0's newest file damaged.
+fuze_restart_test(restart_kvstore_persisted_corrupt APP kvstore NP 6
+  CONFIG "faults=2,domain=rank" INJECT "kill:rank=4:at=checkpoint:3:phase=persisted"
+  DRIVER --corrupt 0 --expect "resuming at round 8 of 24"
+  ARGS --ops 400 --keys 4096)
+
+# kvstore: restart from epoch 1, then rank 3 wiped in-job at the 4th
+# checkpoint: forward recovery of a map restored by the restart.
+fuze_restart_test(restart_kvstore_then_wipe APP kvstore NP 5
+  CONFIG "faults=1,domain=rank" INJECT "kill:rank=1:at=checkpoint:2/wipe:ranks=3:at=checkpoint:4"
+  DRIVER --expect "resuming at round 4 of 24"
+         --expect "FUZE_RECOVERED by checkpoint call #3 after round 16: nothing rolled back"
+         --expect "map right after each FUZE_RECOVERED"
+  ARGS --ops 400 --keys 4096)
+
+# kvstore: a rerun with another faults value is refused.
+fuze_restart_test(restart_kvstore_mismatch APP kvstore NP 4
+  CONFIG "faults=1,domain=rank" INJECT "kill:rank=3:at=checkpoint:2"
+  DRIVER --mismatch 4 "faults=2,domain=rank" "FUZE_ERR_CONFIG.*faults=1.*faults=2"
+         --expect "resuming at round 4 of 24"
+  ARGS --ops 400 --keys 4096)

@@ -1,0 +1,402 @@
+/* Persistence and restart inside one MPI job: a run persists three epochs
+ * (arrays of two types and unequal sizes incl. empty, a stack and a map),
+ * then, for every scenario, a copy of its directory is damaged and fuze_init
+ * restarts from it:
+ *   - every set of <= f deleted domain directories (exhaustive), each
+ *     restart bit-exact, followed by a checkpoint, an in-job wipe and a
+ *     recovery (the restored parity must be exact too);
+ *   - a corrupted and a truncated file (with another domain deleted);
+ *   - the newest epoch's files of more than f ranks deleted: the restart
+ *     falls back to the previous complete epoch;
+ *   - more than f domains deleted: FUZE_ERR_UNRECOVERABLE naming the block;
+ *   - a garbage manifest: FUZE_ERR_CORRUPT; other faults: FUZE_ERR_CONFIG;
+ *   - a rank wiped in the middle of persisting: that epoch never becomes
+ *     complete, the restart uses the previous one.
+ * Usage: test_persist [faults] [spares] */
+#include "common.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define EB 12
+#define VB 20
+#define MAXN 600
+
+typedef struct state {
+  size_t na, ni, sn, mn;
+  double a[4096];
+  int32_t iv[1024];
+  unsigned char st[MAXN][EB];
+  uint64_t keys[MAXN];
+  unsigned char vals[MAXN][VB];
+} state;
+
+static int me, np, nf, nsp;
+static uint64_t rng;
+static char base[512];
+static char what[256];
+
+static void say(const char *s) {
+  if (me == 0) {
+    printf("%s\n", s);
+    fflush(stdout);
+  }
+}
+
+static void sh(const char *fmt, const char *a, const char *b) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, fmt, a, b);
+  if (me == 0 && system(cmd) != 0) {
+    fprintf(stderr, "FAIL: command failed: %s\n", cmd);
+    t_failures++;
+  }
+}
+
+static char *config(char *buf, size_t len, const char *dir, int faults) {
+  snprintf(buf, len, "faults=%d;spares=%d;domain=rank;capacity=8;dir=%s", faults, nsp, dir);
+  return buf;
+}
+
+/* Random changes to the live structures and the model. */
+static void mutate(state *s, double *a, int32_t *iv, fuze_stack *st, fuze_map *m) {
+  for (size_t i = 0; i < s->na; i += 1 + t_below(&rng, 7)) s->a[i] = a[i] = (double)t_rng(&rng);
+  for (size_t i = 0; i < s->ni; i += 1 + t_below(&rng, 3)) s->iv[i] = iv[i] = (int32_t)t_rng(&rng);
+  int ops = (int)t_below(&rng, 40) + 5;
+  for (int o = 0; o < ops; o++) {
+    unsigned char e[EB], v[VB];
+    if (s->sn < 300 && t_below(&rng, 3)) {
+      t_fill(&rng, e, EB);
+      T_EQ_INT(fuze_stack_push(st, e), FUZE_SUCCESS, "push");
+      memcpy(s->st[s->sn++], e, EB);
+    } else if (s->sn) {
+      T_EQ_INT(fuze_stack_pop(st, e), FUZE_SUCCESS, "pop");
+      s->sn--;
+    }
+    uint64_t k = t_below(&rng, 400);
+    long at = -1;
+    for (size_t i = 0; i < s->mn; i++)
+      if (s->keys[i] == k) at = (long)i;
+    if (at >= 0 && t_below(&rng, 3) == 0) {
+      T_EQ_INT(fuze_map_remove(m, &k), FUZE_SUCCESS, "remove");
+      s->mn--;
+      s->keys[at] = s->keys[s->mn];
+      memcpy(s->vals[at], s->vals[s->mn], VB);
+    } else if (s->mn < MAXN) {
+      t_fill(&rng, v, VB);
+      T_EQ_INT(fuze_map_put(m, &k, v), FUZE_SUCCESS, "put");
+      if (at < 0) {
+        at = (long)s->mn++;
+        s->keys[at] = k;
+      }
+      memcpy(s->vals[at], v, VB);
+    }
+  }
+}
+
+/* The first run: three persisted epochs, then changes that are never
+ * committed. Returns the model at epoch 3 in s3 and epoch 2 in s2. */
+static void first_run(const char *dir, state *s2, state *s3) {
+  char cfg[1024];
+  fuze_ctx *ctx = NULL;
+  MPI_Comm app;
+  int rc = fuze_init(MPI_COMM_WORLD, config(cfg, sizeof cfg, dir, nf), &ctx, &app);
+  T_EQ_INT(rc, FUZE_SUCCESS, "first fuze_init");
+  if (!ctx) return;
+  state *s = calloc(1, sizeof *s);
+  s->na = me % 3 == 1 ? 0 : 1000 + 397 * (size_t)me; /* <= 4096 for np <= 8 */
+  s->ni = 50 + 31 * (size_t)me; /* <= 1024 */
+  double *a = calloc(s->na + 1, sizeof *a);
+  int32_t *iv = calloc(s->ni, sizeof *iv);
+  fuze_stack *st;
+  fuze_map *m;
+  T_EQ_INT(fuze_protect(ctx, "field", a, s->na, MPI_DOUBLE, NULL), FUZE_SUCCESS, "protect");
+  T_EQ_INT(fuze_protect(ctx, "ints", iv, s->ni, MPI_INT32_T, NULL), FUZE_SUCCESS, "protect");
+  T_EQ_INT(fuze_stack_create(ctx, "stack", EB, &st), FUZE_SUCCESS, "stack");
+  T_EQ_INT(fuze_map_create(ctx, "map", 8, VB, &m), FUZE_SUCCESS, "map");
+  for (int e = 1; e <= 3; e++) {
+    mutate(s, a, iv, st, m);
+    rc = fuze_checkpoint(ctx);
+    T_CHECK(rc == FUZE_SUCCESS, "checkpoint %d: %s: %s", e, fuze_err_name(rc), fuze_last_error(ctx));
+    if (e == 2) *s2 = *s;
+  }
+  *s3 = *s;
+  /* Only the newest two complete epochs are kept. */
+  char path[1024];
+  struct stat sb;
+  snprintf(path, sizeof path, "%s/domain-%d/rank-%d/epoch-1.h5", dir, me, me);
+  T_CHECK(stat(path, &sb) != 0, "%s should have been deleted", path);
+  snprintf(path, sizeof path, "%s/domain-%d/rank-%d/epoch-3.h5", dir, me, me);
+  T_CHECK(stat(path, &sb) == 0, "%s is missing", path);
+  mutate(s, a, iv, st, m); /* never committed */
+  T_EQ_INT(fuze_finalize(&ctx), FUZE_SUCCESS, "finalize");
+  free(a);
+  free(iv);
+  free(s);
+}
+
+static int fe_check(const void *k, const void *v, void *arg) {
+  const state *s = arg;
+  uint64_t key;
+  memcpy(&key, k, 8);
+  for (size_t i = 0; i < s->mn; i++)
+    if (s->keys[i] == key) return memcmp(v, s->vals[i], VB) ? 1 : 0;
+  return 1;
+}
+
+/* Live structures equal the model. */
+static void compare(const state *s, const double *a, const int32_t *iv, fuze_stack *st,
+                    fuze_map *m, const char *when) {
+  T_CHECK(!memcmp(a, s->a, s->na * sizeof *a), "%s %s: array 'field' differs", what, when);
+  T_CHECK(!memcmp(iv, s->iv, s->ni * sizeof *iv), "%s %s: array 'ints' differs", what, when);
+  T_CHECK(fuze_stack_size(st) == s->sn, "%s %s: stack size %zu, expected %zu", what, when,
+          fuze_stack_size(st), s->sn);
+  for (size_t i = 0; i < s->sn && i < fuze_stack_size(st); i++) {
+    unsigned char e[EB];
+    fuze_stack_at(st, i, e);
+    T_CHECK(!memcmp(e, s->st[i], EB), "%s %s: stack element %zu differs", what, when, i);
+  }
+  T_CHECK(fuze_map_size(m) == s->mn, "%s %s: map size %zu, expected %zu", what, when,
+          fuze_map_size(m), s->mn);
+  T_CHECK(fuze_map_foreach(m, fe_check, (void *)s) == 0, "%s %s: map contents differ", what, when);
+}
+
+/* Restart from dir and check everything against s; then a checkpoint, a
+ * wipe of `victim` and a recovery must give s back again. */
+static void restart_ok(const char *dir, const state *s, int victim) {
+  char cfg[1024];
+  fuze_ctx *ctx = NULL;
+  MPI_Comm app;
+  int rc = fuze_init(MPI_COMM_WORLD, config(cfg, sizeof cfg, dir, nf), &ctx, &app);
+  if (!ctx) {
+    T_CHECK(rc == FUZE_SUCCESS, "%s: fuze_init on a spare: %s (%s)", what, fuze_err_name(rc),
+            fuze_last_error(NULL));
+    return;
+  }
+  T_CHECK(rc == FUZE_RESTARTED, "%s: fuze_init returned %s (%s)", what, fuze_err_name(rc),
+          fuze_last_error(ctx));
+  size_t n = 99;
+  T_EQ_INT(fuze_stored_count(ctx, "field", &n), FUZE_SUCCESS, "stored_count");
+  T_CHECK(n == s->na, "%s: stored count of 'field' %zu, expected %zu", what, n, s->na);
+  T_EQ_INT(fuze_stored_count(ctx, "nope", &n), FUZE_ERR_NOT_FOUND, "stored_count of an unknown name");
+  T_EQ_INT(fuze_stored_count(ctx, "map", &n), FUZE_SUCCESS, "stored_count(map)");
+  T_CHECK(n == s->mn, "%s: stored count of 'map' %zu, expected %zu", what, n, s->mn);
+  double *a = malloc((s->na + 1) * sizeof *a);
+  int32_t *iv = malloc(s->ni * sizeof *iv);
+  memset(a, 0xA5, (s->na + 1) * sizeof *a);
+  memset(iv, 0xA5, s->ni * sizeof *iv);
+  fuze_stack *st = NULL;
+  fuze_map *m = NULL;
+  /* A wrong size is refused with the stored one named. */
+  if (s->ni > 1) {
+    rc = fuze_protect(ctx, "ints", iv, me == 0 ? s->ni - 1 : s->ni, MPI_INT32_T, NULL);
+    T_EQ_INT(rc, FUZE_ERR_ARG, "protect with the wrong count");
+    T_CHECK(strstr(fuze_last_error(ctx), "fuze_stored_count") != NULL, "message: %s", fuze_last_error(ctx));
+  }
+  T_EQ_INT(fuze_protect(ctx, "field", a, s->na, MPI_DOUBLE, NULL), FUZE_SUCCESS, "protect");
+  T_EQ_INT(fuze_protect(ctx, "ints", iv, s->ni, MPI_INT32_T, NULL), FUZE_SUCCESS, "protect");
+  T_EQ_INT(fuze_stack_create(ctx, "stack", EB, &st), FUZE_SUCCESS, "stack");
+  T_EQ_INT(fuze_map_create(ctx, "map", 8, VB, &m), FUZE_SUCCESS, "map");
+  if (st && m) {
+    compare(s, a, iv, st, m, "after restart");
+    /* The restored backups must decode: wipe one rank before any checkpoint. */
+    int v = victim % np;
+    T_EQ_INT(fuze_inject(ctx, &v, 1), FUZE_SUCCESS, "inject");
+    T_EQ_INT(fuze_recover(ctx), FUZE_RECOVERED, "recover after restart");
+    compare(s, a, iv, st, m, "after restart + wipe");
+    T_EQ_INT(fuze_checkpoint(ctx), FUZE_SUCCESS, "checkpoint after restart");
+    compare(s, a, iv, st, m, "after restart + checkpoint");
+  }
+  T_EQ_INT(fuze_finalize(&ctx), FUZE_SUCCESS, "finalize");
+  free(a);
+  free(iv);
+}
+
+/* fuze_init must fail everywhere with `code` and a message containing `needle`. */
+static void restart_fails(const char *dir, int faults, int code, const char *needle) {
+  char cfg[1024];
+  fuze_ctx *ctx = NULL;
+  MPI_Comm app;
+  int rc = fuze_init(MPI_COMM_WORLD, config(cfg, sizeof cfg, dir, faults), &ctx, &app);
+  T_CHECK(rc == code, "%s: fuze_init returned %s, expected %s (%s)", what, fuze_err_name(rc),
+          fuze_err_name(code), fuze_last_error(NULL));
+  T_CHECK(strstr(fuze_last_error(NULL), needle) != NULL, "%s: message lacks '%s': %s", what, needle,
+          fuze_last_error(NULL));
+  T_CHECK(ctx == NULL, "%s: ctx set on failure", what);
+  if (ctx) fuze_finalize(&ctx);
+}
+
+static void copy_dir(const char *src, const char *dst) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s' '%s'", dst, src, dst);
+  if (me == 0 && system(cmd) != 0) t_failures++;
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+static void rm_domain(const char *dir, int d) {
+  char p[1024];
+  snprintf(p, sizeof p, "%s/domain-%d", dir, d);
+  sh("rm -rf '%s'%s", p, "");
+}
+
+int main(int argc, char **argv) {
+  MPI_Init(&argc, &argv);
+  MPI_Comm_rank(MPI_COMM_WORLD, &me);
+  MPI_Comm_size(MPI_COMM_WORLD, &np);
+  nf = argc > 1 ? atoi(argv[1]) : 1;
+  nsp = argc > 2 ? atoi(argv[2]) : 0;
+  rng = 1234567 + (uint64_t)me * 7919;
+  int pid = (int)getpid();
+  MPI_Bcast(&pid, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  snprintf(base, sizeof base, "/tmp/fuze-test-persist-%d", pid);
+  char orig[600], work[600];
+  snprintf(orig, sizeof orig, "%s/orig", base);
+  snprintf(work, sizeof work, "%s/work", base);
+  sh("rm -rf '%s'%s", base, "");
+  MPI_Barrier(MPI_COMM_WORLD);
+
+  static state s2, s3;
+  snprintf(what, sizeof what, "first run");
+  first_run(orig, &s2, &s3);
+
+  /* Every set of <= f deleted domains (the domains of compute ranks and
+   * spares alike). */
+  int set[8] = {0}, len = 1, nsets = 0;
+  do {
+    char desc[64] = "";
+    for (int i = 0; i < len; i++) snprintf(desc + strlen(desc), sizeof desc - strlen(desc), " %d", set[i]);
+    snprintf(what, sizeof what, "domains {%s } deleted", desc);
+    copy_dir(orig, work);
+    for (int i = 0; i < len; i++) rm_domain(work, set[i]);
+    MPI_Barrier(MPI_COMM_WORLD);
+    restart_ok(work, &s3, set[0] + 1);
+    nsets++;
+  } while (t_next_subset(set, &len, np, nf));
+  if (me == 0) printf("restart: %d failure sets of <= %d domains, each bit-exact\n", nsets, nf);
+
+  /* A corrupted file (bytes flipped in the middle), plus f-1 deleted domains. */
+  snprintf(what, sizeof what, "corrupted file of rank 1");
+  copy_dir(orig, work);
+  char p[1024];
+  snprintf(p, sizeof p, "%s/domain-1/rank-1/epoch-3.h5", work);
+  sh("f='%s'; s=$(stat -c %%s \"$f\"); printf '\\377\\377\\377\\377' | dd of=\"$f\" bs=1 seek=$((s/2)) conv=notrunc status=none%s", p, "");
+  for (int d = 0; d < nf - 1; d++) rm_domain(work, np - 1 - d);
+  MPI_Barrier(MPI_COMM_WORLD);
+  restart_ok(work, &s3, 0);
+
+  snprintf(what, sizeof what, "truncated file of rank 0");
+  copy_dir(orig, work);
+  snprintf(p, sizeof p, "%s/domain-0/rank-0/epoch-3.h5", work);
+  sh("truncate -s 1000 '%s'%s", p, "");
+  MPI_Barrier(MPI_COMM_WORLD);
+  restart_ok(work, &s3, 1);
+
+  /* The newest epoch lost everywhere: the previous one is used. */
+  snprintf(what, sizeof what, "epoch 3 lost on every rank");
+  copy_dir(orig, work);
+  for (int r = 0; r < np; r++) {
+    snprintf(p, sizeof p, "%s/domain-%d/rank-%d/epoch-3.h5", work, r, r);
+    sh("rm -f '%s'%s", p, "");
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  restart_ok(work, &s2, 0);
+
+  /* More than f domains: nothing usable. */
+  snprintf(what, sizeof what, "f+1 domains deleted");
+  copy_dir(orig, work);
+  for (int d = 0; d <= nf; d++) rm_domain(work, d);
+  MPI_Barrier(MPI_COMM_WORLD);
+  restart_fails(work, nf, FUZE_ERR_UNRECOVERABLE, "unrecoverable: block");
+
+  snprintf(what, sizeof what, "garbage manifest");
+  copy_dir(orig, work);
+  snprintf(p, sizeof p, "%s/manifest", work);
+  sh("echo 'not a manifest' > '%s'%s", p, "");
+  MPI_Barrier(MPI_COMM_WORLD);
+  restart_fails(work, nf, FUZE_ERR_CORRUPT, "manifest");
+
+  snprintf(what, sizeof what, "other faults");
+  copy_dir(orig, work);
+  restart_fails(work, nf + 1, FUZE_ERR_CONFIG, "faults=");
+
+  /* A rank wiped while persisting epoch 4: epoch 4 is committed in memory
+   * (the job recovers to it) but never completes on disk, so a restart
+   * uses epoch 3. */
+  snprintf(what, sizeof what, "wipe while persisting");
+  copy_dir(orig, work);
+  {
+    char cfg[1024];
+    fuze_ctx *ctx = NULL;
+    MPI_Comm app;
+    int rc = fuze_init(MPI_COMM_WORLD, config(cfg, sizeof cfg, work, nf), &ctx, &app);
+    if (ctx) {
+      T_EQ_INT(rc, FUZE_RESTARTED, "restart");
+      double *a = calloc(s3.na + 1, sizeof *a);
+      int32_t *iv = calloc(s3.ni, sizeof *iv);
+      fuze_stack *st;
+      fuze_map *m;
+      fuze_protect(ctx, "field", a, s3.na, MPI_DOUBLE, NULL);
+      fuze_protect(ctx, "ints", iv, s3.ni, MPI_INT32_T, NULL);
+      fuze_stack_create(ctx, "stack", EB, &st);
+      fuze_map_create(ctx, "map", 8, VB, &m);
+      int v = 1;
+      T_EQ_INT(fuze_inject_at(ctx, &v, 1, "persist"), FUZE_SUCCESS, "inject_at persist");
+      static state s4;
+      s4 = s3;
+      for (size_t i = 0; i < s3.na; i++) s4.a[i] = a[i] += 1.0;
+      T_EQ_INT(fuze_checkpoint(ctx), FUZE_RECOVERED, "checkpoint wiped while persisting");
+      compare(&s4, a, iv, st, m, "after the wipe while persisting");
+      fuze_finalize(&ctx);
+      free(a);
+      free(iv);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    snprintf(p, sizeof p, "%s/manifest", work);
+    restart_ok(work, &s3, 2);
+  }
+
+  /* Persisting fails (rank 0's directory replaced by a file): the epoch is
+   * committed in memory, fuze_checkpoint says it was not persisted, and the
+   * previous persisted epoch stays the restart point. */
+  snprintf(what, sizeof what, "persisting fails");
+  copy_dir(orig, work);
+  {
+    char cfg[1024];
+    fuze_ctx *ctx = NULL;
+    MPI_Comm app;
+    int rc = fuze_init(MPI_COMM_WORLD, config(cfg, sizeof cfg, work, nf), &ctx, &app);
+    if (ctx) {
+      T_EQ_INT(rc, FUZE_RESTARTED, "restart");
+      double *a = calloc(s3.na + 1, sizeof *a);
+      int32_t *iv = calloc(s3.ni, sizeof *iv);
+      fuze_stack *st;
+      fuze_map *m;
+      fuze_protect(ctx, "field", a, s3.na, MPI_DOUBLE, NULL);
+      fuze_protect(ctx, "ints", iv, s3.ni, MPI_INT32_T, NULL);
+      fuze_stack_create(ctx, "stack", EB, &st);
+      fuze_map_create(ctx, "map", 8, VB, &m);
+      snprintf(p, sizeof p, "%s/domain-0", work);
+      sh("rm -rf '%s' && echo blocker > '%s'", p, p);
+      MPI_Barrier(app);
+      rc = fuze_checkpoint(ctx);
+      T_EQ_INT(rc, FUZE_ERR_IO, "checkpoint whose persisting fails");
+      T_CHECK(strstr(fuze_last_error(ctx), "committed in memory but was not persisted") != NULL &&
+                  strstr(fuze_last_error(ctx), "domain-0") != NULL,
+              "message: %s", fuze_last_error(ctx));
+      compare(&s3, a, iv, st, m, "after a failed persist");
+      fuze_finalize(&ctx);
+      free(a);
+      free(iv);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    sh("rm -f '%s'%s", p, "");
+    MPI_Barrier(MPI_COMM_WORLD);
+    /* domain-0 is gone now: restart rebuilds it from epoch 3. */
+    restart_ok(work, &s3, 1);
+  }
+
+  sh("rm -rf '%s'%s", base, "");
+  int bad = t_total(MPI_COMM_WORLD);
+  if (me == 0) printf("%s: %d failures\n", bad ? "FAILED" : "PASSED", bad);
+  MPI_Finalize();
+  return bad ? 1 : 0;
+}

@@ -1,0 +1,7 @@
+# Unit test of the persisted format (src/pfile.c): round trips over many plan
+# geometries, exhaustive rebuild of every set of <= f+1 lost ranks, a mutation
+# fuzzer (flips, truncation, HDF5-level edits), versions, manifest, errors.
+add_executable(test_pfile ${CMAKE_CURRENT_LIST_DIR}/test_pfile.c)
+target_link_libraries(test_pfile PRIVATE fuze_internal)
+target_compile_options(test_pfile PRIVATE ${FUZE_WARNINGS})
+fuze_add_unit_test(NAME pfile_unit COMMAND test_pfile TIMEOUT 120)
