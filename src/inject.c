@@ -46,10 +46,14 @@ static int listed(const fuze_inject_spec *sp, int rank) {
   return 0;
 }
 
-/* Marker of a kill that fired: DIR/.fuze-kill-<spec>.fired. The rerun of the
- * same command line (a restart) must not kill again at the same point. */
+/* Marker of a kill that fired: DIR/.fuze-kill-rank<R>-ckpt<E>-<phase>.fired,
+ * named after what the spec does, not its position. The rerun of the same
+ * command line (a restart) must not kill again at the same point; another
+ * kill spec stays armed. */
 void fuze__kill_marker(const fuze_ctx *ctx, int spec, char *out, size_t len) {
-  snprintf(out, len, "%s/.fuze-kill-%d.fired", ctx->cfg.dir, spec);
+  const fuze_inject_spec *sp = &ctx->cfg.inject[spec];
+  snprintf(out, len, "%s/.fuze-kill-rank%d-ckpt%ld-%s.fired", ctx->cfg.dir,
+           sp->nranks ? sp->ranks[0] : -1, sp->at_checkpoint, fuze__phase_name(sp->phase));
 }
 
 static void kill_self(fuze_ctx *ctx, int spec, int phase) {

@@ -417,6 +417,10 @@ static int rebuild(fuze_ctx *ctx, const fuze_manifest *man, uint64_t E, const in
   if (!rc && (rc = fuze__pfile_rebuild(files, ctx->size, ctx->rank, mine, err)))
     rc = CTX_ERR(ctx, rc, "restart: rebuilding rank %d's file: %s", ctx->rank, err);
   if (!rc) rc = write_file(ctx, mine, 0);
+  for (int x = 0; !rc && x < mine->nstructs; x++) {
+    const fuze_pstruct *ps = &mine->structs[x];
+    ctx->recovered_bytes += ps->kind == FUZE_PS_ARRAY ? ps->count * ps->elem : ps->count * (ps->kb + ps->nb);
+  }
   for (int g = 0; g < ctx->size; g++)
     if (files[g]) {
       fuze__pfile_free(files[g]);

@@ -31,11 +31,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define UB_BYTES 512            /* HDF5 user block: the seal */
-#define UB_MAGIC "fuze-pf\n"    /* 8 bytes */
+#define UB_BYTES 512         /* HDF5 user block: the seal */
+#define UB_MAGIC "fuze-pf\n" /* 8 bytes */
 #define MAX_RANKS (1 << 24)
 #define MAX_STRUCTS 4096
-#define MAX_LINKS 1048576       /* links per group a reader accepts */
+#define MAX_LINKS 1048576 /* links per group a reader accepts */
 #define ESC_MAX (3 * (FUZE_PFILE_NAME_MAX - 1) + 1)
 #define MANIFEST_VERSION 1
 #define MANIFEST_MAX 4096
@@ -44,8 +44,7 @@
 /* Messages                                                            */
 /* ------------------------------------------------------------------ */
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, int code, const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static int fail(char *err, int code, const char *fmt, ...) {
   if (err) {
     va_list ap;
     va_start(ap, fmt);
@@ -56,8 +55,7 @@ static int fail(char *err, int code, const char *fmt, ...) {
 }
 
 /* Validation helpers write a message without a prefix and return -1. */
-__attribute__((format(printf, 2, 3)))
-static int bad(char *msg, const char *fmt, ...) {
+__attribute__((format(printf, 2, 3))) static int bad(char *msg, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, FUZE_MSG_LEN, fmt, ap);
@@ -237,9 +235,7 @@ static int name_unescape(const char *in, char *out) {
 /* Plan checks                                                         */
 /* ------------------------------------------------------------------ */
 
-static int block_k(const fuze_plan *p, int b) {
-  return p->block_start[b + 1] - p->block_start[b];
-}
+static int block_k(const fuze_plan *p, int b) { return p->block_start[b + 1] - p->block_start[b]; }
 
 static int is_spare_domain(const fuze_plan *p, int d) { return d >= p->ndomains - p->spares; }
 
@@ -308,9 +304,12 @@ static int plan_check_members(const fuze_plan *p, char *msg) {
   for (int b = 0; b < p->nblocks && !rc; b++)
     for (int x = p->block_start[b]; x < p->block_start[b + 1] && !rc; x++) {
       int r = p->members[x];
-      if (r < 0 || r >= p->nranks) rc = bad(msg, "plan: member %d is rank %d", x, r);
-      else if (is_spare_domain(p, p->domain[r])) rc = bad(msg, "plan: spare rank %d is a member", r);
-      else if (cnt[r]++) rc = bad(msg, "plan: rank %d is a member twice", r);
+      if (r < 0 || r >= p->nranks)
+        rc = bad(msg, "plan: member %d is rank %d", x, r);
+      else if (is_spare_domain(p, p->domain[r]))
+        rc = bad(msg, "plan: spare rank %d is a member", r);
+      else if (cnt[r]++)
+        rc = bad(msg, "plan: rank %d is a member twice", r);
       else if (x > p->block_start[b] && p->members[x - 1] >= r)
         rc = bad(msg, "plan: block %d members not ascending", b);
       for (int y = p->block_start[b]; y < x && !rc; y++)
@@ -319,7 +318,8 @@ static int plan_check_members(const fuze_plan *p, char *msg) {
     }
   for (int r = 0; r < p->nranks && !rc; r++) {
     int spare = is_spare_domain(p, p->domain[r]);
-    if (!spare && !cnt[r]) rc = bad(msg, "plan: compute rank %d is in no block", r);
+    if (!spare && !cnt[r])
+      rc = bad(msg, "plan: compute rank %d is in no block", r);
     else if (spare && (p->block_of[r] != -1 || p->index_in_block[r] != -1))
       rc = bad(msg, "plan: spare rank %d has a block", r);
     else if (!spare && (p->block_of[r] < 0 || p->block_of[r] >= p->nblocks ||
@@ -369,8 +369,8 @@ static int plan_copy(fuze_plan *dst, const fuze_plan *p) {
   dst->block_of = malloc(sizeof(int) * nr);
   dst->index_in_block = malloc(sizeof(int) * nr);
   dst->domain = malloc(sizeof(int) * nr);
-  if (!dst->block_start || !dst->members || !dst->hosts || !dst->block_of ||
-      !dst->index_in_block || !dst->domain) {
+  if (!dst->block_start || !dst->members || !dst->hosts || !dst->block_of || !dst->index_in_block ||
+      !dst->domain) {
     fuze__plan_free(dst);
     return FUZE_ERR_NOMEM;
   }
@@ -445,8 +445,7 @@ static int check_fobj(const fuze_pfile *m, const fuze_pstruct *s, char *msg) {
     return bad(msg, "%s '%s': a spare rank holds entries", kn, s->name);
   if (s->elem || s->type_name[0] || s->rank_counts)
     return bad(msg, "%s '%s': array fields set", kn, s->name);
-  if (s->count && (!s->data || (map && !s->keys)))
-    return bad(msg, "%s '%s': no data", kn, s->name);
+  if (s->count && (!s->data || (map && !s->keys))) return bad(msg, "%s '%s': no data", kn, s->name);
   if (!map && s->keys) return bad(msg, "stack '%s': keys set", s->name);
   return 0;
 }
@@ -527,8 +526,8 @@ static int check_codes(const fuze_pfile *m, char *msg) {
 static int model_check(const fuze_pfile *m, char *msg) {
   if (m->version < 1) return bad(msg, "format version %u", m->version);
   if (m->ranks != m->plan.nranks || m->f != m->plan.f || m->spares != m->plan.spares)
-    return bad(msg, "ranks/faults/spares %d/%d/%d differ from the plan's %d/%d/%d", m->ranks,
-               m->f, m->spares, m->plan.nranks, m->plan.f, m->plan.spares);
+    return bad(msg, "ranks/faults/spares %d/%d/%d differ from the plan's %d/%d/%d", m->ranks, m->f,
+               m->spares, m->plan.nranks, m->plan.f, m->plan.spares);
   if (m->code < FUZE_CODE_RS || m->code > FUZE_CODE_REPLICATE)
     return bad(msg, "unknown code %d", m->code);
   if (m->ckpt_calls < 0) return bad(msg, "ckpt_calls %" PRId64, m->ckpt_calls);
@@ -559,16 +558,15 @@ static int same_struct_meta(const fuze_pfile *a, const fuze_pstruct *x, const fu
 
 int fuze__pfile_same_job(const fuze_pfile *a, const fuze_pfile *b, char *err) {
   if (a->version != b->version)
-    return fail(err, FUZE_ERR_CORRUPT, "format version differs: %u vs %u", a->version,
-                b->version);
+    return fail(err, FUZE_ERR_CORRUPT, "format version differs: %u vs %u", a->version, b->version);
   if (a->job_id != b->job_id)
     return fail(err, FUZE_ERR_CORRUPT, "job id differs: 0x%016" PRIx64 " vs 0x%016" PRIx64,
                 a->job_id, b->job_id);
   if (a->epoch != b->epoch || a->ckpt_calls != b->ckpt_calls)
     return fail(err, FUZE_ERR_CORRUPT,
-                 "epoch differs: %" PRIu64 " (checkpoint %" PRId64 ") vs %" PRIu64
-                 " (checkpoint %" PRId64 ")",
-                 a->epoch, a->ckpt_calls, b->epoch, b->ckpt_calls);
+                "epoch differs: %" PRIu64 " (checkpoint %" PRId64 ") vs %" PRIu64
+                " (checkpoint %" PRId64 ")",
+                a->epoch, a->ckpt_calls, b->epoch, b->ckpt_calls);
   if (a->ranks != b->ranks || a->f != b->f || a->spares != b->spares || a->code != b->code)
     return fail(err, FUZE_ERR_CORRUPT,
                 "geometry differs: ranks=%d faults=%d spares=%d code=%s vs ranks=%d faults=%d "
@@ -598,8 +596,8 @@ int fuze__pfile_equal(const fuze_pfile *a, const fuze_pfile *b, char *err) {
     const fuze_pstruct *x = &a->structs[i], *y = &b->structs[i];
     size_t unit = x->kind == FUZE_PS_ARRAY ? x->elem : x->nb;
     if (x->count != y->count || x->seq != y->seq)
-      return fail(err, FUZE_ERR_CORRUPT, "'%s': count/seq %zu/%" PRIu64 " vs %zu/%" PRIu64,
-                  x->name, x->count, x->seq, y->count, y->seq);
+      return fail(err, FUZE_ERR_CORRUPT, "'%s': count/seq %zu/%" PRIu64 " vs %zu/%" PRIu64, x->name,
+                  x->count, x->seq, y->count, y->seq);
     if (bytes_differ(x->keys, y->keys, x->count * x->kb) ||
         bytes_differ(x->data, y->data, x->count * unit))
       return fail(err, FUZE_ERR_CORRUPT, "'%s': contents differ", x->name);
@@ -651,8 +649,10 @@ static int encode_views(const fuze_pfile *meta, int s, int b, int j, const mview
     uint64_t lim = st->kind == FUZE_PS_ARRAY ? (bytes - node_off) / unit : st->cap;
     if (v[i].count > lim || (v[i].count && !v[i].data)) {
       fuze__code_free(&c);
-      return fail(err, FUZE_ERR_CORRUPT, "'%s' block %d: member %d holds %" PRIu64
-                  " entries, the region has room for %" PRIu64, st->name, b, i, v[i].count, lim);
+      return fail(err, FUZE_ERR_CORRUPT,
+                  "'%s' block %d: member %d holds %" PRIu64
+                  " entries, the region has room for %" PRIu64,
+                  st->name, b, i, v[i].count, lim);
     }
     if (v[i].count * unit > maxlen) maxlen = v[i].count * unit;
   }
@@ -678,11 +678,10 @@ static int encode_views(const fuze_pfile *meta, int s, int b, int j, const mview
   return FUZE_SUCCESS;
 }
 
-
 /* The contract guarantees every member of the block is present, so a file
  * is found at or below the block's first member. */
-int fuze__pfile_encode_region(fuze_pfile *const *files, int s, int block, int j,
-                              unsigned char *out, char *err) {
+int fuze__pfile_encode_region(fuze_pfile *const *files, int s, int block, int j, unsigned char *out,
+                              char *err) {
   if (!files) return fail(err, FUZE_ERR_ARG, "encode: no files");
   const fuze_pfile *meta = NULL;
   for (int r = 0; !meta; r++) meta = files[r];
@@ -731,8 +730,8 @@ static int refuse(const fuze_plan *p, int b, const unsigned char *erased, int lo
                           x < k ? "primary" : "backup host",
                           x < k ? p->members[p->block_start[b] + x] : p->hosts[b * p->f + x - k]);
   }
-  return fail(err, FUZE_ERR_UNRECOVERABLE,
-              "block %d lost %d members (%s) but tolerates faults=%d", b, lost, list, p->f);
+  return fail(err, FUZE_ERR_UNRECOVERABLE, "block %d lost %d members (%s) but tolerates faults=%d",
+              b, lost, list, p->f);
 }
 
 static int nonzero(const unsigned char *p, size_t n) {
@@ -796,8 +795,10 @@ static int decode_block(fuze_pfile *const *files, const fuze_pfile *meta, int s,
   for (int x = 0; x < k && !rc; x++) {
     if (!erased[x]) continue;
     mview *v = &rec->v[x];
-    if (arr) v->count = st->rank_counts[p->members[p->block_start[b] + x]], v->seq = 0;
-    else rc = take_header(st, b, x, k, hdr, v, err);
+    if (arr)
+      v->count = st->rank_counts[p->members[p->block_start[b] + x]], v->seq = 0;
+    else
+      rc = take_header(st, b, x, k, hdr, v, err);
     v->data = ptr[x];
     if (!rc && nonzero(ptr[x] + v->count * unit, len - v->count * unit))
       rc = fail(err, FUZE_ERR_CORRUPT,
@@ -810,8 +811,8 @@ static int decode_block(fuze_pfile *const *files, const fuze_pfile *meta, int s,
 
 /* Every member of block b for structure s, from the files (target and NULL
  * entries are lost), decoding lost primaries when there are any. */
-static int recover_block(fuze_pfile *const *files, int target, const fuze_pfile *meta, int s,
-                         int b, blockrec *rec, char *err) {
+static int recover_block(fuze_pfile *const *files, int target, const fuze_pfile *meta, int s, int b,
+                         blockrec *rec, char *err) {
   const fuze_plan *p = &meta->plan;
   int k = block_k(p, b), f = p->f, lost = 0, lostp = 0;
   unsigned char erased[FUZE_PLAN_FIELD];
@@ -849,7 +850,8 @@ static int rebuild_meta(const fuze_pfile *ref, int target, fuze_pfile *out, char
   for (int s = 0; s < ref->nstructs; s++) {
     const fuze_pstruct *a = &ref->structs[s];
     fuze_pstruct *o = &out->structs[s];
-    memcpy(o->name, a->name, sizeof o->name), memcpy(o->type_name, a->type_name, sizeof o->type_name);
+    memcpy(o->name, a->name, sizeof o->name),
+        memcpy(o->type_name, a->type_name, sizeof o->type_name);
     o->kind = a->kind, o->elem = a->elem, o->kb = a->kb, o->nb = a->nb, o->cap = a->cap;
     if (a->rank_counts &&
         copy_bytes((unsigned char **)&o->rank_counts, (const unsigned char *)a->rank_counts,
@@ -876,8 +878,8 @@ static int hosts_block(const fuze_plan *p, int rank, int b) {
 }
 
 /* Structure s of the target: its primary and every region it hosts. */
-static int rebuild_struct(fuze_pfile *const *files, const fuze_pfile *ref, int s,
-                          fuze_pfile *out, char *err) {
+static int rebuild_struct(fuze_pfile *const *files, const fuze_pfile *ref, int s, fuze_pfile *out,
+                          char *err) {
   const fuze_plan *p = &ref->plan;
   int t = out->rank, own = p->block_of[t], rc = FUZE_SUCCESS;
   blockrec *rec = malloc(sizeof *rec);
@@ -892,8 +894,10 @@ static int rebuild_struct(fuze_pfile *const *files, const fuze_pfile *ref, int s
       fuze_pregion *g = &out->regions[out->nregions];
       g->s = s, g->block = b, g->j = j, g->bytes = fuze__pfile_region_bytes(ref, s, b);
       g->data = malloc(g->bytes ? g->bytes : 1);
-      if (!g->data) rc = fail(err, FUZE_ERR_NOMEM, "out of memory");
-      else out->nregions++, rc = encode_views(ref, s, b, j, rec->v, g->data, g->bytes, err);
+      if (!g->data)
+        rc = fail(err, FUZE_ERR_NOMEM, "out of memory");
+      else
+        out->nregions++, rc = encode_views(ref, s, b, j, rec->v, g->data, g->bytes, err);
     }
     free(rec->buf);
   }
@@ -911,9 +915,10 @@ static int check_survivors(fuze_pfile *const *files, int ranks, int target, cons
     if (r == target || !m) continue;
     if (model_check(m, msg)) return fail(err, FUZE_ERR_CORRUPT, "rank %d: %s", r, msg);
     if (m->rank != r || m->ranks != ranks)
-      return fail(err, FUZE_ERR_CORRUPT, "the file given for rank %d is rank %d of %d", r,
-                  m->rank, m->ranks);
-    if (!*ref) *ref = m;
+      return fail(err, FUZE_ERR_CORRUPT, "the file given for rank %d is rank %d of %d", r, m->rank,
+                  m->ranks);
+    if (!*ref)
+      *ref = m;
     else if (fuze__pfile_same_job(*ref, m, msg))
       return fail(err, FUZE_ERR_CORRUPT, "ranks %d and %d disagree: %s", (*ref)->rank, r, msg);
   }
@@ -959,18 +964,22 @@ void fuze__pfile_free(fuze_pfile *m) {
 /* The native HDF5 type of an MPI datatype name, or -1 (then: opaque). */
 static hid_t native_of(const char *n) {
   static const char *const names[] = {
-      "MPI_DOUBLE", "MPI_FLOAT", "MPI_INT", "MPI_UNSIGNED", "MPI_LONG", "MPI_UNSIGNED_LONG",
-      "MPI_LONG_LONG", "MPI_LONG_LONG_INT", "MPI_UNSIGNED_LONG_LONG", "MPI_SHORT",
-      "MPI_UNSIGNED_SHORT", "MPI_CHAR", "MPI_SIGNED_CHAR", "MPI_UNSIGNED_CHAR", "MPI_BYTE",
-      "MPI_INT8_T", "MPI_INT16_T", "MPI_INT32_T", "MPI_INT64_T", "MPI_UINT8_T", "MPI_UINT16_T",
-      "MPI_UINT32_T", "MPI_UINT64_T", "MPI_C_BOOL", "MPI_LONG_DOUBLE"};
-  const hid_t types[] = {
-      H5T_NATIVE_DOUBLE, H5T_NATIVE_FLOAT, H5T_NATIVE_INT, H5T_NATIVE_UINT, H5T_NATIVE_LONG,
-      H5T_NATIVE_ULONG, H5T_NATIVE_LLONG, H5T_NATIVE_LLONG, H5T_NATIVE_ULLONG,
-      H5T_NATIVE_SHORT, H5T_NATIVE_USHORT, H5T_NATIVE_CHAR, H5T_NATIVE_SCHAR, H5T_NATIVE_UCHAR,
-      H5T_NATIVE_UCHAR, H5T_NATIVE_INT8, H5T_NATIVE_INT16, H5T_NATIVE_INT32, H5T_NATIVE_INT64,
-      H5T_NATIVE_UINT8, H5T_NATIVE_UINT16, H5T_NATIVE_UINT32, H5T_NATIVE_UINT64,
-      H5T_NATIVE_HBOOL, H5T_NATIVE_LDOUBLE};
+      "MPI_DOUBLE",      "MPI_FLOAT",          "MPI_INT",
+      "MPI_UNSIGNED",    "MPI_LONG",           "MPI_UNSIGNED_LONG",
+      "MPI_LONG_LONG",   "MPI_LONG_LONG_INT",  "MPI_UNSIGNED_LONG_LONG",
+      "MPI_SHORT",       "MPI_UNSIGNED_SHORT", "MPI_CHAR",
+      "MPI_SIGNED_CHAR", "MPI_UNSIGNED_CHAR",  "MPI_BYTE",
+      "MPI_INT8_T",      "MPI_INT16_T",        "MPI_INT32_T",
+      "MPI_INT64_T",     "MPI_UINT8_T",        "MPI_UINT16_T",
+      "MPI_UINT32_T",    "MPI_UINT64_T",       "MPI_C_BOOL",
+      "MPI_LONG_DOUBLE"};
+  const hid_t types[] = {H5T_NATIVE_DOUBLE, H5T_NATIVE_FLOAT,  H5T_NATIVE_INT,    H5T_NATIVE_UINT,
+                         H5T_NATIVE_LONG,   H5T_NATIVE_ULONG,  H5T_NATIVE_LLONG,  H5T_NATIVE_LLONG,
+                         H5T_NATIVE_ULLONG, H5T_NATIVE_SHORT,  H5T_NATIVE_USHORT, H5T_NATIVE_CHAR,
+                         H5T_NATIVE_SCHAR,  H5T_NATIVE_UCHAR,  H5T_NATIVE_UCHAR,  H5T_NATIVE_INT8,
+                         H5T_NATIVE_INT16,  H5T_NATIVE_INT32,  H5T_NATIVE_INT64,  H5T_NATIVE_UINT8,
+                         H5T_NATIVE_UINT16, H5T_NATIVE_UINT32, H5T_NATIVE_UINT64, H5T_NATIVE_HBOOL,
+                         H5T_NATIVE_LDOUBLE};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++)
     if (strcmp(n, names[i]) == 0) return types[i];
   return -1;
@@ -1006,6 +1015,18 @@ static void quiet_on(quiet *q) {
 
 static void quiet_off(const quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q->data); }
 
+/* Serial (sec2) file access without HDF5's flock(): a rank file is private
+ * to its writer until renamed and immutable after, so the lock protects
+ * nothing and fails on file systems without flock (some NFS, Lustre). */
+static hid_t fapl_new(void) {
+  hid_t p = H5Pcreate(H5P_FILE_ACCESS);
+  if (p >= 0 && H5Pset_file_locking(p, 0, 1) < 0) {
+    H5Pclose(p);
+    return -1;
+  }
+  return p;
+}
+
 /* ------------------------------------------------------------------ */
 /* Writing                                                             */
 /* ------------------------------------------------------------------ */
@@ -1039,7 +1060,9 @@ static int w_u64(hid_t o, const char *n, uint64_t v) {
   return w_attr(o, n, H5T_NATIVE_UINT64, 0, &v);
 }
 
-static int w_i64(hid_t o, const char *n, int64_t v) { return w_attr(o, n, H5T_NATIVE_INT64, 0, &v); }
+static int w_i64(hid_t o, const char *n, int64_t v) {
+  return w_attr(o, n, H5T_NATIVE_INT64, 0, &v);
+}
 
 static int w_str(hid_t o, const char *n, const char *s) {
   hid_t t = H5Tcopy(H5T_C_S1);
@@ -1051,7 +1074,8 @@ static int w_str(hid_t o, const char *n, const char *s) {
 static int w_ds(hid_t loc, const char *name, hid_t type, int ndims, const hsize_t *dims,
                 const void *buf, size_t bytes) {
   hid_t sp = H5Screate_simple(ndims, dims, NULL), dcpl = cpl_new(H5P_DATASET_CREATE);
-  hid_t d = sp < 0 || dcpl < 0 ? -1 : H5Dcreate2(loc, name, type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  hid_t d =
+      sp < 0 || dcpl < 0 ? -1 : H5Dcreate2(loc, name, type, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
   int rc = d < 0 ? -1 : 0;
   if (!rc && bytes) rc = H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 ? -1 : 0;
   if (!rc) rc = w_u64(d, "crc64", crc(buf, bytes));
@@ -1117,12 +1141,10 @@ static int write_plan(wctx *w, hid_t f) {
   d5 = ncoef;
   if (!rc)
     rc = w_ds(g, "domain", H5T_NATIVE_INT, 1, &d1, p->domain, sizeof(int) * d1) ||
-                 w_ds(g, "block_start", H5T_NATIVE_INT, 1, &d2, p->block_start, sizeof(int) * d2) ||
-                 w_ds(g, "members", H5T_NATIVE_INT, 1, &d3, p->members, sizeof(int) * d3) ||
-                 w_ds(g, "hosts", H5T_NATIVE_INT, 1, &d4, p->hosts, sizeof(int) * d4) ||
-                 w_ds(g, "coefficients", H5T_NATIVE_UINT8, 1, &d5, coef, ncoef)
-             ? -1
-             : 0;
+         w_ds(g, "block_start", H5T_NATIVE_INT, 1, &d2, p->block_start, sizeof(int) * d2) ||
+         w_ds(g, "members", H5T_NATIVE_INT, 1, &d3, p->members, sizeof(int) * d3) ||
+         w_ds(g, "hosts", H5T_NATIVE_INT, 1, &d4, p->hosts, sizeof(int) * d4) ||
+         w_ds(g, "coefficients", H5T_NATIVE_UINT8, 1, &d5, coef, ncoef);
   free(coef);
   H5Gclose(g);
   return rc;
@@ -1142,10 +1164,8 @@ static int write_array(wctx *w, hid_t garr, int i) {
   hid_t d = rc ? -1 : H5Dopen2(garr, esc, H5P_DEFAULT);
   if (d < 0) return -1;
   rc = w_str(d, "name", s->name) || w_str(d, "mpi_type", s->type_name) ||
-               w_u64(d, "elem_size", s->elem) || w_i64(d, "index", i) ||
-               w_attr(d, "rank_counts", H5T_NATIVE_UINT64, (hsize_t)w->m->ranks, s->rank_counts)
-           ? -1
-           : 0;
+       w_u64(d, "elem_size", s->elem) || w_i64(d, "index", i) ||
+       w_attr(d, "rank_counts", H5T_NATIVE_UINT64, (hsize_t)w->m->ranks, s->rank_counts);
   H5Dclose(d);
   return rc;
 }
@@ -1160,13 +1180,10 @@ static int write_fobj(wctx *w, hid_t gparent, int i) {
   if (g < 0) return -1;
   hsize_t dk[2] = {s->count, s->kb}, dv[2] = {s->count, s->nb};
   int rc = w_str(g, "name", s->name) || w_i64(g, "index", i) || w_u64(g, "seq", s->seq) ||
-                   w_u64(g, "cap", s->cap) || w_u64(g, "key_size", s->kb) ||
-                   w_u64(g, "value_size", s->nb) ||
-                   (map && w_ds(g, "keys", H5T_NATIVE_UINT8, 2, dk, s->keys, s->count * s->kb)) ||
-                   w_ds(g, map ? "values" : "elements", H5T_NATIVE_UINT8, 2, dv, s->data,
-                        s->count * s->nb)
-               ? -1
-               : 0;
+           w_u64(g, "cap", s->cap) || w_u64(g, "key_size", s->kb) ||
+           w_u64(g, "value_size", s->nb) ||
+           (map && w_ds(g, "keys", H5T_NATIVE_UINT8, 2, dk, s->keys, s->count * s->kb)) ||
+           w_ds(g, map ? "values" : "elements", H5T_NATIVE_UINT8, 2, dv, s->data, s->count * s->nb);
   H5Gclose(g);
   return rc;
 }
@@ -1187,7 +1204,8 @@ static int write_parity(wctx *w, hid_t gpar, int s) {
     hsize_t n = r->bytes;
     rc = w_ds(g, dname, H5T_NATIVE_UINT8, 1, &n, r->data, r->bytes);
     hid_t d = rc ? -1 : H5Dopen2(g, dname, H5P_DEFAULT);
-    if (d < 0) rc = -1;
+    if (d < 0)
+      rc = -1;
     else {
       rc = w_i64(d, "block", r->block) || w_i64(d, "backup", r->j) ? -1 : 0;
       H5Dclose(d);
@@ -1276,9 +1294,11 @@ static int write_hdf5(wctx *w, const char *path, char *err) {
     if (fcpl >= 0) H5Pclose(fcpl);
     return fail(err, FUZE_ERR_IO, "%s: cannot set up HDF5 file properties", path);
   }
+  hid_t fapl = fapl_new();
   errno = 0;
-  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+  hid_t f = fapl < 0 ? -1 : H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
   H5Pclose(fcpl);
+  if (fapl >= 0) H5Pclose(fapl);
   if (f < 0)
     return fail(err, FUZE_ERR_IO, "%s: HDF5 cannot create it: %s", path,
                 errno ? strerror(errno) : "unknown reason");
@@ -1327,8 +1347,7 @@ typedef struct rd {
   int code; /* the FUZE_ERR_* of the first failure */
 } rd;
 
-__attribute__((format(printf, 2, 3)))
-static int rbad(rd *x, const char *fmt, ...) {
+__attribute__((format(printf, 2, 3))) static int rbad(rd *x, const char *fmt, ...) {
   char msg[FUZE_MSG_LEN];
   va_list ap;
   va_start(ap, fmt);
@@ -1390,8 +1409,8 @@ static int r_int(rd *x, hid_t o, const char *path, const char *name, int64_t lo,
                  int64_t *v) {
   if (r_attr(x, o, path, name, H5T_NATIVE_INT64, 0, v)) return -1;
   if (*v < lo || *v > hi)
-    return rbad(x, "attribute '%s' of %s is %" PRId64 ", outside %" PRId64 "..%" PRId64, name,
-                path, *v, lo, hi);
+    return rbad(x, "attribute '%s' of %s is %" PRId64 ", outside %" PRId64 "..%" PRId64, name, path,
+                *v, lo, hi);
   return 0;
 }
 
@@ -1447,17 +1466,19 @@ static int r_ds(rd *x, hid_t loc, const char *name, const char *path, hid_t type
   if (open_obj(x, loc, name, path, H5I_DATASET, &d)) return -1;
   int rc = 0;
   t = H5Dget_type(d);
-  if (t < 0 || H5Tequal(t, type) <= 0) rc = rbad(x, "dataset %s has the wrong type", path);
-  else if (!plain_layout(d)) rc = rbad(x, "dataset %s is not stored contiguously", path);
-  else rc = shape_ok(x, d, path, ndims, dims);
+  if (t < 0 || H5Tequal(t, type) <= 0)
+    rc = rbad(x, "dataset %s has the wrong type", path);
+  else if (!plain_layout(d))
+    rc = rbad(x, "dataset %s is not stored contiguously", path);
+  else
+    rc = shape_ok(x, d, path, ndims, dims);
   size_t bytes = H5Tget_size(type);
   for (int i = 0; i < ndims && !rc; i++)
     if ((i == 0 && dims[0] > max0) || __builtin_mul_overflow(bytes, dims[i], &bytes))
       rc = rbad(x, "dataset %s is too large", path);
   if (!rc && (bytes > x->file_bytes || H5Dget_storage_size(d) < bytes))
     rc = rbad(x, "dataset %s is truncated (%zu bytes expected)", path, bytes);
-  if (!rc && !(*out = malloc(bytes ? bytes : 1)))
-    rc = rnomem(x);
+  if (!rc && !(*out = malloc(bytes ? bytes : 1))) rc = rnomem(x);
   if (!rc && bytes && H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0)
     rc = rbad(x, "cannot read dataset %s", path);
   uint64_t want;
@@ -1521,8 +1542,8 @@ static int check_coefficients(rd *x, hid_t g, const fuze_pfile *m) {
   if (all_coefficients(m, &want, &n))
     return rbad(x, "the plan's blocks do not fit code %s with faults=%d", code_name(m->code), m->f);
   hsize_t dn = n;
-  int rc = r_ds(x, g, "coefficients", "/plan/coefficients", H5T_NATIVE_UINT8, 1, &dn, ANY, &got,
-                &bytes);
+  int rc =
+      r_ds(x, g, "coefficients", "/plan/coefficients", H5T_NATIVE_UINT8, 1, &dn, ANY, &got, &bytes);
   if (!rc && memcmp(want, got, n))
     rc = rbad(x, "/plan/coefficients differ from the %s code's", code_name(m->code));
   free(want);
@@ -1551,15 +1572,15 @@ static int read_plan(rd *x, hid_t f, fuze_pfile *m, const root *rt) {
   if (!rc) {
     p->block_of = malloc(sizeof(int) * (size_t)p->nranks);
     p->index_in_block = malloc(sizeof(int) * (size_t)p->nranks);
-    if (!p->block_of || !p->index_in_block)
-      rc = rnomem(x);
+    if (!p->block_of || !p->index_in_block) rc = rnomem(x);
   }
   char msg[FUZE_MSG_LEN];
   if (!rc && plan_check(p, 1, msg)) rc = rbad(x, "%s", msg);
   if (!rc && check_codes(m, msg)) rc = rbad(x, "%s", msg);
   if (!rc) rc = check_coefficients(x, g, m);
   if (!rc && (rt->domain != p->domain[m->rank] || rt->block != p->block_of[m->rank]))
-    rc = rbad(x, "root attributes domain=%" PRId64 " block=%" PRId64
+    rc = rbad(x,
+              "root attributes domain=%" PRId64 " block=%" PRId64
               " disagree with the plan's %d and %d for rank %d",
               rt->domain, rt->block, p->domain[m->rank], p->block_of[m->rank], m->rank);
   H5Gclose(g);
@@ -1572,14 +1593,15 @@ static int list_group(rd *x, hid_t g, const char *path, char (**names)[FUZE_PFIL
   H5G_info_t info;
   *names = NULL, *escs = NULL;
   if (H5Gget_info(g, &info) < 0) return rbad(x, "cannot list %s", path);
-  if (info.nlinks > MAX_STRUCTS) return rbad(x, "%s holds %llu links", path, (unsigned long long)info.nlinks);
+  if (info.nlinks > MAX_STRUCTS)
+    return rbad(x, "%s holds %llu links", path, (unsigned long long)info.nlinks);
   *n = info.nlinks;
   *names = calloc(*n ? *n : 1, sizeof **names);
   *escs = calloc(*n ? *n : 1, sizeof **escs);
   if (!*names || !*escs) return rnomem(x);
   for (hsize_t i = 0; i < *n; i++) {
-    ssize_t len = H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, (*escs)[i], ESC_MAX,
-                                     H5P_DEFAULT);
+    ssize_t len =
+        H5Lget_name_by_idx(g, ".", H5_INDEX_NAME, H5_ITER_INC, i, (*escs)[i], ESC_MAX, H5P_DEFAULT);
     if (len < 1 || len >= ESC_MAX || name_unescape((*escs)[i], (*names)[i]))
       return rbad(x, "%s holds a link with a bad name", path);
   }
@@ -1618,8 +1640,10 @@ static int read_array(rd *x, hid_t g, const char *name, const char *esc, fuze_pf
     memcpy(s->type_name, tmp.type_name, sizeof s->type_name);
     snprintf(s->name, sizeof s->name, "%s", name);
     s->rank_counts = malloc(sizeof(uint64_t) * (size_t)m->ranks);
-    if (!s->rank_counts) rc = rnomem(x);
-    else rc = r_attr(x, d, path, "rank_counts", H5T_NATIVE_UINT64, (hsize_t)m->ranks, s->rank_counts);
+    if (!s->rank_counts)
+      rc = rnomem(x);
+    else
+      rc = r_attr(x, d, path, "rank_counts", H5T_NATIVE_UINT64, (hsize_t)m->ranks, s->rank_counts);
   }
   H5Oclose(d);
   if (rc) return -1;
@@ -1692,15 +1716,17 @@ static int read_kind(rd *x, hid_t f, int kind, fuze_pfile *m, char (*names)[FUZE
 
 static int read_structs(rd *x, hid_t f, fuze_pfile *m) {
   static const char *const gnames[3] = {"arrays", "stacks", "maps"};
-  char (*names[3])[FUZE_PFILE_NAME_MAX] = {0}, (*escs[3])[ESC_MAX] = {0};
+  char(*names[3])[FUZE_PFILE_NAME_MAX] = {0}, (*escs[3])[ESC_MAX] = {0};
   hsize_t n[3] = {0, 0, 0};
   int rc = 0;
   for (int k = 0; k < 3 && !rc; k++) {
     char path[16];
     hid_t g;
     snprintf(path, sizeof path, "/%s", gnames[k]);
-    if (open_obj(x, f, gnames[k], path, H5I_GROUP, &g)) rc = -1;
-    else rc = list_group(x, g, path, &names[k], &escs[k], &n[k]), H5Gclose(g);
+    if (open_obj(x, f, gnames[k], path, H5I_GROUP, &g))
+      rc = -1;
+    else
+      rc = list_group(x, g, path, &names[k], &escs[k], &n[k]), H5Gclose(g);
   }
   if (!rc && n[0] + n[1] + n[2] > MAX_STRUCTS) rc = rbad(x, "too many structures");
   if (!rc) {
@@ -1777,7 +1803,8 @@ static int read_model(rd *x, hid_t f, fuze_pfile *m) {
       read_parity(x, f, m))
     return -1;
   if (H5Gget_info(f, &info) < 0 || info.nlinks != 5)
-    return rbad(x, "the root group holds %llu objects, expected 5", (unsigned long long)info.nlinks);
+    return rbad(x, "the root group holds %llu objects, expected 5",
+                (unsigned long long)info.nlinks);
   if (model_check(m, msg)) return rbad(x, "%s", msg);
   if (r_u64(x, f, "/", "model_crc64", &digest)) return -1;
   if (digest != model_digest(m)) return rbad(x, "model_crc64 mismatch: attributes were altered");
@@ -1824,9 +1851,12 @@ int fuze__pfile_read(const char *path, fuze_pfile *m, char *err) {
   unsigned char h[UB_BYTES];
   uint64_t body;
   int rc = 0;
-  if (fstat(fd, &st)) rc = fail(err, FUZE_ERR_IO, "%s: %s", path, strerror(errno));
-  else if (!S_ISREG(st.st_mode)) rc = fail(err, FUZE_ERR_IO, "%s: not a regular file", path);
-  else if (st.st_size < UB_BYTES) rc = rbad(&x, "truncated: %lld bytes", (long long)st.st_size);
+  if (fstat(fd, &st))
+    rc = fail(err, FUZE_ERR_IO, "%s: %s", path, strerror(errno));
+  else if (!S_ISREG(st.st_mode))
+    rc = fail(err, FUZE_ERR_IO, "%s: not a regular file", path);
+  else if (st.st_size < UB_BYTES)
+    rc = rbad(&x, "truncated: %lld bytes", (long long)st.st_size);
   else if (pread(fd, h, UB_BYTES, 0) != UB_BYTES)
     rc = fail(err, FUZE_ERR_IO, "%s: cannot read: %s", path, strerror(errno ? errno : EIO));
   if (!rc && !(rc = check_seal(&x, h, (uint64_t)st.st_size)) &&
@@ -1838,7 +1868,7 @@ int fuze__pfile_read(const char *path, fuze_pfile *m, char *err) {
   x.file_bytes = (uint64_t)st.st_size;
   quiet q;
   quiet_on(&q);
-  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  hid_t fapl = fapl_new();
   rc = fapl < 0 ? rbad(&x, "cannot create HDF5 properties") : read_sealed(&x, fapl, path, m);
   if (fapl >= 0) H5Pclose(fapl);
   quiet_off(&q);
@@ -1873,11 +1903,10 @@ int fuze__pfile_read_image(const void *buf, size_t len, const char *label, fuze_
 /* ------------------------------------------------------------------ */
 
 static int manifest_text(const fuze_manifest *m, char *buf, size_t cap) {
-  size_t o = (size_t)snprintf(buf, cap,
-                              "fuze-manifest %d\njob_id 0x%016" PRIx64
-                              "\nranks %d\nfaults %d\nspares %d\ncode %s\n",
-                              MANIFEST_VERSION, m->job_id, m->ranks, m->f, m->spares,
-                              code_name(m->code));
+  size_t o = (size_t)snprintf(
+      buf, cap,
+      "fuze-manifest %d\njob_id 0x%016" PRIx64 "\nranks %d\nfaults %d\nspares %d\ncode %s\n",
+      MANIFEST_VERSION, m->job_id, m->ranks, m->f, m->spares, code_name(m->code));
   for (int i = 0; i < m->ncomplete && o < cap; i++)
     o += (size_t)snprintf(buf + o, cap - o, "complete %" PRIu64 " %" PRId64 "\n", m->complete[i],
                           m->ckpt_calls[i]);
@@ -2002,8 +2031,9 @@ static int manifest_parse(const char *path, char *text, size_t len, fuze_manifes
     return fail(err, FUZE_ERR_CORRUPT, "%s: line 1: expected 'fuze-manifest %d'", path,
                 MANIFEST_VERSION);
   if (v > MANIFEST_VERSION)
-    return fail(err, FUZE_ERR_CORRUPT, "%s: written by manifest version %u; this fuze reads version %d",
-                path, v, MANIFEST_VERSION);
+    return fail(err, FUZE_ERR_CORRUPT,
+                "%s: written by manifest version %u; this fuze reads version %d", path, v,
+                MANIFEST_VERSION);
   if (v < 1) return fail(err, FUZE_ERR_CORRUPT, "%s: line 1: manifest version 0", path);
   m->version = v;
   mparse P = {m, 0, 0, 0};

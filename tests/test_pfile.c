@@ -46,30 +46,28 @@ static void fill(unsigned char *p, size_t n) {
   for (size_t i = 0; i < n; i++) p[i] = (unsigned char)rnd();
 }
 
-#define FAIL(...)                                                                   \
-  do {                                                                              \
-    if (failures++ < 30) {                                                          \
-      fprintf(stderr, "FAIL [%s] %s:%d seed=%llu: ", label, __FILE__, __LINE__,     \
-              (unsigned long long)seed);                                            \
-      fprintf(stderr, __VA_ARGS__);                                                 \
-      fputc('\n', stderr);                                                          \
-    }                                                                               \
+#define FAIL(...)                                                                                  \
+  do {                                                                                             \
+    if (failures++ < 30) {                                                                         \
+      fprintf(stderr, "FAIL [%s] %s:%d seed=%llu: ", label, __FILE__, __LINE__,                    \
+              (unsigned long long)seed);                                                           \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fputc('\n', stderr);                                                                         \
+    }                                                                                              \
   } while (0)
 
-#define EXPECT(cond, ...)      \
-  do {                         \
-    if (!(cond)) FAIL(__VA_ARGS__); \
+#define EXPECT(cond, ...)                                                                          \
+  do {                                                                                             \
+    if (!(cond)) FAIL(__VA_ARGS__);                                                                \
   } while (0)
 
-#define EXPECT_RC(want, got, err)                                                     \
-  do {                                                                                \
-    int w_ = (want), g_ = (got);                                                      \
-    EXPECT(w_ == g_, "expected %s, got %s: %s", fuze_err_name(w_), fuze_err_name(g_), \
-           (err));                                                                    \
+#define EXPECT_RC(want, got, err)                                                                  \
+  do {                                                                                             \
+    int w_ = (want), g_ = (got);                                                                   \
+    EXPECT(w_ == g_, "expected %s, got %s: %s", fuze_err_name(w_), fuze_err_name(g_), (err));      \
   } while (0)
 
-__attribute__((format(printf, 1, 2)))
-static void set_label(const char *fmt, ...) {
+__attribute__((format(printf, 1, 2))) static void set_label(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(label, sizeof label, fmt, ap);
@@ -107,7 +105,7 @@ static const sspec SPECS[] = {
     {"flags", FUZE_PS_ARRAY, "MPI_C_BOOL", 1, 0, 0, 0, 0},
     {"odd map \xc3\xa9", FUZE_PS_MAP, "", 0, 3, 5, 7, 0},
     {"step", FUZE_PS_ARRAY, "MPI_LONG", 8, 0, 0, 0, 0},
-    {"anon", FUZE_PS_ARRAY, "", 20, 0, 0, 0, 0},       /* unnamed derived type: opaque */
+    {"anon", FUZE_PS_ARRAY, "", 20, 0, 0, 0, 0},          /* unnamed derived type: opaque */
     {"resized", FUZE_PS_ARRAY, "MPI_INT", 6, 0, 0, 0, 0}, /* size mismatch: opaque */
 };
 #define NSPECS ((int)(sizeof SPECS / sizeof *SPECS))
@@ -126,8 +124,8 @@ typedef struct job {
 static void copy_plan(fuze_plan *d, const fuze_plan *p) {
   *d = *p;
   size_t nr = (size_t)p->nranks, nb = (size_t)p->nblocks;
-#define DUP(field, n)                             \
-  d->field = malloc(sizeof(int) * ((n) + 1));     \
+#define DUP(field, n)                                                                              \
+  d->field = malloc(sizeof(int) * ((n) + 1));                                                      \
   memcpy(d->field, p->field, sizeof(int) * (n))
   DUP(block_start, nb + 1);
   DUP(members, (size_t)p->ncompute);
@@ -331,8 +329,8 @@ static void check_region_ref(const job *J, const fuze_pregion *g) {
     }
     for (size_t i = 0; i < s->count * unit; i++) want[nodes_off + i] ^= gf_mul(coef, s->data[i]);
   }
-  EXPECT(g->bytes == bytes, "region s=%d b=%d j=%d: %zu bytes, reference %zu", g->s, g->block,
-         g->j, g->bytes, bytes);
+  EXPECT(g->bytes == bytes, "region s=%d b=%d j=%d: %zu bytes, reference %zu", g->s, g->block, g->j,
+         g->bytes, bytes);
   if (g->bytes == bytes && memcmp(g->data, want, bytes))
     FAIL("region s=%d ('%s') b=%d j=%d differs from the reference encoder", g->s, s0->name,
          g->block, g->j);
@@ -466,14 +464,13 @@ static void rebuild_set(job *J, unsigned lost) {
       rebuilds++;
       EXPECT_RC(FUZE_SUCCESS, rc, err);
       if (!rc)
-        EXPECT(model_eq(&J->m[t], &out, why, sizeof why), "lost 0x%x rebuild %d: %s", lost, t,
-               why);
+        EXPECT(model_eq(&J->m[t], &out, why, sizeof why), "lost 0x%x rebuild %d: %s", lost, t, why);
     } else {
       refusals++;
       EXPECT_RC(FUZE_ERR_UNRECOVERABLE, rc, err);
       if (rc == FUZE_ERR_UNRECOVERABLE)
-        EXPECT(bad_blocks_named(&J->plan, lost, err), "lost 0x%x rebuild %d: message '%s'",
-               lost, t, err);
+        EXPECT(bad_blocks_named(&J->plan, lost, err), "lost 0x%x rebuild %d: message '%s'", lost, t,
+               err);
     }
     fuze__pfile_free(&out);
   }
@@ -530,8 +527,10 @@ static void judge(fuzz *Z, int r, int rc, fuze_pfile *got, const char *err, cons
   char why[256];
   if (rc == FUZE_SUCCESS) {
     EXPECT(!must_fail, "%s: read succeeded", what);
-    EXPECT(model_eq(&Z->J.m[r], got, why, sizeof why), "%s: read succeeded with a different "
-           "model: %s", what, why);
+    EXPECT(model_eq(&Z->J.m[r], got, why, sizeof why),
+           "%s: read succeeded with a different "
+           "model: %s",
+           what, why);
     Z->harmless++;
     return;
   }
@@ -617,10 +616,8 @@ static int h5_set_attr(hid_t f, const char *obj, const char *name, hid_t type, c
 
 static int h5_swap_links(hid_t f, const char *a, const char *b) {
   return H5Lmove(f, a, f, "/__tmp", H5P_DEFAULT, H5P_DEFAULT) < 0 ||
-                 H5Lmove(f, b, f, a, H5P_DEFAULT, H5P_DEFAULT) < 0 ||
-                 H5Lmove(f, "/__tmp", f, b, H5P_DEFAULT, H5P_DEFAULT) < 0
-             ? -1
-             : 0;
+         H5Lmove(f, b, f, a, H5P_DEFAULT, H5P_DEFAULT) < 0 ||
+         H5Lmove(f, "/__tmp", f, b, H5P_DEFAULT, H5P_DEFAULT) < 0;
 }
 
 /* Flip one byte of a uint8 dataset; fix its crc64 attribute when fixcrc. */
@@ -646,10 +643,10 @@ static int h5_poke(hid_t f, const char *ds, int fixcrc) {
 }
 
 static const char *const EDITS[] = {
-    "epoch",        "job_id",         "rank",          "ckpt_calls",   "format_version",
-    "swap arrays",  "swap regions",   "delete array",  "delete region", "poke region",
-    "poke+crc",     "rank_counts",    "extra dataset", "seq",           "swap plan",
-    "domain attr",  "rename array",   "name attr",     "faults",        "cap",
+    "epoch",       "job_id",       "rank",          "ckpt_calls",    "format_version",
+    "swap arrays", "swap regions", "delete array",  "delete region", "poke region",
+    "poke+crc",    "rank_counts",  "extra dataset", "seq",           "swap plan",
+    "domain attr", "rename array", "name attr",     "faults",        "cap",
 };
 #define NEDITS ((int)(sizeof EDITS / sizeof *EDITS))
 
@@ -697,9 +694,13 @@ static int apply_edit(hid_t f, const fuze_pfile *m, int e) {
     H5Dclose(d);
     return 0;
   }
-  case 13: u = m->structs[1].seq + 1; return h5_set_attr(f, "/stacks/work", "seq", H5T_NATIVE_UINT64, &u);
+  case 13:
+    u = m->structs[1].seq + 1;
+    return h5_set_attr(f, "/stacks/work", "seq", H5T_NATIVE_UINT64, &u);
   case 14: return h5_swap_links(f, "/plan/members", "/plan/domain");
-  case 15: i64 = m->plan.domain[m->rank] + 1; return h5_set_attr(f, "/", "domain", H5T_NATIVE_INT64, &i64);
+  case 15:
+    i64 = m->plan.domain[m->rank] + 1;
+    return h5_set_attr(f, "/", "domain", H5T_NATIVE_INT64, &i64);
   case 16: return H5Lmove(f, "/arrays/u", f, "/arrays/v", H5P_DEFAULT, H5P_DEFAULT) < 0 ? -1 : 0;
   case 17: {
     hid_t t = H5Tcopy(H5T_C_S1);
@@ -709,7 +710,9 @@ static int apply_edit(hid_t f, const fuze_pfile *m, int e) {
     return rc;
   }
   case 18: i64 = m->f + 1; return h5_set_attr(f, "/", "faults", H5T_NATIVE_INT64, &i64);
-  default: u = m->structs[1].cap * 2; return h5_set_attr(f, "/stacks/work", "cap", H5T_NATIVE_UINT64, &u);
+  default:
+    u = m->structs[1].cap * 2;
+    return h5_set_attr(f, "/stacks/work", "cap", H5T_NATIVE_UINT64, &u);
   }
 }
 
@@ -748,8 +751,8 @@ static void edits(fuzz *Z, int rounds) {
              "%s: message '%s'", what, err);
     }
     if (resealed && e == 9)
-      EXPECT(strstr(err, "crc64 mismatch in dataset /parity/u/block-") != NULL,
-             "%s: message '%s'", what, err);
+      EXPECT(strstr(err, "crc64 mismatch in dataset /parity/u/block-") != NULL, "%s: message '%s'",
+             what, err);
     fuze__pfile_free(&m);
     unlink(path);
   }
@@ -912,10 +915,13 @@ static void manifest(void) {
   EXPECT_RC(FUZE_SUCCESS, fuze__manifest_write(dir, &m, err), err);
   size_t len;
   unsigned char *orig = slurp(path, &len);
-  struct { const char *find, *repl, *msg; } cases[] = {
+  struct {
+    const char *find, *repl, *msg;
+  } cases[] = {
       {"ranks 8", "ranks 9", "crc64 mismatch"},
       {"ranks 8", "ranks x", "line 3: bad line 'ranks x'"},
-      {"fuze-manifest 1", "fuze-manifest 7", "written by manifest version 7; this fuze reads version 1"},
+      {"fuze-manifest 1", "fuze-manifest 7",
+       "written by manifest version 7; this fuze reads version 1"},
       {"code rs", "code zz", "line 6: bad line 'code zz'"},
       {"faults 2\n", "", "missing 'faults' line"},
       {"complete 12 24", "complete 10 24", "bad line 'complete 11 22'"},
@@ -968,9 +974,12 @@ int main(int argc, char **argv) {
   seed = (uint64_t)time(NULL);
   const char *keepdir = NULL;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--seed") && i + 1 < argc) seed = strtoull(argv[++i], NULL, 0);
-    else if (!strcmp(argv[i], "--keep") && i + 1 < argc) keepdir = argv[++i];
-    else return fprintf(stderr, "usage: test_pfile [--seed N] [--keep DIR]\n"), 2;
+    if (!strcmp(argv[i], "--seed") && i + 1 < argc)
+      seed = strtoull(argv[++i], NULL, 0);
+    else if (!strcmp(argv[i], "--keep") && i + 1 < argc)
+      keepdir = argv[++i];
+    else
+      return fprintf(stderr, "usage: test_pfile [--seed N] [--keep DIR]\n"), 2;
   }
   rng_state = seed;
   if (keepdir) return keep(keepdir);

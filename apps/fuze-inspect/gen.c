@@ -63,8 +63,8 @@ typedef struct opts {
 static void copy_plan(fuze_plan *d, const fuze_plan *p) {
   *d = *p;
   size_t nr = (size_t)p->nranks, nb = (size_t)p->nblocks;
-#define DUP(field, n)                         \
-  d->field = malloc(sizeof(int) * ((n) + 1)); \
+#define DUP(field, n)                                                                              \
+  d->field = malloc(sizeof(int) * ((n) + 1));                                                      \
   memcpy(d->field, p->field, sizeof(int) * (n))
   DUP(block_start, nb + 1);
   DUP(members, (size_t)p->ncompute);
@@ -158,8 +158,7 @@ static int write_rank(const char *dir, const fuze_pfile *m) {
 static int generate(const char *dir, const opts *o) {
   int domain[MAXR];
   for (int r = 0; r < o->ranks; r++) domain[r] = r;
-  fuze_plan_input in = {o->ranks, domain, o->ranks, o->spares, o->faults,
-                        o->code == 2 ? 1 : 0};
+  fuze_plan_input in = {o->ranks, domain, o->ranks, o->spares, o->faults, o->code == 2 ? 1 : 0};
   fuze_plan plan;
   char err[FUZE_MSG_LEN];
   if (fuze__plan_build(&in, &plan, err, sizeof err))
@@ -195,8 +194,10 @@ static int compare(const char *a, const char *b) {
   if (rc) return fprintf(stderr, "%s\n", err), 1;
   rc = fuze__pfile_read(b, &y, err);
   if (!rc) rc = fuze__pfile_equal(&x, &y, err);
-  if (rc) fprintf(stderr, "%s\n", err);
-  else printf("identical models: %s and %s\n", a, b);
+  if (rc)
+    fprintf(stderr, "%s\n", err);
+  else
+    printf("identical models: %s and %s\n", a, b);
   fuze__pfile_free(&x);
   fuze__pfile_free(&y);
   return rc ? 1 : 0;
@@ -223,16 +224,24 @@ int main(int argc, char **argv) {
   const char *dir = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (a[0] != '-') dir = a;
-    else if (!v) return fprintf(stderr, "fuze-inspect-gen: %s needs a value\n", a), 2;
-    else if (!strcmp(a, "--ranks")) o.ranks = atoi(v), i++;
-    else if (!strcmp(a, "--faults")) o.faults = atoi(v), i++;
-    else if (!strcmp(a, "--spares")) o.spares = atoi(v), i++;
-    else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 0), i++;
-    else if (!strcmp(a, "--bad-parity")) o.bad_parity = atoi(v), i++;
+    if (a[0] != '-')
+      dir = a;
+    else if (!v)
+      return fprintf(stderr, "fuze-inspect-gen: %s needs a value\n", a), 2;
+    else if (!strcmp(a, "--ranks"))
+      o.ranks = atoi(v), i++;
+    else if (!strcmp(a, "--faults"))
+      o.faults = atoi(v), i++;
+    else if (!strcmp(a, "--spares"))
+      o.spares = atoi(v), i++;
+    else if (!strcmp(a, "--seed"))
+      o.seed = strtoull(v, NULL, 0), i++;
+    else if (!strcmp(a, "--bad-parity"))
+      o.bad_parity = atoi(v), i++;
     else if (!strcmp(a, "--code"))
       o.code = !strcmp(v, "xor") ? 1 : !strcmp(v, "replicate") ? 2 : 0, i++;
-    else return fprintf(stderr, "fuze-inspect-gen: unknown option %s\n", a), 2;
+    else
+      return fprintf(stderr, "fuze-inspect-gen: unknown option %s\n", a), 2;
   }
   if (!dir || o.ranks < 1 || o.ranks > MAXR || o.bad_parity >= o.ranks)
     return fprintf(stderr, "usage: fuze-inspect-gen DIR [--ranks N] [--faults F] [--spares S] "

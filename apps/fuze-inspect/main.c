@@ -32,13 +32,13 @@ typedef struct options {
 } options;
 
 typedef struct rankinfo {
-  int domain;                /* -1: unknown */
-  int found;                 /* a rank directory exists */
-  int status;                /* ST_* */
+  int domain; /* -1: unknown */
+  int found;  /* a rank directory exists */
+  int status; /* ST_* */
   char path[PATH_BYTES + 64];
   char why[FUZE_MSG_LEN];
   long long bytes;
-  fuze_pfile m;              /* read when status == ST_OK */
+  fuze_pfile m; /* read when status == ST_OK */
 } rankinfo;
 
 typedef struct job {
@@ -48,7 +48,7 @@ typedef struct job {
   int64_t calls;
   int ranks;
   rankinfo *r;
-  const fuze_pfile *ref;     /* the first healthy file */
+  const fuze_pfile *ref; /* the first healthy file */
   int nok, nmissing, ncorrupt;
 } job;
 
@@ -81,8 +81,7 @@ static void print_help(void) {
         stdout);
 }
 
-__attribute__((format(printf, 1, 2)))
-static int usage_error(const char *fmt, ...) {
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fprintf(stderr, "fuze-inspect: ");
@@ -92,8 +91,7 @@ static int usage_error(const char *fmt, ...) {
   return 2;
 }
 
-__attribute__((format(printf, 1, 2)))
-static int die(const char *fmt, ...) {
+__attribute__((format(printf, 1, 2))) static int die(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fprintf(stderr, "fuze-inspect: ");
@@ -132,8 +130,10 @@ static int parse_args(int argc, char **argv, options *o) {
       const char *val = argv[++i];
       if (parse_u64(val, a[2] == 'e' ? UINT64_MAX : MAX_RANKS - 1, &v))
         return usage_error("bad value for %s: '%s'", a, val);
-      if (a[2] == 'e') o->have_epoch = 1, o->epoch = v;
-      else o->rebuild = (int)v;
+      if (a[2] == 'e')
+        o->have_epoch = 1, o->epoch = v;
+      else
+        o->rebuild = (int)v;
     } else if (a[0] == '-') {
       return usage_error("unknown option '%s'", a);
     } else if (o->dir) {
@@ -203,8 +203,10 @@ static void set_bad(rankinfo *ri, int status, const char *fmt, ...) {
 static void check_identity(const job *J, int r, rankinfo *ri) {
   const fuze_pfile *m = &ri->m;
   const fuze_manifest *man = &J->man;
-  if (m->rank != r) set_bad(ri, ST_CORRUPT, "holds rank %d", m->rank);
-  else if (m->epoch != J->epoch) set_bad(ri, ST_CORRUPT, "holds epoch %" PRIu64, m->epoch);
+  if (m->rank != r)
+    set_bad(ri, ST_CORRUPT, "holds rank %d", m->rank);
+  else if (m->epoch != J->epoch)
+    set_bad(ri, ST_CORRUPT, "holds epoch %" PRIu64, m->epoch);
   else if (m->job_id != man->job_id)
     set_bad(ri, ST_CORRUPT, "belongs to job 0x%016" PRIx64, m->job_id);
   else if (m->ranks != man->ranks || m->f != man->f || m->spares != man->spares ||
@@ -250,7 +252,8 @@ static void cross_check(job *J) {
   for (int r = 0; r < J->ranks; r++) {
     rankinfo *ri = &J->r[r];
     if (ri->status != ST_OK) continue;
-    if (!J->ref) J->ref = &ri->m;
+    if (!J->ref)
+      J->ref = &ri->m;
     else if (fuze__pfile_same_job(J->ref, &ri->m, err))
       set_bad(ri, ST_CORRUPT, "disagrees with rank %d: %s", J->ref->rank, err);
   }
@@ -318,7 +321,8 @@ static void print_ranks(const job *J) {
     snprintf(bytes, sizeof bytes, ri->bytes ? "%lld" : "-", ri->bytes);
     printf("  %5d %7s %6s  %-8s %10s  %s\n", r, ds, bs, st_name[ri->status], bytes,
            ri->path[0] ? ri->path : "?");
-    if (ri->status != ST_OK) printf("  %5s %7s %6s  %s: %s\n", "", "", "", st_name[ri->status], ri->why);
+    if (ri->status != ST_OK)
+      printf("  %5s %7s %6s  %s: %s\n", "", "", "", st_name[ri->status], ri->why);
   }
 }
 
@@ -410,9 +414,12 @@ static int print_blocks(const job *J) {
     for (int x = p->block_start[b]; x < p->block_start[b + 1]; x++) printf(" %d", p->members[x]);
     printf(" | backups on");
     for (int j = 0; j < p->f; j++) printf(" %d", p->hosts[b * p->f + j]);
-    if (!lost) printf(": ok\n");
-    else if (lost <= p->f) printf(": %d lost (%s): recoverable\n", lost, list);
-    else printf(": %d lost (%s): NOT recoverable\n", lost, list), bad++;
+    if (!lost)
+      printf(": ok\n");
+    else if (lost <= p->f)
+      printf(": %d lost (%s): recoverable\n", lost, list);
+    else
+      printf(": %d lost (%s): NOT recoverable\n", lost, list), bad++;
   }
   return bad;
 }
@@ -455,8 +462,8 @@ static int verify_region(const job *J, fuze_pfile **files, int s, int b, int j, 
     return die("block %d '%s': %s", b, ref->structs[s].name, err);
   }
   if (!g || g->bytes != bytes || memcmp(g->data, want, bytes)) {
-    printf("  MISMATCH block %d, structure '%s', backup %d on rank %d:", b,
-           ref->structs[s].name, j, host);
+    printf("  MISMATCH block %d, structure '%s', backup %d on rank %d:", b, ref->structs[s].name, j,
+           host);
     size_t n = g && g->bytes == bytes ? print_diff(g->data, want, bytes) : bytes;
     printf(" (%zu of %zu bytes differ)\n", n, bytes);
     ++*mism;
@@ -630,8 +637,8 @@ static int report(job *J) {
     status |= v;
   }
   if (status)
-    fprintf(stderr, "fuze-inspect: epoch %" PRIu64 ": %d missing, %d corrupt file(s)%s\n",
-            J->epoch, J->nmissing, J->ncorrupt, J->o.verify ? " or parity mismatches" : "");
+    fprintf(stderr, "fuze-inspect: epoch %" PRIu64 ": %d missing, %d corrupt file(s)%s\n", J->epoch,
+            J->nmissing, J->ncorrupt, J->o.verify ? " or parity mismatches" : "");
   return status;
 }
 
