@@ -24,7 +24,7 @@ static void bad_configs(void) {
       {"faults=0", "bad value '0' for key 'faults' (accepted: 1..255)"},
       {"faults=two", "bad value 'two' for key 'faults'"},
       {"colour=blue", "unknown key 'colour'"},
-      {"code=lzma", "bad value 'lzma' for key 'code' (accepted: rs, xor, replicate)"},
+      {"code=lzma", "bad value 'lzma' for key 'code' (accepted: rs, xor, replicate, byzantine)"},
       {"domain=-3", "bad value '-3' for key 'domain'"},
       {"recovery=sideways", "key 'recovery' (accepted: rollback, forward)"},
       {"chunk=100", "key 'chunk' (accepted: a multiple of 64"},

@@ -6,7 +6,8 @@
 
 #include <stddef.h>
 
-enum fuze_code_kind { FUZE_CODE_RS = 0, FUZE_CODE_XOR = 1, FUZE_CODE_REPLICATE = 2 };
+enum fuze_code_kind { FUZE_CODE_RS = 0, FUZE_CODE_XOR = 1, FUZE_CODE_REPLICATE = 2,
+                      FUZE_CODE_BYZANTINE = 3 /* config only: rs codes + replicas (byzantine.c) */ };
 
 typedef struct fuze_code {
   int k, m, kind;

@@ -74,7 +74,8 @@ static int set_code(fuze_config *cfg, const char *val, char *msg) {
   if (!strcmp(val, "rs")) cfg->code = FUZE_CODE_RS;
   else if (!strcmp(val, "xor")) cfg->code = FUZE_CODE_XOR;
   else if (!strcmp(val, "replicate")) cfg->code = FUZE_CODE_REPLICATE;
-  else return bad(msg, "code", val, "rs, xor, replicate");
+  else if (!strcmp(val, "byzantine")) cfg->code = FUZE_CODE_BYZANTINE;
+  else return bad(msg, "code", val, "rs, xor, replicate, byzantine");
   return FUZE_SUCCESS;
 }
 

@@ -87,6 +87,7 @@ struct fuze_ctx {
   fuze_verify_report vlast;    /* the last one's report */
   /* Counters. */
   uint64_t sent_bytes, recovered_bytes, recoveries;
+  struct fuze_byz *byz;        /* code=byzantine: replicas (byzantine.c), NULL otherwise */
   char msg[FUZE_MSG_LEN];
 };
 
@@ -150,5 +151,12 @@ int fuze__verify_collective(fuze_ctx *ctx, fuze_verify_report *report); /* colle
 /* End of a committed checkpoint: corrupt injections, then fuze_verify when
  * verify_every says so (FUZE_RECOVERED becomes FUZE_SUCCESS). Collective. */
 int fuze__verify_after_commit(fuze_ctx *ctx);
+
+/* byzantine.c (code=byzantine; no-ops otherwise). Collective, at a committed
+ * checkpoint: refresh the replicas right after the commit, then (after the
+ * corrupt injections) compare every copy and correct (Fig. 6). */
+int fuze__byz_refresh(fuze_ctx *ctx);
+int fuze__byz_check(fuze_ctx *ctx); /* FUZE_SUCCESS, FUZE_RECOVERED or FUZE_ERR_CORRUPT */
+void fuze__byz_free(fuze_ctx *ctx);
 
 #endif

@@ -121,25 +121,74 @@ static void contribution(unsigned char coef, const unsigned char *data, size_t d
 
 /* One reduction of `fused` bytes towards block-comm rank `root`: this rank
  * contributes coef * data (zero padded past dlen); the root hands every piece
- * to sink. Shared by arrays and by fused stacks and maps. */
+ * to sink. Shared by arrays and by fused stacks and maps.
+ *
+ * Only the members that contribute something take part: a decode uses k of
+ * the k + f members (the others' coefficients are 0) and a re-encode the k
+ * primaries, so the reduction runs over those and the root only. One
+ * MPI_Allgather of a flag per member (which also carries the allocation
+ * check) tells everyone who they are; a non-contributor returns at once.
+ * Two participants (replication, or k = 1) exchange point to point; more
+ * reduce over a group communicator of just them (MPI_Comm_create_group,
+ * collective over the group only). Traffic per restored byte drops from
+ * k + f - 1 to k (to 1 for replication). Measured in docs/benchmarks.md. */
+#define REDUCE_TAG 0x7fd
+
 int fuze__reduce_to(fuze_ctx *ctx, int b, int root, unsigned char coef,
                     const unsigned char *data, size_t dlen, size_t fused, fuze_sink sink,
                     void *arg) {
-  MPI_Comm comm = ctx->block_comm[b];
-  int me, rc = FUZE_SUCCESS;
+  MPI_Comm comm = ctx->block_comm[b], sub = MPI_COMM_NULL;
+  int me, size, rc = FUZE_SUCCESS;
   MPI_Comm_rank(comm, &me);
+  MPI_Comm_size(comm, &size);
+  int part = me == root || (coef && data && dlen);
   size_t piece = fused < PIECE ? (fused ? fused : 1) : PIECE;
-  unsigned char *buf = malloc(piece), *res = malloc(piece);
-  int ok = buf && res, all_ok;
-  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, comm);
+  unsigned char *buf = part ? malloc(piece) : NULL, *res = part && me == root ? malloc(piece) : NULL;
+  /* Bit 0: allocated what it needs; bit 1: takes part. A block communicator
+   * has at most k + f <= 256 members (code.h). */
+  int mine = (!part || (buf && (me != root || res))) | part << 1;
+  int flags[512], ranks[512], all_ok = 1, nparts = 0, other = -1, subroot = 0;
+  MPI_Allgather(&mine, 1, MPI_INT, flags, 1, MPI_INT, comm);
+  for (int r = 0; r < size; r++) {
+    all_ok &= flags[r] & 1;
+    if (!(flags[r] & 2)) continue;
+    if (r == root) subroot = nparts;
+    else other = r;
+    ranks[nparts++] = r;
+  }
   if (!all_ok) rc = CTX_ERR(ctx, FUZE_ERR_NOMEM, "recovery: out of memory in block %d", b);
-  for (size_t off = 0; !rc && off < fused; off += piece) {
+  if (!rc && part && nparts > 2 && nparts < size) {
+    MPI_Group all, grp;
+    MPI_Comm_group(comm, &all);
+    MPI_Group_incl(all, nparts, ranks, &grp);
+    /* Collective over the group: every participant gets the same result. */
+    if (MPI_Comm_create_group(comm, grp, REDUCE_TAG, &sub) != MPI_SUCCESS)
+      rc = CTX_ERR(ctx, FUZE_ERR_MPI, "recovery: MPI_Comm_create_group failed in block %d", b);
+    MPI_Group_free(&grp);
+    MPI_Group_free(&all);
+  }
+  for (size_t off = 0; !rc && part && off < fused; off += piece) {
     size_t n = fused - off < piece ? fused - off : piece;
-    contribution(coef, data, dlen, off, n, buf);
-    if (MPI_Reduce(buf, res, (int)n, MPI_BYTE, MPI_BXOR, root, comm) != MPI_SUCCESS)
-      rc = CTX_ERR(ctx, FUZE_ERR_MPI, "recovery: MPI_Reduce failed in block %d", b);
+    int mrc = MPI_SUCCESS;
+    if (nparts == size || nparts > 2) {
+      contribution(coef, data, dlen, off, n, buf);
+      mrc = nparts == size ? MPI_Reduce(buf, res, (int)n, MPI_BYTE, MPI_BXOR, root, comm)
+                           : MPI_Reduce(buf, res, (int)n, MPI_BYTE, MPI_BXOR, subroot, sub);
+    } else if (me != root) { /* the only contributor */
+      contribution(coef, data, dlen, off, n, buf);
+      mrc = MPI_Send(buf, (int)n, MPI_BYTE, root, REDUCE_TAG, comm);
+    } else if (nparts == 2) { /* the root: the contributor's piece, xor its own */
+      contribution(coef, data, dlen, off, n, buf);
+      mrc = MPI_Recv(res, (int)n, MPI_BYTE, other, REDUCE_TAG, comm, MPI_STATUS_IGNORE);
+      if (mrc == MPI_SUCCESS) fuze__xor_into(res, buf, n);
+    } else { /* nobody contributes: the root's own share alone */
+      contribution(coef, data, dlen, off, n, res);
+    }
+    if (mrc != MPI_SUCCESS)
+      rc = CTX_ERR(ctx, FUZE_ERR_MPI, "recovery: reduction failed in block %d", b);
     else if (me == root) sink(arg, off, res, n);
   }
+  if (sub != MPI_COMM_NULL) MPI_Comm_free(&sub);
   free(buf);
   free(res);
   return rc;

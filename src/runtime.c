@@ -271,11 +271,14 @@ static int checkpoint_collective(fuze_ctx *ctx) {
   ctx->ops_committed = fuze__fobjs_ops(ctx);
   ctx->epoch = ctx->decided;
   if (lost_at(ctx, FUZE_PHASE_AFTER, 0)) return recover_if_lost(ctx);
+  if ((rc = fuze__byz_refresh(ctx))) return rc;         /* code=byzantine: replicas */
   if ((rc = fuze__verify_after_commit(ctx))) return rc; /* corrupt injection, verify_every */
+  int byz = fuze__byz_check(ctx);                        /* code=byzantine: Fig. 6 */
+  if (byz < 0) return byz;
   if ((rc = fuze__persist_epoch(ctx))) return rc > 0 ? recover_if_lost(ctx) : rc;
   /* No operation of the next epoch may reach a host still promoting. */
   if (ctx->nfobjs) MPI_Barrier(ctx->world);
-  return FUZE_SUCCESS;
+  return byz;
 }
 
 int fuze_checkpoint(fuze_ctx *ctx) {
@@ -488,7 +491,8 @@ static int build_codes(fuze_ctx *ctx) {
   if (!ctx->codes) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_init: out of memory");
   for (int b = 0; b < p->nblocks; b++) {
     int k = p->block_start[b + 1] - p->block_start[b];
-    int rc = fuze__code_init(&ctx->codes[b], k, p->f, ctx->cfg.code);
+    int kind = ctx->cfg.code == FUZE_CODE_BYZANTINE ? FUZE_CODE_RS : ctx->cfg.code;
+    int rc = fuze__code_init(&ctx->codes[b], k, p->f, kind);
     if (rc) return CTX_ERR(ctx, rc, "fuze_init: %s", fuze__thread_msg());
   }
   return FUZE_SUCCESS;
@@ -531,7 +535,10 @@ static int build_plan(fuze_ctx *ctx) {
 }
 
 static const char *code_name(int code) {
-  return code == FUZE_CODE_XOR ? "xor" : code == FUZE_CODE_REPLICATE ? "replicate" : "rs";
+  return code == FUZE_CODE_XOR         ? "xor"
+         : code == FUZE_CODE_REPLICATE ? "replicate"
+         : code == FUZE_CODE_BYZANTINE ? "byzantine"
+                                       : "rs";
 }
 
 static void print_plan(const fuze_ctx *ctx) {
@@ -558,6 +565,7 @@ static void ctx_free(fuze_ctx *ctx) {
   free(ctx->fobjs);
   free(ctx->stage_buf);
   free(ctx->changed);
+  fuze__byz_free(ctx);
   fuze__persist_free(ctx);
   for (int b = 0; ctx->block_comm && b < ctx->plan.nblocks; b++)
     if (ctx->block_comm[b] != MPI_COMM_NULL) MPI_Comm_free(&ctx->block_comm[b]);

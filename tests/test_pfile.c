@@ -620,6 +620,37 @@ static int h5_swap_links(hid_t f, const char *a, const char *b) {
          H5Lmove(f, "/__tmp", f, b, H5P_DEFAULT, H5P_DEFAULT) < 0;
 }
 
+static unsigned char *h5_read_u8(hid_t f, const char *ds, hid_t *d, size_t *n) {
+  *d = H5Dopen2(f, ds, H5P_DEFAULT);
+  if (*d < 0) return NULL;
+  hid_t sp = H5Dget_space(*d);
+  *n = (size_t)H5Sget_simple_extent_npoints(sp);
+  H5Sclose(sp);
+  unsigned char *b = malloc(*n + 1);
+  if (H5Dread(*d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, b) < 0) *n = 0;
+  return b;
+}
+
+/* Swap the first min(len) bytes of two uint8 datasets, keeping their crc64s. */
+static int h5_swap_contents(hid_t f, const char *a, const char *b) {
+  hid_t da, db;
+  size_t na = 0, nb = 0;
+  unsigned char *x = h5_read_u8(f, a, &da, &na), *y = h5_read_u8(f, b, &db, &nb);
+  size_t n = na < nb ? na : nb;
+  int rc = !x || !y || !n || !memcmp(x, y, n);
+  for (size_t i = 0; !rc && i < n; i++) {
+    unsigned char t = x[i];
+    x[i] = y[i], y[i] = t;
+  }
+  if (!rc)
+    rc = H5Dwrite(da, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) < 0 ||
+         H5Dwrite(db, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, y) < 0;
+  if (da >= 0) H5Dclose(da);
+  if (db >= 0) H5Dclose(db);
+  free(x), free(y);
+  return rc;
+}
+
 /* Flip one byte of a uint8 dataset; fix its crc64 attribute when fixcrc. */
 static int h5_poke(hid_t f, const char *ds, int fixcrc) {
   hid_t d = H5Dopen2(f, ds, H5P_DEFAULT);
@@ -643,10 +674,11 @@ static int h5_poke(hid_t f, const char *ds, int fixcrc) {
 }
 
 static const char *const EDITS[] = {
-    "epoch",       "job_id",       "rank",          "ckpt_calls",    "format_version",
-    "swap arrays", "swap regions", "delete array",  "delete region", "poke region",
-    "poke+crc",    "rank_counts",  "extra dataset", "seq",           "swap plan",
-    "domain attr", "rename array", "name attr",     "faults",        "cap",
+    "epoch",         "job_id",       "rank",          "ckpt_calls",    "format_version",
+    "swap arrays",   "swap regions", "delete array",  "delete region", "poke region",
+    "poke+crc",      "rank_counts",  "extra dataset", "seq",           "swap plan",
+    "domain attr",   "rename array", "name attr",     "faults",        "cap",
+    "swap contents",
 };
 #define NEDITS ((int)(sizeof EDITS / sizeof *EDITS))
 
@@ -710,6 +742,10 @@ static int apply_edit(hid_t f, const fuze_pfile *m, int e) {
     return rc;
   }
   case 18: i64 = m->f + 1; return h5_set_attr(f, "/", "faults", H5T_NATIVE_INT64, &i64);
+  case 20: /* the bytes (not the names) of the same region of "u" and "work" */
+    if (first_region(m, reg, sizeof reg)) return -1;
+    snprintf(reg2, sizeof reg2, "/parity/work/%s", strrchr(reg, '/') + 1);
+    return h5_swap_contents(f, reg, reg2);
   default:
     u = m->structs[1].cap * 2;
     return h5_set_attr(f, "/stacks/work", "cap", H5T_NATIVE_UINT64, &u);
@@ -722,7 +758,7 @@ static void edits(fuzz *Z, int rounds) {
   for (int it = 0; it < rounds; it++) {
     int r = (int)rndn((size_t)Z->J.n), e = it % NEDITS, resealed = (it / NEDITS) % 2 == 0;
     /* Region edits need a rank hosting a non-empty region of "u". */
-    for (int tries = 0; (e == 6 || (e >= 8 && e <= 10)) && tries < 4 * Z->J.n; tries++) {
+    for (int tries = 0; (e == 6 || (e >= 8 && e <= 10) || e == 20) && tries < 4 * Z->J.n; tries++) {
       if (Z->J.m[r].nregions && Z->J.m[r].regions[0].bytes) break;
       r = (r + 1) % Z->J.n;
     }
@@ -750,7 +786,7 @@ static void edits(fuzz *Z, int rounds) {
       EXPECT(strstr(err, "written by format version 2; this fuze reads version 1") != NULL,
              "%s: message '%s'", what, err);
     }
-    if (resealed && e == 9)
+    if (resealed && (e == 9 || e == 20))
       EXPECT(strstr(err, "crc64 mismatch in dataset /parity/u/block-") != NULL, "%s: message '%s'",
              what, err);
     fuze__pfile_free(&m);
@@ -993,9 +1029,9 @@ int main(int argc, char **argv) {
   determinism();
   manifest();
   geometries();
-  fuzz_job((geom){6, 1, 2, FUZE_CODE_RS, 0}, 1500, 300, 160);
-  fuzz_job((geom){5, 0, 1, FUZE_CODE_XOR, 2}, 800, 150, 80);
-  fuzz_job((geom){4, 0, 3, FUZE_CODE_REPLICATE, 1}, 500, 100, 80);
+  fuzz_job((geom){6, 1, 2, FUZE_CODE_RS, 0}, 1500, 300, 8 * NEDITS);
+  fuzz_job((geom){5, 0, 1, FUZE_CODE_XOR, 2}, 800, 150, 4 * NEDITS);
+  fuzz_job((geom){4, 0, 3, FUZE_CODE_REPLICATE, 1}, 500, 100, 4 * NEDITS);
   rmdir(tmpdir);
   printf("%s: %d failure(s) in %.2f s (seed=%llu)\n", failures ? "FAILED" : "OK", failures,
          now() - t0, (unsigned long long)seed);

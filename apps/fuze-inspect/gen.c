@@ -4,7 +4,7 @@
  * rank files from fuze__pfile_write and a manifest, as a job would.
  *
  *   fuze-inspect-gen DIR [--ranks N] [--faults F] [--spares S] [--code C]
- *                        [--seed N] [--bad-parity RANK]
+ *                        [--seed N] [--bad-parity RANK] [--structs N]
  *       epochs 6 and 7 (7 newest); --bad-parity flips one byte of RANK's
  *       first backup region before writing it (a valid file, wrong parity)
  *   fuze-inspect-gen --compare FILE1 FILE2
@@ -53,7 +53,8 @@ static const spec SPECS[] = {
     {"grid/halo", FUZE_PS_ARRAY, "MPI_INT", 4, 0, 0, 0},
     {"step", FUZE_PS_ARRAY, "MPI_LONG", 8, 0, 0, 0},
 };
-#define NS ((int)(sizeof SPECS / sizeof *SPECS))
+#define MAXS ((int)(sizeof SPECS / sizeof *SPECS))
+static int NS = MAXS; /* --structs N: the first N only */
 
 typedef struct opts {
   int ranks, faults, spares, code, bad_parity;
@@ -78,7 +79,7 @@ static void copy_plan(fuze_plan *d, const fuze_plan *p) {
 static void make_structs(fuze_pfile *m, const fuze_plan *p, uint64_t counts[][MAXR]) {
   int spare = p->block_of[m->rank] < 0;
   m->nstructs = NS;
-  m->structs = calloc(NS, sizeof *m->structs);
+  m->structs = calloc((size_t)NS, sizeof *m->structs);
   for (int i = 0; i < NS; i++) {
     fuze_pstruct *s = &m->structs[i];
     snprintf(s->name, sizeof s->name, "%s", SPECS[i].name);
@@ -124,10 +125,13 @@ static int make_regions(fuze_pfile *ms, int r) {
 /* One epoch's models of every rank. */
 static int make_epoch(const opts *o, const fuze_plan *p, uint64_t job_id, uint64_t epoch,
                       fuze_pfile *ms) {
-  uint64_t counts[NS][MAXR];
+  uint64_t counts[MAXS][MAXR];
   for (int i = 0; i < NS; i++)
     for (int r = 0; r < o->ranks; r++)
-      counts[i][r] = p->block_of[r] < 0 ? 0 : i == NS - 1 ? 1 : rnd() % 5 == 0 ? 0 : 1 + rnd() % 64;
+      counts[i][r] = p->block_of[r] < 0         ? 0
+                     : i == MAXS - 1            ? 1 /* "step" */
+                     : i == 0 || rnd() % 5 != 0 ? 1 + rnd() % 64
+                                                : 0;
   for (int r = 0; r < o->ranks; r++) {
     fuze_pfile *m = &ms[r];
     memset(m, 0, sizeof *m);
@@ -238,14 +242,16 @@ int main(int argc, char **argv) {
       o.seed = strtoull(v, NULL, 0), i++;
     else if (!strcmp(a, "--bad-parity"))
       o.bad_parity = atoi(v), i++;
+    else if (!strcmp(a, "--structs"))
+      NS = atoi(v), i++;
     else if (!strcmp(a, "--code"))
       o.code = !strcmp(v, "xor") ? 1 : !strcmp(v, "replicate") ? 2 : 0, i++;
     else
       return fprintf(stderr, "fuze-inspect-gen: unknown option %s\n", a), 2;
   }
-  if (!dir || o.ranks < 1 || o.ranks > MAXR || o.bad_parity >= o.ranks)
+  if (!dir || o.ranks < 1 || o.ranks > MAXR || o.bad_parity >= o.ranks || NS < 1 || NS > MAXS)
     return fprintf(stderr, "usage: fuze-inspect-gen DIR [--ranks N] [--faults F] [--spares S] "
-                           "[--code C] [--seed N] [--bad-parity RANK]\n"),
+                           "[--code C] [--seed N] [--bad-parity RANK] [--structs N]\n"),
            2;
   return generate(dir, &o);
 }

@@ -45,8 +45,8 @@ missing_rebuild)
   generate
   cp "$job/domain-3/rank-3/epoch-7.h5" "$work/original.h5"
   rm -rf "$job/domain-3"
-  expect 1 "3 +3 +1 +missing .*domain-3/rank-3/epoch-7.h5" "1 missing, 0 corrupt" -- "$inspect" "$job"
-  expect 1 "block 1: .*1 lost \(primary rank 3\): recoverable" "" -- "$inspect" "$job"
+  expect 2 "3 +3 +1 +missing .*domain-3/rank-3/epoch-7.h5" "1 missing, 0 corrupt" -- "$inspect" "$job"
+  expect 2 "block 1: .*1 lost \(primary rank 3\): recoverable" "" -- "$inspect" "$job"
   expect 0 "rank 3: rebuilt .*/domain-3/rank-3/epoch-7.h5" "" -- "$inspect" "$job" --rebuild 3
   expect 0 "verify: 20 regions checked, 0 mismatches" "" -- "$inspect" "$job" --verify
   expect 0 "identical models" "" -- "$gen" --compare "$work/original.h5" "$job/domain-3/rank-3/epoch-7.h5"
@@ -56,8 +56,8 @@ missing_rebuild)
 corrupt_verify)
   generate
   expect 0 "" "" -- "$gen" --flip "$job/domain-1/rank-1/epoch-7.h5" 6000
-  expect 1 "corrupt: file checksum mismatch" "0 missing, 1 corrupt" -- "$inspect" "$job" --verify
-  expect 1 "not checked \(rank 1 corrupt\)" "" -- "$inspect" "$job" --verify
+  expect 2 "corrupt: file checksum mismatch" "0 missing, 1 corrupt" -- "$inspect" "$job" --verify
+  expect 2 "not checked \(rank 1 corrupt\)" "" -- "$inspect" "$job" --verify
   # A well-formed file whose parity is wrong: only --verify can tell.
   rm -rf "$job"
   generate --bad-parity 0
@@ -81,7 +81,7 @@ corrupt_rebuild)
 unrecoverable)
   generate --ranks 4 --faults 1 --spares 0
   rm -rf "$job/domain-0" "$job/domain-1" "$job/domain-2"
-  expect 1 "NOT recoverable" "3 missing" -- "$inspect" "$job"
+  expect 2 "NOT recoverable" "3 missing" -- "$inspect" "$job"
   expect 2 "" "cannot rebuild rank 0 of epoch 7: block [0-9]+ lost [0-9]+ members \(.*\) but tolerates faults=1" \
     -- "$inspect" "$job" --rebuild 0
   ;;

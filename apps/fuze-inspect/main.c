@@ -75,9 +75,10 @@ static void print_help(void) {
         "  -h, --help      this text\n"
         "\n"
         "Exit status: 0 every file healthy (and, with --verify, every region\n"
-        "matching; with --rebuild, the file rebuilt or already healthy); 1 missing\n"
-        "or damaged files or parity mismatches; 2 bad arguments, a bad path, no or\n"
-        "a damaged manifest, or a rebuild that is impossible.\n",
+        "matching; with --rebuild, the file rebuilt or already healthy); 1 parity\n"
+        "mismatches between healthy files (--verify); 2 missing or damaged files,\n"
+        "bad arguments, a bad path, no or a damaged manifest, or a rebuild that is\n"
+        "impossible.\n",
         stdout);
 }
 
@@ -625,16 +626,16 @@ static int report(job *J) {
   if (!J->ref) {
     printf("\nno healthy file: nothing else can be shown\n");
     fprintf(stderr, "fuze-inspect: epoch %" PRIu64 ": no healthy rank file\n", J->epoch);
-    return 1;
+    return 2;
   }
   print_structs(J);
-  int bad = print_blocks(J), status = J->nmissing || J->ncorrupt ? 1 : 0;
+  int bad = print_blocks(J), status = J->nmissing || J->ncorrupt ? 2 : 0;
   printf("\nhealth: %d ok, %d missing, %d corrupt; %d block%s not recoverable\n", J->nok,
          J->nmissing, J->ncorrupt, bad, bad == 1 ? "" : "s");
   if (J->o.verify) {
     int v = verify(J);
     if (v == 2) return 2;
-    status |= v;
+    if (!status) status = v;
   }
   if (status)
     fprintf(stderr, "fuze-inspect: epoch %" PRIu64 ": %d missing, %d corrupt file(s)%s\n", J->epoch,

@@ -1,0 +1,28 @@
+/* byzantine: code=byzantine, the MPI side (Theorem 7 of the seed paper).
+ * Declarations for the runtime are in internal.h; this header adds the test
+ * hook. Never installed. */
+#ifndef FUZE_BYZANTINE_H
+#define FUZE_BYZANTINE_H
+
+#include "internal.h"
+
+enum { FUZE_BYZ_ARM_PRIMARY = 0, FUZE_BYZ_ARM_REPLICA = 1, FUZE_BYZ_ARM_PARITY = 2 };
+enum { FUZE_BYZ_ARM_RANDOM = 0, FUZE_BYZ_ARM_ZERO = 1, FUZE_BYZ_ARM_ALT = 2 };
+
+/* Test hook (local, not collective): at the next checkpoint of this rank, after
+ * the replicas were refreshed and before the copies are compared, corrupt the
+ * array `name`'s
+ *   PRIMARY  committed copy of this rank (arg unused),
+ *   REPLICA  replica of rank `arg` held here,
+ *   PARITY   committed parity of hosted block `arg` (backup j = `j`),
+ * with RANDOM (len bytes from off, each XORed with a nonzero byte drawn from
+ * seed), ZERO (every byte) or ALT (every byte XOR 0xA5: an internally
+ * consistent but different copy; two ALT copies of one primary agree).
+ * Returns 0, or -1 when code is not byzantine or nothing matches now. */
+FUZE_EXPORT int fuze__byz_arm(fuze_ctx *ctx, const char *name, int what, int arg, int j,
+                              int mode, size_t off, size_t len, uint64_t seed);
+
+/* Bytes of replicas this rank holds (all arrays). */
+FUZE_EXPORT size_t fuze__byz_replica_bytes(const fuze_ctx *ctx);
+
+#endif
