@@ -5,7 +5,7 @@
  *   - every set of <= f deleted domain directories (exhaustive), each
  *     restart bit-exact, followed by a checkpoint, an in-job wipe and a
  *     recovery (the restored parity must be exact too);
- *   - a corrupted and a truncated file (with another domain deleted);
+ *   - a corrupted, a truncated and a foreign (another job's) file;
  *   - the newest epoch's files of more than f ranks deleted: the restart
  *     falls back to the previous complete epoch;
  *   - more than f domains deleted: FUZE_ERR_UNRECOVERABLE naming the block;
@@ -289,6 +289,24 @@ int main(int argc, char **argv) {
   sh("truncate -s 1000 '%s'%s", p, "");
   MPI_Barrier(MPI_COMM_WORLD);
   restart_ok(work, &s3, 1);
+
+  /* A foreign file: rank 1's file replaced by the same rank's file of another
+   * job with the same geometry (valid on its own, other job id): detected
+   * and rebuilt. */
+  snprintf(what, sizeof what, "foreign file of rank 1");
+  {
+    static state o2, o3;
+    char other[600];
+    snprintf(other, sizeof other, "%s/other", base);
+    first_run(other, &o2, &o3);
+    copy_dir(orig, work);
+    char src[1024];
+    snprintf(src, sizeof src, "%s/domain-1/rank-1/epoch-3.h5", other);
+    snprintf(p, sizeof p, "%s/domain-1/rank-1/epoch-3.h5", work);
+    sh("cp '%s' '%s'", src, p);
+    MPI_Barrier(MPI_COMM_WORLD);
+    restart_ok(work, &s3, 2);
+  }
 
   /* The newest epoch lost everywhere: the previous one is used. */
   snprintf(what, sizeof what, "epoch 3 lost on every rank");
