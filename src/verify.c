@@ -352,14 +352,18 @@ static uint64_t data_pass(vstate *st, int b, size_t S, unsigned char *data, size
   if (n > S) n = S;
   for (size_t off = 0; off < S; off += n) {
     size_t m = S - off < n ? S - off : n, words = ((size_t)f * m + 7) / 8;
-    memset(st->buf, 0, words * 8); /* XOR is bytewise: reduce 64-bit words (padding zero) */
+    /* XOR is bytewise: reduce 64-bit words, the padding zero. */
+    memset(st->buf + (size_t)f * m, 0, words * 8 - (size_t)f * m);
     if (me < k) {
       size_t valid = len > off ? (len - off < m ? len - off : m) : 0;
       unsigned char *prod[256];
       for (int j = 0; j < f; j++) prod[j] = st->buf + (size_t)j * m;
       if (valid) fuze__code_delta_encode(vb.code, me, data + off, valid, prod);
+      for (int j = 0; j < f && valid < m; j++) memset(prod[j] + valid, 0, m - valid);
     } else {
-      memcpy(st->buf + (size_t)(me - k) * m, data + off, m);
+      for (int j = 0; j < f; j++)
+        if (j == me - k) memcpy(st->buf + (size_t)j * m, data + off, m);
+        else memset(st->buf + (size_t)j * m, 0, m);
     }
     mpi_ok(st, MPI_Reduce(st->buf, st->res, (int)words, MPI_UINT64_T, MPI_BXOR, 0, vb.comm),
            "MPI_Reduce");

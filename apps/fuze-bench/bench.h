@@ -26,6 +26,7 @@ enum bench_id {
   B_KERNEL,
   B_FTI,
   B_SCRUB,
+  B_BYZANTINE,
   B_COUNT
 };
 
@@ -71,6 +72,8 @@ typedef struct bench_opts {
   /* scrub */
   size_t scrub_size;
   int scrub_f;                      /* 0: min(2, np - 1) */
+  /* byzantine */
+  size_t byz_size;
 } bench_opts;
 
 extern bench_opts g_opt;
@@ -127,5 +130,6 @@ void bench_recovery(void);
 void bench_kernel(void);
 void bench_fti(void);
 void bench_scrub(void);
+void bench_byzantine(void);
 
 #endif

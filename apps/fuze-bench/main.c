@@ -31,7 +31,8 @@
 #include <string.h>
 
 static const char *const bench_names[B_COUNT] = {"space",    "update",   "concurrency", "checkpoint",
-                                                 "recovery", "kernel",   "fti",      "scrub"};
+                                                 "recovery", "kernel",   "fti",      "scrub",
+                                                 "byzantine"};
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -40,7 +41,8 @@ static void usage(FILE *out) {
           "Benchmarks fuze's fused backups (code=rs) against replication (code=replicate).\n"
           "\n"
           "  --bench LIST         sub-benchmarks, comma-separated (default all):\n"
-          "                       space,update,concurrency,checkpoint,recovery,kernel,fti,scrub\n"
+          "                       space,update,concurrency,checkpoint,recovery,kernel,fti,scrub,\n"
+          "                       byzantine\n"
           "  --reps N             repetitions of every timing (default 5)\n"
           "  --csv FILE           write bench,param,mode,median,min,max,unit rows\n"
           "  --config STRING      extra fuze config keys for every run (must not change the\n"
@@ -77,6 +79,8 @@ static void usage(FILE *out) {
           "scrub:\n"
           "  --scrub-size SIZE    array bytes per rank (default 16M)\n"
           "  --scrub-faults F     f (default min(2, np-1))\n"
+          "byzantine:\n"
+          "  --byz-size SIZE      array bytes per rank (default 16M); f = 1, 2 vs replicate 2f\n"
           "\n"
           "Sizes accept K, M, G suffixes (binary). Exit status: 0, 1 a check failed or fuze\n"
           "failed, 2 bad options.\n");
@@ -170,6 +174,7 @@ static void defaults(int smoke) {
   o->fti_f = 2;
   o->scrub_size = smoke ? 64 << 10 : 16 << 20;
   o->scrub_f = 0;
+  o->byz_size = smoke ? 64 << 10 : 16 << 20;
 }
 
 /* Returns 0, 1 (--help) or -1 with a message in err. */
@@ -200,7 +205,8 @@ static int parse_options(int argc, char **argv, char *err, size_t errlen) {
         "--space-size",  "--space-pairs", "--space-nmax",  "--ops",        "--batch-ops",  "--value",
         "--update-faults", "--update-sync", "--conc-k",    "--conc-time",    "--ckpt-size",  "--ckpt-changed",
         "--ckpt-faults", "--rec-size",    "--rec-faults",  "--kernel-size", "--kernel-k",
-        "--fti-size",    "--fti-np",      "--fti-faults",  "--scrub-size", "--scrub-faults"};
+        "--fti-size",    "--fti-np",      "--fti-faults",  "--scrub-size", "--scrub-faults",
+        "--byz-size"};
     int ok = 0;
     for (size_t k = 0; k < sizeof known / sizeof *known; k++) ok |= !strcmp(name, known[k]);
     if (!ok) {
@@ -296,6 +302,8 @@ static int parse_options(int argc, char **argv, char *err, size_t errlen) {
     } else if (!strcmp(name, "--fti-faults")) {
       bad = parse_long(val, 1, 16, &v);
       o->fti_f = (int)v;
+    } else if (!strcmp(name, "--byz-size")) {
+      bad = parse_size(val, &o->byz_size) || o->byz_size < 8;
     } else if (!strcmp(name, "--scrub-size")) {
       bad = parse_size(val, &o->scrub_size) || o->scrub_size < 8;
     } else if (!strcmp(name, "--scrub-faults")) {
@@ -340,7 +348,7 @@ int main(int argc, char **argv) {
   }
   static void (*const run[B_COUNT])(void) = {bench_space,    bench_update, bench_concurrency,
                                              bench_checkpoint, bench_recovery, bench_kernel,
-                                             bench_fti, bench_scrub};
+                                             bench_fti, bench_scrub, bench_byzantine};
   for (int b = 0; b < B_COUNT; b++) {
     if (!(g_opt.benches & (1u << b))) continue;
     double tb = MPI_Wtime();
