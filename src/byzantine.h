@@ -6,8 +6,12 @@
 
 #include "internal.h"
 
-enum { FUZE_BYZ_ARM_PRIMARY = 0, FUZE_BYZ_ARM_REPLICA = 1, FUZE_BYZ_ARM_PARITY = 2 };
-enum { FUZE_BYZ_ARM_RANDOM = 0, FUZE_BYZ_ARM_ZERO = 1, FUZE_BYZ_ARM_ALT = 2 };
+enum { FUZE_BYZ_ARM_PRIMARY = 0, FUZE_BYZ_ARM_REPLICA = 1, FUZE_BYZ_ARM_PARITY = 2,
+       /* stacks and maps only: the index/aux parts (count, seq, keys) */
+       FUZE_BYZ_ARM_PRIMARY_INDEX = 3, FUZE_BYZ_ARM_REPLICA_INDEX = 4,
+       FUZE_BYZ_ARM_BACKUP_INDEX = 5 };
+enum { FUZE_BYZ_ARM_RANDOM = 0, FUZE_BYZ_ARM_ZERO = 1, FUZE_BYZ_ARM_ALT = 2,
+       FUZE_BYZ_ARM_COUNT = 3 /* stacks and maps, index targets only */ };
 
 /* Test hook (local, not collective): at the next checkpoint of this rank, after
  * the replicas were refreshed and before the copies are compared, corrupt the
@@ -18,6 +22,18 @@ enum { FUZE_BYZ_ARM_RANDOM = 0, FUZE_BYZ_ARM_ZERO = 1, FUZE_BYZ_ARM_ALT = 2 };
  * with RANDOM (len bytes from off, each XORed with a nonzero byte drawn from
  * seed), ZERO (every byte) or ALT (every byte XOR 0xA5: an internally
  * consistent but different copy; two ALT copies of one primary agree).
+ * For a stack or map `name` (its committed state = the primary's state right
+ * after the commit; replicas are serialized states):
+ *   PRIMARY, REPLICA    the values (count * nb bytes),
+ *   PARITY              the committed nodes parity of hosted (block arg, j),
+ *   PRIMARY_INDEX, REPLICA_INDEX   RANDOM/ALT: seq and keys (as one span: seq
+ *                       8 bytes, then count * kb); ZERO: the whole state
+ *                       becomes a well-formed empty one (count 0, seq 0);
+ *                       COUNT: the last element is dropped (consistent but
+ *                       different),
+ *   BACKUP_INDEX        the committed header and key replicas of hosted
+ *                       (block arg, j): RANDOM over [header 16k | keys], ZERO
+ *                       and ALT on both, COUNT: member 0's count - 1.
  * Returns 0, or -1 when code is not byzantine or nothing matches now. */
 FUZE_EXPORT int fuze__byz_arm(fuze_ctx *ctx, const char *name, int what, int arg, int j,
                               int mode, size_t off, size_t len, uint64_t seed);

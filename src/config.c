@@ -220,12 +220,12 @@ static int parse_phase(const char *v) {
   return -1;
 }
 
-/* corrupt:rank=R:struct=NAME:at=checkpoint:E[:target=primary|parity][:bytes=N]
+/* corrupt:rank=R:struct=NAME:at=checkpoint:E[:target=primary|parity|replica][:bytes=N]
  * (verify.c fires it right after the E-th checkpoint commits). */
 static int corrupt_bad(char *msg, const char *spec, const char *why) {
   return fuze__error(msg, FUZE_ERR_CONFIG,
                      "config: bad inject spec '%s': %s (format: corrupt:rank=R:struct=NAME:"
-                     "at=checkpoint:E[:target=primary|parity][:bytes=N])", spec, why);
+                     "at=checkpoint:E[:target=primary|parity|replica][:bytes=N])", spec, why);
 }
 
 static int parse_corrupt(char *save, const char *orig, fuze_inject_spec *sp, char *msg) {
@@ -247,9 +247,9 @@ static int parse_corrupt(char *save, const char *orig, fuze_inject_spec *sp, cha
       if (!num || parse_long(num, 1, LONG_MAX, &sp->at_checkpoint))
         return corrupt_bad(msg, orig, "at=checkpoint must be followed by :E with E >= 1");
     } else if (!strncmp(tok, "target=", 7)) {
-      if (strcmp(tok + 7, "primary") && strcmp(tok + 7, "parity"))
-        return corrupt_bad(msg, orig, "target must be primary or parity");
-      sp->target = !strcmp(tok + 7, "parity");
+      if (strcmp(tok + 7, "primary") && strcmp(tok + 7, "parity") && strcmp(tok + 7, "replica"))
+        return corrupt_bad(msg, orig, "target must be primary or parity (or replica, code=byzantine)");
+      sp->target = !strcmp(tok + 7, "parity") ? 1 : !strcmp(tok + 7, "replica") ? 2 : 0;
     } else if (!strncmp(tok, "bytes=", 6)) {
       if (parse_long(tok + 6, 1, 4096, &sp->bits))
         return corrupt_bad(msg, orig, "bytes=N flips N random bits, N in 1..4096");

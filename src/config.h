@@ -31,7 +31,7 @@ typedef struct fuze_inject_spec {
   int ranks[FUZE_MAX_INJECT_RANKS];
   long at_checkpoint;    /* 1-based count of fuze_checkpoint() calls */
   int phase;             /* corrupt: -1 (it fires after the commit, see verify.c) */
-  /* corrupt: the structure, primary (0) or parity (1), bits to flip. */
+  /* corrupt: the structure, primary (0), parity (1) or replica (2, code=byzantine), bits to flip. */
   char name[64];
   int target;
   long bits;

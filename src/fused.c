@@ -933,6 +933,20 @@ int fuze__fobj_restore(fuze_fobj *f, size_t n, uint64_t seq, const unsigned char
   return FUZE_SUCCESS;
 }
 
+/* code=byzantine (byzantine.c): this primary's state becomes (n, seq, keys,
+ * vals), a corrected copy of its committed state; local, the backups are not
+ * touched (they already hold that state). The hash index is rebuilt. */
+int fuze__fobj_restore_state(fuze_fobj *f, size_t n, uint64_t seq, const unsigned char *keys,
+                             const unsigned char *vals) {
+  if (ensure_slots(f, n)) return FUZE_ERR_NOMEM;
+  if (n && vals != f->vals) memcpy(f->vals, vals, n * f->nb);
+  if (n && f->kb && keys != f->keys) memcpy(f->keys, keys, n * f->kb);
+  f->n = n;
+  f->seq = seq;
+  if (f->kb && table_rebuild(f, n)) return FUZE_ERR_NOMEM;
+  return FUZE_SUCCESS;
+}
+
 /* Rollback: queued operations are undone with the rest; drop them. */
 void fuze__fobjs_drop_queues(fuze_ctx *ctx) {
   for (int x = 0; x < ctx->nfobjs; x++) {

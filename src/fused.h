@@ -52,6 +52,9 @@ int fuze__fobj_create(fuze_ctx *ctx, const char *name, int kind, size_t kb, size
 int fuze__fobj_restore(fuze_fobj *f, size_t n, uint64_t seq, const unsigned char *keys,
                        const unsigned char *vals); /* collective, restart */
 void fuze__fobj_free(fuze_fobj *f);
+/* code=byzantine: local, the primary's state := a corrected committed copy. */
+int fuze__fobj_restore_state(fuze_fobj *f, size_t n, uint64_t seq, const unsigned char *keys,
+                             const unsigned char *vals);
 
 /* Primary-side operations (local). */
 int fuze__fobj_set(fuze_fobj *f, size_t s, const void *key, const void *val, int log_kind);

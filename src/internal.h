@@ -158,5 +158,7 @@ int fuze__verify_after_commit(fuze_ctx *ctx);
 int fuze__byz_refresh(fuze_ctx *ctx);
 int fuze__byz_check(fuze_ctx *ctx); /* FUZE_SUCCESS, FUZE_RECOVERED or FUZE_ERR_CORRUPT */
 void fuze__byz_free(fuze_ctx *ctx);
+/* inject=corrupt:...:target=replica (verify.c calls it for spec s). */
+void fuze__byz_corrupt_replica(fuze_ctx *ctx, int s, const char *name, long bits);
 
 #endif

@@ -865,6 +865,10 @@ static void corrupt_one(fuze_ctx *ctx, int s, const fuze_inject_spec *sp) {
   span t;
   const char *what = "";
   int block, backup;
+  if (sp->target == 2) { /* target=replica: code=byzantine's replicas (byzantine.c) */
+    fuze__byz_corrupt_replica(ctx, s, sp->name, sp->bits);
+    return;
+  }
   if (!corrupt_target(ctx, sp, &t, &what, &block, &backup)) {
     if (ctx->cfg.verbose)
       printf("fuze: rank %d: inject corrupt: no array, stack or map named '%s' (ignored)\n",

@@ -167,6 +167,8 @@ static void verify_keys(void) {
   CHECK(c.inject[1].kind == FUZE_INJECT_WIPE && c.inject[1].phase == FUZE_PHASE_BEFORE, "then a wipe");
   ok("inject=corrupt:rank=1:struct=a:at=checkpoint:1:target=primary", &c);
   CHECK(c.inject[0].target == 0, "target=primary");
+  ok("inject=corrupt:rank=1:struct=a:at=checkpoint:1:target=replica", &c);
+  CHECK(c.inject[0].target == 2, "target=replica");
   refused("inject=corrupt:struct=a:at=checkpoint:1", "rank= is missing");
   refused("inject=corrupt:rank=1:at=checkpoint:1", "struct= is missing");
   refused("inject=corrupt:rank=1:struct=a", "at=checkpoint:E is missing");
@@ -179,7 +181,7 @@ static void verify_keys(void) {
   refused("inject=corrupt:rank=1:struct=a:at=checkpoint:1:bytes=5000", "N in 1..4096");
   refused("inject=corrupt:rank=1:struct=a:at=checkpoint:1:phase=after", "unknown field");
   refused("inject=corrupt:rank=1:struct=a:at=checkpoint:1:phase=after",
-          "format: corrupt:rank=R:struct=NAME:at=checkpoint:E[:target=primary|parity][:bytes=N]");
+          "format: corrupt:rank=R:struct=NAME:at=checkpoint:E[:target=primary|parity|replica][:bytes=N]");
   refused("inject=scramble:rank=1:at=checkpoint:1", "(or 'corrupt')");
 }
 
