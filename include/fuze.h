@@ -247,9 +247,16 @@ FUZE_EXPORT int fuze_map_foreach(const fuze_map *m,
  * repair makes the call return FUZE_ERR_CORRUPT (the epoch is committed in
  * memory but not persisted).
  *
+ * With code=byzantine, every committed call then compares every unfused copy
+ * of every array, stack and map (the primaries' committed states and their f
+ * replicas) and audits the fused backups: up to f arbitrary corruptions per
+ * block are corrected (Fig. 6 of the paper) and the call returns
+ * FUZE_RECOVERED; a block with more is reported with FUZE_ERR_CORRUPT naming
+ * the structure and block, and nothing in it is modified.
+ *
  * @return FUZE_SUCCESS, FUZE_RECOVERED, FUZE_ERR_UNRECOVERABLE (nothing
  *         modified), FUZE_ERR_IO (persisting failed), FUZE_ERR_CORRUPT
- *         (verify_every), FUZE_ERR_MPI, FUZE_ERR_STATE.
+ *         (verify_every, code=byzantine), FUZE_ERR_MPI, FUZE_ERR_STATE.
  */
 FUZE_EXPORT int fuze_checkpoint(fuze_ctx *ctx);
 

@@ -1,4 +1,5 @@
-/* byzantine: code=byzantine, the MPI side of Theorem 7 (Fig. 6) for arrays.
+/* byzantine: code=byzantine, the MPI side of Theorem 7 (Fig. 6) for arrays,
+ * stacks and maps.
  *
  * Redundancy: the f fused backups of every block exactly as code=rs (so
  * checkpoints, wipes and recovery are unchanged), plus f unfused copies
@@ -26,7 +27,15 @@
  * Replicas hold the committed state and are refreshed at checkpoints, not per
  * operation as in the paper: detection happens at checkpoints, and what must
  * be compared there is the committed state of every copy, which the refresh
- * makes equal on every correct copy. Stacks and maps are not replicated yet. */
+ * makes equal on every correct copy.
+ *
+ * Stacks and maps (section 3' below): a copy is a member's committed state
+ * (count, seq, keys, values in slot order), serialized for the replicas and
+ * resent whole when its crc64 changed; the copy of the primary is its live
+ * state, equal to the committed one while the check runs. Detection also
+ * compares every backup's header and key replica of the member (the index,
+ * 2f + 1 versions) with the primary's; correction runs the same Fig. 6 with
+ * index parts (byz.c) on copies expanded to the region's capacity. */
 #include "byzantine.h"
 
 #include "byz.h"

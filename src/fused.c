@@ -170,8 +170,9 @@ static int flush_hosts(fuze_fobj *f) {
 }
 
 /* Send one piece to backup j. Key and header deltas are copied to the stage:
- * the caller's buffers may not live until the flush. */
-static int send_piece(fuze_fobj *f, const piece *pc, const unsigned char *prod, int j) {
+ * the caller's buffers may not live until the flush. put: key and header
+ * pieces carry the replica's new contents (stage_copies) and go by MPI_Put. */
+static int send_piece(fuze_fobj *f, const piece *pc, const unsigned char *prod, int j, int put) {
   fuze_ctx *ctx = f->ctx;
   const fuze_plan *p = &ctx->plan;
   int b = p->block_of[ctx->rank], i = p->index_in_block[ctx->rank], host = host_of(f, j);
@@ -179,15 +180,32 @@ static int send_piece(fuze_fobj *f, const piece *pc, const unsigned char *prod, 
   const unsigned char *src = pc->type == PIECE_NODE ? prod + (size_t)j * f->nb : pc->delta;
   size_t disp = region_off(f, host, b, j, f->cap) + off;
   f->pending = 1;
-  return fuze__win_xor(ctx, f->win, src, len, host, disp);
+  if (!put || pc->type == PIECE_NODE) return fuze__win_xor(ctx, f->win, src, len, host, disp);
+  if (MPI_Put(src, (int)len, MPI_BYTE, host, (MPI_Aint)disp, (int)len, MPI_BYTE, f->win) != MPI_SUCCESS)
+    return CTX_ERR(ctx, FUZE_ERR_MPI, "'%s': MPI_Put of %zu bytes to rank %d failed", f->name, len, host);
+  ctx->sent_bytes += len;
+  return FUZE_SUCCESS;
 }
 
-static int stage_copies(fuze_fobj *f, piece *pcs, int np) {
+/* Key and header pieces into the stage: their deltas, or with put the
+ * replica's contents after the operation (the primary's state when the
+ * operation is sent: header (n, seq), the key of slot s, zeros from slot n
+ * on). */
+static int stage_copies(fuze_fobj *f, piece *pcs, int np, int put) {
   for (int x = 0; x < np; x++) {
     if (pcs[x].type == PIECE_NODE) continue;
     size_t len = pcs[x].type == PIECE_HDR ? 16 : f->kb;
     unsigned char *c = stage_take(f->ctx, len);
-    memcpy(c, pcs[x].delta, len);
+    if (!put) {
+      memcpy(c, pcs[x].delta, len);
+    } else if (pcs[x].type == PIECE_HDR) {
+      uint64_t h[2] = {(uint64_t)f->n, f->seq};
+      memcpy(c, h, 16);
+    } else if (pcs[x].s < f->n) {
+      memcpy(c, f->keys + pcs[x].s * f->kb, len);
+    } else {
+      memset(c, 0, len);
+    }
     pcs[x].delta = c;
   }
   return FUZE_SUCCESS;
@@ -202,7 +220,19 @@ static int send_pieces(fuze_fobj *f, piece *pcs, int np, int only_j, int inject)
     need += pcs[x].type == PIECE_NODE ? (size_t)ctx->plan.f * f->nb : pcs[x].type == PIECE_KEY ? f->kb : 16;
   int rc = stage_reserve(ctx, need);
   if (rc) return CTX_ERR(ctx, rc, "'%s': cannot stage an operation of %zu bytes", f->name, need);
-  rc = stage_copies(f, pcs, np);
+  /* Index replicas (keys, header) have a single writer, their primary, and
+   * with sync=op every earlier operation of this structure is complete at
+   * the backups when this one is sent (flushed, or queued and then this one
+   * is queued too). So an operation's key and header pieces can be plain
+   * MPI_Put of the new contents: unlike MPI_Accumulate they take no
+   * per-target accumulate lock in Open MPI (osc/sm: a memcpy; osc/rdma: one
+   * RDMA write instead of lock, get, put, unlock). Only the node deltas,
+   * which all members of a block add into the same fused nodes, stay
+   * accumulates. Not for queued, republished or batched pieces (several
+   * pieces to one replica location may be in flight there) nor for
+   * lock=exclusive (the naive design kept as it was). */
+  int put = inject && !ctx->cfg.sync_batch && !f->excl;
+  rc = stage_copies(f, pcs, np, put);
   if (!rc) rc = stage_products(f, pcs, np, prod);
   int nf = ctx->plan.f;
   for (int t = 0; t < nf && !rc; t++) {
@@ -214,7 +244,7 @@ static int send_pieces(fuze_fobj *f, piece *pcs, int np, int only_j, int inject)
     if (f->excl) MPI_Win_lock(MPI_LOCK_EXCLUSIVE, host_of(f, j), 0, f->win);
     for (int y = 0; y < np && !rc; y++) {
       int x = ctx->debug_reorder && (j & 1) ? np - 1 - y : y;
-      rc = send_piece(f, &pcs[x], prod[x], j);
+      rc = send_piece(f, &pcs[x], prod[x], j, put);
     }
     if (f->excl) MPI_Win_unlock(host_of(f, j), f->win);
     if (!rc && inject && ctx->op_inject_hosts == t + 1) {
@@ -745,10 +775,11 @@ int fuze__fobj_remove_slot(fuze_fobj *f, size_t s, int log_kind) {
   hdr_delta(dh, f->n, f->n - 1, f->seq, f->seq + 1);
   f->seq++;
   pcs[np++] = (piece){PIECE_HDR, 0, dh};
-  int rc = send_op(f, pcs, np);
-  /* The primary's slot `last` is now free; the pieces were staged (copied). */
+  /* The primary's slot `last` is free (its bytes stay in vals until the
+   * pieces are staged: nothing reallocates vals meanwhile). send_op sees the
+   * state after the operation. */
   f->n--;
-  return rc;
+  return send_op(f, pcs, np);
 }
 
 /* ---- creation, growth, epochs ---- */
