@@ -9,8 +9,11 @@
  *   update: fuze_checkpoint time (max over ranks) with 1% and 100% of the
  *          chunks changed; byzantine also compares every copy by crc64 and
  *          audits each block's parity at every checkpoint.
- * Stacks and maps are not replicated by code=byzantine yet, so the
- * per-operation update rate is not measured here. */
+ *   map: map put and update operations per second per rank (sync=op, all
+ *          ranks at once) and the checkpoint after them: byzantine sends each
+ *          operation to the f fused backups and refreshes the f replicas of
+ *          the committed map at the checkpoint; replicate-2f sends each
+ *          operation to 2f copies. */
 #include "bench.h"
 
 #include "byzantine.h" /* fuze__byz_replica_bytes (src/) */
@@ -92,6 +95,67 @@ static void one_f(int f, size_t bytes) {
              cell[3], cell[4], cell[5]);
 }
 
+/* Map operations: byzantine (f) vs replicate (2f), same ranks, alternating. */
+static void map_rates(int f) {
+  int np = g_size, reps = g_opt.reps;
+  long n = g_opt.ops;
+  size_t vb = g_opt.value < 8 ? 8 : g_opt.value;
+  const char *mode[2] = {"byzantine", "replicate-2f"};
+  int faults[2] = {f, 2 * f};
+  char param[96];
+  snprintf(param, sizeof param, "f=%d ops=%ld value=%zu", f, n, vb);
+  if (np <= 2 * f) {
+    for (int m = 0; m < 2; m++) bench_row_na("byzantine_map_put", param, mode[m], "ops/s", "needs np > 2f");
+    return;
+  }
+  double put[2][BENCH_MAX_REPS], upd[2][BENCH_MAX_REPS], ck[2][BENCH_MAX_REPS];
+  unsigned char *val = bench_alloc(vb);
+  for (int m = 0; m < 2; m++) {
+    char base[160];
+    snprintf(base, sizeof base, "faults=%d,domain=rank,code=%s,capacity=%ld", faults[m],
+             m ? "replicate" : "byzantine", n);
+    fuze_ctx *ctx;
+    MPI_Comm app;
+    fuze_map *map;
+    BENCH_CK(NULL, bench_init(MPI_COMM_WORLD, base, &ctx, &app));
+    BENCH_CK(ctx, fuze_map_create(ctx, "bench.byzmap", 8, vb, &map));
+    for (int r = 0; r < reps; r++) {
+      for (int phase = 0; phase < 2; phase++) {
+        MPI_Barrier(app);
+        double t0 = MPI_Wtime();
+        for (long i = 0; i < n; i++) {
+          uint64_t key = ((uint64_t)g_rank << 40) | (uint64_t)i;
+          memcpy(val, &key, sizeof key);
+          val[vb - 1] = (unsigned char)(r * 2 + phase);
+          BENCH_CK(ctx, fuze_map_put(map, &key, val));
+        }
+        (phase ? upd : put)[m][r] = (double)n / bench_max(app, MPI_Wtime() - t0);
+      }
+      MPI_Barrier(app);
+      double t0 = MPI_Wtime();
+      BENCH_CK(ctx, fuze_checkpoint(ctx));
+      ck[m][r] = bench_max(app, MPI_Wtime() - t0);
+      for (long i = 0; i < n; i++) { /* empty again for the next repetition */
+        uint64_t key = ((uint64_t)g_rank << 40) | (uint64_t)i;
+        BENCH_CK(ctx, fuze_map_remove(map, &key));
+      }
+      BENCH_CK(ctx, fuze_checkpoint(ctx));
+    }
+    fuze_finalize(&ctx);
+    MPI_Comm_free(&app);
+  }
+  free(val);
+  for (int m = 0; m < 2; m++) {
+    bench_row_hidden("byzantine_map_put", param, mode[m], "ops/s", put[m], reps);
+    bench_row_hidden("byzantine_map_update", param, mode[m], "ops/s", upd[m], reps);
+    bench_row_hidden("byzantine_map_ckpt", param, mode[m], "s", ck[m], reps);
+  }
+  bench_note("| %d | %ld | %.0f | %.0f | %.0f | %.0f | %.4f | %.4f |\n", f, n,
+             bench_median_of(put[0], reps), bench_median_of(put[1], reps),
+             bench_median_of(upd[0], reps), bench_median_of(upd[1], reps),
+             bench_median_of(ck[0], reps), bench_median_of(ck[1], reps));
+}
+
 void bench_byzantine(void) {
   size_t bytes = g_opt.byz_size / 8 * 8;
   bench_note("\n### byzantine: code=byzantine (f) vs code=replicate (2f), %d ranks, domain=rank\n\n",
@@ -100,4 +164,10 @@ void bench_byzantine(void) {
              "| ckpt 1%% replicate 2f (s) | ckpt 100%% byzantine (s) | ckpt 100%% replicate 2f (s) |\n");
   bench_note("|---|---|---|---|---|---|---|---|\n");
   for (int f = 1; f <= 2; f++) one_f(f, bytes);
+  bench_note("\n### byzantine maps: operations per second per rank (sync=op) and the checkpoint after "
+             "them, code=byzantine (f) vs code=replicate (2f)\n\n");
+  bench_note("| f | ops/rank | put byzantine | put replicate 2f | update byzantine | update replicate 2f "
+             "| ckpt byzantine (s) | ckpt replicate 2f (s) |\n");
+  bench_note("|---|---|---|---|---|---|---|---|\n");
+  for (int f = 1; f <= 2; f++) map_rates(f);
 }
