@@ -4,4 +4,6 @@
 add_executable(test_pfile ${CMAKE_CURRENT_LIST_DIR}/test_pfile.c)
 target_link_libraries(test_pfile PRIVATE fuze_internal)
 target_compile_options(test_pfile PRIVATE ${FUZE_WARNINGS})
-fuze_add_unit_test(NAME pfile_unit COMMAND test_pfile TIMEOUT 120)
+# Two CTests so that each stays well under a minute (also under ASan).
+fuze_add_unit_test(NAME pfile_unit COMMAND test_pfile ARGS --part core TIMEOUT 120)
+fuze_add_unit_test(NAME pfile_fuzz COMMAND test_pfile ARGS --part fuzz TIMEOUT 120)

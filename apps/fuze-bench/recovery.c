@@ -10,8 +10,10 @@
  * Bytes moved per recovered byte: fuze has no counter of the bytes its
  * reductions move, so the traffic is computed from the plan: every lost member
  * (primary decoded, or backup re-encoded) of a block of k primaries is one
- * MPI_Reduce(BXOR) of the block's fused size over its k + f members, in which
- * each non-root member sends the full size once: (k + f - 1) * fused bytes.
+ * reduction of the block's fused size towards it over the k members that
+ * contribute (decode: the k chosen survivors; re-encode: the k primaries;
+ * fuze__reduce_to leaves out the members whose coefficient is 0), in which
+ * each contributor sends the full size once: k * fused bytes (equal sizes).
  * The recovered bytes are measured: the sum of fuze_get_stats().recovered_bytes. */
 #include "bench.h"
 
@@ -35,7 +37,7 @@ static uint64_t modeled_traffic(const fuze_plan *p, const int *lost, uint64_t fu
     int k = p->block_start[b + 1] - p->block_start[b], nl = 0;
     for (int x = p->block_start[b]; x < p->block_start[b + 1]; x++) nl += lost[p->members[x]];
     for (int j = 0; j < p->f; j++) nl += lost[p->hosts[b * p->f + j]];
-    total += (uint64_t)nl * (uint64_t)(k + p->f - 1) * fused;
+    total += (uint64_t)nl * (uint64_t)k * fused;
   }
   return total;
 }
