@@ -268,19 +268,24 @@ static int send_pieces(fuze_fobj *f, piece *pcs, int np, int only_j, int inject)
  * delta into one 16-byte delta. The flush sorts the touched slots, encodes
  * all their value deltas with one delta_encode call (the products are linear
  * in the delta) and sends, per backup, one accumulate per run of consecutive
- * slots for the nodes, one per run for the keys and one for the header. Every
- * backup ends exactly where the piece-by-piece path leaves it; a push or put
- * loop becomes a few large accumulates instead of 2-3 small ones per
- * operation and backup. Measured in docs/benchmarks.md (Optimisations).
+ * slots (at most COAL_ACC node bytes) for the nodes, one per run for the keys
+ * and one for the header. Every backup ends exactly where the piece-by-piece
+ * path leaves it; a push or put loop becomes a few large accumulates instead
+ * of 2-3 small ones per operation and backup. Measured in docs/benchmarks.md
+ * (Optimisations).
  *
  * Crash semantics are unchanged: a wipe (fuze__fobjs_wipe) flushes what was
  * coalesced, as it delivers what was issued; an operation armed with a crash
  * between its backups (fuze_inject_op) first flushes the buffer and then goes
- * piece by piece; lock=exclusive keeps its per-operation path.
+ * piece by piece; lock=exclusive keeps its per-operation path. (A real crash
+ * with sync=batch loses the operations since the last flush, as it could
+ * lose any unflushed accumulate before: batch is for recovery=rollback.)
  *
  * The buffers live in a side table keyed by structure (fused.h has no field
  * for them), guarded by a mutex so that contexts in different threads stay
  * independent. */
+#define COAL_ACC (64u << 10) /* node bytes per accumulate of a flush */
+
 struct coal_ord { size_t slot, e; };
 
 typedef struct coal {
@@ -443,8 +448,12 @@ static int coal_send(fuze_fobj *f, coal *c) {
   for (int t = 0; t < nf && !rc; t++) {
     int j = ctx->debug_reorder ? nf - 1 - t : t, host = host_of(f, j);
     size_t base = region_off(f, host, b, j, f->cap);
+    /* Runs of consecutive slots, cut into accumulates of at most COAL_ACC
+     * node bytes: Open MPI holds the host's accumulate lock for a whole
+     * accumulate, and the other members of the block wait for it. */
     for (size_t a = 0, e; a < m && !rc; a = e) {
-      for (e = a + 1; e < m && c->ord[e].slot == c->ord[e - 1].slot + 1; e++) {}
+      size_t most = COAL_ACC / (nb ? nb : 1) ? COAL_ACC / (nb ? nb : 1) : 1;
+      for (e = a + 1; e < m && e - a < most && c->ord[e].slot == c->ord[e - 1].slot + 1; e++) {}
       rc = fuze__win_xor(ctx, f->win, prod[j] + a * nb, (e - a) * nb, host, base + noff + c->ord[a].slot * nb);
       if (!rc && kb) rc = fuze__win_xor(ctx, f->win, key + a * kb, (e - a) * kb, host, base + koff + c->ord[a].slot * kb);
     }
