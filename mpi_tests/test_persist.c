@@ -238,6 +238,39 @@ static void rm_domain(const char *dir, int d) {
   sh("rm -rf '%s'%s", p, "");
 }
 
+/* A restarted job with every structure registered (live handles in *l);
+ * returns 0 on spare ranks (no context). */
+typedef struct live {
+  fuze_ctx *ctx;
+  MPI_Comm app;
+  double *a;
+  int32_t *iv;
+  fuze_stack *st;
+  fuze_map *m;
+} live;
+
+static int open_restarted(const char *dir, const state *s, live *l) {
+  char cfg[1024];
+  memset(l, 0, sizeof *l);
+  int rc = fuze_init(MPI_COMM_WORLD, config(cfg, sizeof cfg, dir, nf), &l->ctx, &l->app);
+  if (!l->ctx) return 0;
+  T_EQ_INT(rc, FUZE_RESTARTED, "restart");
+  l->a = calloc(s->na + 1, sizeof *l->a);
+  l->iv = calloc(s->ni, sizeof *l->iv);
+  T_EQ_INT(fuze_protect(l->ctx, "field", l->a, s->na, MPI_DOUBLE, NULL), FUZE_SUCCESS, "protect");
+  T_EQ_INT(fuze_protect(l->ctx, "ints", l->iv, s->ni, MPI_INT32_T, NULL), FUZE_SUCCESS, "protect");
+  T_EQ_INT(fuze_stack_create(l->ctx, "stack", EB, &l->st), FUZE_SUCCESS, "stack");
+  T_EQ_INT(fuze_map_create(l->ctx, "map", 8, VB, &l->m), FUZE_SUCCESS, "map");
+  return 1;
+}
+
+static void close_live(live *l) {
+  fuze_finalize(&l->ctx);
+  MPI_Comm_free(&l->app);
+  free(l->a);
+  free(l->iv);
+}
+
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &me);
@@ -342,30 +375,16 @@ int main(int argc, char **argv) {
   snprintf(what, sizeof what, "wipe while persisting");
   copy_dir(orig, work);
   {
-    char cfg[1024];
-    fuze_ctx *ctx = NULL;
-    MPI_Comm app;
-    int rc = fuze_init(MPI_COMM_WORLD, config(cfg, sizeof cfg, work, nf), &ctx, &app);
-    if (ctx) {
-      T_EQ_INT(rc, FUZE_RESTARTED, "restart");
-      double *a = calloc(s3.na + 1, sizeof *a);
-      int32_t *iv = calloc(s3.ni, sizeof *iv);
-      fuze_stack *st;
-      fuze_map *m;
-      fuze_protect(ctx, "field", a, s3.na, MPI_DOUBLE, NULL);
-      fuze_protect(ctx, "ints", iv, s3.ni, MPI_INT32_T, NULL);
-      fuze_stack_create(ctx, "stack", EB, &st);
-      fuze_map_create(ctx, "map", 8, VB, &m);
+    live l;
+    if (open_restarted(work, &s3, &l)) {
       int v = 1;
-      T_EQ_INT(fuze_inject_at(ctx, &v, 1, "persist"), FUZE_SUCCESS, "inject_at persist");
+      T_EQ_INT(fuze_inject_at(l.ctx, &v, 1, "persist"), FUZE_SUCCESS, "inject_at persist");
       static state s4;
       s4 = s3;
-      for (size_t i = 0; i < s3.na; i++) s4.a[i] = a[i] += 1.0;
-      T_EQ_INT(fuze_checkpoint(ctx), FUZE_RECOVERED, "checkpoint wiped while persisting");
-      compare(&s4, a, iv, st, m, "after the wipe while persisting");
-      fuze_finalize(&ctx);
-      free(a);
-      free(iv);
+      for (size_t i = 0; i < s3.na; i++) s4.a[i] = l.a[i] += 1.0;
+      T_EQ_INT(fuze_checkpoint(l.ctx), FUZE_RECOVERED, "checkpoint wiped while persisting");
+      compare(&s4, l.a, l.iv, l.st, l.m, "after the wipe while persisting");
+      close_live(&l);
     }
     MPI_Barrier(MPI_COMM_WORLD);
     snprintf(p, sizeof p, "%s/manifest", work);
@@ -378,32 +397,18 @@ int main(int argc, char **argv) {
   snprintf(what, sizeof what, "persisting fails");
   copy_dir(orig, work);
   {
-    char cfg[1024];
-    fuze_ctx *ctx = NULL;
-    MPI_Comm app;
-    int rc = fuze_init(MPI_COMM_WORLD, config(cfg, sizeof cfg, work, nf), &ctx, &app);
-    if (ctx) {
-      T_EQ_INT(rc, FUZE_RESTARTED, "restart");
-      double *a = calloc(s3.na + 1, sizeof *a);
-      int32_t *iv = calloc(s3.ni, sizeof *iv);
-      fuze_stack *st;
-      fuze_map *m;
-      fuze_protect(ctx, "field", a, s3.na, MPI_DOUBLE, NULL);
-      fuze_protect(ctx, "ints", iv, s3.ni, MPI_INT32_T, NULL);
-      fuze_stack_create(ctx, "stack", EB, &st);
-      fuze_map_create(ctx, "map", 8, VB, &m);
+    live l;
+    if (open_restarted(work, &s3, &l)) {
       snprintf(p, sizeof p, "%s/domain-0", work);
       sh("rm -rf '%s' && echo blocker > '%s'", p, p);
-      MPI_Barrier(app);
-      rc = fuze_checkpoint(ctx);
+      MPI_Barrier(l.app);
+      int rc = fuze_checkpoint(l.ctx);
       T_EQ_INT(rc, FUZE_ERR_IO, "checkpoint whose persisting fails");
-      T_CHECK(strstr(fuze_last_error(ctx), "committed in memory but was not persisted") != NULL &&
-                  strstr(fuze_last_error(ctx), "domain-0") != NULL,
-              "message: %s", fuze_last_error(ctx));
-      compare(&s3, a, iv, st, m, "after a failed persist");
-      fuze_finalize(&ctx);
-      free(a);
-      free(iv);
+      T_CHECK(strstr(fuze_last_error(l.ctx), "committed in memory but was not persisted") != NULL &&
+                  strstr(fuze_last_error(l.ctx), "domain-0") != NULL,
+              "message: %s", fuze_last_error(l.ctx));
+      compare(&s3, l.a, l.iv, l.st, l.m, "after a failed persist");
+      close_live(&l);
     }
     MPI_Barrier(MPI_COMM_WORLD);
     sh("rm -f '%s'%s", p, "");
