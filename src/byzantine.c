@@ -157,6 +157,13 @@ static int byz_state(fuze_ctx *ctx) {
   return FUZE_SUCCESS;
 }
 
+/* One replica slot per primary this rank holds copies of. */
+static int alloc_replicas(const fuze_byz *z, unsigned char ***rep, size_t **replen) {
+  *rep = calloc((size_t)(z->nheld ? z->nheld : 1), sizeof **rep);
+  *replen = calloc((size_t)(z->nheld ? z->nheld : 1), sizeof **replen);
+  return *rep && *replen ? 0 : -1;
+}
+
 static int grow_arrays(fuze_ctx *ctx) {
   fuze_byz *z = ctx->byz;
   if (z->narr >= ctx->narrays) return FUZE_SUCCESS;
@@ -165,9 +172,8 @@ static int grow_arrays(fuze_ctx *ctx) {
   z->arr = g;
   for (int x = z->narr; x < ctx->narrays; x++) {
     memset(&g[x], 0, sizeof g[x]);
-    g[x].rep = calloc((size_t)(z->nheld ? z->nheld : 1), sizeof *g[x].rep);
-    g[x].replen = calloc((size_t)(z->nheld ? z->nheld : 1), sizeof *g[x].replen);
-    if (!g[x].rep || !g[x].replen) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "byzantine: out of memory");
+    if (alloc_replicas(z, &g[x].rep, &g[x].replen))
+      return CTX_ERR(ctx, FUZE_ERR_NOMEM, "byzantine: out of memory");
     z->narr = x + 1;
   }
   return FUZE_SUCCESS;
@@ -181,11 +187,10 @@ static int grow_fobjs(fuze_ctx *ctx) {
   z->fo = g;
   for (int x = z->nfo; x < ctx->nfobjs; x++) {
     memset(&g[x], 0, sizeof g[x]);
-    g[x].rep = calloc((size_t)(z->nheld ? z->nheld : 1), sizeof *g[x].rep);
-    g[x].replen = calloc((size_t)(z->nheld ? z->nheld : 1), sizeof *g[x].replen);
+    int bad = alloc_replicas(z, &g[x].rep, &g[x].replen);
     g[x].poison = calloc((size_t)(ctx->plan.nblocks ? ctx->plan.nblocks : 1), 1);
     z->nfo = x + 1;
-    if (!g[x].rep || !g[x].replen || !g[x].poison)
+    if (bad || !g[x].poison)
       return CTX_ERR(ctx, FUZE_ERR_NOMEM, "byzantine: out of memory");
   }
   return FUZE_SUCCESS;
