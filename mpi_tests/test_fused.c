@@ -5,9 +5,11 @@
  * domains (exhaustive up to 6 ranks) at every checkpoint phase, and crashes
  * between the backups of one remove, in both recovery modes; Theorem 1 (a
  * backup holds exactly as many live fused nodes as its largest member has
- * elements, and nothing beyond) after every epoch; a refusal beyond f. */
+ * elements, and nothing beyond) after every epoch; with sync=batch, coalesced
+ * runs of several 64 KiB accumulates (cut_runs); a refusal beyond f. */
 #include "common.h"
 
+#include "fused.h"
 #include "plan.h"
 
 #define EB 12 /* stack element bytes */
@@ -115,33 +117,38 @@ static void verify(world *w, const model *md, const char *tag) {
   }
 }
 
+/* Theorem 1 for one structure: the live fused nodes of every region this
+ * rank hosts = its block's largest member (mine: this rank's size), and
+ * nothing beyond them. */
+static void nodes_check(world *w, MPI_Comm app, const fuze_plan *p, const char *name, uint64_t mine) {
+  int napp;
+  MPI_Comm_size(app, &napp);
+  uint64_t *all = malloc(sizeof(uint64_t) * (size_t)napp);
+  MPI_Allgather(&mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, app);
+  uint64_t expect = 0;
+  for (int b = 0; b < p->nblocks; b++) {
+    uint64_t mx = 0;
+    for (int x = p->block_start[b]; x < p->block_start[b + 1]; x++)
+      if (all[p->members[x]] > mx) mx = all[p->members[x]];
+    for (int j = 0; j < p->f; j++)
+      if (p->hosts[b * p->f + j] == w->me) expect += mx;
+  }
+  fuze_fused_stats st;
+  T_EQ_INT(fuze_fused_info(w->ctx, name, &st), FUZE_SUCCESS, "fused_info");
+  T_CHECK(st.nodes == expect, "%s: %s: live fused nodes %llu, largest members say %llu "
+          "(sizes %llu %llu %llu)", what, name, (unsigned long long)st.nodes,
+          (unsigned long long)expect, (unsigned long long)all[0], (unsigned long long)all[1],
+          (unsigned long long)all[napp > 2 ? 2 : 0]);
+  T_CHECK(st.stray_nodes == 0, "%s: %s: %llu non-zero nodes beyond the live ones", what, name,
+          (unsigned long long)st.stray_nodes);
+  free(all);
+}
+
 /* Theorem 1: live fused nodes per region = its block's largest member. */
 static void theorem1(world *w, MPI_Comm app, const fuze_plan *p) {
   T_EQ_INT(fuze_flush(w->ctx), FUZE_SUCCESS, "flush");
-  int napp;
-  MPI_Comm_size(app, &napp);
-  uint64_t mine[2] = {w->cur.sn, w->cur.mn}, *all = malloc(sizeof(uint64_t) * 2 * (size_t)napp);
-  MPI_Allgather(mine, 2, MPI_UINT64_T, all, 2, MPI_UINT64_T, app);
-  const char *names[2] = {"stack", "map"};
-  for (int o = 0; o < 2; o++) {
-    uint64_t expect = 0;
-    for (int b = 0; b < p->nblocks; b++) {
-      uint64_t mx = 0;
-      for (int x = p->block_start[b]; x < p->block_start[b + 1]; x++)
-        if (all[2 * p->members[x] + o] > mx) mx = all[2 * p->members[x] + o];
-      for (int j = 0; j < p->f; j++)
-        if (p->hosts[b * p->f + j] == w->me) expect += mx;
-    }
-    fuze_fused_stats st;
-    T_EQ_INT(fuze_fused_info(w->ctx, names[o], &st), FUZE_SUCCESS, "fused_info");
-    T_CHECK(st.nodes == expect, "%s: %s: live fused nodes %llu, largest members say %llu "
-            "(sizes %llu %llu %llu)", what, names[o], (unsigned long long)st.nodes,
-            (unsigned long long)expect, (unsigned long long)all[o], (unsigned long long)all[2 + o],
-            (unsigned long long)all[napp > 2 ? 4 + o : o]);
-    T_CHECK(st.stray_nodes == 0, "%s: %s: %llu non-zero nodes beyond the live ones", what,
-            names[o], (unsigned long long)st.stray_nodes);
-  }
-  free(all);
+  nodes_check(w, app, p, "stack", w->cur.sn);
+  nodes_check(w, app, p, "map", w->cur.mn);
   /* Nobody starts new operations before every host has looked. */
   MPI_Barrier(app);
 }
@@ -293,6 +300,184 @@ static void beyond_f(world *w, const fuze_plan *p) {
   if (!victim) verify(w, &keep, "survivor untouched");
 }
 
+/* ---- sync=batch: coalesced runs longer than one accumulate ----
+ *
+ * A flush sends one accumulate per run of consecutive slots, cut at 64 KiB of
+ * node bytes (COAL_ACC in src/fused.c). Between two flushes every rank pushes
+ * or puts thousands of elements (ascending runs of several cuts), pops or
+ * removes them all, pushes them again, pops back across cuts (descending
+ * runs); element sizes 24 and 72 (with 8-byte keys) do not divide 64 KiB, 64
+ * does (on even ranks the run is exactly 3 x 64 KiB, so the last accumulate is
+ * full and not a cut). fuze_fobj.coal_cuts (fused.h) must count exactly the
+ * cuts the run lengths imply, Theorem 1 must hold, and after f domains are
+ * wiped every rank must get its structures back bit for bit. Buffers hold
+ * FUZE_STAGE / (nb (1 + f) + kb) entries: every run stays below that, so no
+ * flush happens on its own in the middle (f <= 3). */
+#define CUT_ACC ((size_t)64 << 10)
+
+typedef struct cutobj {
+  const char *name;
+  size_t kb, nb, n;     /* key and value bytes; elements in the model */
+  fuze_stack *s;
+  fuze_map *m;
+  fuze_fobj *o;
+  unsigned char *vals;  /* the model, in slot order */
+  uint64_t *keys;
+} cutobj;
+
+static int cut_add(world *w, cutobj *c, uint64_t tag) {
+  unsigned char *v = c->vals + c->n * c->nb;
+  t_fill(&w->rng, v, c->nb);
+  int rc;
+  if (c->m) {
+    c->keys[c->n] = (tag << 32 | c->n) * 0x9E3779B97F4A7C15ULL; /* distinct */
+    rc = fuze_map_put(c->m, &c->keys[c->n], v);
+  } else {
+    rc = fuze_stack_push(c->s, v);
+  }
+  T_CHECK(rc == FUZE_SUCCESS, "%s: %s: adding element %zu: %s", what, c->name, c->n, fuze_err_name(rc));
+  c->n++;
+  return rc;
+}
+
+static int cut_drop(cutobj *c) {
+  unsigned char got[128];
+  c->n--;
+  int rc = c->m ? fuze_map_remove(c->m, &c->keys[c->n]) : fuze_stack_pop(c->s, got);
+  T_CHECK(rc == FUZE_SUCCESS, "%s: %s: removing element %zu: %s", what, c->name, c->n, fuze_err_name(rc));
+  if (!rc && !c->m && memcmp(got, c->vals + c->n * c->nb, c->nb)) {
+    T_CHECK(0, "%s: %s: popped element %zu differs", what, c->name, c->n);
+    rc = FUZE_ERR_STATE;
+  }
+  return rc;
+}
+
+/* Flush; the run of slots each structure coalesced must have been cut
+ * exactly (run - 1) / (64 KiB / nb) times for each of the f backups. */
+static void cut_flush(world *w, cutobj *c, int nc, const size_t *run, const char *tag) {
+  uint64_t before[8];
+  for (int x = 0; x < nc; x++) before[x] = c[x].o->coal_cuts;
+  T_EQ_INT(fuze_flush(w->ctx), FUZE_SUCCESS, "flush");
+  for (int x = 0; x < nc; x++) {
+    uint64_t got = c[x].o->coal_cuts - before[x], expect = 0;
+    if (!c[x].o->excl && run[x]) expect = (uint64_t)w->f * ((run[x] - 1) / (CUT_ACC / c[x].nb));
+    T_CHECK(got == expect, "%s: %s %s: a run of %zu slots of %zu bytes was cut %llu times, "
+            "expected %llu", what, c[x].name, tag, run[x], c[x].nb, (unsigned long long)got,
+            (unsigned long long)expect);
+  }
+}
+
+typedef struct cut_walk { const cutobj *c; size_t i; int bad; } cut_walk;
+
+static int cut_fe(const void *key, const void *val, void *arg) {
+  cut_walk *cw = arg;
+  const cutobj *c = cw->c;
+  if (cw->i >= c->n || memcmp(key, &c->keys[cw->i], 8) || memcmp(val, c->vals + cw->i * c->nb, c->nb)) {
+    cw->bad = 1;
+    return 1;
+  }
+  cw->i++;
+  return 0;
+}
+
+/* Bit-exact: the size, every element in slot order, and for maps every key
+ * through the (rebuilt) hash index. */
+static void cut_verify(const cutobj *c, const char *tag) {
+  size_t n = c->m ? fuze_map_size(c->m) : fuze_stack_size(c->s);
+  T_CHECK(n == c->n, "%s %s: %s holds %zu elements, expected %zu", what, tag, c->name, n, c->n);
+  if (n != c->n) return;
+  unsigned char e[128];
+  if (!c->m) {
+    for (size_t i = 0; i < n; i++) {
+      int rc = fuze_stack_at(c->s, i, e);
+      if (rc || memcmp(e, c->vals + i * c->nb, c->nb)) {
+        T_CHECK(0, "%s %s: %s element %zu differs (rc %d)", what, tag, c->name, i, rc);
+        return;
+      }
+    }
+    return;
+  }
+  cut_walk cw = {c, 0, 0};
+  T_CHECK(fuze_map_foreach(c->m, cut_fe, &cw) == 0 && !cw.bad && cw.i == n,
+          "%s %s: %s slot %zu differs", what, tag, c->name, cw.i);
+  for (size_t i = 0; i < n; i++) {
+    int rc = fuze_map_get(c->m, &c->keys[i], e);
+    if (rc || memcmp(e, c->vals + i * c->nb, c->nb)) {
+      T_CHECK(0, "%s %s: %s key of slot %zu: rc %s or value differs", what, tag, c->name, i,
+              fuze_err_name(rc));
+      return;
+    }
+  }
+}
+
+static void cut_runs(world *w, MPI_Comm app, const fuze_plan *p) {
+  if (!w->batch || w->f > 2) return;
+  enum { NC = 3 };
+  cutobj c[NC] = {{.name = "cut24", .nb = 24}, {.name = "cut64", .nb = 64},
+                  {.name = "cut72", .kb = 8, .nb = 72}};
+  size_t me = (size_t)w->me;
+  /* Elements per rank (members of different sizes), and how many to pop back. */
+  size_t full[NC] = {9000 + 61 * me, me % 2 ? 3072 + 300 + me : 3072, 3000 + 23 * me};
+  size_t back[NC] = {6000, 2049, 2000};
+  snprintf(what, sizeof what, "cut runs np=%d f=%d spares=%d %s%s", w->np, w->f, w->spares,
+           w->forward ? "forward" : "rollback", w->k > 1 ? " nodes" : "");
+  int rc = fuze_stack_create(w->ctx, c[0].name, c[0].nb, &c[0].s);
+  T_EQ_INT(rc, FUZE_SUCCESS, "create cut24");
+  if (!rc) T_EQ_INT(rc = fuze_stack_create(w->ctx, c[1].name, c[1].nb, &c[1].s), FUZE_SUCCESS, "create cut64");
+  if (!rc) T_EQ_INT(rc = fuze_map_create(w->ctx, c[2].name, c[2].kb, c[2].nb, &c[2].m), FUZE_SUCCESS, "create cut72");
+  if (rc) return;
+  for (int x = 0; x < NC; x++) {
+    c[x].o = c[x].m ? &c[x].m->o : &c[x].s->o;
+    c[x].vals = malloc(full[x] * c[x].nb);
+    c[x].keys = malloc(full[x] * sizeof *c[x].keys);
+  }
+  /* Grow the capacity (these operations wait in the queue), commit. */
+  for (int x = 0; x < NC && !rc; x++)
+    for (size_t i = 0; i < full[x] && !rc; i++) rc = cut_add(w, &c[x], 1);
+  T_EQ_INT(fuze_checkpoint(w->ctx), FUZE_SUCCESS, "checkpoint after growth");
+  /* Everything popped or removed, last slot first: descending runs. */
+  for (int x = 0; x < NC && !rc; x++)
+    for (size_t i = 0; i < full[x] && !rc; i++) rc = cut_drop(&c[x]);
+  cut_flush(w, c, NC, full, "pop all");
+  /* Pushed or put again: ascending runs. */
+  for (int x = 0; x < NC && !rc; x++)
+    for (size_t i = 0; i < full[x] && !rc; i++) rc = cut_add(w, &c[x], 2);
+  cut_flush(w, c, NC, full, "push");
+  /* Back across the cuts: descending runs that start in the middle of one. */
+  for (int x = 0; x < NC && !rc; x++)
+    for (size_t i = 0; i < back[x] && !rc; i++) rc = cut_drop(&c[x]);
+  cut_flush(w, c, NC, back, "pop back");
+  for (int x = 0; x < NC; x++) nodes_check(w, app, p, c[x].name, c[x].n);
+  /* f domains holding members of block 0 are wiped: their structures are
+   * decoded from every backup of the block. */
+  if (!w->forward) T_EQ_INT(fuze_checkpoint(w->ctx), FUZE_SUCCESS, "checkpoint before the wipe");
+  int dom[8], nd = 0, ranks[64], nr = 0, ndom = w->np / w->k;
+  for (int x = p->block_start[0]; x < p->block_start[1] + ndom && nd < w->f; x++) {
+    int d = x < p->block_start[1] ? p->members[x] / w->k : x - p->block_start[1], dup = 0;
+    for (int y = 0; y < nd; y++) dup |= dom[y] == d;
+    if (!dup) dom[nd++] = d;
+  }
+  for (int y = 0; y < nd; y++)
+    for (int r = dom[y] * w->k; r < (dom[y] + 1) * w->k; r++) ranks[nr++] = r;
+  T_EQ_INT(fuze_inject(w->ctx, ranks, nr), FUZE_SUCCESS, "inject");
+  rc = fuze_recover(w->ctx);
+  T_CHECK(rc == FUZE_RECOVERED, "%s: recover returned %s: %s", what, fuze_err_name(rc),
+          fuze_last_error(w->ctx));
+  verify(w, &w->cur, "after the wipe");
+  for (int x = 0; x < NC; x++) cut_verify(&c[x], "after the wipe");
+  for (int x = 0; x < NC; x++) nodes_check(w, app, p, c[x].name, c[x].n);
+  T_EQ_INT(fuze_checkpoint(w->ctx), FUZE_SUCCESS, "checkpoint after the wipe");
+  w->com = w->cur;
+  if (w->me == 0)
+    printf("  cut runs: f=%d %s: %llu %llu %llu cuts\n", w->f, w->forward ? "forward" : "rollback",
+           (unsigned long long)c[0].o->coal_cuts, (unsigned long long)c[1].o->coal_cuts,
+           (unsigned long long)c[2].o->coal_cuts);
+  for (int x = 0; x < NC; x++) {
+    free(c[x].vals);
+    free(c[x].keys);
+  }
+}
+
 static void run(world *w) {
   char cfg[200];
   snprintf(cfg, sizeof cfg, "faults=%d;spares=%d;domain=%d;recovery=%s;sync=%s;capacity=16", w->f, w->spares, w->k,
@@ -350,6 +535,7 @@ static void run(world *w) {
   int napp = ncompute;
   queued_ops(w, (int)t_below(&pick, (size_t)napp), (int)t_below(&pick, (size_t)napp));
   theorem1(w, app, &p);
+  cut_runs(w, app, &p);
   beyond_f(w, &p);
   if (w->me == 0) printf("  %s: %d failure scenarios + %d operation crashes\n", cfg, count, w->f + 1);
   fuze__plan_free(&p);

@@ -19,7 +19,6 @@
 #include "fused.h"
 #include "pfile.h"
 
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,15 +280,14 @@ static int send_pieces(fuze_fobj *f, piece *pcs, int np, int only_j, int inject)
  * with sync=batch loses the operations since the last flush, as it could
  * lose any unflushed accumulate before: batch is for recovery=rollback.)
  *
- * The buffers live in a side table keyed by structure (fused.h has no field
- * for them), guarded by a mutex so that contexts in different threads stay
- * independent. */
+ * The buffer is a field of the structure (fuze_fobj.coal), created on the
+ * first batched operation and freed with the structure or by a wipe, so
+ * contexts in different threads share nothing. */
 #define COAL_ACC (64u << 10) /* node bytes per accumulate of a flush */
 
 struct coal_ord { size_t slot, e; };
 
-typedef struct coal {
-  const fuze_fobj *f;
+typedef struct fuze_coal {
   size_t n, max;         /* entries used, entries before a flush */
   size_t esz;            /* entry bytes: nb value delta, then kb key delta */
   size_t *slot;          /* entry -> slot */
@@ -301,34 +299,9 @@ typedef struct coal {
   int any;               /* operations coalesced since the last flush */
 } coal;
 
-static pthread_mutex_t coal_lock = PTHREAD_MUTEX_INITIALIZER;
-static coal **coal_tab;
-static size_t coal_n, coal_cap;
-
-static coal *coal_find(const fuze_fobj *f) {
-  coal *c = NULL;
-  pthread_mutex_lock(&coal_lock);
-  for (size_t x = 0; x < coal_n && !c; x++)
-    if (coal_tab[x]->f == f) c = coal_tab[x];
-  pthread_mutex_unlock(&coal_lock);
-  return c;
-}
-
-static void coal_free(const fuze_fobj *f) {
-  coal *c = NULL;
-  pthread_mutex_lock(&coal_lock);
-  for (size_t x = 0; x < coal_n; x++)
-    if (coal_tab[x]->f == f) {
-      c = coal_tab[x];
-      coal_tab[x] = coal_tab[--coal_n];
-      break;
-    }
-  if (!coal_n) {
-    free(coal_tab);
-    coal_tab = NULL;
-    coal_cap = 0;
-  }
-  pthread_mutex_unlock(&coal_lock);
+static void coal_free(fuze_fobj *f) {
+  coal *c = f->coal;
+  f->coal = NULL;
   if (!c) return;
   free(c->slot);
   free(c->delta);
@@ -341,14 +314,12 @@ static void coal_free(const fuze_fobj *f) {
  * flush can gather into FUZE_STAGE bytes of stage (value deltas, f products
  * of them, key deltas), at least one. */
 static coal *coal_get(fuze_fobj *f) {
-  coal *c = coal_find(f);
-  if (c) return c;
+  if (f->coal) return f->coal;
   size_t per = f->nb * (1 + (size_t)f->ctx->plan.f) + f->kb, max = per ? FUZE_STAGE / per : 1, hs = 4;
   if (max < 2) max = 2; /* an operation touches up to 2 slots */
   while (hs < 2 * max) hs <<= 1;
-  c = calloc(1, sizeof *c);
+  coal *c = calloc(1, sizeof *c);
   if (c) {
-    c->f = f;
     c->max = max;
     c->esz = f->nb + f->kb;
     c->hmask = hs - 1;
@@ -357,30 +328,13 @@ static coal *coal_get(fuze_fobj *f) {
     c->hash = malloc(hs * sizeof *c->hash);
     c->ord = malloc(max * sizeof *c->ord);
   }
-  int ok = c && c->slot && c->delta && c->hash && c->ord;
-  if (ok) {
+  f->coal = c;
+  if (c && c->slot && c->delta && c->hash && c->ord) {
     memset(c->hash, 0xff, hs * sizeof *c->hash);
-    pthread_mutex_lock(&coal_lock);
-    if (coal_n == coal_cap) {
-      size_t cap = coal_cap ? 2 * coal_cap : 8;
-      coal **t = realloc(coal_tab, cap * sizeof *t);
-      if (t) {
-        coal_tab = t;
-        coal_cap = cap;
-      }
-    }
-    if ((ok = coal_n < coal_cap)) coal_tab[coal_n++] = c;
-    pthread_mutex_unlock(&coal_lock);
+    return c;
   }
-  if (!ok && c) {
-    free(c->slot);
-    free(c->delta);
-    free(c->hash);
-    free(c->ord);
-    free(c);
-    c = NULL;
-  }
-  return c;
+  coal_free(f); /* a partly allocated buffer */
+  return NULL;
 }
 
 /* Entry of slot s, created zeroed; the caller made room for it. */
@@ -454,6 +408,7 @@ static int coal_send(fuze_fobj *f, coal *c) {
     for (size_t a = 0, e; a < m && !rc; a = e) {
       size_t most = COAL_ACC / (nb ? nb : 1) ? COAL_ACC / (nb ? nb : 1) : 1;
       for (e = a + 1; e < m && e - a < most && c->ord[e].slot == c->ord[e - 1].slot + 1; e++) {}
+      f->coal_cuts += e < m && e - a == most && c->ord[e].slot == c->ord[e - 1].slot + 1;
       rc = fuze__win_xor(ctx, f->win, prod[j] + a * nb, (e - a) * nb, host, base + noff + c->ord[a].slot * nb);
       if (!rc && kb) rc = fuze__win_xor(ctx, f->win, key + a * kb, (e - a) * kb, host, base + koff + c->ord[a].slot * kb);
     }
@@ -470,7 +425,7 @@ static int coal_send(fuze_fobj *f, coal *c) {
 }
 
 static int coal_flush(fuze_fobj *f) {
-  coal *c = coal_find(f);
+  coal *c = f->coal;
   return c && (c->n || c->any) ? coal_send(f, c) : FUZE_SUCCESS;
 }
 

@@ -41,6 +41,8 @@ typedef struct fuze_fobj {
   unsigned char *q;        /* operations waiting for capacity, in order */
   size_t qlen, qcap, qslots; /* bytes used/allocated; highest slot + 1 they touch */
   uint64_t ops, deferred_ops;
+  struct fuze_coal *coal;  /* sync=batch: coalesced operations (fused.c), NULL until the first */
+  uint64_t coal_cuts;      /* sync=batch flushes: node runs cut at COAL_ACC, per backup (tests) */
 } fuze_fobj;
 
 struct fuze_stack { fuze_fobj o; };
