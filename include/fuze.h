@@ -85,10 +85,12 @@ typedef struct fuze_map fuze_map;
  * @param [in]  config   "key=value" pairs separated by ';' or ',', or NULL.
  *                       FUZE_<KEY> environment variables override keys. Keys:
  *                       faults, spares, domain (node|rank|K), block, code
- *                       (rs|xor|replicate), recovery (rollback|forward),
+ *                       (rs|xor|replicate|byzantine), recovery (rollback|forward),
  *                       chunk (bytes, dirty-tracking granularity),
  *                       capacity (initial fused slots of stacks and maps),
- *                       sync (op|batch), lock (shared|exclusive), dir
+ *                       sync (op|batch), lock (shared|exclusive), shm
+ *                       (auto|on|off: stack/map windows in shared memory
+ *                       with atomic XOR when all ranks share a node), dir
  *                       (persistence directory), persist_every (K: persist
  *                       every K-th epoch, default 1), verify_every (K:
  *                       fuze_verify() after every K-th checkpoint commits;

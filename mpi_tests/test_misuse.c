@@ -27,6 +27,7 @@ static void bad_configs(void) {
       {"code=lzma", "bad value 'lzma' for key 'code' (accepted: rs, xor, replicate, byzantine)"},
       {"domain=-3", "bad value '-3' for key 'domain'"},
       {"recovery=sideways", "key 'recovery' (accepted: rollback, forward)"},
+      {"shm=maybe", "bad value 'maybe' for key 'shm' (accepted: auto, on, off)"},
       {"chunk=100", "key 'chunk' (accepted: a multiple of 64"},
       {"code=xor;faults=2", "code=xor tolerates exactly one fault, got faults=2"},
       {"faults", "'faults' is not of the form key=value"},

@@ -120,6 +120,11 @@ static int set_key(fuze_config *cfg, const char *key, const char *val, char *msg
     cfg->sync_batch = !strcmp(val, "batch");
     return FUZE_SUCCESS;
   }
+  if (!strcmp(key, "shm")) {
+    if (strcmp(val, "auto") && strcmp(val, "on") && strcmp(val, "off")) return bad(msg, key, val, "auto, on, off");
+    cfg->shm = !strcmp(val, "on") ? FUZE_SHM_ON : !strcmp(val, "off") ? FUZE_SHM_OFF : FUZE_SHM_AUTO;
+    return FUZE_SUCCESS;
+  }
   if (!strcmp(key, "persist_every"))
     return set_int(msg, key, val, 1, INT_MAX, "an integer >= 1", &cfg->persist_every);
   if (!strcmp(key, "verify_every"))
@@ -131,11 +136,11 @@ static int set_key(fuze_config *cfg, const char *key, const char *val, char *msg
   }
   return fuze__error(msg, FUZE_ERR_CONFIG,
                      "config: unknown key '%s' (known: faults, spares, domain, block, code, "
-                     "recovery, chunk, capacity, sync, lock, dir, persist_every, verify_every, inject, verbose)", key);
+                     "recovery, chunk, capacity, sync, lock, shm, dir, persist_every, verify_every, inject, verbose)", key);
 }
 
 static const char *const known_keys[] = {"faults", "spares", "domain", "block", "code",
-                                         "recovery", "chunk", "capacity", "sync", "lock", "dir", "persist_every",
+                                         "recovery", "chunk", "capacity", "sync", "lock", "shm", "dir", "persist_every",
                                          "verify_every", "inject", "verbose"};
 
 /* FUZE_<KEY> overrides the same key from the string. */

@@ -37,6 +37,11 @@ typedef struct fuze_inject_spec {
   long bits;
 } fuze_inject_spec;
 
+/* shm: stack and map windows as MPI-3 shared-memory windows updated with CPU
+ * atomic XOR (auto: when every rank is on one node and the MPI library can
+ * allocate them; on: required, an error otherwise; off: MPI_Accumulate). */
+enum fuze_shm_mode { FUZE_SHM_AUTO = 0, FUZE_SHM_ON = 1, FUZE_SHM_OFF = 2 };
+
 typedef struct fuze_config {
   int faults;            /* f, default 1 */
   int spares;            /* a, default 0 */
@@ -50,6 +55,7 @@ typedef struct fuze_config {
   size_t capacity;       /* initial fused slots of a stack or map, default 256 */
   int lock_exclusive;     /* lock=exclusive: the naive per-operation window lock */
   int sync_batch;        /* sync=batch: stack/map updates complete at fuze_flush */
+  int shm;               /* enum fuze_shm_mode: stack/map windows in shared memory, default auto */
   char dir[1024];         /* persistence directory ("" = none) */
   int persist_every;     /* persist every K-th committed epoch, default 1 */
   int verify_every;      /* fuze_verify after every K-th checkpoint commits, 0 = never */

@@ -753,7 +753,8 @@ static int make_window(fuze_fobj *f, size_t cap) {
   int nh = 0;
   size_t size = 0;
   int rc = fuze__agree(f->ctx, compute_hosted(f, cap, &h, &nh, &size));
-  if (!rc) rc = fuze__win_create(f->ctx, size, &f->win, &f->winbase, !f->excl);
+  int shm = 0;
+  if (!rc) rc = fuze__win_create_fused(f->ctx, size, &f->win, &f->winbase, !f->excl, &shm);
   if (rc) {
     free(h);
     return rc;

@@ -69,6 +69,8 @@ struct fuze_ctx {
   size_t stage_pos, stage_size;
   int debug_reorder;         /* FUZE_DEBUG_REORDER: vary the order updates reach backups */
   int op_inject_hosts;       /* >= 0: the next stack/map op wipes this rank after that many hosts */
+  int one_node;              /* every rank shares memory: 1 yes, 0 no, -1 not asked yet (transport.c) */
+  int shm_windows;           /* the newest stack/map window is in shared memory (transport.c) */
   /* Epoch state. */
   uint64_t epoch;       /* last committed epoch */
   uint64_t decided;     /* highest epoch this rank knows was decided */
@@ -104,9 +106,17 @@ size_t fuze__align(size_t n);
  * fine-grained path); 0 for lock=exclusive windows, locked per operation. */
 int fuze__win_create(fuze_ctx *ctx, size_t bytes, MPI_Win *win, unsigned char **base,
                      int lock_all);
+/* The same for a stack/map window (many small concurrent XORs). With
+ * shm=auto or on and every rank on one node it is an MPI-3 shared-memory
+ * window (MPI_Win_allocate_shared), which fuze__win_xor updates with CPU
+ * atomic XOR; otherwise (or when the library cannot allocate one, auto)
+ * exactly fuze__win_create. *shm tells which. */
+int fuze__win_create_fused(fuze_ctx *ctx, size_t bytes, MPI_Win *win, unsigned char **base,
+                           int lock_all, int *shm);
 void fuze__win_free(MPI_Win *win, int locked);
-/* Accumulate (BXOR) len bytes into rank's window at disp; the origin buffer
- * must stay untouched until fuze__win_flush. */
+/* XOR len bytes into rank's window at disp: MPI_Accumulate(BXOR), or in a
+ * shared-memory window atomic XORs done at once. The origin buffer must stay
+ * untouched until fuze__win_flush. */
 int fuze__win_xor(fuze_ctx *ctx, MPI_Win win, const void *buf, size_t len, int rank,
                   size_t disp);
 int fuze__win_flush(fuze_ctx *ctx, MPI_Win win);

@@ -633,6 +633,7 @@ int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctxp, MPI_Comm *app_
   MPI_Comm_size(ctx->world, &ctx->size);
   ctx->app = MPI_COMM_NULL;
   ctx->op_inject_hosts = -1;
+  ctx->one_node = -1;
   ctx->debug_reorder = getenv("FUZE_DEBUG_REORDER") && atoi(getenv("FUZE_DEBUG_REORDER"));
   int rc = setup(ctx, config);
   if (rc < 0) {

@@ -63,6 +63,15 @@ static void keys(void) {
   CHECK(c.lock_exclusive == 0 && c.sync_batch == 0 && c.capacity == 256, "lock/sync/capacity defaults");
   refused("lock=maybe", "key 'lock' (accepted: shared, exclusive)");
   refused("sync=sometimes", "key 'sync' (accepted: op, batch)");
+  ok("shm=on", &c);
+  CHECK(c.shm == FUZE_SHM_ON, "shm=on");
+  ok("shm=off", &c);
+  CHECK(c.shm == FUZE_SHM_OFF, "shm=off");
+  ok("shm=auto", &c);
+  CHECK(c.shm == FUZE_SHM_AUTO, "shm=auto");
+  ok("", &c);
+  CHECK(c.shm == FUZE_SHM_AUTO, "shm defaults to auto");
+  refused("shm=yes", "bad value 'yes' for key 'shm' (accepted: auto, on, off)");
   refused("capacity=0", "key 'capacity' (accepted: 1..1073741824 slots)");
   refused("faults=256", "'faults' (accepted: 1..255)");
   refused("faults=1x", "bad value '1x' for key 'faults'");

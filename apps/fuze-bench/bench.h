@@ -27,6 +27,7 @@ enum bench_id {
   B_FTI,
   B_SCRUB,
   B_BYZANTINE,
+  B_TRANSPORT,
   B_COUNT
 };
 
@@ -74,6 +75,8 @@ typedef struct bench_opts {
   int scrub_f;                      /* 0: min(2, np - 1) */
   /* byzantine */
   size_t byz_size;
+  /* transport */
+  double xor_secs;                  /* timed window of every repetition */
 } bench_opts;
 
 extern bench_opts g_opt;
@@ -131,5 +134,6 @@ void bench_kernel(void);
 void bench_fti(void);
 void bench_scrub(void);
 void bench_byzantine(void);
+void bench_transport(void);
 
 #endif

@@ -13,6 +13,9 @@
  *   kernel       delta-encode / decode GB/s next to memcpy, one core
  *   fti          FTI's geometry (8 ranks x 64 MiB, f = 2) next to its numbers
  *   scrub        fuze_verify of a clean epoch: seconds per protected GiB
+ *   byzantine    code=byzantine against replication with 2f copies
+ *   transport    XORs into a shared host vs one host per origin, with
+ *                MPI_Accumulate and with shared-memory atomics (config shm)
  *
  * Every timing is repeated (--reps) and reported as median (min-max); the
  * table gives the fusion/replication ratio. --csv FILE writes
@@ -32,7 +35,7 @@
 
 static const char *const bench_names[B_COUNT] = {"space",    "update",   "concurrency", "checkpoint",
                                                  "recovery", "kernel",   "fti",      "scrub",
-                                                 "byzantine"};
+                                                 "byzantine", "transport"};
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -42,7 +45,7 @@ static void usage(FILE *out) {
           "\n"
           "  --bench LIST         sub-benchmarks, comma-separated (default all):\n"
           "                       space,update,concurrency,checkpoint,recovery,kernel,fti,scrub,\n"
-          "                       byzantine\n"
+          "                       byzantine,transport\n"
           "  --reps N             repetitions of every timing (default 5)\n"
           "  --csv FILE           write bench,param,mode,median,min,max,unit rows\n"
           "  --config STRING      extra fuze config keys for every run (must not change the\n"
@@ -81,6 +84,9 @@ static void usage(FILE *out) {
           "  --scrub-faults F     f (default min(2, np-1))\n"
           "byzantine:\n"
           "  --byz-size SIZE      array bytes per rank (default 16M); f = 1, 2 vs replicate 2f\n"
+          "transport:\n"
+          "  --xor-time SECONDS   timed window of every repetition (default 0.5): XORs of\n"
+          "                       --value bytes, each flushed, from every rank at once\n"
           "\n"
           "Sizes accept K, M, G suffixes (binary). Exit status: 0, 1 a check failed or fuze\n"
           "failed, 2 bad options.\n");
@@ -93,6 +99,14 @@ static int parse_long(const char *s, long lo, long hi, long *out) {
   if (errno || end == s || *end || v < lo || v > hi) return -1;
   *out = v;
   return 0;
+}
+
+/* Seconds in (0, 60]. */
+static int parse_secs(const char *val, double *out) {
+  char *end = NULL;
+  errno = 0;
+  *out = strtod(val, &end);
+  return errno || end == val || *end || !(*out > 0 && *out <= 60);
 }
 
 static int parse_size(const char *s, size_t *out) {
@@ -175,6 +189,7 @@ static void defaults(int smoke) {
   o->scrub_size = smoke ? 64 << 10 : 16 << 20;
   o->scrub_f = 0;
   o->byz_size = smoke ? 64 << 10 : 16 << 20;
+  o->xor_secs = smoke ? 0.02 : 0.5;
 }
 
 /* Returns 0, 1 (--help) or -1 with a message in err. */
@@ -206,7 +221,7 @@ static int parse_options(int argc, char **argv, char *err, size_t errlen) {
         "--update-faults", "--update-sync", "--conc-k",    "--conc-time",    "--ckpt-size",  "--ckpt-changed",
         "--ckpt-faults", "--rec-size",    "--rec-faults",  "--kernel-size", "--kernel-k",
         "--fti-size",    "--fti-np",      "--fti-faults",  "--scrub-size", "--scrub-faults",
-        "--byz-size"};
+        "--byz-size",    "--xor-time"};
     int ok = 0;
     for (size_t k = 0; k < sizeof known / sizeof *known; k++) ok |= !strcmp(name, known[k]);
     if (!ok) {
@@ -274,10 +289,7 @@ static int parse_options(int argc, char **argv, char *err, size_t errlen) {
     } else if (!strcmp(name, "--conc-k")) {
       bad = parse_list(val, 0, 1, 255, o->conc_k, &o->n_conc_k);
     } else if (!strcmp(name, "--conc-time")) {
-      char *end = NULL;
-      errno = 0;
-      o->conc_secs = strtod(val, &end);
-      bad = errno || end == val || *end || !(o->conc_secs > 0 && o->conc_secs <= 60);
+      bad = parse_secs(val, &o->conc_secs);
     } else if (!strcmp(name, "--ckpt-size")) {
       bad = parse_list(val, 1, 0, 0, o->ckpt_size, &o->n_ckpt_size);
     } else if (!strcmp(name, "--ckpt-changed")) {
@@ -302,6 +314,8 @@ static int parse_options(int argc, char **argv, char *err, size_t errlen) {
     } else if (!strcmp(name, "--fti-faults")) {
       bad = parse_long(val, 1, 16, &v);
       o->fti_f = (int)v;
+    } else if (!strcmp(name, "--xor-time")) {
+      bad = parse_secs(val, &o->xor_secs);
     } else if (!strcmp(name, "--byz-size")) {
       bad = parse_size(val, &o->byz_size) || o->byz_size < 8;
     } else if (!strcmp(name, "--scrub-size")) {
@@ -348,7 +362,7 @@ int main(int argc, char **argv) {
   }
   static void (*const run[B_COUNT])(void) = {bench_space,    bench_update, bench_concurrency,
                                              bench_checkpoint, bench_recovery, bench_kernel,
-                                             bench_fti, bench_scrub, bench_byzantine};
+                                             bench_fti, bench_scrub, bench_byzantine, bench_transport};
   for (int b = 0; b < B_COUNT; b++) {
     if (!(g_opt.benches & (1u << b))) continue;
     double tb = MPI_Wtime();

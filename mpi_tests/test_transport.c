@@ -1,0 +1,150 @@
+/* transport: the two ways an XOR reaches a stack/map window.
+ *
+ * usage: test_transport EXPECT   EXPECT is "shm" when MPI can allocate
+ * shared-memory windows in this run (every rank on one node, an osc
+ * component with shared windows), "noshm" when it cannot (osc/pt2pt).
+ *
+ * For shm=auto, on and off it checks which kind of window was made (shm=on
+ * where that is impossible must fail with FUZE_ERR_MPI naming shm=on and
+ * change nothing), then hammers one host region from every rank at once:
+ * many XORs of random deltas at random offsets and lengths, unaligned heads
+ * and tails included, some into the very same words from all ranks, every
+ * one of them atomic. The host's bytes must equal the XOR of everything sent
+ * (computed on every rank from the shared seeds), and the accumulate-based
+ * path must give the same bytes. Finally a map registered with each setting
+ * survives a wipe and a recovery bit-exact. */
+#include "common.h"
+#include "internal.h"
+
+#define REGION 4096
+#define ROUNDS 3000
+
+static int me, np;
+
+static fuze_ctx *open_ctx(const char *cfg, int want) {
+  fuze_ctx *ctx = NULL;
+  MPI_Comm app = MPI_COMM_NULL;
+  int rc = fuze_init(MPI_COMM_WORLD, cfg, &ctx, &app);
+  if (!rc) MPI_Comm_free(&app);
+  T_EQ_INT(rc, want, cfg);
+  return rc == want ? ctx : NULL;
+}
+
+/* Every rank XORs ROUNDS random pieces into rank `host`'s region; returns the
+ * expected region (what all ranks sent, XORed) in want. */
+static void hammer(fuze_ctx *ctx, MPI_Win win, int host, unsigned char *want) {
+  memset(want, 0, REGION);
+  unsigned char piece[512];
+  for (int r = 0; r < np; r++) {
+    uint64_t s = 0x5eed0000u + (uint64_t)r;
+    for (int x = 0; x < ROUNDS; x++) {
+      /* Every 4th piece: the same 64 bytes from every rank (contended). */
+      size_t len = x % 4 == 0 ? 64 : 1 + t_below(&s, sizeof piece);
+      size_t off = x % 4 == 0 ? 128 : t_below(&s, REGION - len + 1);
+      t_fill(&s, piece, len);
+      if (x % 7 == 0) memset(piece + len / 3, 0, len / 3); /* zero words are skipped */
+      for (size_t b = 0; b < len; b++) want[off + b] ^= piece[b];
+      if (r == me) {
+        int rc = fuze__win_xor(ctx, win, piece, len, host, off);
+        T_EQ_INT(rc, FUZE_SUCCESS, "fuze__win_xor");
+        if (x % 64 == 63) fuze__win_flush(ctx, win);
+      }
+    }
+  }
+  fuze__win_flush(ctx, win);
+  fuze__win_sync(win);
+  MPI_Barrier(MPI_COMM_WORLD);
+  fuze__win_sync(win);
+}
+
+static void one_setting(const char *shm, int expect_shm) {
+  char cfg[128];
+  snprintf(cfg, sizeof cfg, "faults=1;domain=rank;shm=%s", shm);
+  int impossible = !strcmp(shm, "on") && !expect_shm;
+  fuze_ctx *ctx = open_ctx(cfg, FUZE_SUCCESS);
+  if (!ctx) return;
+  MPI_Win win = MPI_WIN_NULL;
+  unsigned char *base = NULL;
+  int is_shm = -1;
+  int rc = fuze__win_create_fused(ctx, REGION, &win, &base, 1, &is_shm);
+  if (impossible) {
+    T_EQ_INT(rc, FUZE_ERR_MPI, "shm=on without shared-memory windows");
+    T_CHECK(strstr(fuze_last_error(ctx), "transport: shm=on, but MPI_Win_allocate_shared of 4096 bytes failed") != NULL,
+            "message: %s", fuze_last_error(ctx));
+    T_CHECK(win == MPI_WIN_NULL, "no window is left behind");
+  } else {
+    T_EQ_INT(rc, FUZE_SUCCESS, cfg);
+    int want_shm = strcmp(shm, "off") ? expect_shm : 0;
+    T_CHECK(is_shm == want_shm && ctx->shm_windows == want_shm, "%s: shared window %d (ctx %d), expected %d", cfg,
+            is_shm, ctx->shm_windows, want_shm);
+    unsigned char want[REGION];
+    for (int host = 0; host < np && !rc; host += np - 1) {
+      uint64_t before = ctx->sent_bytes;
+      hammer(ctx, win, host, want);
+      if (me == host)
+        T_CHECK(!memcmp(base, want, REGION), "%s: host %d's region is not the XOR of all pieces", cfg, host);
+      T_CHECK(ctx->sent_bytes > before, "%s: sent_bytes counts the XORs", cfg);
+      memset(base, 0, REGION);
+      fuze__win_sync(win);
+      MPI_Barrier(MPI_COMM_WORLD);
+    }
+    fuze__win_free(&win, 1);
+  }
+  fuze_finalize(&ctx);
+
+  /* A map with this setting: wipe one rank, recover, bit-exact. */
+  snprintf(cfg, sizeof cfg, "faults=1;domain=rank;recovery=forward;capacity=8;shm=%s", shm);
+  ctx = open_ctx(cfg, FUZE_SUCCESS);
+  if (!ctx) return;
+  fuze_map *m = NULL;
+  rc = fuze_map_create(ctx, "m", 8, 24, &m);
+  T_EQ_INT(rc, impossible ? FUZE_ERR_MPI : FUZE_SUCCESS, "fuze_map_create");
+  if (!rc) {
+    uint64_t s = 77 + (uint64_t)me;
+    unsigned char val[24];
+    for (uint64_t k = 0; k < 40; k++) { /* past capacity 8: growth too */
+      t_fill(&s, val, sizeof val);
+      T_EQ_INT(fuze_map_put(m, &k, val), FUZE_SUCCESS, "put");
+    }
+    for (uint64_t k = 0; k < 40; k += 3) T_EQ_INT(fuze_map_remove(m, &k), FUZE_SUCCESS, "remove");
+    T_EQ_INT(fuze_checkpoint(ctx), FUZE_SUCCESS, "checkpoint");
+    for (uint64_t k = 1; k < 40; k += 3) {
+      t_fill(&s, val, sizeof val);
+      T_EQ_INT(fuze_map_put(m, &k, val), FUZE_SUCCESS, "update");
+    }
+    /* Expected contents before the wipe. */
+    unsigned char before[40][24];
+    int have[40];
+    for (uint64_t k = 0; k < 40; k++) have[k] = fuze_map_get(m, &k, before[k]) == FUZE_SUCCESS;
+    int victim = np - 1;
+    T_EQ_INT(fuze_inject(ctx, &victim, 1), FUZE_SUCCESS, "fuze_inject");
+    rc = fuze_recover(ctx);
+    T_EQ_INT(rc, FUZE_RECOVERED, "fuze_recover");
+    for (uint64_t k = 0; k < 40; k++) {
+      unsigned char got[24];
+      int h = fuze_map_get(m, &k, got) == FUZE_SUCCESS;
+      T_CHECK(h == have[k] && (!h || !memcmp(got, before[k], 24)), "%s: key %d after recovery", cfg, (int)k);
+    }
+  }
+  fuze_finalize(&ctx);
+}
+
+int main(int argc, char **argv) {
+  MPI_Init(&argc, &argv);
+  MPI_Comm_rank(MPI_COMM_WORLD, &me);
+  MPI_Comm_size(MPI_COMM_WORLD, &np);
+  if (argc != 2 || (strcmp(argv[1], "shm") && strcmp(argv[1], "noshm"))) {
+    if (!me) fprintf(stderr, "usage: test_transport shm|noshm\n");
+    MPI_Finalize();
+    return 2;
+  }
+  int expect_shm = !strcmp(argv[1], "shm");
+  one_setting("auto", expect_shm);
+  one_setting("on", expect_shm);
+  one_setting("off", expect_shm);
+  int bad = 0;
+  MPI_Allreduce(&t_failures, &bad, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  if (!me) printf("test_transport (%s): %s (%d failed checks)\n", argv[1], bad ? "FAILED" : "OK", bad);
+  MPI_Finalize();
+  return bad ? 1 : 0;
+}
