@@ -374,7 +374,7 @@ static void singles(tw *w) {
   if ((h = pick_host(w, &b, &j)) >= 0) {
     int i = (int)t_below(&w->pick, (size_t)bk(w, b));
     off = t_below(&w->pick, 8);
-    single(w, "count replica", "stack", "region", h, b, j, 16 * (size_t)i + off, mask,
+    single(w, "count replica", "stack", "region", h, b, j, 64 * (size_t)i + off, mask,
            FUZE_VERIFY_INDEX, j, member(w, b, i), off);
     gather_sizes(w);
     fuze_fobj *f = fobj(w, "map");

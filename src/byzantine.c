@@ -348,7 +348,7 @@ static unsigned char *fcompact(const fuze_fobj *f, const unsigned char *idx, con
 /* Member i's index replica in a region: header (16 bytes) then cap key slots. */
 static void region_index(const fuze_fobj *f, int k, const unsigned char *r, int i, unsigned char *idx) {
   fuze_fobj_layout l = fuze__fobj_layout(k, f->cap, f->kb, f->nb);
-  memcpy(idx, r + 16 * (size_t)i, 16);
+  memcpy(idx, r + fuze__hdr_off(i), 16);
   if (f->kb) memcpy(idx + 16, r + l.keys_off + (size_t)i * f->cap * f->kb, f->cap * f->kb);
 }
 
@@ -577,9 +577,10 @@ static void fire_fobj(fuze_ctx *ctx, armed *m, fuze_fobj *f, byz_fobj *bf) {
     } else if (m->mode == FUZE_BYZ_ARM_RANDOM) { /* header and keys as one span */
       size_t hl = 16 * (size_t)k, kl = (size_t)k * f->cap * f->kb;
       for (size_t b = m->off; b < m->off + m->len && b < hl + kl; b++)
-        (b < hl ? r : r + l.keys_off - hl)[b] ^= (unsigned char)(1 + mix(&m->seed) % 255);
+        (b < hl ? r + fuze__hdr_off((int)(b / 16)) - b / 16 * 16 : r + l.keys_off - hl)[b] ^=
+            (unsigned char)(1 + mix(&m->seed) % 255);
     } else {
-      hit(m, r, 16 * (size_t)k);
+      for (int i = 0; i < k; i++) hit(m, r + fuze__hdr_off(i), 16);
       hit(m, r + l.keys_off, (size_t)k * f->cap * f->kb);
     }
     fwin_sync(f);
@@ -978,7 +979,7 @@ static int correct_fblock(fuze_ctx *ctx, int x, int b, verdict *v) {
         msg[o] = calloc(R, 1);
         mlen[o] = R;
         for (int i = 0; msg[o] && i < k; i++) {
-          memcpy(msg[o] + 16 * (size_t)i, ipar[j * k + i], 16);
+          memcpy(msg[o] + fuze__hdr_off(i), ipar[j * k + i], 16);
           if (f->kb) memcpy(msg[o] + lay.keys_off + (size_t)i * f->cap * f->kb, ipar[j * k + i] + 16, f->cap * f->kb);
         }
         if (msg[o]) memcpy(msg[o] + lay.nodes_off, par[j], len);

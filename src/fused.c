@@ -130,7 +130,7 @@ static int host_of(const fuze_fobj *f, int j) {
 static size_t piece_off(const fuze_fobj *f, const piece *pc, int b, int i, size_t *len) {
   if (pc->type == PIECE_HDR) {
     *len = 16;
-    return 16 * (size_t)i;
+    return fuze__hdr_off(i);
   }
   if (pc->type == PIECE_KEY) {
     *len = f->kb;
@@ -412,7 +412,7 @@ static int coal_send(fuze_fobj *f, coal *c) {
       rc = fuze__win_xor(ctx, f->win, prod[j] + a * nb, (e - a) * nb, host, base + noff + c->ord[a].slot * nb);
       if (!rc && kb) rc = fuze__win_xor(ctx, f->win, key + a * kb, (e - a) * kb, host, base + koff + c->ord[a].slot * kb);
     }
-    if (!rc && c->any) rc = fuze__win_xor(ctx, f->win, hdr, 16, host, base + 16 * (size_t)i);
+    if (!rc && c->any) rc = fuze__win_xor(ctx, f->win, hdr, 16, host, base + fuze__hdr_off(i));
     f->pending = 1;
   }
   if (!rc) rc = flush_hosts(f);
@@ -814,7 +814,7 @@ void fuze__fobj_free(fuze_fobj *f) {
 static void copy_region(const fuze_fobj *f, int b, const unsigned char *src, size_t cap0,
                         unsigned char *dst, size_t cap1) {
   int k = block_k(f->ctx, b);
-  memcpy(dst, src, 16 * (size_t)k);
+  memcpy(dst, src, fuze__hdr_off(k));
   for (int i = 0; f->kb && i < k; i++)
     memcpy(dst + keys_off(f, b) + (size_t)i * cap1 * f->kb,
            src + keys_off(f, b) + (size_t)i * cap0 * f->kb, cap0 * f->kb);
@@ -1081,7 +1081,7 @@ static int gather_headers(fix *x) {
   unsigned char *r = x->me >= x->k && !x->erased[x->me] ? my_region(x) : NULL;
   if (r) {
     mine[0] = 1;
-    memcpy(mine + 1, r, 16 * (size_t)x->k);
+    for (int i = 0; i < x->k; i++) memcpy(mine + 1 + 2 * i, r + fuze__hdr_off(i), 16);
   }
   MPI_Allgather(mine, (int)w, MPI_UINT64_T, x->hdrs, (int)w, MPI_UINT64_T, x->f->ctx->block_comm[x->b]);
   free(mine);
@@ -1271,7 +1271,7 @@ int fuze_fused_info(const fuze_ctx *ctx, const char *name, fuze_fused_stats *st)
     int k = block_k(ctx, f->hosted[h].block);
     uint64_t live = 0, c;
     for (int i = 0; i < k; i++) {
-      memcpy(&c, w + 16 * (size_t)i, 8);
+      memcpy(&c, w + fuze__hdr_off(i), 8);
       if (c > live) live = c;
     }
     st->nodes += live;

@@ -4,10 +4,11 @@
  * index for maps, an operation count `seq`, and an undo log of the operations
  * since the last checkpoint (rollback recovery).
  * Fused side, per hosted (block, backup j), a working and a committed region:
- *   header: per member (count, seq)          -- index replica, XOR-updated
+ *   header: per member (count, seq), a 64-byte line each -- index replica
  *   keys:   per member, cap slots of key bytes -- index replica (maps only)
  *   nodes:  cap fused nodes of value bytes     -- parity of the members' slots
- * Every update is an XOR delta accumulated with MPI_Accumulate(BXOR). */
+ * Every update is an XOR delta: MPI_Accumulate(BXOR), or an atomic XOR in a
+ * shared-memory window (transport.c). */
 #ifndef FUZE_FUSED_H
 #define FUZE_FUSED_H
 

@@ -664,8 +664,8 @@ static int encode_views(const fuze_pfile *meta, int s, int b, int j, const mview
   for (int i = 0; i < k; i++) {
     size_t len = v[i].count * unit;
     if (st->kind != FUZE_PS_ARRAY) {
-      memcpy(out + 16 * (size_t)i, &v[i].count, 8);
-      memcpy(out + 16 * (size_t)i + 8, &v[i].seq, 8);
+      memcpy(out + fuze__hdr_off(i), &v[i].count, 8);
+      memcpy(out + fuze__hdr_off(i) + 8, &v[i].seq, 8);
       if (st->kb && v[i].count)
         memcpy(out + L.keys_off + (size_t)i * st->cap * st->kb, v[i].keys, v[i].count * st->kb);
     }
@@ -745,8 +745,8 @@ static int nonzero(const unsigned char *p, size_t n) {
 static int take_header(const fuze_pstruct *st, int b, int x, int k, const fuze_pregion *hdr,
                        mview *v, char *err) {
   fuze_fobj_layout L = fuze__fobj_layout(k, st->cap, st->kb, st->nb);
-  memcpy(&v->count, hdr->data + 16 * (size_t)x, 8);
-  memcpy(&v->seq, hdr->data + 16 * (size_t)x + 8, 8);
+  memcpy(&v->count, hdr->data + fuze__hdr_off(x), 8);
+  memcpy(&v->seq, hdr->data + fuze__hdr_off(x) + 8, 8);
   if (v->count > st->cap)
     return fail(err, FUZE_ERR_CORRUPT,
                 "'%s' block %d: backup %d says member %d holds %" PRIu64 " entries, capacity %zu",
@@ -1517,7 +1517,7 @@ static int read_root(rd *x, hid_t f, fuze_pfile *m, root *rt) {
   if (r_str(x, f, "/", "format", s, sizeof s) || strcmp(s, "fuze"))
     return rbad(x, "not a fuze rank file (attribute 'format')");
   if (r_attr(x, f, "/", "format_version", H5T_NATIVE_UINT32, 0, &m->version)) return -1;
-  if (m->version > FUZE_PFILE_VERSION || m->version < 1)
+  if (m->version != FUZE_PFILE_VERSION)
     return rbad(x, "written by format version %u; this fuze reads version %d", m->version,
                 FUZE_PFILE_VERSION);
   int64_t rank, ranks, f_, spares;
@@ -1817,7 +1817,7 @@ static int check_seal(rd *x, const unsigned char *h, uint64_t len) {
   if (memcmp(h, UB_MAGIC, 8)) return rbad(x, "not a fuze rank file (no fuze user block)");
   if (get_le64(h + 32) != crc(h, 32)) return rbad(x, "damaged user block (crc64 mismatch)");
   uint32_t v = (uint32_t)h[8] | (uint32_t)h[9] << 8 | (uint32_t)h[10] << 16 | (uint32_t)h[11] << 24;
-  if (v > FUZE_PFILE_VERSION)
+  if (v != FUZE_PFILE_VERSION)
     return rbad(x, "written by format version %u; this fuze reads version %d", v,
                 FUZE_PFILE_VERSION);
   if (get_le64(h + 16) != len)

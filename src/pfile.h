@@ -19,25 +19,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FUZE_PFILE_VERSION 1
+#define FUZE_PFILE_VERSION 2 /* 2: one 64-byte header line per member */
 #define FUZE_PFILE_NAME_MAX 64 /* == FUZE_NAME_MAX */
 
 enum { FUZE_PS_ARRAY = 0, FUZE_PS_STACK = 1, FUZE_PS_MAP = 2 };
 
 /* Region layout of a fused stack/map region of a block of k members at
  * capacity cap (fused.c uses exactly this):
- *   [0, 16k)                 header: per member (count u64, seq u64), native endian
+ *   [0, 64k)                 header: member i's (count u64, seq u64), native endian,
+ *                            at 64i, then 48 zero bytes: one cache line per member,
+ *                            so members updating their headers never share a line
  *   [keys_off, +k*cap*kb)    keys: member i's keys at keys_off + i*cap*kb, slot order
  *   [nodes_off, +cap*nb)     nodes: parity of the members' values, slot order
  * Each part starts 64-byte aligned. Slots >= a member's count hold zeros in
  * its key replica and contribute zeros to the nodes. */
 static inline size_t fuze__align64(size_t n) { return (n + 63) & ~(size_t)63; }
+#define FUZE_HDR_STRIDE 64 /* bytes of a member's header in a region */
+static inline size_t fuze__hdr_off(int i) { return FUZE_HDR_STRIDE * (size_t)i; }
 typedef struct fuze_fobj_layout {
   size_t keys_off, nodes_off, bytes;
 } fuze_fobj_layout;
 static inline fuze_fobj_layout fuze__fobj_layout(int k, size_t cap, size_t kb, size_t nb) {
   fuze_fobj_layout l;
-  l.keys_off = fuze__align64(16 * (size_t)k);
+  l.keys_off = fuze__hdr_off(k);
   l.nodes_off = l.keys_off + fuze__align64((size_t)k * cap * kb);
   l.bytes = l.nodes_off + fuze__align64(cap * nb);
   return l;

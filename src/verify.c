@@ -464,7 +464,7 @@ static void index_record(const fuze_fobj *f, const unsigned char *region, int k,
     return;
   }
   fuze_fobj_layout l = fuze__fobj_layout(k, f->cap, f->kb, f->nb);
-  memcpy(rec, region + 16 * (size_t)i, 16);
+  memcpy(rec, region + fuze__hdr_off(i), 16);
   if (f->kb) memcpy(rec + 16, region + l.keys_off + (size_t)i * f->cap * f->kb, f->cap * f->kb);
 }
 
@@ -480,7 +480,7 @@ static void index_apply(fuze_fobj *f, unsigned char *region, unsigned char *mirr
   fuze_fobj_layout l = fuze__fobj_layout(k, f->cap, f->kb, f->nb);
   for (size_t q = 0; q < L; q++) {
     if (!mask[q]) continue;
-    size_t at = q < 16 ? 16 * (size_t)i + q : l.keys_off + (size_t)i * f->cap * f->kb + q - 16;
+    size_t at = q < 16 ? fuze__hdr_off(i) + q : l.keys_off + (size_t)i * f->cap * f->kb + q - 16;
     region[at] = truth[q];
     if (mirror) mirror[at] = truth[q];
   }
@@ -850,7 +850,7 @@ static int corrupt_target(fuze_ctx *ctx, const fuze_inject_spec *sp, span *t, co
       unsigned char *r = f->winbase + h->off + h->fused; /* committed half */
       *what = "committed region (index replicas and fused nodes; offsets in the region)";
       t->origin = r;
-      t->p[0] = r, t->n[0] = 16 * (size_t)k;
+      t->p[0] = r, t->n[0] = fuze__hdr_off(k);
       t->p[1] = r + l.keys_off, t->n[1] = (size_t)k * f->cap * f->kb;
       t->p[2] = r + l.nodes_off, t->n[2] = f->cap * f->nb;
       t->nspans = 3;

@@ -3,7 +3,7 @@
  * reference encoder (ISA-L's scalar gf_mul), exhaustive rebuild of every set
  * of up to f+1 lost ranks (exact recovery up to f, the refusal naming the
  * block beyond), a mutation fuzzer (byte flips, truncation, HDF5-level edits
- * with and without resealing), the future-version message, the manifest, and
+ * with and without resealing), the other-version messages, the manifest, and
  * the error paths. Usage: test_pfile [--seed N] [--keep DIR]
  * (--keep writes a sample job to DIR and keeps it, for docs/format.md). */
 #define _GNU_SOURCE
@@ -312,7 +312,7 @@ static void check_region_ref(const job *J, const fuze_pregion *g) {
     }
   } else {
     unit = s0->nb;
-    keys_off = al64(16 * (size_t)k);
+    keys_off = al64(64 * (size_t)k);
     nodes_off = keys_off + al64((size_t)k * s0->cap * s0->kb);
     bytes = nodes_off + al64(s0->cap * s0->nb);
   }
@@ -322,8 +322,8 @@ static void check_region_ref(const job *J, const fuze_pregion *g) {
     unsigned char coef = c.coef[g->j * k + x];
     if (s->kind != FUZE_PS_ARRAY) {
       uint64_t cnt = s->count, seq = s->seq;
-      memcpy(want + 16 * x, &cnt, 8);
-      memcpy(want + 16 * x + 8, &seq, 8);
+      memcpy(want + 64 * x, &cnt, 8);
+      memcpy(want + 64 * x + 8, &seq, 8);
       if (s->kb && s->count)
         memcpy(want + keys_off + (size_t)x * s->cap * s->kb, s->keys, s->count * s->kb);
     }
@@ -692,7 +692,7 @@ static int first_region(const fuze_pfile *m, char *out, size_t n) {
 static int apply_edit(hid_t f, const fuze_pfile *m, int e) {
   uint64_t u = rnd() | 1;
   int64_t i64 = (m->rank + 1) % m->ranks;
-  uint32_t v2 = 2;
+  uint32_t v2 = FUZE_PFILE_VERSION + 1;
   char reg[128], reg2[128];
   hid_t sp, d;
   switch (e) {
@@ -782,9 +782,11 @@ static void edits(fuzz *Z, int rounds) {
       EXPECT(strstr(err, "checksum mismatch") || strstr(err, "truncated or extended"),
              "%s: message '%s'", what, err);
     if (resealed && e == 4) {
+      char want[96];
+      snprintf(want, sizeof want, "written by format version %d; this fuze reads version %d",
+               FUZE_PFILE_VERSION + 1, FUZE_PFILE_VERSION);
       version_msgs++;
-      EXPECT(strstr(err, "written by format version 2; this fuze reads version 1") != NULL,
-             "%s: message '%s'", what, err);
+      EXPECT(strstr(err, want) != NULL, "%s: message '%s'", what, err);
     }
     if (resealed && (e == 9 || e == 20))
       EXPECT(strstr(err, "crc64 mismatch in dataset /parity/u/block-") != NULL, "%s: message '%s'",
@@ -830,23 +832,27 @@ static void fuzz_job(geom g, int nflips, int ntrunc, int nedits) {
 /* Versions, errors, determinism, manifest                             */
 /* ------------------------------------------------------------------ */
 
-static void future_version(void) {
-  set_label("future version");
+/* A file of another format version (the next one, and the previous one,
+ * whose stack/map header layout differs) is refused with a message naming
+ * both versions, never misread. */
+static void other_version(int v) {
+  set_label(v > FUZE_PFILE_VERSION ? "future version" : "older version");
   job J;
   geom g = {4, 0, 1, FUZE_CODE_RS, 0};
   if (!make_job(&J, g)) {
     FAIL("geometry");
     return;
   }
-  char path[512], err[FUZE_MSG_LEN];
-  file_of(path, sizeof path, "v2", 0);
-  J.m[0].version = 2;
+  char path[512], err[FUZE_MSG_LEN], want[96];
+  snprintf(want, sizeof want, "v%d", v);
+  file_of(path, sizeof path, want, 0);
+  J.m[0].version = (uint32_t)v;
   EXPECT_RC(FUZE_SUCCESS, fuze__pfile_write(&J.m[0], path, err), err);
   fuze_pfile m;
   int rc = fuze__pfile_read(path, &m, err);
   EXPECT_RC(FUZE_ERR_CORRUPT, rc, err);
-  EXPECT(strstr(err, path) && strstr(err, "written by format version 2; this fuze reads version 1"),
-         "message: %s", err);
+  snprintf(want, sizeof want, "written by format version %d; this fuze reads version %d", v, FUZE_PFILE_VERSION);
+  EXPECT(strstr(err, path) && strstr(err, want), "message: %s", err);
   fuze__pfile_free(&m);
   unlink(path);
   free_job(&J);
@@ -1030,7 +1036,8 @@ int main(int argc, char **argv) {
   double t0 = now();
   if (do_core) {
     error_paths();
-    future_version();
+    other_version(FUZE_PFILE_VERSION + 1);
+    other_version(FUZE_PFILE_VERSION - 1);
     determinism();
     manifest();
     geometries();

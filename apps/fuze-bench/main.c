@@ -57,8 +57,8 @@ static void usage(FILE *out) {
           "  --space-pairs N      largest map per rank (default 4096 pairs)\n"
           "  --space-nmax N       planner table for n = 2..N (default 16)\n"
           "update:\n"
-          "  --ops N              operations of each kind per repetition, sync=op (default 5000)\n"
-          "  --batch-ops N        the same with sync=batch (default 50000)\n"
+          "  --ops N              operations of each kind per repetition, sync=op (default 100000)\n"
+          "  --batch-ops N        the same with sync=batch (default 300000)\n"
           "  --value BYTES        map value / stack element bytes (default 64)\n"
           "  --update-faults LIST f values (default 1,2,3)\n"
           "  --update-sync LIST   op, batch or both (default op,batch)\n"
@@ -161,8 +161,8 @@ static void defaults(int smoke) {
   o->space_bytes = smoke ? 64 << 10 : 1 << 20;
   o->space_pairs = smoke ? 64 : 4096;
   o->space_nmax = 16;
-  o->ops = smoke ? 50 : 5000;
-  o->batch_ops = smoke ? 200 : 50000;
+  o->ops = smoke ? 50 : 100000;
+  o->batch_ops = smoke ? 200 : 300000;
   o->value = 64;
   o->n_upd_f = 3;
   for (int f = 1; f <= 3; f++) o->upd_f[f - 1] = f;
