@@ -34,12 +34,13 @@ static fuze_ctx *open_ctx(const char *cfg, int want) {
  * expected region (what all ranks sent, XORed) in want. */
 static void hammer(fuze_ctx *ctx, MPI_Win win, int host, unsigned char *want) {
   memset(want, 0, REGION);
-  unsigned char piece[512];
+  unsigned char piece[REGION];
   for (int r = 0; r < np; r++) {
     uint64_t s = 0x5eed0000u + (uint64_t)r;
     for (int x = 0; x < ROUNDS; x++) {
-      /* Every 4th piece: the same 64 bytes from every rank (contended). */
-      size_t len = x % 4 == 0 ? 64 : 1 + t_below(&s, sizeof piece);
+      /* Every 4th piece: the same 64 bytes from every rank (contended);
+       * every 50th a long one (1-4 KiB, like a coalesced sync=batch run). */
+      size_t len = x % 4 == 0 ? 64 : x % 50 == 1 ? 1024 + t_below(&s, REGION - 1024 + 1) : 1 + t_below(&s, 512);
       size_t off = x % 4 == 0 ? 128 : t_below(&s, REGION - len + 1);
       t_fill(&s, piece, len);
       if (x % 7 == 0) memset(piece + len / 3, 0, len / 3); /* zero words are skipped */
