@@ -2,7 +2,8 @@
  *
  * usage: test_transport EXPECT   EXPECT is "shm" when MPI can allocate
  * shared-memory windows in this run (every rank on one node, an osc
- * component with shared windows), "noshm" when it cannot (osc/pt2pt).
+ * component with shared windows), "noshm" when it cannot (osc/pt2pt), and
+ * "split" when the ranks are taken to span nodes (FUZE_DEBUG_SPLIT_NODES=1).
  *
  * For shm=auto, on and off it checks which kind of window was made (shm=on
  * where that is impossible must fail with FUZE_ERR_MPI naming shm=on and
@@ -58,10 +59,13 @@ static void hammer(fuze_ctx *ctx, MPI_Win win, int host, unsigned char *want) {
   fuze__win_sync(win);
 }
 
+static int split; /* ranks taken to span nodes: shm=on is a config error */
+
 static void one_setting(const char *shm, int expect_shm) {
   char cfg[128];
   snprintf(cfg, sizeof cfg, "faults=1;domain=rank;shm=%s", shm);
   int impossible = !strcmp(shm, "on") && !expect_shm;
+  int impossible_rc = split ? FUZE_ERR_CONFIG : FUZE_ERR_MPI;
   fuze_ctx *ctx = open_ctx(cfg, FUZE_SUCCESS);
   if (!ctx) return;
   MPI_Win win = MPI_WIN_NULL;
@@ -69,9 +73,11 @@ static void one_setting(const char *shm, int expect_shm) {
   int is_shm = -1;
   int rc = fuze__win_create_fused(ctx, REGION, &win, &base, 1, &is_shm);
   if (impossible) {
-    T_EQ_INT(rc, FUZE_ERR_MPI, "shm=on without shared-memory windows");
-    T_CHECK(strstr(fuze_last_error(ctx), "transport: shm=on, but MPI_Win_allocate_shared of 4096 bytes failed") != NULL,
-            "message: %s", fuze_last_error(ctx));
+    T_EQ_INT(rc, impossible_rc, "shm=on without shared-memory windows");
+    const char *want = split ? "transport: shm=on needs every rank on one node (shared memory), and these 4 ranks "
+                               "are not; use shm=auto or shm=off"
+                             : "transport: shm=on, but MPI_Win_allocate_shared of 4096 bytes failed";
+    T_CHECK(strstr(fuze_last_error(ctx), want) != NULL, "message: %s", fuze_last_error(ctx));
     T_CHECK(win == MPI_WIN_NULL, "no window is left behind");
   } else {
     T_EQ_INT(rc, FUZE_SUCCESS, cfg);
@@ -99,7 +105,7 @@ static void one_setting(const char *shm, int expect_shm) {
   if (!ctx) return;
   fuze_map *m = NULL;
   rc = fuze_map_create(ctx, "m", 8, 24, &m);
-  T_EQ_INT(rc, impossible ? FUZE_ERR_MPI : FUZE_SUCCESS, "fuze_map_create");
+  T_EQ_INT(rc, impossible ? impossible_rc : FUZE_SUCCESS, "fuze_map_create");
   if (!rc) {
     uint64_t s = 77 + (uint64_t)me;
     unsigned char val[24];
@@ -134,12 +140,14 @@ int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &me);
   MPI_Comm_size(MPI_COMM_WORLD, &np);
-  if (argc != 2 || (strcmp(argv[1], "shm") && strcmp(argv[1], "noshm"))) {
-    if (!me) fprintf(stderr, "usage: test_transport shm|noshm\n");
+  if (argc != 2 || (strcmp(argv[1], "shm") && strcmp(argv[1], "noshm") && strcmp(argv[1], "split"))) {
+    if (!me) fprintf(stderr, "usage: test_transport shm|noshm|split\n");
     MPI_Finalize();
     return 2;
   }
   int expect_shm = !strcmp(argv[1], "shm");
+  split = !strcmp(argv[1], "split");
+  if (split && np != 4 && !me) fprintf(stderr, "test_transport split: run on 4 ranks (the message names them)\n");
   one_setting("auto", expect_shm);
   one_setting("on", expect_shm);
   one_setting("off", expect_shm);

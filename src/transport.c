@@ -101,8 +101,12 @@ int fuze__win_create(fuze_ctx *ctx, size_t bytes, MPI_Win *win, unsigned char **
   return FUZE_SUCCESS;
 }
 
-/* Collective: 1 if every rank of ctx->world shares memory with every other. */
+/* Collective: 1 if every rank of ctx->world shares memory with every other.
+ * Test hook: FUZE_DEBUG_SPLIT_NODES=1 (set on every rank) makes it answer 0,
+ * as for a job across nodes, which one machine cannot otherwise show. */
 static int one_node(fuze_ctx *ctx) {
+  if (ctx->one_node < 0 && getenv("FUZE_DEBUG_SPLIT_NODES") && atoi(getenv("FUZE_DEBUG_SPLIT_NODES")))
+    ctx->one_node = 0;
   if (ctx->one_node < 0) {
     MPI_Comm node;
     int size = 0;
