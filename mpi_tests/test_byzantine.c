@@ -101,21 +101,13 @@ static void scenario(tb *w, int b, const int *objs, int n, int mode0, int expect
 }
 
 static void exhaustive(tb *w, int b) {
-  int m = nobj(w, b), objs[4], count = 0, tried = 0;
-  for (int n = 1; n <= w->f; n++) {
-    for (int s = 0; s < n; s++) objs[s] = s;
-    for (;;) {
-      /* Three faults: every 5th placement (each is a few checkpoints; the
-       * pure test_byz covers all of them), so the job stays fast under ASan. */
-      if (n < 3 || tried % 5 == 0) scenario(w, b, objs, n, count++ % 3, FUZE_RECOVERED);
-      tried++;
-      int s = n - 1;
-      while (s >= 0 && objs[s] == m - n + s) s--;
-      if (s < 0) break;
-      objs[s]++;
-      for (int q = s + 1; q < n; q++) objs[q] = objs[q - 1] + 1;
-    }
-  }
+  int m = nobj(w, b), objs[4] = {0}, n = 1, count = 0, tried = 0;
+  do {
+    /* Three faults: every 5th placement (each is a few checkpoints; the
+     * pure test_byz covers all of them), so the job stays fast under ASan. */
+    if (n < 3 || tried % 5 == 0) scenario(w, b, objs, n, count++ % 3, FUZE_RECOVERED);
+    tried++;
+  } while (t_next_subset(objs, &n, m, w->f));
   if (w->me == 0) printf("block %d: %d placements of <= %d faults corrected\n", b, count, w->f);
 }
 

@@ -201,23 +201,15 @@ static void scenario(tb *w, int b, const int *objs, const int *kinds, int n, int
 }
 
 static void exhaustive(tb *w, int b) {
-  int m = nobj(w, b), objs[4], kinds[4], count = 0, tried = 0;
-  for (int n = 1; n <= w->f; n++) {
-    for (int s = 0; s < n; s++) objs[s] = s;
-    for (;;) {
-      if (n < 3 || tried % 7 == 0) {
-        for (int s = 0; s < n; s++) kinds[s] = (count + 3 * s) % NKINDS;
-        scenario(w, b, objs, kinds, n, FUZE_RECOVERED);
-        count++;
-      }
-      tried++;
-      int s = n - 1;
-      while (s >= 0 && objs[s] == m - n + s) s--;
-      if (s < 0) break;
-      objs[s]++;
-      for (int q = s + 1; q < n; q++) objs[q] = objs[q - 1] + 1;
+  int m = nobj(w, b), objs[4] = {0}, kinds[4], n = 1, count = 0, tried = 0;
+  do {
+    if (n < 3 || tried % 7 == 0) {
+      for (int s = 0; s < n; s++) kinds[s] = (count + 3 * s) % NKINDS;
+      scenario(w, b, objs, kinds, n, FUZE_RECOVERED);
+      count++;
     }
-  }
+    tried++;
+  } while (t_next_subset(objs, &n, m, w->f));
   /* Every fault kind on every object alone. */
   for (int o = 0; o < m; o++)
     for (int kd = 0; kd < NKINDS; kd++) {
