@@ -23,7 +23,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
+/* fuze's own MPI-free core (src/core) is built with FUZE_NO_MPI: it sees the
+ * status codes and plain types, never an MPI declaration. Applications do
+ * not define it. */
+#ifndef FUZE_NO_MPI
 #include <mpi.h>
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -119,8 +124,10 @@ typedef struct fuze_map fuze_map;
  *         FUZE_ERR_NOMEM; on error *ctx is NULL and fuze_last_error(NULL)
  *         says why.
  */
+#ifndef FUZE_NO_MPI
 FUZE_EXPORT int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctx,
                           MPI_Comm *app_comm);
+#endif
 
 /**
  * @brief Stop fuze and free every handle. Collective. Accepts a NULL *ctx.
@@ -149,8 +156,10 @@ FUZE_EXPORT int fuze_finalize(fuze_ctx **ctx);
  *         FUZE_ERR_NOMEM, FUZE_ERR_STATE, FUZE_ERR_NOT_FOUND (a restart stored
  *         no array of that name).
  */
+#ifndef FUZE_NO_MPI
 FUZE_EXPORT int fuze_protect(fuze_ctx *ctx, const char *name, void *base, size_t count,
                              MPI_Datatype type, fuze_array **array);
+#endif
 
 /**
  * @brief Element count stored for @p name on this rank in the epoch a restart

@@ -1,5 +1,5 @@
 add_executable(test_arrays test_arrays.c)
-target_link_libraries(test_arrays PRIVATE fuze fuze_internal)
+target_link_libraries(test_arrays PRIVATE fuze_static)
 target_include_directories(test_arrays PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 foreach(np 3 4 5 8)
   fuze_add_mpi_test(NAME arrays_np${np} COMMAND test_arrays NP ${np} TIMEOUT 120)

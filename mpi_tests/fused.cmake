@@ -1,5 +1,5 @@
 add_executable(test_fused test_fused.c)
-target_link_libraries(test_fused PRIVATE fuze fuze_internal)
+target_link_libraries(test_fused PRIVATE fuze_static)
 foreach(np 3 4 5 8)
   fuze_add_mpi_test(NAME fused_np${np} COMMAND test_fused NP ${np} TIMEOUT 120)
 endforeach()

@@ -7,7 +7,7 @@
  * FUZE_ERR_UNRECOVERABLE and leave the survivors' data untouched. */
 #include "common.h"
 
-#include "plan.h"
+#include "core/plan.h"
 
 #define NARR 4
 

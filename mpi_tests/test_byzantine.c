@@ -16,8 +16,8 @@
  * Test hooks reach the library's internals through src/ headers. */
 #include "common.h"
 
-#include "byz.h"
-#include "byzantine.h"
+#include "core/byz.h"
+#include "proto/byzantine.h"
 
 #define MAXOBJ 64
 

@@ -26,9 +26,9 @@
  * Test hooks reach the library's internals through src/ headers. */
 #include "common.h"
 
-#include "byz.h"
-#include "byzantine.h"
-#include "fused.h"
+#include "core/byz.h"
+#include "proto/byzantine.h"
+#include "data/fused.h"
 
 #define NKEYS 48
 

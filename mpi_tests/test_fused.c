@@ -9,8 +9,8 @@
  * runs of several 64 KiB accumulates (cut_runs); a refusal beyond f. */
 #include "common.h"
 
-#include "fused.h"
-#include "plan.h"
+#include "data/fused.h"
+#include "core/plan.h"
 
 #define EB 12 /* stack element bytes */
 #define VB 20 /* map value bytes */

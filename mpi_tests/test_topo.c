@@ -4,7 +4,7 @@
  * whole emulated node may fail. */
 #include "common.h"
 
-#include "plan.h"
+#include "core/plan.h"
 
 static void check(const char *cfg, int np, int k, int f) {
   int domain[64], nd = 0;

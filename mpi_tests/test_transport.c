@@ -15,7 +15,8 @@
  * path must give the same bytes. Finally a map registered with each setting
  * survives a wipe and a recovery bit-exact. */
 #include "common.h"
-#include "internal.h"
+#include "comm/transport.h"
+#include "data/state.h"
 
 #define REGION 4096
 #define ROUNDS 3000
@@ -47,16 +48,16 @@ static void hammer(fuze_ctx *ctx, MPI_Win win, int host, unsigned char *want) {
       if (x % 7 == 0) memset(piece + len / 3, 0, len / 3); /* zero words are skipped */
       for (size_t b = 0; b < len; b++) want[off + b] ^= piece[b];
       if (r == me) {
-        int rc = fuze__win_xor(ctx, win, piece, len, host, off);
+        int rc = fuze__win_xor(&ctx->net, win, piece, len, host, off);
         T_EQ_INT(rc, FUZE_SUCCESS, "fuze__win_xor");
-        if (x % 64 == 63) fuze__win_flush(ctx, win);
+        if (x % 64 == 63) fuze__win_flush(&ctx->net, win);
       }
     }
   }
-  fuze__win_flush(ctx, win);
-  fuze__win_sync(win);
+  fuze__win_flush(&ctx->net, win);
+  fuze__win_sync(&ctx->net, win);
   MPI_Barrier(MPI_COMM_WORLD);
-  fuze__win_sync(win);
+  fuze__win_sync(&ctx->net, win);
 }
 
 static int split; /* ranks taken to span nodes: shm=on is a config error */
@@ -71,7 +72,7 @@ static void one_setting(const char *shm, int expect_shm) {
   MPI_Win win = MPI_WIN_NULL;
   unsigned char *base = NULL;
   int is_shm = -1;
-  int rc = fuze__win_create_fused(ctx, REGION, &win, &base, 1, &is_shm);
+  int rc = fuze__win_create_fused(&ctx->net, REGION, &win, &base, 1, &is_shm);
   if (impossible) {
     T_EQ_INT(rc, impossible_rc, "shm=on without shared-memory windows");
     const char *want = split ? "transport: shm=on needs every rank on one node (shared memory), and these 4 ranks "
@@ -82,17 +83,17 @@ static void one_setting(const char *shm, int expect_shm) {
   } else {
     T_EQ_INT(rc, FUZE_SUCCESS, cfg);
     int want_shm = strcmp(shm, "off") ? expect_shm : 0;
-    T_CHECK(is_shm == want_shm && ctx->shm_windows == want_shm, "%s: shared window %d (ctx %d), expected %d", cfg,
-            is_shm, ctx->shm_windows, want_shm);
+    T_CHECK(is_shm == want_shm && ctx->net.shm_windows == want_shm, "%s: shared window %d (ctx %d), expected %d", cfg,
+            is_shm, ctx->net.shm_windows, want_shm);
     unsigned char want[REGION];
     for (int host = 0; host < np && !rc; host += np - 1) {
-      uint64_t before = ctx->sent_bytes;
+      uint64_t before = ctx->net.sent_bytes;
       hammer(ctx, win, host, want);
       if (me == host)
         T_CHECK(!memcmp(base, want, REGION), "%s: host %d's region is not the XOR of all pieces", cfg, host);
-      T_CHECK(ctx->sent_bytes > before, "%s: sent_bytes counts the XORs", cfg);
+      T_CHECK(ctx->net.sent_bytes > before, "%s: sent_bytes counts the XORs", cfg);
       memset(base, 0, REGION);
-      fuze__win_sync(win);
+      fuze__win_sync(&ctx->net, win);
       MPI_Barrier(MPI_COMM_WORLD);
     }
     fuze__win_free(&win, 1);

@@ -20,8 +20,8 @@
  * Test hooks reach the library's internals through src/ headers. */
 #include "common.h"
 
-#include "fused.h"
-#include "pfile.h"
+#include "data/fused.h"
+#include "core/pfile.h"
 
 #include <isa-l/erasure_code.h>
 

@@ -2,7 +2,7 @@
 # one node) against MPI_Accumulate (shm=off), and the fallback when the osc
 # component has no shared-memory windows (osc/pt2pt, as across nodes over TCP).
 add_executable(test_transport test_transport.c)
-target_link_libraries(test_transport PRIVATE fuze fuze_internal)
+target_link_libraries(test_transport PRIVATE fuze_static)
 fuze_add_mpi_test(NAME transport_np4_shm COMMAND test_transport ARGS shm NP 4 TIMEOUT 60)
 fuze_add_mpi_test(NAME transport_np4_tcp_pt2pt COMMAND test_transport ARGS noshm NP 4 TIMEOUT 60
                   ENV OMPI_MCA_osc=pt2pt OMPI_MCA_btl=tcp,self)

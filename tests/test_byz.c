@@ -12,7 +12,7 @@
  * The corrected state must be the original bit for bit, the faulty objects
  * exactly the corrupted ones. f + 1 independent liars (random bytes on f + 1
  * distinct objects) must be reported UNCORRECTABLE with nothing modified. */
-#include "byz.h"
+#include "core/byz.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "code.h"
-#include "error.h"
+#include "core/code.h"
+#include "core/error.h"
 
 #define BIG_LEN ((size_t)(1 << 20) + 3)
 #define MAXN 20 /* k + m in the exhaustive sweep */

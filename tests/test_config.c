@@ -2,9 +2,9 @@
  * whitespace, environment overrides, every key's accepted and refused values,
  * and the injection spec. */
 #define _POSIX_C_SOURCE 200809L
-#include "code.h"
-#include "config.h"
-#include "error.h"
+#include "core/code.h"
+#include "core/config.h"
+#include "core/error.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -20,10 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "code.h"
-#include "error.h"
-#include "pfile.h"
-#include "plan.h"
+#include "core/code.h"
+#include "core/error.h"
+#include "core/pfile.h"
+#include "core/plan.h"
 
 #define MAXR 16
 #define UB 512

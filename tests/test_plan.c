@@ -1,8 +1,8 @@
 /* Unit test of src/plan.c: every property the planner promises, checked by
  * code that does not share the planner's logic (block counts recomputed from
  * group sizes, tolerance by an independent bitmask brute force). */
-#include "error.h"
-#include "plan.h"
+#include "core/error.h"
+#include "core/plan.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -16,7 +16,7 @@
  *          operation to 2f copies. */
 #include "bench.h"
 
-#include "byzantine.h" /* fuze__byz_replica_bytes (src/) */
+#include "proto/byzantine.h" /* fuze__byz_replica_bytes (src/) */
 
 #include <stdlib.h>
 #include <string.h>

@@ -11,7 +11,7 @@
  * about 256 MiB have been processed; fusion and replication alternate. */
 #include "bench.h"
 
-#include "code.h"
+#include "core/code.h"
 
 #include <stdlib.h>
 #include <string.h>

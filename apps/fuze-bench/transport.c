@@ -18,7 +18,8 @@
  * aggregate XORs per second (all ranks' XORs / the longest loop). */
 #include "bench.h"
 
-#include "internal.h"
+#include "comm/transport.h"
+#include "data/state.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +51,7 @@ void bench_transport(void) {
     MPI_Win win = MPI_WIN_NULL;
     unsigned char *base = NULL;
     int shm = 0;
-    BENCH_CK(ctx, fuze__win_create_fused(ctx, SLOTS * nb, &win, &base, 1, &shm));
+    BENCH_CK(ctx, fuze__win_create_fused(&ctx->net, SLOTS * nb, &win, &base, 1, &shm));
     if (mech && !shm) {
       for (int mode = 0; mode < M_COUNT; mode++)
         bench_row_na("transport", param, bench_mode_name[mode], "xor/s",
@@ -65,8 +66,8 @@ void bench_transport(void) {
           uint64_t ops = 0;
           for (;;) {
             for (int i = 0; i < 64; i++, ops++) {
-              BENCH_CK(ctx, fuze__win_xor(ctx, win, piece, nb, tgt, (size_t)(ops % SLOTS) * nb));
-              BENCH_CK(ctx, fuze__win_flush(ctx, win));
+              BENCH_CK(ctx, fuze__win_xor(&ctx->net, win, piece, nb, tgt, (size_t)(ops % SLOTS) * nb));
+              BENCH_CK(ctx, fuze__win_flush(&ctx->net, win));
             }
             if ((t = MPI_Wtime() - t0) >= secs) break;
           }

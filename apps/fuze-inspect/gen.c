@@ -11,8 +11,8 @@
  *       exit 0 when both files read and hold equal models, else 1
  *   fuze-inspect-gen --flip FILE OFFSET
  *       xor the byte at OFFSET (negative: from the end) with 0xff */
-#include "error.h"
-#include "pfile.h"
+#include "core/error.h"
+#include "core/pfile.h"
 
 #include <fcntl.h>
 #include <inttypes.h>

@@ -4,8 +4,8 @@
  * whether every block can be recovered; --verify recomputes every backup
  * region from its block's primaries; --rebuild decodes a lost or damaged
  * rank's file from the others. Pure tool: pfile.c, no MPI_Init, no mpirun. */
-#include "error.h"
-#include "pfile.h"
+#include "core/error.h"
+#include "core/pfile.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -2,8 +2,8 @@
  * number of ranks, spares, faults and domain size, and optionally verify by
  * brute force that every set of <= faults failed domains is recoverable.
  * Pure tool: uses the planner (src/plan.c) without MPI. */
-#include "error.h"
-#include "plan.h"
+#include "core/error.h"
+#include "core/plan.h"
 
 #include <errno.h>
 #include <limits.h>

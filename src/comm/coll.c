@@ -1,0 +1,152 @@
+/* coll: agreement, lost-rank exchange and the block reduction (coll.h). */
+#include "comm/coll.h"
+
+#include "core/code.h"
+#include "core/limits.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PIECE (4u << 20) /* bytes reduced at a time: bounds temporary memory */
+
+/* ---- agreement ---- */
+
+int fuze__agree(fuze_net *net, int rc) {
+  struct { int code, rank; } in = {rc < 0 ? rc : 0, net->rank}, out;
+  int mrc = FUZE_MPI(net->msg, MPI_Allreduce(&in, &out, 1, MPI_2INT, MPI_MINLOC, net->comm));
+  if (mrc) return mrc;
+  if (out.code == 0) return FUZE_SUCCESS;
+  char buf[FUZE_MSG_LEN];
+  snprintf(buf, sizeof buf, "%s", net->msg);
+  if ((mrc = FUZE_MPI(net->msg, MPI_Bcast(buf, FUZE_MSG_LEN, MPI_CHAR, out.rank, net->comm))))
+    return mrc;
+  buf[FUZE_MSG_LEN - 1] = 0;
+  if (out.rank == net->rank) return fuze__error(net->msg, out.code, "%s", buf);
+  return fuze__error(net->msg, out.code, "rank %d: %s", out.rank, buf);
+}
+
+int fuze__any_lost(fuze_net *net, int mine, int *lost) {
+  int any = 0;
+  int rc = FUZE_MPI(net->msg, MPI_Allgather(&mine, 1, MPI_INT, lost, 1, MPI_INT, net->comm));
+  if (rc) return rc;
+  for (int r = 0; r < net->size; r++) any |= lost[r] != 0;
+  return any;
+}
+
+/* ---- reduction ---- */
+
+/* This rank's contribution to piece [off, off + n): coef * its data, zero
+ * padded (a member's data is shorter than the fused region). */
+static void contribution(unsigned char coef, const unsigned char *data, size_t dlen,
+                         size_t off, size_t n, unsigned char *out) {
+  memset(out, 0, n);
+  if (!data || !coef || off >= dlen) return;
+  size_t m = dlen - off < n ? dlen - off : n;
+  fuze__gf_scale(coef, data + off, out, m);
+}
+
+/* Who takes part in one reduction: the root and every rank that has
+ * something to contribute. */
+typedef struct reduction {
+  fuze_net *net;
+  MPI_Comm comm, sub;      /* block communicator; group communicator of the participants */
+  int b, root, me, size;
+  int part;                /* this rank takes part */
+  int nparts, subroot, other;
+  int ranks[FUZE_GF_MEMBERS2];
+  unsigned char *buf, *res;
+} reduction;
+
+/* One MPI_Allgather of a flag per member (which also carries the allocation
+ * check) tells everyone who the participants are. */
+static int find_participants(reduction *r) {
+  /* Bit 0: allocated what it needs; bit 1: takes part. A block communicator
+   * has at most k + f <= FUZE_GF_MEMBERS members (code.h). */
+  int mine = (!r->part || (r->buf && (r->me != r->root || r->res))) | r->part << 1;
+  int flags[FUZE_GF_MEMBERS2], all_ok = 1;
+  int rc = FUZE_MPI(r->net->msg, MPI_Allgather(&mine, 1, MPI_INT, flags, 1, MPI_INT, r->comm));
+  if (rc) return rc;
+  for (int x = 0; x < r->size; x++) {
+    all_ok &= flags[x] & 1;
+    if (!(flags[x] & 2)) continue;
+    if (x == r->root) r->subroot = r->nparts;
+    else r->other = x;
+    r->ranks[r->nparts++] = x;
+  }
+  if (!all_ok) return fuze__error(r->net->msg, FUZE_ERR_NOMEM, "recovery: out of memory in block %d", r->b);
+  return FUZE_SUCCESS;
+}
+
+/* More than two participants but not everyone: a communicator of just them
+ * (MPI_Comm_create_group, collective over the group only). */
+static int make_group(reduction *r) {
+  if (!r->part || r->nparts <= 2 || r->nparts == r->size) return FUZE_SUCCESS;
+  MPI_Group all, grp;
+  int rc = FUZE_MPI(r->net->msg, MPI_Comm_group(r->comm, &all));
+  if (rc) return rc;
+  rc = FUZE_MPI(r->net->msg, MPI_Group_incl(all, r->nparts, r->ranks, &grp));
+  if (!rc) {
+    rc = FUZE_MPI(r->net->msg, MPI_Comm_create_group(r->comm, grp, FUZE_TAG_REDUCE, &r->sub));
+    FUZE_MPI_TEARDOWN(MPI_Group_free(&grp));
+  }
+  FUZE_MPI_TEARDOWN(MPI_Group_free(&all));
+  return rc;
+}
+
+/* Piece [off, off + n) reaches the root's res. */
+static int reduce_piece(reduction *r, unsigned char coef, const unsigned char *data, size_t dlen,
+                        size_t off, size_t n) {
+  char *msg = r->net->msg;
+  int cnt = (int)n;
+  if (r->nparts == r->size || r->nparts > 2) {
+    contribution(coef, data, dlen, off, n, r->buf);
+    if (r->nparts == r->size)
+      return FUZE_MPI(msg, MPI_Reduce(r->buf, r->res, cnt, MPI_BYTE, MPI_BXOR, r->root, r->comm));
+    return FUZE_MPI(msg, MPI_Reduce(r->buf, r->res, cnt, MPI_BYTE, MPI_BXOR, r->subroot, r->sub));
+  }
+  if (r->me != r->root) { /* the only contributor */
+    contribution(coef, data, dlen, off, n, r->buf);
+    return FUZE_MPI(msg, MPI_Send(r->buf, cnt, MPI_BYTE, r->root, FUZE_TAG_REDUCE, r->comm));
+  }
+  if (r->nparts == 2) { /* the root: the contributor's piece, xor its own */
+    contribution(coef, data, dlen, off, n, r->buf);
+    int rc = FUZE_MPI(msg, MPI_Recv(r->res, cnt, MPI_BYTE, r->other, FUZE_TAG_REDUCE, r->comm,
+                                    MPI_STATUS_IGNORE));
+    if (!rc) fuze__xor_into(r->res, r->buf, n);
+    return rc;
+  }
+  contribution(coef, data, dlen, off, n, r->res); /* nobody contributes: the root's own share */
+  return FUZE_SUCCESS;
+}
+
+/* Only the members that contribute something take part: a decode uses k of
+ * the k + f members (the others' coefficients are 0) and a re-encode the k
+ * primaries, so the reduction runs over those and the root only; a
+ * non-contributor returns after the flag exchange. Two participants
+ * (replication, or k = 1) exchange point to point; more reduce over a group
+ * communicator of just them. Traffic per restored byte drops from k + f - 1
+ * to k (to 1 for replication). Measured in docs/benchmarks.md. */
+int fuze__reduce_to(fuze_net *net, MPI_Comm comm, int b, int root, unsigned char coef,
+                    const unsigned char *data, size_t dlen, size_t fused, fuze_sink sink,
+                    void *arg) {
+  reduction r = {.net = net, .comm = comm, .sub = MPI_COMM_NULL, .b = b, .root = root, .other = -1};
+  int rc = FUZE_MPI(net->msg, MPI_Comm_rank(comm, &r.me));
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Comm_size(comm, &r.size));
+  if (rc) return rc;
+  r.part = r.me == root || (coef && data && dlen);
+  size_t piece = fused < PIECE ? (fused ? fused : 1) : PIECE;
+  r.buf = r.part ? malloc(piece) : NULL;
+  r.res = r.part && r.me == root ? malloc(piece) : NULL;
+  rc = find_participants(&r);
+  if (!rc) rc = make_group(&r);
+  for (size_t off = 0; !rc && r.part && off < fused; off += piece) {
+    size_t n = fused - off < piece ? fused - off : piece;
+    rc = reduce_piece(&r, coef, data, dlen, off, n);
+    if (!rc && r.me == root) sink(arg, off, r.res, n);
+  }
+  if (r.sub != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&r.sub));
+  free(r.buf);
+  free(r.res);
+  return rc;
+}

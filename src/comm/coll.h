@@ -1,0 +1,38 @@
+/* coll: the collective layer. Agreement on return codes and messages, "was
+ * any rank lost", and the reduction that recovery and scrubbing use to bring
+ * coefficient-weighted data of a block's members to one of them. Every call
+ * here is collective over the communicator it names. */
+#ifndef FUZE_COLL_H
+#define FUZE_COLL_H
+
+#include "comm/net.h"
+
+#include <stddef.h>
+
+/* Message tags of fuze's point-to-point traffic (on its own communicators). */
+enum { FUZE_TAG_REDUCE = 0x7fd };
+
+/* Collective over net->comm: the same code and message everywhere. Every
+ * rank passes its own rc (messages in net->msg); the lowest error code wins,
+ * from the lowest rank that has it, and its message is broadcast. Positive
+ * (informational) codes are not errors: they agree to FUZE_SUCCESS. */
+int fuze__agree(fuze_net *net, int rc);
+
+/* Collective over net->comm: lost[r] = rank r's `mine` for every rank.
+ * Returns 1 if any rank passed a non-zero flag, 0 if none, FUZE_ERR_MPI
+ * (message recorded) when the exchange itself failed. */
+int fuze__any_lost(fuze_net *net, int mine, int *lost);
+
+/* Receives the root's result of a reduction piece by piece. */
+typedef void (*fuze_sink)(void *arg, size_t off, const unsigned char *res, size_t n);
+
+/* Collective over the block communicator `comm` (block b, for messages): the
+ * root receives sum over ranks of coef * data (GF(2^8), data zero padded from
+ * dlen up to `fused` bytes), handed to sink in pieces. A rank with coef 0 or
+ * no data and not the root contributes nothing and returns at once after one
+ * flag exchange. */
+int fuze__reduce_to(fuze_net *net, MPI_Comm comm, int b, int root, unsigned char coef,
+                    const unsigned char *data, size_t dlen, size_t fused, fuze_sink sink,
+                    void *arg);
+
+#endif

@@ -1,0 +1,43 @@
+/* net: the handle of the bottom MPI layer (collectives and transport) and the
+ * checked-MPI macro every MPI call of the runtime goes through.
+ *
+ * The layers above own a fuze_net (the context embeds one); the collective
+ * layer and the transport see nothing else of the context: the communicator,
+ * this rank's place in it, the shared-memory mode, the byte counter, and the
+ * message buffer that errors are recorded in. */
+#ifndef FUZE_NET_H
+#define FUZE_NET_H
+
+#include "core/error.h"
+
+#include <mpi.h>
+#include <stdint.h>
+
+typedef struct fuze_net {
+  MPI_Comm comm;        /* every rank of fuze_init's communicator (a dup, errors return) */
+  int rank, size;
+  int shm;              /* config shm: enum fuze_shm_mode */
+  int verbose;
+  int one_node;         /* every rank shares memory: 1 yes, 0 no, -1 not asked yet */
+  int shm_windows;      /* the newest stack/map window is in shared memory */
+  uint64_t sent_bytes;  /* bytes XORed or put into other ranks' windows */
+  char *msg;            /* FUZE_MSG_LEN bytes: where errors are recorded */
+} fuze_net;
+
+/* Check an MPI return code: MPI_SUCCESS gives FUZE_SUCCESS; anything else
+ * records "what failed at file:line: <MPI error string>" in msgbuf (and the
+ * thread's buffer) and gives FUZE_ERR_MPI. `what` is the call's text. */
+int fuze__mpi_check(int mpi_rc, const char *what, const char *file, int line, char *msgbuf);
+
+/* rc = FUZE_MPI(msgbuf, MPI_Xxx(...)): the call, checked. */
+#define FUZE_MPI(msgbuf, call) fuze__mpi_check((call), #call, __FILE__, __LINE__, (msgbuf))
+
+/* Teardown calls whose failure changes nothing the caller can act on
+ * (MPI_Comm_free, MPI_Win_free, MPI_Group_free, MPI_Info_free on the way
+ * out): still checked, the failure is recorded in the thread's message and
+ * counted (fuze__mpi_teardown_failures), never returned. */
+#define FUZE_MPI_TEARDOWN(call) fuze__mpi_teardown((call), #call, __FILE__, __LINE__)
+void fuze__mpi_teardown(int mpi_rc, const char *what, const char *file, int line);
+unsigned long fuze__mpi_teardown_failures(void);
+
+#endif

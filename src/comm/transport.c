@@ -1,0 +1,258 @@
+/* transport: the RMA windows that hold working and committed parity.
+ * Every window is allocated with MPI_Win_allocate (MPI_Win_create was ~20x
+ * slower for accumulates here) and kept under a shared lock_all for its
+ * lifetime: updates are MPI_Accumulate(BXOR), which is element-wise atomic,
+ * so no update path ever takes an exclusive lock.
+ *
+ * Stack and map windows take many small XORs from the k members of a block
+ * into the same f hosts. Open MPI 4.1 makes every accumulate into a target
+ * take that target's one accumulate lock (osc/sm: a spin lock in shared
+ * memory; osc/rdma: an exclusive lock in the target's state), so members
+ * sharing a host serialise, and on oversubscribed cores a preempted lock
+ * holder stalls them all. When every rank is on one node, those windows are
+ * therefore MPI-3 shared-memory windows (MPI_Win_allocate_shared, the MPI
+ * shared-memory model) and an XOR is done by the origin at once with CPU
+ * atomic XOR on the host's memory: lock-free, element-wise atomic like
+ * BXOR, and XOR still commutes (Theorems 3 and 4). Every XOR into such a
+ * window goes this way (fuze__win_xor looks the window up), so the two
+ * mechanisms never mix on one region. */
+#include "comm/transport.h"
+
+#include "core/config.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A shared-memory window's direct pointers: base[r] is rank r's memory. */
+typedef struct shm_map {
+  int n;
+  unsigned char *base[];
+} shm_map;
+
+static int shm_key = MPI_KEYVAL_INVALID;
+static pthread_once_t shm_once = PTHREAD_ONCE_INIT;
+
+static int shm_delete(MPI_Win win, int key, void *val, void *extra) {
+  (void)win, (void)key, (void)extra;
+  free(val);
+  return MPI_SUCCESS;
+}
+
+static void shm_keyval(void) {
+  if (MPI_Win_create_keyval(MPI_WIN_NULL_COPY_FN, shm_delete, &shm_key, NULL) != MPI_SUCCESS)
+    shm_key = MPI_KEYVAL_INVALID; /* then no window is a shared one (fuze__win_create_fused) */
+}
+
+static const shm_map *shm_of(MPI_Win win) {
+  if (shm_key == MPI_KEYVAL_INVALID) return NULL;
+  void *val = NULL;
+  int found = 0;
+  if (MPI_Win_get_attr(win, shm_key, &val, &found) != MPI_SUCCESS) return NULL;
+  return found ? val : NULL;
+}
+
+/* dst ^= src, atomically per aligned 8-byte word (per byte at the edges).
+ * Zero words (most of a small delta) are skipped. */
+static void xor_atomic(unsigned char *dst, const unsigned char *src, size_t len) {
+  for (; len && ((uintptr_t)dst & 7); len--, dst++, src++)
+    if (*src) __atomic_fetch_xor(dst, *src, __ATOMIC_RELAXED);
+  for (; len >= 8; len -= 8, dst += 8, src += 8) {
+    uint64_t v;
+    memcpy(&v, src, 8);
+    if (v) __atomic_fetch_xor((uint64_t *)(void *)dst, v, __ATOMIC_RELAXED);
+  }
+  for (; len; len--, dst++, src++)
+    if (*src) __atomic_fetch_xor(dst, *src, __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static int win_info(fuze_net *net, MPI_Info *info) {
+  int rc = FUZE_MPI(net->msg, MPI_Info_create(info));
+  /* Only BXOR accumulates reach a window and XOR commutes (Theorem 4):
+   * ordering between accumulates buys nothing. */
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Info_set(*info, "accumulate_ordering", "none"));
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Info_set(*info, "accumulate_ops", "same_op"));
+  return rc;
+}
+
+/* Collective: did every rank succeed (ok)? FUZE_ERR_MPI when the vote fails. */
+static int all_ok(fuze_net *net, int ok, int *all) {
+  *all = 0;
+  return FUZE_MPI(net->msg, MPI_Allreduce(&ok, all, 1, MPI_INT, MPI_LAND, net->comm));
+}
+
+/* A new window's last steps, on every rank: errors return, memory zeroed,
+ * the lock_all epoch opened, and nobody writes before everyone has zeroed. */
+static int win_ready(fuze_net *net, MPI_Win *win, void *mem, size_t bytes, int lock_all) {
+  int rc = FUZE_MPI(net->msg, MPI_Win_set_errhandler(*win, MPI_ERRORS_RETURN));
+  if (bytes) memset(mem, 0, bytes);
+  if (!rc && lock_all) rc = FUZE_MPI(net->msg, MPI_Win_lock_all(MPI_MODE_NOCHECK, *win));
+  if (!rc && lock_all && shm_of(*win)) rc = FUZE_MPI(net->msg, MPI_Win_sync(*win));
+  int brc = FUZE_MPI(net->msg, MPI_Barrier(net->comm));
+  return rc ? rc : brc;
+}
+
+int fuze__win_create(fuze_net *net, size_t bytes, MPI_Win *win, unsigned char **base,
+                     int lock_all) {
+  MPI_Info info = MPI_INFO_NULL;
+  void *mem = NULL;
+  int rc = win_info(net, &info);
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Win_allocate((MPI_Aint)bytes, 1, info, net->comm, &mem, win));
+  if (info != MPI_INFO_NULL) FUZE_MPI_TEARDOWN(MPI_Info_free(&info));
+  int all = 0, vrc = all_ok(net, rc == FUZE_SUCCESS, &all);
+  if (vrc || !all) {
+    if (rc == FUZE_SUCCESS) FUZE_MPI_TEARDOWN(MPI_Win_free(win));
+    *win = MPI_WIN_NULL;
+    if (vrc) return vrc;
+    return fuze__error(net->msg, FUZE_ERR_MPI,
+                   "transport: MPI_Win_allocate of %zu bytes failed on rank %d or another rank; "
+                   "with Open MPI over TCP (no RDMA) set OMPI_MCA_osc=pt2pt "
+                   "(or mpirun --mca osc pt2pt)", bytes, net->rank);
+  }
+  *base = mem;
+  return win_ready(net, win, mem, bytes, lock_all);
+}
+
+/* Collective: 1 if every rank of net->comm shares memory with every other.
+ * Test hook: FUZE_DEBUG_SPLIT_NODES=1 (set on every rank) makes it answer 0,
+ * as for a job across nodes, which one machine cannot otherwise show. */
+static int one_node(fuze_net *net) {
+  if (net->one_node < 0 && getenv("FUZE_DEBUG_SPLIT_NODES") && atoi(getenv("FUZE_DEBUG_SPLIT_NODES")))
+    net->one_node = 0;
+  if (net->one_node < 0) {
+    MPI_Comm node;
+    int size = 0;
+    if (MPI_Comm_split_type(net->comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+      if (MPI_Comm_size(node, &size) != MPI_SUCCESS) size = 0;
+      FUZE_MPI_TEARDOWN(MPI_Comm_free(&node));
+    }
+    int all = 0;
+    /* A failed vote counts as "not one node": the accumulate path works everywhere. */
+    (void)all_ok(net, size == net->size, &all);
+    net->one_node = all;
+  }
+  return net->one_node;
+}
+
+/* MPI_Win_allocate_shared and every rank's direct pointer into it. */
+static int alloc_shared(fuze_net *net, size_t bytes, MPI_Win *win, void **mem, shm_map *map) {
+  MPI_Info info = MPI_INFO_NULL;
+  int rc = win_info(net, &info);
+  /* Each rank's memory on its own pages (first touch by its owner). */
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Info_set(info, "alloc_shared_noncontig", "true"));
+  if (!rc && (!map || shm_key == MPI_KEYVAL_INVALID))
+    rc = fuze__error(net->msg, FUZE_ERR_NOMEM, "transport: no shared-memory window map on rank %d", net->rank);
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Win_allocate_shared((MPI_Aint)bytes, 1, info, net->comm, mem, win));
+  if (info != MPI_INFO_NULL) FUZE_MPI_TEARDOWN(MPI_Info_free(&info));
+  if (rc) return rc;
+  map->n = net->size;
+  for (int r = 0; r < net->size && !rc; r++) {
+    MPI_Aint sz = 0;
+    int du = 0;
+    void *p = NULL;
+    rc = FUZE_MPI(net->msg, MPI_Win_shared_query(*win, r, &sz, &du, &p));
+    map->base[r] = p;
+  }
+  if (rc) FUZE_MPI_TEARDOWN(MPI_Win_free(win));
+  return rc;
+}
+
+int fuze__win_create_fused(fuze_net *net, size_t bytes, MPI_Win *win, unsigned char **base,
+                           int lock_all, int *shm) {
+  *shm = net->shm_windows = 0;
+  int mode = net->shm;
+  if (mode == FUZE_SHM_OFF || (mode == FUZE_SHM_AUTO && !one_node(net)))
+    return fuze__win_create(net, bytes, win, base, lock_all);
+  if (mode == FUZE_SHM_ON && !one_node(net))
+    return fuze__error(net->msg, FUZE_ERR_CONFIG, "transport: shm=on needs every rank on one node (shared "
+                   "memory), and these %d ranks are not; use shm=auto or shm=off", net->size);
+  pthread_once(&shm_once, shm_keyval);
+  void *mem = NULL;
+  shm_map *map = malloc(sizeof *map + (size_t)net->size * sizeof map->base[0]);
+  int rc = alloc_shared(net, bytes, win, &mem, map);
+  int all = 0, vrc = all_ok(net, rc == FUZE_SUCCESS, &all);
+  if (vrc || !all) {
+    if (rc == FUZE_SUCCESS) FUZE_MPI_TEARDOWN(MPI_Win_free(win));
+    *win = MPI_WIN_NULL;
+    free(map);
+    if (vrc) return vrc;
+    if (mode == FUZE_SHM_ON)
+      return fuze__error(net->msg, FUZE_ERR_MPI, "transport: shm=on, but MPI_Win_allocate_shared of %zu bytes "
+                     "failed on rank %d or another rank (an osc component without shared-memory "
+                     "windows, such as osc/pt2pt?); use shm=auto or shm=off", bytes, net->rank);
+    if (net->verbose)
+      fprintf(stderr, "fuze: rank %d: no shared-memory window, stacks and maps use MPI_Accumulate\n", net->rank);
+    return fuze__win_create(net, bytes, win, base, lock_all);
+  }
+  rc = FUZE_MPI(net->msg, MPI_Win_set_attr(*win, shm_key, map));
+  if (rc) free(map);
+  *base = mem;
+  *shm = net->shm_windows = !rc;
+  int rrc = win_ready(net, win, mem, bytes, lock_all);
+  return rc ? rc : rrc;
+}
+
+void fuze__win_free(MPI_Win *win, int locked) {
+  if (*win == MPI_WIN_NULL) return;
+  if (locked) FUZE_MPI_TEARDOWN(MPI_Win_unlock_all(*win));
+  FUZE_MPI_TEARDOWN(MPI_Win_free(win));
+}
+
+int fuze__win_xor(fuze_net *net, MPI_Win win, const void *buf, size_t len, int rank,
+                  size_t disp) {
+  const shm_map *m = shm_of(win);
+  if (m) {
+    xor_atomic(m->base[rank] + disp, buf, len);
+    net->sent_bytes += (uint64_t)len;
+    return FUZE_SUCCESS;
+  }
+  const unsigned char *p = buf;
+  while (len > 0) {
+    int n = len > (size_t)INT_MAX / 2 ? INT_MAX / 2 : (int)len;
+    int rc = FUZE_MPI(net->msg, MPI_Accumulate(p, n, MPI_BYTE, rank, (MPI_Aint)disp, n, MPI_BYTE,
+                                               MPI_BXOR, win));
+    if (rc) return rc;
+    p += n;
+    disp += (size_t)n;
+    len -= (size_t)n;
+    net->sent_bytes += (uint64_t)n;
+  }
+  return FUZE_SUCCESS;
+}
+
+int fuze__win_put(fuze_net *net, MPI_Win win, const void *buf, size_t len, int rank,
+                  size_t disp) {
+  const unsigned char *p = buf;
+  while (len > 0) {
+    int n = len > (size_t)INT_MAX / 2 ? INT_MAX / 2 : (int)len;
+    int rc = FUZE_MPI(net->msg, MPI_Put(p, n, MPI_BYTE, rank, (MPI_Aint)disp, n, MPI_BYTE, win));
+    if (rc) return rc;
+    p += n;
+    disp += (size_t)n;
+    len -= (size_t)n;
+    net->sent_bytes += (uint64_t)n;
+  }
+  return FUZE_SUCCESS;
+}
+
+int fuze__win_flush(fuze_net *net, MPI_Win win) {
+  return FUZE_MPI(net->msg, MPI_Win_flush_all(win));
+}
+
+int fuze__win_flush_rank(fuze_net *net, MPI_Win win, int rank) {
+  return FUZE_MPI(net->msg, MPI_Win_flush(rank, win));
+}
+
+int fuze__win_lock(fuze_net *net, MPI_Win win, int rank) {
+  return FUZE_MPI(net->msg, MPI_Win_lock(MPI_LOCK_EXCLUSIVE, rank, 0, win));
+}
+
+int fuze__win_unlock(fuze_net *net, MPI_Win win, int rank) {
+  return FUZE_MPI(net->msg, MPI_Win_unlock(rank, win));
+}
+
+int fuze__win_sync(fuze_net *net, MPI_Win win) { return FUZE_MPI(net->msg, MPI_Win_sync(win)); }

@@ -1,0 +1,42 @@
+/* transport: every one-sided call of fuze. The RMA windows that hold working
+ * and committed parity, and the only code that puts, accumulates, XORs,
+ * flushes, locks or syncs them. It sees a fuze_net, nothing of the context. */
+#ifndef FUZE_TRANSPORT_H
+#define FUZE_TRANSPORT_H
+
+#include "comm/net.h"
+
+#include <stddef.h>
+
+/* Collective over net->comm. lock_all: keep the window under a shared
+ * lock_all for its lifetime (the fine-grained path); 0 for lock=exclusive
+ * windows, locked per operation (fuze__win_lock). */
+int fuze__win_create(fuze_net *net, size_t bytes, MPI_Win *win, unsigned char **base,
+                     int lock_all);
+/* The same for a stack/map window (many small concurrent XORs). With
+ * shm=auto or on and every rank on one node it is an MPI-3 shared-memory
+ * window (MPI_Win_allocate_shared), which fuze__win_xor updates with CPU
+ * atomic XOR; otherwise (or when the library cannot allocate one, auto)
+ * exactly fuze__win_create. *shm tells which. */
+int fuze__win_create_fused(fuze_net *net, size_t bytes, MPI_Win *win, unsigned char **base,
+                           int lock_all, int *shm);
+/* Collective: unlock (when locked) and free; MPI_WIN_NULL is a no-op. */
+void fuze__win_free(MPI_Win *win, int locked);
+/* XOR len bytes into rank's window at disp: MPI_Accumulate(BXOR), or in a
+ * shared-memory window atomic XORs done at once. The origin buffer must stay
+ * untouched until the next flush. */
+int fuze__win_xor(fuze_net *net, MPI_Win win, const void *buf, size_t len, int rank,
+                  size_t disp);
+/* Overwrite len bytes of rank's window at disp (MPI_Put): only for regions
+ * with a single writer. */
+int fuze__win_put(fuze_net *net, MPI_Win win, const void *buf, size_t len, int rank,
+                  size_t disp);
+int fuze__win_flush(fuze_net *net, MPI_Win win);                /* every target */
+int fuze__win_flush_rank(fuze_net *net, MPI_Win win, int rank); /* one target */
+/* lock=exclusive windows: an exclusive epoch on one target. */
+int fuze__win_lock(fuze_net *net, MPI_Win win, int rank);
+int fuze__win_unlock(fuze_net *net, MPI_Win win, int rank);
+/* Local view of the window after others wrote into it (MPI_Win_sync). */
+int fuze__win_sync(fuze_net *net, MPI_Win win);
+
+#endif

@@ -1,0 +1,42 @@
+/* The status table and error messages. */
+#include "core/error.h"
+
+/* No public status has an internal value. */
+#define FUZE_XX_DISTINCT(name, val, desc) \
+  _Static_assert((val) != FUZE_INTERNAL_LOST, "FUZE_" #name " collides with FUZE_INTERNAL_LOST");
+FUZE_STATUS_MAP(FUZE_XX_DISTINCT)
+#undef FUZE_XX_DISTINCT
+
+#include <stdio.h>
+#include <string.h>
+
+static _Thread_local char thread_msg[FUZE_MSG_LEN];
+
+char *fuze__thread_msg(void) { return thread_msg; }
+
+int fuze__error(char *msgbuf, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(thread_msg, sizeof thread_msg, fmt, ap);
+  va_end(ap);
+  if (msgbuf && msgbuf != thread_msg) snprintf(msgbuf, FUZE_MSG_LEN, "%s", thread_msg);
+  return code;
+}
+
+const char *fuze_strerror(int code) {
+  switch (code) {
+#define FUZE_XX_DESC(name, val, desc) case FUZE_##name: return desc;
+    FUZE_STATUS_MAP(FUZE_XX_DESC)
+#undef FUZE_XX_DESC
+  }
+  return "unknown status code";
+}
+
+const char *fuze_err_name(int code) {
+  switch (code) {
+#define FUZE_XX_NAME(name, val, desc) case FUZE_##name: return "FUZE_" #name;
+    FUZE_STATUS_MAP(FUZE_XX_NAME)
+#undef FUZE_XX_NAME
+  }
+  return "FUZE_UNKNOWN";
+}

@@ -1,0 +1,81 @@
+/* fused: fused stacks and maps (Section III of the seed paper).
+ *
+ * Primary side: the member's elements in slot order (the aux list), a hash
+ * index for maps, an operation count `seq`, and an undo log of the operations
+ * since the last checkpoint (rollback recovery).
+ * Fused side, per hosted (block, backup j), a working and a committed region:
+ *   header: per member (count, seq), a 64-byte line each -- index replica
+ *   keys:   per member, cap slots of key bytes -- index replica (maps only)
+ *   nodes:  cap fused nodes of value bytes     -- parity of the members' slots
+ * Every update is an XOR delta: MPI_Accumulate(BXOR), or an atomic XOR in a
+ * shared-memory window (transport.c). */
+#ifndef FUZE_FUSED_H
+#define FUZE_FUSED_H
+
+#include "data/state.h"
+
+enum { FUZE_FOBJ_STACK = 1, FUZE_FOBJ_MAP = 2 };
+
+typedef struct fuze_fobj {
+  fuze_ctx *ctx;
+  char name[FUZE_NAME_MAX];
+  int kind;
+  size_t kb, nb;           /* key bytes (0 for stacks), value/element bytes */
+  /* Primary side. */
+  size_t n, vcap;          /* elements, allocated slots */
+  unsigned char *keys, *vals;
+  uint64_t seq;            /* operations applied, replicated at the backups */
+  int64_t *table;          /* maps: open addressing, -1 empty, -2 deleted, else slot */
+  size_t tsize, tused;
+  unsigned char *scratch;  /* nb + kb bytes for deltas */
+  unsigned char *log;      /* undo records since the last checkpoint */
+  size_t loglen, logcap;
+  /* Fused side. */
+  size_t cap;              /* fused slots per region, the same on every rank */
+  MPI_Win win;
+  unsigned char *winbase;
+  size_t winsize;
+  int nhosted;
+  fuze_hosted *hosted;     /* .fused holds the region bytes */
+  int pending;             /* unflushed accumulates */
+  int excl;                /* lock=exclusive: MPI_LOCK_EXCLUSIVE per operation and backup */
+  unsigned char *q;        /* operations waiting for capacity, in order */
+  size_t qlen, qcap, qslots; /* bytes used/allocated; highest slot + 1 they touch */
+  uint64_t ops, deferred_ops;
+  struct fuze_coal *coal;  /* sync=batch: coalesced operations (fused.c), NULL until the first */
+  uint64_t coal_cuts;      /* sync=batch flushes: node runs cut at COAL_ACC, per backup (tests) */
+} fuze_fobj;
+
+struct fuze_stack { fuze_fobj o; };
+struct fuze_map { fuze_fobj o; };
+
+/* Collective: register a stack or map (same name/sizes on every rank). */
+int fuze__fobj_create(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_t nb,
+                      size_t alloc, size_t cap, fuze_fobj **out); /* cap 0: config capacity */
+int fuze__fobj_restore(fuze_fobj *f, size_t n, uint64_t seq, const unsigned char *keys,
+                       const unsigned char *vals); /* collective, restart */
+void fuze__fobj_free(fuze_fobj *f);
+/* code=byzantine: local, the primary's state := a corrected committed copy. */
+int fuze__fobj_restore_state(fuze_fobj *f, size_t n, uint64_t seq, const unsigned char *keys,
+                             const unsigned char *vals);
+
+/* Primary-side operations (local). */
+int fuze__fobj_set(fuze_fobj *f, size_t s, const void *key, const void *val, int log_kind);
+int fuze__fobj_append(fuze_fobj *f, const void *key, const void *val, int log_kind);
+int fuze__fobj_remove_slot(fuze_fobj *f, size_t s, int log_kind);
+int64_t fuze__map_find(const fuze_fobj *f, const void *key);
+
+/* Used by the runtime and recovery. */
+int fuze__fobjs_flush(fuze_ctx *ctx);
+int fuze__fobjs_grow(fuze_ctx *ctx);                 /* collective */
+void fuze__fobjs_promote(fuze_ctx *ctx, const unsigned char *changed); /* NULL: all */
+uint64_t fuze__fobjs_ops(const fuze_ctx *ctx);
+void fuze__fobjs_reset_working(fuze_ctx *ctx);
+void fuze__fobjs_commit_logs(fuze_ctx *ctx);
+void fuze__fobjs_undo(fuze_ctx *ctx);
+void fuze__fobjs_drop_queues(fuze_ctx *ctx);
+void fuze__fobjs_wipe(fuze_ctx *ctx);
+int fuze__fobjs_repair(fuze_ctx *ctx, const int *lost); /* collective */
+size_t fuze__fobj_region(const fuze_fobj *f, int b);
+
+#endif

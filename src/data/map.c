@@ -1,0 +1,54 @@
+/* map: fused maps. The primary keeps pairs in slot order with a hash index;
+ * insert takes the next slot, update sends one value delta, remove moves the
+ * member's last slot into the hole (Fig. 5), so backups never hold more fused
+ * nodes than the largest member has pairs (Theorem 1). */
+#include "data/fused.h"
+
+#include <string.h>
+
+static int usable(const fuze_map *m, const char *fn, const void *key) {
+  if (!m) return FUZE_ERR(FUZE_ERR_ARG, "%s: map is NULL", fn);
+  if (m->o.ctx->finalized) return FUZE_ERR(FUZE_ERR_STATE, "%s: called after fuze_finalize", fn);
+  if (m->o.ctx->lost)
+    return CTX_ERR(m->o.ctx, FUZE_ERR_STATE, "%s('%s'): this rank was wiped; the next collective "
+                   "call recovers it", fn, m->o.name);
+  if (!key) return CTX_ERR(m->o.ctx, FUZE_ERR_ARG, "%s('%s'): key is NULL", fn, m->o.name);
+  return FUZE_SUCCESS;
+}
+
+int fuze_map_put(fuze_map *m, const void *key, const void *value) {
+  int rc = usable(m, "fuze_map_put", key);
+  if (rc) return rc;
+  if (!value) return CTX_ERR(m->o.ctx, FUZE_ERR_ARG, "fuze_map_put('%s'): value is NULL", m->o.name);
+  int64_t s = fuze__map_find(&m->o, key);
+  if (s >= 0) return fuze__fobj_set(&m->o, (size_t)s, NULL, value, 1);
+  return fuze__fobj_append(&m->o, key, value, 1);
+}
+
+int fuze_map_get(const fuze_map *m, const void *key, void *value) {
+  int rc = usable(m, "fuze_map_get", key);
+  if (rc) return rc;
+  int64_t s = fuze__map_find(&m->o, key);
+  if (s < 0) return CTX_ERR(m->o.ctx, FUZE_ERR_NOT_FOUND, "fuze_map_get('%s'): key not found", m->o.name);
+  if (value) memcpy(value, m->o.vals + (size_t)s * m->o.nb, m->o.nb);
+  return FUZE_SUCCESS;
+}
+
+int fuze_map_remove(fuze_map *m, const void *key) {
+  int rc = usable(m, "fuze_map_remove", key);
+  if (rc) return rc;
+  int64_t s = fuze__map_find(&m->o, key);
+  if (s < 0) return CTX_ERR(m->o.ctx, FUZE_ERR_NOT_FOUND, "fuze_map_remove('%s'): key not found", m->o.name);
+  return fuze__fobj_remove_slot(&m->o, (size_t)s, 1);
+}
+
+size_t fuze_map_size(const fuze_map *m) { return m ? m->o.n : 0; }
+
+int fuze_map_foreach(const fuze_map *m, int (*fn)(const void *, const void *, void *), void *arg) {
+  if (!m || !fn) return FUZE_ERR(FUZE_ERR_ARG, "fuze_map_foreach: map and fn must not be NULL");
+  for (size_t s = 0; s < m->o.n; s++) {
+    int rc = fn(m->o.keys + s * m->o.kb, m->o.vals + s * m->o.nb, arg);
+    if (rc) return rc;
+  }
+  return FUZE_SUCCESS;
+}

@@ -1,0 +1,52 @@
+/* stack: fused stacks. Element p of a member is slot p; the fused node p at
+ * each backup is the parity of the members' p-th elements, so a push or pop
+ * changes one fused node (plus the member's replicated size). */
+#include "data/fused.h"
+
+#include <string.h>
+
+static int usable(const fuze_stack *s, const char *fn) {
+  if (!s) return FUZE_ERR(FUZE_ERR_ARG, "%s: stack is NULL", fn);
+  if (s->o.ctx->finalized) return FUZE_ERR(FUZE_ERR_STATE, "%s: called after fuze_finalize", fn);
+  if (s->o.ctx->lost)
+    return CTX_ERR(s->o.ctx, FUZE_ERR_STATE, "%s('%s'): this rank was wiped; the next collective "
+                   "call recovers it", fn, s->o.name);
+  return FUZE_SUCCESS;
+}
+
+int fuze_stack_push(fuze_stack *s, const void *elem) {
+  int rc = usable(s, "fuze_stack_push");
+  if (rc) return rc;
+  if (!elem) return CTX_ERR(s->o.ctx, FUZE_ERR_ARG, "fuze_stack_push('%s'): elem is NULL", s->o.name);
+  return fuze__fobj_append(&s->o, NULL, elem, 1);
+}
+
+int fuze_stack_pop(fuze_stack *s, void *elem) {
+  int rc = usable(s, "fuze_stack_pop");
+  if (rc) return rc;
+  if (!s->o.n) return CTX_ERR(s->o.ctx, FUZE_ERR_EMPTY, "fuze_stack_pop('%s'): stack is empty", s->o.name);
+  if (elem) memcpy(elem, s->o.vals + (s->o.n - 1) * s->o.nb, s->o.nb);
+  return fuze__fobj_remove_slot(&s->o, s->o.n - 1, 1);
+}
+
+int fuze_stack_peek(const fuze_stack *s, void *elem) {
+  int rc = usable(s, "fuze_stack_peek");
+  if (rc) return rc;
+  if (!elem) return CTX_ERR(s->o.ctx, FUZE_ERR_ARG, "fuze_stack_peek('%s'): elem is NULL", s->o.name);
+  if (!s->o.n) return CTX_ERR(s->o.ctx, FUZE_ERR_EMPTY, "fuze_stack_peek('%s'): stack is empty", s->o.name);
+  memcpy(elem, s->o.vals + (s->o.n - 1) * s->o.nb, s->o.nb);
+  return FUZE_SUCCESS;
+}
+
+size_t fuze_stack_size(const fuze_stack *s) { return s ? s->o.n : 0; }
+
+int fuze_stack_at(const fuze_stack *s, size_t i, void *elem) {
+  int rc = usable(s, "fuze_stack_at");
+  if (rc) return rc;
+  if (!elem) return CTX_ERR(s->o.ctx, FUZE_ERR_ARG, "fuze_stack_at('%s'): elem is NULL", s->o.name);
+  if (i >= s->o.n)
+    return CTX_ERR(s->o.ctx, FUZE_ERR_NOT_FOUND, "fuze_stack_at('%s'): index %zu >= size %zu",
+                   s->o.name, i, s->o.n);
+  memcpy(elem, s->o.vals + i * s->o.nb, s->o.nb);
+  return FUZE_SUCCESS;
+}

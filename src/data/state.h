@@ -1,0 +1,110 @@
+/* state: the context (struct fuze_ctx) and a protected array's handle: the
+ * data every layer from the structures up works on. Plain data: no function
+ * of a higher layer is declared here. Never installed. */
+#ifndef FUZE_STATE_H
+#define FUZE_STATE_H
+
+#include "fuze.h"
+
+#include "comm/net.h"
+#include "core/code.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/limits.h"
+#include "core/plan.h"
+
+#include <stdint.h>
+
+/* One backup region a rank hosts in an array's window: the block's working
+ * parity at `off`, its committed parity at `off + fused`. */
+typedef struct fuze_hosted {
+  int block, j;
+  size_t fused;
+  size_t off;
+} fuze_hosted;
+
+struct fuze_array {
+  struct fuze_ctx *ctx;
+  char name[FUZE_NAME_MAX];
+  /* Registration: what a replacement process knows. */
+  void *base;
+  size_t count, elem, bytes;
+  MPI_Datatype type;
+  /* Committed copy of this rank's bytes (NULL when lost or bytes == 0). */
+  unsigned char *shadow;
+  /* Bytes of every rank (all ranks of the world; 0 for spares). */
+  size_t *rank_bytes;
+  /* Fused bytes of every block: the largest member's bytes. */
+  size_t *fused;
+  /* Window holding every region this rank hosts. */
+  MPI_Win win;
+  unsigned char *winbase;
+  size_t winsize;
+  int nhosted;
+  fuze_hosted *hosted;
+  /* Dirty chunks found by the last scan (indices), kept until the commit. */
+  size_t *dirty;
+  size_t ndirty;
+};
+
+/* Fault injection's named points in the data path. proto/inject.c owns what
+ * happens there; the structures only call fuze__hook (one branch when no
+ * injection is configured). A hook returns 1 when it wiped this rank. */
+enum fuze_hook_point {
+  FUZE_HOOK_ARRAYS_PARTIAL = 1, /* about half of every rank's array deltas sent */
+  FUZE_HOOK_OP_HOSTS = 2,       /* a stack/map op reached `arg` of its backup hosts */
+};
+typedef int (*fuze_hook_fn)(struct fuze_ctx *ctx, int point, int arg);
+
+struct fuze_ctx {
+  fuze_net net;         /* net.comm: dup of the init communicator, errors return */
+  MPI_Comm app;         /* compute ranks (not owned: the caller frees it) */
+  int rank, size;       /* == net.rank, net.size */
+  int is_spare;
+  fuze_config cfg;
+  int *domain;
+  int ndomains;
+  fuze_plan plan;
+  fuze_code *codes;     /* one per block (k = block size, m = f) */
+  MPI_Comm *block_comm; /* per block: members (index order) then hosts; NULL if not in it */
+  fuze_array **arrays;
+  int narrays;
+  struct fuze_fobj **fobjs;  /* stacks and maps, in registration order */
+  int nfobjs;
+  unsigned char *changed;    /* per block, this checkpoint: 2 = array deltas, 4 = stack/map ops */
+  uint64_t ops_committed;    /* stack/map operations of this rank at the last commit */
+  unsigned char *stage_buf;  /* stack/map operations in flight (fused.c) */
+  size_t stage_pos, stage_size;
+  int debug_reorder;         /* FUZE_DEBUG_REORDER: vary the order updates reach backups */
+  int op_inject_hosts;       /* >= 0: the next stack/map op wipes this rank after that many hosts */
+  /* Epoch state. */
+  uint64_t epoch;       /* last committed epoch */
+  uint64_t decided;     /* highest epoch this rank knows was decided */
+  uint64_t hosted_epoch;/* epoch of the committed parity this rank hosts */
+  long ckpt_calls;      /* fuze_checkpoint() calls so far */
+  int lost;             /* this rank was wiped and waits for recovery */
+  int finalized;
+  /* Persistence (persist.c). */
+  uint64_t job_id;             /* random at the job's first start, kept across restarts */
+  struct fuze_pfile *restore;  /* restart: this rank's stored epoch until the first checkpoint */
+  uint64_t persisted[2];       /* complete persisted epochs, newest first */
+  int64_t persisted_calls[2];  /* fuze_checkpoint() calls at each */
+  int npersisted;
+  /* Scrubbing (verify.c). */
+  uint64_t verifies;           /* fuze_verify runs (explicit and verify_every) */
+  fuze_verify_report vlast;    /* the last one's report */
+  /* Counters. */
+  uint64_t recovered_bytes, recoveries; /* sent bytes: net.sent_bytes */
+  struct fuze_byz *byz;        /* code=byzantine: replicas (byzantine.c), NULL otherwise */
+  fuze_hook_fn hook;            /* fault injection (proto/inject.c), set by fuze_init */
+  char msg[FUZE_MSG_LEN];
+};
+
+static inline int fuze__hook(struct fuze_ctx *ctx, int point, int arg) {
+  return ctx->hook ? ctx->hook(ctx, point, arg) : 0;
+}
+
+/* Status helpers: record on the context. */
+#define CTX_ERR(ctx, code, ...) fuze__error((ctx)->msg, (code), __VA_ARGS__)
+
+#endif

@@ -1,0 +1,16 @@
+/* inject: fault injection, one module with named points. The checkpoint
+ * protocol calls fuze__inject_point at its phases; the data path reaches the
+ * same module through the context's hook (data/state.h). Never installed. */
+#ifndef FUZE_INJECT_H
+#define FUZE_INJECT_H
+
+#include "data/state.h"
+
+int fuze__inject_point(fuze_ctx *ctx, int phase);            /* 1: this rank was wiped */
+int fuze__inject_scheduled(const fuze_ctx *ctx, int phase);  /* a spec strikes here now */
+int fuze__inject_hook(fuze_ctx *ctx, int point, int arg);    /* the data path's hook */
+void fuze__wipe_self(fuze_ctx *ctx);
+void fuze__kill_marker(const fuze_ctx *ctx, int spec, char *out, size_t len);
+void fuze__kill_disarm(fuze_ctx *ctx); /* restart: kills that fired before do not fire again */
+
+#endif

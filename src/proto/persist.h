@@ -1,0 +1,17 @@
+/* persist: epochs to HDF5 rank files, the manifest, and restart. Never installed. */
+#ifndef FUZE_PERSIST_H
+#define FUZE_PERSIST_H
+
+#include "data/state.h"
+
+/* fuze__persist_epoch found a rank lost while persisting (not a public code). */
+#define FUZE_PERSIST_LOST FUZE_INTERNAL_LOST
+
+int fuze__persist_init(fuze_ctx *ctx);  /* collective in fuze_init: FUZE_RESTARTED or 0 */
+/* Collective at a committed checkpoint: FUZE_SUCCESS, FUZE_PERSIST_LOST, or an error. */
+int fuze__persist_epoch(fuze_ctx *ctx);
+void fuze__persist_free(fuze_ctx *ctx);
+/* Restart: the stored structure `name` of this rank (kind FUZE_PS_*), NULL if none. */
+const struct fuze_pstruct *fuze__persist_find(const fuze_ctx *ctx, const char *name, int kind);
+
+#endif

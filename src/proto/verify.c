@@ -1,0 +1,939 @@
+/* verify: scrubbing (fuze_verify) and the `corrupt` fault injection.
+ *
+ * For every protected structure and every block, the members' committed
+ * data d_i and the backups' committed parity P_j are combined into the f
+ * syndromes s_j = P_j + sum_i b[j][i] * d_i (GF(2^8), + is XOR) with one
+ * MPI_Reduce(BXOR) per piece over the block communicator, rooted at block
+ * member 0: each member contributes its f coefficient products (one
+ * ec_encode_data pass, code.h), each host its parity in its backup's slot.
+ * All-zero syndromes: the block is consistent. Otherwise, per byte:
+ *   - f = 1: the mismatch is detected but cannot be attributed (UNLOCATED);
+ *   - exactly one s_j != 0 (f >= 2): backup j's parity is wrong by s_j;
+ *   - every s_j != 0 and s_j = b[j][i] * e for one member i and one e (the
+ *     ratio s_1/s_0 names i, because the 2x2 minors of a Cauchy matrix are
+ *     non-singular; the other rows confirm): member i's byte is wrong by e;
+ *   - anything else: more than one corrupted copy at that offset (UNLOCATED).
+ * This is single-error correction per byte offset: with f = 2 (distance 3) two
+ * corrupted copies at the same offset can look like one corruption of a third
+ * copy; with f >= 3 they are always detected. Located errors are repaired by
+ * XORing them out (the same result as decoding the copy as erased).
+ *
+ * Arrays: a primary's committed data is its committed copy (shadow). A
+ * checkpoint computes its deltas against that copy, so a copy corrupted
+ * before a checkpoint leaves, after it, a copy equal to the application's
+ * buffer and backups that all disagree with it ("stale" parity). A located
+ * primary error at a byte where the copy equals the application's buffer is
+ * therefore repaired at the backups (P_j ^= b[j][i] * e) instead of in the
+ * copy. Right after a checkpoint this rule is exact; between checkpoints a
+ * byte the application has changed since is repaired in the copy.
+ *
+ * Stacks and maps: the primary's elements and index (count, seq, keys) against
+ * the backups' fused nodes and index replicas. When no rank operated on a
+ * stack or map since the last commit, the committed regions are checked (and
+ * the working regions, which must equal them, are compared too); otherwise the
+ * working regions against the live elements after the outstanding operations
+ * were completed (a live check). Index copies (the primary's and the f
+ * replicas) are compared by crc64 (ISA-L) and, where they differ, byte by byte
+ * by majority (no majority with f = 1: detected only).
+ *
+ * Arrays also compare every host's working parity with its (now verified)
+ * committed parity, which must be equal outside a checkpoint.
+ *
+ * Findings become report entries (contiguous ranges, findings closer than
+ * VGAP bytes merged), gathered to every rank. All Galois-field arithmetic is
+ * ISA-L's (gf_mul, gf_inv, ec_encode_data through code.h). */
+#include "proto/verify.h"
+#include "proto/byzantine.h"
+#include "data/array.h"
+#include "comm/coll.h"
+#include "comm/transport.h"
+#include "data/fused.h"
+#include "core/pfile.h"
+
+#include <isa-l/crc64.h>
+#include <isa-l/erasure_code.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VPIECE (4u << 20)      /* syndrome bytes (all f backups) reduced at a time */
+#define VGAP 64                /* findings closer than this form one range */
+#define VCHUNK 4096            /* corrections broadcast at a time */
+#define VMAXCORR (1u << 20)    /* located bytes kept per (structure, block); beyond: unlocated */
+
+enum { C_BLOCKS, C_BYTES, C_FOUND, C_REP, C_UNREP, C_BAD, C_N };
+enum { MODE_DATA, MODE_INDEX, MODE_WORKING };
+
+/* A report entry with its sort key: (structure, block, source rank, order). */
+typedef struct vent {
+  uint32_t s, b, src, ord;
+  fuze_verify_entry e;
+} vent;
+
+typedef struct vcorr {
+  uint64_t p;     /* byte offset in the fused data */
+  int32_t x;      /* block-communicator rank of the wrong copy */
+  uint8_t e;      /* the error: XOR it out */
+  uint8_t stale;  /* array primary: the copy matched the application: fix the parity */
+  uint16_t pad;
+} vcorr;
+
+typedef struct vrun {
+  int open;
+  uint64_t start, last, bad;
+} vrun;
+
+typedef struct vstate {
+  fuze_ctx *ctx;
+  int live;                /* stacks and maps checked in their live state */
+  int s;                   /* current structure: arrays 0.., then stacks and maps */
+  const char *name;
+  uint64_t cnt[C_N];
+  vent ents[FUZE_VERIFY_MAX_ENTRIES];
+  int nents;
+  uint32_t ord;
+  unsigned char *buf, *res; /* VPIECE bytes each */
+  vcorr *cbuf;              /* VCHUNK corrections */
+  int rc;                   /* first MPI error */
+} vstate;
+
+/* One block of one structure, one pass. */
+typedef struct vblk {
+  vstate *st;
+  int b, k, f, me, nm, mode;
+  int member;        /* MODE_INDEX: the member whose index is checked */
+  MPI_Comm comm;
+  const fuze_code *code;
+  vrun runs[2 * 512 + 1];
+  uint64_t unrep;    /* unrepaired findings of this pass (known to every member) */
+} vblk;
+
+static int rank_of(const vblk *vb, int x) {
+  const fuze_plan *p = &vb->st->ctx->plan;
+  return x < vb->k ? p->members[p->block_start[vb->b] + x] : p->hosts[vb->b * p->f + x - vb->k];
+}
+
+static int mpi_ok(vstate *st, int err, const char *what) {
+  if (err != MPI_SUCCESS && !st->rc)
+    st->rc = CTX_ERR(st->ctx, FUZE_ERR_MPI, "fuze_verify: %s failed", what);
+  return err == MPI_SUCCESS;
+}
+
+static void emit(vstate *st, int b, int kind, int rank, int backup, int member, uint64_t off,
+                 uint64_t len, uint64_t bad, int repaired) {
+  st->cnt[C_FOUND]++;
+  st->cnt[repaired ? C_REP : C_UNREP]++;
+  st->cnt[C_BAD] += bad;
+  if (st->nents >= FUZE_VERIFY_MAX_ENTRIES) return;
+  vent *v = &st->ents[st->nents++];
+  memset(v, 0, sizeof *v);
+  v->s = (uint32_t)st->s;
+  v->b = (uint32_t)b;
+  v->src = (uint32_t)st->ctx->rank;
+  v->ord = st->ord++;
+  snprintf(v->e.name, sizeof v->e.name, "%s", st->name);
+  v->e.block = b;
+  v->e.kind = kind;
+  v->e.rank = rank;
+  v->e.backup = backup;
+  v->e.member = member;
+  v->e.repaired = repaired;
+  v->e.offset = off;
+  v->e.length = len;
+  v->e.bytes = bad;
+}
+
+/* Classes of findings. DATA: 0..nm-1 copy x repaired, nm+i stale parity of
+ * primary i, 2nm unlocated. INDEX: 0..nm-1 copy x repaired, nm+x copy x wrong
+ * but not repairable, 2nm no majority. WORKING: 0, this host. */
+static void run_close(vblk *vb, int c) {
+  vrun *r = &vb->runs[c];
+  if (!r->open) return;
+  r->open = 0;
+  int nm = vb->nm, kind, rank = -1, backup = -1, member = -1, repaired = 1;
+  if (vb->mode == MODE_WORKING) {
+    kind = FUZE_VERIFY_WORKING;
+    rank = rank_of(vb, vb->me);
+    backup = vb->me - vb->k;
+  } else if (vb->mode == MODE_INDEX) {
+    kind = FUZE_VERIFY_INDEX;
+    member = rank_of(vb, vb->member);
+    if (c < 2 * nm) {
+      int x = c % nm;
+      rank = rank_of(vb, x);
+      backup = x < vb->k ? -1 : x - vb->k;
+    }
+    repaired = c < nm;
+  } else if (c < nm) {
+    kind = c < vb->k ? FUZE_VERIFY_PRIMARY : FUZE_VERIFY_PARITY;
+    rank = rank_of(vb, c);
+    backup = c < vb->k ? -1 : c - vb->k;
+  } else if (c < 2 * nm) {
+    kind = FUZE_VERIFY_STALE;
+    rank = rank_of(vb, c - nm);
+  } else {
+    kind = FUZE_VERIFY_UNLOCATED;
+    repaired = 0;
+  }
+  if (!repaired) vb->unrep++;
+  emit(vb->st, vb->b, kind, rank, backup, member, r->start, r->last - r->start + 1, r->bad,
+       repaired);
+}
+
+static void run_add(vblk *vb, int c, uint64_t p) {
+  vrun *r = &vb->runs[c];
+  if (r->open && p >= r->last && p - r->last < VGAP) {
+    r->last = p;
+    r->bad++;
+    return;
+  }
+  run_close(vb, c);
+  r->open = 1;
+  r->start = r->last = p;
+  r->bad = 1;
+}
+
+static void runs_close(vblk *vb) {
+  for (int c = 0; c <= 2 * vb->nm; c++) run_close(vb, c);
+}
+
+static void vblk_init(vblk *vb, vstate *st, int b, int mode) {
+  fuze_ctx *ctx = st->ctx;
+  memset(vb, 0, sizeof *vb);
+  vb->st = st;
+  vb->b = b;
+  vb->k = ctx->plan.block_start[b + 1] - ctx->plan.block_start[b];
+  vb->f = ctx->plan.f;
+  vb->nm = vb->k + vb->f;
+  vb->mode = mode;
+  vb->member = -1;
+  vb->comm = ctx->block_comm[b];
+  vb->code = &ctx->codes[b];
+  MPI_Comm_rank(vb->comm, &vb->me);
+}
+
+/* ---- the syndrome pass ---- */
+
+typedef struct vroot {
+  int ratio[256];           /* s_1/s_0 -> member, or -1 */
+  unsigned char inv0[256];  /* 1 / b[0][i] */
+  uint64_t lens[512];       /* every block-comm rank's data bytes */
+  vcorr *list;
+  size_t n, cap;
+  int full;                 /* the list is full: further located bytes are unlocated */
+} vroot;
+
+static int all_zero(const unsigned char *p, size_t n) {
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    if (w) return 0;
+  }
+  while (n--)
+    if (*p++) return 0;
+  return 1;
+}
+
+static void push_corr(vblk *vb, vroot *rt, uint64_t p, int x, unsigned char e) {
+  if (!rt->full && rt->n == rt->cap) {
+    size_t cap = rt->cap ? 2 * rt->cap : 1024;
+    vcorr *l = cap <= VMAXCORR ? realloc(rt->list, cap * sizeof *l) : NULL;
+    if (l) {
+      rt->list = l;
+      rt->cap = cap;
+    } else {
+      rt->full = 1;
+    }
+  }
+  if (rt->full) {
+    run_add(vb, 2 * vb->nm, p);
+    return;
+  }
+  rt->list[rt->n++] = (vcorr){p, x, e, 0, 0};
+}
+
+/* Root: classify the nonzero syndrome bytes of one piece (f slices of m). */
+static void analyze(vblk *vb, vroot *rt, const unsigned char *syn, size_t m, uint64_t off) {
+  int f = vb->f, k = vb->k;
+  for (size_t q = 0; q < m; q++) {
+    if (!(q & 63) && m - q >= 64) { /* fast path: a clean line in every slice */
+      int clean = 1;
+      for (int j = 0; j < f && clean; j++) clean = all_zero(syn + (size_t)j * m + q, 64);
+      if (clean) {
+        q += 63;
+        continue;
+      }
+    }
+    unsigned char s[256];
+    int nz = 0, last = -1;
+    for (int j = 0; j < f; j++) {
+      s[j] = syn[(size_t)j * m + q];
+      if (s[j]) nz++, last = j;
+    }
+    if (!nz) continue;
+    uint64_t p = off + q;
+    if (f >= 2 && nz == 1) {
+      push_corr(vb, rt, p, k + last, s[last]);
+      continue;
+    }
+    if (f >= 2 && nz == f) {
+      int i = rt->ratio[gf_mul(s[1], gf_inv(s[0]))];
+      if (i >= 0 && p < rt->lens[i]) {
+        unsigned char e = gf_mul(s[0], rt->inv0[i]);
+        int ok = 1;
+        for (int j = 2; j < f && ok; j++) ok = gf_mul(fuze__code_coef(vb->code, j, i), e) == s[j];
+        if (ok) {
+          push_corr(vb, rt, p, i, e);
+          continue;
+        }
+      }
+    }
+    run_add(vb, 2 * vb->nm, p);
+  }
+}
+
+/* Apply one chunk of corrections on this rank; stale[] (array primaries)
+ * flags corrections whose copy matched the application's buffer. */
+static void apply_chunk(vblk *vb, const vcorr *c, int n, unsigned char *data, size_t len,
+                        unsigned char *mirror, const unsigned char *live, unsigned char *stale) {
+  for (int t = 0; t < n; t++) {
+    if (c[t].x != vb->me || c[t].p >= len) continue;
+    size_t p = (size_t)c[t].p;
+    if (vb->me < vb->k && live && data[p] == live[p]) {
+      stale[t] = 1; /* the copy is right: the parity is fixed below */
+      continue;
+    }
+    data[p] ^= c[t].e;
+    if (mirror) mirror[p] = data[p];
+  }
+}
+
+/* Hosts: the parity of a stale primary byte takes the member's error out. */
+static void apply_stale(vblk *vb, const vcorr *c, int n, const unsigned char *stale,
+                        unsigned char *data, size_t len, unsigned char *mirror) {
+  if (vb->me < vb->k) return;
+  int j = vb->me - vb->k;
+  for (int t = 0; t < n; t++) {
+    if (!stale[t] || c[t].p >= len) continue;
+    size_t p = (size_t)c[t].p;
+    data[p] ^= gf_mul(fuze__code_coef(vb->code, j, c[t].x), c[t].e);
+    if (mirror) mirror[p] = data[p];
+  }
+}
+
+/* One structure's data in block b. data/len: this rank's primary bytes (len
+ * <= S) or its parity (len == S); mirror: a host's copy that must stay equal
+ * (working half); live: an array primary's application buffer. Every rank
+ * of the block communicator calls it. Returns the pass's unrepaired count. */
+static uint64_t data_pass(vstate *st, int b, size_t S, unsigned char *data, size_t len,
+                          unsigned char *mirror, const unsigned char *live, int is_array) {
+  static vblk vb; /* large (runs); verify is collective, so never re-entered */
+  vblk_init(&vb, st, b, MODE_DATA);
+  int k = vb.k, f = vb.f, me = vb.me, root = me == 0;
+  vroot *rt = root ? calloc(1, sizeof *rt) : NULL;
+  int ok = !root || rt, all_ok = 0;
+  mpi_ok(st, MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, vb.comm), "MPI_Allreduce");
+  if (!all_ok) {
+    if (!st->rc) st->rc = CTX_ERR(st->ctx, FUZE_ERR_NOMEM, "fuze_verify: out of memory");
+    free(rt);
+    return 1;
+  }
+  uint64_t mylen = len;
+  mpi_ok(st, MPI_Gather(&mylen, 1, MPI_UINT64_T, root ? rt->lens : NULL, 1, MPI_UINT64_T, 0,
+                        vb.comm), "MPI_Gather");
+  if (root) {
+    for (int x = 0; x < 256; x++) rt->ratio[x] = -1;
+    for (int i = 0; i < k && f >= 2; i++) {
+      unsigned char c0 = fuze__code_coef(vb.code, 0, i), c1 = fuze__code_coef(vb.code, 1, i);
+      rt->inv0[i] = gf_inv(c0);
+      rt->ratio[gf_mul(c1, rt->inv0[i])] = i;
+    }
+    uint64_t checked = (uint64_t)f * S;
+    for (int i = 0; i < k; i++) checked += rt->lens[i];
+    st->cnt[C_BYTES] += checked;
+    st->cnt[C_BLOCKS]++;
+  }
+  size_t n = ((size_t)VPIECE / (size_t)f) & ~(size_t)63;
+  if (n > S) n = S;
+  for (size_t off = 0; off < S; off += n) {
+    size_t m = S - off < n ? S - off : n, words = ((size_t)f * m + 7) / 8;
+    /* XOR is bytewise: reduce 64-bit words, the padding zero. */
+    memset(st->buf + (size_t)f * m, 0, words * 8 - (size_t)f * m);
+    if (me < k) {
+      size_t valid = len > off ? (len - off < m ? len - off : m) : 0;
+      unsigned char *prod[256];
+      for (int j = 0; j < f; j++) prod[j] = st->buf + (size_t)j * m;
+      if (valid) fuze__code_delta_encode(vb.code, me, data + off, valid, prod);
+      for (int j = 0; j < f && valid < m; j++) memset(prod[j] + valid, 0, m - valid);
+    } else {
+      for (int j = 0; j < f; j++)
+        if (j == me - k) memcpy(st->buf + (size_t)j * m, data + off, m);
+        else memset(st->buf + (size_t)j * m, 0, m);
+    }
+    mpi_ok(st, MPI_Reduce(st->buf, st->res, (int)words, MPI_UINT64_T, MPI_BXOR, 0, vb.comm),
+           "MPI_Reduce");
+    if (root) analyze(&vb, rt, st->res, m, off);
+  }
+  /* Corrections, in chunks, from the root to the whole block. */
+  uint64_t hdr = root ? rt->n : 0;
+  mpi_ok(st, MPI_Bcast(&hdr, 1, MPI_UINT64_T, 0, vb.comm), "MPI_Bcast");
+  unsigned char stale[VCHUNK];
+  for (uint64_t at = 0; at < hdr; at += VCHUNK) {
+    int cnt = hdr - at < VCHUNK ? (int)(hdr - at) : VCHUNK;
+    vcorr *c = root ? rt->list + at : st->cbuf;
+    mpi_ok(st, MPI_Bcast(c, cnt * (int)sizeof *c, MPI_BYTE, 0, vb.comm), "MPI_Bcast");
+    memset(stale, 0, (size_t)cnt);
+    apply_chunk(&vb, c, cnt, data, len, mirror, live, stale);
+    int prim = 0;
+    for (int t = 0; t < cnt; t++) prim |= c[t].x < k;
+    if (is_array && prim) {
+      mpi_ok(st, MPI_Allreduce(MPI_IN_PLACE, stale, cnt, MPI_BYTE, MPI_BOR, vb.comm),
+             "MPI_Allreduce");
+      apply_stale(&vb, c, cnt, stale, data, len, mirror);
+      for (int t = 0; root && t < cnt; t++) c[t].stale = stale[t];
+    }
+  }
+  if (root) {
+    for (size_t t = 0; t < rt->n; t++)
+      run_add(&vb, rt->list[t].stale ? vb.nm + rt->list[t].x : rt->list[t].x, rt->list[t].p);
+    runs_close(&vb);
+  }
+  uint64_t unrep = vb.unrep;
+  mpi_ok(st, MPI_Bcast(&unrep, 1, MPI_UINT64_T, 0, vb.comm), "MPI_Bcast");
+  if (rt) free(rt->list);
+  free(rt);
+  return unrep;
+}
+
+/* Host, committed state: the working parity must equal the committed one. */
+static void working_check(vstate *st, int b, const unsigned char *committed,
+                          unsigned char *working, size_t len) {
+  static vblk vb;
+  vblk_init(&vb, st, b, MODE_WORKING);
+  for (size_t off = 0; off < len; off += 4096) {
+    size_t m = len - off < 4096 ? len - off : 4096;
+    if (!memcmp(committed + off, working + off, m)) continue;
+    for (size_t q = off; q < off + m; q++)
+      if (committed[q] != working[q]) run_add(&vb, 0, q);
+    memcpy(working + off, committed + off, m);
+  }
+  runs_close(&vb);
+}
+
+/* ---- arrays ---- */
+
+static const fuze_hosted *hosted_of(const fuze_hosted *h, int n, int b, int j) {
+  for (int x = 0; x < n; x++)
+    if (h[x].block == b && h[x].j == j) return &h[x];
+  return NULL;
+}
+
+static void verify_array(vstate *st, fuze_array *a) {
+  fuze_ctx *ctx = st->ctx;
+  const fuze_plan *p = &ctx->plan;
+  fuze__win_sync(&a->ctx->net, a->win);
+  for (int b = 0; b < p->nblocks; b++) {
+    if (ctx->block_comm[b] == MPI_COMM_NULL || !a->fused[b]) continue;
+    int me, k = p->block_start[b + 1] - p->block_start[b];
+    MPI_Comm_rank(ctx->block_comm[b], &me);
+    size_t S = a->fused[b];
+    unsigned char *data = NULL, *mirror = NULL;
+    size_t len = 0;
+    if (me < k) {
+      data = a->shadow;
+      len = a->bytes;
+    } else {
+      const fuze_hosted *h = hosted_of(a->hosted, a->nhosted, b, me - k);
+      mirror = a->winbase + h->off;
+      data = mirror + fuze__align(h->fused);
+      len = S;
+    }
+    uint64_t unrep = data_pass(st, b, S, data, len, mirror, me < k ? a->base : NULL, 1);
+    if (me >= k && !unrep) working_check(st, b, data, mirror, S);
+  }
+  fuze__win_sync(&a->ctx->net, a->win);
+}
+
+/* ---- stacks and maps ---- */
+
+/* This rank's copy of member i's index record: (count, seq), then the keys of
+ * slots 0..cap-1 (zeros beyond the count). */
+static void index_record(const fuze_fobj *f, const unsigned char *region, int k, int i, int me,
+                         unsigned char *rec) {
+  size_t L = 16 + f->cap * f->kb;
+  if (me < k) {
+    uint64_t h[2] = {(uint64_t)f->n, f->seq};
+    memset(rec, 0, L);
+    memcpy(rec, h, 16);
+    if (f->kb && f->n) memcpy(rec + 16, f->keys, f->n * f->kb);
+    return;
+  }
+  fuze_fobj_layout l = fuze__fobj_layout(k, f->cap, f->kb, f->nb);
+  memcpy(rec, region + fuze__hdr_off(i), 16);
+  if (f->kb) memcpy(rec + 16, region + l.keys_off + (size_t)i * f->cap * f->kb, f->cap * f->kb);
+}
+
+/* Write the decided bytes of member i's record into this rank's copy. */
+static void index_apply(fuze_fobj *f, unsigned char *region, unsigned char *mirror, int k, int i,
+                        int me, const unsigned char *truth, const unsigned char *mask) {
+  size_t L = 16 + f->cap * f->kb;
+  if (me < k) { /* the primary: its keys of live slots (count and seq are its own) */
+    for (size_t q = 16; q < 16 + f->n * f->kb; q++)
+      if (mask[q]) f->keys[q - 16] = truth[q];
+    return;
+  }
+  fuze_fobj_layout l = fuze__fobj_layout(k, f->cap, f->kb, f->nb);
+  for (size_t q = 0; q < L; q++) {
+    if (!mask[q]) continue;
+    size_t at = q < 16 ? fuze__hdr_off(i) + q : l.keys_off + (size_t)i * f->cap * f->kb + q - 16;
+    region[at] = truth[q];
+    if (mirror) mirror[at] = truth[q];
+  }
+}
+
+/* Index copies of block b: crc64 first, bytes only where they differ. */
+static uint64_t index_pass(vstate *st, fuze_fobj *f, int b, unsigned char *region,
+                           unsigned char *mirror, unsigned char *scratch) {
+  static vblk vb;
+  vblk_init(&vb, st, b, MODE_INDEX);
+  int k = vb.k, F = vb.f, nm = vb.nm, me = vb.me, root = me == 0;
+  size_t L = 16 + f->cap * f->kb;
+  unsigned char *rec = scratch, *copies = scratch + L, *truth = copies + (size_t)(F + 1) * L,
+                *mask = truth + L;
+  uint64_t row[256] = {0}, *rows = (uint64_t *)st->res; /* nm * k <= 512 * 256 words */
+  for (int i = 0; i < k; i++) {
+    if (me < k && i != me) continue;
+    index_record(f, region, k, i, me, rec);
+    row[i] = crc64_ecma_refl(0, rec, L);
+  }
+  mpi_ok(st, MPI_Gather(row, k, MPI_UINT64_T, rows, k, MPI_UINT64_T, 0, vb.comm), "MPI_Gather");
+  unsigned char bad[256] = {0};
+  if (root) {
+    st->cnt[C_BYTES] += (uint64_t)(F + 1) * k * L;
+    for (int i = 0; i < k; i++)
+      for (int j = 0; j < F; j++) bad[i] |= rows[(size_t)(k + j) * k + i] != rows[(size_t)i * k + i];
+  }
+  mpi_ok(st, MPI_Bcast(bad, k, MPI_BYTE, 0, vb.comm), "MPI_Bcast");
+  int counts[512], displs[512];
+  for (int i = 0; i < k; i++) {
+    if (!bad[i]) continue;
+    vb.member = i;
+    int mine = me == i || me >= k;
+    if (mine) index_record(f, region, k, i, me, rec);
+    for (int x = 0; x < nm; x++) {
+      counts[x] = x == i || x >= k ? (int)L : 0;
+      displs[x] = x == i ? 0 : x >= k ? (x - k + 1) * (int)L : 0;
+    }
+    mpi_ok(st, MPI_Gatherv(rec, mine ? (int)L : 0, MPI_BYTE, copies, counts, displs, MPI_BYTE, 0,
+                           vb.comm), "MPI_Gatherv");
+    int any = 0;
+    if (root) {
+      uint64_t n_primary;
+      memcpy(&n_primary, copies, 8);
+      memset(mask, 0, L);
+      for (size_t q = 0; q < L; q++) {
+        unsigned char v[257];
+        int same = 1;
+        for (int c = 0; c <= F; c++) {
+          v[c] = copies[(size_t)c * L + q];
+          same &= v[c] == v[0];
+        }
+        if (same) continue;
+        int best = -1, bestn = 0;
+        for (int c = 0; c <= F; c++) {
+          int cnt = 0;
+          for (int d = 0; d <= F; d++) cnt += v[d] == v[c];
+          if (cnt > bestn) bestn = cnt, best = c;
+        }
+        if (2 * bestn <= F + 1) { /* no majority */
+          run_add(&vb, 2 * nm, q);
+          continue;
+        }
+        truth[q] = v[best];
+        mask[q] = 1;
+        any = 1;
+        for (int c = 0; c <= F; c++) {
+          if (v[c] == v[best]) continue;
+          int x = c == 0 ? i : k + c - 1;
+          int fixable = c > 0 || (q >= 16 && (q - 16) / f->kb < n_primary);
+          run_add(&vb, fixable ? x : nm + x, q);
+        }
+      }
+      runs_close(&vb);
+    }
+    mpi_ok(st, MPI_Bcast(&any, 1, MPI_INT, 0, vb.comm), "MPI_Bcast");
+    if (any) {
+      mpi_ok(st, MPI_Bcast(truth, (int)L, MPI_BYTE, 0, vb.comm), "MPI_Bcast");
+      mpi_ok(st, MPI_Bcast(mask, (int)L, MPI_BYTE, 0, vb.comm), "MPI_Bcast");
+      if (mine) index_apply(f, region, mirror, k, i, me, truth, mask);
+    }
+  }
+  uint64_t unrep = vb.unrep;
+  mpi_ok(st, MPI_Bcast(&unrep, 1, MPI_UINT64_T, 0, vb.comm), "MPI_Bcast");
+  return unrep;
+}
+
+static void verify_fobj(vstate *st, fuze_fobj *f, unsigned char *scratch) {
+  fuze_ctx *ctx = st->ctx;
+  const fuze_plan *p = &ctx->plan;
+  int half = st->live ? 0 : 1;
+  if (!f->excl) fuze__win_sync(&f->ctx->net, f->win);
+  for (int b = 0; b < p->nblocks; b++) {
+    if (ctx->block_comm[b] == MPI_COMM_NULL) continue;
+    int me, k = p->block_start[b + 1] - p->block_start[b];
+    MPI_Comm_rank(ctx->block_comm[b], &me);
+    fuze_fobj_layout l = fuze__fobj_layout(k, f->cap, f->kb, f->nb);
+    unsigned char *region = NULL, *mirror = NULL;
+    if (me >= k) {
+      const fuze_hosted *h = hosted_of(f->hosted, f->nhosted, b, me - k);
+      region = f->winbase + h->off + (size_t)half * h->fused;
+      if (!st->live) mirror = f->winbase + h->off;
+    }
+    uint64_t unrep = index_pass(st, f, b, region, mirror, scratch);
+    size_t S = f->cap * f->nb;
+    if (me < k)
+      unrep += data_pass(st, b, S, f->vals, f->n * f->nb, NULL, NULL, 0);
+    else
+      unrep += data_pass(st, b, S, region + l.nodes_off, S, mirror ? mirror + l.nodes_off : NULL,
+                         NULL, 0);
+    if (me >= k && mirror && !unrep) working_check(st, b, region, mirror, l.bytes);
+  }
+  if (!f->excl) fuze__win_sync(&f->ctx->net, f->win);
+}
+
+/* ---- the collective ---- */
+
+static const char *kind_name(int kind) {
+  switch (kind) {
+    case FUZE_VERIFY_PRIMARY: return "primary copy";
+    case FUZE_VERIFY_PARITY: return "backup parity";
+    case FUZE_VERIFY_STALE: return "stale parity of every backup";
+    case FUZE_VERIFY_INDEX: return "index copy";
+    case FUZE_VERIFY_WORKING: return "working parity";
+    case FUZE_VERIFY_UNLOCATED: return "not located";
+    default: return "?";
+  }
+}
+
+static int cmp_vent(const void *x, const void *y) {
+  const vent *a = x, *b = y;
+  if (a->s != b->s) return a->s < b->s ? -1 : 1;
+  if (a->b != b->b) return a->b < b->b ? -1 : 1;
+  if (a->src != b->src) return a->src < b->src ? -1 : 1;
+  return a->ord < b->ord ? -1 : a->ord > b->ord;
+}
+
+/* Every rank's first entries to every rank, in (structure, block) order. */
+static int gather_entries(vstate *st, fuze_verify_report *r) {
+  fuze_ctx *ctx = st->ctx;
+  int n = st->nents, *counts = malloc(sizeof(int) * (size_t)ctx->size);
+  int *displs = malloc(sizeof(int) * (size_t)ctx->size);
+  vent *all = malloc(sizeof(vent) * FUZE_VERIFY_MAX_ENTRIES * (size_t)ctx->size);
+  int ok = counts && displs && all, all_ok = 0;
+  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, ctx->net.comm);
+  int rc = FUZE_SUCCESS;
+  if (all_ok) {
+    MPI_Allgather(&n, 1, MPI_INT, counts, 1, MPI_INT, ctx->net.comm);
+    int total = 0;
+    for (int x = 0; x < ctx->size; x++) {
+      displs[x] = total * (int)sizeof(vent);
+      total += counts[x];
+      counts[x] *= (int)sizeof(vent);
+    }
+    MPI_Allgatherv(st->ents, n * (int)sizeof(vent), MPI_BYTE, all, counts, displs, MPI_BYTE,
+                   ctx->net.comm);
+    qsort(all, (size_t)total, sizeof *all, cmp_vent);
+    r->nentries = total < FUZE_VERIFY_MAX_ENTRIES ? total : FUZE_VERIFY_MAX_ENTRIES;
+    for (int x = 0; x < r->nentries; x++) r->entries[x] = all[x].e;
+  } else {
+    rc = CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_verify: out of memory");
+  }
+  free(counts);
+  free(displs);
+  free(all);
+  return rc;
+}
+
+static void print_report(const fuze_ctx *ctx, const fuze_verify_report *r) {
+  if (!ctx->cfg.verbose || ctx->rank != 0) return;
+  printf("fuze: verify #%llu (epoch %llu%s): %llu blocks, %llu bytes checked in %.3f s: "
+         "%llu mismatching range(s), %llu repaired, %llu not\n", (unsigned long long)r->run,
+         (unsigned long long)r->epoch, r->live ? ", stacks and maps live" : "",
+         (unsigned long long)r->blocks, (unsigned long long)r->bytes, r->seconds,
+         (unsigned long long)r->mismatches, (unsigned long long)r->repaired,
+         (unsigned long long)r->unrepaired);
+  for (int x = 0; x < r->nentries; x++) {
+    const fuze_verify_entry *e = &r->entries[x];
+    char who[96] = "";
+    if (e->rank >= 0 && e->backup >= 0)
+      snprintf(who, sizeof who, " of rank %d (backup %d)", e->rank, e->backup);
+    else if (e->rank >= 0)
+      snprintf(who, sizeof who, " of rank %d", e->rank);
+    char whose[64] = "";
+    if (e->member >= 0)
+      snprintf(whose, sizeof whose, " (index of rank %d%s)", e->member,
+               e->rank < 0 ? ": the copies have no majority" : "");
+    printf("fuze:   '%s' block %d: %s%s%s, bytes [%llu, %llu) (%llu wrong): %s\n", e->name,
+           e->block, kind_name(e->kind), who, whose, (unsigned long long)e->offset,
+           (unsigned long long)(e->offset + e->length), (unsigned long long)e->bytes,
+           e->repaired ? "repaired" : "NOT repaired");
+  }
+  if (r->mismatches > (uint64_t)r->nentries)
+    printf("fuze:   (%llu more ranges not listed)\n",
+           (unsigned long long)(r->mismatches - (uint64_t)r->nentries));
+  fflush(stdout);
+}
+
+static int corrupt_message(fuze_ctx *ctx, const fuze_verify_report *r) {
+  const fuze_verify_entry *e = NULL;
+  for (int x = 0; x < r->nentries && !e; x++)
+    if (!r->entries[x].repaired) e = &r->entries[x];
+  char where[320] = "(not among the listed entries)";
+  if (e) {
+    char who[64] = "";
+    if (e->rank >= 0) snprintf(who, sizeof who, " on rank %d", e->rank);
+    snprintf(where, sizeof where, "first: '%s' block %d, %s%s, bytes [%llu, %llu)", e->name,
+             e->block, kind_name(e->kind), who, (unsigned long long)e->offset,
+             (unsigned long long)(e->offset + e->length));
+  }
+  const char *why = ctx->plan.f == 1
+                        ? "faults=1 detects a mismatch but cannot tell which copy is wrong"
+                        : "more copies are wrong at the same offset than the code can attribute";
+  return CTX_ERR(ctx, FUZE_ERR_CORRUPT,
+                 "fuze_verify: %llu corrupt range(s) could not be repaired (%llu were); %s (%s); "
+                 "recovery from this epoch may be wrong for the blocks named",
+                 (unsigned long long)r->unrepaired, (unsigned long long)r->repaired, where, why);
+}
+
+int fuze__verify_collective(fuze_ctx *ctx, fuze_verify_report *out) {
+  double t0 = MPI_Wtime();
+  int *lost = malloc(sizeof(int) * (size_t)ctx->size);
+  int any = lost ? fuze__any_lost(&ctx->net, ctx->lost, lost) : 0;
+  free(lost);
+  if (!lost) return fuze__agree(&ctx->net, CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_verify: out of memory"));
+  if (any)
+    return CTX_ERR(ctx, FUZE_ERR_STATE, "fuze_verify: ranks were lost; call fuze_recover() or "
+                   "fuze_checkpoint() first");
+  /* Stacks and maps: complete outstanding operations, as a checkpoint does. */
+  int rc = fuze__agree(&ctx->net, fuze__fobjs_flush(ctx));
+  if (rc || (rc = fuze__fobjs_grow(ctx))) return rc;
+  vstate st;
+  memset(&st, 0, sizeof st);
+  st.ctx = ctx;
+  int mine = fuze__fobjs_ops(ctx) != ctx->ops_committed;
+  MPI_Allreduce(&mine, &st.live, 1, MPI_INT, MPI_MAX, ctx->net.comm);
+  size_t scratch_len = 1;
+  for (int x = 0; x < ctx->nfobjs; x++) {
+    size_t L = 16 + ctx->fobjs[x]->cap * ctx->fobjs[x]->kb;
+    if ((size_t)(ctx->plan.f + 4) * L > scratch_len) scratch_len = (size_t)(ctx->plan.f + 4) * L;
+  }
+  st.buf = malloc(VPIECE + 64); /* + the padding of the last word */
+  st.res = malloc(VPIECE + 64);
+  st.cbuf = malloc(sizeof(vcorr) * VCHUNK);
+  unsigned char *scratch = malloc(scratch_len);
+  rc = st.buf && st.res && st.cbuf && scratch
+           ? FUZE_SUCCESS
+           : CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_verify: out of memory");
+  if (!(rc = fuze__agree(&ctx->net, rc))) {
+    for (int x = 0; x < ctx->narrays; x++) {
+      st.s = x;
+      st.name = ctx->arrays[x]->name;
+      verify_array(&st, ctx->arrays[x]);
+    }
+    for (int x = 0; x < ctx->nfobjs; x++) {
+      st.s = ctx->narrays + x;
+      st.name = ctx->fobjs[x]->name;
+      verify_fobj(&st, ctx->fobjs[x], scratch);
+    }
+    rc = fuze__agree(&ctx->net, st.rc);
+  }
+  free(st.buf);
+  free(st.res);
+  free(st.cbuf);
+  free(scratch);
+  if (rc) return rc;
+  fuze_verify_report r;
+  memset(&r, 0, sizeof r);
+  uint64_t tot[C_N];
+  MPI_Allreduce(st.cnt, tot, C_N, MPI_UINT64_T, MPI_SUM, ctx->net.comm);
+  if ((rc = fuze__agree(&ctx->net, gather_entries(&st, &r)))) return rc;
+  r.run = ++ctx->verifies;
+  r.epoch = ctx->epoch;
+  r.live = st.live && ctx->nfobjs;
+  r.blocks = tot[C_BLOCKS];
+  r.bytes = tot[C_BYTES];
+  r.mismatches = tot[C_FOUND];
+  r.repaired = tot[C_REP];
+  r.unrepaired = tot[C_UNREP];
+  r.bad_bytes = tot[C_BAD];
+  double el = MPI_Wtime() - t0;
+  MPI_Allreduce(&el, &r.seconds, 1, MPI_DOUBLE, MPI_MAX, ctx->net.comm);
+  ctx->vlast = r;
+  if (out) *out = r;
+  print_report(ctx, &r);
+  if (r.unrepaired) return corrupt_message(ctx, &r);
+  return r.repaired ? FUZE_RECOVERED : FUZE_SUCCESS;
+}
+
+int fuze_verify_last(const fuze_ctx *ctx, fuze_verify_report *report) {
+  if (!ctx)
+    return FUZE_ERR(FUZE_ERR_ARG, "fuze_verify_last: ctx is NULL (not initialised, or used after "
+                    "fuze_finalize)");
+  if (!report) return FUZE_ERR(FUZE_ERR_ARG, "fuze_verify_last: report is NULL");
+  if (!ctx->verifies)
+    return FUZE_ERR(FUZE_ERR_NOT_FOUND, "fuze_verify_last: no verification has run yet "
+                    "(call fuze_verify or set verify_every)");
+  *report = ctx->vlast;
+  return FUZE_SUCCESS;
+}
+
+/* ---- inject=corrupt:rank=R:struct=NAME:at=checkpoint:E[:target=...][:bytes=N] ---- */
+
+static uint64_t splitmix(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+/* Up to 3 byte spans that make up the target; bit b of the target is bit
+ * b % 8 of byte b / 8 counted across the spans. */
+typedef struct span {
+  unsigned char *p[3];
+  size_t n[3];
+  int nspans;
+  const unsigned char *origin; /* offsets are printed from here (NULL: within each span) */
+  const char *label[3];
+} span;
+
+static unsigned char *span_byte(span *sp, size_t at, int *which) {
+  for (int x = 0; x < sp->nspans; x++) {
+    if (at < sp->n[x]) {
+      *which = x;
+      return sp->p[x] + at;
+    }
+    at -= sp->n[x];
+  }
+  return NULL;
+}
+
+static int corrupt_target(fuze_ctx *ctx, const fuze_inject_spec *sp, span *t, const char **what,
+                          int *block, int *backup) {
+  memset(t, 0, sizeof *t);
+  *block = *backup = -1;
+  for (int x = 0; x < ctx->narrays; x++) {
+    fuze_array *a = ctx->arrays[x];
+    if (strcmp(a->name, sp->name)) continue;
+    if (sp->target == 0) {
+      *what = "committed copy";
+      t->p[0] = a->shadow, t->n[0] = a->shadow ? a->bytes : 0, t->nspans = 1;
+      *block = ctx->plan.block_of[ctx->rank];
+    } else {
+      *what = "committed parity";
+      for (int h = 0; h < a->nhosted && !t->nspans; h++)
+        if (a->hosted[h].fused) {
+          t->p[0] = a->winbase + a->hosted[h].off + fuze__align(a->hosted[h].fused);
+          t->n[0] = a->hosted[h].fused, t->nspans = 1;
+          *block = a->hosted[h].block, *backup = a->hosted[h].j;
+        }
+    }
+    return 1;
+  }
+  for (int x = 0; x < ctx->nfobjs; x++) {
+    fuze_fobj *f = ctx->fobjs[x];
+    if (strcmp(f->name, sp->name)) continue;
+    if (sp->target == 0) {
+      *what = f->kb ? "values and keys" : "elements";
+      t->p[0] = f->vals, t->n[0] = f->n * f->nb, t->label[0] = "value byte ";
+      t->p[1] = f->keys, t->n[1] = f->n * f->kb, t->label[1] = "key byte ";
+      t->nspans = 2;
+      *block = ctx->plan.block_of[ctx->rank];
+    } else if (f->nhosted) {
+      const fuze_hosted *h = &f->hosted[0];
+      int k = ctx->plan.block_start[h->block + 1] - ctx->plan.block_start[h->block];
+      fuze_fobj_layout l = fuze__fobj_layout(k, f->cap, f->kb, f->nb);
+      unsigned char *r = f->winbase + h->off + h->fused; /* committed half */
+      *what = "committed region (index replicas and fused nodes; offsets in the region)";
+      t->origin = r;
+      t->p[0] = r, t->n[0] = fuze__hdr_off(k);
+      t->p[1] = r + l.keys_off, t->n[1] = (size_t)k * f->cap * f->kb;
+      t->p[2] = r + l.nodes_off, t->n[2] = f->cap * f->nb;
+      t->nspans = 3;
+      *block = h->block, *backup = h->j;
+    }
+    return 1;
+  }
+  return 0;
+}
+
+static void corrupt_one(fuze_ctx *ctx, int s, const fuze_inject_spec *sp) {
+  span t;
+  const char *what = "";
+  int block, backup;
+  if (sp->target == 2) { /* target=replica: code=byzantine's replicas (byzantine.c) */
+    fuze__byz_corrupt_replica(ctx, s, sp->name, sp->bits);
+    return;
+  }
+  if (!corrupt_target(ctx, sp, &t, &what, &block, &backup)) {
+    if (ctx->cfg.verbose)
+      printf("fuze: rank %d: inject corrupt: no array, stack or map named '%s' (ignored)\n",
+             ctx->rank, sp->name);
+    return;
+  }
+  size_t bytes = 0;
+  for (int x = 0; x < t.nspans; x++) bytes += t.n[x];
+  if (!bytes) {
+    if (ctx->cfg.verbose)
+      printf("fuze: rank %d: inject corrupt: '%s' has no %s bytes here (ignored)\n", ctx->rank,
+             sp->name, sp->target ? "hosted parity" : "committed");
+    return;
+  }
+  uint64_t seed = (uint64_t)ctx->rank * 1000003u + (uint64_t)ctx->ckpt_calls * 7919u + (uint64_t)s;
+  uint64_t nbits = (uint64_t)bytes * 8, want = (uint64_t)sp->bits < nbits ? (uint64_t)sp->bits : nbits;
+  uint64_t *done = malloc(sizeof(uint64_t) * (size_t)want);
+  if (!done) return;
+  uint64_t ndone = 0;
+  if (ctx->cfg.verbose) {
+    printf("fuze: rank %d: inject corrupt after checkpoint %ld: flipping %llu bit(s) of '%s' (%s",
+           ctx->rank, ctx->ckpt_calls, (unsigned long long)want, sp->name, what);
+    if (backup >= 0) printf(", block %d backup %d", block, backup);
+    printf(") at bytes");
+  }
+  while (ndone < want) {
+    uint64_t bit = splitmix(&seed) % nbits;
+    int dup = 0;
+    for (uint64_t d = 0; d < ndone && !dup; d++) dup = done[d] == bit;
+    if (dup) continue;
+    done[ndone++] = bit;
+    int which = 0;
+    unsigned char *c = span_byte(&t, (size_t)(bit / 8), &which);
+    *c ^= (unsigned char)(1u << (bit % 8));
+    if (ctx->cfg.verbose && ndone <= 8)
+      printf("%s %s%zu", ndone == 1 ? "" : ",", t.label[which] ? t.label[which] : "",
+             (size_t)(c - (t.origin ? t.origin : t.p[which])));
+  }
+  if (sp->target) {
+    for (int x = 0; x < ctx->narrays; x++)
+      if (!strcmp(ctx->arrays[x]->name, sp->name)) fuze__win_sync(&ctx->net, ctx->arrays[x]->win);
+    for (int x = 0; x < ctx->nfobjs; x++)
+      if (!strcmp(ctx->fobjs[x]->name, sp->name) && !ctx->fobjs[x]->excl)
+        fuze__win_sync(&ctx->net, ctx->fobjs[x]->win);
+  }
+  if (ctx->cfg.verbose) {
+    printf("%s\n", ndone > 8 ? ", ..." : "");
+    fflush(stdout);
+  }
+  free(done);
+}
+
+int fuze__verify_after_commit(fuze_ctx *ctx) {
+  for (int s = 0; s < ctx->cfg.ninject; s++) {
+    const fuze_inject_spec *sp = &ctx->cfg.inject[s];
+    if (sp->kind == FUZE_INJECT_CORRUPT && sp->at_checkpoint == ctx->ckpt_calls &&
+        sp->nranks == 1 && sp->ranks[0] == ctx->rank && !ctx->lost)
+      corrupt_one(ctx, s, sp);
+  }
+  if (ctx->cfg.verify_every <= 0 || ctx->ckpt_calls % ctx->cfg.verify_every) return FUZE_SUCCESS;
+  int rc = fuze__verify_collective(ctx, NULL);
+  return rc == FUZE_RECOVERED ? FUZE_SUCCESS : rc;
+}
