@@ -34,6 +34,16 @@ int fuze__any_lost(fuze_net *net, int mine, int *lost) {
   return any;
 }
 
+int fuze__barrier(fuze_net *net) { return FUZE_MPI(net->msg, MPI_Barrier(net->comm)); }
+
+int fuze__max_int(fuze_net *net, int *v) {
+  return FUZE_MPI(net->msg, MPI_Allreduce(MPI_IN_PLACE, v, 1, MPI_INT, MPI_MAX, net->comm));
+}
+
+int fuze__max_u64(fuze_net *net, uint64_t *v) {
+  return FUZE_MPI(net->msg, MPI_Allreduce(MPI_IN_PLACE, v, 1, MPI_UINT64_T, MPI_MAX, net->comm));
+}
+
 /* ---- reduction ---- */
 
 /* This rank's contribution to piece [off, off + n): coef * its data, zero

@@ -8,9 +8,14 @@
 #include "comm/net.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Message tags of fuze's point-to-point traffic (on its own communicators). */
-enum { FUZE_TAG_REDUCE = 0x7fd };
+enum {
+  FUZE_TAG_REDUCE = 0x7fd,   /* fuze__reduce_to */
+  FUZE_TAG_FILE_LEN = 71,    /* restart: a rank file's length (proto/persist.c) */
+  FUZE_TAG_FILE_DATA = 72,   /* restart: a rank file's bytes */
+};
 
 /* Collective over net->comm: the same code and message everywhere. Every
  * rank passes its own rc (messages in net->msg); the lowest error code wins,
@@ -22,6 +27,11 @@ int fuze__agree(fuze_net *net, int rc);
  * Returns 1 if any rank passed a non-zero flag, 0 if none, FUZE_ERR_MPI
  * (message recorded) when the exchange itself failed. */
 int fuze__any_lost(fuze_net *net, int mine, int *lost);
+
+/* Collective over net->comm, checked (FUZE_ERR_MPI with the call's message). */
+int fuze__barrier(fuze_net *net);
+int fuze__max_int(fuze_net *net, int *v);      /* *v := max over ranks, in place */
+int fuze__max_u64(fuze_net *net, uint64_t *v); /* *v := max over ranks, in place */
 
 /* Receives the root's result of a reduction piece by piece. */
 typedef void (*fuze_sink)(void *arg, size_t off, const unsigned char *res, size_t n);
