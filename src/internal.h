@@ -113,6 +113,9 @@ int fuze__win_create(fuze_ctx *ctx, size_t bytes, MPI_Win *win, unsigned char **
  * exactly fuze__win_create. *shm tells which. */
 int fuze__win_create_fused(fuze_ctx *ctx, size_t bytes, MPI_Win *win, unsigned char **base,
                            int lock_all, int *shm);
+/* Collective, in fuze_init: when the ranks span nodes, checks that the MPI
+ * library can make a window over them, or fails naming the MCA setting. */
+int fuze__win_probe(fuze_ctx *ctx);
 void fuze__win_free(MPI_Win *win, int locked);
 /* XOR len bytes into rank's window at disp: MPI_Accumulate(BXOR), or in a
  * shared-memory window atomic XORs done at once. The origin buffer must stay

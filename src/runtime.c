@@ -588,6 +588,7 @@ static int setup(fuze_ctx *ctx, const char *config) {
   if ((rc = fuze__agree(ctx, build_plan(ctx)))) return rc;
   if ((rc = fuze__agree(ctx, build_codes(ctx)))) return rc;
   if ((rc = fuze__agree(ctx, build_block_comms(ctx)))) return rc;
+  if ((rc = fuze__agree(ctx, fuze__win_probe(ctx)))) return rc;
   ctx->is_spare = ctx->plan.block_of[ctx->rank] < 0;
   print_plan(ctx);
   return fuze__persist_init(ctx);

@@ -75,6 +75,16 @@ static void win_info(MPI_Info *info) {
   MPI_Info_set(*info, "accumulate_ops", "same_op");
 }
 
+/* The fix when no osc component can make a window over every rank: Debian's
+ * /etc/openmpi/openmpi-mca-params.conf sets osc = ^ucx,pt2pt, which leaves
+ * only osc/sm (one node) and osc/rdma (needs RDMA hardware), so a job across
+ * nodes over TCP has none; ^ucx re-enables osc/pt2pt for them. */
+#define OSC_FIX                                                                          \
+  "with Open MPI without RDMA hardware (TCP between nodes) enable the osc/pt2pt "        \
+  "component: mpirun --mca osc ^ucx (or the environment OMPI_MCA_osc=^ucx); Debian's "   \
+  "default osc = ^ucx,pt2pt (/etc/openmpi/openmpi-mca-params.conf) cannot make windows " \
+  "across nodes"
+
 int fuze__win_create(fuze_ctx *ctx, size_t bytes, MPI_Win *win, unsigned char **base,
                      int lock_all) {
   MPI_Info info;
@@ -89,8 +99,7 @@ int fuze__win_create(fuze_ctx *ctx, size_t bytes, MPI_Win *win, unsigned char **
     *win = MPI_WIN_NULL;
     return CTX_ERR(ctx, FUZE_ERR_MPI,
                    "transport: MPI_Win_allocate of %zu bytes failed on rank %d or another rank; "
-                   "with Open MPI over TCP (no RDMA) set OMPI_MCA_osc=pt2pt "
-                   "(or mpirun --mca osc pt2pt)", bytes, ctx->rank);
+                   OSC_FIX, bytes, ctx->rank);
   }
   MPI_Win_set_errhandler(*win, MPI_ERRORS_RETURN);
   if (bytes) memset(mem, 0, bytes);
@@ -119,6 +128,20 @@ static int one_node(fuze_ctx *ctx) {
     ctx->one_node = all;
   }
   return ctx->one_node;
+}
+
+int fuze__win_probe(fuze_ctx *ctx) {
+  if (one_node(ctx)) return FUZE_SUCCESS;
+  MPI_Win win = MPI_WIN_NULL;
+  void *mem = NULL;
+  int ok = MPI_Win_allocate(8, 1, MPI_INFO_NULL, ctx->world, &mem, &win) == MPI_SUCCESS, all_ok = 0;
+  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, ctx->world);
+  if (ok) MPI_Win_free(&win);
+  if (!all_ok)
+    return CTX_ERR(ctx, FUZE_ERR_MPI, "fuze_init: the ranks span nodes and the MPI library "
+                   "cannot make an RMA window over them (MPI_Win_allocate failed on rank %d or "
+                   "another rank); " OSC_FIX, ctx->rank);
+  return FUZE_SUCCESS;
 }
 
 int fuze__win_create_fused(fuze_ctx *ctx, size_t bytes, MPI_Win *win, unsigned char **base,
