@@ -25,6 +25,7 @@
 #                              every node); with I, the host directory that
 #                              backs node I's
 #   cluster.sh status          exit 0 when the cluster is up (and print it)
+#   cluster.sh check           exit 0 when the harness can run here, else 77
 #
 # State directory: $CLUSTER_STATE, default ./cluster-state. Everything the
 # harness makes is named after a hash of its absolute path (namespaces
@@ -42,8 +43,8 @@
 # mpirun settings (`run`): hostfile STATE/hostfile; --bind-to none and
 # mpi_yield_when_idle=1 (all the nodes share the machine's cores); osc ^ucx
 # (Debian's default ^ucx,pt2pt cannot make windows across nodes; override with
-# CLUSTER_OSC, e.g. to test that failure); btl and oob over the cluster subnet
-# only; OOB TCP keepalive 5 s / 1 s / 3 probes, so a frozen node aborts the job
+# CLUSTER_OSC, e.g. to test that failure; CLUSTER_OSC= passes none); btl and
+# oob over the cluster subnet only; OOB TCP keepalive 5 s / 1 s / 3 probes, so a frozen node aborts the job
 # within seconds instead of minutes. CLUSTER_MPIRUN_FLAGS adds flags (split
 # on blanks); CLUSTER_TIMEOUT (seconds, default 300) bounds a run: exit 124
 # when it expires.
@@ -266,9 +267,10 @@ cmd_run() {
   local flags=(--hostfile "$STATE/hostfile" -np "$np"
                --mca plm_rsh_agent "$STATE/agent" --mca plm_rsh_no_tree_spawn 1
                --bind-to none --mca mpi_yield_when_idle 1
-               --mca osc "${CLUSTER_OSC-^ucx}"
                --mca btl_tcp_if_include "$SUBNET" --mca oob_tcp_if_include "$SUBNET"
                "${KEEPALIVE[@]}" "${extra[@]}")
+  # CLUSTER_OSC empty: no --mca osc at all (the MCA files and OMPI_MCA_osc decide).
+  [[ -z ${CLUSTER_OSC-^ucx} ]] || flags+=(--mca osc "${CLUSTER_OSC-^ucx}")
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
   export TMPDIR=$STATE/head/tmp
   # shellcheck disable=SC2016 # $1 and $@ are the inner shell's
@@ -356,6 +358,7 @@ main() {
     exec) check_privileges; cmd_exec "$@" ;;
     local) cmd_local "$@" ;;
     status) cmd_status ;;
+    check) check_privileges; echo "cluster.sh: privileges and tools are there" ;;
     -h|--help|help) usage ;;
     *) usage >&2; exit 2 ;;
   esac
