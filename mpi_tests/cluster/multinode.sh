@@ -72,6 +72,18 @@ clear_local() {
 }
 clear_local
 
+# On the way out (a failed check included): no job of this case left running,
+# no node left frozen.
+FROZEN=""
+cleanup() {
+  if [[ -n ${RUN_PID:-} ]] && kill -0 "$RUN_PID" 2>/dev/null; then
+    kill "$RUN_PID" 2>/dev/null || true
+    wait "$RUN_PID" 2>/dev/null || true
+  fi
+  [[ -z $FROZEN ]] || "$CL" kill "$FROZEN" || true
+}
+trap cleanup EXIT
+
 STEP=0 LOG="" RC=0 SECS=""
 # run NAME CMD ARGS...: runs CMD on the cluster (8 ranks), output in
 # WORK/<n>-NAME.log; sets RC, LOG and SECS.
@@ -142,7 +154,7 @@ heat2d_checked() { # the run's protected checksum equals its failure-free refere
 }
 heat2d_recoveries() { # heat2d_recoveries WHAT N
   local n
-  n=$(field 's/^heat2d: protected run: .*, \([0-9][0-9]*\) recoveries,.*/\1/p')
+  n=$(field 's/^heat2d: protected run: .*, \([0-9][0-9]*\) recover\(y\|ies\),.*/\1/p')
   [[ $n == "$2" ]] || { show_log; fail "$1: $n recoveries, expected $2"; }
 }
 kv_digest() { field 's/^kvstore: final map digest \([0-9a-f]\{16\} over [0-9][0-9]* pairs\).*/\1/p'; }
@@ -184,11 +196,15 @@ lose_node_and_restart() {
   echo "== manifest: $(grep -E '^complete' "$(MANIFEST)" | tr '\n' ' ')"
   local t1
   t1=$(date +%s%N)
+  [[ $how != freeze ]] || FROZEN=$node
   "$CL" "$how" "$node"
   finish
   local ms=$((($(date +%s%N) - t1) / 1000000))
   echo "== the job stopped $((ms / 1000)).$(printf '%03d' $((ms % 1000))) s after cluster.sh $how $node"
-  [[ $how != freeze ]] || "$CL" kill "$node"
+  if [[ $how == freeze ]]; then
+    "$CL" kill "$node" # reboot it
+    FROZEN=""
+  fi
   [[ $RC -ne 0 ]] || { show_log; fail "$what: exit status 0 although node $node was lost (it finished first?)"; }
   ((ms <= DETECT_LIMIT * 1000)) || { show_log; fail "$what: the job took $((ms / 1000)) s (> $DETECT_LIMIT s) to notice the loss of node $node"; }
   [[ $how != freeze ]] || must "$what (frozen node)" "ORTE has lost communication with a remote daemon|lost connection|peer hung up"
