@@ -22,6 +22,8 @@ if(NOT FUZE_BASH)
   return()
 endif()
 
+# test_transport is defined by transport.cmake, included after this file
+# (its target is resolved at generation time).
 set(_mn_cluster ${CMAKE_CURRENT_SOURCE_DIR}/cluster/cluster.sh)
 set(_mn_state ${CMAKE_CURRENT_BINARY_DIR}/cluster-state)
 # CLUSTER_TIMEOUT bounds each mpirun of a case (cluster.sh run exits 124).
@@ -42,7 +44,7 @@ function(fuze_multinode_test name)
     COMMAND ${FUZE_BASH} ${CMAKE_CURRENT_SOURCE_DIR}/cluster/multinode.sh
             --cluster ${_mn_cluster}
             --heat2d $<TARGET_FILE:heat2d> --kvstore $<TARGET_FILE:kvstore>
-            --nqueens $<TARGET_FILE:nqueens>
+            --nqueens $<TARGET_FILE:nqueens> --transport $<TARGET_FILE:test_transport>
             --work ${CMAKE_CURRENT_BINARY_DIR}/multinode/${name}
             ${T_CASE})
   set_tests_properties(${name} PROPERTIES
@@ -56,6 +58,9 @@ endfunction()
 fuze_multinode_test(multinode_plan TIMEOUT 120 CASE plan)
 # Debian's osc=^ucx,pt2pt: fuze_init's message names the fix, which works.
 fuze_multinode_test(multinode_osc_message TIMEOUT 90 CASE osc)
+# Stack/map windows on ranks that really span nodes (test_transport nodes);
+# test_transport's one-node mode skips there, saying why.
+fuze_multinode_test(multinode_transport TIMEOUT 90 CASE transport)
 # heat2d: in-job wipe of whole nodes, f=1 (each node) and f=2 (each pair).
 fuze_multinode_test(multinode_wipe TIMEOUT 120 CASE wipe)
 # More than f nodes lost: FUZE_ERR_UNRECOVERABLE in the job and at a restart.

@@ -8,7 +8,7 @@
 # (successive in-job wipes), as a launch over the nodes is costly.
 #
 # usage: multinode.sh --cluster CLUSTER_SH --heat2d PATH --kvstore PATH
-#          --nqueens PATH --work DIR CASE [ARG]
+#          --nqueens PATH --transport PATH --work DIR CASE [ARG]
 #   plan            ranks sit on the nodes; domain=node plans from the real
 #                   hostnames (4 domains, no block with two ranks of a node,
 #                   no backup on a member's node), f=1 and f=2
@@ -24,6 +24,9 @@
 #   freeze I        node I frozen (link down, processes stopped): the job
 #                   must abort within seconds (TCP keepalive); the node is
 #                   rebooted and wiped, and the same command restarts
+#   transport       test_transport on ranks that really span nodes (stack/map
+#                   windows: accumulates, shm=on refused); its one-node mode
+#                   says it assumes one node and skips (77)
 #   kvstore         kvstore: failure-free run, in-job node wipes (f=1, f=2),
 #                   node kill + restart; every digest equal to the first's
 #   nqueens         nqueens: the same with the known solution count
@@ -35,20 +38,23 @@ fail() {
   exit 1
 }
 
-CL="" WORK="" HEAT2D="" KVSTORE="" NQUEENS=""
+CL="" WORK="" HEAT2D="" KVSTORE="" NQUEENS="" TRANSPORT=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --cluster) CL=$2; shift 2 ;;
     --heat2d) HEAT2D=$2; shift 2 ;;
     --kvstore) KVSTORE=$2; shift 2 ;;
     --nqueens) NQUEENS=$2; shift 2 ;;
+    --transport) TRANSPORT=$2; shift 2 ;;
     --work) WORK=$2; shift 2 ;;
     -*) fail "unknown option '$1'" ;;
     *) break ;;
   esac
 done
-[[ -n $CL && -n $WORK && $# -ge 1 ]] || fail "usage: multinode.sh --cluster CLUSTER_SH --heat2d PATH --kvstore PATH --nqueens PATH --work DIR CASE [ARG]"
-for app in "$HEAT2D" "$KVSTORE" "$NQUEENS"; do [[ -x $app ]] || fail "'$app' is not an executable (--heat2d, --kvstore, --nqueens)"; done
+[[ -n $CL && -n $WORK && $# -ge 1 ]] || fail "usage: multinode.sh --cluster CLUSTER_SH --heat2d PATH --kvstore PATH --nqueens PATH --transport PATH --work DIR CASE [ARG]"
+for app in "$HEAT2D" "$KVSTORE" "$NQUEENS" "$TRANSPORT"; do
+  [[ -x $app ]] || fail "'$app' is not an executable (--heat2d, --kvstore, --nqueens, --transport)"
+done
 CASE=$1
 shift
 
@@ -350,6 +356,20 @@ case_freeze() {
   must "restart" '^fuze: restart from epoch [0-9]+: rebuilding 2 files by decoding'
 }
 
+case_transport() {
+  # 4 ranks: nodes 1 and 2. The same expectations as the one-node "split" test
+  # (FUZE_DEBUG_SPLIT_NODES), here without the hook.
+  NP=4 run transport-nodes "$TRANSPORT" nodes
+  ok "test_transport nodes"
+  must "test_transport nodes" '^test_transport \(nodes\): 4 ranks on 2 node\(s\)$'
+  must "test_transport nodes" '^test_transport \(nodes\): OK \(0 failed checks\)$'
+  # The one-node mode says why it cannot run here and skips.
+  run transport-shm "$TRANSPORT" shm
+  [[ $RC -eq 77 ]] || { show_log; fail "test_transport shm across nodes: exit status $RC, expected 77 (skip)"; }
+  must "test_transport shm" '^test_transport \(shm\): SKIP: assumes every rank on one node, and these 8 ranks span 4 nodes'
+  must_not "test_transport shm" 'OK \(|FAILED'
+}
+
 case_kvstore() {
   local args=(--rounds 12 --ops 150 --keys 2048 --every 2) ref got
   run kvstore-failure-free "$KVSTORE" "${args[@]}" --config "faults=1" --expect-recoveries 0
@@ -416,6 +436,7 @@ case $CASE in
   unrecoverable) case_unrecoverable ;;
   kill) case_kill "$@" ;;
   freeze) case_freeze "$@" ;;
+  transport) case_transport ;;
   kvstore) case_kvstore ;;
   nqueens) case_nqueens ;;
   *) fail "unknown case '$CASE'" ;;
