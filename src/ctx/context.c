@@ -10,6 +10,7 @@
 
 #include "comm/coll.h"
 #include "comm/topo.h"
+#include "comm/transport.h"
 #include "data/array.h"
 #include "data/fused.h"
 #include "proto/byzantine.h"
@@ -133,6 +134,7 @@ static int setup(fuze_ctx *ctx, const char *config) {
   if ((rc = fuze__agree(&ctx->net, build_plan(ctx)))) return rc;
   if ((rc = fuze__agree(&ctx->net, build_codes(ctx)))) return rc;
   if ((rc = fuze__agree(&ctx->net, build_block_comms(ctx)))) return rc;
+  if ((rc = fuze__agree(&ctx->net, fuze__win_probe(&ctx->net)))) return rc;
   ctx->rank_flags = malloc(sizeof(int) * (size_t)ctx->size);
   ctx->changed = malloc((size_t)(ctx->plan.nblocks ? ctx->plan.nblocks : 1));
   rc = ctx->rank_flags && ctx->changed ? FUZE_SUCCESS : FUZE_NOMEM(ctx->msg, "fuze_init");
