@@ -362,6 +362,213 @@ static void test_large(int *cases) {
   (*cases)++;
 }
 
+/* ---- machine scale: 10^5 and 10^6 ranks ----
+ *
+ * Size and correctness, not speed (the timings printed are for information;
+ * docs/benchmarks.md has the measured ones). The checks above are quadratic or
+ * exponential in the ranks, so these use near-linear equivalents written
+ * independently of the planner: expected block counts from group sizes,
+ * tolerance from "each domain holds at most one of a block's k + f members and
+ * backups" (which is what makes any f failed domains cost a block at most f),
+ * and balance against the least-loaded domains sorted by load. The digest pins
+ * the exact plan: it was computed with the quadratic planner this one replaced
+ * (commit af94800), and persisted files store the plan, so a change here would
+ * make old checkpoints refuse to restart. */
+
+typedef struct scale_case {
+  const char *name;
+  int compute, spare, per_domain, f;
+  int nblocks;             /* expected */
+  unsigned long long hash; /* FNV-1a of block_start, members, hosts */
+} scale_case;
+
+static unsigned long long fnv(unsigned long long h, const int *v, int n) {
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < 4; k++) h = (h ^ (((unsigned)v[i] >> (8 * k)) & 0xffu)) * 0x100000001b3ull;
+  return h;
+}
+
+static unsigned long long plan_hash(const fuze_plan *p) {
+  unsigned long long h = 0xcbf29ce484222325ull;
+  h = fnv(h, p->block_start, p->nblocks + 1);
+  h = fnv(h, p->members, p->ncompute);
+  return fnv(h, p->hosts, p->nblocks * p->f);
+}
+
+/* Domains of K consecutive ranks, compute and spare ranks cut separately (as
+ * fuze-plan --domain K). */
+static int *scale_domains(const scale_case *c, int *ndom, int *nspare) {
+  int n = c->compute + c->spare, K = c->per_domain, ncd = cdiv(c->compute, K);
+  int *dom = malloc(sizeof(int) * (size_t)n);
+  if (!dom) return NULL;
+  for (int r = 0; r < c->compute; r++) dom[r] = r / K;
+  for (int s = 0; s < c->spare; s++) dom[c->compute + s] = ncd + s / K;
+  *nspare = cdiv(c->spare, K), *ndom = ncd + *nspare;
+  return dom;
+}
+
+/* Expected blocks and block sizes: group g (rank g of every compute domain,
+ * here rank r is in group r % K) holds the compute domains with more than g
+ * ranks, and its blocks differ in size by at most one. */
+static void scale_sizes(const scale_case *c, const fuze_plan *p, int D) {
+  int K = c->per_domain, full = c->compute / K, rest = c->compute % K, f = c->f, want = 0;
+  int cap = limit_of(f, 0) < D - f ? limit_of(f, 0) : D - f;
+  int *lo = malloc(sizeof(int) * (size_t)K), *hi = calloc((size_t)K, sizeof(int));
+  if (!lo || !hi) {
+    EXPECT(0, "out of memory");
+    free(lo), free(hi);
+    return;
+  }
+  for (int g = 0; g < K; g++) {
+    int n = full + (g < rest);
+    if (n) want += cdiv(n, D - f) > cdiv(n, 32) ? cdiv(n, D - f) : cdiv(n, 32);
+    lo[g] = 1 << 30;
+  }
+  EXPECT_INT("nblocks (from group sizes)", want, p->nblocks);
+  for (int b = 0; b < p->nblocks; b++) {
+    int size = p->block_start[b + 1] - p->block_start[b], g = p->members[p->block_start[b]] % K;
+    EXPECT(size >= 1 && size <= cap, "block %d has %d members (cap %d)", b, size, cap);
+    lo[g] = size < lo[g] ? size : lo[g], hi[g] = size > hi[g] ? size : hi[g];
+  }
+  for (int g = 0; g < K; g++)
+    EXPECT(hi[g] == 0 || hi[g] - lo[g] <= 1, "group %d sizes %d..%d", g, lo[g], hi[g]);
+  free(lo), free(hi);
+  EXPECT_INT("ncompute", c->compute, p->ncompute);
+  /* What every rank stores: 16 bytes per rank and 4 (f + 1) per block. */
+  size_t bytes = sizeof(int) * (3 * (size_t)p->nranks + (size_t)p->ncompute +
+                                (size_t)p->nblocks * (size_t)(f + 1) + 3);
+  EXPECT_INT("fuze__plan_bytes", (long long)bytes, (long long)fuze__plan_bytes(p));
+  EXPECT(bytes <= 17 * (size_t)p->nranks, "plan holds %zu bytes for %d ranks", bytes, p->nranks);
+}
+
+/* Every compute rank in one block, blocks ascending, and each block's members
+ * and backups in k + f distinct domains (the tolerance argument). */
+static void scale_structure(const fuze_plan *p, const int *dom, int ncd, int *stamp, int *seen) {
+  memset(seen, 0, sizeof(int) * (size_t)p->nranks);
+  for (int b = 0; b < p->nblocks; b++) {
+    int lo = p->block_start[b], hi = p->block_start[b + 1];
+    if (b > 0) EXPECT(p->members[lo] > p->members[p->block_start[b - 1]], "block %d order", b);
+    for (int i = lo; i < hi; i++) {
+      int r = p->members[i];
+      EXPECT(r >= 0 && r < p->nranks && dom[r] < ncd, "block %d member %d", b, r);
+      if (r < 0 || r >= p->nranks) return;
+      if (i > lo) EXPECT(p->members[i - 1] < r, "block %d not ascending", b);
+      seen[r]++;
+      EXPECT(p->block_of[r] == b && p->index_in_block[r] == i - lo, "rank %d: block %d index %d",
+             r, p->block_of[r], p->index_in_block[r]);
+      EXPECT(stamp[dom[r]] != b + 1, "block %d: two members in domain %d", b, dom[r]);
+      stamp[dom[r]] = b + 1;
+    }
+    for (int j = 0; j < p->f; j++) {
+      int h = p->hosts[b * p->f + j];
+      EXPECT(h >= 0 && h < p->nranks, "block %d backup %d host %d", b, j, h);
+      if (h < 0 || h >= p->nranks) return;
+      EXPECT(stamp[dom[h]] != b + 1, "block %d backup %d in a used domain %d", b, j, dom[h]);
+      stamp[dom[h]] = b + 1;
+    }
+  }
+  for (int r = 0; r < p->nranks; r++) {
+    EXPECT_INT("times rank is a member", dom[r] < ncd ? 1 : 0, seen[r]);
+    if (dom[r] >= ncd) EXPECT_INT("spare block_of", -1, p->block_of[r]);
+  }
+}
+
+/* Domains in ascending order of their least-loaded rank (counting sort). */
+static void sort_domains(const int *dmin, int lo, int hi, int maxload, int *order) {
+  int *cnt = calloc((size_t)maxload + 2, sizeof(int)), at = 0;
+  if (!cnt) return;
+  for (int d = lo; d < hi; d++) cnt[dmin[d] + 1]++;
+  for (int l = 0; l <= maxload; l++) cnt[l + 1] += cnt[l];
+  for (int d = lo; d < hi; d++) order[cnt[dmin[d]]++] = d, at++;
+  free(cnt);
+}
+
+/* The balance and spares-first promises, as check_balance states them. */
+static void scale_balance(const fuze_plan *p, const int *dom, int D, int ncd, int *stamp) {
+  int n = p->nranks, maxload = 0;
+  int *load = calloc((size_t)n, sizeof(int)), *dmin = malloc(sizeof(int) * (size_t)D);
+  int *order = malloc(sizeof(int) * (size_t)D);
+  if (!load || !dmin || !order) {
+    EXPECT(0, "out of memory");
+    free(load), free(dmin), free(order);
+    return;
+  }
+  for (int i = 0; i < p->nblocks * p->f; i++) load[p->hosts[i]]++;
+  for (int d = 0; d < D; d++) dmin[d] = 1 << 30;
+  for (int r = 0; r < n; r++) {
+    if (load[r] < dmin[dom[r]]) dmin[dom[r]] = load[r];
+    if (load[r] > maxload) maxload = load[r];
+  }
+  sort_domains(dmin, 0, ncd, maxload, order); /* compute domains, then spare ones */
+  sort_domains(dmin, ncd, D, maxload, order + ncd);
+  memset(stamp, 0, sizeof(int) * (size_t)D);
+  int id = 0;
+  for (int b = 0; b < p->nblocks; b++)
+    for (int j = 0; j < p->f; j++) {
+      int h = p->hosts[b * p->f + j], best = 1 << 30, spare = 1 << 30;
+      id++;
+      for (int i = p->block_start[b]; i < p->block_start[b + 1]; i++) stamp[dom[p->members[i]]] = id;
+      for (int k = 0; k < p->f; k++)
+        if (k != j) stamp[dom[p->hosts[b * p->f + k]]] = id;
+      for (int i = 0; i < ncd; i++)
+        if (stamp[order[i]] != id) {
+          best = dmin[order[i]];
+          break;
+        }
+      for (int i = ncd; i < D; i++)
+        if (stamp[order[i]] != id) {
+          spare = dmin[order[i]];
+          break;
+        }
+      if (spare < best) best = spare;
+      EXPECT(load[h] <= best + 1, "block %d backup %d on rank %d (load %d), an eligible rank has %d",
+             b, j, h, load[h], best);
+      if (dom[h] < ncd)
+        EXPECT(spare >= load[h], "block %d backup %d on compute rank %d (load %d), spare has %d", b,
+               j, h, load[h], spare);
+    }
+  free(load), free(dmin), free(order);
+}
+
+static void test_scale(void) {
+  static const scale_case cases[] = {
+      {"10^5 ranks, domain=rank, f=2", 100000, 0, 1, 2, 3125, 0xc0447272983612c8ull},
+      {"10^5 ranks + 64 spares, 16 per node, f=3", 100000, 64, 16, 3, 3136, 0x95e11f6b7bb38364ull},
+      {"10^6 ranks, domain=rank, f=2", 1000000, 0, 1, 2, 31250, 0xd3944977683bf0c4ull},
+      {"10^6 ranks + 256 spares, 128 per node, f=3", 1000000, 256, 128, 3, 31360, 0x6e2de3ab2cac3dd4ull},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const scale_case *c = &cases[i];
+    int D = 0, nspare = 0, *dom = scale_domains(c, &D, &nspare);
+    int n = c->compute + c->spare;
+    int *stamp = calloc((size_t)D, sizeof(int)), *seen = malloc(sizeof(int) * (size_t)n);
+    snprintf(label, sizeof label, "%s", c->name);
+    EXPECT(dom && stamp && seen, "out of memory");
+    fuze_plan_input in = {n, dom, D, nspare, c->f, 0};
+    fuze_plan p;
+    char err[512] = "";
+    clock_t t0 = clock();
+    int rc = dom && stamp && seen ? fuze__plan_build(&in, &p, err, sizeof err) : FUZE_ERR_NOMEM;
+    double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    EXPECT_INT("fuze__plan_build", FUZE_SUCCESS, rc);
+    if (rc == FUZE_SUCCESS) {
+      int before = failures;
+      EXPECT_INT("nblocks", c->nblocks, p.nblocks);
+      scale_sizes(c, &p, D);
+      scale_structure(&p, dom, D - nspare, stamp, seen);
+      if (failures == before) scale_balance(&p, dom, D, D - nspare, stamp);
+      unsigned long long h = plan_hash(&p);
+      EXPECT(h == c->hash, "plan digest %#llx, the previous planner's was %#llx", h, c->hash);
+      printf("test_plan: %s: %d blocks, %zu plan bytes (%.1f per rank), built in %.3f s\n", c->name,
+             p.nblocks, fuze__plan_bytes(&p), (double)fuze__plan_bytes(&p) / n, secs);
+      fuze__plan_free(&p);
+    } else {
+      printf("  message: %s\n", err);
+    }
+    free(dom), free(stamp), free(seen);
+  }
+}
+
 /* ---- exact plans of the paper's examples ---- */
 
 static void expect_blocks(const fuze_plan *p, const char *want) {
@@ -483,6 +690,7 @@ int main(void) {
   test_multi_rank_domains(&cases);
   test_random(&cases);
   test_large(&cases);
+  test_scale();
   printf("test_plan: %d plans verified in %.2f s, %d failure(s)\n", cases,
          (double)(clock() - t0) / CLOCKS_PER_SEC, failures);
   return failures ? 1 : 0;

@@ -168,20 +168,23 @@ static void print_blocks(const fuze_plan *p) {
   }
 }
 
+/* Loads from one pass over the hosts (fuze__plan_load per rank would cost
+ * nranks x backups). */
 static void print_loads(const fuze_plan *p) {
+  int *load = calloc((size_t)p->nranks, sizeof(int));
+  if (!load) return;
+  for (int i = 0; i < p->nblocks * p->f; i++) load[p->hosts[i]]++;
   int lo = INT_MAX, hi = 0;
-  for (int r = 0; r < p->nranks; r++) {
-    int l = fuze__plan_load(p, r);
-    lo = l < lo ? l : lo, hi = l > hi ? l : hi;
-  }
+  for (int r = 0; r < p->nranks; r++)
+    lo = load[r] < lo ? load[r] : lo, hi = load[r] > hi ? load[r] : hi;
   printf("backups per rank: %d..%d", lo, hi);
   if (p->nranks <= 64) { /* the full list only while it fits a screen */
     printf(" (");
-    for (int r = 0; r < p->nranks; r++)
-      printf("%s%d:%d", r ? " " : "", r, fuze__plan_load(p, r));
+    for (int r = 0; r < p->nranks; r++) printf("%s%d:%d", r ? " " : "", r, load[r]);
     printf(")");
   }
   printf("\n");
+  free(load);
 }
 
 static const char *plural(int n) { return n == 1 ? "" : "s"; }
@@ -200,6 +203,7 @@ static void print_plan(const fuze_plan *p, const options *o, int block) {
          p->ncompute, p->f);
   printf("redundancy: %.2f backups per primary (replication: %d)\n",
          (double)nb / p->ncompute, p->f);
+  printf("plan size: %zu bytes, held by every rank\n", fuze__plan_bytes(p));
 }
 
 static long long count_sets(int D, int f) {

@@ -9,15 +9,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Scratch state of one fuze__plan_build call. */
+/* Scratch state of one fuze__plan_build call.
+ *
+ * Placement asks, for every backup, "the best host among the ranks of the
+ * domains this block does not use" (best = fewest backups, then spare, then
+ * lowest rank: a strict total order, so the answer is unique). A min segment
+ * tree over the ranks listed domain by domain answers that for any run of
+ * whole domains in O(log n); the domains a block uses are at most its
+ * members' and backups' (<= FUZE_PLAN_FIELD), so the eligible domains are a
+ * few runs and one placement costs O((block + f) log n) instead of a scan
+ * of every domain. */
 typedef struct plan_work {
   const fuze_plan_input *in;
   int ndom, nspare_dom, max_block;
-  int *dom_start; /* ndom + 1: ranks of domain d are dom_ranks[dom_start[d] ..) */
-  int *dom_ranks; /* ascending within each domain */
-  int *load;      /* nranks: backups hosted so far */
-  int *dom_best;  /* ndom: least-loaded rank of each domain (lowest on ties) */
-  int *mark;      /* ndom: domains a block may not use for the backup at hand */
+  int *dom_start;      /* ndom + 1: domain d's ranks are leaves dom_start[d] .. */
+  int *tree;           /* 2 * nranks: leaf i at [nranks + i] = i-th rank in domain
+                          order (ascending within a domain); node x holds the
+                          best rank of its two children, -1 none */
+  int *pos;            /* nranks: leaf index of each rank */
+  int *load;           /* nranks: backups hosted so far */
+  unsigned char *mark; /* ndom: domains a block may not use for the backup at hand */
+  int *used;           /* the marked domains, ascending once sorted */
+  int nused;
 } plan_work;
 
 /* One block before the final sort: members grp_ranks[start .. start + size). */
@@ -102,12 +115,15 @@ static int index_domains(plan_work *w, char *eb, size_t el) {
                        w->ndom, in->nranks);
     w->dom_start[d + 1] += w->dom_start[d];
   }
-  int *fill = w->mark; /* borrowed: still all zero, cleared again below */
-  for (int r = 0; r < in->nranks; r++) {
-    int d = in->domain[r];
-    w->dom_ranks[w->dom_start[d] + fill[d]++] = r;
+  /* Scanning ranks in order keeps each domain ascending. The fill cursors
+   * borrow load (ndom <= nranks: no domain is empty), zeroed again below. */
+  int *fill = w->load, n = in->nranks;
+  for (int r = 0; r < n; r++) {
+    int d = in->domain[r], i = w->dom_start[d] + fill[d]++;
+    w->tree[n + i] = r;
+    w->pos[r] = i;
   }
-  memset(w->mark, 0, sizeof(int) * (size_t)w->ndom);
+  memset(w->load, 0, sizeof(int) * (size_t)n);
   return FUZE_SUCCESS;
 }
 
@@ -146,12 +162,11 @@ static int group_ranks(const plan_work *w, int **grp_start_out, int **grp_out, i
   int ncomp = w->dom_start[ncdom];
   int *start = calloc((size_t)ng + 2, sizeof(int));
   int *grp = malloc(sizeof(int) * ((size_t)ncomp + 1));
-  int *pos = malloc(sizeof(int) * (size_t)w->in->nranks);
-  if (!start || !grp || !pos) {
-    free(start), free(grp), free(pos);
+  const int *pos = w->pos;
+  if (!start || !grp) {
+    free(start), free(grp);
     return FUZE_ERR_NOMEM;
   }
-  for (int i = 0; i < w->dom_start[w->ndom]; i++) pos[w->dom_ranks[i]] = i;
   for (int d = 0; d < ncdom; d++)
     for (int i = w->dom_start[d]; i < w->dom_start[d + 1]; i++) start[i - w->dom_start[d] + 2]++;
   for (int g = 0; g < ng; g++) start[g + 2] += start[g + 1];
@@ -160,7 +175,6 @@ static int group_ranks(const plan_work *w, int **grp_start_out, int **grp_out, i
     int d = w->in->domain[r];
     if (d < ncdom) grp[start[pos[r] - w->dom_start[d] + 1]++] = r;
   }
-  free(pos);
   *grp_start_out = start, *grp_out = grp, *ngroups = ng;
   return FUZE_SUCCESS;
 }
@@ -215,47 +229,76 @@ static int make_blocks(plan_work *w, fuze_plan *p) {
   return rc;
 }
 
-/* Mark the domains backup `skip` of block b may not use: its members' and
- * its other backups' domains. */
-static void mark_block(plan_work *w, const fuze_plan *p, int b, int skip) {
-  memset(w->mark, 0, sizeof(int) * (size_t)w->ndom);
-  for (int i = p->block_start[b]; i < p->block_start[b + 1]; i++)
-    w->mark[p->domain[p->members[i]]] = 1;
-  for (int j = 0; j < p->f; j++) {
-    int h = p->hosts[b * p->f + j];
-    if (j != skip && h >= 0) w->mark[p->domain[h]] = 1;
-  }
-}
-
 /* Preference order of hosts: fewer backups, then spare ranks (they hold no
- * primaries, so a backup there costs no compute rank memory), then lower rank. */
+ * primaries, so a backup there costs no compute rank memory), then lower rank.
+ * A strict total order on ranks; -1 (no rank) loses to every rank. */
 static int better_host(const plan_work *w, int r, int s) {
   if (s < 0) return 1;
+  if (r < 0) return 0;
   if (w->load[r] != w->load[s]) return w->load[r] < w->load[s];
   if (is_spare(w, r) != is_spare(w, s)) return is_spare(w, r);
   return r < s;
 }
 
-/* Refresh the cached least-loaded rank of domain d after a load change, so
- * that best_host costs one look per domain rather than one per rank. */
-static void update_domain(plan_work *w, int d) {
-  int best = -1;
-  for (int i = w->dom_start[d]; i < w->dom_start[d + 1]; i++)
-    if (better_host(w, w->dom_ranks[i], best)) best = w->dom_ranks[i];
-  w->dom_best[d] = best;
+static int pick(const plan_work *w, int r, int s) { return better_host(w, r, s) ? r : s; }
+
+static void tree_build(plan_work *w) {
+  for (int x = w->in->nranks - 1; x >= 1; x--)
+    w->tree[x] = pick(w, w->tree[2 * x], w->tree[2 * x + 1]);
+}
+
+/* Best rank among leaves [lo, hi), -1 when empty. */
+static int tree_best(const plan_work *w, int lo, int hi) {
+  int best = -1, n = w->in->nranks;
+  for (lo += n, hi += n; lo < hi; lo >>= 1, hi >>= 1) {
+    if (lo & 1) best = pick(w, w->tree[lo++], best);
+    if (hi & 1) best = pick(w, w->tree[--hi], best);
+  }
+  return best;
 }
 
 static void add_load(plan_work *w, int rank, int delta) {
   w->load[rank] += delta;
-  update_domain(w, w->in->domain[rank]);
+  for (int x = (w->in->nranks + w->pos[rank]) >> 1; x >= 1; x >>= 1)
+    w->tree[x] = pick(w, w->tree[2 * x], w->tree[2 * x + 1]);
 }
 
-/* Best rank of an unmarked domain (each domain offers its least-loaded
- * rank), -1 when every domain is marked. */
-static int best_host(const plan_work *w) {
-  int best = -1;
-  for (int d = 0; d < w->ndom; d++)
-    if (!w->mark[d] && better_host(w, w->dom_best[d], best)) best = w->dom_best[d];
+static void use_domain(plan_work *w, int d) {
+  if (w->mark[d]) return;
+  w->mark[d] = 1;
+  w->used[w->nused++] = d;
+}
+
+/* Mark the domains backup `skip` of block b may not use: its members' and
+ * its other backups' domains. */
+static void mark_block(plan_work *w, const fuze_plan *p, int b, int skip) {
+  for (int i = 0; i < w->nused; i++) w->mark[w->used[i]] = 0;
+  w->nused = 0;
+  for (int i = p->block_start[b]; i < p->block_start[b + 1]; i++)
+    use_domain(w, p->domain[p->members[i]]);
+  for (int j = 0; j < p->f; j++) {
+    int h = p->hosts[b * p->f + j];
+    if (j != skip && h >= 0) use_domain(w, p->domain[h]);
+  }
+}
+
+/* Best rank of an unmarked domain, -1 when every domain is marked: the
+ * overall best when its domain is free, else the best of the runs of
+ * domains between the marked ones. */
+static int best_host(plan_work *w) {
+  int top = w->tree[1];
+  if (!w->mark[w->in->domain[top]]) return top;
+  int *u = w->used, k = w->nused, best = -1, from = 0;
+  for (int i = 1; i < k; i++) /* insertion sort: short, usually nearly sorted */
+    for (int x = i; x > 0 && u[x - 1] > u[x]; x--) {
+      int t = u[x];
+      u[x] = u[x - 1], u[x - 1] = t;
+    }
+  for (int i = 0; i <= k; i++) {
+    int to = i < k ? u[i] : w->ndom;
+    if (from < to) best = pick(w, tree_best(w, w->dom_start[from], w->dom_start[to]), best);
+    from = to + 1;
+  }
   return best;
 }
 
@@ -280,9 +323,14 @@ static int place_greedy(plan_work *w, fuze_plan *p, char *eb, size_t el) {
 /* Move backup j of block b to a better host when that improves balance (the
  * target ends below the source's old load) or, at equal balance, moves a
  * backup from a compute rank to a spare. Both strictly decrease
- * (sum of squared loads, -backups on spares), so repeating terminates. */
+ * (sum of squared loads, -backups on spares), so repeating terminates. No
+ * eligible host is lighter than the overall best rank, so a backup whose
+ * host is at most that light (or one above it, when it cannot move to a
+ * spare) stays without a search. */
 static int try_move(plan_work *w, fuze_plan *p, int b, int j) {
-  int h = p->hosts[b * p->f + j];
+  int h = p->hosts[b * p->f + j], floor = w->load[w->tree[1]];
+  if (w->load[h] <= floor) return 0;
+  if (w->load[h] == floor + 1 && (w->nspare_dom == 0 || is_spare(w, h))) return 0;
   mark_block(w, p, b, j);
   int e = best_host(w);
   if (e < 0 || e == h) return 0;
@@ -314,17 +362,21 @@ static int work_init(plan_work *w, const fuze_plan_input *in) {
   w->ndom = in->ndomains;
   w->nspare_dom = in->spares;
   w->max_block = fuze__plan_block_limit(in->f, in->max_block);
+  size_t n = (size_t)in->nranks;
   w->dom_start = calloc((size_t)w->ndom + 1, sizeof(int));
-  w->dom_ranks = malloc(sizeof(int) * (size_t)in->nranks);
-  w->load = calloc((size_t)in->nranks, sizeof(int));
-  w->mark = calloc((size_t)w->ndom, sizeof(int));
-  w->dom_best = malloc(sizeof(int) * (size_t)w->ndom);
-  return w->dom_start && w->dom_ranks && w->load && w->mark && w->dom_best ? FUZE_SUCCESS
-                                                                          : FUZE_ERR_NOMEM;
+  w->tree = malloc(sizeof(int) * 2 * n);
+  w->pos = malloc(sizeof(int) * n);
+  w->load = calloc(n, sizeof(int));
+  w->mark = calloc((size_t)w->ndom, 1);
+  /* A block's domains: <= max_block members (check_numbers keeps max_block
+   * + f <= FUZE_PLAN_FIELD) and f backups. */
+  w->used = malloc(sizeof(int) * ((size_t)w->max_block + (size_t)in->f));
+  return w->dom_start && w->tree && w->pos && w->load && w->mark && w->used ? FUZE_SUCCESS
+                                                                             : FUZE_ERR_NOMEM;
 }
 
 static void work_free(plan_work *w) {
-  free(w->dom_start), free(w->dom_ranks), free(w->load), free(w->mark), free(w->dom_best);
+  free(w->dom_start), free(w->tree), free(w->pos), free(w->load), free(w->mark), free(w->used);
 }
 
 static int build_steps(plan_work *w, fuze_plan *out, char *eb, size_t el) {
@@ -334,7 +386,7 @@ static int build_steps(plan_work *w, fuze_plan *out, char *eb, size_t el) {
   if (rc == FUZE_ERR_NOMEM) return plan_fail(eb, el, rc, "plan: out of memory");
   if (rc) return rc;
   memcpy(out->domain, w->in->domain, sizeof(int) * (size_t)out->nranks);
-  for (int d = 0; d < w->ndom; d++) update_domain(w, d);
+  tree_build(w);
   rc = place_greedy(w, out, eb, el);
   if (rc) return rc;
   rebalance(w, out);
@@ -370,6 +422,13 @@ int fuze__plan_load(const fuze_plan *p, int rank) {
   int n = 0;
   for (int i = 0; i < p->nblocks * p->f; i++) n += p->hosts[i] == rank;
   return n;
+}
+
+size_t fuze__plan_bytes(const fuze_plan *p) {
+  if (!p->block_start) return 0;
+  /* The counts alloc_plan asks for. */
+  size_t n = (size_t)p->nranks, nb = (size_t)p->nblocks;
+  return sizeof(int) * (3 * n + ((size_t)p->ncompute + 1) + (nb + 1) + (nb * (size_t)p->f + 1));
 }
 
 /* ---- brute-force tolerance check ---- */

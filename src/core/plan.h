@@ -50,8 +50,12 @@ void fuze__plan_free(fuze_plan *p); /* accepts a zeroed or freed plan */
  * and the first failing domain set in failing[0..*nfailing-1]. */
 int fuze__plan_check(const fuze_plan *p, int *failing, int *nfailing);
 
-/* Number of backups hosted by `rank`. */
+/* Number of backups hosted by `rank` (one pass over the nblocks * f hosts). */
 int fuze__plan_load(const fuze_plan *p, int rank);
+
+/* Bytes of the plan's arrays, which every rank holds: 4 * (3 * nranks +
+ * ncompute + nblocks * (f + 1) + 3) with 4-byte ints (docs/plan.md). */
+size_t fuze__plan_bytes(const fuze_plan *p);
 
 /* fuze__plan_check with more detail: *nsets = failure sets tried (every
  * non-empty set of <= f domains when the plan passes, sum_k C(ndomains, k)),
