@@ -8,9 +8,14 @@
 #include "comm/net.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Message tags of fuze's point-to-point traffic (on its own communicators). */
-enum { FUZE_TAG_REDUCE = 0x7fd };
+enum {
+  FUZE_TAG_REDUCE = 0x7fd,   /* fuze__reduce_to */
+  FUZE_TAG_FILE_LEN = 71,    /* restart: a rank file's length (proto/persist.c) */
+  FUZE_TAG_FILE_DATA = 72,   /* restart: a rank file's bytes */
+};
 
 /* Collective over net->comm: the same code and message everywhere. Every
  * rank passes its own rc (messages in net->msg); the lowest error code wins,
@@ -23,6 +28,11 @@ int fuze__agree(fuze_net *net, int rc);
  * (message recorded) when the exchange itself failed. */
 int fuze__any_lost(fuze_net *net, int mine, int *lost);
 
+/* Collective over net->comm, checked (FUZE_ERR_MPI with the call's message). */
+int fuze__barrier(fuze_net *net);
+int fuze__max_int(fuze_net *net, int *v);      /* *v := max over ranks, in place */
+int fuze__max_u64(fuze_net *net, uint64_t *v); /* *v := max over ranks, in place */
+
 /* Receives the root's result of a reduction piece by piece. */
 typedef void (*fuze_sink)(void *arg, size_t off, const unsigned char *res, size_t n);
 
@@ -34,5 +44,15 @@ typedef void (*fuze_sink)(void *arg, size_t off, const unsigned char *res, size_
 int fuze__reduce_to(fuze_net *net, MPI_Comm comm, int b, int root, unsigned char coef,
                     const unsigned char *data, size_t dlen, size_t fused, fuze_sink sink,
                     void *arg);
+
+/* Small checked collectives of the structures and recovery. comm is
+ * net->comm or a block communicator; errors are recorded in net->msg. */
+int fuze__comm_barrier(fuze_net *net, MPI_Comm comm);
+/* Over net->comm: v[0..n-1] := their maximum over ranks, in place. */
+int fuze__max_u64s(fuze_net *net, uint64_t *v, int n);
+/* all[r * n + x] := rank r's mine[x]. */
+int fuze__allgather_u64(fuze_net *net, MPI_Comm comm, const uint64_t *mine, int n, uint64_t *all);
+/* n bytes of root's buf to every rank of comm (any n). */
+int fuze__bcast_bytes(fuze_net *net, MPI_Comm comm, void *buf, size_t n, int root);
 
 #endif
