@@ -292,21 +292,10 @@ static int cmp_ord(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* Send the buffer to every backup and complete it (flush_hosts). The stage
- * must be empty (nothing issued from it is pending). */
-static int coal_send(fuze_fobj *f, coal *c) {
-  fuze_ctx *ctx = f->ctx;
-  const fuze_plan *p = &ctx->plan;
-  int b = p->block_of[ctx->rank], i = p->index_in_block[ctx->rank], nf = p->f, rc = FUZE_SUCCESS;
-  size_t m = c->n, nb = f->nb, kb = f->kb;
-  size_t need = m * nb * (1 + (size_t)nf) + m * kb + FUZE_HDR_BYTES;
-  if (need > ctx->stage_size) {
-    unsigned char *s = realloc(ctx->stage_buf, need > FUZE_STAGE ? need : FUZE_STAGE);
-    if (!s) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "'%s': cannot stage %zu bytes of batched operations", f->name, need);
-    ctx->stage_buf = s;
-    ctx->stage_size = need > FUZE_STAGE ? need : FUZE_STAGE;
-  }
-  /* Slot order: pushes and puts come ascending, pops descending. */
+/* c->ord := the entries in slot order. Pushes and puts come ascending, pops
+ * descending: only a mix needs sorting. */
+static void coal_order(coal *c) {
+  size_t m = c->n;
   int up = 1, down = 1;
   for (size_t r = 0; r < m; r++) {
     c->ord[r].slot = c->slot[r];
@@ -324,6 +313,48 @@ static int coal_send(fuze_fobj *f, coal *c) {
     }
   else if (!up)
     qsort(c->ord, m, sizeof *c->ord, cmp_ord);
+}
+
+/* Backup j's share of the staged buffer (prod: its products of the value
+ * deltas, key: the key deltas, both in slot order; hdr: the header delta). */
+static int coal_send_backup(fuze_fobj *f, const coal *c, int j, const unsigned char *prod,
+                            const unsigned char *key, const unsigned char *hdr) {
+  fuze_ctx *ctx = f->ctx;
+  const fuze_plan *p = &ctx->plan;
+  int b = p->block_of[ctx->rank], i = p->index_in_block[ctx->rank], host = host_of(f, j), rc = FUZE_SUCCESS;
+  size_t m = c->n, nb = f->nb, kb = f->kb, base = fuze__fobj_region_off(f, host, b, j);
+  size_t noff = fuze__fobj_nodes_off(f, b), koff = fuze__fobj_keys_off(f, b, i);
+  /* Runs of consecutive slots, cut into accumulates of at most COAL_ACC
+   * node bytes: Open MPI holds the host's accumulate lock for a whole
+   * accumulate, and the other members of the block wait for it. */
+  for (size_t a = 0, e; a < m && !rc; a = e) {
+    size_t most = COAL_ACC / (nb ? nb : 1) ? COAL_ACC / (nb ? nb : 1) : 1;
+    for (e = a + 1; e < m && e - a < most && c->ord[e].slot == c->ord[e - 1].slot + 1; e++) {}
+    f->coal_cuts += e < m && e - a == most && c->ord[e].slot == c->ord[e - 1].slot + 1;
+    rc = fuze__win_xor(&ctx->net, f->win, prod + a * nb, (e - a) * nb, host, base + noff + c->ord[a].slot * nb);
+    if (!rc && kb) rc = fuze__win_xor(&ctx->net, f->win, key + a * kb, (e - a) * kb, host, base + koff + c->ord[a].slot * kb);
+  }
+  if (!rc && c->any)
+    rc = fuze__win_xor(&ctx->net, f->win, hdr, FUZE_HDR_BYTES, host, base + fuze__fobj_hdr_off(i));
+  f->pending = 1;
+  return rc;
+}
+
+/* Send the buffer to every backup and complete it (flush_hosts). The stage
+ * must be empty (nothing issued from it is pending). */
+static int coal_send(fuze_fobj *f, coal *c) {
+  fuze_ctx *ctx = f->ctx;
+  const fuze_plan *p = &ctx->plan;
+  int b = p->block_of[ctx->rank], i = p->index_in_block[ctx->rank], nf = p->f, rc = FUZE_SUCCESS;
+  size_t m = c->n, nb = f->nb, kb = f->kb;
+  size_t need = m * nb * (1 + (size_t)nf) + m * kb + FUZE_HDR_BYTES;
+  if (need > ctx->stage_size) {
+    unsigned char *s = realloc(ctx->stage_buf, need > FUZE_STAGE ? need : FUZE_STAGE);
+    if (!s) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "'%s': cannot stage %zu bytes of batched operations", f->name, need);
+    ctx->stage_buf = s;
+    ctx->stage_size = need > FUZE_STAGE ? need : FUZE_STAGE;
+  }
+  coal_order(c);
   unsigned char *val = ctx->stage_buf, *prod[FUZE_GF_MEMBERS], *key = val + m * nb * (1 + (size_t)nf), *hdr = key + m * kb;
   for (int j = 0; j < nf; j++) prod[j] = val + m * nb * (1 + (size_t)j);
   for (size_t r = 0; r < m; r++) {
@@ -333,23 +364,9 @@ static int coal_send(fuze_fobj *f, coal *c) {
   }
   memcpy(hdr, c->hdr, FUZE_HDR_BYTES);
   fuze__code_delta_encode(&ctx->codes[b], i, val, m * nb, prod);
-  size_t noff = fuze__fobj_nodes_off(f, b), koff = fuze__fobj_keys_off(f, b, i);
   for (int t = 0; t < nf && !rc; t++) {
-    int j = ctx->debug_reorder ? nf - 1 - t : t, host = host_of(f, j);
-    size_t base = fuze__fobj_region_off(f, host, b, j);
-    /* Runs of consecutive slots, cut into accumulates of at most COAL_ACC
-     * node bytes: Open MPI holds the host's accumulate lock for a whole
-     * accumulate, and the other members of the block wait for it. */
-    for (size_t a = 0, e; a < m && !rc; a = e) {
-      size_t most = COAL_ACC / (nb ? nb : 1) ? COAL_ACC / (nb ? nb : 1) : 1;
-      for (e = a + 1; e < m && e - a < most && c->ord[e].slot == c->ord[e - 1].slot + 1; e++) {}
-      f->coal_cuts += e < m && e - a == most && c->ord[e].slot == c->ord[e - 1].slot + 1;
-      rc = fuze__win_xor(&ctx->net, f->win, prod[j] + a * nb, (e - a) * nb, host, base + noff + c->ord[a].slot * nb);
-      if (!rc && kb) rc = fuze__win_xor(&ctx->net, f->win, key + a * kb, (e - a) * kb, host, base + koff + c->ord[a].slot * kb);
-    }
-    if (!rc && c->any)
-      rc = fuze__win_xor(&ctx->net, f->win, hdr, FUZE_HDR_BYTES, host, base + fuze__fobj_hdr_off(i));
-    f->pending = 1;
+    int j = ctx->debug_reorder ? nf - 1 - t : t;
+    rc = coal_send_backup(f, c, j, prod[j], key, hdr);
   }
   if (!rc) rc = flush_hosts(f);
   c->n = 0;

@@ -71,9 +71,9 @@ struct fuze_ctx {
   int narrays;
   struct fuze_fobj **fobjs;  /* stacks and maps, in registration order */
   int nfobjs;
-  unsigned char *changed;    /* per block, this checkpoint: 2 = array deltas, 4 = stack/map ops */
+  unsigned char *changed;    /* per block, this checkpoint: FUZE_CHANGED_* (core/limits.h) */
   uint64_t ops_committed;    /* stack/map operations of this rank at the last commit */
-  unsigned char *stage_buf;  /* stack/map operations in flight (fused.c) */
+  unsigned char *stage_buf;  /* stack/map operations in flight (data/fsend.c) */
   size_t stage_pos, stage_size;
   int debug_reorder;         /* FUZE_DEBUG_REORDER: vary the order updates reach backups */
   int op_inject_hosts;       /* >= 0: the next stack/map op wipes this rank after that many hosts */
