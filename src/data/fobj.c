@@ -358,7 +358,8 @@ static void copy_region(const fuze_fobj *f, int b, const unsigned char *src, siz
 }
 
 /* Collective: new windows at cap1, old contents copied. A failed
- * MPI_Win_sync is returned after the barrier. */
+ * MPI_Win_sync (local) is agreed after the barrier, so that every rank stops
+ * growing together (a regrow is rare: capacities double). */
 static int regrow(fuze_fobj *f, size_t cap1) {
   MPI_Win old = f->win;
   unsigned char *obase = f->winbase;
@@ -383,7 +384,7 @@ static int regrow(fuze_fobj *f, size_t cap1) {
   fuze__win_free(&old, !f->excl);
   /* Nobody may accumulate into a region before its old contents are in. */
   int brc = fuze__barrier(&f->ctx->net);
-  return rc ? rc : src ? src : brc;
+  return brc ? brc : fuze__agree(&f->ctx->net, rc ? rc : src);
 }
 
 /* Collective: every window grows to twice the largest need (slots held or
@@ -416,7 +417,7 @@ int fuze__fobjs_grow(fuze_ctx *ctx) {
  * epoch (n entries, seq operations), published to the backups and committed
  * at once, so that a wipe before the next checkpoint rolls back to it. The
  * window was created at the stored capacity, so every slot fits. A failed
- * barrier or MPI_Win_sync after the agreement is returned at the end. */
+ * MPI_Win_sync (local) is agreed at the end. */
 int fuze__fobj_restore(fuze_fobj *f, size_t n, uint64_t seq, const unsigned char *keys,
                        const unsigned char *vals) {
   fuze_ctx *ctx = f->ctx;
@@ -445,7 +446,8 @@ int fuze__fobj_restore(fuze_fobj *f, size_t n, uint64_t seq, const unsigned char
     memcpy(w + f->hosted[h].fused, w, f->hosted[h].fused);
   }
   int rc3 = fuze__fobj_sync(f), rc4 = fuze__barrier(&ctx->net);
-  return rc1 ? rc1 : rc2 ? rc2 : rc3 ? rc3 : rc4;
+  if (rc1 || rc4) return rc1 ? rc1 : rc4;
+  return fuze__agree(&ctx->net, rc2 ? rc2 : rc3);
 }
 
 /* code=byzantine (byzantine.c): this primary's state becomes (n, seq, keys,

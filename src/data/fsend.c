@@ -145,7 +145,7 @@ static int stage_copies(fuze_fobj *f, fuze_piece *pcs, int np, int put) {
 /* Pieces -> products -> backup j (all backups when only_j < 0). */
 static int send_pieces(fuze_fobj *f, fuze_piece *pcs, int np, int only_j, int inject) {
   fuze_ctx *ctx = f->ctx;
-  unsigned char *prod[8] = {0};
+  unsigned char *prod[FUZE_OP_PIECES] = {0};
   size_t need = 0;
   for (int x = 0; x < np; x++)
     need += pcs[x].type == PIECE_NODE ? (size_t)ctx->plan.f * f->nb : pcs[x].type == PIECE_KEY ? f->kb : FUZE_HDR_BYTES;
@@ -447,7 +447,7 @@ int fuze__fobj_drain(fuze_fobj *f) {
   int rc = FUZE_SUCCESS;
   while (off < f->qlen && !rc) {
     int np;
-    fuze_piece pcs[8];
+    fuze_piece pcs[FUZE_OP_PIECES];
     memcpy(&np, f->q + off, sizeof np);
     off += sizeof np;
     for (int x = 0; x < np; x++) {

@@ -15,6 +15,8 @@
 #include <string.h>
 
 enum { PIECE_NODE = 0, PIECE_KEY = 1, PIECE_HDR = 2 };
+/* Pieces of one operation at most (a remove has 5). */
+#define FUZE_OP_PIECES 8
 
 typedef struct fuze_piece {
   int type;

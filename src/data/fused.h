@@ -7,7 +7,7 @@
  * index for maps, an operation count `seq`, and an undo log of the operations
  * since the last checkpoint (rollback recovery).
  * Fused side, per hosted (block, backup j), a working and a committed region:
- *   header: per member (count, seq), a 64-byte line each -- index replica
+ *   header: per member (count, seq), a FUZE_HDR_LINE line each -- index replica
  *   keys:   per member, cap slots of key bytes -- index replica (maps only)
  *   nodes:  cap fused nodes of value bytes     -- parity of the members' slots
  * Every update is an XOR delta: MPI_Accumulate(BXOR), or an atomic XOR in a

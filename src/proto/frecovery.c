@@ -181,8 +181,15 @@ static int repair_block(fuze_fobj *f, int b, const int *lost) {
     rc = restore_index(&x, i);
     if (!rc) rc = decode_values(&x, i, rows, D);
   }
-  for (int j = 0; j < x.m && !rc; j++)
-    if (x.erased[x.k + j]) rc = reencode_backup(&x, j);
+  /* Once the primaries are back, every erased backup is re-encoded (a
+   * collective over the block each), even after a local failure in one:
+   * the first is returned (fuze__fobjs_repair agrees it). */
+  int stop = rc;
+  for (int j = 0; j < x.m && !stop; j++) {
+    if (!x.erased[x.k + j]) continue;
+    int jrc = reencode_backup(&x, j);
+    if (!rc) rc = jrc;
+  }
   free(x.hdrs);
   return rc;
 }
