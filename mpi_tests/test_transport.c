@@ -3,7 +3,10 @@
  * usage: test_transport EXPECT   EXPECT is "shm" when MPI can allocate
  * shared-memory windows in this run (every rank on one node, an osc
  * component with shared windows), "noshm" when it cannot (osc/pt2pt), and
- * "split" when the ranks are taken to span nodes (FUZE_DEBUG_SPLIT_NODES=1).
+ * "split" when the ranks are taken to span nodes (FUZE_DEBUG_SPLIT_NODES=1),
+ * "nodes" when they really span nodes (the multinode tests, on the emulated
+ * cluster: the same expectations as "split", without the hook). "shm" and
+ * "noshm" assume one node: across nodes they say so and exit 77 (skipped).
  *
  * For shm=auto, on and off it checks which kind of window was made (shm=on
  * where that is impossible must fail with FUZE_ERR_MPI naming shm=on and
@@ -141,14 +144,35 @@ int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &me);
   MPI_Comm_size(MPI_COMM_WORLD, &np);
-  if (argc != 2 || (strcmp(argv[1], "shm") && strcmp(argv[1], "noshm") && strcmp(argv[1], "split"))) {
-    if (!me) fprintf(stderr, "usage: test_transport shm|noshm|split\n");
+  if (argc != 2 || (strcmp(argv[1], "shm") && strcmp(argv[1], "noshm") && strcmp(argv[1], "split") &&
+                    strcmp(argv[1], "nodes"))) {
+    if (!me) fprintf(stderr, "usage: test_transport shm|noshm|split|nodes\n");
     MPI_Finalize();
     return 2;
   }
+  /* The nodes the ranks really span. */
+  MPI_Comm node;
+  int node_rank = 0, nnodes = 0;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  MPI_Comm_rank(node, &node_rank);
+  MPI_Comm_free(&node);
+  int leader = node_rank == 0;
+  MPI_Allreduce(&leader, &nnodes, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  if (nnodes > 1 && (!strcmp(argv[1], "shm") || !strcmp(argv[1], "noshm"))) {
+    if (!me) printf("test_transport (%s): SKIP: assumes every rank on one node, and these %d ranks span %d nodes "
+                    "(use \"nodes\")\n", argv[1], np, nnodes);
+    MPI_Finalize();
+    return 77;
+  }
+  if (nnodes == 1 && !strcmp(argv[1], "nodes")) {
+    if (!me) printf("test_transport (nodes): FAILED: the %d ranks are all on one node\n", np);
+    MPI_Finalize();
+    return 1;
+  }
   int expect_shm = !strcmp(argv[1], "shm");
-  split = !strcmp(argv[1], "split");
-  if (split && np != 4 && !me) fprintf(stderr, "test_transport split: run on 4 ranks (the message names them)\n");
+  split = !strcmp(argv[1], "split") || !strcmp(argv[1], "nodes");
+  if (split && np != 4 && !me) fprintf(stderr, "test_transport %s: run on 4 ranks (the message names them)\n", argv[1]);
+  if (!me) printf("test_transport (%s): %d ranks on %d node(s)\n", argv[1], np, nnodes);
   one_setting("auto", expect_shm);
   one_setting("on", expect_shm);
   one_setting("off", expect_shm);

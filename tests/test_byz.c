@@ -1,4 +1,4 @@
-/* Unit tests of src/byz.c: replica placement and Fig. 6 (Theorem 7) on one
+/* Unit tests of src/core/byz.c: replica placement and Fig. 6 (Theorem 7) on one
  * block, exhaustive over the placements of up to f faulty objects among the
  * k (f + 1) unfused copies and the f fused backups, for k = 2..4, f = 1..3,
  * with and without index parts, every fault kind on every object:

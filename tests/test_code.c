@@ -1,4 +1,4 @@
-/* Unit tests of src/code.c: exhaustive erasure decoding, the incremental-update
+/* Unit tests of src/core/code.c: exhaustive erasure decoding, the incremental-update
  * identity, error paths, and the XOR / scaling kernels against references
  * computed another way (byte loops, ISA-L's scalar gf_mul).
  * Usage: test_code [--seed N] | test_code --bench */

@@ -8,7 +8,7 @@
 #include <fuze.h>
 #include <mpi.h>
 
-#include "core/plan.h" /* src/, via fuze_internal */
+#include "core/plan.h" /* src/, via fuze_static */
 
 #include <stddef.h>
 #include <stdint.h>

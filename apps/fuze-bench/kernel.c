@@ -1,5 +1,5 @@
 /* kernel: the coding kernels on one core (world rank 0; the other ranks
- * sleep), from src/code.h through the fuze_internal archive:
+ * sleep), from src/core/code.h through the fuze_static library:
  *   encode  fuze__code_delta_encode: the f products of one primary's delta,
  *           GB/s of delta (fusion: Cauchy RS row of primary 0 of a block of
  *           k; f = 1 is plain XOR, i.e. one copy; replicate: f copies)

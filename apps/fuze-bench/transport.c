@@ -3,7 +3,7 @@
  * --value bytes, each followed by a flush, for --xor-time seconds (all ranks
  * in the same window, aligned by a barrier), through fuze's own
  * transport (fuze__win_create_fused, fuze__win_xor, fuze__win_flush from the
- * fuze_internal archive), into one target:
+ * fuze_static library), into one target:
  *   replicate  rank r -> rank r+1: every target has one origin, as a
  *              replicated primary and its copy;
  *   fusion     the first half of the ranks -> the first rank of the second

@@ -2,6 +2,7 @@
  * node crash takes all its ranks, so they must never share a block. */
 #include "comm/topo.h"
 
+#include "comm/net.h"
 #include "core/error.h"
 
 #include <hwloc.h>
@@ -22,20 +23,22 @@ static int number_by_leader(const int *leader, int size, int *domain) {
 static int node_domains(MPI_Comm comm, int *domain, int *ndomains, char *msg) {
   int rank, size, leader;
   MPI_Comm node;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-  if (MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node) != MPI_SUCCESS)
-    return fuze__error(msg, FUZE_ERR_MPI, "topo: MPI_Comm_split_type(SHARED) failed");
+  int rc = FUZE_MPI(msg, MPI_Comm_rank(comm, &rank));
+  if (!rc) rc = FUZE_MPI(msg, MPI_Comm_size(comm, &size));
+  if (!rc) rc = FUZE_MPI(msg, MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node));
+  if (rc) return rc;
   /* Rank 0 of the node communicator is the node's lowest comm rank (key = rank). */
   leader = rank;
-  MPI_Bcast(&leader, 1, MPI_INT, 0, node);
-  MPI_Comm_free(&node);
+  rc = FUZE_MPI(msg, MPI_Bcast(&leader, 1, MPI_INT, 0, node));
+  FUZE_MPI_TEARDOWN(MPI_Comm_free(&node));
+  if (rc) return rc;
+  /* Without memory this rank still takes part in the exchange (into domain). */
   int *leaders = malloc(sizeof(int) * (size_t)size);
-  if (!leaders) return fuze__error(msg, FUZE_ERR_NOMEM, "topo: out of memory");
-  MPI_Allgather(&leader, 1, MPI_INT, leaders, 1, MPI_INT, comm);
-  *ndomains = number_by_leader(leaders, size, domain);
+  rc = FUZE_MPI(msg, MPI_Allgather(&leader, 1, MPI_INT, leaders ? leaders : domain, 1, MPI_INT, comm));
+  if (!rc && !leaders) rc = FUZE_NOMEM(msg, "topo");
+  if (!rc) *ndomains = number_by_leader(leaders, size, domain);
   free(leaders);
-  return FUZE_SUCCESS;
+  return rc;
 }
 
 static void print_hwloc(int rank) {
@@ -58,12 +61,12 @@ static void print_hwloc(int rank) {
 int fuze__topo_domains(MPI_Comm comm, const fuze_config *cfg, int *domain, int *ndomains,
                        char *msg) {
   int rank, size;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
+  int rc = FUZE_MPI(msg, MPI_Comm_rank(comm, &rank));
+  if (!rc) rc = FUZE_MPI(msg, MPI_Comm_size(comm, &size));
+  if (rc) return rc;
   int mode = cfg->domain_mode;
   if (mode == FUZE_DOMAIN_NODE) {
-    int rc = node_domains(comm, domain, ndomains, msg);
-    if (rc) return rc;
+    if ((rc = node_domains(comm, domain, ndomains, msg))) return rc;
     if (*ndomains == 1 && size > 1) {
       if (rank == 0)
         fprintf(stderr, "fuze: warning: all %d ranks share one node; using domain=rank "

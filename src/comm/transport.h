@@ -20,6 +20,9 @@ int fuze__win_create(fuze_net *net, size_t bytes, MPI_Win *win, unsigned char **
  * exactly fuze__win_create. *shm tells which. */
 int fuze__win_create_fused(fuze_net *net, size_t bytes, MPI_Win *win, unsigned char **base,
                            int lock_all, int *shm);
+/* Collective, in fuze_init: when the ranks span nodes, checks that the MPI
+ * library can make a window over them, or fails naming the MCA setting. */
+int fuze__win_probe(fuze_net *net);
 /* Collective: unlock (when locked) and free; MPI_WIN_NULL is a no-op. */
 void fuze__win_free(MPI_Win *win, int locked);
 /* XOR len bytes into rank's window at disp: MPI_Accumulate(BXOR), or in a

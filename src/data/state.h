@@ -72,6 +72,9 @@ struct fuze_ctx {
   struct fuze_fobj **fobjs;  /* stacks and maps, in registration order */
   int nfobjs;
   unsigned char *changed;    /* per block, this checkpoint: FUZE_CHANGED_* (core/limits.h) */
+  int *rank_flags;           /* size ints, allocated by fuze_init: every rank's flags of the
+                                last exchange (lost ranks, changes), so no collective path
+                                allocates before it communicates */
   uint64_t ops_committed;    /* stack/map operations of this rank at the last commit */
   unsigned char *stage_buf;  /* stack/map operations in flight (data/fsend.c) */
   size_t stage_pos, stage_size;

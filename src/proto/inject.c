@@ -2,6 +2,8 @@
  * rank keeps only what a freshly started replacement process would have: its
  * registrations (name, base, count, type) and the plan it can recompute. */
 #include "proto/inject.h"
+
+#include "comm/coll.h"
 #include "data/array.h"
 #include "data/fused.h"
 
@@ -118,4 +120,66 @@ int fuze__inject_hook(fuze_ctx *ctx, int point, int arg) {
       return 1;
     default: return 0;
   }
+}
+
+/* ---- the collectives behind fuze_inject, fuze_inject_at, fuze_inject_op ---- */
+
+/* fuze_inject_op: the next stack/map operation of `rank` wipes it after reaching
+ * `backups` of its backups (0: before any). */
+int fuze__inject_op_collective(fuze_ctx *ctx, uint64_t rank, uint64_t backups) {
+  int rc = FUZE_SUCCESS;
+  if (rank >= (uint64_t)ctx->size || backups > (uint64_t)ctx->plan.f)
+    rc = CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_inject_op: rank must be < %d and backups <= faults=%d",
+                 ctx->size, ctx->plan.f);
+  if ((rc = fuze__agree(&ctx->net, rc))) return rc;
+  if ((uint64_t)ctx->rank == rank) ctx->op_inject_hosts = (int)backups;
+  return FUZE_SUCCESS;
+}
+
+static int inject_check(fuze_ctx *ctx, const int *ranks, int n) {
+  if (n < 0 || n > FUZE_MAX_INJECT_RANKS)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_inject: nranks must be 0..%d (and ranks not NULL), got %d",
+                   FUZE_MAX_INJECT_RANKS, n);
+  for (int r = 0; r < n; r++)
+    if (ranks[r] < 0 || ranks[r] >= ctx->size)
+      return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_inject: rank %d does not exist (the job has %d ranks)",
+                     ranks[r], ctx->size);
+  return FUZE_SUCCESS;
+}
+
+int fuze__inject_wipe_collective(fuze_ctx *ctx, const int *ranks, int n) {
+  int rc = fuze__agree(&ctx->net, inject_check(ctx, ranks, n));
+  if (rc) return rc;
+  for (int r = 0; r < n; r++)
+    if (ranks[r] == ctx->rank && !ctx->lost) {
+      if (ctx->cfg.verbose) printf("fuze: rank %d wiped (fuze_inject)\n", ctx->rank);
+      fuze__wipe_self(ctx);
+    }
+  return FUZE_SUCCESS;
+}
+
+/* Append a spec for the next checkpoint call; every rank appends the same. */
+int fuze__inject_at_collective(fuze_ctx *ctx, const int *ranks, int n, const char *phase_name) {
+  int rc = inject_check(ctx, ranks, n), phase = -1;
+  for (int p = 0; p < FUZE_PHASE_COUNT; p++)
+    if (!strcmp(phase_name, fuze__phase_name(p))) phase = p;
+  if (!rc && phase < 0)
+    rc = CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_inject_at: unknown phase '%s' (accepted: before, "
+                 "partial, sent, promoted, after)", phase_name);
+  if (!rc && ctx->cfg.ninject >= FUZE_MAX_INJECT) {
+    /* Specs of past checkpoints can never fire again: drop them. */
+    int kept = 0;
+    for (int s = 0; s < ctx->cfg.ninject; s++)
+      if (ctx->cfg.inject[s].at_checkpoint > ctx->ckpt_calls) ctx->cfg.inject[kept++] = ctx->cfg.inject[s];
+    ctx->cfg.ninject = kept;
+    if (kept >= FUZE_MAX_INJECT) rc = CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_inject_at: too many pending injections");
+  }
+  if ((rc = fuze__agree(&ctx->net, rc))) return rc;
+  fuze_inject_spec *sp = &ctx->cfg.inject[ctx->cfg.ninject++];
+  memset(sp, 0, sizeof *sp);
+  sp->nranks = n;
+  memcpy(sp->ranks, ranks, sizeof(int) * (size_t)n);
+  sp->at_checkpoint = ctx->ckpt_calls + 1;
+  sp->phase = phase;
+  return FUZE_SUCCESS;
 }

@@ -13,4 +13,10 @@ void fuze__wipe_self(fuze_ctx *ctx);
 void fuze__kill_marker(const fuze_ctx *ctx, int spec, char *out, size_t len);
 void fuze__kill_disarm(fuze_ctx *ctx); /* restart: kills that fired before do not fire again */
 
+/* Collectives (every rank, same arguments; validated and agreed). */
+int fuze__inject_wipe_collective(fuze_ctx *ctx, const int *ranks, int n);  /* now */
+int fuze__inject_at_collective(fuze_ctx *ctx, const int *ranks, int n,     /* next checkpoint */
+                               const char *phase_name);
+int fuze__inject_op_collective(fuze_ctx *ctx, uint64_t rank, uint64_t backups);
+
 #endif

@@ -156,9 +156,10 @@ static int snapshot(fuze_ctx *ctx, fuze_pfile *m) {
     struct { uint64_t elem; char type[32]; } t = {a->elem, ""};
     char tname[MPI_MAX_OBJECT_NAME] = "";
     int len = 0;
-    if (!ctx->is_spare) MPI_Type_get_name(a->type, tname, &len);
+    if (!ctx->is_spare && !rc) rc = FUZE_MPI(ctx->msg, MPI_Type_get_name(a->type, tname, &len));
     snprintf(t.type, sizeof t.type, "%.31s", tname);
-    MPI_Bcast(&t, (int)sizeof t, MPI_BYTE, 0, ctx->net.comm);
+    int brc = FUZE_MPI(ctx->msg, MPI_Bcast(&t, (int)sizeof t, MPI_BYTE, 0, ctx->net.comm));
+    if (!rc) rc = brc;
     if (rc) continue;
     fuze_pstruct *ps = &m->structs[m->nstructs++];
     snprintf(ps->name, sizeof ps->name, "%s", a->name);
@@ -256,16 +257,16 @@ int fuze__persist_epoch(fuze_ctx *ctx) {
   if (!rc) rc = write_file(ctx, &m, 1);
   snapshot_free(&m);
   /* A rank wiped while persisting: the epoch stays incomplete. */
-  int lost[2] = {ctx->lost, 0};
-  MPI_Allreduce(MPI_IN_PLACE, lost, 1, MPI_INT, MPI_MAX, ctx->net.comm);
-  if (lost[0]) return 1;
+  int lost = ctx->lost, mrc = fuze__max_int(&ctx->net, &lost);
+  if (mrc) return mrc;
+  if (lost) return FUZE_PERSIST_LOST;
   if ((rc = fuze__agree(&ctx->net, rc)))
     return CTX_ERR(ctx, rc, "fuze_checkpoint: epoch %llu is committed in memory but was not "
                    "persisted: %s", (unsigned long long)ctx->epoch, ctx->msg);
-  if (fuze__inject_point(ctx, FUZE_PHASE_PERSISTED)) return 1;
+  if (fuze__inject_point(ctx, FUZE_PHASE_PERSISTED)) return FUZE_PERSIST_LOST;
   if (fuze__inject_scheduled(ctx, FUZE_PHASE_PERSISTED)) {
-    MPI_Allreduce(MPI_IN_PLACE, lost, 1, MPI_INT, MPI_MAX, ctx->net.comm);
-    if (lost[0] || ctx->lost) return 1;
+    if ((mrc = fuze__max_int(&ctx->net, &lost))) return mrc;
+    if (lost || ctx->lost) return FUZE_PERSIST_LOST;
   }
   /* Fin: the new epoch and the previous complete one. */
   uint64_t keep[2] = {ctx->epoch, ctx->persisted[0]};
@@ -382,39 +383,49 @@ static int rebuild(fuze_ctx *ctx, const fuze_manifest *man, uint64_t E, const in
     uint64_t len64 = len;
     for (int t = 0; t < ctx->size && rq; t++) {
       if (!bad[t] || !needs(p, t, ctx->rank)) continue;
-      MPI_Isend(&len64, 1, MPI_UINT64_T, t, 71, ctx->net.comm, &rq[nrq++]);
-      for (size_t o = 0; o < len; o += SEND_CHUNK) {
+      if (!rc) rc = FUZE_MPI(ctx->msg, MPI_Isend(&len64, 1, MPI_UINT64_T, t, FUZE_TAG_FILE_LEN,
+                                                 ctx->net.comm, &rq[nrq++]));
+      for (size_t o = 0; o < len && !rc; o += SEND_CHUNK) {
         size_t c = len - o < SEND_CHUNK ? len - o : SEND_CHUNK;
-        MPI_Isend(img + o, (int)c, MPI_BYTE, t, 72, ctx->net.comm, &rq[nrq++]);
+        rc = FUZE_MPI(ctx->msg, MPI_Isend(img + o, (int)c, MPI_BYTE, t, FUZE_TAG_FILE_DATA,
+                                          ctx->net.comm, &rq[nrq++]));
       }
     }
-    if (rq) MPI_Waitall(nrq, rq, MPI_STATUSES_IGNORE);
-    else rc = CTX_ERR(ctx, FUZE_ERR_NOMEM, "restart: out of memory");
+    if (rq) {
+      int wrc = FUZE_MPI(ctx->msg, MPI_Waitall(nrq, rq, MPI_STATUSES_IGNORE));
+      if (!rc) rc = wrc;
+    } else {
+      rc = FUZE_NOMEM(ctx->msg, "restart");
+    }
     free(rq);
     free(img);
     return rc;
   }
   fuze_pfile **files = calloc((size_t)ctx->size, sizeof *files);
-  if (!files) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "restart: out of memory");
+  if (!files) return FUZE_NOMEM(ctx->msg, "restart");
   char err[FUZE_MSG_LEN] = "";
   for (int g = 0; g < ctx->size; g++) {
     if (bad[g] || !needs(p, ctx->rank, g)) continue;
     uint64_t len = 0;
-    MPI_Recv(&len, 1, MPI_UINT64_T, g, 71, ctx->net.comm, MPI_STATUS_IGNORE);
-    unsigned char *img = malloc(len ? len : 1);
-    for (size_t o = 0; o < len; o += SEND_CHUNK) {
+    int mrc = FUZE_MPI(ctx->msg, MPI_Recv(&len, 1, MPI_UINT64_T, g, FUZE_TAG_FILE_LEN, ctx->net.comm,
+                                          MPI_STATUS_IGNORE));
+    unsigned char *img = mrc ? NULL : malloc(len ? len : 1);
+    for (size_t o = 0; o < len && !mrc; o += SEND_CHUNK) {
       size_t c = len - o < SEND_CHUNK ? len - o : SEND_CHUNK;
-      MPI_Recv(img ? img + o : NULL, img ? (int)c : 0, MPI_BYTE, g, 72, ctx->net.comm, MPI_STATUS_IGNORE);
+      /* Without memory the pieces are still received (and dropped): the sender must complete. */
+      mrc = FUZE_MPI(ctx->msg, MPI_Recv(img ? img + o : NULL, img ? (int)c : 0, MPI_BYTE, g,
+                                        FUZE_TAG_FILE_DATA, ctx->net.comm, MPI_STATUS_IGNORE));
     }
+    if (!rc) rc = mrc;
     if (rc || !img) {
-      if (!rc) rc = CTX_ERR(ctx, FUZE_ERR_NOMEM, "restart: out of memory");
+      if (!rc) rc = FUZE_NOMEM(ctx->msg, "restart");
       free(img);
       continue;
     }
     char label[64];
     snprintf(label, sizeof label, "rank %d's epoch %llu", g, (unsigned long long)E);
     files[g] = calloc(1, sizeof **files);
-    if (!files[g]) rc = CTX_ERR(ctx, FUZE_ERR_NOMEM, "restart: out of memory");
+    if (!files[g]) rc = FUZE_NOMEM(ctx->msg, "restart");
     else if ((rc = fuze__pfile_read_image(img, len, label, files[g], err)))
       rc = CTX_ERR(ctx, rc, "restart: %s", err);
     free(img);
@@ -470,7 +481,7 @@ static int restart_from(fuze_ctx *ctx, const fuze_manifest *man, int idx) {
   uint64_t E = man->complete[idx];
   char why[FUZE_MSG_LEN] = "";
   fuze_pfile *mine = calloc(1, sizeof *mine);
-  if (!mine) return fuze__agree(&ctx->net, CTX_ERR(ctx, FUZE_ERR_NOMEM, "restart: out of memory"));
+  if (!mine) return fuze__agree(&ctx->net, FUZE_NOMEM(ctx->msg, "restart"));
   int st = check_own(ctx, man, E, mine, why, sizeof why);
   /* A different plan is a configuration error, not damage. */
   if (st == 2) CTX_ERR(ctx, FUZE_ERR_CONFIG, "restart: dir=%s: %s (run with the same ranks, "
@@ -486,14 +497,15 @@ static int restart_from(fuze_ctx *ctx, const fuze_manifest *man, int idx) {
     free(bad);
     free(whys);
     free(mine);
-    return fuze__agree(&ctx->net, CTX_ERR(ctx, FUZE_ERR_NOMEM, "restart: out of memory"));
+    return fuze__agree(&ctx->net, FUZE_NOMEM(ctx->msg, "restart"));
   }
-  MPI_Allgather(&st, 1, MPI_INT, bad, 1, MPI_INT, ctx->net.comm);
-  MPI_Allgather(why, FUZE_MSG_LEN, MPI_CHAR, whys, FUZE_MSG_LEN, MPI_CHAR, ctx->net.comm);
+  rc = FUZE_MPI(ctx->msg, MPI_Allgather(&st, 1, MPI_INT, bad, 1, MPI_INT, ctx->net.comm));
+  if (!rc) rc = FUZE_MPI(ctx->msg, MPI_Allgather(why, FUZE_MSG_LEN, MPI_CHAR, whys, FUZE_MSG_LEN,
+                                                 MPI_CHAR, ctx->net.comm));
   /* Tolerance, the same verdict everywhere. */
   const fuze_plan *p = &ctx->plan;
   int nbad = 0;
-  for (int r = 0; r < ctx->size; r++) nbad += bad[r] != 0;
+  for (int r = 0; r < ctx->size && !rc; r++) nbad += bad[r] != 0;
   for (int b = 0; b < p->nblocks && !rc; b++) {
     int lost = 0, k = p->block_start[b + 1] - p->block_start[b];
     for (int i = 0; i < k; i++) lost += bad[p->members[p->block_start[b] + i]] != 0;
@@ -582,7 +594,8 @@ int fuze__persist_init(fuze_ctx *ctx) {
     }
   }
   if ((rc = fuze__agree(&ctx->net, rc))) return rc;
-  MPI_Bcast(&man, (int)sizeof man, MPI_BYTE, 0, ctx->net.comm);
+  if ((rc = FUZE_MPI(ctx->msg, MPI_Bcast(&man, (int)sizeof man, MPI_BYTE, 0, ctx->net.comm))))
+    return rc;
   ctx->job_id = man.job_id;
   if (man.ncomplete &&
       (man.ranks != ctx->size || man.f != ctx->plan.f || man.spares != ctx->plan.spares ||

@@ -25,7 +25,7 @@
 #define PIECE (4u << 20) /* bytes reduced at a time: bounds temporary memory */
 
 typedef struct erasure {
-  unsigned char erased[512];
+  unsigned char erased[FUZE_GF_MEMBERS2];
   int nlost;
 } erasure;
 
@@ -141,23 +141,16 @@ static void sink_backup(void *arg, size_t off, const unsigned char *res, size_t 
   }
 }
 
-/* This rank's coefficient for a target whose member coefficients are coef[]. */
-static unsigned char my_coef(const fuze_ctx *ctx, int b, const unsigned char *coef) {
-  int me, n;
-  MPI_Comm_rank(ctx->block_comm[b], &me);
-  MPI_Comm_size(ctx->block_comm[b], &n);
-  return me < n ? coef[me] : 0;
-}
-
 /* Steps 4 and 5 for one array and one block. */
 static int repair_block(fuze_ctx *ctx, fuze_array *a, int b, const erasure *e) {
   const fuze_plan *p = &ctx->plan;
   const fuze_code *c = &ctx->codes[b];
-  int k = c->k, rows[256], rc = FUZE_SUCCESS, me;
-  unsigned char D[256 * 256], coef[512];
+  int k = c->k, rows[FUZE_GF_MEMBERS], rc = FUZE_SUCCESS, me;
+  /* coef[x]: block-comm rank x's coefficient for the current target. */
+  unsigned char D[FUZE_GF_MEMBERS * FUZE_GF_MEMBERS], coef[FUZE_GF_MEMBERS2];
   if ((rc = fuze__code_decode_matrix(c, e->erased, rows, D)))
     return CTX_ERR(ctx, rc, "recovery: %s", fuze__thread_msg());
-  MPI_Comm_rank(ctx->block_comm[b], &me);
+  if ((rc = FUZE_MPI(ctx->msg, MPI_Comm_rank(ctx->block_comm[b], &me)))) return rc;
   size_t dlen = 0;
   const unsigned char *data = member_data(ctx, a, b, me, &dlen);
   for (int i = 0; i < k && !rc; i++) {
@@ -165,7 +158,7 @@ static int repair_block(fuze_ctx *ctx, fuze_array *a, int b, const erasure *e) {
     memset(coef, 0, sizeof coef);
     for (int s = 0; s < k; s++) coef[rows[s]] = D[i * k + s];
     array_sink t = {ctx, a, b, -1};
-    rc = fuze__reduce_to(&ctx->net, ctx->block_comm[b], b, i, my_coef(ctx, b, coef), data, dlen, a->fused[b], sink_primary, &t);
+    rc = fuze__reduce_to(&ctx->net, ctx->block_comm[b], b, i, coef[me], data, dlen, a->fused[b], sink_primary, &t);
   }
   /* Re-encode from the now complete primaries (member_data again: the
    * decoded primary's committed copy was just written). */
@@ -175,7 +168,7 @@ static int repair_block(fuze_ctx *ctx, fuze_array *a, int b, const erasure *e) {
     memset(coef, 0, sizeof coef);
     for (int i = 0; i < k; i++) coef[i] = fuze__code_coef(c, j, i);
     array_sink t = {ctx, a, b, j};
-    rc = fuze__reduce_to(&ctx->net, ctx->block_comm[b], b, k + j, my_coef(ctx, b, coef), data, dlen, a->fused[b], sink_backup, &t);
+    rc = fuze__reduce_to(&ctx->net, ctx->block_comm[b], b, k + j, coef[me], data, dlen, a->fused[b], sink_backup, &t);
   }
   return rc;
 }
@@ -188,7 +181,7 @@ static int repair_array(fuze_ctx *ctx, fuze_array *a, const int *lost) {
     if (a->hosted[h].fused) memset(fuze__array_map(a, h), 0, (a->hosted[h].fused + ctx->cfg.chunk - 1) / ctx->cfg.chunk);
   if (!rc && ctx->lost && !a->shadow) {
     a->shadow = calloc(a->bytes ? a->bytes : 1, 1);
-    if (!a->shadow) rc = CTX_ERR(ctx, FUZE_ERR_NOMEM, "recovery: out of memory");
+    if (!a->shadow) rc = FUZE_NOMEM(ctx->msg, "recovery");
   }
   if ((rc = fuze__agree(&ctx->net, rc))) return rc;
   for (int b = 0; b < ctx->plan.nblocks && !rc; b++) {
@@ -206,8 +199,8 @@ int fuze__recover(fuze_ctx *ctx, const int *lost, uint64_t *epoch_out) {
   /* Batched stack/map operations of survivors complete first. */
   rc = fuze__agree(&ctx->net, fuze__fobjs_flush(ctx));
   if (rc) return rc;
-  uint64_t mine = ctx->lost ? 0 : ctx->decided, T = 0, before = ctx->recovered_bytes;
-  MPI_Allreduce(&mine, &T, 1, MPI_UINT64_T, MPI_MAX, ctx->net.comm);
+  uint64_t T = ctx->lost ? 0 : ctx->decided, before = ctx->recovered_bytes;
+  if ((rc = fuze__max_u64(&ctx->net, &T))) return rc;
   settle_epoch(ctx, T);
   rollback_buffers(ctx);
   rc = fuze__fobjs_grow(ctx);
@@ -219,8 +212,8 @@ int fuze__recover(fuze_ctx *ctx, const int *lost, uint64_t *epoch_out) {
   ctx->ops_committed = 0; /* next checkpoint promotes every stack/map region */
   ctx->recoveries++;
   uint64_t moved = ctx->recovered_bytes - before, total = 0;
-  MPI_Reduce(&moved, &total, 1, MPI_UINT64_T, MPI_SUM, 0, ctx->net.comm);
-  if (ctx->cfg.verbose && ctx->rank == 0) {
+  int sum_rc = FUZE_MPI(ctx->msg, MPI_Reduce(&moved, &total, 1, MPI_UINT64_T, MPI_SUM, 0, ctx->net.comm));
+  if (ctx->cfg.verbose && ctx->rank == 0 && !sum_rc) {
     printf("fuze: recovered ranks");
     for (int r = 0; r < ctx->size; r++)
       if (lost[r]) printf(" %d", r);

@@ -1,0 +1,286 @@
+/* api: the public entry points that are collective. Each one sends its
+ * opcode on the control channel (ctx/control.h) so that spare ranks join,
+ * then runs the collective that every rank runs. */
+#include "ctx/control.h"
+
+#include "comm/coll.h"
+#include "comm/transport.h"
+#include "core/pfile.h"
+#include "data/array.h"
+#include "data/fused.h"
+#include "proto/checkpoint.h"
+#include "proto/inject.h"
+#include "proto/persist.h"
+#include "proto/verify.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int is_predefined(MPI_Datatype type) {
+  int ni, na, nd, comb;
+  if (type == MPI_DATATYPE_NULL) return 0;
+  if (MPI_Type_get_envelope(type, &ni, &na, &nd, &comb) != MPI_SUCCESS) return 0;
+  return comb == MPI_COMBINER_NAMED;
+}
+
+static int validate_protect(fuze_ctx *ctx, const fuze_ctl *c, const char *name, void *base,
+                            size_t count, MPI_Datatype type, size_t *elem) {
+  if (ctx->is_spare) return FUZE_SUCCESS;
+  if (!name || !*name || strlen(name) >= FUZE_NAME_MAX)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect: name must be 1..%d characters", FUZE_NAME_MAX - 1);
+  if (strcmp(name, c->name))
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect: name '%s' on rank %d differs from '%s' on "
+                   "rank 0 (registrations must be in the same order everywhere)", name, ctx->rank, c->name);
+  if (!base && count > 0)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): base is NULL but count is %zu", name, count);
+  if (!is_predefined(type))
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): type must be a predefined MPI datatype "
+                   "(derived or null types are not supported)", name);
+  int sz;
+  int rc = FUZE_MPI(ctx->msg, MPI_Type_size(type, &sz));
+  if (rc) return rc;
+  if (sz <= 0) return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): type has size %d", name, sz);
+  *elem = (size_t)sz;
+  return FUZE_SUCCESS;
+}
+
+static fuze_array *find_array(fuze_ctx *ctx, const char *name) {
+  for (int x = 0; x < ctx->narrays; x++)
+    if (!strcmp(ctx->arrays[x]->name, name)) return ctx->arrays[x];
+  return NULL;
+}
+
+static int new_array(fuze_ctx *ctx, const char *name, fuze_array **out) {
+  fuze_array **grown = realloc(ctx->arrays, sizeof *grown * (size_t)(ctx->narrays + 1));
+  fuze_array *a = calloc(1, sizeof *a);
+  if (grown) ctx->arrays = grown;
+  if (!grown || !a) {
+    free(a);
+    return CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_protect('%s'): out of memory", name);
+  }
+  a->ctx = ctx;
+  a->win = MPI_WIN_NULL;
+  snprintf(a->name, sizeof a->name, "%s", name);
+  ctx->arrays[ctx->narrays++] = a;
+  *out = a;
+  return FUZE_SUCCESS;
+}
+
+/* Restart: the stored contents go into the registered buffer, which must
+ * have the stored size (fuze_stored_count). */
+static int restore_array(fuze_ctx *ctx, const char *name, void *base, size_t count, size_t elem) {
+  if (!ctx->restore || ctx->is_spare) return FUZE_SUCCESS;
+  const fuze_pstruct *ps = fuze__persist_find(ctx, name, FUZE_PS_ARRAY);
+  if (!ps)
+    return CTX_ERR(ctx, FUZE_ERR_NOT_FOUND, "fuze_protect('%s'): the restarted epoch %llu holds "
+                   "no array of that name (register the same structures as the run that "
+                   "persisted it)", name, (unsigned long long)ctx->epoch);
+  if (ps->count != count || ps->elem != elem)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): the restarted epoch holds %zu elements "
+                   "of %zu bytes on rank %d, but %zu of %zu bytes were registered (size the "
+                   "buffer with fuze_stored_count)", name, ps->count, ps->elem, ctx->rank, count, elem);
+  if (count) memcpy(base, ps->data, count * elem);
+  return FUZE_SUCCESS;
+}
+
+/* Register (or re-register) and encode the array's current contents: the
+ * same two phases as a checkpoint, restricted to this array. */
+int fuze__protect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name, void *base,
+                              size_t count, MPI_Datatype type, fuze_array **out) {
+  size_t elem = 1;
+  int rc = fuze__agree(&ctx->net, validate_protect(ctx, c, name, base, count, type, &elem));
+  if (rc || (rc = fuze__agree(&ctx->net, restore_array(ctx, c->name, base, count, elem)))) return rc;
+  int any = ctx->lost;
+  if ((rc = fuze__max_int(&ctx->net, &any))) return rc;
+  if (any) return CTX_ERR(ctx, FUZE_ERR_STATE, "fuze_protect('%s'): ranks were lost; call "
+                          "fuze_recover() or fuze_checkpoint() first", c->name);
+  fuze_array *a = find_array(ctx, c->name);
+  if (a) {
+    fuze__win_free(&a->win, 1);
+    free(a->shadow);
+    a->shadow = NULL;
+  } else if ((rc = fuze__agree(&ctx->net, new_array(ctx, c->name, &a)))) {
+    return rc;
+  }
+  a->base = ctx->is_spare ? NULL : base;
+  a->count = ctx->is_spare ? 0 : count;
+  a->type = ctx->is_spare ? MPI_BYTE : type;
+  a->elem = elem;
+  a->bytes = a->count * elem;
+  a->shadow = calloc(a->bytes ? a->bytes : 1, 1);
+  rc = a->shadow ? FUZE_SUCCESS : CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_protect('%s'): out of memory", c->name);
+  if ((rc = fuze__agree(&ctx->net, rc)) || (rc = fuze__array_layout(ctx, a))) return rc;
+  rc = fuze__agree(&ctx->net, fuze__arrays_send(ctx, &a, 1, 0));
+  if (!rc) {
+    fuze__arrays_promote(ctx, &a, 1, NULL);
+    fuze__arrays_update_shadow(ctx, &a, 1);
+  }
+  if (out) *out = a;
+  return rc;
+}
+
+int fuze_protect(fuze_ctx *ctx, const char *name, void *base, size_t count,
+                 MPI_Datatype type, fuze_array **array) {
+  int rc = fuze__check_ctx(ctx, "fuze_protect");
+  if (rc) return rc;
+  fuze_ctl c = {.op = FUZE_OP_PROTECT};
+  if (ctx->rank == 0 && name) snprintf(c.name, sizeof c.name, "%s", name);
+  if ((rc = fuze__ctl_send(ctx, &c))) return rc;
+  return fuze__protect_collective(ctx, &c, name, base, count, type, array);
+}
+
+int fuze_stored_count(fuze_ctx *ctx, const char *name, size_t *count) {
+  int rc = fuze__check_ctx(ctx, "fuze_stored_count");
+  if (rc) return rc;
+  if (!name || !count) return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_stored_count: NULL name or count");
+  if (!ctx->restore)
+    return CTX_ERR(ctx, FUZE_ERR_NOT_FOUND, "fuze_stored_count('%s'): no restarted epoch (the "
+                   "job did not restart: fuze_init returned FUZE_RESTARTED only with dir=PATH "
+                   "holding a complete epoch; stored counts are kept until the first checkpoint)",
+                   name);
+  const fuze_pstruct *ps = fuze__persist_find(ctx, name, -1);
+  if (!ps)
+    return CTX_ERR(ctx, FUZE_ERR_NOT_FOUND, "fuze_stored_count('%s'): the restarted epoch %llu "
+                   "holds no structure of that name", name, (unsigned long long)ctx->epoch);
+  *count = ps->count;
+  return FUZE_SUCCESS;
+}
+
+int fuze_checkpoint(fuze_ctx *ctx) {
+  int rc = fuze__check_ctx(ctx, "fuze_checkpoint");
+  if (rc) return rc;
+  fuze_ctl c = {.op = FUZE_OP_CHECKPOINT};
+  if ((rc = fuze__ctl_send(ctx, &c))) return rc;
+  return fuze__checkpoint_collective(ctx);
+}
+
+int fuze_recover(fuze_ctx *ctx) {
+  int rc = fuze__check_ctx(ctx, "fuze_recover");
+  if (rc) return rc;
+  fuze_ctl c = {.op = FUZE_OP_RECOVER};
+  if ((rc = fuze__ctl_send(ctx, &c))) return rc;
+  return fuze__recover_if_lost(ctx);
+}
+
+int fuze_verify(fuze_ctx *ctx, fuze_verify_report *report) {
+  int rc = fuze__check_ctx(ctx, "fuze_verify");
+  if (rc) return rc;
+  fuze_ctl c = {.op = FUZE_OP_VERIFY};
+  if ((rc = fuze__ctl_send(ctx, &c))) return rc;
+  return fuze__verify_collective(ctx, report);
+}
+
+int fuze_flush(fuze_ctx *ctx) {
+  int rc = fuze__check_ctx(ctx, "fuze_flush");
+  return rc ? rc : fuze__fobjs_flush(ctx);
+}
+
+static int validate_create(fuze_ctx *ctx, const fuze_ctl *c, const char *name, int kind, size_t kb,
+                           size_t nb) {
+  const char *fn = kind == FUZE_FOBJ_MAP ? "fuze_map_create" : "fuze_stack_create";
+  if (ctx->is_spare) return FUZE_SUCCESS;
+  if (!name || !*name || strlen(name) >= FUZE_NAME_MAX)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "%s: name must be 1..%d characters", fn, FUZE_NAME_MAX - 1);
+  if (strcmp(name, c->name))
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "%s: name '%s' on rank %d differs from '%s' on rank 0", fn,
+                   name, ctx->rank, c->name);
+  if (nb == 0 || (kind == FUZE_FOBJ_MAP && kb == 0))
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "%s('%s'): %s size must be at least 1 byte", fn, name,
+                   nb == 0 ? (kind == FUZE_FOBJ_MAP ? "value" : "element") : "key");
+  if (kb != c->a || nb != c->b)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "%s('%s'): sizes (%zu, %zu) on rank %d differ from (%llu, "
+                   "%llu) on rank 0", fn, name, kb, nb, ctx->rank, (unsigned long long)c->a,
+                   (unsigned long long)c->b);
+  if (find_array(ctx, name)) return CTX_ERR(ctx, FUZE_ERR_ARG, "%s: name '%s' is already used", fn, name);
+  for (int x = 0; x < ctx->nfobjs; x++)
+    if (!strcmp(ctx->fobjs[x]->name, name))
+      return CTX_ERR(ctx, FUZE_ERR_ARG, "%s: name '%s' is already used", fn, name);
+  return FUZE_SUCCESS;
+}
+
+int fuze__create_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name, size_t kb, size_t nb,
+                             fuze_fobj **out) {
+  int kind = c->n;
+  int rc = fuze__agree(&ctx->net, validate_create(ctx, c, name, kind, kb, nb));
+  if (rc) return rc;
+  size_t alloc = kind == FUZE_FOBJ_MAP ? sizeof(fuze_map) : sizeof(fuze_stack);
+  const fuze_pstruct *ps = NULL;
+  if (ctx->restore) {
+    ps = fuze__persist_find(ctx, c->name, kind == FUZE_FOBJ_MAP ? FUZE_PS_MAP : FUZE_PS_STACK);
+    if (!ps) rc = CTX_ERR(ctx, FUZE_ERR_NOT_FOUND, "%s('%s'): the restarted epoch %llu holds no %s "
+                          "of that name", kind == FUZE_FOBJ_MAP ? "fuze_map_create" : "fuze_stack_create",
+                          c->name, (unsigned long long)ctx->epoch, kind == FUZE_FOBJ_MAP ? "map" : "stack");
+    else if (ps->kb != c->a || ps->nb != c->b)
+      rc = CTX_ERR(ctx, FUZE_ERR_ARG, "'%s': the restarted epoch stores key/value sizes (%zu, %zu), "
+                   "registered (%llu, %llu)", c->name, ps->kb, ps->nb, (unsigned long long)c->a,
+                   (unsigned long long)c->b);
+    if ((rc = fuze__agree(&ctx->net, rc))) return rc;
+  }
+  fuze_fobj *f = NULL;
+  rc = fuze__fobj_create(ctx, c->name, kind, (size_t)c->a, (size_t)c->b, alloc, ps ? ps->cap : 0, &f);
+  if (!rc && ps) rc = fuze__fobj_restore(f, ps->count, ps->seq, ps->keys, ps->data);
+  if (out) *out = f;
+  return rc;
+}
+
+static int create_entry(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_t nb,
+                        fuze_fobj **out) {
+  int rc = fuze__check_ctx(ctx, kind == FUZE_FOBJ_MAP ? "fuze_map_create" : "fuze_stack_create");
+  if (rc) return rc;
+  fuze_ctl c = {.op = FUZE_OP_CREATE, .n = kind, .a = kb, .b = nb};
+  if (ctx->rank == 0 && name) snprintf(c.name, sizeof c.name, "%s", name);
+  if ((rc = fuze__ctl_send(ctx, &c))) return rc;
+  return fuze__create_collective(ctx, &c, name, kb, nb, out);
+}
+
+int fuze_stack_create(fuze_ctx *ctx, const char *name, size_t elem_size, fuze_stack **stack) {
+  fuze_fobj *f = NULL;
+  int rc = create_entry(ctx, name, FUZE_FOBJ_STACK, 0, elem_size, &f);
+  if (stack) *stack = rc ? NULL : (fuze_stack *)f;
+  return rc;
+}
+
+int fuze_map_create(fuze_ctx *ctx, const char *name, size_t key_size, size_t value_size,
+                    fuze_map **map) {
+  fuze_fobj *f = NULL;
+  int rc = create_entry(ctx, name, FUZE_FOBJ_MAP, key_size, value_size, &f);
+  if (map) *map = rc ? NULL : (fuze_map *)f;
+  return rc;
+}
+
+int fuze_inject_op(fuze_ctx *ctx, int rank, int backups) {
+  int rc = fuze__check_ctx(ctx, "fuze_inject_op");
+  if (rc) return rc;
+  fuze_ctl c = {.op = FUZE_OP_INJECT_OP, .a = (uint64_t)(rank < 0 ? UINT64_MAX : (uint64_t)rank),
+           .b = (uint64_t)(backups < 0 ? UINT64_MAX : (uint64_t)backups)};
+  if ((rc = fuze__ctl_send(ctx, &c))) return rc;
+  return fuze__inject_op_collective(ctx, c.a, c.b);
+}
+
+static void fill_ranks(fuze_ctl *c, const int *ranks, int nranks) {
+  if (!ranks && nranks > 0) c->n = -1;
+  for (int r = 0; r < nranks && r < FUZE_MAX_INJECT_RANKS && ranks; r++) c->ranks[r] = ranks[r];
+  if (nranks > FUZE_MAX_INJECT_RANKS) c->n = -1;
+}
+
+int fuze_inject_at(fuze_ctx *ctx, const int *ranks, int nranks, const char *phase) {
+  int rc = fuze__check_ctx(ctx, "fuze_inject_at");
+  if (rc) return rc;
+  fuze_ctl c = {.op = FUZE_OP_INJECT_AT, .n = nranks};
+  if (ctx->rank == 0) {
+    fill_ranks(&c, ranks, nranks);
+    snprintf(c.name, sizeof c.name, "%s", phase ? phase : "(null)");
+  }
+  if ((rc = fuze__ctl_send(ctx, &c))) return rc;
+  return fuze__inject_at_collective(ctx, c.ranks, c.n, c.name);
+}
+
+int fuze_inject(fuze_ctx *ctx, const int *ranks, int nranks) {
+  int rc = fuze__check_ctx(ctx, "fuze_inject");
+  if (rc) return rc;
+  fuze_ctl c = {.op = FUZE_OP_INJECT, .n = nranks};
+  if (ctx->rank == 0) fill_ranks(&c, ranks, nranks);
+  if ((rc = fuze__ctl_send(ctx, &c))) return rc;
+  return fuze__inject_wipe_collective(ctx, c.ranks, c.n);
+}

@@ -1,0 +1,292 @@
+/* context: fuze_init and fuze_finalize, the plan, codes and block
+ * communicators a context is built from, the spare ranks' serve loop, and
+ * the context's statistics.
+ *
+ * Every collective call runs on all ranks of the init communicator ("world"):
+ * compute ranks enter through the public API (ctx/api.c), spare ranks through
+ * serve(), which receives the call's opcode from world rank 0 (always a
+ * compute rank: spare domains are the highest-numbered ones). */
+#include "ctx/control.h"
+
+#include "comm/coll.h"
+#include "comm/topo.h"
+#include "comm/transport.h"
+#include "data/array.h"
+#include "data/fused.h"
+#include "proto/byzantine.h"
+#include "proto/checkpoint.h"
+#include "proto/inject.h"
+#include "proto/persist.h"
+#include "proto/verify.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int build_codes(fuze_ctx *ctx) {
+  const fuze_plan *p = &ctx->plan;
+  ctx->codes = calloc((size_t)p->nblocks, sizeof *ctx->codes);
+  if (!ctx->codes) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_init: out of memory");
+  for (int b = 0; b < p->nblocks; b++) {
+    int k = p->block_start[b + 1] - p->block_start[b];
+    int kind = ctx->cfg.code == FUZE_CODE_BYZANTINE ? FUZE_CODE_RS : ctx->cfg.code;
+    int rc = fuze__code_init(&ctx->codes[b], k, p->f, kind);
+    if (rc) return CTX_ERR(ctx, rc, "fuze_init: %s", fuze__thread_msg());
+  }
+  return FUZE_SUCCESS;
+}
+
+/* One communicator per block: its members in block order, then its hosts in
+ * backup order, so that block-comm rank x is block member x of the code. */
+static int build_block_comms(fuze_ctx *ctx) {
+  const fuze_plan *p = &ctx->plan;
+  ctx->block_comm = malloc(sizeof(MPI_Comm) * (size_t)(p->nblocks ? p->nblocks : 1));
+  if (!ctx->block_comm) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_init: out of memory");
+  for (int b = 0; b < p->nblocks; b++) ctx->block_comm[b] = MPI_COMM_NULL;
+  MPI_Group world;
+  int rc = FUZE_MPI(ctx->msg, MPI_Comm_group(ctx->net.comm, &world));
+  if (rc) return rc;
+  int ranks[FUZE_GF_MEMBERS];
+  for (int b = 0; b < p->nblocks && !rc; b++) {
+    int k = p->block_start[b + 1] - p->block_start[b];
+    for (int i = 0; i < k; i++) ranks[i] = p->members[p->block_start[b] + i];
+    for (int j = 0; j < p->f; j++) ranks[k + j] = p->hosts[b * p->f + j];
+    MPI_Group g;
+    rc = FUZE_MPI(ctx->msg, MPI_Group_incl(world, k + p->f, ranks, &g));
+    if (rc) break;
+    /* Collective over the world: every rank goes through every block. */
+    rc = FUZE_MPI(ctx->msg, MPI_Comm_create(ctx->net.comm, g, &ctx->block_comm[b]));
+    FUZE_MPI_TEARDOWN(MPI_Group_free(&g));
+  }
+  FUZE_MPI_TEARDOWN(MPI_Group_free(&world));
+  return rc;
+}
+
+static int build_plan(fuze_ctx *ctx) {
+  char err[FUZE_MSG_LEN] = "";
+  fuze_plan_input in = {ctx->size, ctx->domain, ctx->ndomains, ctx->cfg.spares, ctx->cfg.faults,
+                        ctx->cfg.code == FUZE_CODE_REPLICATE ? 1 : ctx->cfg.block};
+  int rc = fuze__plan_build(&in, &ctx->plan, err, sizeof err);
+  if (rc) return CTX_ERR(ctx, rc, "fuze_init: %s", err);
+  for (int s = 0; s < ctx->cfg.ninject; s++)
+    for (int r = 0; r < ctx->cfg.inject[s].nranks; r++)
+      if (ctx->cfg.inject[s].ranks[r] >= ctx->size)
+        return CTX_ERR(ctx, FUZE_ERR_CONFIG, "config: inject names rank %d but the job has %d ranks",
+                       ctx->cfg.inject[s].ranks[r], ctx->size);
+  return FUZE_SUCCESS;
+}
+
+static const char *code_name(int code) {
+  return code == FUZE_CODE_XOR         ? "xor"
+         : code == FUZE_CODE_REPLICATE ? "replicate"
+         : code == FUZE_CODE_BYZANTINE ? "byzantine"
+                                       : "rs";
+}
+
+static void print_plan(const fuze_ctx *ctx) {
+  const fuze_plan *p = &ctx->plan;
+  if (!ctx->cfg.verbose || ctx->rank != 0) return;
+  printf("fuze: %d ranks (%d compute), %d failure domains, faults=%d, spares=%d, code=%s: "
+         "%d blocks, %d backups (replication: %d)\n", p->nranks, p->ncompute, p->ndomains, p->f,
+         p->spares, code_name(ctx->cfg.code), p->nblocks, p->nblocks * p->f, p->ncompute * p->f);
+  for (int b = 0; b < p->nblocks; b++) {
+    printf("fuze:   block %d: ranks", b);
+    for (int x = p->block_start[b]; x < p->block_start[b + 1]; x++) printf(" %d", p->members[x]);
+    printf("; backups on ranks");
+    for (int j = 0; j < p->f; j++) printf(" %d", p->hosts[b * p->f + j]);
+    printf("\n");
+  }
+  fflush(stdout);
+}
+
+static void ctx_free(fuze_ctx *ctx) {
+  if (!ctx) return;
+  for (int x = 0; x < ctx->narrays; x++) fuze__array_free(ctx->arrays[x]);
+  free(ctx->arrays);
+  for (int x = 0; x < ctx->nfobjs; x++) fuze__fobj_free(ctx->fobjs[x]);
+  free(ctx->fobjs);
+  free(ctx->stage_buf);
+  free(ctx->changed);
+  free(ctx->rank_flags);
+  fuze__byz_free(ctx);
+  fuze__persist_free(ctx);
+  for (int b = 0; ctx->block_comm && b < ctx->plan.nblocks; b++)
+    if (ctx->block_comm[b] != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&ctx->block_comm[b]));
+  free(ctx->block_comm);
+  for (int b = 0; ctx->codes && b < ctx->plan.nblocks; b++) fuze__code_free(&ctx->codes[b]);
+  free(ctx->codes);
+  fuze__plan_free(&ctx->plan);
+  free(ctx->domain);
+  if (ctx->net.comm != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&ctx->net.comm));
+  free(ctx);
+}
+
+static int setup(fuze_ctx *ctx, const char *config) {
+  int rc = fuze__config_parse(config, &ctx->cfg, ctx->msg);
+  if ((rc = fuze__agree(&ctx->net, rc))) return rc;
+  ctx->net.shm = ctx->cfg.shm;
+  ctx->net.verbose = ctx->cfg.verbose;
+  ctx->hook = fuze__inject_hook; /* specs can also be armed later (fuze_inject*) */
+  ctx->domain = malloc(sizeof(int) * (size_t)ctx->size);
+  rc = ctx->domain ? fuze__topo_domains(ctx->net.comm, &ctx->cfg, ctx->domain, &ctx->ndomains, ctx->msg)
+                   : CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_init: out of memory");
+  if ((rc = fuze__agree(&ctx->net, rc))) return rc;
+  if ((rc = fuze__agree(&ctx->net, build_plan(ctx)))) return rc;
+  if ((rc = fuze__agree(&ctx->net, build_codes(ctx)))) return rc;
+  if ((rc = fuze__agree(&ctx->net, build_block_comms(ctx)))) return rc;
+  if ((rc = fuze__agree(&ctx->net, fuze__win_probe(&ctx->net)))) return rc;
+  ctx->rank_flags = malloc(sizeof(int) * (size_t)ctx->size);
+  ctx->changed = malloc((size_t)(ctx->plan.nblocks ? ctx->plan.nblocks : 1));
+  rc = ctx->rank_flags && ctx->changed ? FUZE_SUCCESS : FUZE_NOMEM(ctx->msg, "fuze_init");
+  if ((rc = fuze__agree(&ctx->net, rc))) return rc;
+  ctx->is_spare = ctx->plan.block_of[ctx->rank] < 0;
+  print_plan(ctx);
+  return fuze__persist_init(ctx);
+}
+
+static int finalize_collective(fuze_ctx *ctx);
+/* Spare ranks: take part in every collective the compute ranks start. */
+static void serve(fuze_ctx *ctx) {
+  for (;;) {
+    fuze_ctl c;
+    if (fuze__ctl_send(ctx, &c)) return; /* the world communicator failed: nothing to serve */
+    switch (c.op) {
+      case FUZE_OP_PROTECT: fuze__protect_collective(ctx, &c, c.name, NULL, 0, MPI_BYTE, NULL); break;
+      case FUZE_OP_CHECKPOINT: fuze__checkpoint_collective(ctx); break;
+      case FUZE_OP_RECOVER: fuze__recover_if_lost(ctx); break;
+      case FUZE_OP_INJECT: fuze__inject_wipe_collective(ctx, c.ranks, c.n); break;
+      case FUZE_OP_INJECT_AT: fuze__inject_at_collective(ctx, c.ranks, c.n, c.name); break;
+      case FUZE_OP_INJECT_OP: fuze__inject_op_collective(ctx, c.a, c.b); break;
+      case FUZE_OP_CREATE: fuze__create_collective(ctx, &c, c.name, (size_t)c.a, (size_t)c.b, NULL); break;
+      case FUZE_OP_FINALIZE: finalize_collective(ctx); return;
+      case FUZE_OP_VERIFY: fuze__verify_collective(ctx, NULL); break;
+      default: return;
+    }
+  }
+}
+
+int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctxp, MPI_Comm *app_comm) {
+  if (!ctxp || !app_comm) return FUZE_ERR(FUZE_ERR_ARG, "fuze_init: ctx and app_comm must not be NULL");
+  *ctxp = NULL;
+  *app_comm = MPI_COMM_NULL;
+  int inited = 0;
+  if (MPI_Initialized(&inited) != MPI_SUCCESS || !inited) return FUZE_ERR(FUZE_ERR_STATE, "fuze_init: MPI is not initialised (call MPI_Init first)");
+  fuze_ctx *ctx = calloc(1, sizeof *ctx);
+  if (!ctx) return FUZE_ERR(FUZE_ERR_NOMEM, "fuze_init: out of memory");
+  int rc = FUZE_MPI(NULL, MPI_Comm_dup(comm, &ctx->net.comm));
+  if (rc) {
+    free(ctx);
+    return rc;
+  }
+  if ((rc = FUZE_MPI(NULL, MPI_Comm_set_errhandler(ctx->net.comm, MPI_ERRORS_RETURN))) ||
+      (rc = FUZE_MPI(NULL, MPI_Comm_rank(ctx->net.comm, &ctx->rank))) ||
+      (rc = FUZE_MPI(NULL, MPI_Comm_size(ctx->net.comm, &ctx->size)))) {
+    ctx_free(ctx);
+    return rc;
+  }
+  ctx->app = MPI_COMM_NULL;
+  ctx->op_inject_hosts = -1;
+  ctx->net.rank = ctx->rank;
+  ctx->net.size = ctx->size;
+  ctx->net.one_node = -1;
+  ctx->net.msg = ctx->msg;
+  ctx->debug_reorder = getenv("FUZE_DEBUG_REORDER") && atoi(getenv("FUZE_DEBUG_REORDER"));
+  rc = setup(ctx, config);
+  if (rc < 0) {
+    fuze__error(NULL, rc, "%s", ctx->msg);
+    ctx_free(ctx);
+    return rc;
+  }
+  int src = FUZE_MPI(ctx->msg, MPI_Comm_split(ctx->net.comm, ctx->is_spare ? MPI_UNDEFINED : 0,
+                                               ctx->rank, app_comm));
+  if ((src = fuze__agree(&ctx->net, src))) {
+    fuze__error(NULL, src, "%s", ctx->msg);
+    if (*app_comm != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(app_comm));
+    ctx_free(ctx);
+    return src;
+  }
+  if (ctx->is_spare) {
+    serve(ctx);
+    ctx_free(ctx);
+    return FUZE_SUCCESS;
+  }
+  ctx->app = *app_comm;
+  *ctxp = ctx;
+  return rc; /* FUZE_SUCCESS or FUZE_RESTARTED */
+}
+
+static void print_summary(fuze_ctx *ctx) {
+  uint64_t mine[3] = {0, 0, 0}, sum[3];
+  for (int x = 0; x < ctx->narrays; x++) {
+    fuze_array *a = ctx->arrays[x];
+    mine[0] += a->bytes;
+    for (int h = 0; h < a->nhosted; h++) mine[1] += a->hosted[h].fused;
+    mine[2] += a->bytes;
+  }
+  for (int x = 0; x < ctx->nfobjs; x++) {
+    fuze_fobj *f = ctx->fobjs[x];
+    mine[0] += f->n * (f->kb + f->nb);
+    for (int h = 0; h < f->nhosted; h++) mine[1] += f->hosted[h].fused;
+  }
+  if (FUZE_MPI(ctx->msg, MPI_Reduce(mine, sum, 3, MPI_UINT64_T, MPI_SUM, 0, ctx->net.comm)))
+    return; /* a summary only: finalize goes on */
+  if (ctx->rank != 0 || !ctx->cfg.verbose) return;
+  double prot = sum[0] ? (double)sum[0] : 1.0;
+  printf("fuze: summary: epoch %llu, %llu protected bytes, %llu committed parity bytes "
+         "(%.3fx protected; replication would hold %dx), %llu array committed-copy bytes, "
+         "%llu recoveries\n", (unsigned long long)ctx->epoch, (unsigned long long)sum[0],
+         (unsigned long long)sum[1], (double)sum[1] / prot, ctx->plan.f,
+         (unsigned long long)sum[2], (unsigned long long)ctx->recoveries);
+  fflush(stdout);
+}
+
+static int finalize_collective(fuze_ctx *ctx) {
+  print_summary(ctx);
+  ctx->finalized = 1;
+  return FUZE_MPI(ctx->msg, MPI_Barrier(ctx->net.comm));
+}
+
+int fuze_finalize(fuze_ctx **ctxp) {
+  if (!ctxp || !*ctxp) return FUZE_SUCCESS;
+  fuze_ctx *ctx = *ctxp;
+  int rc = fuze__check_ctx(ctx, "fuze_finalize");
+  if (rc) return rc;
+  fuze_ctl c = {.op = FUZE_OP_FINALIZE};
+  rc = fuze__ctl_send(ctx, &c);
+  if (!rc) rc = finalize_collective(ctx);
+  if (rc) rc = fuze__error(NULL, rc, "fuze_finalize: %s", ctx->msg); /* ctx is freed next */
+  ctx_free(ctx);
+  *ctxp = NULL;
+  return rc;
+}
+
+int fuze_get_stats(const fuze_ctx *ctx, fuze_stats *st) {
+  int rc = fuze__check_ctx(ctx, "fuze_get_stats");
+  if (rc) return rc;
+  if (!st) return FUZE_ERR(FUZE_ERR_ARG, "fuze_get_stats: stats is NULL");
+  memset(st, 0, sizeof *st);
+  st->epoch = ctx->epoch;
+  for (int x = 0; x < ctx->narrays; x++) {
+    const fuze_array *a = ctx->arrays[x];
+    st->protected_bytes += a->bytes;
+    st->shadow_bytes += a->shadow ? a->bytes : 0;
+    for (int h = 0; h < a->nhosted; h++) st->parity_bytes += a->hosted[h].fused;
+  }
+  /* Stacks and maps: live contents; parity is what the allocated regions hold. */
+  for (int x = 0; x < ctx->nfobjs; x++) {
+    const fuze_fobj *f = ctx->fobjs[x];
+    st->protected_bytes += f->n * (f->kb + f->nb);
+    for (int h = 0; h < f->nhosted; h++) st->parity_bytes += f->hosted[h].fused;
+  }
+  st->working_bytes = st->parity_bytes;
+  st->sent_bytes = ctx->net.sent_bytes;
+  st->recovered_bytes = ctx->recovered_bytes;
+  st->recoveries = ctx->recoveries;
+  st->nblocks = ctx->plan.nblocks;
+  st->nbackups = ctx->plan.nblocks * ctx->plan.f;
+  return FUZE_SUCCESS;
+}
+
+const char *fuze_last_error(const fuze_ctx *ctx) {
+  return ctx ? ctx->msg : fuze__thread_msg();
+}

@@ -1,0 +1,35 @@
+/* control: the channel that lets spare ranks take part in every collective.
+ * A compute rank entering a collective API call broadcasts a control message
+ * from world rank 0 (always a compute rank); spare ranks wait for it in
+ * serve() (ctx/context.c) and run the same collective. Never installed. */
+#ifndef FUZE_CONTROL_H
+#define FUZE_CONTROL_H
+
+#include "data/state.h"
+
+enum fuze_op {
+  FUZE_OP_PROTECT = 1, FUZE_OP_CHECKPOINT, FUZE_OP_RECOVER, FUZE_OP_INJECT, FUZE_OP_INJECT_AT,
+  FUZE_OP_INJECT_OP, FUZE_OP_CREATE, FUZE_OP_FINALIZE, FUZE_OP_VERIFY
+};
+
+typedef struct fuze_ctl {
+  int op, n;
+  uint64_t a, b; /* CREATE: key and value bytes; INJECT_OP: rank, backups */
+  int ranks[FUZE_MAX_INJECT_RANKS];
+  char name[FUZE_NAME_MAX]; /* registration name, or the phase of INJECT_AT */
+} fuze_ctl;
+
+/* FUZE_SUCCESS when ctx can be used by `fn`, else the error (recorded). */
+int fuze__check_ctx(const fuze_ctx *ctx, const char *fn);
+
+/* Collective over the world: rank 0's message reaches every rank (in c). */
+int fuze__ctl_send(fuze_ctx *ctx, fuze_ctl *c);
+
+/* The collectives behind the API calls that spare ranks also run (ctx/api.c).
+ * On spare ranks name, base and out are NULL. */
+int fuze__protect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name, void *base,
+                             size_t count, MPI_Datatype type, fuze_array **out);
+int fuze__create_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name, size_t kb,
+                            size_t nb, struct fuze_fobj **out);
+
+#endif

@@ -1,0 +1,7 @@
+# The layer rule (docs/design.md, "Layers"): no source includes, and no object
+# calls, a layer above its own; core references no MPI symbol. Runs over the
+# sources and the built objects of fuze_core_obj and fuze_rt_obj.
+add_test(NAME layering
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/layering.sh ${PROJECT_SOURCE_DIR}/src
+          ${PROJECT_BINARY_DIR}/src/CMakeFiles)
+set_tests_properties(layering PROPERTIES TIMEOUT 60)
