@@ -4,6 +4,7 @@
 #include "core/code.h"
 #include "core/limits.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,5 +159,32 @@ int fuze__reduce_to(fuze_net *net, MPI_Comm comm, int b, int root, unsigned char
   if (r.sub != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&r.sub));
   free(r.buf);
   free(r.res);
+  return rc;
+}
+
+/* ---- small collectives of the structures and recovery ---- */
+
+int fuze__comm_barrier(fuze_net *net, MPI_Comm comm) {
+  return FUZE_MPI(net->msg, MPI_Barrier(comm));
+}
+
+int fuze__max_u64s(fuze_net *net, uint64_t *v, int n) {
+  return FUZE_MPI(net->msg, MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_UINT64_T, MPI_MAX, net->comm));
+}
+
+int fuze__allgather_u64(fuze_net *net, MPI_Comm comm, const uint64_t *mine, int n, uint64_t *all) {
+  return FUZE_MPI(net->msg, MPI_Allgather(mine, n, MPI_UINT64_T, all, n, MPI_UINT64_T, comm));
+}
+
+/* In pieces of at most INT_MAX / 2 bytes (MPI counts are int). */
+int fuze__bcast_bytes(fuze_net *net, MPI_Comm comm, void *buf, size_t n, int root) {
+  unsigned char *p = buf;
+  int rc = FUZE_SUCCESS;
+  while (n > 0 && !rc) {
+    int c = n > (size_t)INT_MAX / 2 ? INT_MAX / 2 : (int)n;
+    rc = FUZE_MPI(net->msg, MPI_Bcast(p, c, MPI_BYTE, root, comm));
+    p += c;
+    n -= (size_t)c;
+  }
   return rc;
 }

@@ -45,4 +45,14 @@ int fuze__reduce_to(fuze_net *net, MPI_Comm comm, int b, int root, unsigned char
                     const unsigned char *data, size_t dlen, size_t fused, fuze_sink sink,
                     void *arg);
 
+/* Small checked collectives of the structures and recovery. comm is
+ * net->comm or a block communicator; errors are recorded in net->msg. */
+int fuze__comm_barrier(fuze_net *net, MPI_Comm comm);
+/* Over net->comm: v[0..n-1] := their maximum over ranks, in place. */
+int fuze__max_u64s(fuze_net *net, uint64_t *v, int n);
+/* all[r * n + x] := rank r's mine[x]. */
+int fuze__allgather_u64(fuze_net *net, MPI_Comm comm, const uint64_t *mine, int n, uint64_t *all);
+/* n bytes of root's buf to every rank of comm (any n). */
+int fuze__bcast_bytes(fuze_net *net, MPI_Comm comm, void *buf, size_t n, int root);
+
 #endif

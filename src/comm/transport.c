@@ -227,6 +227,24 @@ void fuze__win_free(MPI_Win *win, int locked) {
   FUZE_MPI_TEARDOWN(MPI_Win_free(win));
 }
 
+/* MPI_Accumulate(op) of len bytes in int-sized pieces; counted: add them to
+ * net->sent_bytes. */
+static int accumulate(fuze_net *net, MPI_Win win, const void *buf, size_t len, int rank,
+                      size_t disp, MPI_Op op, int counted) {
+  const unsigned char *p = buf;
+  while (len > 0) {
+    int n = len > (size_t)INT_MAX / 2 ? INT_MAX / 2 : (int)len;
+    int rc = FUZE_MPI(net->msg, MPI_Accumulate(p, n, MPI_BYTE, rank, (MPI_Aint)disp, n, MPI_BYTE,
+                                               op, win));
+    if (rc) return rc;
+    p += n;
+    disp += (size_t)n;
+    len -= (size_t)n;
+    if (counted) net->sent_bytes += (uint64_t)n;
+  }
+  return FUZE_SUCCESS;
+}
+
 int fuze__win_xor(fuze_net *net, MPI_Win win, const void *buf, size_t len, int rank,
                   size_t disp) {
   const shm_map *m = shm_of(win);
@@ -235,18 +253,7 @@ int fuze__win_xor(fuze_net *net, MPI_Win win, const void *buf, size_t len, int r
     net->sent_bytes += (uint64_t)len;
     return FUZE_SUCCESS;
   }
-  const unsigned char *p = buf;
-  while (len > 0) {
-    int n = len > (size_t)INT_MAX / 2 ? INT_MAX / 2 : (int)len;
-    int rc = FUZE_MPI(net->msg, MPI_Accumulate(p, n, MPI_BYTE, rank, (MPI_Aint)disp, n, MPI_BYTE,
-                                               MPI_BXOR, win));
-    if (rc) return rc;
-    p += n;
-    disp += (size_t)n;
-    len -= (size_t)n;
-    net->sent_bytes += (uint64_t)n;
-  }
-  return FUZE_SUCCESS;
+  return accumulate(net, win, buf, len, rank, disp, MPI_BXOR, 1);
 }
 
 int fuze__win_put(fuze_net *net, MPI_Win win, const void *buf, size_t len, int rank,
@@ -281,3 +288,10 @@ int fuze__win_unlock(fuze_net *net, MPI_Win win, int rank) {
 }
 
 int fuze__win_sync(fuze_net *net, MPI_Win win) { return FUZE_MPI(net->msg, MPI_Win_sync(win)); }
+
+/* Not counted in net->sent_bytes (parity bytes only): the chunk maps of
+ * arrays, as they always were. */
+int fuze__win_or(fuze_net *net, MPI_Win win, const void *buf, size_t len, int rank,
+                 size_t disp) {
+  return accumulate(net, win, buf, len, rank, disp, MPI_BOR, 0);
+}

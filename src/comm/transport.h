@@ -42,4 +42,9 @@ int fuze__win_unlock(fuze_net *net, MPI_Win win, int rank);
 /* Local view of the window after others wrote into it (MPI_Win_sync). */
 int fuze__win_sync(fuze_net *net, MPI_Win win);
 
+/* OR len bytes into rank's window at disp (MPI_Accumulate(BOR)): flags that
+ * several origins may set; never on a shared-memory window. */
+int fuze__win_or(fuze_net *net, MPI_Win win, const void *buf, size_t len, int rank,
+                 size_t disp);
+
 #endif

@@ -10,11 +10,11 @@
 #include "comm/transport.h"
 #include "data/state.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define STAGE_BYTES (4u << 20) /* per backup: bounds the memory of in-flight products */
-
 
 /* A hosted region: working parity, committed parity, then one byte per chunk
  * that members set (MPI_BOR) when they send deltas into it, so that a
@@ -46,11 +46,18 @@ size_t fuze__array_region(const fuze_ctx *ctx, const fuze_array *a, int host, in
   return off;
 }
 
+/* "array 'name': out of memory" (FUZE_ERR_NOMEM, recorded on the context). */
+static int array_nomem(fuze_ctx *ctx, const fuze_array *a) {
+  char what[FUZE_NAME_MAX + 8];
+  snprintf(what, sizeof what, "array '%s'", a->name);
+  return FUZE_NOMEM(ctx->msg, what);
+}
+
 static int compute_fused(fuze_ctx *ctx, fuze_array *a) {
   const fuze_plan *p = &ctx->plan;
   free(a->fused);
   a->fused = calloc((size_t)p->nblocks, sizeof *a->fused);
-  if (!a->fused) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "array '%s': out of memory", a->name);
+  if (!a->fused) return array_nomem(ctx, a);
   for (int r = 0; r < ctx->size; r++) {
     int b = p->block_of[r];
     if (b >= 0 && a->rank_bytes[r] > a->fused[b]) a->fused[b] = a->rank_bytes[r];
@@ -63,7 +70,7 @@ static int compute_hosted(fuze_ctx *ctx, fuze_array *a) {
   int n = fuze__plan_load(p, ctx->rank);
   free(a->hosted);
   a->hosted = calloc((size_t)(n ? n : 1), sizeof *a->hosted);
-  if (!a->hosted) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "array '%s': out of memory", a->name);
+  if (!a->hosted) return array_nomem(ctx, a);
   a->nhosted = 0;
   size_t off = 0;
   for (int b = 0; b < p->nblocks; b++)
@@ -81,12 +88,13 @@ int fuze__array_sizes(fuze_ctx *ctx, fuze_array *a) {
   free(a->rank_bytes);
   a->rank_bytes = calloc((size_t)ctx->size, sizeof *a->rank_bytes);
   uint64_t mine = a->bytes, *all = malloc(sizeof(uint64_t) * (size_t)ctx->size);
-  int ok = a->rank_bytes && all, rc = FUZE_SUCCESS;
-  if (ok) MPI_Allgather(&mine, 1, MPI_UINT64_T, all, 1, MPI_UINT64_T, ctx->net.comm);
-  else MPI_Barrier(ctx->net.comm); /* keep the collective count equal; fail below */
-  for (int r = 0; ok && r < ctx->size; r++) a->rank_bytes[r] = (size_t)all[r];
+  int ok = a->rank_bytes && all, rc;
+  if (ok) rc = fuze__allgather_u64(&ctx->net, ctx->net.comm, &mine, 1, all);
+  else rc = fuze__barrier(&ctx->net); /* keep the collective count equal; fail below */
+  for (int r = 0; ok && !rc && r < ctx->size; r++) a->rank_bytes[r] = (size_t)all[r];
   free(all);
-  if (!ok) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "array '%s': out of memory", a->name);
+  if (rc) return rc;
+  if (!ok) return array_nomem(ctx, a);
   rc = compute_fused(ctx, a);
   if (!rc) rc = compute_hosted(ctx, a);
   return rc;
@@ -123,7 +131,7 @@ static int scan_dirty(fuze_ctx *ctx, fuze_array *a) {
   free(a->dirty);
   a->dirty = malloc(sizeof(size_t) * (n ? n : 1));
   a->ndirty = 0;
-  if (!a->dirty) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "array '%s': out of memory", a->name);
+  if (!a->dirty) return array_nomem(ctx, a);
   const unsigned char *cur = a->base;
   for (size_t c = 0; c < n; c++) {
     size_t off = c * chunk, len = a->bytes - off < chunk ? a->bytes - off : chunk;
@@ -158,7 +166,7 @@ static int send_chunk(sender *s, fuze_array *a, size_t c) {
   int b = p->block_of[ctx->rank], i = p->index_in_block[ctx->rank], rc;
   if ((s->pending != MPI_WIN_NULL && s->pending != a->win) || s->pos + len > s->cap)
     if ((rc = sender_flush(s))) return rc;
-  unsigned char *prod[256];
+  unsigned char *prod[FUZE_GF_MEMBERS];
   for (int j = 0; j < p->f; j++) prod[j] = s->stage + (size_t)j * s->cap + s->pos;
   fuze__xor3(s->delta, (const unsigned char *)a->base + off, a->shadow + off, len);
   fuze__code_delta_encode(&ctx->codes[b], i, s->delta, len, prod);
@@ -194,14 +202,12 @@ static int send_map(fuze_ctx *ctx, fuze_array *a) {
   int b = p->block_of[ctx->rank], rc = FUZE_SUCCESS;
   size_t len = a->dirty[a->ndirty - 1] + 1;
   unsigned char *m = calloc(len, 1);
-  if (!m) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "checkpoint: out of memory");
+  if (!m) return FUZE_NOMEM(ctx->msg, "checkpoint");
   for (size_t d = 0; d < a->ndirty; d++) m[a->dirty[d]] = 1;
   for (int j = 0; j < p->f && !rc; j++) {
     int host = p->hosts[b * p->f + j];
     size_t disp = fuze__array_region(ctx, a, host, b, j) + 2 * fuze__align(a->fused[b]);
-    if (MPI_Accumulate(m, (int)len, MPI_BYTE, host, (MPI_Aint)disp, (int)len, MPI_BYTE, MPI_BOR,
-                       a->win) != MPI_SUCCESS)
-      rc = CTX_ERR(ctx, FUZE_ERR_MPI, "checkpoint: MPI_Accumulate of the chunk map to rank %d failed", host);
+    rc = fuze__win_or(&ctx->net, a->win, m, len, host, disp);
   }
   if (!rc) rc = fuze__win_flush(&ctx->net, a->win);
   free(m);
@@ -227,7 +233,7 @@ int fuze__arrays_send(fuze_ctx *ctx, fuze_array **arrays, int n, int hook) {
     s.cap = bytes < STAGE_BYTES ? bytes : STAGE_BYTES;
     s.delta = malloc(ctx->cfg.chunk);
     s.stage = malloc((size_t)ctx->plan.f * s.cap);
-    if (!s.delta || !s.stage) rc = CTX_ERR(ctx, FUZE_ERR_NOMEM, "checkpoint: out of memory");
+    if (!s.delta || !s.stage) rc = FUZE_NOMEM(ctx->msg, "checkpoint");
   }
   if (!rc && primary) rc = send_range(&s, arrays, n, 0, total / 2);
   if (hook) fuze__hook(ctx, FUZE_HOOK_ARRAYS_PARTIAL, 0);
@@ -241,15 +247,17 @@ int fuze__arrays_send(fuze_ctx *ctx, fuze_array **arrays, int n, int hook) {
 /* ---- fused side ---- */
 
 /* Host: committed := working for the chunks the maps mark (the commit
- * decision was taken; every origin has flushed). */
-void fuze__arrays_promote(fuze_ctx *ctx, fuze_array **arrays, int n, const unsigned char *changed) {
-  if (ctx->lost) return;
+ * decision was taken; every origin has flushed). A failed MPI_Win_sync is
+ * returned after every copy was made. */
+int fuze__arrays_promote(fuze_ctx *ctx, fuze_array **arrays, int n, const unsigned char *changed) {
+  if (ctx->lost) return FUZE_SUCCESS;
+  int rc = FUZE_SUCCESS;
   for (int x = 0; x < n; x++) {
     fuze_array *a = arrays[x];
-    fuze__win_sync(&a->ctx->net, a->win);
+    int src = fuze__win_sync(&a->ctx->net, a->win);
     for (int h = 0; h < a->nhosted; h++) {
       /* No member sent a delta: working already equals committed. */
-      if (changed && !(changed[a->hosted[h].block] & 2)) continue;
+      if (changed && !(changed[a->hosted[h].block] & FUZE_CHANGED_ARRAYS)) continue;
       size_t fused = a->hosted[h].fused, chunk = ctx->cfg.chunk;
       unsigned char *w = a->winbase + a->hosted[h].off, *m = fuze__array_map(a, h);
       for (size_t c = 0; c < map_len(ctx, fused); c++) {
@@ -259,8 +267,10 @@ void fuze__arrays_promote(fuze_ctx *ctx, fuze_array **arrays, int n, const unsig
       }
       if (map_len(ctx, fused)) memset(m, 0, map_len(ctx, fused));
     }
-    fuze__win_sync(&a->ctx->net, a->win);
+    int src2 = fuze__win_sync(&a->ctx->net, a->win);
+    if (!rc) rc = src ? src : src2;
   }
+  return rc;
 }
 
 /* Primary: the committed copy catches up with the chunks that were sent. */
@@ -279,18 +289,21 @@ void fuze__arrays_update_shadow(fuze_ctx *ctx, fuze_array **arrays, int n) {
 }
 
 /* Host: working := committed, discarding deltas of an epoch that was not
- * decided. */
-void fuze__arrays_reset_working(fuze_ctx *ctx) {
-  if (ctx->lost) return;
+ * decided. A failed MPI_Win_sync is returned after every copy was made. */
+int fuze__arrays_reset_working(fuze_ctx *ctx) {
+  if (ctx->lost) return FUZE_SUCCESS;
+  int rc = FUZE_SUCCESS;
   for (int x = 0; x < ctx->narrays; x++) {
     fuze_array *a = ctx->arrays[x];
-    fuze__win_sync(&a->ctx->net, a->win);
+    int src = fuze__win_sync(&a->ctx->net, a->win);
     for (int h = 0; h < a->nhosted; h++) {
       if (!a->hosted[h].fused) continue; /* an empty region may have no memory */
       unsigned char *w = a->winbase + a->hosted[h].off;
       memcpy(w, w + fuze__align(a->hosted[h].fused), a->hosted[h].fused);
       if (a->hosted[h].fused) memset(fuze__array_map(a, h), 0, map_len(ctx, a->hosted[h].fused));
     }
-    fuze__win_sync(&a->ctx->net, a->win);
+    int src2 = fuze__win_sync(&a->ctx->net, a->win);
+    if (!rc) rc = src ? src : src2;
   }
+  return rc;
 }

@@ -1,10 +1,13 @@
-/* fused: fused stacks and maps (Section III of the seed paper).
+/* fused: fused stacks and maps (Section III of the seed paper): the fused
+ * object (data/fobj.c) and its sending path (data/fsend.c). Their repair
+ * after a loss is a protocol (proto/frecovery.c); it reaches the regions
+ * through the layout functions below.
  *
  * Primary side: the member's elements in slot order (the aux list), a hash
  * index for maps, an operation count `seq`, and an undo log of the operations
  * since the last checkpoint (rollback recovery).
  * Fused side, per hosted (block, backup j), a working and a committed region:
- *   header: per member (count, seq), a 64-byte line each -- index replica
+ *   header: per member (count, seq), a FUZE_HDR_LINE line each -- index replica
  *   keys:   per member, cap slots of key bytes -- index replica (maps only)
  *   nodes:  cap fused nodes of value bytes     -- parity of the members' slots
  * Every update is an XOR delta: MPI_Accumulate(BXOR), or an atomic XOR in a
@@ -42,7 +45,7 @@ typedef struct fuze_fobj {
   unsigned char *q;        /* operations waiting for capacity, in order */
   size_t qlen, qcap, qslots; /* bytes used/allocated; highest slot + 1 they touch */
   uint64_t ops, deferred_ops;
-  struct fuze_coal *coal;  /* sync=batch: coalesced operations (fused.c), NULL until the first */
+  struct fuze_coal *coal;  /* sync=batch: coalesced operations (fsend.c), NULL until the first */
   uint64_t coal_cuts;      /* sync=batch flushes: node runs cut at COAL_ACC, per backup (tests) */
 } fuze_fobj;
 
@@ -55,7 +58,10 @@ int fuze__fobj_create(fuze_ctx *ctx, const char *name, int kind, size_t kb, size
 int fuze__fobj_restore(fuze_fobj *f, size_t n, uint64_t seq, const unsigned char *keys,
                        const unsigned char *vals); /* collective, restart */
 void fuze__fobj_free(fuze_fobj *f);
-/* code=byzantine: local, the primary's state := a corrected committed copy. */
+/* Local: the primary's state := (n, seq, keys, vals), the hash index
+ * rebuilt. code=byzantine: a corrected committed copy; recovery: a lost
+ * primary's index, vals NULL (zeros until decoded). FUZE_ERR_NOMEM (no
+ * message). */
 int fuze__fobj_restore_state(fuze_fobj *f, size_t n, uint64_t seq, const unsigned char *keys,
                              const unsigned char *vals);
 
@@ -68,14 +74,34 @@ int64_t fuze__map_find(const fuze_fobj *f, const void *key);
 /* Used by the runtime and recovery. */
 int fuze__fobjs_flush(fuze_ctx *ctx);
 int fuze__fobjs_grow(fuze_ctx *ctx);                 /* collective */
-void fuze__fobjs_promote(fuze_ctx *ctx, const unsigned char *changed); /* NULL: all */
+/* Host, local: committed := working for blocks with FUZE_CHANGED_FOBJS
+ * (changed NULL: all), and back (reset_working). A failed MPI_Win_sync
+ * (FUZE_ERR_MPI) is returned after every copy was made. */
+int fuze__fobjs_promote(fuze_ctx *ctx, const unsigned char *changed);
+int fuze__fobjs_reset_working(fuze_ctx *ctx);
 uint64_t fuze__fobjs_ops(const fuze_ctx *ctx);
-void fuze__fobjs_reset_working(fuze_ctx *ctx);
 void fuze__fobjs_commit_logs(fuze_ctx *ctx);
 void fuze__fobjs_undo(fuze_ctx *ctx);
 void fuze__fobjs_drop_queues(fuze_ctx *ctx);
 void fuze__fobjs_wipe(fuze_ctx *ctx);
-int fuze__fobjs_repair(fuze_ctx *ctx, const int *lost); /* collective */
-size_t fuze__fobj_region(const fuze_fobj *f, int b);
+
+/* The fused side, for the protocols (recovery, scrubbing). A region of block
+ * b at the current capacity is laid out as the persisted format's
+ * (core/pfile.h, fuze__fobj_layout): header lines, key replicas, nodes. */
+size_t fuze__fobj_region(const fuze_fobj *f, int b);          /* bytes of one half */
+size_t fuze__fobj_hdr_off(int i);                             /* member i's (count, seq) */
+size_t fuze__fobj_keys_off(const fuze_fobj *f, int b, int i); /* member i's key replica */
+size_t fuze__fobj_nodes_off(const fuze_fobj *f, int b);       /* the fused nodes */
+/* This rank's hosted region of (block b, backup j): its working half (half
+ * 0) or committed half (1); NULL when this rank does not host it. */
+unsigned char *fuze__fobj_hosted(const fuze_fobj *f, int b, int j, int half);
+/* Local view of the window after others wrote into it (MPI_Win_sync; a
+ * lock=exclusive window holds no epoch for it: barriers order it there). */
+int fuze__fobj_sync(const fuze_fobj *f);
+/* This primary's whole state into backup only_j (every backup: -1), as XOR
+ * deltas from an empty region: the header (0, 0) -> (n, seq), then slots
+ * [0, n); flushed. The region must hold zeros (or what it held for the
+ * other members only). */
+int fuze__fobj_publish(fuze_fobj *f, int only_j);
 
 #endif

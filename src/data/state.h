@@ -76,7 +76,7 @@ struct fuze_ctx {
                                 last exchange (lost ranks, changes), so no collective path
                                 allocates before it communicates */
   uint64_t ops_committed;    /* stack/map operations of this rank at the last commit */
-  unsigned char *stage_buf;  /* stack/map operations in flight (fused.c) */
+  unsigned char *stage_buf;  /* stack/map operations in flight (data/fsend.c) */
   size_t stage_pos, stage_size;
   int debug_reorder;         /* FUZE_DEBUG_REORDER: vary the order updates reach backups */
   int op_inject_hosts;       /* >= 0: the next stack/map op wipes this rank after that many hosts */

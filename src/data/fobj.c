@@ -1,0 +1,615 @@
+/* fobj: the fused object of a stack or map (fused.h). Primary side: slots,
+ * the hash index of maps, the undo log and the three operations (set,
+ * append, remove), whose pieces go down the sending path (fsend.c). Fused
+ * side: the region layout, the window, growth, restart, promotion and the
+ * copies of a rollback, a wipe, and fuze_fused_info. */
+#include "data/fsend.h"
+
+#include "comm/coll.h"
+#include "comm/transport.h"
+#include "core/pfile.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The region layout is the persisted one (core/pfile.h); its header lines
+ * are the ones core/limits.h names. */
+_Static_assert(FUZE_HDR_STRIDE == FUZE_HDR_LINE, "pfile.h's header stride is FUZE_HDR_LINE");
+
+/* ---- layout ---- */
+
+static int block_k(const fuze_ctx *ctx, int b) {
+  return ctx->plan.block_start[b + 1] - ctx->plan.block_start[b];
+}
+
+static fuze_fobj_layout layout(const fuze_fobj *f, int b, size_t cap) {
+  return fuze__fobj_layout(block_k(f->ctx, b), cap, f->kb, f->nb);
+}
+
+size_t fuze__fobj_region(const fuze_fobj *f, int b) { return layout(f, b, f->cap).bytes; }
+
+size_t fuze__fobj_hdr_off(int i) { return fuze__hdr_off(i); }
+
+size_t fuze__fobj_keys_off(const fuze_fobj *f, int b, int i) {
+  return layout(f, b, f->cap).keys_off + (size_t)i * f->cap * f->kb;
+}
+
+size_t fuze__fobj_nodes_off(const fuze_fobj *f, int b) { return layout(f, b, f->cap).nodes_off; }
+
+/* Offset of (block, j)'s working region in host's window at capacity cap. */
+static size_t region_off(const fuze_fobj *f, int host, int block, int j, size_t cap) {
+  const fuze_plan *p = &f->ctx->plan;
+  size_t off = 0;
+  for (int b = 0; b < p->nblocks; b++)
+    for (int jj = 0; jj < p->f; jj++) {
+      if (p->hosts[b * p->f + jj] != host) continue;
+      if (b == block && jj == j) return off;
+      off += 2 * layout(f, b, cap).bytes;
+    }
+  return off;
+}
+
+size_t fuze__fobj_region_off(const fuze_fobj *f, int host, int b, int j) {
+  return region_off(f, host, b, j, f->cap);
+}
+
+static int nomem(fuze_ctx *ctx, const char *name, const char *doing) {
+  char what[FUZE_NAME_MAX + 64];
+  if (doing) snprintf(what, sizeof what, "'%s': %s", name, doing);
+  else snprintf(what, sizeof what, "'%s'", name);
+  return FUZE_NOMEM(ctx->msg, what);
+}
+
+int fuze__fobj_nomem(const fuze_fobj *f, const char *doing) { return nomem(f->ctx, f->name, doing); }
+
+static int compute_hosted(fuze_fobj *f, size_t cap, fuze_hosted **out, int *nout, size_t *size) {
+  fuze_ctx *ctx = f->ctx;
+  const fuze_plan *p = &ctx->plan;
+  int n = fuze__plan_load(p, ctx->rank);
+  fuze_hosted *h = calloc((size_t)(n ? n : 1), sizeof *h);
+  if (!h) return fuze__fobj_nomem(f, NULL);
+  size_t off = 0;
+  int c = 0;
+  for (int b = 0; b < p->nblocks; b++)
+    for (int j = 0; j < p->f; j++) {
+      if (p->hosts[b * p->f + j] != ctx->rank) continue;
+      h[c++] = (fuze_hosted){b, j, layout(f, b, cap).bytes, off};
+      off += 2 * layout(f, b, cap).bytes;
+    }
+  *out = h;
+  *nout = c;
+  *size = off;
+  return FUZE_SUCCESS;
+}
+
+unsigned char *fuze__fobj_hosted(const fuze_fobj *f, int b, int j, int half) {
+  for (int h = 0; h < f->nhosted; h++)
+    if (f->hosted[h].block == b && f->hosted[h].j == j)
+      return f->winbase + f->hosted[h].off + (size_t)half * f->hosted[h].fused;
+  return NULL;
+}
+
+int fuze__fobj_sync(const fuze_fobj *f) {
+  return f->excl ? FUZE_SUCCESS : fuze__win_sync(&f->ctx->net, f->win);
+}
+
+/* ---- primary side: slots, hash index, undo log ---- */
+
+static uint64_t key_hash(const unsigned char *k, size_t n) {
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < n; i++) h = (h ^ k[i]) * 1099511628211ULL;
+  return h ^ (h >> 29);
+}
+
+/* Position of key in the table, or of the first free entry for it. */
+static size_t table_pos(const fuze_fobj *f, const void *key, int *found) {
+  size_t mask = f->tsize - 1, pos = (size_t)key_hash(key, f->kb) & mask, tomb = SIZE_MAX;
+  for (size_t probe = 0; probe < f->tsize; probe++, pos = (pos + 1) & mask) {
+    int64_t e = f->table[pos];
+    if (e == -1) break;
+    if (e == -2) {
+      if (tomb == SIZE_MAX) tomb = pos;
+    } else if (!memcmp(f->keys + (size_t)e * f->kb, key, f->kb)) {
+      *found = 1;
+      return pos;
+    }
+  }
+  *found = 0;
+  return tomb != SIZE_MAX ? tomb : pos;
+}
+
+int64_t fuze__map_find(const fuze_fobj *f, const void *key) {
+  if (!f->tsize) return -1;
+  int found;
+  size_t pos = table_pos(f, key, &found);
+  return found ? f->table[pos] : -1;
+}
+
+static int table_rebuild(fuze_fobj *f, size_t want) {
+  size_t size = 16;
+  while (size < 2 * want + 2) size <<= 1;
+  int64_t *t = malloc(sizeof *t * size);
+  if (!t) return FUZE_ERR_NOMEM;
+  for (size_t x = 0; x < size; x++) t[x] = -1;
+  free(f->table);
+  f->table = t;
+  f->tsize = size;
+  f->tused = 0;
+  for (size_t s = 0; s < f->n; s++) {
+    int found;
+    size_t pos = table_pos(f, f->keys + s * f->kb, &found);
+    f->table[pos] = (int64_t)s;
+    f->tused++;
+  }
+  return FUZE_SUCCESS;
+}
+
+static void table_set(fuze_fobj *f, const void *key, int64_t slot) {
+  int found;
+  size_t pos = table_pos(f, key, &found);
+  if (!found && slot >= 0) f->tused++;
+  f->table[pos] = slot;
+}
+
+static int ensure_slots(fuze_fobj *f, size_t n) {
+  if (n <= f->vcap) return FUZE_SUCCESS;
+  size_t cap = f->vcap ? f->vcap : 16;
+  while (cap < n) cap *= 2;
+  unsigned char *v = realloc(f->vals, cap * f->nb);
+  if (!v) return FUZE_ERR_NOMEM;
+  f->vals = v;
+  if (f->kb) {
+    unsigned char *k = realloc(f->keys, cap * f->kb);
+    if (!k) return FUZE_ERR_NOMEM;
+    f->keys = k;
+  }
+  f->vcap = cap;
+  return FUZE_SUCCESS;
+}
+
+enum { LOG_NONE = 0, LOG_APPEND, LOG_SET, LOG_REMOVE };
+
+typedef struct log_rec {
+  int kind;
+  size_t s;
+} log_rec;
+
+/* Undo records (rollback recovery only): the kind and slot, then the old key
+ * and value where the undo needs them. */
+static int log_push(fuze_fobj *f, int kind, size_t s, const void *key, const void *val) {
+  if (f->ctx->cfg.recovery != FUZE_RECOVERY_ROLLBACK) return FUZE_SUCCESS;
+  size_t need = sizeof(log_rec) + f->kb + f->nb;
+  if (f->loglen + need > f->logcap) {
+    size_t cap = f->logcap ? f->logcap * 2 : 4096;
+    while (cap < f->loglen + need) cap *= 2;
+    unsigned char *l = realloc(f->log, cap);
+    if (!l) return FUZE_ERR_NOMEM;
+    f->log = l;
+    f->logcap = cap;
+  }
+  log_rec r = {kind, s};
+  unsigned char *p = f->log + f->loglen;
+  memcpy(p, &r, sizeof r);
+  if (f->kb && key) memcpy(p + sizeof r, key, f->kb);
+  else if (f->kb) memset(p + sizeof r, 0, f->kb);
+  memcpy(p + sizeof r + f->kb, val, f->nb);
+  f->loglen += need;
+  return FUZE_SUCCESS;
+}
+
+/* Overwrite slot s (< n) with key/val: one value delta, one key delta. */
+int fuze__fobj_set(fuze_fobj *f, size_t s, const void *key, const void *val, int log_kind) {
+  unsigned char *dv = f->scratch, *dk = f->scratch + f->nb, dh[FUZE_HDR_BYTES];
+  unsigned char *old = f->vals + s * f->nb;
+  if (log_kind && log_push(f, LOG_SET, s, f->kb ? f->keys + s * f->kb : NULL, old))
+    return fuze__fobj_nomem(f, NULL);
+  fuze__xor3(dv, old, val, f->nb);
+  fuze_piece pcs[3];
+  int np = 0;
+  pcs[np++] = (fuze_piece){PIECE_NODE, s, dv};
+  if (f->kb && key) {
+    fuze__xor3(dk, f->keys + s * f->kb, key, f->kb);
+    memcpy(f->keys + s * f->kb, key, f->kb);
+    pcs[np++] = (fuze_piece){PIECE_KEY, s, dk};
+  }
+  memcpy(old, val, f->nb);
+  fuze__hdr_delta(dh, f->n, f->n, f->seq, f->seq + 1);
+  f->seq++;
+  pcs[np++] = (fuze_piece){PIECE_HDR, 0, dh};
+  return fuze__fobj_send_op(f, pcs, np);
+}
+
+/* Take slot n (Fig. 4 insert / push). */
+int fuze__fobj_append(fuze_fobj *f, const void *key, const void *val, int log_kind) {
+  if (ensure_slots(f, f->n + 1)) return fuze__fobj_nomem(f, NULL);
+  if (f->kb && f->tused + 1 > f->tsize / 2 && table_rebuild(f, f->n + 1))
+    return fuze__fobj_nomem(f, NULL);
+  if (log_kind && log_push(f, LOG_APPEND, f->n, key, val))
+    return fuze__fobj_nomem(f, NULL);
+  size_t s = f->n;
+  unsigned char dh[FUZE_HDR_BYTES];
+  memcpy(f->vals + s * f->nb, val, f->nb);
+  fuze_piece pcs[3];
+  int np = 0;
+  pcs[np++] = (fuze_piece){PIECE_NODE, s, f->vals + s * f->nb};
+  if (f->kb) {
+    memcpy(f->keys + s * f->kb, key, f->kb);
+    pcs[np++] = (fuze_piece){PIECE_KEY, s, f->keys + s * f->kb};
+  }
+  fuze__hdr_delta(dh, f->n, f->n + 1, f->seq, f->seq + 1);
+  f->n++;
+  f->seq++;
+  if (f->kb) table_set(f, key, (int64_t)s);
+  pcs[np++] = (fuze_piece){PIECE_HDR, 0, dh};
+  return fuze__fobj_send_op(f, pcs, np);
+}
+
+/* Fig. 5: the last slot moves into the hole s: two value deltas, two key
+ * deltas (the index move) and the header. */
+int fuze__fobj_remove_slot(fuze_fobj *f, size_t s, int log_kind) {
+  size_t last = f->n - 1;
+  unsigned char *dv = f->scratch, *dk = f->scratch + f->nb, dh[FUZE_HDR_BYTES];
+  unsigned char *hole = f->vals + s * f->nb, *tail = f->vals + last * f->nb;
+  if (log_kind && log_push(f, LOG_REMOVE, s, f->kb ? f->keys + s * f->kb : NULL, hole))
+    return fuze__fobj_nomem(f, NULL);
+  fuze_piece pcs[5];
+  int np = 0;
+  if (f->kb) table_set(f, f->keys + s * f->kb, -2);
+  if (s != last) {
+    fuze__xor3(dv, hole, tail, f->nb);
+    pcs[np++] = (fuze_piece){PIECE_NODE, s, dv};
+    memcpy(hole, tail, f->nb);
+    if (f->kb) {
+      fuze__xor3(dk, f->keys + s * f->kb, f->keys + last * f->kb, f->kb);
+      memcpy(f->keys + s * f->kb, f->keys + last * f->kb, f->kb);
+      pcs[np++] = (fuze_piece){PIECE_KEY, s, dk};
+      table_set(f, f->keys + s * f->kb, (int64_t)s);
+    }
+  }
+  /* The tail slot's contribution leaves the fused node: delta = its value. */
+  pcs[np++] = (fuze_piece){PIECE_NODE, last, tail};
+  if (f->kb) pcs[np++] = (fuze_piece){PIECE_KEY, last, f->keys + last * f->kb};
+  fuze__hdr_delta(dh, f->n, f->n - 1, f->seq, f->seq + 1);
+  f->seq++;
+  pcs[np++] = (fuze_piece){PIECE_HDR, 0, dh};
+  /* The primary's slot `last` is free (its bytes stay in vals until the
+   * pieces are staged: nothing reallocates vals meanwhile). the sending path
+   * sees the state after the operation. */
+  f->n--;
+  return fuze__fobj_send_op(f, pcs, np);
+}
+
+/* ---- creation, growth, epochs ---- */
+
+static int make_window(fuze_fobj *f, size_t cap) {
+  fuze_hosted *h = NULL;
+  int nh = 0;
+  size_t size = 0;
+  int rc = fuze__agree(&f->ctx->net, compute_hosted(f, cap, &h, &nh, &size));
+  int shm = 0;
+  if (!rc) rc = fuze__win_create_fused(&f->ctx->net, size, &f->win, &f->winbase, !f->excl, &shm);
+  if (rc) {
+    free(h);
+    return rc;
+  }
+  free(f->hosted);
+  f->hosted = h;
+  f->nhosted = nh;
+  f->winsize = size;
+  f->cap = cap;
+  return FUZE_SUCCESS;
+}
+
+int fuze__fobj_create(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_t nb,
+                      size_t alloc, size_t cap, fuze_fobj **out) {
+  fuze_fobj **grown = realloc(ctx->fobjs, sizeof *grown * (size_t)(ctx->nfobjs + 1));
+  fuze_fobj *f = calloc(1, alloc);
+  unsigned char *scratch = malloc(nb + kb + 64);
+  if (grown) ctx->fobjs = grown;
+  int rc = grown && f && scratch ? FUZE_SUCCESS : nomem(ctx, name, NULL);
+  if ((rc = fuze__agree(&ctx->net, rc))) {
+    free(f);
+    free(scratch);
+    return rc;
+  }
+  f->ctx = ctx;
+  snprintf(f->name, sizeof f->name, "%s", name);
+  f->kind = kind;
+  f->kb = kb;
+  f->nb = nb;
+  f->scratch = scratch;
+  f->excl = ctx->cfg.lock_exclusive;
+  f->win = MPI_WIN_NULL;
+  if ((rc = make_window(f, cap ? cap : ctx->cfg.capacity))) {
+    fuze__fobj_free(f);
+    return rc;
+  }
+  ctx->fobjs[ctx->nfobjs++] = f;
+  *out = f;
+  return FUZE_SUCCESS;
+}
+
+void fuze__fobj_free(fuze_fobj *f) {
+  if (!f) return;
+  fuze__fobj_coal_free(f);
+  fuze__win_free(&f->win, !f->excl);
+  free(f->keys);
+  free(f->vals);
+  free(f->table);
+  free(f->log);
+  free(f->q);
+  free(f->scratch);
+  free(f->hosted);
+  free(f);
+}
+
+/* Copy one region from the old layout (cap0) to the new one (cap1). */
+static void copy_region(const fuze_fobj *f, int b, const unsigned char *src, size_t cap0,
+                        unsigned char *dst, size_t cap1) {
+  int k = block_k(f->ctx, b);
+  fuze_fobj_layout l0 = layout(f, b, cap0), l1 = layout(f, b, cap1);
+  memcpy(dst, src, fuze__hdr_off(k));
+  for (int i = 0; f->kb && i < k; i++)
+    memcpy(dst + l1.keys_off + (size_t)i * cap1 * f->kb, src + l0.keys_off + (size_t)i * cap0 * f->kb,
+           cap0 * f->kb);
+  memcpy(dst + l1.nodes_off, src + l0.nodes_off, cap0 * f->nb);
+}
+
+/* Collective: new windows at cap1, old contents copied. A failed
+ * MPI_Win_sync (local) is agreed after the barrier, so that every rank stops
+ * growing together (a regrow is rare: capacities double). */
+static int regrow(fuze_fobj *f, size_t cap1) {
+  MPI_Win old = f->win;
+  unsigned char *obase = f->winbase;
+  fuze_hosted *oh = f->hosted;
+  size_t cap0 = f->cap;
+  int onh = f->nhosted;
+  f->hosted = NULL;
+  int rc = make_window(f, cap1);
+  if (rc) {
+    f->win = old;
+    f->winbase = obase;
+    f->hosted = oh;
+    return rc;
+  }
+  rc = fuze__fobj_sync(f);
+  for (int h = 0; h < onh; h++)
+    for (int half = 0; half < 2; half++)
+      copy_region(f, oh[h].block, obase + oh[h].off + (size_t)half * oh[h].fused, cap0,
+                  f->winbase + f->hosted[h].off + (size_t)half * f->hosted[h].fused, cap1);
+  int src = fuze__fobj_sync(f);
+  free(oh);
+  fuze__win_free(&old, !f->excl);
+  /* Nobody may accumulate into a region before its old contents are in. */
+  int brc = fuze__barrier(&f->ctx->net);
+  return brc ? brc : fuze__agree(&f->ctx->net, rc ? rc : src);
+}
+
+/* Collective: every window grows to twice the largest need (slots held or
+ * touched by queued operations) when that exceeds its capacity, then every
+ * queue is sent. */
+int fuze__fobjs_grow(fuze_ctx *ctx) {
+  int n = ctx->nfobjs;
+  if (!n) return FUZE_SUCCESS;
+  uint64_t *need = calloc((size_t)n, sizeof *need);
+  if (!need) return fuze__agree(&ctx->net, FUZE_NOMEM(ctx->msg, "grow"));
+  for (int x = 0; x < n && !ctx->lost; x++) {
+    fuze_fobj *f = ctx->fobjs[x];
+    need[x] = f->n > f->qslots ? f->n : f->qslots;
+  }
+  int rc = fuze__max_u64s(&ctx->net, need, n);
+  for (int x = 0; x < n && !rc; x++) {
+    fuze_fobj *f = ctx->fobjs[x];
+    size_t cap = f->cap;
+    if (need[x] > cap)
+      while (cap < 2 * need[x]) cap *= 2;
+    if (cap != f->cap) rc = regrow(f, cap);
+  }
+  free(need);
+  for (int x = 0; x < n && !rc && !ctx->lost; x++)
+    if (ctx->fobjs[x]->qlen) rc = fuze__fobj_drain(ctx->fobjs[x]);
+  return fuze__agree(&ctx->net, rc);
+}
+
+/* Restart (collective, every rank): this member's state as of the persisted
+ * epoch (n entries, seq operations), published to the backups and committed
+ * at once, so that a wipe before the next checkpoint rolls back to it. The
+ * window was created at the stored capacity, so every slot fits. A failed
+ * MPI_Win_sync (local) is agreed at the end. */
+int fuze__fobj_restore(fuze_fobj *f, size_t n, uint64_t seq, const unsigned char *keys,
+                       const unsigned char *vals) {
+  fuze_ctx *ctx = f->ctx;
+  int rc = FUZE_SUCCESS;
+  if (n > f->cap)
+    rc = CTX_ERR(ctx, FUZE_ERR_CORRUPT, "'%s': the persisted epoch holds %zu entries on rank %d "
+                 "but its capacity is %zu", f->name, n, ctx->rank, f->cap);
+  else if (n && (ensure_slots(f, n) || (f->kb && table_rebuild(f, n))))
+    rc = fuze__fobj_nomem(f, NULL);
+  if (!rc && n) {
+    memcpy(f->vals, vals, n * f->nb);
+    if (f->kb) {
+      memcpy(f->keys, keys, n * f->kb);
+      for (size_t s = 0; s < n; s++) table_set(f, f->keys + s * f->kb, (int64_t)s);
+    }
+    f->n = n;
+  }
+  if (!rc && !ctx->is_spare && (n || seq)) {
+    f->seq = seq;
+    rc = fuze__fobj_publish(f, -1);
+  }
+  if ((rc = fuze__agree(&ctx->net, rc))) return rc;
+  int rc1 = fuze__barrier(&ctx->net), rc2 = fuze__fobj_sync(f);
+  for (int h = 0; h < f->nhosted; h++) {
+    unsigned char *w = f->winbase + f->hosted[h].off;
+    memcpy(w + f->hosted[h].fused, w, f->hosted[h].fused);
+  }
+  int rc3 = fuze__fobj_sync(f), rc4 = fuze__barrier(&ctx->net);
+  if (rc1 || rc4) return rc1 ? rc1 : rc4;
+  return fuze__agree(&ctx->net, rc2 ? rc2 : rc3);
+}
+
+/* code=byzantine (byzantine.c): this primary's state becomes (n, seq, keys,
+ * vals), a corrected copy of its committed state; local, the backups are not
+ * touched (they already hold that state). Recovery (frecovery.c): a lost
+ * primary's index with vals NULL (zeros) before its values are decoded. The
+ * hash index is rebuilt. */
+int fuze__fobj_restore_state(fuze_fobj *f, size_t n, uint64_t seq, const unsigned char *keys,
+                             const unsigned char *vals) {
+  if (ensure_slots(f, n)) return FUZE_ERR_NOMEM;
+  if (n && !vals) memset(f->vals, 0, n * f->nb);
+  else if (n && vals != f->vals) memcpy(f->vals, vals, n * f->nb);
+  if (n && f->kb && keys != f->keys) memcpy(f->keys, keys, n * f->kb);
+  f->n = n;
+  f->seq = seq;
+  if (f->kb && table_rebuild(f, n)) return FUZE_ERR_NOMEM;
+  return FUZE_SUCCESS;
+}
+
+/* Rollback: queued operations are undone with the rest; drop them. */
+void fuze__fobjs_drop_queues(fuze_ctx *ctx) {
+  for (int x = 0; x < ctx->nfobjs; x++) {
+    ctx->fobjs[x]->qlen = 0;
+    ctx->fobjs[x]->qslots = 0;
+  }
+}
+
+static int copy_halves(fuze_ctx *ctx, int to_committed, const unsigned char *changed) {
+  if (ctx->lost) return FUZE_SUCCESS;
+  int rc = FUZE_SUCCESS;
+  for (int x = 0; x < ctx->nfobjs; x++) {
+    fuze_fobj *f = ctx->fobjs[x];
+    int src = fuze__fobj_sync(f);
+    for (int h = 0; h < f->nhosted; h++) {
+      if (changed && !(changed[f->hosted[h].block] & FUZE_CHANGED_FOBJS)) continue;
+      unsigned char *w = f->winbase + f->hosted[h].off, *c = w + f->hosted[h].fused;
+      if (to_committed) memcpy(c, w, f->hosted[h].fused);
+      else memcpy(w, c, f->hosted[h].fused);
+    }
+    int src2 = fuze__fobj_sync(f);
+    if (!rc) rc = src ? src : src2;
+  }
+  return rc;
+}
+
+int fuze__fobjs_promote(fuze_ctx *ctx, const unsigned char *changed) { return copy_halves(ctx, 1, changed); }
+int fuze__fobjs_reset_working(fuze_ctx *ctx) { return copy_halves(ctx, 0, NULL); }
+
+uint64_t fuze__fobjs_ops(const fuze_ctx *ctx) {
+  uint64_t n = 0;
+  for (int x = 0; x < ctx->nfobjs; x++) n += ctx->fobjs[x]->ops;
+  return n;
+}
+
+void fuze__fobjs_commit_logs(fuze_ctx *ctx) {
+  for (int x = 0; x < ctx->nfobjs; x++) ctx->fobjs[x]->loglen = 0;
+}
+
+/* Undo one remove: the element now in the hole goes back to the end and the
+ * removed pair returns to its slot (the exact pre-remove slot order). */
+static void undo_remove(fuze_fobj *f, size_t s, const unsigned char *key, const unsigned char *val) {
+  size_t end = f->n;
+  if (s < end) {
+    memcpy(f->vals + end * f->nb, f->vals + s * f->nb, f->nb);
+    if (f->kb) {
+      memcpy(f->keys + end * f->kb, f->keys + s * f->kb, f->kb);
+      table_set(f, f->keys + end * f->kb, (int64_t)end);
+    }
+  }
+  memcpy(f->vals + s * f->nb, val, f->nb);
+  if (f->kb) {
+    memcpy(f->keys + s * f->kb, key, f->kb);
+    table_set(f, key, (int64_t)s);
+  }
+  f->n++;
+}
+
+static void undo_one(fuze_fobj *f, const unsigned char *rec) {
+  log_rec r;
+  memcpy(&r, rec, sizeof r);
+  const unsigned char *key = rec + sizeof r, *val = key + f->kb;
+  if (r.kind == LOG_APPEND) {
+    f->n--;
+    if (f->kb) table_set(f, f->keys + f->n * f->kb, -2);
+  } else if (r.kind == LOG_SET) {
+    memcpy(f->vals + r.s * f->nb, val, f->nb);
+  } else {
+    undo_remove(f, r.s, key, val);
+  }
+  f->seq--;
+}
+
+/* Rollback: every operation since the last checkpoint, newest first. */
+void fuze__fobjs_undo(fuze_ctx *ctx) {
+  if (ctx->lost) return;
+  for (int x = 0; x < ctx->nfobjs; x++) {
+    fuze_fobj *f = ctx->fobjs[x];
+    size_t rec = sizeof(log_rec) + f->kb + f->nb;
+    for (size_t off = f->loglen; off >= rec; off -= rec) undo_one(f, f->log + off - rec);
+    f->loglen = 0;
+  }
+}
+
+void fuze__fobjs_wipe(fuze_ctx *ctx) {
+  /* What was already issued reaches the backups (in-flight messages of a
+   * crashed process are delivered or not as a whole per operation and
+   * backup; delivering them keeps the emulation deterministic). Coalesced
+   * operations (sync=batch) count as issued. A failed flush changes nothing
+   * here: the rank is wiped either way. */
+  (void)fuze__fobjs_flush(ctx);
+  for (int x = 0; x < ctx->nfobjs; x++) {
+    fuze_fobj *f = ctx->fobjs[x];
+    fuze__fobj_coal_free(f); /* whatever a failed flush left */
+    if (f->winbase) memset(f->winbase, 0xA5, f->winsize);
+    free(f->keys);
+    free(f->vals);
+    free(f->table);
+    free(f->log);
+    f->keys = f->vals = f->log = NULL;
+    f->table = NULL;
+    free(f->q);
+    f->q = NULL;
+    f->qlen = f->qcap = f->qslots = 0;
+    f->n = f->vcap = f->tsize = f->tused = f->loglen = f->logcap = 0;
+    f->seq = 0;
+    f->pending = 0;
+  }
+  ctx->stage_pos = 0;
+}
+
+/* ---- introspection ---- */
+
+static int node_zero(const unsigned char *p, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (p[i]) return 0;
+  return 1;
+}
+
+int fuze_fused_info(const fuze_ctx *ctx, const char *name, fuze_fused_stats *st) {
+  if (!ctx || !name || !st) return FUZE_ERR(FUZE_ERR_ARG, "fuze_fused_info: NULL argument");
+  const fuze_fobj *f = NULL;
+  for (int x = 0; x < ctx->nfobjs; x++)
+    if (!strcmp(ctx->fobjs[x]->name, name)) f = ctx->fobjs[x];
+  if (!f) return FUZE_ERR(FUZE_ERR_NOT_FOUND, "fuze_fused_info: no stack or map named '%s'", name);
+  memset(st, 0, sizeof *st);
+  int rc = fuze__fobj_sync(f);
+  if (rc) return rc;
+  st->regions = f->nhosted;
+  st->capacity = f->cap;
+  st->ops = f->ops;
+  st->deferred_ops = f->deferred_ops;
+  for (int h = 0; h < f->nhosted; h++) {
+    const unsigned char *w = f->winbase + f->hosted[h].off;
+    int k = block_k(ctx, f->hosted[h].block);
+    uint64_t live = 0, c;
+    for (int i = 0; i < k; i++) {
+      memcpy(&c, w + fuze__hdr_off(i), sizeof c); /* the count */
+      if (c > live) live = c;
+    }
+    st->nodes += live;
+    const unsigned char *nodes = w + fuze__fobj_nodes_off(f, f->hosted[h].block);
+    for (size_t s = live; s < f->cap; s++) st->stray_nodes += !node_zero(nodes + s * f->nb, f->nb);
+  }
+  return FUZE_SUCCESS;
+}
