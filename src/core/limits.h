@@ -15,6 +15,8 @@
 #define FUZE_GF_MEMBERS 256
 /* Twice that: bounds for per-block-communicator tables with room to spare. */
 #define FUZE_GF_MEMBERS2 (2 * FUZE_GF_MEMBERS)
+/* faults=: a block needs at least one primary besides its backups. */
+#define FUZE_MAX_FAULTS (FUZE_GF_MEMBERS - 1)
 
 /* Name of a protected array, stack or map, with its terminating NUL. */
 #define FUZE_NAME_MAX 64

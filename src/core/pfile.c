@@ -63,24 +63,11 @@ __attribute__((format(printf, 2, 3))) static int bad(char *msg, const char *fmt,
   return -1;
 }
 
-static const char *code_name(int code) {
-  switch (code) {
-  case FUZE_CODE_RS: return "rs";
-  case FUZE_CODE_XOR: return "xor";
-  case FUZE_CODE_REPLICATE: return "replicate";
-  }
-  return "?";
-}
+static const char *code_name(int code) { return fuze__code_name(code); }
 
-static int code_parse(const char *s) {
-  for (int c = 0; c < 3; c++)
-    if (strcmp(s, code_name(c)) == 0) return c;
-  return -1;
-}
+static int code_parse(const char *s) { return fuze__name_value(&fuze__names_code, s); }
 
-static const char *kind_name(int kind) {
-  return kind == FUZE_PS_ARRAY ? "array" : kind == FUZE_PS_STACK ? "stack" : "map";
-}
+static const char *kind_name(int kind) { return fuze__ps_kind_name(kind); }
 
 /* ------------------------------------------------------------------ */
 /* Paths                                                               */
@@ -528,8 +515,7 @@ static int model_check(const fuze_pfile *m, char *msg) {
   if (m->ranks != m->plan.nranks || m->f != m->plan.f || m->spares != m->plan.spares)
     return bad(msg, "ranks/faults/spares %d/%d/%d differ from the plan's %d/%d/%d", m->ranks, m->f,
                m->spares, m->plan.nranks, m->plan.f, m->plan.spares);
-  if (m->code < FUZE_CODE_RS || m->code > FUZE_CODE_REPLICATE)
-    return bad(msg, "unknown code %d", m->code);
+  if (!fuze__name_known(&fuze__names_code, m->code)) return bad(msg, "unknown code %d", m->code);
   if (m->ckpt_calls < 0) return bad(msg, "ckpt_calls %" PRId64, m->ckpt_calls);
   if (plan_check((fuze_plan *)&m->plan, 0, msg)) return -1;
   if (m->rank < 0 || m->rank >= m->ranks) return bad(msg, "rank %d of %d", m->rank, m->ranks);
@@ -1907,6 +1893,8 @@ static int manifest_text(const fuze_manifest *m, char *buf, size_t cap) {
       buf, cap,
       "fuze-manifest %d\njob_id 0x%016" PRIx64 "\nranks %d\nfaults %d\nspares %d\ncode %s\n",
       MANIFEST_VERSION, m->job_id, m->ranks, m->f, m->spares, code_name(m->code));
+  if (m->mode != FUZE_MODE_NONE && o < cap)
+    o += (size_t)snprintf(buf + o, cap - o, "mode %s\n", fuze__name_of(&fuze__names_mode, m->mode));
   for (int i = 0; i < m->ncomplete && o < cap; i++)
     o += (size_t)snprintf(buf + o, cap - o, "complete %" PRIu64 " %" PRId64 "\n", m->complete[i],
                           m->ckpt_calls[i]);
@@ -1934,10 +1922,15 @@ static int fsync_dir(const char *dir) {
   return rc;
 }
 
+/* A mode runs over the rs code. */
+static int mode_ok(int code, int mode) {
+  return mode == FUZE_MODE_NONE || (fuze__name_known(&fuze__names_mode, mode) && code == FUZE_CODE_RS);
+}
+
 int fuze__manifest_write(const char *dir, const fuze_manifest *m, char *err) {
   char path[4096], tmp[4096], text[MANIFEST_MAX];
   if (m->ncomplete < 0 || m->ncomplete > 2 || m->ranks < 1 || m->f < 1 || m->f > 255 ||
-      m->spares < 0 || code_parse(code_name(m->code)) < 0 ||
+      m->spares < 0 || code_parse(code_name(m->code)) < 0 || !mode_ok(m->code, m->mode) ||
       (m->ncomplete == 2 && m->complete[0] <= m->complete[1]) ||
       (m->ncomplete >= 1 && m->ckpt_calls[0] < 0) || (m->ncomplete == 2 && m->ckpt_calls[1] < 0))
     return fail(err, FUZE_ERR_ARG, "%s: refusing to write an invalid manifest", dir);
@@ -1982,6 +1975,13 @@ static int parse_int(const char *s, int lo, int hi, int *v) {
   return 0;
 }
 
+/* The keys of a manifest: every one but the last exactly once (mode is
+ * written only for a mode other than none). */
+static const char *const manifest_keys[] = {"job_id", "ranks",  "faults", "spares",
+                                            "code",   "crc64", "mode"};
+#define MANIFEST_KEYS 7
+#define MANIFEST_REQUIRED 6
+
 typedef struct mparse {
   fuze_manifest *m;
   unsigned seen; /* bit per key */
@@ -1995,9 +1995,8 @@ static int manifest_line(mparse *P, char *line) {
   if (!v1) return -1;
   *v1++ = 0;
   if ((v2 = strchr(v1, ' '))) *v2++ = 0;
-  static const char *const keys[] = {"job_id", "ranks", "faults", "spares", "code", "crc64"};
-  for (unsigned i = 0; i < 6; i++) {
-    if (strcmp(key, keys[i])) continue;
+  for (unsigned i = 0; i < MANIFEST_KEYS; i++) {
+    if (strcmp(key, manifest_keys[i])) continue;
     if (v2 || (P->seen & (1u << i))) return -1;
     P->seen |= 1u << i;
     fuze_manifest *m = P->m;
@@ -2007,6 +2006,7 @@ static int manifest_line(mparse *P, char *line) {
     case 2: return parse_int(v1, 1, 255, &m->f);
     case 3: return parse_int(v1, 0, MAX_RANKS, &m->spares);
     case 4: return (m->code = code_parse(v1)) < 0 ? -1 : 0;
+    case 6: return (m->mode = fuze__name_value(&fuze__names_mode, v1)) > FUZE_MODE_NONE ? 0 : -1;
     default:
       if (strncmp(v1, "0x", 2) || parse_u64(v1, &P->crc_value)) return -1;
       P->crc_line = 1;
@@ -2051,10 +2051,12 @@ static int manifest_parse(const char *path, char *text, size_t len, fuze_manifes
     if (P.crc_line) crcline = line;
     line = nl + 1;
   }
-  static const char *const keys[] = {"job_id", "ranks", "faults", "spares", "code", "crc64"};
-  for (unsigned i = 0; i < 6; i++)
+  for (unsigned i = 0; i < MANIFEST_REQUIRED; i++)
     if (!(P.seen & (1u << i)))
-      return fail(err, FUZE_ERR_CORRUPT, "%s: missing '%s' line", path, keys[i]);
+      return fail(err, FUZE_ERR_CORRUPT, "%s: missing '%s' line", path, manifest_keys[i]);
+  if (!mode_ok(m->code, m->mode))
+    return fail(err, FUZE_ERR_CORRUPT, "%s: mode %s over code %s", path,
+                fuze__name_of(&fuze__names_mode, m->mode), code_name(m->code));
   /* The crc covers the text as written, up to the crc64 line. */
   if (P.crc_value != crc(text, (size_t)(crcline - work)))
     return fail(err, FUZE_ERR_CORRUPT, "%s: crc64 mismatch: the manifest is damaged", path);

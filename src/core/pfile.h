@@ -14,6 +14,7 @@
 #ifndef FUZE_PFILE_H
 #define FUZE_PFILE_H
 
+#include "core/names.h" /* enum fuze_ps_kind, enum fuze_code_kind, enum fuze_mode */
 #include "core/plan.h"
 
 #include <stddef.h>
@@ -21,8 +22,6 @@
 
 #define FUZE_PFILE_VERSION 2 /* 2: one 64-byte header line per member */
 #define FUZE_PFILE_NAME_MAX 64 /* == FUZE_NAME_MAX */
-
-enum { FUZE_PS_ARRAY = 0, FUZE_PS_STACK = 1, FUZE_PS_MAP = 2 };
 
 /* Region layout of a fused stack/map region of a block of k members at
  * capacity cap (fused.c uses exactly this):
@@ -55,7 +54,7 @@ static inline fuze_fobj_layout fuze__fobj_layout(int k, size_t cap, size_t kb, s
  * count 0 (and seq 0 for stacks and maps). Names are unique across kinds. */
 typedef struct fuze_pstruct {
   char name[FUZE_PFILE_NAME_MAX];
-  int kind;               /* FUZE_PS_* */
+  int kind;               /* enum fuze_ps_kind */
   /* Arrays. */
   char type_name[32];     /* the MPI datatype's name as registered, e.g. "MPI_DOUBLE" */
   size_t elem;            /* element bytes */
@@ -146,10 +145,11 @@ int fuze__pfile_rebuild(fuze_pfile *const *files, int ranks, int target, fuze_pf
 typedef struct fuze_manifest {
   uint32_t version;
   uint64_t job_id;
-  int ranks, f, spares, code;
+  int ranks, f, spares, code; /* code: enum fuze_code_kind (the files' code) */
   int ncomplete;          /* 0..2 */
   uint64_t complete[2];   /* newest first */
   int64_t ckpt_calls[2];  /* fuze_checkpoint() calls at each complete epoch */
+  int mode;               /* enum fuze_mode over code rs: a "mode" line when not none */
 } fuze_manifest;
 
 /* FUZE_ERR_NOT_FOUND when absent, FUZE_ERR_CORRUPT when unparsable or newer. */
