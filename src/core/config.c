@@ -223,6 +223,12 @@ static int parse_ranks(fuze_inject_spec *sp, char *list) {
   return sp->nranks ? 0 : -1;
 }
 
+/* The E of "at=checkpoint:E" (the next ':'-token), E >= 1. */
+static int parse_at(char **save, long *at) {
+  char *num = strtok_r(NULL, ":", save);
+  return !num || parse_long(num, 1, LONG_MAX, at) ? -1 : 0;
+}
+
 /* corrupt:rank=R:struct=NAME:at=checkpoint:E[:target=primary|parity|replica][:bytes=N]
  * (verify.c fires it right after the E-th checkpoint commits). */
 static int corrupt_bad(char *msg, const char *spec, const char *why) {
@@ -252,8 +258,7 @@ static int parse_corrupt(char *save, const char *orig, fuze_inject_spec *sp, cha
       }
       snprintf(sp->name, sizeof sp->name, "%s", tok + 7);
     } else if (!strcmp(tok, "at=checkpoint")) {
-      char *num = strtok_r(NULL, ":", &save);
-      if (!num || parse_long(num, 1, LONG_MAX, &sp->at_checkpoint))
+      if (parse_at(&save, &sp->at_checkpoint))
         return corrupt_bad(msg, orig, "at=checkpoint must be followed by :E with E >= 1");
     } else if (!strncmp(tok, "target=", 7)) {
       if ((sp->target = fuze__name_value(&fuze__names_target, tok + 7)) < 0)
@@ -284,8 +289,7 @@ static int parse_spec(char *spec, const char *orig, fuze_inject_spec *sp, char *
       if (parse_ranks(sp, strchr(tok, '=') + 1))
         return inject_bad(msg, orig, "ranks must be R1+R2+... (non-negative)");
     } else if (!strcmp(tok, "at=checkpoint")) {
-      char *num = strtok_r(NULL, ":", &save);
-      if (!num || parse_long(num, 1, LONG_MAX, &sp->at_checkpoint))
+      if (parse_at(&save, &sp->at_checkpoint))
         return inject_bad(msg, orig, "at=checkpoint must be followed by :E with E >= 1");
     } else if (!strncmp(tok, "phase=", 6)) {
       if ((sp->phase = fuze__name_value(&fuze__names_phase, tok + 6)) < 0)

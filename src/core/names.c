@@ -5,8 +5,8 @@
 #include <string.h>
 
 #define FUZE_XX_ROW(id, value, name) {(value), (name)},
-#define FUZE_NAMES_TABLE(var, MAP)                                               \
-  static const fuze_name_row var##_rows[] = {MAP(FUZE_XX_ROW)};                  \
+#define FUZE_NAMES_TABLE(var, MAP)                                                                 \
+  static const fuze_name_row var##_rows[] = {MAP(FUZE_XX_ROW)};                                    \
   const fuze_names var = {var##_rows, (int)(sizeof var##_rows / sizeof *var##_rows)};
 
 FUZE_NAMES_TABLE(fuze__names_code, FUZE_CODE_MAP)

@@ -149,7 +149,9 @@ int fuze__name_value(const fuze_names *t, const char *name);
 char *fuze__name_list(const fuze_names *t, const char *sep, char *out, size_t len);
 
 /* Shorthands. */
-static inline const char *fuze__code_name(int code) { return fuze__name_of(&fuze__names_code, code); }
+static inline const char *fuze__code_name(int code) {
+  return fuze__name_of(&fuze__names_code, code);
+}
 static inline const char *fuze__phase_name(int phase) {
   return fuze__name_of(&fuze__names_phase, phase);
 }
