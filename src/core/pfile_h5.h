@@ -12,6 +12,17 @@
 /* "block-<b>.backup-<j>": a backup region's dataset, with its NUL. */
 #define FUZE_PF_REGION_NAME_MAX 48
 
+/* The groups of a rank file: one per structure kind (enum fuze_ps_kind, the
+ * kind's name plus "s"), then /parity. */
+#define FUZE_PF_KINDS 3
+#define FUZE_PF_PARITY FUZE_PF_KINDS
+static inline const char *fuze__pf_group(int g) {
+  static const char *const groups[FUZE_PF_KINDS + 1] = {"arrays", "stacks", "maps", "parity"};
+  return groups[g];
+}
+_Static_assert(FUZE_PS_ARRAY == 0 && FUZE_PS_STACK == 1 && FUZE_PS_MAP == 2,
+               "fuze__pf_group is indexed by the structure kind");
+
 /* Any extent (a dimension's size is read, not expected). */
 #define FUZE_PF_ANY ((hsize_t)-1)
 

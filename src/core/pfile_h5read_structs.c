@@ -84,7 +84,7 @@ static int read_fobj(fuze_pf_rd *x, hid_t parent, int kind, const char *name, co
                      fuze_pfile *m) {
   int map = kind == FUZE_PS_MAP;
   char path[FUZE_PF_ESC_MAX + 16], dpath[FUZE_PF_ESC_MAX + 32];
-  snprintf(path, sizeof path, "/%s/%s", map ? "maps" : "stacks", esc);
+  snprintf(path, sizeof path, "/%s/%s", fuze__pf_group(kind), esc);
   hid_t g;
   if (fuze__pf_open_obj(x, parent, esc, path, H5I_GROUP, &g)) return -1;
   int64_t idx;
@@ -125,7 +125,7 @@ static int read_fobj(fuze_pf_rd *x, hid_t parent, int kind, const char *name, co
 
 static int read_kind(fuze_pf_rd *x, hid_t f, int kind, fuze_pfile *m,
                      char (*names)[FUZE_PFILE_NAME_MAX], char (*escs)[FUZE_PF_ESC_MAX], hsize_t n) {
-  const char *gname = kind == FUZE_PS_ARRAY ? "arrays" : kind == FUZE_PS_STACK ? "stacks" : "maps";
+  const char *gname = fuze__pf_group(kind);
   hid_t g = H5Gopen2(f, gname, H5P_DEFAULT);
   if (g < 0) return rbad(x, "cannot open /%s", gname);
   int rc = 0;
@@ -137,15 +137,15 @@ static int read_kind(fuze_pf_rd *x, hid_t f, int kind, fuze_pfile *m,
 }
 
 int fuze__pf_read_structs(fuze_pf_rd *x, hid_t f, fuze_pfile *m) {
-  static const char *const gnames[3] = {"arrays", "stacks", "maps"};
-  char(*names[3])[FUZE_PFILE_NAME_MAX] = {0}, (*escs[3])[FUZE_PF_ESC_MAX] = {0};
-  hsize_t n[3] = {0, 0, 0};
+  char(*names[FUZE_PF_KINDS])[FUZE_PFILE_NAME_MAX] = {0},
+  (*escs[FUZE_PF_KINDS])[FUZE_PF_ESC_MAX] = {0};
+  hsize_t n[FUZE_PF_KINDS] = {0, 0, 0};
   int rc = 0;
-  for (int k = 0; k < 3 && !rc; k++) {
+  for (int k = 0; k < FUZE_PF_KINDS && !rc; k++) {
     char path[16];
     hid_t g;
-    snprintf(path, sizeof path, "/%s", gnames[k]);
-    if (fuze__pf_open_obj(x, f, gnames[k], path, H5I_GROUP, &g))
+    snprintf(path, sizeof path, "/%s", fuze__pf_group(k));
+    if (fuze__pf_open_obj(x, f, fuze__pf_group(k), path, H5I_GROUP, &g))
       rc = -1;
     else
       rc = list_group(x, g, path, &names[k], &escs[k], &n[k]), H5Gclose(g);
@@ -156,8 +156,9 @@ int fuze__pf_read_structs(fuze_pf_rd *x, hid_t f, fuze_pfile *m) {
     m->structs = calloc((size_t)(m->nstructs ? m->nstructs : 1), sizeof *m->structs);
     if (!m->structs) rc = rnomem(x);
   }
-  for (int k = 0; k < 3 && !rc; k++) rc = read_kind(x, f, k, m, names[k], escs[k], n[k]);
-  for (int k = 0; k < 3; k++) free(names[k]), free(escs[k]);
+  for (int k = 0; k < FUZE_PF_KINDS && !rc; k++)
+    rc = read_kind(x, f, k, m, names[k], escs[k], n[k]);
+  for (int k = 0; k < FUZE_PF_KINDS; k++) free(names[k]), free(escs[k]);
   return rc ? -1 : 0;
 }
 
@@ -205,7 +206,7 @@ int fuze__pf_read_parity(fuze_pf_rd *x, hid_t f, fuze_pfile *m) {
   char msg[FUZE_MSG_LEN];
   if (fuze__pf_check_structs(m, msg)) return rbad(x, "%s", msg);
   hid_t g;
-  if (fuze__pf_open_obj(x, f, "parity", "/parity", H5I_GROUP, &g)) return -1;
+  if (fuze__pf_open_obj(x, f, fuze__pf_group(FUZE_PF_PARITY), "/parity", H5I_GROUP, &g)) return -1;
   H5G_info_t info;
   int rc = 0;
   if (H5Gget_info(g, &info) < 0 || info.nlinks != (hsize_t)m->nstructs)

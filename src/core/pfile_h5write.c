@@ -132,7 +132,7 @@ static int write_fobj(wctx *w, hid_t gparent, int i) {
   int map = s->kind == FUZE_PS_MAP;
   char esc[FUZE_PF_ESC_MAX];
   fuze__pf_name_escape(s->name, esc);
-  snprintf(w->where, sizeof w->where, "/%s/%s", map ? "maps" : "stacks", esc);
+  snprintf(w->where, sizeof w->where, "/%s/%s", fuze__pf_group(s->kind), esc);
   hid_t g = w_group(gparent, esc);
   if (g < 0) return -1;
   hsize_t dk[2] = {s->count, s->kb}, dv[2] = {s->count, s->nb};
@@ -173,19 +173,18 @@ static int write_parity(wctx *w, hid_t gpar, int s) {
 }
 
 static int write_structs(wctx *w, hid_t f) {
-  const char *names[] = {"arrays", "stacks", "maps", "parity"};
-  hid_t g[4];
+  hid_t g[FUZE_PF_KINDS + 1];
   int rc = 0, n = 0;
-  for (; n < 4 && !rc; n++) {
-    snprintf(w->where, sizeof w->where, "/%s", names[n]);
-    g[n] = w_group(f, names[n]);
+  for (; n <= FUZE_PF_PARITY && !rc; n++) {
+    snprintf(w->where, sizeof w->where, "/%s", fuze__pf_group(n));
+    g[n] = w_group(f, fuze__pf_group(n));
     if (g[n] < 0) rc = -1;
   }
   if (rc) n--;
   for (int i = 0; i < w->m->nstructs && !rc; i++) {
     int kind = w->m->structs[i].kind;
-    rc = kind == FUZE_PS_ARRAY ? write_array(w, g[0], i) : write_fobj(w, g[kind], i);
-    if (!rc) rc = write_parity(w, g[3], i);
+    rc = kind == FUZE_PS_ARRAY ? write_array(w, g[kind], i) : write_fobj(w, g[kind], i);
+    if (!rc) rc = write_parity(w, g[FUZE_PF_PARITY], i);
   }
   for (int i = 0; i < n; i++) H5Gclose(g[i]);
   return rc;
