@@ -6,3 +6,6 @@ target_link_libraries(test_persist PRIVATE fuze)
 fuze_add_mpi_test(NAME persist_np4_f1 COMMAND test_persist ARGS 1 0 NP 4 TIMEOUT 120)
 fuze_add_mpi_test(NAME persist_np5_f2 COMMAND test_persist ARGS 2 0 NP 5 TIMEOUT 120)
 fuze_add_mpi_test(NAME persist_np5_f1_spare COMMAND test_persist ARGS 1 1 NP 5 TIMEOUT 120)
+# The same with code=byzantine (a mode over rs), and the mode kept across restarts.
+fuze_add_mpi_test(NAME persist_np4_f1_byzantine COMMAND test_persist ARGS 1 0 byzantine NP 4 TIMEOUT 120)
+fuze_add_mpi_test(NAME persist_np5_f2_byzantine COMMAND test_persist ARGS 2 0 byzantine NP 5 TIMEOUT 150)

@@ -154,3 +154,35 @@ fuze_restart_test(restart_kvstore_mismatch APP kvstore NP 4
   DRIVER --mismatch 4 "faults=2,domain=rank" "FUZE_ERR_CONFIG.*faults=1.*faults=2"
          --expect "resuming at round 4 of 24"
   ARGS --ops 400 --keys 4096)
+
+# code=byzantine is a mode over the rs code (f unfused replicas of every
+# primary's committed state, compared at every checkpoint): its files carry
+# the rs code, its manifest the mode, and a restart rebuilds the replicas
+# from the restored primaries at the first checkpoint. Each cycle ends with
+# exactly the failure-free byzantine run's final answer; a rerun of the same
+# directory with code=rs is refused naming both.
+# heat2d (arrays): rank 3 killed at the 4th checkpoint, its domain deleted.
+fuze_restart_test(restart_heat2d_byzantine_kill APP heat2d NP 4
+  CONFIG "faults=1,domain=rank,code=byzantine" INJECT "kill:rank=3:at=checkpoint:4"
+  DRIVER --mismatch 4 "faults=1,domain=rank,code=rs"
+           "FUZE_ERR_CONFIG.*code=byzantine.*code=rs"
+         --expect "resuming at step 30 of 120"
+         --expect "restart from epoch 3: rebuilding 1 file by decoding"
+  ARGS ${_heat2d_args})
+
+# nqueens (stacks), f = 2: domain 1 deleted and domain 4's newest file damaged.
+fuze_restart_test(restart_nqueens_byzantine_corrupt APP nqueens NP 6
+  CONFIG "faults=2,domain=rank,code=byzantine" INJECT "kill:rank=1:at=checkpoint:4"
+  DRIVER --corrupt 4 --expect "restart from epoch 3: rebuilding 2 files by decoding"
+  ARGS --n 10 --every 100)
+
+# kvstore (maps): rank 1 of 4 killed at the 3rd checkpoint, then rank 3 wiped
+# in-job after the restart (forward recovery of a restored map while the
+# replicas are live again).
+fuze_restart_test(restart_kvstore_byzantine_then_wipe APP kvstore NP 4
+  CONFIG "faults=1,domain=rank,code=byzantine" INJECT "kill:rank=1:at=checkpoint:3/wipe:ranks=3:at=checkpoint:5"
+  DRIVER --mismatch 4 "faults=1,domain=rank" "FUZE_ERR_CONFIG.*code=byzantine.*code=rs"
+         --expect "resuming at round 8 of 24"
+         --expect "map right after the restart matches the replay at round 8"
+         --expect "FUZE_RECOVERED by checkpoint call #[0-9]+ after round [0-9]+: nothing rolled back"
+  ARGS --ops 400 --keys 4096)

@@ -12,7 +12,13 @@
  *   - a garbage manifest: FUZE_ERR_CORRUPT; other faults: FUZE_ERR_CONFIG;
  *   - a rank wiped in the middle of persisting: that epoch never becomes
  *     complete, the restart uses the previous one.
- * Usage: test_persist [faults] [spares] */
+ * With "byzantine", every run uses code=byzantine (a mode over the rs code:
+ * f replicas of every primary, compared at every checkpoint), and two more
+ * scenarios check that the mode survives the restart: a rerun with code=rs
+ * is refused naming both, and a replica corrupted at the first checkpoint
+ * after a restart is found and corrected (the replicas were rebuilt from the
+ * restored primaries, and the mode is live).
+ * Usage: test_persist [faults] [spares] [byzantine] */
 #include "common.h"
 
 #include <sys/stat.h>
@@ -32,6 +38,8 @@ typedef struct state {
 } state;
 
 static int me, np, nf, nsp;
+static const char *run_code = "rs"; /* code= of every run */
+static char extra[256];         /* appended to the configuration */
 static uint64_t rng;
 static char base[512];
 static char what[256];
@@ -53,7 +61,8 @@ static void sh(const char *fmt, const char *a, const char *b) {
 }
 
 static char *config(char *buf, size_t len, const char *dir, int faults) {
-  snprintf(buf, len, "faults=%d;spares=%d;domain=rank;capacity=8;dir=%s", faults, nsp, dir);
+  snprintf(buf, len, "faults=%d;spares=%d;domain=rank;capacity=8;code=%s;dir=%s%s", faults, nsp,
+           run_code, dir, extra);
   return buf;
 }
 
@@ -271,12 +280,47 @@ static void close_live(live *l) {
   free(l->iv);
 }
 
+/* code=byzantine: the mode is part of what a directory holds. */
+static void byzantine_scenarios(const char *orig, const char *work, const state *s3) {
+  snprintf(what, sizeof what, "byzantine directory rerun with code=rs");
+  copy_dir(orig, work);
+  run_code = "rs";
+  restart_fails(work, nf, FUZE_ERR_CONFIG, "code=byzantine");
+  run_code = "byzantine";
+
+  /* The first checkpoint after the restart (call 4: epoch 3 was call 3)
+   * rebuilds the replicas from the restored primaries, then a replica of
+   * 'ints' on rank 0 is corrupted: the comparison must find and correct it. */
+  snprintf(what, sizeof what, "byzantine replica corrupted after a restart");
+  copy_dir(orig, work);
+  rm_domain(work, np - 1);
+  MPI_Barrier(MPI_COMM_WORLD);
+  snprintf(extra, sizeof extra, ";inject=corrupt:rank=0:struct=ints:at=checkpoint:4:target=replica");
+  live l;
+  if (open_restarted(work, s3, &l)) {
+    compare(s3, l.a, l.iv, l.st, l.m, "after restart");
+    int rc = fuze_checkpoint(l.ctx);
+    T_CHECK(rc == FUZE_RECOVERED, "%s: first checkpoint returned %s, expected FUZE_RECOVERED (%s)",
+            what, fuze_err_name(rc), fuze_last_error(l.ctx));
+    compare(s3, l.a, l.iv, l.st, l.m, "after the corrected checkpoint");
+    rc = fuze_checkpoint(l.ctx);
+    T_CHECK(rc == FUZE_SUCCESS, "%s: second checkpoint returned %s (%s)", what, fuze_err_name(rc),
+            fuze_last_error(l.ctx));
+    compare(s3, l.a, l.iv, l.st, l.m, "after the second checkpoint");
+    close_live(&l);
+  }
+  extra[0] = 0;
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &me);
   MPI_Comm_size(MPI_COMM_WORLD, &np);
   nf = argc > 1 ? atoi(argv[1]) : 1;
   nsp = argc > 2 ? atoi(argv[2]) : 0;
+  int byz = argc > 3 && !strcmp(argv[3], "byzantine");
+  if (byz) run_code = "byzantine";
   rng = 1234567 + (uint64_t)me * 7919;
   int pid = (int)getpid();
   MPI_Bcast(&pid, 1, MPI_INT, 0, MPI_COMM_WORLD);
@@ -416,6 +460,8 @@ int main(int argc, char **argv) {
     /* domain-0 is gone now: restart rebuilds it from epoch 3. */
     restart_ok(work, &s3, 1);
   }
+
+  if (byz) byzantine_scenarios(orig, work, &s3);
 
   sh("rm -rf '%s'%s", base, "");
   int bad = t_total(MPI_COMM_WORLD);

@@ -56,6 +56,8 @@ nobj=0
 while IFS= read -r o; do
   layer=$(basename "$(dirname "$o")")
   [[ -n ${rank[$layer]+x} ]] || continue
+  base=$(basename "$o" .o)
+  [[ -f $src/$layer/$base ]] || continue # a stale object of a source that is gone
   nobj=$((nobj + 1))
   objs_of[$layer]+="$o "
   while read -r sym; do

@@ -40,7 +40,8 @@ static void defaults(void) {
   fuze_config c;
   ok(NULL, &c);
   CHECK(c.faults == 1 && c.spares == 0 && c.domain_mode == FUZE_DOMAIN_NODE, "defaults");
-  CHECK(c.code == FUZE_CODE_RS && c.recovery == FUZE_RECOVERY_ROLLBACK, "defaults");
+  CHECK(c.code == FUZE_CODE_RS && c.mode == FUZE_MODE_NONE && c.recovery == FUZE_RECOVERY_ROLLBACK,
+        "defaults");
   CHECK(c.chunk == 65536 && c.verbose == 0 && c.dir[0] == 0 && c.ninject == 0, "defaults");
   ok("", &c);
   ok(" ; , ", &c);
@@ -57,6 +58,15 @@ static void keys(void) {
   CHECK(c.domain_mode == FUZE_DOMAIN_RANK, "rank");
   ok("domain=node;code=xor", &c);
   CHECK(c.domain_mode == FUZE_DOMAIN_NODE && c.code == FUZE_CODE_XOR, "node/xor");
+  /* byzantine is a mode over the rs code, not a code of its own; a later
+   * code= replaces both. */
+  ok("code=byzantine", &c);
+  CHECK(c.code == FUZE_CODE_RS && c.mode == FUZE_MODE_BYZANTINE, "byzantine: code %d mode %d",
+        c.code, c.mode);
+  CHECK(!strcmp(fuze__code_label(c.code, c.mode), "byzantine"), "byzantine label");
+  ok("code=byzantine;code=xor", &c);
+  CHECK(c.code == FUZE_CODE_XOR && c.mode == FUZE_MODE_NONE, "byzantine then xor");
+  refused("code=none", "bad value 'none' for key 'code' (accepted: rs, xor, replicate, byzantine)");
   ok("lock=exclusive;sync=batch;capacity=16", &c);
   CHECK(c.lock_exclusive == 1 && c.sync_batch == 1 && c.capacity == 16, "lock/sync/capacity");
   ok(NULL, &c);
@@ -82,7 +92,9 @@ static void keys(void) {
   refused("verbose=10", "key 'verbose'");
   refused("dir=", "key 'dir'");
   refused("=3", "empty key");
-  refused("nope=1", "unknown key 'nope'");
+  refused("nope=1", "unknown key 'nope' (known: faults, spares, domain, block, code, recovery, "
+                    "chunk, capacity, sync, lock, shm, dir, persist_every, verify_every, inject, "
+                    "verbose)");
   refused("code=xor;faults=2", "code=xor tolerates exactly one fault");
 }
 

@@ -938,7 +938,8 @@ static void manifest(void) {
   snprintf(dir, sizeof dir, "%s/mdir", tmpdir);
   mkdir(dir, 0755);
   snprintf(path, sizeof path, "%s/manifest", dir);
-  fuze_manifest m = {1, 0x0123456789abcdefULL, 8, 2, 1, FUZE_CODE_RS, 2, {12, 11}, {24, 22}}, r;
+  fuze_manifest m = {1, 0x0123456789abcdefULL, 8, 2, 1, FUZE_CODE_RS, 2, {12, 11}, {24, 22},
+                     FUZE_MODE_NONE}, r;
   EXPECT_RC(FUZE_ERR_NOT_FOUND, fuze__manifest_read(dir, &r, err), err);
   EXPECT_RC(FUZE_SUCCESS, fuze__manifest_write(dir, &m, err), err);
   EXPECT_RC(FUZE_SUCCESS, fuze__manifest_read(dir, &r, err), err);
@@ -947,6 +948,16 @@ static void manifest(void) {
              !memcmp(m.complete, r.complete, sizeof m.complete) &&
              !memcmp(m.ckpt_calls, r.ckpt_calls, sizeof m.ckpt_calls),
          "manifest round trip differs");
+  EXPECT(r.mode == FUZE_MODE_NONE, "manifest mode %d, expected none", r.mode);
+  /* A mode (code=byzantine: rs + replicas) is a line of its own, over rs only. */
+  m.mode = FUZE_MODE_BYZANTINE;
+  EXPECT_RC(FUZE_SUCCESS, fuze__manifest_write(dir, &m, err), err);
+  EXPECT_RC(FUZE_SUCCESS, fuze__manifest_read(dir, &r, err), err);
+  EXPECT(r.mode == FUZE_MODE_BYZANTINE && r.code == FUZE_CODE_RS, "manifest mode round trip: %d/%d",
+         r.mode, r.code);
+  m.code = FUZE_CODE_XOR;
+  EXPECT_RC(FUZE_ERR_ARG, fuze__manifest_write(dir, &m, err), err);
+  m.code = FUZE_CODE_RS, m.mode = FUZE_MODE_NONE;
   m.ncomplete = 0;
   EXPECT_RC(FUZE_SUCCESS, fuze__manifest_write(dir, &m, err), err);
   EXPECT_RC(FUZE_SUCCESS, fuze__manifest_read(dir, &r, err), err);
@@ -968,6 +979,8 @@ static void manifest(void) {
       {"faults 2\n", "", "missing 'faults' line"},
       {"complete 12 24", "complete 10 24", "bad line 'complete 11 22'"},
       {"fuze-manifest 1", "hello", "line 1: expected 'fuze-manifest 1'"},
+      {"code rs\n", "code rs\nmode none\n", "line 7: bad line 'mode none'"},
+      {"code rs\n", "code rs\nmode byzantine\nmode byzantine\n", "bad line 'mode byzantine'"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     char text[2048];

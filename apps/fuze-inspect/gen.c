@@ -57,7 +57,7 @@ static const spec SPECS[] = {
 static int NS = MAXS; /* --structs N: the first N only */
 
 typedef struct opts {
-  int ranks, faults, spares, code, bad_parity;
+  int ranks, faults, spares, code, mode, bad_parity;
   uint64_t seed;
 } opts;
 
@@ -170,7 +170,8 @@ static int generate(const char *dir, const opts *o) {
   mkdir(dir, 0755);
   rng = o->seed;
   uint64_t job_id = rnd();
-  fuze_manifest man = {1, job_id, o->ranks, o->faults, o->spares, o->code, 2, {7, 6}, {14, 12}};
+  fuze_manifest man = {1, job_id, o->ranks, o->faults, o->spares, o->code, 2, {7, 6}, {14, 12},
+                       o->mode};
   int rc = 0;
   for (uint64_t e = 6; e <= 7 && !rc; e++) {
     fuze_pfile ms[MAXR];
@@ -224,7 +225,7 @@ static int flip(const char *path, long long off) {
 int main(int argc, char **argv) {
   if (argc == 4 && !strcmp(argv[1], "--compare")) return compare(argv[2], argv[3]);
   if (argc == 4 && !strcmp(argv[1], "--flip")) return flip(argv[2], strtoll(argv[3], NULL, 0));
-  opts o = {6, 2, 1, 0, -1, 42};
+  opts o = {6, 2, 1, FUZE_CODE_RS, FUZE_MODE_NONE, -1, 42};
   const char *dir = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -244,8 +245,11 @@ int main(int argc, char **argv) {
       o.bad_parity = atoi(v), i++;
     else if (!strcmp(a, "--structs"))
       NS = atoi(v), i++;
-    else if (!strcmp(a, "--code"))
-      o.code = !strcmp(v, "xor") ? 1 : !strcmp(v, "replicate") ? 2 : 0, i++;
+    else if (!strcmp(a, "--code")) { /* a code, or a mode over rs (byzantine) */
+      int code = fuze__name_value(&fuze__names_code, v), mode = fuze__name_value(&fuze__names_mode, v);
+      o.mode = mode > FUZE_MODE_NONE ? mode : FUZE_MODE_NONE;
+      o.code = code > 0 ? code : FUZE_CODE_RS, i++;
+    }
     else
       return fprintf(stderr, "fuze-inspect-gen: unknown option %s\n", a), 2;
   }

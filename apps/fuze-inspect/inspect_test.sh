@@ -123,6 +123,9 @@ epochs)
   expect 0 "code=replicate" "" -- "$inspect" "$job" --verify
   generate --code xor --ranks 5 --faults 1 --spares 1 --seed 7
   expect 0 "code=xor" "" -- "$inspect" "$job" --verify
+  # code=byzantine: rs files, the mode in the manifest, shown as the config says it.
+  generate --code byzantine --ranks 4 --faults 1 --spares 0 --seed 9
+  expect 0 "code=byzantine" "" -- "$inspect" "$job" --verify
   ;;
 *)
   echo "unknown scenario $scenario"

@@ -291,18 +291,10 @@ static void free_all(job *J) {
 
 /* ---- printing ---- */
 
-static const char *code_str(int code) {
-  return code == 0 ? "rs" : code == 1 ? "xor" : code == 2 ? "replicate" : "?";
-}
-
-static const char *kind_str(int kind) {
-  return kind == FUZE_PS_ARRAY ? "array" : kind == FUZE_PS_STACK ? "stack" : "map";
-}
-
 static void print_header(const job *J) {
   const fuze_manifest *m = &J->man;
   printf("job 0x%016" PRIx64 ": %d ranks, faults=%d, spares=%d, code=%s\n", m->job_id, m->ranks,
-         m->f, m->spares, code_str(m->code));
+         m->f, m->spares, fuze__code_label(m->code, m->mode));
   printf("complete epochs:");
   for (int i = 0; i < m->ncomplete; i++)
     printf("%s %" PRIu64 " (checkpoint %" PRId64 ")", i ? "," : "", m->complete[i],
@@ -375,7 +367,7 @@ static void print_structs(const job *J) {
     uint64_t entries, p = protected_bytes(J, s, &unknown, &entries), q = parity_bytes(m, s);
     snprintf(ent, sizeof ent, unknown ? "%" PRIu64 "+?" : "%" PRIu64, entries);
     snprintf(ratio, sizeof ratio, p ? "%.2f" : "-", p ? (double)q / (double)p : 0.0);
-    printf("  %3d %-5s %-24s %-26s %10s %12" PRIu64 " %12" PRIu64 " %7s\n", s, kind_str(st->kind),
+    printf("  %3d %-5s %-24s %-26s %10s %12" PRIu64 " %12" PRIu64 " %7s\n", s, fuze__ps_kind_name(st->kind),
            st->name, el, ent, p, q, ratio);
     tp += p, tq += q, anyunknown |= unknown;
   }

@@ -1,6 +1,8 @@
 /* byz: replica placement and the Fig. 6 recovery algorithm (see byz.h). */
 #include "core/byz.h"
 
+#include "core/limits.h"
+
 #include <isa-l/erasure_code.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,7 +59,7 @@ static int same_copy(const bctx *b, int x, int y) {
 /* Largest group of equal copies of primary i among those not flagged:
  * returns its size, *rep a member, *tie whether another group is as large. */
 static int multiplicity(const bctx *b, int i, int *rep, int *tie, int *groups) {
-  int best = 0, ng = 0, seen[256] = {0};
+  int best = 0, ng = 0, seen[FUZE_GF_MEMBERS] = {0};
   *tie = 0;
   *rep = -1;
   for (int c = 0; c < b->f1; c++) {
@@ -82,8 +84,8 @@ static int multiplicity(const bctx *b, int i, int *rep, int *tie, int *groups) {
 static int index_vote(bctx *b, int i, char *msg, size_t mlen) {
   const fuze_byz_block *in = b->in;
   int n = 0;
-  const unsigned char *v[512];
-  int who[512];
+  const unsigned char *v[FUZE_GF_MEMBERS2]; /* 2f + 1 versions */
+  int who[FUZE_GF_MEMBERS2];
   for (int c = 0; c < b->f1; c++) v[n] = in->icopy[i * b->f1 + c], who[n++] = c;
   for (int j = 0; j < b->f; j++) v[n] = in->ipar[j * b->k + i], who[n++] = b->f1 + j;
   int truth = -1;
@@ -108,14 +110,14 @@ static int index_vote(bctx *b, int i, char *msg, size_t mlen) {
  * primaries' truths are known. Returns the copy, or -1 with msg. */
 static int locate(bctx *b, int c, const int *truth, char *msg, size_t mlen) {
   const fuze_byz_block *in = b->in;
-  int f1 = b->f1, Z[256], nz = 0;
+  int f1 = b->f1, Z[FUZE_GF_MEMBERS], nz = 0;
   for (int x = 0; x < f1; x++)
     if (!b->out[c * f1 + x]) Z[nz++] = c * f1 + x;
   if (!nz) {
     snprintf(msg, mlen, "primary %d: every copy has a wrong index", c);
     return -1;
   }
-  unsigned char *src[256];
+  unsigned char *src[FUZE_GF_MEMBERS];
   for (int i = 0; i < b->k; i++) src[i] = i == c ? NULL : in->copy[truth[i]];
   for (;;) {
     size_t w = in->len;
@@ -129,7 +131,7 @@ static int locate(bctx *b, int c, const int *truth, char *msg, size_t mlen) {
         }
     }
     if (w == in->len) return Z[0]; /* every copy in Z is identical */
-    unsigned char Y[512];
+    unsigned char Y[FUZE_GF_MEMBERS2]; /* the copies and f decodes */
     int ny = 0, v = -1;
     for (int z = 0; z < nz; z++) Y[ny++] = in->copy[Z[z]][w];
     for (int j = 0; j <= b->f && v < 0; j++) {
@@ -161,12 +163,101 @@ static int locate(bctx *b, int c, const int *truth, char *msg, size_t mlen) {
   }
 }
 
+/* Every copy of primary i that differs from copy rep is faulty. */
+static void flag_others(bctx *b, int i, int rep) {
+  for (int c = 0; c < b->f1; c++)
+    if (!same_copy(b, i * b->f1 + c, rep)) b->out[i * b->f1 + c] = 1;
+}
+
+/* 2. The mismatched primaries (copies differ, or one was flagged by the index
+ * vote): truth[i] is the copy of largest multiplicity; while more than one is
+ * mismatched, the one with the largest multiplicity is taken as known. *last
+ * is the one left (-1: none). Returns 0, or -1 with msg (uncorrectable). */
+static int reduce_mismatched(bctx *b, int *truth, int *last, char *msg, size_t mlen) {
+  int k = b->k, f1 = b->f1, mism[FUZE_GF_MEMBERS], t = 0;
+  for (int i = 0; i < k; i++) {
+    int rep, tie, groups, touched = 0;
+    for (int c = 0; c < f1; c++) touched |= b->out[i * f1 + c];
+    multiplicity(b, i, &rep, &tie, &groups);
+    truth[i] = rep;
+    if (groups > 1 || touched) mism[t++] = i;
+  }
+  if (t > b->f) {
+    snprintf(msg, mlen, "%d primaries are mismatched, more than faults=%d", t, b->f);
+    return -1;
+  }
+  while (t > 1) {
+    int best = -1, bm = -1, brep = -1, btie = 0;
+    for (int x = 0; x < t; x++) {
+      int rep, tie, m = multiplicity(b, mism[x], &rep, &tie, NULL);
+      if (m > bm) best = x, bm = m, brep = rep, btie = tie;
+    }
+    if (btie || brep < 0) {
+      snprintf(msg, mlen,
+               "primary %d: two versions of equal multiplicity %d while %d primaries "
+               "are mismatched",
+               mism[best], bm, t);
+      return -1;
+    }
+    truth[mism[best]] = brep;
+    flag_others(b, mism[best], brep);
+    mism[best] = mism[--t];
+  }
+  *last = t ? mism[0] : -1;
+  return 0;
+}
+
+/* 4. Backups against a re-encode of the correct primaries (into dst[j]):
+ * flags the backups whose parity or index replicas differ. */
+static void check_backups(bctx *b, const int *truth, unsigned char **dst) {
+  const fuze_byz_block *in = b->in;
+  unsigned char *src[FUZE_GF_MEMBERS];
+  for (int i = 0; i < b->k; i++) src[i] = in->copy[truth[i]];
+  if (in->len) fuze__code_encode(in->code, src, dst, in->len);
+  for (int j = 0; j < b->f; j++) {
+    int bad = b->bidx[j] || memcmp(dst[j], in->parity[j], in->len) != 0;
+    for (int i = 0; in->ilen && i < b->k && !bad; i++)
+      bad = memcmp(in->ipar[j * b->k + i], in->icopy[truth[i]], in->ilen) != 0;
+    b->out[b->k * b->f1 + j] = (unsigned char)bad;
+  }
+}
+
+/* "primary 1 copy 0, backup 0": the faulty objects. */
+static void describe(const bctx *b, char *msg, size_t mlen) {
+  int kf1 = b->k * b->f1;
+  size_t len = 0;
+  for (int x = 0; x < kf1 + b->f && len < mlen - 24; x++)
+    if (b->out[x] && x < kf1)
+      len += (size_t)snprintf(msg + len, mlen - len, "%sprimary %d copy %d", len ? ", " : "",
+                              x / b->f1, x % b->f1);
+    else if (b->out[x])
+      len += (size_t)snprintf(msg + len, mlen - len, "%sbackup %d", len ? ", " : "", x - kf1);
+}
+
+/* Every faulty copy overwritten with the correct one, every faulty backup
+ * with its re-encode dst[j] (and its index replicas with the correct ones). */
+static void apply_fixes(const bctx *b, const int *truth, unsigned char *const *dst) {
+  const fuze_byz_block *in = b->in;
+  for (int x = 0; x < b->k * b->f1; x++) {
+    if (!b->out[x]) continue;
+    int tr = truth[x / b->f1];
+    memcpy(in->copy[x], in->copy[tr], in->len);
+    if (in->ilen) memcpy(in->icopy[x], in->icopy[tr], in->ilen);
+  }
+  for (int j = 0; j < b->f; j++) {
+    if (!b->out[b->k * b->f1 + j]) continue;
+    memcpy(in->parity[j], dst[j], in->len);
+    for (int i = 0; in->ilen && i < b->k; i++)
+      memcpy(in->ipar[j * b->k + i], in->icopy[truth[i]], in->ilen);
+  }
+}
+
 int fuze__byz_check_block(const fuze_byz_block *in, fuze_byz_result *res, int apply) {
   int k = in->k, f = in->f, f1 = f + 1, nobj = k * f1 + f;
   res->status = FUZE_BYZ_CLEAN;
   res->nbad = 0;
   res->msg[0] = 0;
-  if (k < 1 || f < 1 || f1 > 256 || k > 256) {
+  if (k < 1 || f < 1 || f1 > FUZE_GF_MEMBERS || k > FUZE_GF_MEMBERS) {
     snprintf(res->msg, sizeof res->msg, "bad block shape k=%d f=%d", k, f);
     return res->status = FUZE_BYZ_UNCORRECTABLE;
   }
@@ -178,96 +269,40 @@ int fuze__byz_check_block(const fuze_byz_block *in, fuze_byz_result *res, int ap
     return -1;
   }
   bctx b = {in, k, f, f1, flags, flags + nobj};
-  int *truth = res->truth, rc = FUZE_BYZ_CLEAN;
+  int *truth = res->truth, rc = FUZE_BYZ_CLEAN, last = -1;
   char *msg = res->msg;
   size_t mlen = sizeof res->msg;
   /* 1. Index/aux parts: 2f + 1 versions per primary. */
   for (int i = 0; in->ilen && i < k && rc == FUZE_BYZ_CLEAN; i++)
     if (index_vote(&b, i, msg, mlen)) rc = FUZE_BYZ_UNCORRECTABLE;
-  /* 2. Mismatched primaries; reduce them to one by multiplicity. */
-  int mism[256], t = 0;
-  for (int i = 0; i < k && rc == FUZE_BYZ_CLEAN; i++) {
-    int rep, tie, groups, touched = 0;
-    for (int c = 0; c < f1; c++) touched |= flags[i * f1 + c];
-    multiplicity(&b, i, &rep, &tie, &groups);
-    truth[i] = rep;
-    if (groups > 1 || touched) mism[t++] = i;
-  }
-  if (rc == FUZE_BYZ_CLEAN && t > f) {
-    snprintf(msg, mlen, "%d primaries are mismatched, more than faults=%d", t, f);
+  /* 2. Mismatched primaries, reduced to one by multiplicity. */
+  if (rc == FUZE_BYZ_CLEAN && reduce_mismatched(&b, truth, &last, msg, mlen))
     rc = FUZE_BYZ_UNCORRECTABLE;
-  }
-  while (rc == FUZE_BYZ_CLEAN && t > 1) {
-    int best = -1, bm = -1, brep = -1, btie = 0;
-    for (int x = 0; x < t; x++) {
-      int rep, tie, m = multiplicity(&b, mism[x], &rep, &tie, NULL);
-      if (m > bm) best = x, bm = m, brep = rep, btie = tie;
-    }
-    if (btie || brep < 0) {
-      snprintf(msg, mlen, "primary %d: two versions of equal multiplicity %d while %d primaries "
-               "are mismatched", mism[best], bm, t);
-      rc = FUZE_BYZ_UNCORRECTABLE;
-      break;
-    }
-    int i = mism[best];
-    truth[i] = brep;
-    for (int c = 0; c < f1; c++)
-      if (!same_copy(&b, i * f1 + c, brep)) flags[i * f1 + c] = 1;
-    mism[best] = mism[--t];
-  }
   /* 3. Locate the last mismatched primary with the fused backups. */
-  if (rc == FUZE_BYZ_CLEAN && t == 1) {
-    int c = mism[0], x = locate(&b, c, truth, msg, mlen);
-    if (x < 0) rc = FUZE_BYZ_UNCORRECTABLE;
-    else {
-      truth[c] = x;
-      for (int d = 0; d < f1; d++)
-        if (!same_copy(&b, c * f1 + d, x)) flags[c * f1 + d] = 1;
-    }
+  if (rc == FUZE_BYZ_CLEAN && last >= 0) {
+    int x = locate(&b, last, truth, msg, mlen);
+    if (x < 0)
+      rc = FUZE_BYZ_UNCORRECTABLE;
+    else
+      truth[last] = x, flag_others(&b, last, x);
   }
   /* 4. Backups against a re-encode of the correct primaries. */
-  unsigned char *src[256], *dst[256];
+  unsigned char *dst[FUZE_GF_MEMBERS];
+  for (int j = 0; j < f; j++) dst[j] = enc + (size_t)j * in->len;
   if (rc == FUZE_BYZ_CLEAN) {
-    for (int i = 0; i < k; i++) src[i] = in->copy[truth[i]];
-    for (int j = 0; j < f; j++) dst[j] = enc + (size_t)j * in->len;
-    if (in->len) fuze__code_encode(in->code, src, dst, in->len);
-    for (int j = 0; j < f; j++) {
-      int bad = b.bidx[j] || memcmp(dst[j], in->parity[j], in->len) != 0;
-      for (int i = 0; in->ilen && i < k && !bad; i++)
-        bad = memcmp(in->ipar[j * k + i], in->icopy[truth[i]], in->ilen) != 0;
-      flags[k * f1 + j] = (unsigned char)bad;
-    }
+    check_backups(&b, truth, dst);
     for (int x = 0; x < nobj; x++) res->nbad += flags[x];
     if (res->nbad > f) {
       snprintf(msg, mlen, "%d faulty copies and backups, more than faults=%d", res->nbad, f);
       rc = FUZE_BYZ_UNCORRECTABLE;
     } else if (res->nbad) {
       rc = FUZE_BYZ_CORRECTED;
-      size_t len = 0;
-      for (int x = 0; x < nobj && len < mlen - 24; x++)
-        if (flags[x] && x < k * f1)
-          len += (size_t)snprintf(msg + len, mlen - len, "%sprimary %d copy %d", len ? ", " : "",
-                                  x / f1, x % f1);
-        else if (flags[x])
-          len += (size_t)snprintf(msg + len, mlen - len, "%sbackup %d", len ? ", " : "", x - k * f1);
+      describe(&b, msg, mlen);
     }
   }
   if (rc == FUZE_BYZ_UNCORRECTABLE) res->nbad = 0;
   if (res->bad) memcpy(res->bad, flags, (size_t)nobj);
-  if (rc == FUZE_BYZ_CORRECTED && apply) {
-    for (int x = 0; x < k * f1; x++) {
-      if (!flags[x]) continue;
-      int tr = truth[x / f1];
-      memcpy(in->copy[x], in->copy[tr], in->len);
-      if (in->ilen) memcpy(in->icopy[x], in->icopy[tr], in->ilen);
-    }
-    for (int j = 0; j < f; j++) {
-      if (!flags[k * f1 + j]) continue;
-      memcpy(in->parity[j], dst[j], in->len);
-      for (int i = 0; in->ilen && i < k; i++)
-        memcpy(in->ipar[j * k + i], in->icopy[truth[i]], in->ilen);
-    }
-  }
+  if (rc == FUZE_BYZ_CORRECTED && apply) apply_fixes(&b, truth, dst);
   free(flags);
   free(enc);
   return res->status = rc;

@@ -23,6 +23,8 @@ int fuze__byz_place(const int *domain, int nranks, int ndomains, int f, int *out
 
 enum { FUZE_BYZ_CLEAN = 0, FUZE_BYZ_CORRECTED = 1, FUZE_BYZ_UNCORRECTABLE = 2 };
 
+#define FUZE_BYZ_MSG_LEN 256 /* fuze_byz_result.msg */
+
 typedef struct fuze_byz_block {
   int k, f;
   const fuze_code *code;   /* k primaries, m = f backups */
@@ -42,7 +44,7 @@ typedef struct fuze_byz_result {
    * primary i (caller-allocated, k ints). Valid unless UNCORRECTABLE. */
   unsigned char *bad;
   int *truth;
-  char msg[256];           /* what was found (UNCORRECTABLE: why) */
+  char msg[FUZE_BYZ_MSG_LEN]; /* what was found (UNCORRECTABLE: why) */
 } fuze_byz_result;
 
 /* Run Fig. 6 on one block: index votes (2f + 1 versions) discard copies and

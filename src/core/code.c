@@ -24,6 +24,9 @@
  * (ec_init_tables(k, m, coef)), so full encode needs no per-call setup. */
 #include "core/code.h"
 
+#include "core/error.h"
+#include "core/limits.h"
+
 #include <isa-l/erasure_code.h>
 #include <isa-l/raid.h>
 #include <limits.h>
@@ -31,9 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/error.h"
-
-#define GF_MEMBERS 256 /* k + m bound: Cauchy rows need distinct field elements */
 #define TBL 32         /* ISA-L table bytes per coefficient */
 
 /* ISA-L lengths are int. Chunks are a multiple of 128 so every chunk after
@@ -54,7 +54,7 @@ static size_t chunk_len(size_t len, size_t off) {
 /* ec_encode_data over any size_t length: pointer arrays advance per chunk. */
 static void ec_chunked(size_t len, int k, int rows, unsigned char *tbls,
                        unsigned char **src, unsigned char **dst) {
-  unsigned char *s[GF_MEMBERS], *d[GF_MEMBERS];
+  unsigned char *s[FUZE_GF_MEMBERS], *d[FUZE_GF_MEMBERS];
   for (size_t off = 0; off < len; off += chunk_bytes) {
     for (int i = 0; i < k; i++) s[i] = src[i] + off;
     for (int j = 0; j < rows; j++) d[j] = dst[j] + off;
@@ -65,9 +65,9 @@ static void ec_chunked(size_t len, int k, int rows, unsigned char *tbls,
 static int config_error(int k, int m, int kind) {
   if (k < 1 || m < 1)
     return fuze__error(NULL, FUZE_ERR_CONFIG, "code: k=%d and m=%d must both be >= 1", k, m);
-  if (k + m > GF_MEMBERS)
+  if (k + m > FUZE_GF_MEMBERS)
     return fuze__error(NULL, FUZE_ERR_CONFIG,
-                       "code: k=%d + m=%d exceeds %d members of GF(2^8)", k, m, GF_MEMBERS);
+                       "code: k=%d + m=%d exceeds %d members of GF(2^8)", k, m, FUZE_GF_MEMBERS);
   if (kind == FUZE_CODE_XOR && m != 1)
     return fuze__error(NULL, FUZE_ERR_CONFIG, "code: xor needs m=1 (one backup), got m=%d", m);
   if (kind == FUZE_CODE_REPLICATE && k != 1)
@@ -103,9 +103,9 @@ int fuze__code_init(fuze_code *c, int k, int m, int kind) {
   c->tables = malloc(2 * (size_t)TBL * m * k);
   if (!c->coef || !c->tables || fill_coef(c)) {
     fuze__code_free(c);
-    return fuze__error(NULL, FUZE_ERR_NOMEM, "code: no memory for k=%d m=%d tables", k, m);
+    return FUZE_NOMEM(NULL, "code: tables");
   }
-  unsigned char col[GF_MEMBERS];
+  unsigned char col[FUZE_GF_MEMBERS];
   for (int i = 0; i < k; i++) {
     for (int j = 0; j < m; j++) col[j] = fuze__code_coef(c, j, i);
     ec_init_tables(1, m, col, c->tables + (size_t)i * TBL * m);
@@ -220,7 +220,7 @@ int fuze__code_decode_matrix(const fuze_code *c, const unsigned char *erased, in
   for (int s = 0; s < n && used < k; s++)
     if (!erased[s]) rows[used++] = s;
   unsigned char *B = calloc((size_t)k * k, 1);
-  if (!B) return fuze__error(NULL, FUZE_ERR_NOMEM, "code: no memory for a %dx%d matrix", k, k);
+  if (!B) return FUZE_NOMEM(NULL, "code: decode matrix");
   for (int s = 0; s < k; s++) {
     if (rows[s] < k) B[s * k + rows[s]] = 1;
     else memcpy(B + (size_t)s * k, c->coef + (size_t)(rows[s] - k) * k, k);
@@ -237,7 +237,7 @@ int fuze__code_decode_matrix(const fuze_code *c, const unsigned char *erased, in
 static int encode_rows(int k, int rows, unsigned char *mat, unsigned char **src,
                        unsigned char **dst, size_t len) {
   unsigned char *tbls = malloc((size_t)TBL * k * rows);
-  if (!tbls) return fuze__error(NULL, FUZE_ERR_NOMEM, "code: no memory for decode tables");
+  if (!tbls) return FUZE_NOMEM(NULL, "code: decode tables");
   ec_init_tables(k, rows, mat, tbls);
   ec_chunked(len, k, rows, tbls, src, dst);
   free(tbls);
@@ -246,11 +246,11 @@ static int encode_rows(int k, int rows, unsigned char *mat, unsigned char **src,
 
 int fuze__code_decode(const fuze_code *c, const unsigned char *erased,
                       unsigned char **members, size_t len) {
-  int k = c->k, m = c->m, rows[GF_MEMBERS], nl = 0, nb = 0;
+  int k = c->k, m = c->m, rows[FUZE_GF_MEMBERS], nl = 0, nb = 0;
   unsigned char *D = malloc((size_t)k * k), *mat = malloc((size_t)m * k);
-  unsigned char *src[GF_MEMBERS], *dst[GF_MEMBERS];
+  unsigned char *src[FUZE_GF_MEMBERS], *dst[FUZE_GF_MEMBERS];
   int rc = D && mat ? fuze__code_decode_matrix(c, erased, rows, D)
-                    : fuze__error(NULL, FUZE_ERR_NOMEM, "code: no memory to decode");
+                    : FUZE_NOMEM(NULL, "code: decode");
   if (rc || len == 0) goto out;
   for (int i = 0; i < k; i++) { /* lost primaries from the k chosen survivors */
     src[i] = members[rows[i]];

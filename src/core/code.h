@@ -4,10 +4,9 @@
 #ifndef FUZE_CODE_H
 #define FUZE_CODE_H
 
-#include <stddef.h>
+#include "core/names.h" /* enum fuze_code_kind */
 
-enum fuze_code_kind { FUZE_CODE_RS = 0, FUZE_CODE_XOR = 1, FUZE_CODE_REPLICATE = 2,
-                      FUZE_CODE_BYZANTINE = 3 /* config only: rs codes + replicas (byzantine.c) */ };
+#include <stddef.h>
 
 typedef struct fuze_code {
   int k, m, kind;

@@ -6,7 +6,6 @@
  * reading a job log. */
 #include "core/config.h"
 
-#include "core/code.h"
 #include "core/error.h"
 
 #include <ctype.h>
@@ -16,21 +15,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const phase_names[FUZE_PHASE_COUNT] = {
-    "before", "partial", "sent", "promoted", "after", "persist", "persisted"};
-
-const char *fuze__phase_name(int phase) {
-  return phase >= 0 && phase < FUZE_PHASE_COUNT ? phase_names[phase] : "?";
-}
+/* Room for any name list of names.h in a message. */
+#define LIST_MAX 256
 
 static void config_defaults(fuze_config *cfg) {
   memset(cfg, 0, sizeof *cfg);
   cfg->faults = 1;
   cfg->domain_mode = FUZE_DOMAIN_NODE;
   cfg->code = FUZE_CODE_RS;
+  cfg->mode = FUZE_MODE_NONE;
   cfg->recovery = FUZE_RECOVERY_ROLLBACK;
-  cfg->chunk = 64 * 1024;
-  cfg->capacity = 256;
+  cfg->chunk = FUZE_DEFAULT_CHUNK;
+  cfg->capacity = FUZE_DEFAULT_CAPACITY;
   cfg->persist_every = 1;
 }
 
@@ -50,18 +46,32 @@ static int bad(char *msg, const char *key, const char *val, const char *accepted
                      val, key, accepted);
 }
 
+/* An integer in [lo, hi]; accepted NULL: the message says "lo..hi". */
 static int set_int(char *msg, const char *key, const char *val, long lo, long hi,
                    const char *accepted, int *dst) {
   long v;
-  if (parse_long(val, lo, hi, &v)) return bad(msg, key, val, accepted);
+  char range[64];
+  if (parse_long(val, lo, hi, &v)) {
+    snprintf(range, sizeof range, "%ld..%ld", lo, hi);
+    return bad(msg, key, val, accepted ? accepted : range);
+  }
   *dst = (int)v;
+  return FUZE_SUCCESS;
+}
+
+/* A name of table t (names.h). */
+static int set_named(char *msg, const char *key, const char *val, const fuze_names *t, int *dst) {
+  int v = fuze__name_value(t, val);
+  char list[LIST_MAX];
+  if (v < 0) return bad(msg, key, val, fuze__name_list(t, ", ", list, sizeof list));
+  *dst = v;
   return FUZE_SUCCESS;
 }
 
 static int set_domain(fuze_config *cfg, const char *val, char *msg) {
   long k;
-  if (!strcmp(val, "node")) cfg->domain_mode = FUZE_DOMAIN_NODE;
-  else if (!strcmp(val, "rank")) cfg->domain_mode = FUZE_DOMAIN_RANK;
+  int mode = fuze__name_value(&fuze__names_domain, val);
+  if (mode >= 0) cfg->domain_mode = mode;
   else if (!parse_long(val, 1, INT_MAX, &k)) {
     cfg->domain_mode = FUZE_DOMAIN_K;
     cfg->domain_k = (int)k;
@@ -70,88 +80,81 @@ static int set_domain(fuze_config *cfg, const char *val, char *msg) {
   return FUZE_SUCCESS;
 }
 
+/* code=<code> or code=<mode>: a mode runs over the rs code. */
 static int set_code(fuze_config *cfg, const char *val, char *msg) {
-  if (!strcmp(val, "rs")) cfg->code = FUZE_CODE_RS;
-  else if (!strcmp(val, "xor")) cfg->code = FUZE_CODE_XOR;
-  else if (!strcmp(val, "replicate")) cfg->code = FUZE_CODE_REPLICATE;
-  else if (!strcmp(val, "byzantine")) cfg->code = FUZE_CODE_BYZANTINE;
-  else return bad(msg, "code", val, "rs, xor, replicate, byzantine");
+  int code = fuze__name_value(&fuze__names_code, val);
+  int mode = fuze__name_value(&fuze__names_mode, val);
+  if (mode > FUZE_MODE_NONE) {
+    cfg->code = FUZE_CODE_RS, cfg->mode = mode;
+  } else if (code >= 0) {
+    cfg->code = code, cfg->mode = FUZE_MODE_NONE;
+  } else {
+    char list[LIST_MAX];
+    size_t o = strlen(fuze__name_list(&fuze__names_code, ", ", list, sizeof list));
+    for (int i = 0; i < fuze__names_mode.n && o < sizeof list; i++)
+      if (fuze__names_mode.rows[i].value != FUZE_MODE_NONE)
+        o += (size_t)snprintf(list + o, sizeof list - o, ", %s", fuze__names_mode.rows[i].name);
+    return bad(msg, "code", val, list);
+  }
   return FUZE_SUCCESS;
 }
 
-static int set_recovery(fuze_config *cfg, const char *val, char *msg) {
-  if (!strcmp(val, "rollback")) cfg->recovery = FUZE_RECOVERY_ROLLBACK;
-  else if (!strcmp(val, "forward")) cfg->recovery = FUZE_RECOVERY_FORWARD;
-  else return bad(msg, "recovery", val, "rollback, forward");
-  return FUZE_SUCCESS;
-}
-
-static int set_chunk(fuze_config *cfg, const char *val, char *msg) {
+static int set_size(char *msg, const char *key, const char *val, long lo, long hi, long multiple,
+                    const char *accepted, size_t *dst) {
   long v;
-  if (parse_long(val, 64, 1L << 30, &v) || (v & 63))
-    return bad(msg, "chunk", val, "a multiple of 64 bytes between 64 and 1073741824");
-  cfg->chunk = (size_t)v;
+  if (parse_long(val, lo, hi, &v) || v % multiple) return bad(msg, key, val, accepted);
+  *dst = (size_t)v;
+  return FUZE_SUCCESS;
+}
+
+static int set_dir(fuze_config *cfg, const char *val, char *msg) {
+  char accepted[64];
+  snprintf(accepted, sizeof accepted, "a path of 1..%zu characters", sizeof cfg->dir - 1);
+  if (!*val || strlen(val) >= sizeof cfg->dir) return bad(msg, "dir", val, accepted);
+  snprintf(cfg->dir, sizeof cfg->dir, "%s", val);
   return FUZE_SUCCESS;
 }
 
 static int set_key(fuze_config *cfg, const char *key, const char *val, char *msg) {
-  if (!strcmp(key, "faults")) return set_int(msg, key, val, 1, 255, "1..255", &cfg->faults);
-  if (!strcmp(key, "spares")) return set_int(msg, key, val, 0, INT_MAX, "an integer >= 0", &cfg->spares);
-  if (!strcmp(key, "domain")) return set_domain(cfg, val, msg);
-  if (!strcmp(key, "block")) return set_int(msg, key, val, 1, 255, "1..255", &cfg->block);
-  if (!strcmp(key, "code")) return set_code(cfg, val, msg);
-  if (!strcmp(key, "recovery")) return set_recovery(cfg, val, msg);
-  if (!strcmp(key, "chunk")) return set_chunk(cfg, val, msg);
-  if (!strcmp(key, "verbose")) return set_int(msg, key, val, 0, 9, "0..9", &cfg->verbose);
-  if (!strcmp(key, "inject")) return fuze__inject_parse(val, cfg, msg);
-  if (!strcmp(key, "capacity")) {
-    long v;
-    if (parse_long(val, 1, 1L << 30, &v)) return bad(msg, key, val, "1..1073741824 slots");
-    cfg->capacity = (size_t)v;
-    return FUZE_SUCCESS;
-  }
-  if (!strcmp(key, "lock")) {
-    if (strcmp(val, "shared") && strcmp(val, "exclusive")) return bad(msg, key, val, "shared, exclusive");
-    cfg->lock_exclusive = !strcmp(val, "exclusive");
-    return FUZE_SUCCESS;
-  }
-  if (!strcmp(key, "sync")) {
-    if (strcmp(val, "op") && strcmp(val, "batch")) return bad(msg, key, val, "op, batch");
-    cfg->sync_batch = !strcmp(val, "batch");
-    return FUZE_SUCCESS;
-  }
-  if (!strcmp(key, "shm")) {
-    if (strcmp(val, "auto") && strcmp(val, "on") && strcmp(val, "off")) return bad(msg, key, val, "auto, on, off");
-    cfg->shm = !strcmp(val, "on") ? FUZE_SHM_ON : !strcmp(val, "off") ? FUZE_SHM_OFF : FUZE_SHM_AUTO;
-    return FUZE_SUCCESS;
-  }
-  if (!strcmp(key, "persist_every"))
+  switch (fuze__name_value(&fuze__names_key, key)) {
+  case FUZE_KEY_FAULTS: return set_int(msg, key, val, 1, FUZE_MAX_FAULTS, NULL, &cfg->faults);
+  case FUZE_KEY_SPARES:
+    return set_int(msg, key, val, 0, INT_MAX, "an integer >= 0", &cfg->spares);
+  case FUZE_KEY_DOMAIN: return set_domain(cfg, val, msg);
+  case FUZE_KEY_BLOCK: return set_int(msg, key, val, 1, FUZE_GF_MEMBERS - 1, NULL, &cfg->block);
+  case FUZE_KEY_CODE: return set_code(cfg, val, msg);
+  case FUZE_KEY_RECOVERY: return set_named(msg, key, val, &fuze__names_recovery, &cfg->recovery);
+  case FUZE_KEY_CHUNK:
+    return set_size(msg, key, val, 64, 1L << 30, 64,
+                    "a multiple of 64 bytes between 64 and 1073741824", &cfg->chunk);
+  case FUZE_KEY_CAPACITY:
+    return set_size(msg, key, val, 1, 1L << 30, 1, "1..1073741824 slots", &cfg->capacity);
+  case FUZE_KEY_SYNC: return set_named(msg, key, val, &fuze__names_sync, &cfg->sync_batch);
+  case FUZE_KEY_LOCK: return set_named(msg, key, val, &fuze__names_lock, &cfg->lock_exclusive);
+  case FUZE_KEY_SHM: return set_named(msg, key, val, &fuze__names_shm, &cfg->shm);
+  case FUZE_KEY_DIR: return set_dir(cfg, val, msg);
+  case FUZE_KEY_PERSIST_EVERY:
     return set_int(msg, key, val, 1, INT_MAX, "an integer >= 1", &cfg->persist_every);
-  if (!strcmp(key, "verify_every"))
+  case FUZE_KEY_VERIFY_EVERY:
     return set_int(msg, key, val, 0, INT_MAX, "an integer >= 0 (0: never)", &cfg->verify_every);
-  if (!strcmp(key, "dir")) {
-    if (!*val || strlen(val) >= sizeof cfg->dir) return bad(msg, key, val, "a path of 1..1023 characters");
-    snprintf(cfg->dir, sizeof cfg->dir, "%s", val);
-    return FUZE_SUCCESS;
+  case FUZE_KEY_INJECT: return fuze__inject_parse(val, cfg, msg);
+  case FUZE_KEY_VERBOSE: return set_int(msg, key, val, 0, 9, NULL, &cfg->verbose);
   }
-  return fuze__error(msg, FUZE_ERR_CONFIG,
-                     "config: unknown key '%s' (known: faults, spares, domain, block, code, "
-                     "recovery, chunk, capacity, sync, lock, shm, dir, persist_every, verify_every, inject, verbose)", key);
+  char known[LIST_MAX];
+  return fuze__error(msg, FUZE_ERR_CONFIG, "config: unknown key '%s' (known: %s)", key,
+                     fuze__name_list(&fuze__names_key, ", ", known, sizeof known));
 }
-
-static const char *const known_keys[] = {"faults", "spares", "domain", "block", "code",
-                                         "recovery", "chunk", "capacity", "sync", "lock", "shm", "dir", "persist_every",
-                                         "verify_every", "inject", "verbose"};
 
 /* FUZE_<KEY> overrides the same key from the string. */
 static int apply_env(fuze_config *cfg, char *msg) {
-  for (size_t i = 0; i < sizeof known_keys / sizeof *known_keys; i++) {
+  for (int i = 0; i < fuze__names_key.n; i++) {
+    const char *key = fuze__names_key.rows[i].name;
     char var[32] = "FUZE_";
-    for (size_t j = 0; known_keys[i][j]; j++) var[5 + j] = (char)toupper(known_keys[i][j]);
+    for (size_t j = 0; key[j]; j++) var[5 + j] = (char)toupper(key[j]);
     const char *val = getenv(var);
     if (!val) continue;
-    if (!strcmp(known_keys[i], "inject")) cfg->ninject = 0;
-    int rc = set_key(cfg, known_keys[i], val, msg);
+    if (fuze__names_key.rows[i].value == FUZE_KEY_INJECT) cfg->ninject = 0;
+    int rc = set_key(cfg, key, val, msg);
     if (rc) return fuze__error(msg, rc, "%s (from environment variable %s)", fuze__thread_msg(), var);
   }
   return FUZE_SUCCESS;
@@ -179,7 +182,7 @@ int fuze__config_parse(const char *str, fuze_config *cfg, char *msg) {
   if (str) {
     size_t len = strlen(str);
     char *copy = malloc(len + 1);
-    if (!copy) return fuze__error(msg, FUZE_ERR_NOMEM, "config: out of memory");
+    if (!copy) return FUZE_NOMEM(msg, "config");
     memcpy(copy, str, len + 1);
     int rc = FUZE_SUCCESS;
     for (char *save = NULL, *it = strtok_r(copy, ";,", &save); it && !rc;
@@ -203,11 +206,12 @@ int fuze__config_parse(const char *str, fuze_config *cfg, char *msg) {
  *      inject=kill:rank=R:at=checkpoint:E[:phase=P] ---- */
 
 static int inject_bad(char *msg, const char *spec, const char *why) {
+  char phases[LIST_MAX];
   return fuze__error(msg, FUZE_ERR_CONFIG,
                      "config: bad inject spec '%s': %s (format: "
                      "wipe:ranks=R1+R2:at=checkpoint:E[:phase=P] or kill:rank=R:at=checkpoint:E"
-                     "[:phase=P], P one of before|partial|sent|promoted|after|persist|persisted;"
-                     " several separated by '/')", spec, why);
+                     "[:phase=P], P one of %s; several separated by '/')", spec, why,
+                     fuze__name_list(&fuze__names_phase, "|", phases, sizeof phases));
 }
 
 static int parse_ranks(fuze_inject_spec *sp, char *list) {
@@ -219,18 +223,20 @@ static int parse_ranks(fuze_inject_spec *sp, char *list) {
   return sp->nranks ? 0 : -1;
 }
 
-static int parse_phase(const char *v) {
-  for (int p = 0; p < FUZE_PHASE_COUNT; p++)
-    if (!strcmp(v, phase_names[p])) return p;
-  return -1;
+/* The E of "at=checkpoint:E" (the next ':'-token), E >= 1. */
+static int parse_at(char **save, long *at) {
+  char *num = strtok_r(NULL, ":", save);
+  return !num || parse_long(num, 1, LONG_MAX, at) ? -1 : 0;
 }
 
 /* corrupt:rank=R:struct=NAME:at=checkpoint:E[:target=primary|parity|replica][:bytes=N]
  * (verify.c fires it right after the E-th checkpoint commits). */
 static int corrupt_bad(char *msg, const char *spec, const char *why) {
+  char targets[LIST_MAX];
   return fuze__error(msg, FUZE_ERR_CONFIG,
                      "config: bad inject spec '%s': %s (format: corrupt:rank=R:struct=NAME:"
-                     "at=checkpoint:E[:target=primary|parity|replica][:bytes=N])", spec, why);
+                     "at=checkpoint:E[:target=%s][:bytes=N])", spec, why,
+                     fuze__name_list(&fuze__names_target, "|", targets, sizeof targets));
 }
 
 static int parse_corrupt(char *save, const char *orig, fuze_inject_spec *sp, char *msg) {
@@ -244,17 +250,19 @@ static int parse_corrupt(char *save, const char *orig, fuze_inject_spec *sp, cha
         return corrupt_bad(msg, orig, "rank= must be given once, as one rank >= 0");
       sp->ranks[sp->nranks++] = (int)v;
     } else if (!strncmp(tok, "struct=", 7)) {
-      if (!tok[7] || strlen(tok + 7) >= sizeof sp->name)
-        return corrupt_bad(msg, orig, "struct= must name an array, stack or map (1..63 characters)");
+      if (!tok[7] || strlen(tok + 7) >= sizeof sp->name) {
+        char why[96];
+        snprintf(why, sizeof why, "struct= must name an array, stack or map (1..%zu characters)",
+                 sizeof sp->name - 1);
+        return corrupt_bad(msg, orig, why);
+      }
       snprintf(sp->name, sizeof sp->name, "%s", tok + 7);
     } else if (!strcmp(tok, "at=checkpoint")) {
-      char *num = strtok_r(NULL, ":", &save);
-      if (!num || parse_long(num, 1, LONG_MAX, &sp->at_checkpoint))
+      if (parse_at(&save, &sp->at_checkpoint))
         return corrupt_bad(msg, orig, "at=checkpoint must be followed by :E with E >= 1");
     } else if (!strncmp(tok, "target=", 7)) {
-      if (strcmp(tok + 7, "primary") && strcmp(tok + 7, "parity") && strcmp(tok + 7, "replica"))
+      if ((sp->target = fuze__name_value(&fuze__names_target, tok + 7)) < 0)
         return corrupt_bad(msg, orig, "target must be primary or parity (or replica, code=byzantine)");
-      sp->target = !strcmp(tok + 7, "parity") ? 1 : !strcmp(tok + 7, "replica") ? 2 : 0;
     } else if (!strncmp(tok, "bytes=", 6)) {
       if (parse_long(tok + 6, 1, 4096, &sp->bits))
         return corrupt_bad(msg, orig, "bytes=N flips N random bits, N in 1..4096");
@@ -272,21 +280,20 @@ static int parse_corrupt(char *save, const char *orig, fuze_inject_spec *sp, cha
 static int parse_spec(char *spec, const char *orig, fuze_inject_spec *sp, char *msg) {
   char *save = NULL, *tok = strtok_r(spec, ":", &save);
   memset(sp, 0, sizeof *sp);
-  if (tok && !strcmp(tok, "corrupt")) return parse_corrupt(save, orig, sp, msg);
-  if (!tok || (strcmp(tok, "wipe") && strcmp(tok, "kill")))
-    return inject_bad(msg, orig, "the kind must be 'wipe' or 'kill' (or 'corrupt')");
-  sp->kind = !strcmp(tok, "kill") ? FUZE_INJECT_KILL : FUZE_INJECT_WIPE;
+  sp->kind = fuze__name_value(&fuze__names_inject, tok);
+  if (sp->kind == FUZE_INJECT_CORRUPT) return parse_corrupt(save, orig, sp, msg);
+  if (sp->kind < 0) return inject_bad(msg, orig, "the kind must be 'wipe' or 'kill' (or 'corrupt')");
   while ((tok = strtok_r(NULL, ":", &save))) {
     if (!strncmp(tok, "ranks=", 6) || !strncmp(tok, "rank=", 5)) {
       if (sp->nranks) return inject_bad(msg, orig, "ranks given twice");
       if (parse_ranks(sp, strchr(tok, '=') + 1))
         return inject_bad(msg, orig, "ranks must be R1+R2+... (non-negative)");
     } else if (!strcmp(tok, "at=checkpoint")) {
-      char *num = strtok_r(NULL, ":", &save);
-      if (!num || parse_long(num, 1, LONG_MAX, &sp->at_checkpoint))
+      if (parse_at(&save, &sp->at_checkpoint))
         return inject_bad(msg, orig, "at=checkpoint must be followed by :E with E >= 1");
     } else if (!strncmp(tok, "phase=", 6)) {
-      if ((sp->phase = parse_phase(tok + 6)) < 0) return inject_bad(msg, orig, "unknown phase");
+      if ((sp->phase = fuze__name_value(&fuze__names_phase, tok + 6)) < 0)
+        return inject_bad(msg, orig, "unknown phase");
     } else
       return inject_bad(msg, orig, "unknown field");
   }
@@ -296,12 +303,18 @@ static int parse_spec(char *spec, const char *orig, fuze_inject_spec *sp, char *
 }
 
 int fuze__inject_parse(const char *value, fuze_config *cfg, char *msg) {
-  char buf[1024];
-  if (strlen(value) >= sizeof buf) return inject_bad(msg, "(too long)", "longer than 1023 characters");
+  char buf[FUZE_INJECT_VALUE_MAX], why[64];
+  if (strlen(value) >= sizeof buf) {
+    snprintf(why, sizeof why, "longer than %zu characters", sizeof buf - 1);
+    return inject_bad(msg, "(too long)", why);
+  }
   snprintf(buf, sizeof buf, "%s", value);
   for (char *save = NULL, *s = strtok_r(buf, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
-    if (cfg->ninject >= FUZE_MAX_INJECT) return inject_bad(msg, value, "more than 16 specs");
-    char orig[1024];
+    if (cfg->ninject >= FUZE_MAX_INJECT) {
+      snprintf(why, sizeof why, "more than %d specs", FUZE_MAX_INJECT);
+      return inject_bad(msg, value, why);
+    }
+    char orig[FUZE_INJECT_VALUE_MAX];
     snprintf(orig, sizeof orig, "%s", s);
     int rc = parse_spec(s, orig, &cfg->inject[cfg->ninject], msg);
     if (rc) return rc;

@@ -9,14 +9,19 @@
 #ifndef FUZE_LIMITS_H
 #define FUZE_LIMITS_H
 
+#include "fuze.h"
+
 #include <stddef.h>
 
 /* k + f of one block (GF(2^8)). */
 #define FUZE_GF_MEMBERS 256
 /* Twice that: bounds for per-block-communicator tables with room to spare. */
 #define FUZE_GF_MEMBERS2 (2 * FUZE_GF_MEMBERS)
+/* faults=: a block needs at least one primary besides its backups. */
+#define FUZE_MAX_FAULTS (FUZE_GF_MEMBERS - 1)
 
-/* Name of a protected array, stack or map, with its terminating NUL. */
+/* Name of a protected array, stack or map, with its terminating NUL (the
+ * public fuze_verify_entry.name has this size too: checked below). */
 #define FUZE_NAME_MAX 64
 
 /* Alignment of every region in an RMA window (a cache line: 64 bytes). */
@@ -38,6 +43,8 @@ _Static_assert(FUZE_HDR_BYTES <= FUZE_HDR_LINE, "a member header fits its line")
 _Static_assert(FUZE_HDR_LINE % FUZE_ALIGN == 0 || FUZE_ALIGN % FUZE_HDR_LINE == 0,
                "header lines and window alignment agree");
 _Static_assert((FUZE_ALIGN & (FUZE_ALIGN - 1)) == 0, "FUZE_ALIGN is a power of two");
+_Static_assert(sizeof(((fuze_verify_entry *)0)->name) == FUZE_NAME_MAX,
+               "fuze.h's fuze_verify_entry.name holds a name of FUZE_NAME_MAX bytes");
 
 /* n rounded up to FUZE_ALIGN. */
 static inline size_t fuze__align(size_t n) {

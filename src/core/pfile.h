@@ -14,15 +14,15 @@
 #ifndef FUZE_PFILE_H
 #define FUZE_PFILE_H
 
+#include "core/limits.h"
+#include "core/names.h" /* enum fuze_ps_kind, enum fuze_code_kind, enum fuze_mode */
 #include "core/plan.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 #define FUZE_PFILE_VERSION 2 /* 2: one 64-byte header line per member */
-#define FUZE_PFILE_NAME_MAX 64 /* == FUZE_NAME_MAX */
-
-enum { FUZE_PS_ARRAY = 0, FUZE_PS_STACK = 1, FUZE_PS_MAP = 2 };
+#define FUZE_PFILE_NAME_MAX FUZE_NAME_MAX /* a structure name, with its NUL */
 
 /* Region layout of a fused stack/map region of a block of k members at
  * capacity cap (fused.c uses exactly this):
@@ -33,8 +33,10 @@ enum { FUZE_PS_ARRAY = 0, FUZE_PS_STACK = 1, FUZE_PS_MAP = 2 };
  *   [nodes_off, +cap*nb)     nodes: parity of the members' values, slot order
  * Each part starts 64-byte aligned. Slots >= a member's count hold zeros in
  * its key replica and contribute zeros to the nodes. */
-static inline size_t fuze__align64(size_t n) { return (n + 63) & ~(size_t)63; }
-#define FUZE_HDR_STRIDE 64 /* bytes of a member's header in a region */
+#define FUZE_HDR_STRIDE FUZE_HDR_LINE /* bytes of a member's header in a region */
+_Static_assert(FUZE_HDR_STRIDE == 64 && FUZE_ALIGN == 64,
+               "format version 2 has 64-byte header lines and 64-byte aligned parts");
+static inline size_t fuze__align64(size_t n) { return fuze__align(n); }
 static inline size_t fuze__hdr_off(int i) { return FUZE_HDR_STRIDE * (size_t)i; }
 typedef struct fuze_fobj_layout {
   size_t keys_off, nodes_off, bytes;
@@ -42,8 +44,8 @@ typedef struct fuze_fobj_layout {
 static inline fuze_fobj_layout fuze__fobj_layout(int k, size_t cap, size_t kb, size_t nb) {
   fuze_fobj_layout l;
   l.keys_off = fuze__hdr_off(k);
-  l.nodes_off = l.keys_off + fuze__align64((size_t)k * cap * kb);
-  l.bytes = l.nodes_off + fuze__align64(cap * nb);
+  l.nodes_off = l.keys_off + fuze__align((size_t)k * cap * kb);
+  l.bytes = l.nodes_off + fuze__align(cap * nb);
   return l;
 }
 
@@ -55,7 +57,7 @@ static inline fuze_fobj_layout fuze__fobj_layout(int k, size_t cap, size_t kb, s
  * count 0 (and seq 0 for stacks and maps). Names are unique across kinds. */
 typedef struct fuze_pstruct {
   char name[FUZE_PFILE_NAME_MAX];
-  int kind;               /* FUZE_PS_* */
+  int kind;               /* enum fuze_ps_kind */
   /* Arrays. */
   char type_name[32];     /* the MPI datatype's name as registered, e.g. "MPI_DOUBLE" */
   size_t elem;            /* element bytes */
@@ -146,10 +148,11 @@ int fuze__pfile_rebuild(fuze_pfile *const *files, int ranks, int target, fuze_pf
 typedef struct fuze_manifest {
   uint32_t version;
   uint64_t job_id;
-  int ranks, f, spares, code;
+  int ranks, f, spares, code; /* code: enum fuze_code_kind (the files' code) */
   int ncomplete;          /* 0..2 */
   uint64_t complete[2];   /* newest first */
   int64_t ckpt_calls[2];  /* fuze_checkpoint() calls at each complete epoch */
+  int mode;               /* enum fuze_mode over code rs: a "mode" line when not none */
 } fuze_manifest;
 
 /* FUZE_ERR_NOT_FOUND when absent, FUZE_ERR_CORRUPT when unparsable or newer. */

@@ -62,7 +62,7 @@ int fuze__plan_group_blocks(int n, int ndomains, int f, int max_block) {
 }
 
 int fuze__plan_block_limit(int f, int max_block) {
-  int field = FUZE_PLAN_FIELD - f;
+  int field = FUZE_GF_MEMBERS - f;
   if (max_block > 0) return max_block;
   return FUZE_PLAN_DEFAULT_BLOCK < field ? FUZE_PLAN_DEFAULT_BLOCK : field;
 }
@@ -86,15 +86,15 @@ static int check_numbers(const fuze_plan_input *in, char *eb, size_t el) {
     return plan_fail(eb, el, FUZE_ERR_CONFIG,
                      "faults=%d needs at least %d failure domains, got %d (%d compute + %d spare)",
                      f, f + 1, ndom, ndom - a, a);
-  if (f >= FUZE_PLAN_FIELD)
+  if (f >= FUZE_GF_MEMBERS)
     return plan_fail(eb, el, FUZE_ERR_CONFIG,
                      "faults=%d exceeds GF(2^8): k + m <= %d allows at most %d faults", f,
-                     FUZE_PLAN_FIELD, FUZE_PLAN_FIELD - 1);
-  if (in->max_block > FUZE_PLAN_FIELD - f)
+                     FUZE_GF_MEMBERS, FUZE_GF_MEMBERS - 1);
+  if (in->max_block > FUZE_GF_MEMBERS - f)
     return plan_fail(eb, el, FUZE_ERR_CONFIG,
                      "block=%d too large for faults=%d: GF(2^8) allows at most %d primaries "
                      "per block (k + m <= %d)",
-                     in->max_block, f, FUZE_PLAN_FIELD - f, FUZE_PLAN_FIELD);
+                     in->max_block, f, FUZE_GF_MEMBERS - f, FUZE_GF_MEMBERS);
   return FUZE_SUCCESS;
 }
 
@@ -404,7 +404,7 @@ int fuze__plan_build(const fuze_plan_input *in, fuze_plan *out, char *errbuf,
                      .f = in->f};
   plan_work w;
   rc = work_init(&w, in);
-  if (rc) rc = plan_fail(errbuf, errlen, rc, "plan: out of memory for %d ranks", in->nranks);
+  if (rc) rc = plan_fail(errbuf, errlen, rc, "plan for %d ranks: out of memory", in->nranks);
   else rc = build_steps(&w, out, errbuf, errlen);
   work_free(&w);
   if (rc) fuze__plan_free(out);

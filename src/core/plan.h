@@ -3,10 +3,11 @@
 #ifndef FUZE_PLAN_H
 #define FUZE_PLAN_H
 
+#include "core/limits.h" /* FUZE_GF_MEMBERS: primaries + backups of a block */
+
 #include <stddef.h>
 
 #define FUZE_PLAN_DEFAULT_BLOCK 32
-#define FUZE_PLAN_FIELD 256 /* GF(2^8) Reed-Solomon: primaries + backups <= 256 */
 
 typedef struct fuze_plan_input {
   int nranks;          /* all ranks, compute and spare */
@@ -71,7 +72,7 @@ int fuze__plan_check_detail(const fuze_plan *p, int *failing, int *nfailing, lon
 int fuze__plan_group_blocks(int n, int ndomains, int f, int max_block);
 
 /* The effective block limit: max_block when > 0, else
- * min(FUZE_PLAN_DEFAULT_BLOCK, FUZE_PLAN_FIELD - f). */
+ * min(FUZE_PLAN_DEFAULT_BLOCK, FUZE_GF_MEMBERS - f). */
 int fuze__plan_block_limit(int f, int max_block);
 
 #endif

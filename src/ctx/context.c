@@ -11,6 +11,7 @@
 #include "comm/coll.h"
 #include "comm/topo.h"
 #include "comm/transport.h"
+#include "core/names.h"
 #include "data/array.h"
 #include "data/fused.h"
 #include "proto/byzantine.h"
@@ -29,8 +30,7 @@ static int build_codes(fuze_ctx *ctx) {
   if (!ctx->codes) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_init: out of memory");
   for (int b = 0; b < p->nblocks; b++) {
     int k = p->block_start[b + 1] - p->block_start[b];
-    int kind = ctx->cfg.code == FUZE_CODE_BYZANTINE ? FUZE_CODE_RS : ctx->cfg.code;
-    int rc = fuze__code_init(&ctx->codes[b], k, p->f, kind);
+    int rc = fuze__code_init(&ctx->codes[b], k, p->f, ctx->cfg.code);
     if (rc) return CTX_ERR(ctx, rc, "fuze_init: %s", fuze__thread_msg());
   }
   return FUZE_SUCCESS;
@@ -76,19 +76,12 @@ static int build_plan(fuze_ctx *ctx) {
   return FUZE_SUCCESS;
 }
 
-static const char *code_name(int code) {
-  return code == FUZE_CODE_XOR         ? "xor"
-         : code == FUZE_CODE_REPLICATE ? "replicate"
-         : code == FUZE_CODE_BYZANTINE ? "byzantine"
-                                       : "rs";
-}
-
 static void print_plan(const fuze_ctx *ctx) {
   const fuze_plan *p = &ctx->plan;
   if (!ctx->cfg.verbose || ctx->rank != 0) return;
   printf("fuze: %d ranks (%d compute), %d failure domains, faults=%d, spares=%d, code=%s: "
          "%d blocks, %d backups (replication: %d)\n", p->nranks, p->ncompute, p->ndomains, p->f,
-         p->spares, code_name(ctx->cfg.code), p->nblocks, p->nblocks * p->f, p->ncompute * p->f);
+         p->spares, fuze__code_label(ctx->cfg.code, ctx->cfg.mode), p->nblocks, p->nblocks * p->f, p->ncompute * p->f);
   for (int b = 0; b < p->nblocks; b++) {
     printf("fuze:   block %d: ranks", b);
     for (int x = p->block_start[b]; x < p->block_start[b + 1]; x++) printf(" %d", p->members[x]);

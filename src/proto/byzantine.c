@@ -98,7 +98,7 @@ struct fuze_byz {
   armed arm[MAX_ARMED];
 };
 
-static int is_byz(const fuze_ctx *ctx) { return ctx->cfg.code == FUZE_CODE_BYZANTINE; }
+static int is_byz(const fuze_ctx *ctx) { return ctx->cfg.mode == FUZE_MODE_BYZANTINE; }
 
 static void arr_free(fuze_byz *z, byz_arr *ba) {
   free(ba->sent);

@@ -240,6 +240,7 @@ static int write_manifest(fuze_ctx *ctx, const uint64_t *ep, const int64_t *call
   man.f = ctx->plan.f;
   man.spares = ctx->plan.spares;
   man.code = ctx->cfg.code;
+  man.mode = ctx->cfg.mode;
   man.ncomplete = n;
   for (int x = 0; x < n; x++) {
     man.complete[x] = ep[x];
@@ -569,10 +570,6 @@ static uint64_t new_job_id(void) {
   return x ? x : 1;
 }
 
-static const char *code_str(int c) {
-  return c == FUZE_CODE_XOR ? "xor" : c == FUZE_CODE_REPLICATE ? "replicate" : "rs";
-}
-
 int fuze__persist_init(fuze_ctx *ctx) {
   if (!ctx->cfg.dir[0]) return FUZE_SUCCESS;
   fuze__kill_disarm(ctx);
@@ -599,13 +596,13 @@ int fuze__persist_init(fuze_ctx *ctx) {
   ctx->job_id = man.job_id;
   if (man.ncomplete &&
       (man.ranks != ctx->size || man.f != ctx->plan.f || man.spares != ctx->plan.spares ||
-       man.code != ctx->cfg.code))
+       man.code != ctx->cfg.code || man.mode != ctx->cfg.mode))
     return fuze__agree(&ctx->net, CTX_ERR(ctx, FUZE_ERR_CONFIG,
                        "fuze_init: dir=%s holds a checkpoint of a job with %d ranks, faults=%d, "
                        "spares=%d, code=%s; this job has %d ranks, faults=%d, spares=%d, code=%s "
                        "(use the same geometry, or another dir)", ctx->cfg.dir, man.ranks, man.f,
-                       man.spares, code_str(man.code), ctx->size, ctx->plan.f, ctx->plan.spares,
-                       code_str(ctx->cfg.code)));
+                       man.spares, fuze__code_label(man.code, man.mode), ctx->size, ctx->plan.f,
+                       ctx->plan.spares, fuze__code_label(ctx->cfg.code, ctx->cfg.mode)));
   char dir[PATH_BYTES];
   my_dir(ctx, dir, sizeof dir);
   if ((rc = fuze__agree(&ctx->net, mkdir_p(dir, ctx->msg)))) return rc;
