@@ -35,4 +35,16 @@ int fuze__reduce_to(fuze_net *net, MPI_Comm comm, int b, int root, unsigned char
                     const unsigned char *data, size_t dlen, size_t fused, fuze_sink sink,
                     void *arg);
 
+/* A sequence of checked calls that keeps its first error: FUZE_MPI_KEEP(rc,
+ * msgbuf, call) runs FUZE_MPI(msgbuf, call) and, when rc is still
+ * FUZE_SUCCESS, stores its result in rc; once rc holds an error a later
+ * failure is recorded in the thread's message only, so msgbuf keeps the first
+ * one's text for fuze__agree. Evaluates to 1 when the call succeeded. */
+static inline int fuze__keep_first(int *rc, int r) {
+  if (!*rc) *rc = r;
+  return r == FUZE_SUCCESS;
+}
+#define FUZE_MPI_KEEP(rc, msgbuf, call) \
+  fuze__keep_first(&(rc), FUZE_MPI((rc) ? NULL : (msgbuf), call))
+
 #endif

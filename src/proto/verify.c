@@ -43,7 +43,7 @@
  * VGAP bytes merged), gathered to every rank. All Galois-field arithmetic is
  * ISA-L's (gf_mul, gf_inv, ec_encode_data through code.h). */
 #include "proto/verify.h"
-#include "proto/byzantine.h"
+#include "proto/inject_corrupt.h"
 #include "data/array.h"
 #include "comm/coll.h"
 #include "comm/transport.h"
@@ -787,152 +787,8 @@ int fuze_verify_last(const fuze_ctx *ctx, fuze_verify_report *report) {
   return FUZE_SUCCESS;
 }
 
-/* ---- inject=corrupt:rank=R:struct=NAME:at=checkpoint:E[:target=...][:bytes=N] ---- */
-
-static uint64_t splitmix(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-/* Up to 3 byte spans that make up the target; bit b of the target is bit
- * b % 8 of byte b / 8 counted across the spans. */
-typedef struct span {
-  unsigned char *p[3];
-  size_t n[3];
-  int nspans;
-  const unsigned char *origin; /* offsets are printed from here (NULL: within each span) */
-  const char *label[3];
-} span;
-
-static unsigned char *span_byte(span *sp, size_t at, int *which) {
-  for (int x = 0; x < sp->nspans; x++) {
-    if (at < sp->n[x]) {
-      *which = x;
-      return sp->p[x] + at;
-    }
-    at -= sp->n[x];
-  }
-  return NULL;
-}
-
-static int corrupt_target(fuze_ctx *ctx, const fuze_inject_spec *sp, span *t, const char **what,
-                          int *block, int *backup) {
-  memset(t, 0, sizeof *t);
-  *block = *backup = -1;
-  for (int x = 0; x < ctx->narrays; x++) {
-    fuze_array *a = ctx->arrays[x];
-    if (strcmp(a->name, sp->name)) continue;
-    if (sp->target == 0) {
-      *what = "committed copy";
-      t->p[0] = a->shadow, t->n[0] = a->shadow ? a->bytes : 0, t->nspans = 1;
-      *block = ctx->plan.block_of[ctx->rank];
-    } else {
-      *what = "committed parity";
-      for (int h = 0; h < a->nhosted && !t->nspans; h++)
-        if (a->hosted[h].fused) {
-          t->p[0] = a->winbase + a->hosted[h].off + fuze__align(a->hosted[h].fused);
-          t->n[0] = a->hosted[h].fused, t->nspans = 1;
-          *block = a->hosted[h].block, *backup = a->hosted[h].j;
-        }
-    }
-    return 1;
-  }
-  for (int x = 0; x < ctx->nfobjs; x++) {
-    fuze_fobj *f = ctx->fobjs[x];
-    if (strcmp(f->name, sp->name)) continue;
-    if (sp->target == 0) {
-      *what = f->kb ? "values and keys" : "elements";
-      t->p[0] = f->vals, t->n[0] = f->n * f->nb, t->label[0] = "value byte ";
-      t->p[1] = f->keys, t->n[1] = f->n * f->kb, t->label[1] = "key byte ";
-      t->nspans = 2;
-      *block = ctx->plan.block_of[ctx->rank];
-    } else if (f->nhosted) {
-      const fuze_hosted *h = &f->hosted[0];
-      int k = ctx->plan.block_start[h->block + 1] - ctx->plan.block_start[h->block];
-      fuze_fobj_layout l = fuze__fobj_layout(k, f->cap, f->kb, f->nb);
-      unsigned char *r = f->winbase + h->off + h->fused; /* committed half */
-      *what = "committed region (index replicas and fused nodes; offsets in the region)";
-      t->origin = r;
-      t->p[0] = r, t->n[0] = fuze__hdr_off(k);
-      t->p[1] = r + l.keys_off, t->n[1] = (size_t)k * f->cap * f->kb;
-      t->p[2] = r + l.nodes_off, t->n[2] = f->cap * f->nb;
-      t->nspans = 3;
-      *block = h->block, *backup = h->j;
-    }
-    return 1;
-  }
-  return 0;
-}
-
-static void corrupt_one(fuze_ctx *ctx, int s, const fuze_inject_spec *sp) {
-  span t;
-  const char *what = "";
-  int block, backup;
-  if (sp->target == 2) { /* target=replica: code=byzantine's replicas (byzantine.c) */
-    fuze__byz_corrupt_replica(ctx, s, sp->name, sp->bits);
-    return;
-  }
-  if (!corrupt_target(ctx, sp, &t, &what, &block, &backup)) {
-    if (ctx->cfg.verbose)
-      printf("fuze: rank %d: inject corrupt: no array, stack or map named '%s' (ignored)\n",
-             ctx->rank, sp->name);
-    return;
-  }
-  size_t bytes = 0;
-  for (int x = 0; x < t.nspans; x++) bytes += t.n[x];
-  if (!bytes) {
-    if (ctx->cfg.verbose)
-      printf("fuze: rank %d: inject corrupt: '%s' has no %s bytes here (ignored)\n", ctx->rank,
-             sp->name, sp->target ? "hosted parity" : "committed");
-    return;
-  }
-  uint64_t seed = (uint64_t)ctx->rank * 1000003u + (uint64_t)ctx->ckpt_calls * 7919u + (uint64_t)s;
-  uint64_t nbits = (uint64_t)bytes * 8, want = (uint64_t)sp->bits < nbits ? (uint64_t)sp->bits : nbits;
-  uint64_t *done = malloc(sizeof(uint64_t) * (size_t)want);
-  if (!done) return;
-  uint64_t ndone = 0;
-  if (ctx->cfg.verbose) {
-    printf("fuze: rank %d: inject corrupt after checkpoint %ld: flipping %llu bit(s) of '%s' (%s",
-           ctx->rank, ctx->ckpt_calls, (unsigned long long)want, sp->name, what);
-    if (backup >= 0) printf(", block %d backup %d", block, backup);
-    printf(") at bytes");
-  }
-  while (ndone < want) {
-    uint64_t bit = splitmix(&seed) % nbits;
-    int dup = 0;
-    for (uint64_t d = 0; d < ndone && !dup; d++) dup = done[d] == bit;
-    if (dup) continue;
-    done[ndone++] = bit;
-    int which = 0;
-    unsigned char *c = span_byte(&t, (size_t)(bit / 8), &which);
-    *c ^= (unsigned char)(1u << (bit % 8));
-    if (ctx->cfg.verbose && ndone <= 8)
-      printf("%s %s%zu", ndone == 1 ? "" : ",", t.label[which] ? t.label[which] : "",
-             (size_t)(c - (t.origin ? t.origin : t.p[which])));
-  }
-  if (sp->target) {
-    for (int x = 0; x < ctx->narrays; x++)
-      if (!strcmp(ctx->arrays[x]->name, sp->name)) fuze__win_sync(&ctx->net, ctx->arrays[x]->win);
-    for (int x = 0; x < ctx->nfobjs; x++)
-      if (!strcmp(ctx->fobjs[x]->name, sp->name) && !ctx->fobjs[x]->excl)
-        fuze__win_sync(&ctx->net, ctx->fobjs[x]->win);
-  }
-  if (ctx->cfg.verbose) {
-    printf("%s\n", ndone > 8 ? ", ..." : "");
-    fflush(stdout);
-  }
-  free(done);
-}
-
 int fuze__verify_after_commit(fuze_ctx *ctx) {
-  for (int s = 0; s < ctx->cfg.ninject; s++) {
-    const fuze_inject_spec *sp = &ctx->cfg.inject[s];
-    if (sp->kind == FUZE_INJECT_CORRUPT && sp->at_checkpoint == ctx->ckpt_calls &&
-        sp->nranks == 1 && sp->ranks[0] == ctx->rank && !ctx->lost)
-      corrupt_one(ctx, s, sp);
-  }
+  fuze__inject_corrupt(ctx);
   if (ctx->cfg.verify_every <= 0 || ctx->ckpt_calls % ctx->cfg.verify_every) return FUZE_SUCCESS;
   int rc = fuze__verify_collective(ctx, NULL);
   return rc == FUZE_RECOVERED ? FUZE_SUCCESS : rc;
