@@ -150,3 +150,11 @@ int fuze__reduce_to(fuze_net *net, MPI_Comm comm, int b, int root, unsigned char
   free(r.res);
   return rc;
 }
+
+/* ---- any ---- */
+
+int fuze__any(fuze_net *net, int mine) {
+  int flag = mine != 0, any = 0;
+  int rc = FUZE_MPI(net->msg, MPI_Allreduce(&flag, &any, 1, MPI_INT, MPI_MAX, net->comm));
+  return rc ? rc : any;
+}

@@ -35,6 +35,11 @@ int fuze__reduce_to(fuze_net *net, MPI_Comm comm, int b, int root, unsigned char
                     const unsigned char *data, size_t dlen, size_t fused, fuze_sink sink,
                     void *arg);
 
+/* Collective over net->comm: 1 if any rank passed a non-zero flag, 0 if
+ * none, FUZE_ERR_MPI (message recorded, not agreed) when the reduction
+ * failed. fuze__any_lost without the per-rank table. */
+int fuze__any(fuze_net *net, int mine);
+
 /* A sequence of checked calls that keeps its first error: FUZE_MPI_KEEP(rc,
  * msgbuf, call) runs FUZE_MPI(msgbuf, call) and, when rc is still
  * FUZE_SUCCESS, stores its result in rc; once rc holds an error a later

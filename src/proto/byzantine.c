@@ -53,7 +53,7 @@
  * committed data against backup j's committed parity. */
 typedef struct audit {
   fuze_ctx *ctx;
-  const char *name, *part;   /* the structure; what a backup's parity is called */
+  const char *name, *part, *was; /* the structure; what a backup's parity is called, its verb */
   int b, j;
   const unsigned char *data; /* a member's committed data (dlen bytes) */
   size_t dlen, fused;        /* fused: bytes of the parity */
@@ -89,9 +89,9 @@ static int audit_block(audit *t, long *fixed) {
     t->repaired(t);
     *fixed += t->bad;
     if (ctx->cfg.verbose)
-      printf("fuze: byzantine: '%s' block %d: %s of backup %d on rank %d was wrong in %ld "
+      printf("fuze: byzantine: '%s' block %d: %s of backup %d on rank %d %s wrong in %ld "
              "byte(s) while every copy agreed: re-encoded\n", t->name, t->b, t->part, j,
-             ctx->rank, t->bad);
+             ctx->rank, t->was, t->bad);
   }
   return rc;
 }
@@ -104,7 +104,7 @@ static unsigned char *arr_parity(audit *t) {
 static void arr_repaired(audit *t) { fuze__byz_sync_working(t->obj, t->b, t->j); }
 
 static int audit_array(fuze_ctx *ctx, fuze_array *a, int b, long *fixed) {
-  audit t = {ctx, a->name, "parity", b, 0, a->shadow, a->bytes, a->fused[b],
+  audit t = {ctx, a->name, "parity", "was", b, 0, a->shadow, a->bytes, a->fused[b],
              arr_parity, arr_repaired, a, 0};
   return audit_block(&t, fixed);
 }
@@ -120,7 +120,7 @@ static unsigned char *fo_parity(audit *t) {
 static void fo_repaired(audit *t) { fuze__byz_fregion_write(t->obj, t->b, t->j, NULL); }
 
 static int audit_fobj(fuze_ctx *ctx, fuze_fobj *f, int b, long *fixed) {
-  audit t = {ctx, f->name, "nodes", b, 0, f->vals, f->n * f->nb, f->cap * f->nb,
+  audit t = {ctx, f->name, "nodes", "were", b, 0, f->vals, f->n * f->nb, f->cap * f->nb,
              fo_parity, fo_repaired, f, 0};
   fuze__byz_fwin_sync(f);
   return audit_block(&t, fixed);
