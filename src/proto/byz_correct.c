@@ -31,15 +31,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct byz_buf {
-  unsigned char *p;
-  size_t len;
-  int owned; /* p is freed when done with */
-} byz_buf;
-
 typedef struct vote vote;
 
-/* The per-structure part. Return values: 0, or -1 when out of memory. */
+/* The per-structure part. Return values: 0, or -1 when out of memory
+ * (export and apply: a FUZE_ code, message recorded). */
 typedef struct byz_kind {
   int (*export)(vote *w, int o, byz_buf *out);   /* holder: o as it stands here */
   int (*build)(vote *w);                         /* leader: w->blk from w->raw */
@@ -47,8 +42,7 @@ typedef struct byz_kind {
   /* Holder: where o's correct form (len bytes) can be received in place, or
    * NULL (a buffer); NULL member: always a buffer. */
   unsigned char *(*inplace)(vote *w, int o, size_t len);
-  /* Holder: o's correct form takes effect (a FUZE_ code, message recorded). */
-  int (*apply)(vote *w, int o, const unsigned char *p, size_t len);
+  int (*apply)(vote *w, int o, const unsigned char *p, size_t len); /* holder: it takes effect */
   void (*release)(vote *w);                      /* what build allocated (NULL: nothing) */
 } byz_kind;
 
@@ -57,11 +51,8 @@ struct vote {
   const byz_kind *ops;
   int x, b, k, f, f1, nobj, L, me;
   size_t pad;            /* the leader pads gathered objects with zeros to this many bytes */
-  MPI_Comm comm;
   unsigned char *flags;  /* the faulty objects (the vote's result) */
-  uint64_t *lens;        /* per object: its length (gather), its correction's (scatter) */
-  byz_buf *mine;         /* gather: what this rank exports; scatter: the leader's
-                          * corrections, a holder's receive buffers */
+  byz_buf *mine;         /* gather: what this rank exports; scatter: the leader's corrections */
   unsigned char **raw;   /* leader: every object as gathered */
   size_t *rawlen;
   MPI_Request *req;
@@ -88,24 +79,27 @@ static int holder(const vote *w, int o) {
 
 static int nomem(const vote *w) { return FUZE_NOMEM(w->ctx->msg, "byzantine"); }
 
+/* The buffers are the mode's (byz_work, sized for the largest block): the
+ * same plan on every rank, so a failure here is the same everywhere. */
 static int vote_init(vote *w, fuze_ctx *ctx, const byz_kind *ops, int x, int b, size_t pad) {
   const fuze_plan *p = &ctx->plan;
+  byz_work *wk = &ctx->byz->work;
   memset(w, 0, sizeof *w);
   w->ctx = ctx, w->ops = ops, w->x = x, w->b = b;
   w->k = fuze__byz_k(ctx, b), w->f = p->f, w->f1 = p->f + 1;
   w->nobj = w->k * w->f1 + w->f;
   w->L = p->members[p->block_start[b]], w->me = ctx->rank;
   w->pad = pad ? pad : 1;
-  w->comm = ctx->byz->comm;
+  if (w->nobj > wk->cap)
+    return CTX_ERR(ctx, FUZE_ERR_STATE, "byzantine: block %d has %d objects, more than planned "
+                   "(%d)", b, w->nobj, wk->cap);
   size_t n = (size_t)w->nobj;
-  w->flags = calloc(n, 1);
-  w->lens = calloc(n, sizeof *w->lens);
-  w->mine = calloc(n, sizeof *w->mine);
-  w->raw = calloc(n, sizeof *w->raw);
-  w->rawlen = calloc(n, sizeof *w->rawlen);
-  w->req = malloc(sizeof *w->req * n);
-  int ok = w->flags && w->lens && w->mine && w->raw && w->rawlen && w->req;
-  return ok ? FUZE_SUCCESS : nomem(w);
+  w->flags = memset(wk->flags, 0, n);
+  w->mine = memset(wk->mine, 0, n * sizeof *wk->mine);
+  w->raw = memset(wk->raw, 0, n * sizeof *wk->raw);
+  w->rawlen = memset(wk->rawlen, 0, n * sizeof *wk->rawlen);
+  w->req = wk->req;
+  return FUZE_SUCCESS;
 }
 
 static void drop_mine(vote *w) {
@@ -119,66 +113,48 @@ static void vote_free(vote *w) {
   if (w->ops->release) w->ops->release(w);
   drop_mine(w);
   for (int o = 0; w->raw && o < w->nobj; o++) free(w->raw[o]);
-  free(w->flags);
-  free(w->lens);
-  free(w->mine);
-  free(w->raw);
-  free(w->rawlen);
-  free(w->req);
 }
 
 /* ---- gather ---- */
 
-static int export_mine(vote *w) {
-  int rc = FUZE_SUCCESS;
+/* Leader: object o from holder h, its length from MPI_Probe, into a zero
+ * padded buffer (out of memory: consumed all the same). */
+static void gather_one(vote *w, int o, int h, int *rc) {
+  size_t n;
+  if (!fuze__byz_probe(w->ctx, h, FUZE_BYZ_TAG_GATHER, &n, rc)) return;
+  w->raw[o] = calloc(n > w->pad ? n : w->pad, 1);
+  if (!w->raw[o] && !*rc) *rc = nomem(w);
+  if (fuze__byz_take(w->ctx, h, FUZE_BYZ_TAG_GATHER, w->raw[o], n, rc)) w->rawlen[o] = n;
+}
+
+/* Holders export every object they hold and send it to the leader, even an
+ * empty one (an export that failed sends nothing); the leader keeps its own
+ * and receives the others in object order. Every rank does all of it,
+ * whatever failed before: returns the first error (not agreed). */
+static int gather(vote *w, int rc) {
+  int nreq = 0, lead = w->me == w->L;
   for (int o = 0; o < w->nobj; o++) {
     if (holder(w, o) != w->me) continue;
-    if (w->ops->export(w, o, &w->mine[o]) && !rc) rc = nomem(w);
-    w->lens[o] = w->mine[o].len;
-  }
-  return rc;
-}
-
-static int alloc_raw(vote *w) {
-  for (int o = 0; o < w->nobj; o++) {
-    w->rawlen[o] = (size_t)w->lens[o];
-    w->raw[o] = calloc(w->rawlen[o] > w->pad ? w->rawlen[o] : w->pad, 1);
-    if (!w->raw[o]) return nomem(w);
-  }
-  return FUZE_SUCCESS;
-}
-
-/* Every object to the leader (its own ones copied). Not agreed. */
-static int transfer_in(vote *w) {
-  int nreq = 0, rc = FUZE_SUCCESS, lead = w->me == w->L;
-  char *msg = w->ctx->msg;
-  for (int o = 0; o < w->nobj; o++) {
-    int h = holder(w, o);
-    const byz_buf *m = &w->mine[o];
-    if (lead && h == w->me) {
-      if (m->len) memcpy(w->raw[o], m->p, m->len);
-    } else if (lead && w->lens[o]) {
-      if (FUZE_MPI_KEEP(rc, msg, MPI_Irecv(w->raw[o], (int)w->lens[o], MPI_BYTE, h,
-                                           FUZE_BYZ_TAG_GATHER, w->comm, &w->req[nreq])))
-        nreq++;
-    } else if (h == w->me && m->len) {
-      if (FUZE_MPI_KEEP(rc, msg, MPI_Isend(m->p, (int)m->len, MPI_BYTE, w->L,
-                                           FUZE_BYZ_TAG_GATHER, w->comm, &w->req[nreq])))
-        nreq++;
+    byz_buf *m = &w->mine[o];
+    int r2 = w->ops->export(w, o, m);
+    if (!rc) rc = r2;
+    if (r2) m->len = 0;
+    if (lead) {
+      w->raw[o] = calloc(m->len > w->pad ? m->len : w->pad, 1);
+      if (!w->raw[o] && !rc) rc = nomem(w);
+      if (w->raw[o] && m->len) memcpy(w->raw[o], m->p, m->len);
+      w->rawlen[o] = w->raw[o] ? m->len : 0;
+    } else if (FUZE_MPI_KEEP(rc, w->ctx->msg, MPI_Isend(m->p, (int)m->len, MPI_BYTE, w->L,
+                                                       FUZE_BYZ_TAG_GATHER, w->ctx->byz->comm,
+                                                       &w->req[nreq]))) {
+      nreq++;
     }
   }
-  FUZE_MPI_KEEP(rc, msg, MPI_Waitall(nreq, w->req, MPI_STATUSES_IGNORE));
+  for (int o = 0; lead && o < w->nobj; o++)
+    if (holder(w, o) != w->me) gather_one(w, o, holder(w, o), &rc);
+  FUZE_MPI_KEEP(rc, w->ctx->msg, MPI_Waitall(nreq, w->req, MPI_STATUSES_IGNORE));
   drop_mine(w);
   return rc;
-}
-
-static int gather(vote *w) {
-  int lead = w->me == w->L;
-  int rc = FUZE_MPI(w->ctx->msg, MPI_Reduce(lead ? MPI_IN_PLACE : w->lens, lead ? w->lens : NULL,
-                                            w->nobj, MPI_UINT64_T, MPI_SUM, w->L, w->comm));
-  if (!rc && lead) rc = alloc_raw(w);
-  if ((rc = fuze__agree(&w->ctx->net, rc))) return rc;
-  return transfer_in(w);
 }
 
 /* ---- vote ---- */
@@ -202,72 +178,60 @@ static int decide(vote *w, byz_verdict *v) {
 
 /* ---- scatter ---- */
 
-/* Leader: the correct form of every faulty object, lens its length. */
+/* Leader: the correct form of every faulty object. */
 static int encode_fixes(vote *w) {
+  for (int o = 0; o < w->nobj; o++)
+    if (w->flags[o] && w->ops->fixed(w, o, &w->mine[o])) return nomem(w);
+  return FUZE_SUCCESS;
+}
+
+/* Holder: faulty object o's correct form from the leader (length by
+ * MPI_Probe; in place when the kind allows), applied once received. */
+static void receive_fix(vote *w, int o, int *rc) {
+  size_t n;
+  if (!fuze__byz_probe(w->ctx, w->L, FUZE_BYZ_TAG_FIX, &n, rc)) return;
+  unsigned char *at = w->ops->inplace ? w->ops->inplace(w, o, n) : NULL;
+  unsigned char *buf = at ? NULL : malloc(n ? n : 1);
+  if (!at && !buf && !*rc) *rc = nomem(w);
+  if (fuze__byz_take(w->ctx, w->L, FUZE_BYZ_TAG_FIX, at ? at : buf, n, rc)) {
+    int r2 = w->ops->apply(w, o, at ? at : buf, n);
+    if (!*rc) *rc = r2;
+  }
+  free(buf);
+}
+
+/* Every faulty object to its holder, applied there. Returns an agreed code. */
+static int scatter(vote *w) {
+  int rc = FUZE_SUCCESS, nreq = 0;
   for (int o = 0; o < w->nobj; o++) {
-    w->lens[o] = 0;
     if (!w->flags[o]) continue;
-    if (w->ops->fixed(w, o, &w->mine[o])) return nomem(w);
-    w->lens[o] = w->mine[o].len;
-  }
-  return FUZE_SUCCESS;
-}
-
-/* Holders other than the leader: where each faulty object they hold arrives. */
-static int make_room(vote *w) {
-  for (int o = 0; w->me != w->L && o < w->nobj; o++) {
-    if (!w->flags[o] || holder(w, o) != w->me) continue;
-    size_t n = (size_t)w->lens[o];
-    unsigned char *p = w->ops->inplace ? w->ops->inplace(w, o, n) : NULL;
-    w->mine[o] = (byz_buf){p ? p : malloc(n ? n : 1), n, !p};
-    if (!w->mine[o].p) return nomem(w);
-  }
-  return FUZE_SUCCESS;
-}
-
-static int transfer_out(vote *w) {
-  int nreq = 0, rc = FUZE_SUCCESS;
-  char *msg = w->ctx->msg;
-  for (int o = 0; o < w->nobj; o++) {
-    if (!w->flags[o] || !w->lens[o]) continue;
-    int h = holder(w, o), n = (int)w->lens[o];
-    if (w->me == w->L && h != w->me) {
-      if (FUZE_MPI_KEEP(rc, msg, MPI_Isend(w->mine[o].p, n, MPI_BYTE, h, FUZE_BYZ_TAG_FIX,
-                                           w->comm, &w->req[nreq])))
+    int h = holder(w, o);
+    const byz_buf *m = &w->mine[o];
+    if (w->me == w->L && h == w->me) {
+      int r2 = w->ops->apply(w, o, m->p, m->len);
+      if (!rc) rc = r2;
+    } else if (w->me == w->L) {
+      if (FUZE_MPI_KEEP(rc, w->ctx->msg, MPI_Isend(m->p, (int)m->len, MPI_BYTE, h, FUZE_BYZ_TAG_FIX,
+                                                   w->ctx->byz->comm, &w->req[nreq])))
         nreq++;
-    } else if (w->me != w->L && h == w->me) {
-      if (FUZE_MPI_KEEP(rc, msg, MPI_Irecv(w->mine[o].p, n, MPI_BYTE, w->L, FUZE_BYZ_TAG_FIX,
-                                           w->comm, &w->req[nreq])))
-        nreq++;
+    } else if (h == w->me) {
+      receive_fix(w, o, &rc);
     }
   }
-  FUZE_MPI_KEEP(rc, msg, MPI_Waitall(nreq, w->req, MPI_STATUSES_IGNORE));
-  return rc;
-}
-
-static int scatter(vote *w) {
-  int rc = FUZE_MPI(w->ctx->msg, MPI_Bcast(w->lens, w->nobj, MPI_UINT64_T, w->L, w->comm));
-  if (!rc) rc = make_room(w);
-  if ((rc = fuze__agree(&w->ctx->net, rc))) return rc;
-  rc = transfer_out(w);
-  for (int o = 0, received = !rc; received && o < w->nobj; o++) {
-    if (!w->flags[o] || holder(w, o) != w->me) continue;
-    int r2 = w->ops->apply(w, o, w->mine[o].p, (size_t)w->lens[o]);
-    if (!rc) rc = r2;
-  }
+  FUZE_MPI_KEEP(rc, w->ctx->msg, MPI_Waitall(nreq, w->req, MPI_STATUSES_IGNORE));
   return fuze__agree(&w->ctx->net, rc);
 }
 
-/* The whole protocol; rc: this rank's error so far (it is agreed first). */
+/* The whole protocol; rc: this rank's error so far. Every rank gathers and
+ * takes the verdict whatever failed; then one agreement; then (corrected
+ * only) the scatter and a second agreement. */
 static int correct(vote *w, byz_verdict *v, int rc) {
+  MPI_Comm comm = w->ctx->byz->comm;
   memset(v, 0, sizeof *v);
-  if (!rc) rc = export_mine(w);
-  if ((rc = fuze__agree(&w->ctx->net, rc))) return rc;
-  rc = gather(w);
+  rc = gather(w, rc);
   if (!rc && w->me == w->L) rc = decide(w, v);
-  if ((rc = fuze__agree(&w->ctx->net, rc))) return rc;
-  FUZE_MPI_KEEP(rc, w->ctx->msg, MPI_Bcast(v, (int)sizeof *v, MPI_BYTE, w->L, w->comm));
-  FUZE_MPI_KEEP(rc, w->ctx->msg, MPI_Bcast(w->flags, w->nobj, MPI_BYTE, w->L, w->comm));
+  FUZE_MPI_KEEP(rc, w->ctx->msg, MPI_Bcast(v, (int)sizeof *v, MPI_BYTE, w->L, comm));
+  FUZE_MPI_KEEP(rc, w->ctx->msg, MPI_Bcast(w->flags, w->nobj, MPI_BYTE, w->L, comm));
   if (!rc && w->me == w->L && v->status == FUZE_BYZ_CORRECTED) rc = encode_fixes(w);
   if ((rc = fuze__agree(&w->ctx->net, rc)) || v->status != FUZE_BYZ_CORRECTED) return rc;
   return scatter(w);
@@ -298,7 +262,7 @@ static int arr_export(vote *w, int o, byz_buf *out) {
   out->p = arr_mem(w, o);
   out->len = out->p ? arr_len(w, o) : 0;
   out->owned = 0;
-  return 0;
+  return FUZE_SUCCESS;
 }
 
 static int arr_build(vote *w) {
@@ -347,19 +311,19 @@ static int fo_export(vote *w, int o, byz_buf *out) {
   fuze_byz *z = w->ctx->byz;
   memset(out, 0, sizeof *out);
   if (!is_copy(w, o)) {
-    fuze__byz_fwin_sync(f);
+    int rc = fuze__byz_fwin_sync(f);
     out->p = fuze__byz_fregion(f, w->b, backup_of(w, o), &out->len);
     if (!out->p) out->len = 0;
-    return 0;
+    return rc;
   }
   int c = o % w->f1, h = c ? fuze__byz_held(z, member_rank(w, o), c) : -1;
   if (!c) {
     out->owned = 1;
     out->p = fuze__byz_fser(f, &out->len);
-    return out->p ? 0 : -1;
+    return out->p ? FUZE_SUCCESS : nomem(w);
   }
   if (h >= 0) out->p = z->fo[w->x].rep[h], out->len = z->fo[w->x].replen[h];
-  return 0;
+  return FUZE_SUCCESS;
 }
 
 /* Backup j's parity (its nodes) and its index replicas of every member; a
@@ -433,7 +397,7 @@ static int fo_apply(vote *w, int o, const unsigned char *buf, size_t len) {
   if (!is_copy(w, o)) {
     size_t R = 0;
     int j = backup_of(w, o);
-    if (fuze__byz_fregion(f, w->b, j, &R) && R == len) fuze__byz_fregion_write(f, w->b, j, buf);
+    if (fuze__byz_fregion(f, w->b, j, &R) && R == len) return fuze__byz_fregion_write(f, w->b, j, buf);
     return FUZE_SUCCESS;
   }
   int c = o % w->f1;
@@ -479,7 +443,8 @@ static const byz_kind FOBJ_KIND = {fo_export, fo_build, fo_fixed, NULL, fo_apply
 int fuze__byz_correct_array(fuze_ctx *ctx, int x, int b, byz_verdict *v, int rc) {
   vote w;
   int r2 = vote_init(&w, ctx, &ARRAY_KIND, x, b, ctx->arrays[x]->fused[b]);
-  rc = correct(&w, v, rc ? rc : r2);
+  if (r2) return r2; /* the same on every rank */
+  rc = correct(&w, v, rc);
   vote_free(&w);
   return rc;
 }
@@ -488,7 +453,8 @@ int fuze__byz_correct_array(fuze_ctx *ctx, int x, int b, byz_verdict *v, int rc)
 int fuze__byz_correct_fobj(fuze_ctx *ctx, int x, int b, byz_verdict *v, int rc) {
   vote w;
   int r2 = vote_init(&w, ctx, &FOBJ_KIND, x, b, 1);
-  rc = correct(&w, v, rc ? rc : r2);
+  if (r2) return r2;
+  rc = correct(&w, v, rc);
   if (!rc) ctx->byz->fo[x].poison[b] = v->status == FUZE_BYZ_UNCORRECTABLE;
   vote_free(&w);
   return rc;

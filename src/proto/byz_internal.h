@@ -60,6 +60,25 @@ typedef struct byz_armed {
   uint64_t seed;
 } byz_armed;
 
+/* Bytes to send or keep; owned: freed when done with. */
+typedef struct byz_buf {
+  unsigned char *p;
+  size_t len;
+  int owned;
+} byz_buf;
+
+/* One correction's per-object buffers (byz_correct.c), allocated with the
+ * mode's state (agreed there), so that a correction allocates nothing
+ * before its agreement. */
+typedef struct byz_work {
+  int cap;               /* objects of the largest block: k * (f + 1) + f */
+  unsigned char *flags;
+  byz_buf *mine;
+  unsigned char **raw;
+  size_t *rawlen;
+  MPI_Request *req;
+} byz_work;
+
 typedef struct fuze_byz fuze_byz;
 
 struct fuze_byz {
@@ -74,6 +93,7 @@ struct fuze_byz {
   byz_fobj *fo;
   int narmed;
   byz_armed arm[FUZE_BYZ_MAX_ARMED];
+  byz_work work;
 };
 
 /* What Fig. 6 found for one (structure, block), known to every rank. */
@@ -105,6 +125,15 @@ static inline size_t fuze__byz_ilen(const fuze_fobj *f) { return FUZE_HDR_BYTES 
 
 int fuze__byz_held(const fuze_byz *z, int r, int c); /* index h of copy c of rank r, or -1 */
 
+/* Point to point on fuze_byz.comm, a sequence that keeps its first error in
+ * *rc (FUZE_MPI_KEEP). probe: the length of the next message from src with
+ * tag; 0 when the probe failed (nothing to receive then). take: receive that
+ * message into p (len bytes); p NULL: consume it all the same, with a
+ * receive that truncates it (the caller has recorded why there is no
+ * buffer: that failure is not reported). 1 when received. */
+int fuze__byz_probe(fuze_ctx *ctx, int src, int tag, size_t *len, int *rc);
+int fuze__byz_take(fuze_ctx *ctx, int src, int tag, unsigned char *p, size_t len, int *rc);
+
 /* Stack/map copies: the serialized state of the primary (NULL: out of
  * memory); the count of a serialized state (-1: malformed); its index part
  * (ilen bytes) and value part (cap * nb bytes), a malformed state getting an
@@ -120,9 +149,9 @@ void fuze__byz_region_index(const fuze_fobj *f, int k, const unsigned char *r, i
                             unsigned char *idx);
 /* Hosted (block b, backup j) region of f: the committed half (NULL: not hosted here). */
 unsigned char *fuze__byz_fregion(fuze_fobj *f, int b, int j, size_t *len);
-void fuze__byz_fwin_sync(const fuze_fobj *f);
+int fuze__byz_fwin_sync(const fuze_fobj *f); /* MPI_Win_sync unless lock=exclusive */
 /* Committed region := r (NULL: unchanged), then working := committed. */
-void fuze__byz_fregion_write(fuze_fobj *f, int b, int j, const unsigned char *r);
+int fuze__byz_fregion_write(fuze_fobj *f, int b, int j, const unsigned char *r);
 
 /* Arrays: committed parity of hosted (b, j), NULL when not hosted; working := committed. */
 unsigned char *fuze__byz_parity(fuze_array *a, int b, int j, size_t *len);

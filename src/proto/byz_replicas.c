@@ -36,9 +36,36 @@ static void fo_free(fuze_byz *z, byz_fobj *bf) {
   memset(bf, 0, sizeof *bf);
 }
 
+static void work_free(byz_work *w) {
+  free(w->flags);
+  free(w->mine);
+  free(w->raw);
+  free(w->rawlen);
+  free(w->req);
+  memset(w, 0, sizeof *w);
+}
+
+/* byz_correct.c's buffers for the largest block's objects. */
+static int work_alloc(fuze_ctx *ctx, byz_work *w) {
+  const fuze_plan *p = &ctx->plan;
+  for (int b = 0; b < p->nblocks; b++) {
+    int nobj = fuze__byz_k(ctx, b) * (p->f + 1) + p->f;
+    if (nobj > w->cap) w->cap = nobj;
+  }
+  size_t n = (size_t)(w->cap ? w->cap : 1);
+  w->flags = calloc(n, 1);
+  w->mine = calloc(n, sizeof *w->mine);
+  w->raw = calloc(n, sizeof *w->raw);
+  w->rawlen = calloc(n, sizeof *w->rawlen);
+  w->req = calloc(n, sizeof *w->req);
+  if (w->flags && w->mine && w->raw && w->rawlen && w->req) return FUZE_SUCCESS;
+  return FUZE_NOMEM(ctx->msg, "byzantine");
+}
+
 void fuze__byz_free(fuze_ctx *ctx) {
   fuze_byz *z = ctx->byz;
   if (!z) return;
+  work_free(&z->work);
   for (int x = 0; x < z->narr; x++) arr_free(z, &z->arr[x]);
   free(z->arr);
   for (int x = 0; x < z->nfo; x++) fo_free(z, &z->fo[x]);
@@ -79,6 +106,7 @@ static int byz_state(fuze_ctx *ctx) {
     z->comm = MPI_COMM_NULL;
     z->recoveries = ctx->recoveries;
     rc = place_replicas(ctx, z);
+    if (!rc) rc = work_alloc(ctx, &z->work);
   }
   ctx->byz = z;
   if ((rc = fuze__agree(&ctx->net, rc))) return rc;
@@ -228,20 +256,21 @@ unsigned char *fuze__byz_fregion(fuze_fobj *f, int b, int j, size_t *len) {
   return NULL;
 }
 
-void fuze__byz_fwin_sync(const fuze_fobj *f) {
-  if (!f->excl) fuze__win_sync(&f->ctx->net, f->win);
+int fuze__byz_fwin_sync(const fuze_fobj *f) {
+  return f->excl ? FUZE_SUCCESS : fuze__win_sync(&f->ctx->net, f->win);
 }
 
 /* Working := committed: they are equal outside a checkpoint, and detection
  * runs after the commit. */
-void fuze__byz_fregion_write(fuze_fobj *f, int b, int j, const unsigned char *r) {
+int fuze__byz_fregion_write(fuze_fobj *f, int b, int j, const unsigned char *r) {
   size_t len = 0;
   unsigned char *c = fuze__byz_fregion(f, b, j, &len);
-  if (!c) return;
-  fuze__byz_fwin_sync(f);
+  if (!c) return FUZE_SUCCESS;
+  int rc = fuze__byz_fwin_sync(f);
   if (r) memcpy(c, r, len);
   memcpy(c - len, c, len);
-  fuze__byz_fwin_sync(f);
+  int r2 = fuze__byz_fwin_sync(f);
+  return rc ? rc : r2;
 }
 
 unsigned char *fuze__byz_parity(fuze_array *a, int b, int j, size_t *len) {
@@ -267,24 +296,38 @@ void fuze__byz_sync_working(fuze_array *a, int b, int j) {
  * cnt is 0; it owns buf). */
 typedef int (*byz_take)(fuze_ctx *ctx, int x, int h, unsigned char *buf, size_t cnt);
 
-/* Holder: the next message of held primary h with `tag`, in a fresh buffer.
- * Out of memory: the message is still consumed (a receive that truncates it,
- * whose failure is not what is reported). */
-static int recv_held(fuze_ctx *ctx, int h, int tag, unsigned char **buf, size_t *cnt, int rc) {
-  fuze_byz *z = ctx->byz;
+int fuze__byz_probe(fuze_ctx *ctx, int src, int tag, size_t *len, int *rc) {
   MPI_Status stt;
-  int n = 0, src = z->held_rank[h];
+  int n = 0;
+  *len = 0;
+  if (!FUZE_MPI_KEEP(*rc, ctx->msg, MPI_Probe(src, tag, ctx->byz->comm, &stt)) ||
+      !FUZE_MPI_KEEP(*rc, ctx->msg, MPI_Get_count(&stt, MPI_BYTE, &n)))
+    return 0;
+  *len = (size_t)n;
+  return 1;
+}
+
+int fuze__byz_take(fuze_ctx *ctx, int src, int tag, unsigned char *p, size_t len, int *rc) {
   unsigned char dummy;
+  return FUZE_MPI_KEEP(*rc, ctx->msg, MPI_Recv(p ? p : &dummy, p ? (int)len : 0, MPI_BYTE, src,
+                                               tag, ctx->byz->comm, MPI_STATUS_IGNORE)) && p;
+}
+
+/* Holder: the next message of held primary h with `tag`, in a fresh buffer
+ * (NULL when it is empty or could not be received). */
+static int recv_held(fuze_ctx *ctx, int h, int tag, unsigned char **buf, size_t *cnt, int rc) {
+  int src = ctx->byz->held_rank[h];
+  size_t n;
   *buf = NULL;
   *cnt = 0;
-  if (!FUZE_MPI_KEEP(rc, ctx->msg, MPI_Probe(src, tag, z->comm, &stt)) ||
-      !FUZE_MPI_KEEP(rc, ctx->msg, MPI_Get_count(&stt, MPI_BYTE, &n)))
-    return rc;
-  *buf = n ? malloc((size_t)n) : NULL;
+  if (!fuze__byz_probe(ctx, src, tag, &n, &rc)) return rc;
+  *buf = n ? malloc(n) : NULL;
   if (n && !*buf && !rc) rc = FUZE_NOMEM(ctx->msg, "byzantine");
-  FUZE_MPI_KEEP(rc, ctx->msg, MPI_Recv(*buf ? *buf : &dummy, *buf ? n : 0, MPI_BYTE, src, tag,
-                                       z->comm, MPI_STATUS_IGNORE));
-  *cnt = *buf ? (size_t)n : 0;
+  if (!fuze__byz_take(ctx, src, tag, *buf, n, &rc)) {
+    free(*buf);
+    *buf = NULL;
+  }
+  *cnt = *buf ? n : 0;
   return rc;
 }
 

@@ -58,7 +58,7 @@ typedef struct audit {
   const unsigned char *data; /* a member's committed data (dlen bytes) */
   size_t dlen, fused;        /* fused: bytes of the parity */
   unsigned char *(*parity)(struct audit *t);  /* a host: backup j's committed parity */
-  void (*repaired)(struct audit *t);          /* a host: working := committed */
+  int (*repaired)(struct audit *t);           /* a host: working := committed */
   void *obj;
   long bad;
 } audit;
@@ -86,7 +86,7 @@ static int audit_block(audit *t, long *fixed) {
     rc = fuze__reduce_to(&ctx->net, ctx->block_comm[t->b], t->b, k + j, coef, data, dlen,
                          t->fused, sink_audit, t);
     if (!t->bad) continue;
-    t->repaired(t);
+    if (!rc) rc = t->repaired(t);
     *fixed += t->bad;
     if (ctx->cfg.verbose)
       printf("fuze: byzantine: '%s' block %d: %s of backup %d on rank %d %s wrong in %ld "
@@ -101,7 +101,10 @@ static unsigned char *arr_parity(audit *t) {
   return fuze__byz_parity(t->obj, t->b, t->j, &len);
 }
 
-static void arr_repaired(audit *t) { fuze__byz_sync_working(t->obj, t->b, t->j); }
+static int arr_repaired(audit *t) {
+  fuze__byz_sync_working(t->obj, t->b, t->j);
+  return FUZE_SUCCESS;
+}
 
 static int audit_array(fuze_ctx *ctx, fuze_array *a, int b, long *fixed) {
   audit t = {ctx, a->name, "parity", "was", b, 0, a->shadow, a->bytes, a->fused[b],
@@ -117,13 +120,13 @@ static unsigned char *fo_parity(audit *t) {
   return r + fuze__fobj_layout(fuze__byz_k(t->ctx, t->b), f->cap, f->kb, f->nb).nodes_off;
 }
 
-static void fo_repaired(audit *t) { fuze__byz_fregion_write(t->obj, t->b, t->j, NULL); }
+static int fo_repaired(audit *t) { return fuze__byz_fregion_write(t->obj, t->b, t->j, NULL); }
 
 static int audit_fobj(fuze_ctx *ctx, fuze_fobj *f, int b, long *fixed) {
   audit t = {ctx, f->name, "nodes", "were", b, 0, f->vals, f->n * f->nb, f->cap * f->nb,
              fo_parity, fo_repaired, f, 0};
-  fuze__byz_fwin_sync(f);
-  return audit_block(&t, fixed);
+  int rc = fuze__byz_fwin_sync(f);
+  return rc ? rc : audit_block(&t, fixed);
 }
 
 /* ---- the crc table ---- */
@@ -179,7 +182,7 @@ static int fill_fobj(fuze_ctx *ctx, scan *s, int x) {
   for (int h = 0; !rc && h < z->nheld; h++)
     t[(size_t)z->held_rank[h] * W + z->held_c[h]] =
         fuze__byz_crc(z->fo[x].rep[h], z->fo[x].replen[h]);
-  if (!rc) fuze__byz_fwin_sync(f);
+  if (!rc) rc = fuze__byz_fwin_sync(f);
   for (int h = 0; !rc && h < f->nhosted; h++) {
     int b = f->hosted[h].block, j = f->hosted[h].j, k = fuze__byz_k(ctx, b);
     const unsigned char *r = fuze__byz_fregion(f, b, j, NULL);

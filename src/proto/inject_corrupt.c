@@ -178,13 +178,14 @@ static void corrupt_replica(fuze_ctx *ctx, int s, const fuze_inject_spec *sp) {
   fflush(stdout);
 }
 
-/* After flipping a parity target: the window's local view (MPI_Win_sync). */
+/* After flipping a parity target: the window's local view (MPI_Win_sync; local
+ * injection: a failure shows in the scrub or check that follows). */
 static void sync_windows(fuze_ctx *ctx, const char *name) {
   for (int x = 0; x < ctx->narrays; x++)
-    if (!strcmp(ctx->arrays[x]->name, name)) fuze__win_sync(&ctx->net, ctx->arrays[x]->win);
+    if (!strcmp(ctx->arrays[x]->name, name)) (void)fuze__win_sync(&ctx->net, ctx->arrays[x]->win);
   for (int x = 0; x < ctx->nfobjs; x++)
     if (!strcmp(ctx->fobjs[x]->name, name) && !ctx->fobjs[x]->excl)
-      fuze__win_sync(&ctx->net, ctx->fobjs[x]->win);
+      (void)fuze__win_sync(&ctx->net, ctx->fobjs[x]->win);
 }
 
 static void corrupt_one(fuze_ctx *ctx, int s, const fuze_inject_spec *sp) {
