@@ -5,14 +5,18 @@
  * One protocol for arrays and stacks/maps. A block's objects are numbered
  * o = i * (f + 1) + c for copy c of member i (copy 0 the primary's committed
  * state, 1..f its replicas) and o = k * (f + 1) + j for backup j:
- *   gather   every holder exports the objects it holds; their lengths reach
- *            the leader in one MPI_Reduce; the leader makes room (agreed) and
- *            receives them point to point;
+ *   gather   every holder exports the objects it holds and sends each to the
+ *            leader, which learns their lengths by MPI_Probe;
  *   vote     the leader builds Fig. 6's input from them and runs it (byz.c);
- *            the verdict and the flags of the faulty objects are broadcast;
- *   scatter  (corrected only) the leader encodes the correct form of every
- *            faulty object (agreed) and broadcasts their lengths; the holders
- *            make room (agreed), receive and apply them; the outcome is agreed.
+ *            the verdict and the flags of the faulty objects are broadcast,
+ *            the leader encodes the correct form of every faulty object, and
+ *            one agreement carries every error so far;
+ *   scatter  (corrected only) each faulty object's correct form to its
+ *            holder, which applies it; the outcome is agreed.
+ * Every rank takes part in the gather and the vote whatever failed before
+ * (an export or allocation that failed sends or keeps nothing), so nothing
+ * is agreed before the vote; the buffers indexed by object are the mode's
+ * (byz_work), allocated once. Nothing is modified before the agreement.
  * More than f faulty objects, or no value of multiplicity f + 1: the verdict
  * is UNCORRECTABLE and nothing is modified.
  *
