@@ -188,3 +188,11 @@ int fuze__bcast_bytes(fuze_net *net, MPI_Comm comm, void *buf, size_t n, int roo
   }
   return rc;
 }
+
+/* ---- any ---- */
+
+int fuze__any(fuze_net *net, int mine) {
+  int flag = mine != 0, any = 0;
+  int rc = FUZE_MPI(net->msg, MPI_Allreduce(&flag, &any, 1, MPI_INT, MPI_MAX, net->comm));
+  return rc ? rc : any;
+}

@@ -55,4 +55,21 @@ int fuze__allgather_u64(fuze_net *net, MPI_Comm comm, const uint64_t *mine, int 
 /* n bytes of root's buf to every rank of comm (any n). */
 int fuze__bcast_bytes(fuze_net *net, MPI_Comm comm, void *buf, size_t n, int root);
 
+/* Collective over net->comm: 1 if any rank passed a non-zero flag, 0 if
+ * none, FUZE_ERR_MPI (message recorded, not agreed) when the reduction
+ * failed. fuze__any_lost without the per-rank table. */
+int fuze__any(fuze_net *net, int mine);
+
+/* A sequence of checked calls that keeps its first error: FUZE_MPI_KEEP(rc,
+ * msgbuf, call) runs FUZE_MPI(msgbuf, call) and, when rc is still
+ * FUZE_SUCCESS, stores its result in rc; once rc holds an error a later
+ * failure is recorded in the thread's message only, so msgbuf keeps the first
+ * one's text for fuze__agree. Evaluates to 1 when the call succeeded. */
+static inline int fuze__keep_first(int *rc, int r) {
+  if (!*rc) *rc = r;
+  return r == FUZE_SUCCESS;
+}
+#define FUZE_MPI_KEEP(rc, msgbuf, call) \
+  fuze__keep_first(&(rc), FUZE_MPI((rc) ? NULL : (msgbuf), call))
+
 #endif

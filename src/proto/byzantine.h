@@ -11,8 +11,9 @@
 int fuze__byz_refresh(fuze_ctx *ctx);
 int fuze__byz_check(fuze_ctx *ctx); /* FUZE_SUCCESS, FUZE_RECOVERED or FUZE_ERR_CORRUPT */
 void fuze__byz_free(fuze_ctx *ctx);
-/* inject=corrupt:...:target=replica (verify.c calls it for spec s). */
-void fuze__byz_corrupt_replica(fuze_ctx *ctx, int s, const char *name, long bits);
+/* The first replica of structure `name` held here (*len bytes, a copy of
+ * rank *rank's), NULL when there is none (inject=corrupt:...:target=replica). */
+unsigned char *fuze__byz_replica(fuze_ctx *ctx, const char *name, size_t *len, int *rank);
 
 enum { FUZE_BYZ_ARM_PRIMARY = 0, FUZE_BYZ_ARM_REPLICA = 1, FUZE_BYZ_ARM_PARITY = 2,
        /* stacks and maps only: the index/aux parts (count, seq, keys) */

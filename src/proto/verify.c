@@ -1,4 +1,5 @@
-/* verify: scrubbing (fuze_verify) and the `corrupt` fault injection.
+/* verify: scrubbing of committed state (fuze_verify, verify_every). The
+ * `corrupt` fault injection it is tested with lives in inject_corrupt.c.
  *
  * For every protected structure and every block, the members' committed
  * data d_i and the backups' committed parity P_j are combined into the f
@@ -43,15 +44,17 @@
  * VGAP bytes merged), gathered to every rank. All Galois-field arithmetic is
  * ISA-L's (gf_mul, gf_inv, ec_encode_data through code.h). */
 #include "proto/verify.h"
-#include "proto/byzantine.h"
-#include "data/array.h"
+
 #include "comm/coll.h"
 #include "comm/transport.h"
+#include "core/pfile.h" /* the region layout of a stack/map backup */
+#include "data/array.h"
 #include "data/fused.h"
-#include "core/pfile.h"
+#include "proto/inject_corrupt.h"
 
 #include <isa-l/crc64.h>
 #include <isa-l/erasure_code.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +63,11 @@
 #define VGAP 64                /* findings closer than this form one range */
 #define VCHUNK 4096            /* corrections broadcast at a time */
 #define VMAXCORR (1u << 20)    /* located bytes kept per (structure, block); beyond: unlocated */
+#define VLINE 64               /* syndrome bytes tested for zero at once; pieces are multiples */
+#define VCMP 4096              /* working and committed parity compared at a time */
+#define VCORR0 1024            /* first size of the root's list of located bytes */
+#define VBYTES (UCHAR_MAX + 1) /* values of a byte (GF(2^8) elements) */
+#define VSLACK 64              /* room past VPIECE in buf and res: the last word's padding */
 
 enum { C_BLOCKS, C_BYTES, C_FOUND, C_REP, C_UNREP, C_BAD, C_N };
 enum { MODE_DATA, MODE_INDEX, MODE_WORKING };
@@ -94,8 +102,15 @@ typedef struct vstate {
   uint32_t ord;
   unsigned char *buf, *res; /* VPIECE bytes each */
   vcorr *cbuf;              /* VCHUNK corrections */
-  int rc;                   /* first MPI error */
+  int rc;                   /* first error (FUZE_MPI_KEEP): agreed at the end */
 } vstate;
+
+/* A checked MPI call of a pass: the first failure stays in st->rc. */
+#define VMPI(st, call) FUZE_MPI_KEEP((st)->rc, (st)->ctx->msg, call)
+
+static void vkeep(vstate *st, int rc) {
+  if (!st->rc) st->rc = rc;
+}
 
 /* One block of one structure, one pass. */
 typedef struct vblk {
@@ -104,19 +119,13 @@ typedef struct vblk {
   int member;        /* MODE_INDEX: the member whose index is checked */
   MPI_Comm comm;
   const fuze_code *code;
-  vrun runs[2 * 512 + 1];
+  vrun runs[2 * FUZE_GF_MEMBERS2 + 1]; /* two classes per block-comm rank, then unlocated */
   uint64_t unrep;    /* unrepaired findings of this pass (known to every member) */
 } vblk;
 
 static int rank_of(const vblk *vb, int x) {
   const fuze_plan *p = &vb->st->ctx->plan;
   return x < vb->k ? p->members[p->block_start[vb->b] + x] : p->hosts[vb->b * p->f + x - vb->k];
-}
-
-static int mpi_ok(vstate *st, int err, const char *what) {
-  if (err != MPI_SUCCESS && !st->rc)
-    st->rc = CTX_ERR(st->ctx, FUZE_ERR_MPI, "fuze_verify: %s failed", what);
-  return err == MPI_SUCCESS;
 }
 
 static void emit(vstate *st, int b, int kind, int rank, int backup, int member, uint64_t off,
@@ -197,7 +206,8 @@ static void runs_close(vblk *vb) {
   for (int c = 0; c <= 2 * vb->nm; c++) run_close(vb, c);
 }
 
-static void vblk_init(vblk *vb, vstate *st, int b, int mode) {
+/* me: this rank's place in block b's communicator. */
+static void vblk_init(vblk *vb, vstate *st, int b, int me, int mode) {
   fuze_ctx *ctx = st->ctx;
   memset(vb, 0, sizeof *vb);
   vb->st = st;
@@ -209,15 +219,15 @@ static void vblk_init(vblk *vb, vstate *st, int b, int mode) {
   vb->member = -1;
   vb->comm = ctx->block_comm[b];
   vb->code = &ctx->codes[b];
-  MPI_Comm_rank(vb->comm, &vb->me);
+  vb->me = me;
 }
 
 /* ---- the syndrome pass ---- */
 
 typedef struct vroot {
-  int ratio[256];           /* s_1/s_0 -> member, or -1 */
-  unsigned char inv0[256];  /* 1 / b[0][i] */
-  uint64_t lens[512];       /* every block-comm rank's data bytes */
+  int ratio[VBYTES];                  /* s_1/s_0 -> member, or -1 */
+  unsigned char inv0[FUZE_GF_MEMBERS]; /* 1 / b[0][i] */
+  uint64_t lens[FUZE_GF_MEMBERS2];     /* every block-comm rank's data bytes */
   vcorr *list;
   size_t n, cap;
   int full;                 /* the list is full: further located bytes are unlocated */
@@ -236,7 +246,7 @@ static int all_zero(const unsigned char *p, size_t n) {
 
 static void push_corr(vblk *vb, vroot *rt, uint64_t p, int x, unsigned char e) {
   if (!rt->full && rt->n == rt->cap) {
-    size_t cap = rt->cap ? 2 * rt->cap : 1024;
+    size_t cap = rt->cap ? 2 * rt->cap : VCORR0;
     vcorr *l = cap <= VMAXCORR ? realloc(rt->list, cap * sizeof *l) : NULL;
     if (l) {
       rt->list = l;
@@ -252,43 +262,46 @@ static void push_corr(vblk *vb, vroot *rt, uint64_t p, int x, unsigned char e) {
   rt->list[rt->n++] = (vcorr){p, x, e, 0, 0};
 }
 
+/* Root: the class of one nonzero syndrome byte at p (s: its f values). */
+static void classify(vblk *vb, vroot *rt, const unsigned char *s, uint64_t p) {
+  int f = vb->f, nz = 0, last = -1;
+  for (int j = 0; j < f; j++)
+    if (s[j]) nz++, last = j;
+  if (f >= 2 && nz == 1) { /* backup `last`'s parity */
+    push_corr(vb, rt, p, vb->k + last, s[last]);
+    return;
+  }
+  if (f >= 2 && nz == f) { /* one member's byte, when the ratio and the other rows say so */
+    int i = rt->ratio[gf_mul(s[1], gf_inv(s[0]))];
+    if (i >= 0 && p < rt->lens[i]) {
+      unsigned char e = gf_mul(s[0], rt->inv0[i]);
+      int ok = 1;
+      for (int j = 2; j < f && ok; j++) ok = gf_mul(fuze__code_coef(vb->code, j, i), e) == s[j];
+      if (ok) {
+        push_corr(vb, rt, p, i, e);
+        return;
+      }
+    }
+  }
+  run_add(vb, 2 * vb->nm, p);
+}
+
 /* Root: classify the nonzero syndrome bytes of one piece (f slices of m). */
 static void analyze(vblk *vb, vroot *rt, const unsigned char *syn, size_t m, uint64_t off) {
-  int f = vb->f, k = vb->k;
+  int f = vb->f;
   for (size_t q = 0; q < m; q++) {
-    if (!(q & 63) && m - q >= 64) { /* fast path: a clean line in every slice */
+    if (!(q % VLINE) && m - q >= VLINE) { /* fast path: a clean line in every slice */
       int clean = 1;
-      for (int j = 0; j < f && clean; j++) clean = all_zero(syn + (size_t)j * m + q, 64);
+      for (int j = 0; j < f && clean; j++) clean = all_zero(syn + (size_t)j * m + q, VLINE);
       if (clean) {
-        q += 63;
+        q += VLINE - 1;
         continue;
       }
     }
-    unsigned char s[256];
-    int nz = 0, last = -1;
-    for (int j = 0; j < f; j++) {
-      s[j] = syn[(size_t)j * m + q];
-      if (s[j]) nz++, last = j;
-    }
-    if (!nz) continue;
-    uint64_t p = off + q;
-    if (f >= 2 && nz == 1) {
-      push_corr(vb, rt, p, k + last, s[last]);
-      continue;
-    }
-    if (f >= 2 && nz == f) {
-      int i = rt->ratio[gf_mul(s[1], gf_inv(s[0]))];
-      if (i >= 0 && p < rt->lens[i]) {
-        unsigned char e = gf_mul(s[0], rt->inv0[i]);
-        int ok = 1;
-        for (int j = 2; j < f && ok; j++) ok = gf_mul(fuze__code_coef(vb->code, j, i), e) == s[j];
-        if (ok) {
-          push_corr(vb, rt, p, i, e);
-          continue;
-        }
-      }
-    }
-    run_add(vb, 2 * vb->nm, p);
+    unsigned char s[FUZE_GF_MEMBERS];
+    int nz = 0;
+    for (int j = 0; j < f; j++) nz |= s[j] = syn[(size_t)j * m + q];
+    if (nz) classify(vb, rt, s, off + q);
   }
 }
 
@@ -321,103 +334,135 @@ static void apply_stale(vblk *vb, const vcorr *c, int n, const unsigned char *st
   }
 }
 
+/* Root: the tables that locate a member's error, and what is checked. */
+static void root_init(vblk *vb, vroot *rt, size_t S) {
+  for (int x = 0; x < VBYTES; x++) rt->ratio[x] = -1;
+  for (int i = 0; i < vb->k && vb->f >= 2; i++) {
+    unsigned char c0 = fuze__code_coef(vb->code, 0, i), c1 = fuze__code_coef(vb->code, 1, i);
+    rt->inv0[i] = gf_inv(c0);
+    rt->ratio[gf_mul(c1, rt->inv0[i])] = i;
+  }
+  uint64_t checked = (uint64_t)vb->f * S;
+  for (int i = 0; i < vb->k; i++) checked += rt->lens[i];
+  vb->st->cnt[C_BYTES] += checked;
+  vb->st->cnt[C_BLOCKS]++;
+}
+
+/* This rank's share of piece [off, off + m) in st->buf: a member its f
+ * coefficient products, a host its parity in its backup's slot. */
+static void contribute(vblk *vb, const unsigned char *data, size_t len, size_t off, size_t m) {
+  unsigned char *buf = vb->st->buf;
+  int f = vb->f, k = vb->k, me = vb->me;
+  if (me < k) {
+    size_t valid = len > off ? (len - off < m ? len - off : m) : 0;
+    unsigned char *prod[FUZE_GF_MEMBERS];
+    for (int j = 0; j < f; j++) prod[j] = buf + (size_t)j * m;
+    if (valid) fuze__code_delta_encode(vb->code, me, data + off, valid, prod);
+    for (int j = 0; j < f && valid < m; j++) memset(prod[j] + valid, 0, m - valid);
+    return;
+  }
+  for (int j = 0; j < f; j++)
+    if (j == me - k) memcpy(buf + (size_t)j * m, data + off, m);
+    else memset(buf + (size_t)j * m, 0, m);
+}
+
+/* The syndromes of the block's S bytes, piece by piece, analysed at the
+ * root (rt, NULL elsewhere). */
+static void syndromes(vblk *vb, vroot *rt, size_t S, const unsigned char *data, size_t len) {
+  vstate *st = vb->st;
+  size_t f = (size_t)vb->f, n = ((size_t)VPIECE / f) & ~(size_t)(VLINE - 1);
+  if (n > S) n = S;
+  for (size_t off = 0; off < S; off += n) {
+    size_t m = S - off < n ? S - off : n, words = (f * m + 7) / 8;
+    /* XOR is bytewise: reduce 64-bit words, the padding zero. */
+    memset(st->buf + f * m, 0, words * 8 - f * m);
+    contribute(vb, data, len, off, m);
+    VMPI(st, MPI_Reduce(st->buf, st->res, (int)words, MPI_UINT64_T, MPI_BXOR, 0, vb->comm));
+    if (rt) analyze(vb, rt, st->res, m, off);
+  }
+}
+
+/* The root's located bytes, in chunks, to the whole block: each rank repairs
+ * its own. An array primary whose copy matched the application flags the
+ * correction stale, and the hosts repair their parity instead. */
+static void spread(vblk *vb, vroot *rt, unsigned char *data, size_t len, unsigned char *mirror,
+                   const unsigned char *live, int is_array) {
+  vstate *st = vb->st;
+  uint64_t hdr = rt ? rt->n : 0;
+  VMPI(st, MPI_Bcast(&hdr, 1, MPI_UINT64_T, 0, vb->comm));
+  unsigned char stale[VCHUNK];
+  for (uint64_t at = 0; at < hdr; at += VCHUNK) {
+    int cnt = hdr - at < VCHUNK ? (int)(hdr - at) : VCHUNK;
+    vcorr *c = rt ? rt->list + at : st->cbuf;
+    VMPI(st, MPI_Bcast(c, cnt * (int)sizeof *c, MPI_BYTE, 0, vb->comm));
+    memset(stale, 0, (size_t)cnt);
+    apply_chunk(vb, c, cnt, data, len, mirror, live, stale);
+    int prim = 0;
+    for (int t = 0; t < cnt; t++) prim |= c[t].x < vb->k;
+    if (is_array && prim) {
+      VMPI(st, MPI_Allreduce(MPI_IN_PLACE, stale, cnt, MPI_BYTE, MPI_BOR, vb->comm));
+      apply_stale(vb, c, cnt, stale, data, len, mirror);
+      for (int t = 0; rt && t < cnt; t++) c[t].stale = stale[t];
+    }
+  }
+}
+
 /* One structure's data in block b. data/len: this rank's primary bytes (len
  * <= S) or its parity (len == S); mirror: a host's copy that must stay equal
  * (working half); live: an array primary's application buffer. Every rank
- * of the block communicator calls it. Returns the pass's unrepaired count. */
-static uint64_t data_pass(vstate *st, int b, size_t S, unsigned char *data, size_t len,
+ * of the block communicator calls it (me: its place there). Returns the
+ * pass's unrepaired count. */
+static uint64_t data_pass(vstate *st, int b, int me, size_t S, unsigned char *data, size_t len,
                           unsigned char *mirror, const unsigned char *live, int is_array) {
   static vblk vb; /* large (runs); verify is collective, so never re-entered */
-  vblk_init(&vb, st, b, MODE_DATA);
-  int k = vb.k, f = vb.f, me = vb.me, root = me == 0;
+  vblk_init(&vb, st, b, me, MODE_DATA);
+  int root = me == 0;
   vroot *rt = root ? calloc(1, sizeof *rt) : NULL;
   int ok = !root || rt, all_ok = 0;
-  mpi_ok(st, MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, vb.comm), "MPI_Allreduce");
+  VMPI(st, MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, vb.comm));
   if (!all_ok) {
-    if (!st->rc) st->rc = CTX_ERR(st->ctx, FUZE_ERR_NOMEM, "fuze_verify: out of memory");
+    if (!st->rc) st->rc = FUZE_NOMEM(st->ctx->msg, "fuze_verify");
     free(rt);
     return 1;
   }
   uint64_t mylen = len;
-  mpi_ok(st, MPI_Gather(&mylen, 1, MPI_UINT64_T, root ? rt->lens : NULL, 1, MPI_UINT64_T, 0,
-                        vb.comm), "MPI_Gather");
-  if (root) {
-    for (int x = 0; x < 256; x++) rt->ratio[x] = -1;
-    for (int i = 0; i < k && f >= 2; i++) {
-      unsigned char c0 = fuze__code_coef(vb.code, 0, i), c1 = fuze__code_coef(vb.code, 1, i);
-      rt->inv0[i] = gf_inv(c0);
-      rt->ratio[gf_mul(c1, rt->inv0[i])] = i;
-    }
-    uint64_t checked = (uint64_t)f * S;
-    for (int i = 0; i < k; i++) checked += rt->lens[i];
-    st->cnt[C_BYTES] += checked;
-    st->cnt[C_BLOCKS]++;
-  }
-  size_t n = ((size_t)VPIECE / (size_t)f) & ~(size_t)63;
-  if (n > S) n = S;
-  for (size_t off = 0; off < S; off += n) {
-    size_t m = S - off < n ? S - off : n, words = ((size_t)f * m + 7) / 8;
-    /* XOR is bytewise: reduce 64-bit words, the padding zero. */
-    memset(st->buf + (size_t)f * m, 0, words * 8 - (size_t)f * m);
-    if (me < k) {
-      size_t valid = len > off ? (len - off < m ? len - off : m) : 0;
-      unsigned char *prod[256];
-      for (int j = 0; j < f; j++) prod[j] = st->buf + (size_t)j * m;
-      if (valid) fuze__code_delta_encode(vb.code, me, data + off, valid, prod);
-      for (int j = 0; j < f && valid < m; j++) memset(prod[j] + valid, 0, m - valid);
-    } else {
-      for (int j = 0; j < f; j++)
-        if (j == me - k) memcpy(st->buf + (size_t)j * m, data + off, m);
-        else memset(st->buf + (size_t)j * m, 0, m);
-    }
-    mpi_ok(st, MPI_Reduce(st->buf, st->res, (int)words, MPI_UINT64_T, MPI_BXOR, 0, vb.comm),
-           "MPI_Reduce");
-    if (root) analyze(&vb, rt, st->res, m, off);
-  }
-  /* Corrections, in chunks, from the root to the whole block. */
-  uint64_t hdr = root ? rt->n : 0;
-  mpi_ok(st, MPI_Bcast(&hdr, 1, MPI_UINT64_T, 0, vb.comm), "MPI_Bcast");
-  unsigned char stale[VCHUNK];
-  for (uint64_t at = 0; at < hdr; at += VCHUNK) {
-    int cnt = hdr - at < VCHUNK ? (int)(hdr - at) : VCHUNK;
-    vcorr *c = root ? rt->list + at : st->cbuf;
-    mpi_ok(st, MPI_Bcast(c, cnt * (int)sizeof *c, MPI_BYTE, 0, vb.comm), "MPI_Bcast");
-    memset(stale, 0, (size_t)cnt);
-    apply_chunk(&vb, c, cnt, data, len, mirror, live, stale);
-    int prim = 0;
-    for (int t = 0; t < cnt; t++) prim |= c[t].x < k;
-    if (is_array && prim) {
-      mpi_ok(st, MPI_Allreduce(MPI_IN_PLACE, stale, cnt, MPI_BYTE, MPI_BOR, vb.comm),
-             "MPI_Allreduce");
-      apply_stale(&vb, c, cnt, stale, data, len, mirror);
-      for (int t = 0; root && t < cnt; t++) c[t].stale = stale[t];
-    }
-  }
+  VMPI(st, MPI_Gather(&mylen, 1, MPI_UINT64_T, root ? rt->lens : NULL, 1, MPI_UINT64_T, 0,
+                      vb.comm));
+  if (root) root_init(&vb, rt, S);
+  syndromes(&vb, rt, S, data, len);
+  spread(&vb, rt, data, len, mirror, live, is_array);
   if (root) {
     for (size_t t = 0; t < rt->n; t++)
       run_add(&vb, rt->list[t].stale ? vb.nm + rt->list[t].x : rt->list[t].x, rt->list[t].p);
     runs_close(&vb);
   }
   uint64_t unrep = vb.unrep;
-  mpi_ok(st, MPI_Bcast(&unrep, 1, MPI_UINT64_T, 0, vb.comm), "MPI_Bcast");
+  VMPI(st, MPI_Bcast(&unrep, 1, MPI_UINT64_T, 0, vb.comm));
   if (rt) free(rt->list);
   free(rt);
   return unrep;
 }
 
 /* Host, committed state: the working parity must equal the committed one. */
-static void working_check(vstate *st, int b, const unsigned char *committed,
+static void working_check(vstate *st, int b, int me, const unsigned char *committed,
                           unsigned char *working, size_t len) {
   static vblk vb;
-  vblk_init(&vb, st, b, MODE_WORKING);
-  for (size_t off = 0; off < len; off += 4096) {
-    size_t m = len - off < 4096 ? len - off : 4096;
+  vblk_init(&vb, st, b, me, MODE_WORKING);
+  for (size_t off = 0; off < len; off += VCMP) {
+    size_t m = len - off < VCMP ? len - off : VCMP;
     if (!memcmp(committed + off, working + off, m)) continue;
     for (size_t q = off; q < off + m; q++)
       if (committed[q] != working[q]) run_add(&vb, 0, q);
     memcpy(working + off, committed + off, m);
   }
   runs_close(&vb);
+}
+
+/* This rank's place in block b's communicator; -1 when the call failed
+ * (recorded in st->rc). */
+static int block_rank(vstate *st, int b) {
+  int me = -1;
+  return VMPI(st, MPI_Comm_rank(st->ctx->block_comm[b], &me)) ? me : -1;
 }
 
 /* ---- arrays ---- */
@@ -431,11 +476,11 @@ static const fuze_hosted *hosted_of(const fuze_hosted *h, int n, int b, int j) {
 static void verify_array(vstate *st, fuze_array *a) {
   fuze_ctx *ctx = st->ctx;
   const fuze_plan *p = &ctx->plan;
-  fuze__win_sync(&a->ctx->net, a->win);
+  vkeep(st, fuze__win_sync(&ctx->net, a->win));
   for (int b = 0; b < p->nblocks; b++) {
     if (ctx->block_comm[b] == MPI_COMM_NULL || !a->fused[b]) continue;
-    int me, k = p->block_start[b + 1] - p->block_start[b];
-    MPI_Comm_rank(ctx->block_comm[b], &me);
+    int me = block_rank(st, b), k = p->block_start[b + 1] - p->block_start[b];
+    if (me < 0) continue;
     size_t S = a->fused[b];
     unsigned char *data = NULL, *mirror = NULL;
     size_t len = 0;
@@ -448,128 +493,162 @@ static void verify_array(vstate *st, fuze_array *a) {
       data = mirror + fuze__align(h->fused);
       len = S;
     }
-    uint64_t unrep = data_pass(st, b, S, data, len, mirror, me < k ? a->base : NULL, 1);
-    if (me >= k && !unrep) working_check(st, b, data, mirror, S);
+    uint64_t unrep = data_pass(st, b, me, S, data, len, mirror, me < k ? a->base : NULL, 1);
+    if (me >= k && !unrep) working_check(st, b, me, data, mirror, S);
   }
-  fuze__win_sync(&a->ctx->net, a->win);
+  vkeep(st, fuze__win_sync(&ctx->net, a->win));
 }
 
 /* ---- stacks and maps ---- */
 
-/* This rank's copy of member i's index record: (count, seq), then the keys of
- * slots 0..cap-1 (zeros beyond the count). */
+/* An index record: (count, seq), then the keys of slots 0..cap-1. */
+static size_t index_len(const fuze_fobj *f) { return FUZE_HDR_BYTES + f->cap * f->kb; }
+
+/* This rank's copy of member i's index record (zeros beyond the count). */
 static void index_record(const fuze_fobj *f, const unsigned char *region, int k, int i, int me,
                          unsigned char *rec) {
-  size_t L = 16 + f->cap * f->kb;
   if (me < k) {
     uint64_t h[2] = {(uint64_t)f->n, f->seq};
-    memset(rec, 0, L);
-    memcpy(rec, h, 16);
-    if (f->kb && f->n) memcpy(rec + 16, f->keys, f->n * f->kb);
+    memset(rec, 0, index_len(f));
+    memcpy(rec, h, FUZE_HDR_BYTES);
+    if (f->kb && f->n) memcpy(rec + FUZE_HDR_BYTES, f->keys, f->n * f->kb);
     return;
   }
   fuze_fobj_layout l = fuze__fobj_layout(k, f->cap, f->kb, f->nb);
-  memcpy(rec, region + fuze__hdr_off(i), 16);
-  if (f->kb) memcpy(rec + 16, region + l.keys_off + (size_t)i * f->cap * f->kb, f->cap * f->kb);
+  memcpy(rec, region + fuze__hdr_off(i), FUZE_HDR_BYTES);
+  if (f->kb)
+    memcpy(rec + FUZE_HDR_BYTES, region + l.keys_off + (size_t)i * f->cap * f->kb, f->cap * f->kb);
 }
 
 /* Write the decided bytes of member i's record into this rank's copy. */
 static void index_apply(fuze_fobj *f, unsigned char *region, unsigned char *mirror, int k, int i,
                         int me, const unsigned char *truth, const unsigned char *mask) {
-  size_t L = 16 + f->cap * f->kb;
+  const size_t H = FUZE_HDR_BYTES;
   if (me < k) { /* the primary: its keys of live slots (count and seq are its own) */
-    for (size_t q = 16; q < 16 + f->n * f->kb; q++)
-      if (mask[q]) f->keys[q - 16] = truth[q];
+    for (size_t q = H; q < H + f->n * f->kb; q++)
+      if (mask[q]) f->keys[q - H] = truth[q];
     return;
   }
   fuze_fobj_layout l = fuze__fobj_layout(k, f->cap, f->kb, f->nb);
-  for (size_t q = 0; q < L; q++) {
+  for (size_t q = 0; q < index_len(f); q++) {
     if (!mask[q]) continue;
-    size_t at = q < 16 ? fuze__hdr_off(i) + q : l.keys_off + (size_t)i * f->cap * f->kb + q - 16;
+    size_t at = q < H ? fuze__hdr_off(i) + q : l.keys_off + (size_t)i * f->cap * f->kb + q - H;
     region[at] = truth[q];
     if (mirror) mirror[at] = truth[q];
   }
 }
 
-/* Index copies of block b: crc64 first, bytes only where they differ. */
-static uint64_t index_pass(vstate *st, fuze_fobj *f, int b, unsigned char *region,
-                           unsigned char *mirror, unsigned char *scratch) {
-  static vblk vb;
-  vblk_init(&vb, st, b, MODE_INDEX);
-  int k = vb.k, F = vb.f, nm = vb.nm, me = vb.me, root = me == 0;
-  size_t L = 16 + f->cap * f->kb;
-  unsigned char *rec = scratch, *copies = scratch + L, *truth = copies + (size_t)(F + 1) * L,
-                *mask = truth + L;
-  uint64_t row[256] = {0}, *rows = (uint64_t *)st->res; /* nm * k <= 512 * 256 words */
+/* The rows of every block-comm rank's index crcs fit in st->res. */
+_Static_assert((size_t)FUZE_GF_MEMBERS * FUZE_GF_MEMBERS * sizeof(uint64_t) <= VPIECE,
+               "k members' index crcs of k + f ranks fit a syndrome piece");
+
+/* Which members' index copies differ (bad[i], every rank): the crc64 of every
+ * copy, compared at the root. */
+static void index_suspects(vblk *vb, const fuze_fobj *f, const unsigned char *region,
+                           unsigned char *rec, unsigned char *bad) {
+  vstate *st = vb->st;
+  int k = vb->k, F = vb->f, me = vb->me;
+  size_t L = index_len(f);
+  uint64_t row[FUZE_GF_MEMBERS] = {0}, *rows = (uint64_t *)st->res;
   for (int i = 0; i < k; i++) {
     if (me < k && i != me) continue;
     index_record(f, region, k, i, me, rec);
     row[i] = crc64_ecma_refl(0, rec, L);
   }
-  mpi_ok(st, MPI_Gather(row, k, MPI_UINT64_T, rows, k, MPI_UINT64_T, 0, vb.comm), "MPI_Gather");
-  unsigned char bad[256] = {0};
-  if (root) {
+  VMPI(st, MPI_Gather(row, k, MPI_UINT64_T, rows, k, MPI_UINT64_T, 0, vb->comm));
+  if (me == 0) {
     st->cnt[C_BYTES] += (uint64_t)(F + 1) * k * L;
     for (int i = 0; i < k; i++)
       for (int j = 0; j < F; j++) bad[i] |= rows[(size_t)(k + j) * k + i] != rows[(size_t)i * k + i];
   }
-  mpi_ok(st, MPI_Bcast(bad, k, MPI_BYTE, 0, vb.comm), "MPI_Bcast");
-  int counts[512], displs[512];
-  for (int i = 0; i < k; i++) {
-    if (!bad[i]) continue;
-    vb.member = i;
-    int mine = me == i || me >= k;
-    if (mine) index_record(f, region, k, i, me, rec);
-    for (int x = 0; x < nm; x++) {
-      counts[x] = x == i || x >= k ? (int)L : 0;
-      displs[x] = x == i ? 0 : x >= k ? (x - k + 1) * (int)L : 0;
+  VMPI(st, MPI_Bcast(bad, k, MPI_BYTE, 0, vb->comm));
+}
+
+/* The value held by a strict majority of v[0..n), as an index into v; -1: none. */
+static int majority(const unsigned char *v, int n) {
+  int best = -1, bestn = 0;
+  for (int c = 0; c < n; c++) {
+    int cnt = 0;
+    for (int d = 0; d < n; d++) cnt += v[d] == v[c];
+    if (cnt > bestn) bestn = cnt, best = c;
+  }
+  return 2 * bestn <= n ? -1 : best;
+}
+
+/* Root: member i's F + 1 index copies (the primary's, then backup j's at
+ * j + 1) byte by byte: truth/mask where a majority differs from some copy,
+ * findings into vb's runs. Returns 1 when some byte was decided. */
+static int index_vote(vblk *vb, const fuze_fobj *f, int i, const unsigned char *copies,
+                      unsigned char *truth, unsigned char *mask) {
+  int F = vb->f, k = vb->k, nm = vb->nm, any = 0;
+  size_t L = index_len(f);
+  uint64_t n_primary;
+  memcpy(&n_primary, copies, sizeof n_primary);
+  memset(mask, 0, L);
+  for (size_t q = 0; q < L; q++) {
+    unsigned char v[FUZE_GF_MEMBERS + 1];
+    int same = 1;
+    for (int c = 0; c <= F; c++) {
+      v[c] = copies[(size_t)c * L + q];
+      same &= v[c] == v[0];
     }
-    mpi_ok(st, MPI_Gatherv(rec, mine ? (int)L : 0, MPI_BYTE, copies, counts, displs, MPI_BYTE, 0,
-                           vb.comm), "MPI_Gatherv");
-    int any = 0;
-    if (root) {
-      uint64_t n_primary;
-      memcpy(&n_primary, copies, 8);
-      memset(mask, 0, L);
-      for (size_t q = 0; q < L; q++) {
-        unsigned char v[257];
-        int same = 1;
-        for (int c = 0; c <= F; c++) {
-          v[c] = copies[(size_t)c * L + q];
-          same &= v[c] == v[0];
-        }
-        if (same) continue;
-        int best = -1, bestn = 0;
-        for (int c = 0; c <= F; c++) {
-          int cnt = 0;
-          for (int d = 0; d <= F; d++) cnt += v[d] == v[c];
-          if (cnt > bestn) bestn = cnt, best = c;
-        }
-        if (2 * bestn <= F + 1) { /* no majority */
-          run_add(&vb, 2 * nm, q);
-          continue;
-        }
-        truth[q] = v[best];
-        mask[q] = 1;
-        any = 1;
-        for (int c = 0; c <= F; c++) {
-          if (v[c] == v[best]) continue;
-          int x = c == 0 ? i : k + c - 1;
-          int fixable = c > 0 || (q >= 16 && (q - 16) / f->kb < n_primary);
-          run_add(&vb, fixable ? x : nm + x, q);
-        }
-      }
-      runs_close(&vb);
+    if (same) continue;
+    int best = majority(v, F + 1);
+    if (best < 0) {
+      run_add(vb, 2 * nm, q);
+      continue;
     }
-    mpi_ok(st, MPI_Bcast(&any, 1, MPI_INT, 0, vb.comm), "MPI_Bcast");
-    if (any) {
-      mpi_ok(st, MPI_Bcast(truth, (int)L, MPI_BYTE, 0, vb.comm), "MPI_Bcast");
-      mpi_ok(st, MPI_Bcast(mask, (int)L, MPI_BYTE, 0, vb.comm), "MPI_Bcast");
-      if (mine) index_apply(f, region, mirror, k, i, me, truth, mask);
+    truth[q] = v[best];
+    mask[q] = 1;
+    any = 1;
+    for (int c = 0; c <= F; c++) {
+      if (v[c] == v[best]) continue;
+      int x = c == 0 ? i : k + c - 1;
+      int fixable = c > 0 || (q >= FUZE_HDR_BYTES && (q - FUZE_HDR_BYTES) / f->kb < n_primary);
+      run_add(vb, fixable ? x : nm + x, q);
     }
   }
+  runs_close(vb);
+  return any;
+}
+
+/* Member i's index copies (its own, the f backups' replicas) to the root,
+ * voted there, and the decided bytes written back by every holder. */
+static void index_member(vblk *vb, fuze_fobj *f, int i, unsigned char *region,
+                         unsigned char *mirror, unsigned char *scratch) {
+  vstate *st = vb->st;
+  int k = vb->k, F = vb->f, me = vb->me, mine = me == i || me >= k, any = 0;
+  size_t L = index_len(f);
+  unsigned char *rec = scratch, *copies = scratch + L, *truth = copies + (size_t)(F + 1) * L,
+                *mask = truth + L;
+  int counts[FUZE_GF_MEMBERS2], displs[FUZE_GF_MEMBERS2];
+  vb->member = i;
+  if (mine) index_record(f, region, k, i, me, rec);
+  for (int x = 0; x < vb->nm; x++) {
+    counts[x] = x == i || x >= k ? (int)L : 0;
+    displs[x] = x == i ? 0 : x >= k ? (x - k + 1) * (int)L : 0;
+  }
+  VMPI(st, MPI_Gatherv(rec, mine ? (int)L : 0, MPI_BYTE, copies, counts, displs, MPI_BYTE, 0,
+                       vb->comm));
+  if (me == 0) any = index_vote(vb, f, i, copies, truth, mask);
+  VMPI(st, MPI_Bcast(&any, 1, MPI_INT, 0, vb->comm));
+  if (!any) return;
+  VMPI(st, MPI_Bcast(truth, (int)L, MPI_BYTE, 0, vb->comm));
+  VMPI(st, MPI_Bcast(mask, (int)L, MPI_BYTE, 0, vb->comm));
+  if (mine) index_apply(f, region, mirror, k, i, me, truth, mask);
+}
+
+/* Index copies of block b: crc64 first, bytes only where they differ. */
+static uint64_t index_pass(vstate *st, fuze_fobj *f, int b, int me, unsigned char *region,
+                           unsigned char *mirror, unsigned char *scratch) {
+  static vblk vb;
+  vblk_init(&vb, st, b, me, MODE_INDEX);
+  unsigned char bad[FUZE_GF_MEMBERS] = {0};
+  index_suspects(&vb, f, region, scratch, bad);
+  for (int i = 0; i < vb.k; i++)
+    if (bad[i]) index_member(&vb, f, i, region, mirror, scratch);
   uint64_t unrep = vb.unrep;
-  mpi_ok(st, MPI_Bcast(&unrep, 1, MPI_UINT64_T, 0, vb.comm), "MPI_Bcast");
+  VMPI(st, MPI_Bcast(&unrep, 1, MPI_UINT64_T, 0, vb.comm));
   return unrep;
 }
 
@@ -577,11 +656,11 @@ static void verify_fobj(vstate *st, fuze_fobj *f, unsigned char *scratch) {
   fuze_ctx *ctx = st->ctx;
   const fuze_plan *p = &ctx->plan;
   int half = st->live ? 0 : 1;
-  if (!f->excl) fuze__win_sync(&f->ctx->net, f->win);
+  if (!f->excl) vkeep(st, fuze__win_sync(&ctx->net, f->win));
   for (int b = 0; b < p->nblocks; b++) {
     if (ctx->block_comm[b] == MPI_COMM_NULL) continue;
-    int me, k = p->block_start[b + 1] - p->block_start[b];
-    MPI_Comm_rank(ctx->block_comm[b], &me);
+    int me = block_rank(st, b), k = p->block_start[b + 1] - p->block_start[b];
+    if (me < 0) continue;
     fuze_fobj_layout l = fuze__fobj_layout(k, f->cap, f->kb, f->nb);
     unsigned char *region = NULL, *mirror = NULL;
     if (me >= k) {
@@ -589,16 +668,16 @@ static void verify_fobj(vstate *st, fuze_fobj *f, unsigned char *scratch) {
       region = f->winbase + h->off + (size_t)half * h->fused;
       if (!st->live) mirror = f->winbase + h->off;
     }
-    uint64_t unrep = index_pass(st, f, b, region, mirror, scratch);
+    uint64_t unrep = index_pass(st, f, b, me, region, mirror, scratch);
     size_t S = f->cap * f->nb;
     if (me < k)
-      unrep += data_pass(st, b, S, f->vals, f->n * f->nb, NULL, NULL, 0);
+      unrep += data_pass(st, b, me, S, f->vals, f->n * f->nb, NULL, NULL, 0);
     else
-      unrep += data_pass(st, b, S, region + l.nodes_off, S, mirror ? mirror + l.nodes_off : NULL,
-                         NULL, 0);
-    if (me >= k && mirror && !unrep) working_check(st, b, region, mirror, l.bytes);
+      unrep += data_pass(st, b, me, S, region + l.nodes_off, S,
+                         mirror ? mirror + l.nodes_off : NULL, NULL, 0);
+    if (me >= k && mirror && !unrep) working_check(st, b, me, region, mirror, l.bytes);
   }
-  if (!f->excl) fuze__win_sync(&f->ctx->net, f->win);
+  if (!f->excl) vkeep(st, fuze__win_sync(&ctx->net, f->win));
 }
 
 /* ---- the collective ---- */
@@ -623,30 +702,30 @@ static int cmp_vent(const void *x, const void *y) {
   return a->ord < b->ord ? -1 : a->ord > b->ord;
 }
 
-/* Every rank's first entries to every rank, in (structure, block) order. */
-static int gather_entries(vstate *st, fuze_verify_report *r) {
+/* Every rank's first entries to every rank, in (structure, block) order. rc:
+ * this rank's error so far; a rank that cannot take part says so and every
+ * rank skips the exchange. Not agreed. */
+static int gather_entries(vstate *st, fuze_verify_report *r, int rc) {
   fuze_ctx *ctx = st->ctx;
   int n = st->nents, *counts = malloc(sizeof(int) * (size_t)ctx->size);
   int *displs = malloc(sizeof(int) * (size_t)ctx->size);
   vent *all = malloc(sizeof(vent) * FUZE_VERIFY_MAX_ENTRIES * (size_t)ctx->size);
-  int ok = counts && displs && all, all_ok = 0;
-  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, ctx->net.comm);
-  int rc = FUZE_SUCCESS;
-  if (all_ok) {
-    MPI_Allgather(&n, 1, MPI_INT, counts, 1, MPI_INT, ctx->net.comm);
-    int total = 0;
+  if (!rc && !(counts && displs && all)) rc = FUZE_NOMEM(ctx->msg, "fuze_verify");
+  int ok = !rc, all_ok = 0, total = 0;
+  FUZE_MPI_KEEP(rc, ctx->msg, MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, ctx->net.comm));
+  if (all_ok && !rc &&
+      FUZE_MPI_KEEP(rc, ctx->msg, MPI_Allgather(&n, 1, MPI_INT, counts, 1, MPI_INT, ctx->net.comm))) {
     for (int x = 0; x < ctx->size; x++) {
       displs[x] = total * (int)sizeof(vent);
       total += counts[x];
       counts[x] *= (int)sizeof(vent);
     }
-    MPI_Allgatherv(st->ents, n * (int)sizeof(vent), MPI_BYTE, all, counts, displs, MPI_BYTE,
-                   ctx->net.comm);
-    qsort(all, (size_t)total, sizeof *all, cmp_vent);
-    r->nentries = total < FUZE_VERIFY_MAX_ENTRIES ? total : FUZE_VERIFY_MAX_ENTRIES;
-    for (int x = 0; x < r->nentries; x++) r->entries[x] = all[x].e;
-  } else {
-    rc = CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_verify: out of memory");
+    if (FUZE_MPI_KEEP(rc, ctx->msg, MPI_Allgatherv(st->ents, n * (int)sizeof(vent), MPI_BYTE, all,
+                                                   counts, displs, MPI_BYTE, ctx->net.comm))) {
+      qsort(all, (size_t)total, sizeof *all, cmp_vent);
+      r->nentries = total < FUZE_VERIFY_MAX_ENTRIES ? total : FUZE_VERIFY_MAX_ENTRIES;
+      for (int x = 0; x < r->nentries; x++) r->entries[x] = all[x].e;
+    }
   }
   free(counts);
   free(displs);
@@ -705,69 +784,90 @@ static int corrupt_message(fuze_ctx *ctx, const fuze_verify_report *r) {
                  (unsigned long long)r->unrepaired, (unsigned long long)r->repaired, where, why);
 }
 
-int fuze__verify_collective(fuze_ctx *ctx, fuze_verify_report *out) {
-  double t0 = MPI_Wtime();
-  int *lost = malloc(sizeof(int) * (size_t)ctx->size);
-  int any = lost ? fuze__any_lost(&ctx->net, ctx->lost, lost) : 0;
-  free(lost);
-  if (!lost) return fuze__agree(&ctx->net, CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_verify: out of memory"));
+/* Nobody lost, and the stacks' and maps' outstanding operations completed
+ * (as a checkpoint does). Collective, agreed. */
+static int verify_ready(fuze_ctx *ctx) {
+  int any = fuze__any(&ctx->net, ctx->lost);
+  int rc = fuze__agree(&ctx->net, any < 0 ? any : FUZE_SUCCESS);
+  if (rc) return rc;
   if (any)
     return CTX_ERR(ctx, FUZE_ERR_STATE, "fuze_verify: ranks were lost; call fuze_recover() or "
                    "fuze_checkpoint() first");
-  /* Stacks and maps: complete outstanding operations, as a checkpoint does. */
-  int rc = fuze__agree(&ctx->net, fuze__fobjs_flush(ctx));
-  if (rc || (rc = fuze__fobjs_grow(ctx))) return rc;
+  if ((rc = fuze__agree(&ctx->net, fuze__fobjs_flush(ctx)))) return rc;
+  return fuze__fobjs_grow(ctx);
+}
+
+/* The index passes' scratch: a record, f + 1 copies, the truth and the mask. */
+static size_t scratch_bytes(const fuze_ctx *ctx) {
+  size_t n = 1;
+  for (int x = 0; x < ctx->nfobjs; x++) {
+    size_t L = index_len(ctx->fobjs[x]);
+    if ((size_t)(ctx->plan.f + 4) * L > n) n = (size_t)(ctx->plan.f + 4) * L;
+  }
+  return n;
+}
+
+/* Every structure, every block. Collective, agreed. */
+static int verify_all(vstate *st) {
+  fuze_ctx *ctx = st->ctx;
+  int mine = fuze__fobjs_ops(ctx) != ctx->ops_committed;
+  int rc = FUZE_MPI(ctx->msg, MPI_Allreduce(&mine, &st->live, 1, MPI_INT, MPI_MAX, ctx->net.comm));
+  st->buf = malloc(VPIECE + VSLACK);
+  st->res = malloc(VPIECE + VSLACK);
+  st->cbuf = malloc(sizeof(vcorr) * VCHUNK);
+  unsigned char *scratch = malloc(scratch_bytes(ctx));
+  if (!rc && !(st->buf && st->res && st->cbuf && scratch)) rc = FUZE_NOMEM(ctx->msg, "fuze_verify");
+  if (!(rc = fuze__agree(&ctx->net, rc))) {
+    for (int x = 0; x < ctx->narrays; x++) {
+      st->s = x;
+      st->name = ctx->arrays[x]->name;
+      verify_array(st, ctx->arrays[x]);
+    }
+    for (int x = 0; x < ctx->nfobjs; x++) {
+      st->s = ctx->narrays + x;
+      st->name = ctx->fobjs[x]->name;
+      verify_fobj(st, ctx->fobjs[x], scratch);
+    }
+    rc = fuze__agree(&ctx->net, st->rc);
+  }
+  free(st->buf);
+  free(st->res);
+  free(st->cbuf);
+  free(scratch);
+  return rc;
+}
+
+/* Every rank's counts and entries in one report, on every rank. Collective, agreed. */
+static int summarize(vstate *st, fuze_verify_report *r, double t0) {
+  fuze_ctx *ctx = st->ctx;
+  uint64_t tot[C_N];
+  memset(r, 0, sizeof *r);
+  int rc = FUZE_MPI(ctx->msg, MPI_Allreduce(st->cnt, tot, C_N, MPI_UINT64_T, MPI_SUM, ctx->net.comm));
+  if ((rc = fuze__agree(&ctx->net, gather_entries(st, r, rc)))) return rc;
+  double el = MPI_Wtime() - t0;
+  rc = FUZE_MPI(ctx->msg, MPI_Allreduce(&el, &r->seconds, 1, MPI_DOUBLE, MPI_MAX, ctx->net.comm));
+  if ((rc = fuze__agree(&ctx->net, rc))) return rc;
+  r->run = ++ctx->verifies;
+  r->epoch = ctx->epoch;
+  r->live = st->live && ctx->nfobjs;
+  r->blocks = tot[C_BLOCKS];
+  r->bytes = tot[C_BYTES];
+  r->mismatches = tot[C_FOUND];
+  r->repaired = tot[C_REP];
+  r->unrepaired = tot[C_UNREP];
+  r->bad_bytes = tot[C_BAD];
+  return FUZE_SUCCESS;
+}
+
+int fuze__verify_collective(fuze_ctx *ctx, fuze_verify_report *out) {
+  double t0 = MPI_Wtime();
+  int rc = verify_ready(ctx);
+  if (rc) return rc;
   vstate st;
   memset(&st, 0, sizeof st);
   st.ctx = ctx;
-  int mine = fuze__fobjs_ops(ctx) != ctx->ops_committed;
-  MPI_Allreduce(&mine, &st.live, 1, MPI_INT, MPI_MAX, ctx->net.comm);
-  size_t scratch_len = 1;
-  for (int x = 0; x < ctx->nfobjs; x++) {
-    size_t L = 16 + ctx->fobjs[x]->cap * ctx->fobjs[x]->kb;
-    if ((size_t)(ctx->plan.f + 4) * L > scratch_len) scratch_len = (size_t)(ctx->plan.f + 4) * L;
-  }
-  st.buf = malloc(VPIECE + 64); /* + the padding of the last word */
-  st.res = malloc(VPIECE + 64);
-  st.cbuf = malloc(sizeof(vcorr) * VCHUNK);
-  unsigned char *scratch = malloc(scratch_len);
-  rc = st.buf && st.res && st.cbuf && scratch
-           ? FUZE_SUCCESS
-           : CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_verify: out of memory");
-  if (!(rc = fuze__agree(&ctx->net, rc))) {
-    for (int x = 0; x < ctx->narrays; x++) {
-      st.s = x;
-      st.name = ctx->arrays[x]->name;
-      verify_array(&st, ctx->arrays[x]);
-    }
-    for (int x = 0; x < ctx->nfobjs; x++) {
-      st.s = ctx->narrays + x;
-      st.name = ctx->fobjs[x]->name;
-      verify_fobj(&st, ctx->fobjs[x], scratch);
-    }
-    rc = fuze__agree(&ctx->net, st.rc);
-  }
-  free(st.buf);
-  free(st.res);
-  free(st.cbuf);
-  free(scratch);
-  if (rc) return rc;
   fuze_verify_report r;
-  memset(&r, 0, sizeof r);
-  uint64_t tot[C_N];
-  MPI_Allreduce(st.cnt, tot, C_N, MPI_UINT64_T, MPI_SUM, ctx->net.comm);
-  if ((rc = fuze__agree(&ctx->net, gather_entries(&st, &r)))) return rc;
-  r.run = ++ctx->verifies;
-  r.epoch = ctx->epoch;
-  r.live = st.live && ctx->nfobjs;
-  r.blocks = tot[C_BLOCKS];
-  r.bytes = tot[C_BYTES];
-  r.mismatches = tot[C_FOUND];
-  r.repaired = tot[C_REP];
-  r.unrepaired = tot[C_UNREP];
-  r.bad_bytes = tot[C_BAD];
-  double el = MPI_Wtime() - t0;
-  MPI_Allreduce(&el, &r.seconds, 1, MPI_DOUBLE, MPI_MAX, ctx->net.comm);
+  if ((rc = verify_all(&st)) || (rc = summarize(&st, &r, t0))) return rc;
   ctx->vlast = r;
   if (out) *out = r;
   print_report(ctx, &r);
@@ -787,152 +887,8 @@ int fuze_verify_last(const fuze_ctx *ctx, fuze_verify_report *report) {
   return FUZE_SUCCESS;
 }
 
-/* ---- inject=corrupt:rank=R:struct=NAME:at=checkpoint:E[:target=...][:bytes=N] ---- */
-
-static uint64_t splitmix(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-/* Up to 3 byte spans that make up the target; bit b of the target is bit
- * b % 8 of byte b / 8 counted across the spans. */
-typedef struct span {
-  unsigned char *p[3];
-  size_t n[3];
-  int nspans;
-  const unsigned char *origin; /* offsets are printed from here (NULL: within each span) */
-  const char *label[3];
-} span;
-
-static unsigned char *span_byte(span *sp, size_t at, int *which) {
-  for (int x = 0; x < sp->nspans; x++) {
-    if (at < sp->n[x]) {
-      *which = x;
-      return sp->p[x] + at;
-    }
-    at -= sp->n[x];
-  }
-  return NULL;
-}
-
-static int corrupt_target(fuze_ctx *ctx, const fuze_inject_spec *sp, span *t, const char **what,
-                          int *block, int *backup) {
-  memset(t, 0, sizeof *t);
-  *block = *backup = -1;
-  for (int x = 0; x < ctx->narrays; x++) {
-    fuze_array *a = ctx->arrays[x];
-    if (strcmp(a->name, sp->name)) continue;
-    if (sp->target == 0) {
-      *what = "committed copy";
-      t->p[0] = a->shadow, t->n[0] = a->shadow ? a->bytes : 0, t->nspans = 1;
-      *block = ctx->plan.block_of[ctx->rank];
-    } else {
-      *what = "committed parity";
-      for (int h = 0; h < a->nhosted && !t->nspans; h++)
-        if (a->hosted[h].fused) {
-          t->p[0] = a->winbase + a->hosted[h].off + fuze__align(a->hosted[h].fused);
-          t->n[0] = a->hosted[h].fused, t->nspans = 1;
-          *block = a->hosted[h].block, *backup = a->hosted[h].j;
-        }
-    }
-    return 1;
-  }
-  for (int x = 0; x < ctx->nfobjs; x++) {
-    fuze_fobj *f = ctx->fobjs[x];
-    if (strcmp(f->name, sp->name)) continue;
-    if (sp->target == 0) {
-      *what = f->kb ? "values and keys" : "elements";
-      t->p[0] = f->vals, t->n[0] = f->n * f->nb, t->label[0] = "value byte ";
-      t->p[1] = f->keys, t->n[1] = f->n * f->kb, t->label[1] = "key byte ";
-      t->nspans = 2;
-      *block = ctx->plan.block_of[ctx->rank];
-    } else if (f->nhosted) {
-      const fuze_hosted *h = &f->hosted[0];
-      int k = ctx->plan.block_start[h->block + 1] - ctx->plan.block_start[h->block];
-      fuze_fobj_layout l = fuze__fobj_layout(k, f->cap, f->kb, f->nb);
-      unsigned char *r = f->winbase + h->off + h->fused; /* committed half */
-      *what = "committed region (index replicas and fused nodes; offsets in the region)";
-      t->origin = r;
-      t->p[0] = r, t->n[0] = fuze__hdr_off(k);
-      t->p[1] = r + l.keys_off, t->n[1] = (size_t)k * f->cap * f->kb;
-      t->p[2] = r + l.nodes_off, t->n[2] = f->cap * f->nb;
-      t->nspans = 3;
-      *block = h->block, *backup = h->j;
-    }
-    return 1;
-  }
-  return 0;
-}
-
-static void corrupt_one(fuze_ctx *ctx, int s, const fuze_inject_spec *sp) {
-  span t;
-  const char *what = "";
-  int block, backup;
-  if (sp->target == 2) { /* target=replica: code=byzantine's replicas (byzantine.c) */
-    fuze__byz_corrupt_replica(ctx, s, sp->name, sp->bits);
-    return;
-  }
-  if (!corrupt_target(ctx, sp, &t, &what, &block, &backup)) {
-    if (ctx->cfg.verbose)
-      printf("fuze: rank %d: inject corrupt: no array, stack or map named '%s' (ignored)\n",
-             ctx->rank, sp->name);
-    return;
-  }
-  size_t bytes = 0;
-  for (int x = 0; x < t.nspans; x++) bytes += t.n[x];
-  if (!bytes) {
-    if (ctx->cfg.verbose)
-      printf("fuze: rank %d: inject corrupt: '%s' has no %s bytes here (ignored)\n", ctx->rank,
-             sp->name, sp->target ? "hosted parity" : "committed");
-    return;
-  }
-  uint64_t seed = (uint64_t)ctx->rank * 1000003u + (uint64_t)ctx->ckpt_calls * 7919u + (uint64_t)s;
-  uint64_t nbits = (uint64_t)bytes * 8, want = (uint64_t)sp->bits < nbits ? (uint64_t)sp->bits : nbits;
-  uint64_t *done = malloc(sizeof(uint64_t) * (size_t)want);
-  if (!done) return;
-  uint64_t ndone = 0;
-  if (ctx->cfg.verbose) {
-    printf("fuze: rank %d: inject corrupt after checkpoint %ld: flipping %llu bit(s) of '%s' (%s",
-           ctx->rank, ctx->ckpt_calls, (unsigned long long)want, sp->name, what);
-    if (backup >= 0) printf(", block %d backup %d", block, backup);
-    printf(") at bytes");
-  }
-  while (ndone < want) {
-    uint64_t bit = splitmix(&seed) % nbits;
-    int dup = 0;
-    for (uint64_t d = 0; d < ndone && !dup; d++) dup = done[d] == bit;
-    if (dup) continue;
-    done[ndone++] = bit;
-    int which = 0;
-    unsigned char *c = span_byte(&t, (size_t)(bit / 8), &which);
-    *c ^= (unsigned char)(1u << (bit % 8));
-    if (ctx->cfg.verbose && ndone <= 8)
-      printf("%s %s%zu", ndone == 1 ? "" : ",", t.label[which] ? t.label[which] : "",
-             (size_t)(c - (t.origin ? t.origin : t.p[which])));
-  }
-  if (sp->target) {
-    for (int x = 0; x < ctx->narrays; x++)
-      if (!strcmp(ctx->arrays[x]->name, sp->name)) fuze__win_sync(&ctx->net, ctx->arrays[x]->win);
-    for (int x = 0; x < ctx->nfobjs; x++)
-      if (!strcmp(ctx->fobjs[x]->name, sp->name) && !ctx->fobjs[x]->excl)
-        fuze__win_sync(&ctx->net, ctx->fobjs[x]->win);
-  }
-  if (ctx->cfg.verbose) {
-    printf("%s\n", ndone > 8 ? ", ..." : "");
-    fflush(stdout);
-  }
-  free(done);
-}
-
 int fuze__verify_after_commit(fuze_ctx *ctx) {
-  for (int s = 0; s < ctx->cfg.ninject; s++) {
-    const fuze_inject_spec *sp = &ctx->cfg.inject[s];
-    if (sp->kind == FUZE_INJECT_CORRUPT && sp->at_checkpoint == ctx->ckpt_calls &&
-        sp->nranks == 1 && sp->ranks[0] == ctx->rank && !ctx->lost)
-      corrupt_one(ctx, s, sp);
-  }
+  fuze__inject_corrupt(ctx);
   if (ctx->cfg.verify_every <= 0 || ctx->ckpt_calls % ctx->cfg.verify_every) return FUZE_SUCCESS;
   int rc = fuze__verify_collective(ctx, NULL);
   return rc == FUZE_RECOVERED ? FUZE_SUCCESS : rc;
