@@ -121,21 +121,6 @@ typedef struct job {
   fuze_pfile m[MAXR];
 } job;
 
-static void copy_plan(fuze_plan *d, const fuze_plan *p) {
-  *d = *p;
-  size_t nr = (size_t)p->nranks, nb = (size_t)p->nblocks;
-#define DUP(field, n)                                                                              \
-  d->field = malloc(sizeof(int) * ((n) + 1));                                                      \
-  memcpy(d->field, p->field, sizeof(int) * (n))
-  DUP(block_start, nb + 1);
-  DUP(members, (size_t)p->ncompute);
-  DUP(hosts, nb * (size_t)p->f);
-  DUP(block_of, nr);
-  DUP(index_in_block, nr);
-  DUP(domain, nr);
-#undef DUP
-}
-
 static unsigned char *rand_bytes(size_t n) {
   if (!n) return NULL;
   unsigned char *p = malloc(n);
@@ -229,7 +214,7 @@ static int make_job(job *J, geom g) {
     m->version = FUZE_PFILE_VERSION;
     m->job_id = job_id, m->epoch = epoch, m->ckpt_calls = (int64_t)(epoch * 2 + 1);
     m->rank = r, m->ranks = g.ranks, m->f = g.f, m->spares = g.spares, m->code = g.code;
-    copy_plan(&m->plan, &J->plan);
+    if (fuze__plan_copy(&m->plan, &J->plan)) abort();
     make_structs(J, r, counts);
   }
   for (int r = 0; r < g.ranks; r++) make_regions(J, r);

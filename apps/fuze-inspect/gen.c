@@ -61,21 +61,6 @@ typedef struct opts {
   uint64_t seed;
 } opts;
 
-static void copy_plan(fuze_plan *d, const fuze_plan *p) {
-  *d = *p;
-  size_t nr = (size_t)p->nranks, nb = (size_t)p->nblocks;
-#define DUP(field, n)                                                                              \
-  d->field = malloc(sizeof(int) * ((n) + 1));                                                      \
-  memcpy(d->field, p->field, sizeof(int) * (n))
-  DUP(block_start, nb + 1);
-  DUP(members, (size_t)p->ncompute);
-  DUP(hosts, nb * (size_t)p->f);
-  DUP(block_of, nr);
-  DUP(index_in_block, nr);
-  DUP(domain, nr);
-#undef DUP
-}
-
 static void make_structs(fuze_pfile *m, const fuze_plan *p, uint64_t counts[][MAXR]) {
   int spare = p->block_of[m->rank] < 0;
   m->nstructs = NS;
@@ -138,7 +123,7 @@ static int make_epoch(const opts *o, const fuze_plan *p, uint64_t job_id, uint64
     m->version = FUZE_PFILE_VERSION;
     m->job_id = job_id, m->epoch = epoch, m->ckpt_calls = (int64_t)epoch * 2;
     m->rank = r, m->ranks = o->ranks, m->f = o->faults, m->spares = o->spares, m->code = o->code;
-    copy_plan(&m->plan, p);
+    if (fuze__plan_copy(&m->plan, p)) abort();
     make_structs(m, p, counts);
   }
   for (int r = 0; r < o->ranks; r++)

@@ -130,30 +130,6 @@ int fuze__pf_plan_check(fuze_plan *p, int derive, char *msg) {
   return 0;
 }
 
-int fuze__pf_plan_copy(fuze_plan *dst, const fuze_plan *p) {
-  memset(dst, 0, sizeof *dst);
-  *dst = *p;
-  size_t nr = (size_t)p->nranks, nb = (size_t)p->nblocks;
-  dst->block_start = malloc(sizeof(int) * (nb + 1));
-  dst->members = malloc(sizeof(int) * ((size_t)p->ncompute + 1));
-  dst->hosts = malloc(sizeof(int) * (nb * (size_t)p->f + 1));
-  dst->block_of = malloc(sizeof(int) * nr);
-  dst->index_in_block = malloc(sizeof(int) * nr);
-  dst->domain = malloc(sizeof(int) * nr);
-  if (!dst->block_start || !dst->members || !dst->hosts || !dst->block_of || !dst->index_in_block ||
-      !dst->domain) {
-    fuze__plan_free(dst);
-    return FUZE_ERR_NOMEM;
-  }
-  memcpy(dst->block_start, p->block_start, sizeof(int) * (nb + 1));
-  memcpy(dst->members, p->members, sizeof(int) * (size_t)p->ncompute);
-  memcpy(dst->hosts, p->hosts, sizeof(int) * nb * (size_t)p->f);
-  memcpy(dst->block_of, p->block_of, sizeof(int) * nr);
-  memcpy(dst->index_in_block, p->index_in_block, sizeof(int) * nr);
-  memcpy(dst->domain, p->domain, sizeof(int) * nr);
-  return FUZE_SUCCESS;
-}
-
 static int name_ok(const char *name) {
   size_t n = strnlen(name, FUZE_PFILE_NAME_MAX);
   return n >= 1 && n < FUZE_PFILE_NAME_MAX;

@@ -229,7 +229,7 @@ static int rebuild_meta(const fuze_pfile *ref, int target, fuze_pfile *out, char
   out->version = ref->version, out->job_id = ref->job_id, out->epoch = ref->epoch;
   out->ckpt_calls = ref->ckpt_calls, out->rank = target, out->ranks = ref->ranks;
   out->f = ref->f, out->spares = ref->spares, out->code = ref->code;
-  if (fuze__pf_plan_copy(&out->plan, &ref->plan)) return FUZE_NOMEM(err, "rebuild");
+  if (fuze__plan_copy(&out->plan, &ref->plan)) return FUZE_NOMEM(err, "rebuild");
   out->structs = calloc((size_t)(ref->nstructs ? ref->nstructs : 1), sizeof *out->structs);
   if (!out->structs) return FUZE_NOMEM(err, "rebuild");
   out->nstructs = ref->nstructs;

@@ -144,7 +144,6 @@ int fuze__pf_expected_regions(const fuze_pfile *m, int rank);
  * known to be sane (the reader); otherwise they are checked as given. */
 int fuze__pf_plan_check(fuze_plan *p, int derive, char *msg);
 /* A deep copy; FUZE_ERR_NOMEM. */
-int fuze__pf_plan_copy(fuze_plan *dst, const fuze_plan *p);
 int fuze__pf_check_structs(const fuze_pfile *m, char *msg);
 int fuze__pf_check_codes(const fuze_pfile *m, char *msg);
 /* Everything a model must satisfy (reader: CORRUPT, writer: ARG). */

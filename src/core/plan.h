@@ -45,6 +45,8 @@ typedef struct fuze_plan {
 int fuze__plan_build(const fuze_plan_input *in, fuze_plan *out, char *errbuf,
                      size_t errlen);
 void fuze__plan_free(fuze_plan *p); /* accepts a zeroed or freed plan */
+/* dst := a deep copy of p (FUZE_SUCCESS or FUZE_ERR_NOMEM, dst then empty). */
+int fuze__plan_copy(fuze_plan *dst, const fuze_plan *p);
 
 /* Brute force: for every set of <= f domains, count each block's lost members
  * (primaries + backups). Returns 0 when every block loses <= f; otherwise 1

@@ -100,29 +100,6 @@ static void prune(const fuze_ctx *ctx, const uint64_t *keep, int n) {
 
 /* ---- snapshot: the committed state of this rank as a file model ---- */
 
-static int copy_plan(const fuze_plan *p, fuze_plan *q) {
-  *q = *p;
-  size_t nb = (size_t)p->nblocks, nr = (size_t)p->nranks;
-  q->block_start = malloc(sizeof(int) * (nb + 1));
-  q->members = malloc(sizeof(int) * ((size_t)p->ncompute + 1));
-  q->hosts = malloc(sizeof(int) * (nb * (size_t)p->f + 1));
-  q->block_of = malloc(sizeof(int) * nr);
-  q->index_in_block = malloc(sizeof(int) * nr);
-  q->domain = malloc(sizeof(int) * nr);
-  if (!q->block_start || !q->members || !q->hosts || !q->block_of || !q->index_in_block ||
-      !q->domain) {
-    fuze__plan_free(q);
-    return FUZE_ERR_NOMEM;
-  }
-  memcpy(q->block_start, p->block_start, sizeof(int) * (nb + 1));
-  memcpy(q->members, p->members, sizeof(int) * (size_t)p->ncompute);
-  memcpy(q->hosts, p->hosts, sizeof(int) * nb * (size_t)p->f);
-  memcpy(q->block_of, p->block_of, sizeof(int) * nr);
-  memcpy(q->index_in_block, p->index_in_block, sizeof(int) * nr);
-  memcpy(q->domain, p->domain, sizeof(int) * nr);
-  return FUZE_SUCCESS;
-}
-
 /* The model points into the library's buffers (shadows, vals, windows);
  * only the arrays it allocated itself are freed here. */
 static void snapshot_free(fuze_pfile *m) {
@@ -150,7 +127,7 @@ static int snapshot(fuze_ctx *ctx, fuze_pfile *m) {
   for (int x = 0; x < ctx->nfobjs; x++) nreg += ctx->fobjs[x]->nhosted;
   m->structs = calloc((size_t)(n ? n : 1), sizeof *m->structs);
   m->regions = calloc((size_t)(nreg ? nreg : 1), sizeof *m->regions);
-  if (!m->structs || !m->regions || copy_plan(&ctx->plan, &m->plan)) rc = FUZE_ERR_NOMEM;
+  if (!m->structs || !m->regions || fuze__plan_copy(&m->plan, &ctx->plan)) rc = FUZE_ERR_NOMEM;
   for (int x = 0; x < ctx->narrays; x++) {
     fuze_array *a = ctx->arrays[x];
     struct { uint64_t elem; char type[32]; } t = {a->elem, ""};
