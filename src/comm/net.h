@@ -29,7 +29,7 @@ typedef struct fuze_net {
  * thread's buffer) and gives FUZE_ERR_MPI. `what` is the call's text. */
 int fuze__mpi_check(int mpi_rc, const char *what, const char *file, int line, char *msgbuf);
 
-/* rc = FUZE_MPI(msgbuf, MPI_Xxx(...)): the call, checked. */
+/* rc = FUZE_MPI(msgbuf, MPI_Name(...)): the call, checked. */
 #define FUZE_MPI(msgbuf, call) fuze__mpi_check((call), #call, __FILE__, __LINE__, (msgbuf))
 
 /* Teardown calls whose failure changes nothing the caller can act on
