@@ -121,7 +121,9 @@ typedef struct fuze_map fuze_map;
  *         dir holds a job of another geometry), FUZE_ERR_UNRECOVERABLE (more
  *         than `faults` files of a block lost; the message names them),
  *         FUZE_ERR_CORRUPT (unreadable manifest), FUZE_ERR_IO, FUZE_ERR_MPI,
- *         FUZE_ERR_NOMEM; on error *ctx is NULL and fuze_last_error(NULL)
+ *         FUZE_ERR_NOMEM, FUZE_ERR_ARG (comm is MPI_COMM_NULL, or ctx or
+ *         app_comm is NULL; returned on the calling rank alone, without any
+ *         communication); on error *ctx is NULL and fuze_last_error(NULL)
  *         says why.
  */
 #ifndef FUZE_NO_MPI

@@ -145,6 +145,21 @@ static void after_finalize(void) {
           fuze_last_error(NULL));
   T_EQ_INT(fuze_protect(ctx, "x", &d, 1, MPI_DOUBLE, NULL), FUZE_ERR_ARG, "protect after finalize");
   T_EQ_INT(fuze_init(MPI_COMM_WORLD, NULL, NULL, NULL), FUZE_ERR_ARG, "init NULL outs");
+  T_CHECK(strstr(fuze_last_error(NULL), "fuze_init: ctx must not be NULL") != NULL, "msg: %s",
+          fuze_last_error(NULL));
+  MPI_Comm a = MPI_COMM_WORLD;
+  T_EQ_INT(fuze_init(MPI_COMM_WORLD, NULL, NULL, &a), FUZE_ERR_ARG, "init NULL ctx");
+  T_CHECK(strstr(fuze_last_error(NULL), "fuze_init: ctx must not be NULL") != NULL, "msg: %s",
+          fuze_last_error(NULL));
+  fuze_ctx *c = (fuze_ctx *)1;
+  T_EQ_INT(fuze_init(MPI_COMM_WORLD, NULL, &c, NULL), FUZE_ERR_ARG, "init NULL app_comm");
+  T_CHECK(strstr(fuze_last_error(NULL), "fuze_init: app_comm must not be NULL") != NULL, "msg: %s",
+          fuze_last_error(NULL));
+  /* MPI_COMM_NULL: an error code, not an abort of the job. */
+  T_EQ_INT(fuze_init(MPI_COMM_NULL, NULL, &c, &a), FUZE_ERR_ARG, "init MPI_COMM_NULL");
+  T_CHECK(strstr(fuze_last_error(NULL), "fuze_init: comm is MPI_COMM_NULL") != NULL, "msg: %s",
+          fuze_last_error(NULL));
+  T_CHECK(c == NULL && a == MPI_COMM_NULL, "MPI_COMM_NULL: ctx/app_comm not cleared");
   T_CHECK(!strcmp(fuze_strerror(FUZE_ERR_UNRECOVERABLE), "more failures than the code tolerates"),
           "strerror: %s", fuze_strerror(FUZE_ERR_UNRECOVERABLE));
   T_CHECK(!strcmp(fuze_err_name(FUZE_RECOVERED), "FUZE_RECOVERED"), "name");

@@ -159,11 +159,18 @@ static void serve(fuze_ctx *ctx) {
 }
 
 int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctxp, MPI_Comm *app_comm) {
-  if (!ctxp || !app_comm) return FUZE_ERR(FUZE_ERR_ARG, "fuze_init: ctx and app_comm must not be NULL");
+  if (!ctxp || !app_comm)
+    return FUZE_ERR(FUZE_ERR_ARG, "fuze_init: %s must not be NULL (it receives the %s)",
+                    !ctxp ? "ctx" : "app_comm", !ctxp ? "context" : "compute communicator");
   *ctxp = NULL;
   *app_comm = MPI_COMM_NULL;
   int inited = 0;
   if (MPI_Initialized(&inited) != MPI_SUCCESS || !inited) return FUZE_ERR(FUZE_ERR_STATE, "fuze_init: MPI is not initialised (call MPI_Init first)");
+  /* MPI_Comm_dup of MPI_COMM_NULL runs under MPI_COMM_WORLD's handler
+   * (fatal by default): refuse it before. */
+  if (comm == MPI_COMM_NULL)
+    return FUZE_ERR(FUZE_ERR_ARG, "fuze_init: comm is MPI_COMM_NULL (pass the communicator of the "
+                    "ranks to protect, e.g. MPI_COMM_WORLD)");
   fuze_ctx *ctx = calloc(1, sizeof *ctx);
   if (!ctx) return FUZE_ERR(FUZE_ERR_NOMEM, "fuze_init: out of memory");
   int rc = FUZE_MPI(NULL, MPI_Comm_dup(comm, &ctx->net.comm));
