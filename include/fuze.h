@@ -14,7 +14,9 @@
  *   thread's last message, for errors raised before a context exists.
  * - Calls marked "Collective" must be called by every compute rank (every rank
  *   of the application communicator) in the same order; they return the same
- *   code on every rank.
+ *   code on every rank. An error one rank found is agreed: the rank that found
+ *   it records "rank F found: <message>", every other rank R records "rank R
+ *   reports the error agreed from rank F: <message>".
  * - The library never calls MPI_Abort() or exit().
  * - Handles are owned by the context; fuze_finalize() frees them all.
  */

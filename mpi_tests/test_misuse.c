@@ -53,7 +53,8 @@ static void bad_configs(void) {
   fuze_ctx *c;
   MPI_Comm a;
   T_EQ_INT(fuze_init(MPI_COMM_WORLD, "faults=1", &c, &a), FUZE_ERR_CONFIG, "env override");
-  T_CHECK(strstr(fuze_last_error(NULL), "environment variable FUZE_FAULTS") != NULL, "env msg: %s",
+  T_CHECK(strstr(fuze_last_error(NULL), "config: bad value 'abc' for key 'faults' (accepted: "
+                  "1..255) (from environment variable FUZE_FAULTS)") != NULL, "env msg: %s",
           fuze_last_error(NULL));
   unsetenv("FUZE_FAULTS");
   /* A persistence directory that cannot be created: FUZE_ERR_IO naming it. */
@@ -79,6 +80,13 @@ static void bad_protects(void) {
   snprintf(name, sizeof name, "n%d", me == np - 1 ? 9 : 0);
   expect(fuze_protect(ctx, name, d, 4, MPI_DOUBLE, NULL), FUZE_ERR_ARG, "differs from 'n0' on rank 0",
          "names differ");
+  /* An agreed error: each rank says who found it and, elsewhere, that it
+   * reports the agreed error (not every rank's log blaming one rank). */
+  char who[96];
+  if (me == np - 1) snprintf(who, sizeof who, "rank %d found: fuze_protect: name 'n9' on rank %d", me, me);
+  else snprintf(who, sizeof who, "rank %d reports the error agreed from rank %d: fuze_protect: name 'n9'", me, np - 1);
+  T_CHECK(strstr(fuze_last_error(ctx), who) == fuze_last_error(ctx), "agreed msg '%s' does not start with '%s'",
+          fuze_last_error(ctx), who);
   expect(fuze_protect(ctx, "", d, 4, MPI_DOUBLE, NULL), FUZE_ERR_ARG, "name must be", "empty name");
   /* After all that the context still works. */
   fuze_array *h;
@@ -128,10 +136,15 @@ static void bad_structures(void) {
 static void bad_injects(void) {
   int r = np + 5;
   expect(fuze_inject(ctx, &r, 1), FUZE_ERR_ARG, "does not exist", "inject bad rank");
-  expect(fuze_inject(ctx, NULL, 2), FUZE_ERR_ARG, "nranks must be", "inject NULL ranks");
+  expect(fuze_inject(ctx, NULL, 1), FUZE_ERR_ARG, "fuze_inject: ranks is NULL but nranks is not 0",
+         "inject NULL ranks");
+  expect(fuze_inject(ctx, &r, -2), FUZE_ERR_ARG, "fuze_inject: nranks must be 0..64, got -2",
+         "inject negative nranks");
+  expect(fuze_inject_at(ctx, NULL, 1, "after"), FUZE_ERR_ARG,
+         "fuze_inject_at: ranks is NULL but nranks is not 0", "inject_at NULL ranks");
   int z = 0;
-  expect(fuze_inject_at(ctx, &z, 1, "later"), FUZE_ERR_ARG, "unknown phase 'later'",
-         "inject_at bad phase");
+  expect(fuze_inject_at(ctx, &z, 1, "later"), FUZE_ERR_ARG, "fuze_inject_at: unknown phase 'later' "
+         "(accepted: before, partial, sent, promoted, after, persist, persisted)", "inject_at bad phase");
   expect(fuze_recover(ctx), FUZE_SUCCESS, "", "recover with nothing lost");
 }
 

@@ -88,6 +88,11 @@ static void keys(void) {
   refused("spares=-1", "key 'spares'");
   refused("block=0", "key 'block' (accepted: 1..255)");
   refused("domain=0", "key 'domain'");
+  /* Refused at parse time with the range, not later as a domain count of -1. */
+  refused("domain=2147483647", "config: bad value '2147483647' for key 'domain' (accepted: node, "
+                               "rank, or a number of ranks per domain in 1..1048576)");
+  ok("domain=1048576", &c);
+  CHECK(c.domain_mode == FUZE_DOMAIN_K && c.domain_k == 1048576, "domain=1048576");
   refused("chunk=65", "key 'chunk'");
   refused("verbose=10", "key 'verbose'");
   refused("dir=", "key 'dir'");
@@ -106,6 +111,12 @@ static void env(void) {
   CHECK(c.faults == 2 && c.code == FUZE_CODE_REPLICATE, "env overrides: f=%d", c.faults);
   setenv("FUZE_SPARES", "x", 1);
   refused("", "from environment variable FUZE_SPARES");
+  unsetenv("FUZE_SPARES");
+  /* The whole message: value, range and variable (the message used to be
+   * formatted into its own argument and lost all but the variable). */
+  setenv("FUZE_FAULTS", "abc", 1);
+  refused("faults=1", "config: bad value 'abc' for key 'faults' (accepted: 1..255) (from "
+                      "environment variable FUZE_FAULTS)");
   unsetenv("FUZE_SPARES");
   unsetenv("FUZE_FAULTS");
   unsetenv("FUZE_CODE");

@@ -80,7 +80,8 @@ static int set_value(options *o, const char *name, const char *val) {
     if (strcmp(name, t[i].name)) continue;
     if (!val) return usage_error("option %s needs a value", name);
     if (parse_int(val, t[i].lo, t[i].hi, t[i].dst))
-      return usage_error("bad value for %s", name);
+      return usage_error("bad value '%s' for %s (accepted: an integer in %d..%d)", val, name,
+                         t[i].lo, t[i].hi);
     return 0;
   }
   return usage_error("unknown option '%s'", name);
@@ -104,7 +105,8 @@ static int parse_args(int argc, char **argv, options *o) {
   if (!o->ranks) return usage_error("%s", "--ranks N is required");
   if (o->faults == INT_MIN) return usage_error("%s", "--faults F is required");
   if ((long)o->ranks + o->spares > MAX_RANKS)
-    return usage_error("%s", "more than 1048576 ranks in all");
+    return usage_error("--ranks %d plus --spares %d is more than %d ranks in all (the limit)",
+                       o->ranks, o->spares, MAX_RANKS);
   return 0;
 }
 

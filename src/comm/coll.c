@@ -13,6 +13,18 @@
 
 /* ---- agreement ---- */
 
+/* The prefixes fuze__agree writes. A message agreed again (an agreed code
+ * passed to another agreement) keeps the rank that first found it instead of
+ * growing a second prefix. Returns the text after the prefix. */
+static const char *agreed_text(const char *m, int *finder) {
+  int n = -1, r = -1;
+  if (sscanf(m, "rank %d found: %n", &r, &n) >= 1 && n > 0) return *finder = r, m + n;
+  n = -1;
+  if (sscanf(m, "rank %*d reports the error agreed from rank %d: %n", &r, &n) >= 1 && n > 0)
+    return *finder = r, m + n;
+  return m;
+}
+
 int fuze__agree(fuze_net *net, int rc) {
   struct { int code, rank; } in = {rc < 0 ? rc : 0, net->rank}, out;
   int mrc = FUZE_MPI(net->msg, MPI_Allreduce(&in, &out, 1, MPI_2INT, MPI_MINLOC, net->comm));
@@ -23,8 +35,13 @@ int fuze__agree(fuze_net *net, int rc) {
   if ((mrc = FUZE_MPI(net->msg, MPI_Bcast(buf, FUZE_MSG_LEN, MPI_CHAR, out.rank, net->comm))))
     return mrc;
   buf[FUZE_MSG_LEN - 1] = 0;
-  if (out.rank == net->rank) return fuze__error(net->msg, out.code, "%s", buf);
-  return fuze__error(net->msg, out.code, "rank %d: %s", out.rank, buf);
+  /* Every rank returns the same code; its message says which rank found the
+   * error and, on the others, that this rank reports the agreed error. */
+  int finder = out.rank;
+  const char *text = agreed_text(buf, &finder);
+  if (finder == net->rank) return fuze__error(net->msg, out.code, "rank %d found: %s", finder, text);
+  return fuze__error(net->msg, out.code, "rank %d reports the error agreed from rank %d: %s",
+                     net->rank, finder, text);
 }
 
 int fuze__any_lost(fuze_net *net, int mine, int *lost) {

@@ -19,8 +19,11 @@ enum {
 
 /* Collective over net->comm: the same code and message everywhere. Every
  * rank passes its own rc (messages in net->msg); the lowest error code wins,
- * from the lowest rank that has it, and its message is broadcast. Positive
- * (informational) codes are not errors: they agree to FUZE_SUCCESS. */
+ * from the lowest rank that has it, and its message is broadcast. The finder
+ * records "rank F found: <message>", every other rank "rank R reports the
+ * error agreed from rank F: <message>" (agreeing an agreed error again keeps
+ * F). Positive (informational) codes are not errors: they agree to
+ * FUZE_SUCCESS. */
 int fuze__agree(fuze_net *net, int rc);
 
 /* Collective over net->comm: lost[r] = rank r's `mine` for every rank.

@@ -77,7 +77,7 @@ int fuze__topo_domains(MPI_Comm comm, const fuze_config *cfg, int *domain, int *
   if (mode == FUZE_DOMAIN_RANK || mode == FUZE_DOMAIN_K) {
     int k = mode == FUZE_DOMAIN_K ? cfg->domain_k : 1;
     for (int r = 0; r < size; r++) domain[r] = r / k;
-    *ndomains = (size + k - 1) / k;
+    *ndomains = size / k + (size % k != 0); /* no overflow for any k (size + k - 1 could) */
   }
   if (cfg->verbose >= 2) print_hwloc(rank);
   return FUZE_SUCCESS;

@@ -72,11 +72,15 @@ static int set_domain(fuze_config *cfg, const char *val, char *msg) {
   long k;
   int mode = fuze__name_value(&fuze__names_domain, val);
   if (mode >= 0) cfg->domain_mode = mode;
-  else if (!parse_long(val, 1, INT_MAX, &k)) {
+  else if (!parse_long(val, 1, FUZE_DOMAIN_K_MAX, &k)) {
     cfg->domain_mode = FUZE_DOMAIN_K;
     cfg->domain_k = (int)k;
-  } else
-    return bad(msg, "domain", val, "node, rank, or a positive number of ranks per domain");
+  } else {
+    char accepted[96];
+    snprintf(accepted, sizeof accepted, "node, rank, or a number of ranks per domain in 1..%d",
+             FUZE_DOMAIN_K_MAX);
+    return bad(msg, "domain", val, accepted);
+  }
   return FUZE_SUCCESS;
 }
 

@@ -15,10 +15,15 @@ static _Thread_local char thread_msg[FUZE_MSG_LEN];
 char *fuze__thread_msg(void) { return thread_msg; }
 
 int fuze__error(char *msgbuf, int code, const char *fmt, ...) {
+  /* Format first, copy after: an argument may be the thread message itself
+   * ("%s (from ...)", fuze__thread_msg()), and vsnprintf into its own source
+   * would overwrite it while reading it. */
+  char buf[FUZE_MSG_LEN];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(thread_msg, sizeof thread_msg, fmt, ap);
+  vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  memcpy(thread_msg, buf, sizeof thread_msg);
   if (msgbuf && msgbuf != thread_msg) snprintf(msgbuf, FUZE_MSG_LEN, "%s", thread_msg);
   return code;
 }

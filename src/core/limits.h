@@ -20,6 +20,10 @@
 /* faults=: a block needs at least one primary besides its backups. */
 #define FUZE_MAX_FAULTS (FUZE_GF_MEMBERS - 1)
 
+/* domain=K: at most this many ranks per failure domain (fuze-plan's limit
+ * of ranks in all), so that counting domains cannot overflow an int. */
+#define FUZE_DOMAIN_K_MAX (1 << 20)
+
 /* Name of a protected array, stack or map, with its terminating NUL (the
  * public fuze_verify_entry.name has this size too: checked below). */
 #define FUZE_NAME_MAX 64

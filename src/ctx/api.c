@@ -258,10 +258,12 @@ int fuze_inject_op(fuze_ctx *ctx, int rank, int backups) {
   return fuze__inject_op_collective(ctx, c.a, c.b);
 }
 
+/* Rank 0's arguments reach every rank; a NULL array travels as
+ * FUZE_INJECT_RANKS_NULL in c->n (proto/inject.h), a count beyond the array
+ * as itself (the check refuses it before the ranks are read). */
 static void fill_ranks(fuze_ctl *c, const int *ranks, int nranks) {
-  if (!ranks && nranks > 0) c->n = -1;
+  if (!ranks && nranks > 0) c->n = FUZE_INJECT_RANKS_NULL;
   for (int r = 0; r < nranks && r < FUZE_MAX_INJECT_RANKS && ranks; r++) c->ranks[r] = ranks[r];
-  if (nranks > FUZE_MAX_INJECT_RANKS) c->n = -1;
 }
 
 int fuze_inject_at(fuze_ctx *ctx, const int *ranks, int nranks, const char *phase) {

@@ -136,19 +136,22 @@ int fuze__inject_op_collective(fuze_ctx *ctx, uint64_t rank, uint64_t backups) {
   return FUZE_SUCCESS;
 }
 
-static int inject_check(fuze_ctx *ctx, const int *ranks, int n) {
+static int inject_check(fuze_ctx *ctx, const char *fn, const int *ranks, int n) {
+  if (n == FUZE_INJECT_RANKS_NULL)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "%s: ranks is NULL but nranks is not 0 (pass an array of "
+                   "nranks ranks, or nranks 0)", fn);
   if (n < 0 || n > FUZE_MAX_INJECT_RANKS)
-    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_inject: nranks must be 0..%d (and ranks not NULL), got %d",
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "%s: nranks must be 0..%d, got %d", fn,
                    FUZE_MAX_INJECT_RANKS, n);
   for (int r = 0; r < n; r++)
     if (ranks[r] < 0 || ranks[r] >= ctx->size)
-      return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_inject: rank %d does not exist (the job has %d ranks)",
+      return CTX_ERR(ctx, FUZE_ERR_ARG, "%s: rank %d does not exist (the job has %d ranks)", fn,
                      ranks[r], ctx->size);
   return FUZE_SUCCESS;
 }
 
 int fuze__inject_wipe_collective(fuze_ctx *ctx, const int *ranks, int n) {
-  int rc = fuze__agree(&ctx->net, inject_check(ctx, ranks, n));
+  int rc = fuze__agree(&ctx->net, inject_check(ctx, "fuze_inject", ranks, n));
   if (rc) return rc;
   for (int r = 0; r < n; r++)
     if (ranks[r] == ctx->rank && !ctx->lost) {
@@ -160,12 +163,13 @@ int fuze__inject_wipe_collective(fuze_ctx *ctx, const int *ranks, int n) {
 
 /* Append a spec for the next checkpoint call; every rank appends the same. */
 int fuze__inject_at_collective(fuze_ctx *ctx, const int *ranks, int n, const char *phase_name) {
-  int rc = inject_check(ctx, ranks, n), phase = -1;
-  for (int p = 0; p < FUZE_PHASE_COUNT; p++)
-    if (!strcmp(phase_name, fuze__phase_name(p))) phase = p;
-  if (!rc && phase < 0)
-    rc = CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_inject_at: unknown phase '%s' (accepted: before, "
-                 "partial, sent, promoted, after)", phase_name);
+  int rc = inject_check(ctx, "fuze_inject_at", ranks, n);
+  int phase = fuze__name_value(&fuze__names_phase, phase_name);
+  if (!rc && phase < 0) {
+    char list[256]; /* every phase of names.h, so the list cannot drift */
+    rc = CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_inject_at: unknown phase '%s' (accepted: %s)", phase_name,
+                 fuze__name_list(&fuze__names_phase, ", ", list, sizeof list));
+  }
   if (!rc && ctx->cfg.ninject >= FUZE_MAX_INJECT) {
     /* Specs of past checkpoints can never fire again: drop them. */
     int kept = 0;

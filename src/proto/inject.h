@@ -13,6 +13,10 @@ void fuze__wipe_self(fuze_ctx *ctx);
 void fuze__kill_marker(const fuze_ctx *ctx, int spec, char *out, size_t len);
 void fuze__kill_disarm(fuze_ctx *ctx); /* restart: kills that fired before do not fire again */
 
+/* The n of a collective below when the caller's ranks array was NULL with
+ * nranks > 0 (so that the message can say so, not show a count). */
+#define FUZE_INJECT_RANKS_NULL (-0x7fffffff)
+
 /* Collectives (every rank, same arguments; validated and agreed). */
 int fuze__inject_wipe_collective(fuze_ctx *ctx, const int *ranks, int n);  /* now */
 int fuze__inject_at_collective(fuze_ctx *ctx, const int *ranks, int n,     /* next checkpoint */
