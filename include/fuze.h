@@ -149,7 +149,9 @@ FUZE_EXPORT int fuze_finalize(fuze_ctx **ctx);
  *
  * @param [in]  name   registration name, identical on every rank (<= 63 chars).
  * @param [in]  base   start of the buffer (may be NULL only when count == 0).
- * @param [in]  count  number of elements on this rank (may differ per rank, 0 ok).
+ * @param [in]  count  number of elements on this rank (may differ per rank, 0 ok);
+ *                     count times the type's size must not exceed PTRDIFF_MAX
+ *                     bytes (FUZE_ERR_ARG naming count and size otherwise).
  * @param [in]  type   a predefined MPI datatype (derived types are refused).
  * @param [out] array  handle owned by the context (may be NULL if not needed).
  * After a restart (fuze_init returned FUZE_RESTARTED) and before the first
@@ -186,9 +188,12 @@ FUZE_EXPORT int fuze_stored_count(fuze_ctx *ctx, const char *name, size_t *count
  * Contents are part of the committed epoch from the next fuze_checkpoint();
  * a new stack is committed empty.
  * @param [in] name      registration name, identical on every rank.
- * @param [in] elem_size element bytes, identical on every rank (>= 1).
- * @param [out] stack    handle owned by the context.
- * @return FUZE_SUCCESS, FUZE_ERR_ARG (same on every rank), FUZE_ERR_NOMEM, FUZE_ERR_MPI.
+ * @param [in] elem_size element bytes, identical on every rank, 1..2^30 (1 GiB;
+ *                       FUZE_ERR_ARG naming the size and the limit otherwise).
+ * @param [out] stack    handle owned by the context (NULL on error).
+ * @return FUZE_SUCCESS, FUZE_ERR_ARG (same on every rank), FUZE_ERR_NOMEM (the
+ *         backup window at the initial capacity would not fit a node's memory:
+ *         the message gives its size and the memory), FUZE_ERR_MPI.
  */
 FUZE_EXPORT int fuze_stack_create(fuze_ctx *ctx, const char *name, size_t elem_size,
                                   fuze_stack **stack);
@@ -214,7 +219,10 @@ FUZE_EXPORT int fuze_stack_at(const fuze_stack *s, size_t i, void *elem);
  * paper's aux list) with a hash index (O(1) average operations); the backups
  * keep fused value nodes by slot and a replica of every member's slot->key
  * index. A remove moves the member's last slot into the hole (Fig. 5).
- * @return FUZE_SUCCESS, FUZE_ERR_ARG (same on every rank), FUZE_ERR_NOMEM, FUZE_ERR_MPI.
+ * key_size and value_size are at least 1 and their sum at most 2^30 bytes
+ * (1 GiB), identical on every rank (FUZE_ERR_ARG naming both otherwise).
+ * @return FUZE_SUCCESS, FUZE_ERR_ARG (same on every rank), FUZE_ERR_NOMEM (as
+ *         for fuze_stack_create()), FUZE_ERR_MPI.
  */
 FUZE_EXPORT int fuze_map_create(fuze_ctx *ctx, const char *name, size_t key_size,
                                 size_t value_size, fuze_map **map);

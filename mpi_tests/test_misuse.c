@@ -88,6 +88,15 @@ static void bad_protects(void) {
   T_CHECK(strstr(fuze_last_error(ctx), who) == fuze_last_error(ctx), "agreed msg '%s' does not start with '%s'",
           fuze_last_error(ctx), who);
   expect(fuze_protect(ctx, "", d, 4, MPI_DOUBLE, NULL), FUZE_ERR_ARG, "name must be", "empty name");
+  /* count * size wraps to 8 bytes: refused, naming both. */
+  size_t wrap = SIZE_MAX / 8 + 2;
+  char want[160];
+  snprintf(want, sizeof want, "fuze_protect('w'): count %zu of 8-byte elements is more than %td "
+           "bytes (count * size overflows)", wrap, PTRDIFF_MAX);
+  expect(fuze_protect(ctx, "w", d, wrap, MPI_DOUBLE, NULL), FUZE_ERR_ARG, want, "count*size wraps");
+  snprintf(want, sizeof want, "fuze_protect('w'): count %zu of 4-byte elements", (size_t)PTRDIFF_MAX / 2);
+  expect(fuze_protect(ctx, "w", d, (size_t)PTRDIFF_MAX / 2, MPI_INT, NULL), FUZE_ERR_ARG, want,
+         "count*size beyond PTRDIFF_MAX");
   /* After all that the context still works. */
   fuze_array *h;
   expect(fuze_protect(ctx, "ok", d, 4, MPI_DOUBLE, &h), FUZE_SUCCESS, "", "good protect");
@@ -107,6 +116,25 @@ static void bad_structures(void) {
          "differ from (0, 8) on rank 0", "stack sizes differ across ranks");
   expect(fuze_map_create(ctx, "ok", 8, 8, &m), FUZE_ERR_ARG, "name 'ok' is already used",
          "name taken by an array");
+  /* Sizes near SIZE_MAX, or beyond the documented 1 GiB per entry. */
+  expect(fuze_stack_create(ctx, "big", SIZE_MAX, &st), FUZE_ERR_ARG,
+         "fuze_stack_create('big'): element size 18446744073709551615 bytes is more than the limit "
+         "of 1073741824 bytes", "stack elem SIZE_MAX");
+  expect(fuze_map_create(ctx, "big", SIZE_MAX - 7, 8, &m), FUZE_ERR_ARG,
+         "fuze_map_create('big'): key size 18446744073709551608 plus value size 8 bytes is more "
+         "than the limit of 1073741824 bytes per entry", "map key near SIZE_MAX");
+  expect(fuze_map_create(ctx, "big", 8, SIZE_MAX - 7, &m), FUZE_ERR_ARG,
+         "key size 8 plus value size 18446744073709551608 bytes is more than the limit", "map value near SIZE_MAX");
+  expect(fuze_map_create(ctx, "big", (size_t)1 << 29, ((size_t)1 << 29) + 1, &m), FUZE_ERR_ARG,
+         "key size 536870912 plus value size 536870913 bytes is more than the limit", "map entry 1 GiB + 1");
+  /* Within the entry limit, but 256 slots of 1 GiB per hosted region do not
+   * fit any node here: the size and the memory, not the osc component. */
+  expect(fuze_stack_create(ctx, "big", (size_t)1 << 30, &st), FUZE_ERR_NOMEM,
+         "fuze_stack_create('big'): the backup window would need ", "stack elem 1 GiB");
+  T_CHECK(strstr(fuze_last_error(ctx), "hosted region(s) at capacity 256 of 1073741824-byte entries), "
+                 "more than the ") && strstr(fuze_last_error(ctx), "bytes of memory of its node") &&
+          !strstr(fuze_last_error(ctx), "osc"), "huge stack msg: %s", fuze_last_error(ctx));
+  T_CHECK(st == NULL, "failed create leaves no handle");
   expect(fuze_stack_create(ctx, "st", 8, &st), FUZE_SUCCESS, "", "good stack");
   expect(fuze_map_create(ctx, "mp", 8, 4, &m), FUZE_SUCCESS, "", "good map");
   unsigned char e[8] = {0};

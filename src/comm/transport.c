@@ -118,9 +118,16 @@ int fuze__win_create(fuze_net *net, size_t bytes, MPI_Win *win, unsigned char **
     if (rc == FUZE_SUCCESS) FUZE_MPI_TEARDOWN(MPI_Win_free(win));
     *win = MPI_WIN_NULL;
     if (vrc) return vrc;
+    /* On one node osc/sm always makes windows: the memory ran out. */
+    if (net->one_node == 1)
+      return fuze__error(net->msg, FUZE_ERR_NOMEM,
+                         "transport: MPI_Win_allocate of %zu bytes failed on rank %d or another rank "
+                         "(every rank is on one node, so not for want of an osc component: out of "
+                         "memory)", bytes, net->rank);
     return fuze__error(net->msg, FUZE_ERR_MPI,
-                   "transport: MPI_Win_allocate of %zu bytes failed on rank %d or another rank; "
-                   OSC_FIX, bytes, net->rank);
+                   "transport: MPI_Win_allocate of %zu bytes failed on rank %d or another rank "
+                   "(out of memory, or no osc component makes windows across nodes); " OSC_FIX,
+                   bytes, net->rank);
   }
   *base = mem;
   return win_ready(net, win, mem, bytes, lock_all);

@@ -24,6 +24,11 @@
  * of ranks in all), so that counting domains cannot overflow an int. */
 #define FUZE_DOMAIN_K_MAX (1 << 20)
 
+/* A stack element, or a map's key plus value, in bytes: at most 1 GiB, so
+ * that entry arithmetic (an entry times a capacity, plus headers) stays far
+ * from wrapping a size_t. fuze_stack_create/fuze_map_create refuse more. */
+#define FUZE_FOBJ_ENTRY_MAX ((size_t)1 << 30)
+
 /* Name of a protected array, stack or map, with its terminating NUL (the
  * public fuze_verify_entry.name has this size too: checked below). */
 #define FUZE_NAME_MAX 64

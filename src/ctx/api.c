@@ -13,6 +13,7 @@
 #include "proto/persist.h"
 #include "proto/verify.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,10 @@ static int validate_protect(fuze_ctx *ctx, const fuze_ctl *c, const char *name, 
   int rc = FUZE_MPI(ctx->msg, MPI_Type_size(type, &sz));
   if (rc) return rc;
   if (sz <= 0) return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): type has size %d", name, sz);
+  /* count * size must neither wrap nor exceed what an MPI_Aint addresses. */
+  if (count > (size_t)PTRDIFF_MAX / (size_t)sz)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): count %zu of %d-byte elements is more "
+                   "than %td bytes (count * size overflows)", name, count, sz, PTRDIFF_MAX);
   *elem = (size_t)sz;
   return FUZE_SUCCESS;
 }
@@ -188,6 +193,12 @@ static int validate_create(fuze_ctx *ctx, const fuze_ctl *c, const char *name, i
   if (nb == 0 || (kind == FUZE_FOBJ_MAP && kb == 0))
     return CTX_ERR(ctx, FUZE_ERR_ARG, "%s('%s'): %s size must be at least 1 byte", fn, name,
                    nb == 0 ? (kind == FUZE_FOBJ_MAP ? "value" : "element") : "key");
+  if (kind == FUZE_FOBJ_MAP && (kb > FUZE_FOBJ_ENTRY_MAX || nb > FUZE_FOBJ_ENTRY_MAX - kb))
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "%s('%s'): key size %zu plus value size %zu bytes is more "
+                   "than the limit of %zu bytes per entry", fn, name, kb, nb, FUZE_FOBJ_ENTRY_MAX);
+  if (nb > FUZE_FOBJ_ENTRY_MAX)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "%s('%s'): element size %zu bytes is more than the limit of "
+                   "%zu bytes", fn, name, nb, FUZE_FOBJ_ENTRY_MAX);
   if (kb != c->a || nb != c->b)
     return CTX_ERR(ctx, FUZE_ERR_ARG, "%s('%s'): sizes (%zu, %zu) on rank %d differ from (%llu, "
                    "%llu) on rank 0", fn, name, kb, nb, ctx->rank, (unsigned long long)c->a,

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The region layout is the persisted one (core/pfile.h); its header lines
  * are the ones core/limits.h names. */
@@ -64,9 +65,45 @@ static int nomem(fuze_ctx *ctx, const char *name, const char *doing) {
 
 int fuze__fobj_nomem(const fuze_fobj *f, const char *doing) { return nomem(f->ctx, f->name, doing); }
 
+/* The bytes this rank can hold at most: its node's memory, and never more
+ * than an MPI_Aint can express. */
+static double memory_limit(void) {
+  long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+  double mem = pages > 0 && psize > 0 ? (double)pages * (double)psize : 0x1p62;
+  return mem < 0x1p62 ? mem : 0x1p62;
+}
+
+/* Before any size_t arithmetic of the layout: the window this rank would
+ * host at capacity cap, in floating point (cannot wrap), against the
+ * memory the node has. An entry size within FUZE_FOBJ_ENTRY_MAX times a
+ * large capacity otherwise fails in MPI_Win_allocate. */
+static int check_window(fuze_fobj *f, size_t cap) {
+  const fuze_plan *p = &f->ctx->plan;
+  double need = 0, limit = memory_limit();
+  int nh = 0;
+  for (int b = 0; b < p->nblocks; b++)
+    for (int j = 0; j < p->f; j++)
+      if (p->hosts[b * p->f + j] == f->ctx->rank) {
+        double k = block_k(f->ctx, b);
+        need += 2.0 * ((double)fuze__hdr_off((int)k) + k * (double)cap * (double)f->kb +
+                       (double)cap * (double)f->nb + 2.0 * FUZE_ALIGN);
+        nh++;
+      }
+  if (need <= limit) return FUZE_SUCCESS;
+  /* f->cap is 0 until the first window exists: creation, else growth. */
+  const char *fn = f->cap ? "growing" : f->kind == FUZE_FOBJ_MAP ? "fuze_map_create" : "fuze_stack_create";
+  return fuze__error(f->ctx->msg, FUZE_ERR_NOMEM,
+                     "%s('%s'): the backup window would need %.0f bytes on rank %d (%d hosted "
+                     "region(s) at capacity %zu of %zu-byte entries), more than the %.0f bytes "
+                     "of memory of its node; use smaller entries or a lower capacity=",
+                     fn, f->name, need, f->ctx->rank, nh, cap, f->kb + f->nb, limit);
+}
+
 static int compute_hosted(fuze_fobj *f, size_t cap, fuze_hosted **out, int *nout, size_t *size) {
   fuze_ctx *ctx = f->ctx;
   const fuze_plan *p = &ctx->plan;
+  int rc = check_window(f, cap);
+  if (rc) return rc;
   int n = fuze__plan_load(p, ctx->rank);
   fuze_hosted *h = calloc((size_t)(n ? n : 1), sizeof *h);
   if (!h) return fuze__fobj_nomem(f, NULL);
