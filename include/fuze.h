@@ -102,7 +102,12 @@ typedef struct fuze_map fuze_map;
  *                       every K-th epoch, default 1), verify_every (K:
  *                       fuze_verify() after every K-th checkpoint commits;
  *                       0, the default: never), inject, verbose. When a
- *                       key appears twice, the later value wins.
+ *                       key appears twice, the later value wins. Every key
+ *                       but verbose must have the same effective value on
+ *                       every rank: fuze_init() compares them first and
+ *                       returns FUZE_ERR_CONFIG on every rank, naming the
+ *                       key, the values, the ranks and the environment
+ *                       variable, when they differ.
  * @param [out] ctx      the new context (NULL on spare ranks and on error).
  * @param [out] app_comm communicator of the compute ranks (MPI_COMM_NULL on
  *                       spare ranks); the caller frees it with MPI_Comm_free().

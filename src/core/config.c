@@ -158,6 +158,7 @@ static int apply_env(fuze_config *cfg, char *msg) {
     const char *val = getenv(var);
     if (!val) continue;
     if (fuze__names_key.rows[i].value == FUZE_KEY_INJECT) cfg->ninject = 0;
+    cfg->env_keys |= 1u << fuze__names_key.rows[i].value;
     int rc = set_key(cfg, key, val, msg);
     if (rc) return fuze__error(msg, rc, "%s (from environment variable %s)", fuze__thread_msg(), var);
   }

@@ -52,12 +52,22 @@ typedef struct fuze_config {
   int verify_every;      /* fuze_verify after every K-th checkpoint commits, 0 = never */
   int ninject;
   fuze_inject_spec inject[FUZE_MAX_INJECT];
+  unsigned env_keys;     /* bit FUZE_KEY_x: the value came from environment variable FUZE_X */
 } fuze_config;
 
 /* Parse str (NULL = defaults), then apply FUZE_<KEY> environment overrides.
  * Errors: FUZE_ERR_CONFIG with a message naming the key and accepted values
  * (recorded with fuze__error and copied to msg when msg is not NULL). */
 int fuze__config_parse(const char *str, fuze_config *cfg, char *msg);
+
+/* Room for any key's text (config_text.c): FUZE_MAX_INJECT specs of
+ * FUZE_MAX_INJECT_RANKS ranks each fit. */
+#define FUZE_CONFIG_TEXT_MAX 16384
+
+/* The effective value of `key` (enum fuze_config_key) as canonical text, as
+ * written after "key=" ("(unset)" for an unset block or dir, "(none)" for no
+ * injection). Equal texts mean equal behaviour. Returns out. */
+const char *fuze__config_text(const fuze_config *cfg, int key, char *out, size_t len);
 
 /* Parse one inject value ("wipe:ranks=1+2:at=checkpoint:3[:phase=sent]/..."). */
 int fuze__inject_parse(const char *value, fuze_config *cfg, char *msg);

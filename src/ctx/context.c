@@ -8,6 +8,7 @@
  * compute rank: spare domains are the highest-numbered ones). */
 #include "ctx/control.h"
 
+#include "comm/cfgcheck.h"
 #include "comm/coll.h"
 #include "comm/topo.h"
 #include "comm/transport.h"
@@ -117,6 +118,9 @@ static void ctx_free(fuze_ctx *ctx) {
 static int setup(fuze_ctx *ctx, const char *config) {
   int rc = fuze__config_parse(config, &ctx->cfg, ctx->msg);
   if ((rc = fuze__agree(&ctx->net, rc))) return rc;
+  /* Before the first collective that depends on a value (domains, plan,
+   * windows, persistence): ranks that disagree would hang there. */
+  if ((rc = fuze__config_compare(&ctx->net, &ctx->cfg))) return rc;
   ctx->net.shm = ctx->cfg.shm;
   ctx->net.verbose = ctx->cfg.verbose;
   ctx->hook = fuze__inject_hook; /* specs can also be armed later (fuze_inject*) */
