@@ -162,6 +162,9 @@ FUZE_EXPORT int fuze_finalize(fuze_ctx **ctx);
  * After a restart (fuze_init returned FUZE_RESTARTED) and before the first
  * checkpoint, the stored contents of @p name are copied into the buffer; its
  * count must equal the stored one (FUZE_ERR_ARG otherwise, naming both).
+ * On any error no registration of @p name remains on any rank and *array is
+ * NULL (a re-registration that fails after its checks drops the old one:
+ * protect the name again).
  *
  * @return FUZE_SUCCESS or FUZE_ERR_ARG (the same on every rank), FUZE_ERR_MPI,
  *         FUZE_ERR_NOMEM, FUZE_ERR_STATE, FUZE_ERR_NOT_FOUND (a restart stored

@@ -6,3 +6,8 @@ fuze_add_mpi_test(NAME misuse_np3 COMMAND test_misuse NP 3 TIMEOUT 60)
 add_executable(test_config_ranks test_config_ranks.c)
 target_link_libraries(test_config_ranks PRIVATE fuze)
 fuze_add_mpi_test(NAME config_ranks_np4 COMMAND test_config_ranks NP 4 TIMEOUT 60)
+
+# Allocation failures in fuze_protect/stack/map create leave no registration.
+add_executable(test_nomem test_nomem.c)
+target_link_libraries(test_nomem PRIVATE fuze)
+fuze_add_mpi_test(NAME nomem_np3 COMMAND test_nomem NP 3 TIMEOUT 60)

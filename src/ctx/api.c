@@ -89,8 +89,23 @@ static int restore_array(fuze_ctx *ctx, const char *name, void *base, size_t cou
   return FUZE_SUCCESS;
 }
 
+/* A registration that failed half-way goes away on every rank (each step
+ * below is agreed, so every rank drops it): no later checkpoint may scan an
+ * array without a committed copy or a window. Collective (MPI_Win_free). */
+static int drop_array(fuze_ctx *ctx, fuze_array *a, int rc) {
+  int x = 0;
+  while (x < ctx->narrays && ctx->arrays[x] != a) x++;
+  if (x == ctx->narrays) return rc;
+  fuze__array_free(a);
+  memmove(ctx->arrays + x, ctx->arrays + x + 1, sizeof *ctx->arrays * (size_t)(ctx->narrays - x - 1));
+  ctx->narrays--;
+  return rc;
+}
+
 /* Register (or re-register) and encode the array's current contents: the
- * same two phases as a checkpoint, restricted to this array. */
+ * same two phases as a checkpoint, restricted to this array. On error no
+ * registration of the name remains (a failed re-registration drops the old
+ * one: its window is gone already). */
 int fuze__protect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name, void *base,
                               size_t count, MPI_Datatype type, fuze_array **out) {
   size_t elem = 1;
@@ -113,14 +128,15 @@ int fuze__protect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name,
   a->type = ctx->is_spare ? MPI_BYTE : type;
   a->elem = elem;
   a->bytes = a->count * elem;
-  a->shadow = calloc(a->bytes ? a->bytes : 1, 1);
-  rc = a->shadow ? FUZE_SUCCESS : CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_protect('%s'): out of memory", c->name);
-  if ((rc = fuze__agree(&ctx->net, rc)) || (rc = fuze__array_layout(ctx, a))) return rc;
+  a->shadow = fuze__hook(ctx, FUZE_HOOK_ALLOC, FUZE_ALLOC_PROTECT) ? NULL : calloc(a->bytes ? a->bytes : 1, 1);
+  rc = a->shadow ? FUZE_SUCCESS : CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_protect('%s'): out of memory "
+                                          "(a committed copy of %zu bytes)", c->name, a->bytes);
+  if ((rc = fuze__agree(&ctx->net, rc)) || (rc = fuze__array_layout(ctx, a)))
+    return drop_array(ctx, a, rc);
   rc = fuze__agree(&ctx->net, fuze__arrays_send(ctx, &a, 1, 0));
-  if (!rc) {
-    fuze__arrays_promote(ctx, &a, 1, NULL);
-    fuze__arrays_update_shadow(ctx, &a, 1);
-  }
+  if (rc) return drop_array(ctx, a, rc);
+  fuze__arrays_promote(ctx, &a, 1, NULL);
+  fuze__arrays_update_shadow(ctx, &a, 1);
   if (out) *out = a;
   return rc;
 }
@@ -132,7 +148,9 @@ int fuze_protect(fuze_ctx *ctx, const char *name, void *base, size_t count,
   fuze_ctl c = {.op = FUZE_OP_PROTECT};
   if (ctx->rank == 0 && name) snprintf(c.name, sizeof c.name, "%s", name);
   if ((rc = fuze__ctl_send(ctx, &c))) return rc;
-  return fuze__protect_collective(ctx, &c, name, base, count, type, array);
+  rc = fuze__protect_collective(ctx, &c, name, base, count, type, array);
+  if (rc < 0 && array) *array = NULL;
+  return rc;
 }
 
 int fuze_stored_count(fuze_ctx *ctx, const char *name, size_t *count) {
@@ -230,7 +248,12 @@ int fuze__create_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name, 
   }
   fuze_fobj *f = NULL;
   rc = fuze__fobj_create(ctx, c->name, kind, (size_t)c->a, (size_t)c->b, alloc, ps ? ps->cap : 0, &f);
-  if (!rc && ps) rc = fuze__fobj_restore(f, ps->count, ps->seq, ps->keys, ps->data);
+  if (!rc && ps && (rc = fuze__fobj_restore(f, ps->count, ps->seq, ps->keys, ps->data))) {
+    /* Agreed: every rank drops the structure it just appended. */
+    ctx->nfobjs--;
+    fuze__fobj_free(f);
+    f = NULL;
+  }
   if (out) *out = f;
   return rc;
 }

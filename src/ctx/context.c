@@ -124,6 +124,7 @@ static int setup(fuze_ctx *ctx, const char *config) {
   ctx->net.shm = ctx->cfg.shm;
   ctx->net.verbose = ctx->cfg.verbose;
   ctx->hook = fuze__inject_hook; /* specs can also be armed later (fuze_inject*) */
+  if ((rc = fuze__agree(&ctx->net, fuze__debug_nomem_arm(ctx)))) return rc;
   ctx->domain = malloc(sizeof(int) * (size_t)ctx->size);
   rc = ctx->domain ? fuze__topo_domains(ctx->net.comm, &ctx->cfg, ctx->domain, &ctx->ndomains, ctx->msg)
                    : CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_init: out of memory");

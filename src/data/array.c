@@ -86,15 +86,16 @@ static int compute_hosted(fuze_ctx *ctx, fuze_array *a) {
 /* Collective: gather every rank's bytes and size the fused regions. */
 int fuze__array_sizes(fuze_ctx *ctx, fuze_array *a) {
   free(a->rank_bytes);
-  a->rank_bytes = calloc((size_t)ctx->size, sizeof *a->rank_bytes);
+  a->rank_bytes = fuze__hook(ctx, FUZE_HOOK_ALLOC, FUZE_ALLOC_LAYOUT)
+                      ? NULL : calloc((size_t)ctx->size, sizeof *a->rank_bytes);
   uint64_t mine = a->bytes, *all = malloc(sizeof(uint64_t) * (size_t)ctx->size);
-  int ok = a->rank_bytes && all, rc;
-  if (ok) rc = fuze__allgather_u64(&ctx->net, ctx->net.comm, &mine, 1, all);
-  else rc = fuze__barrier(&ctx->net); /* keep the collective count equal; fail below */
-  for (int r = 0; ok && !rc && r < ctx->size; r++) a->rank_bytes[r] = (size_t)all[r];
+  /* Agreed before the exchange: a rank without its buffers must not meet
+   * the others' MPI_Allgather with another collective. */
+  int rc = fuze__agree(&ctx->net, a->rank_bytes && all ? FUZE_SUCCESS : array_nomem(ctx, a));
+  if (!rc) rc = fuze__allgather_u64(&ctx->net, ctx->net.comm, &mine, 1, all);
+  for (int r = 0; !rc && r < ctx->size; r++) a->rank_bytes[r] = (size_t)all[r];
   free(all);
   if (rc) return rc;
-  if (!ok) return array_nomem(ctx, a);
   rc = compute_fused(ctx, a);
   if (!rc) rc = compute_hosted(ctx, a);
   return rc;

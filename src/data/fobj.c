@@ -342,7 +342,7 @@ static int make_window(fuze_fobj *f, size_t cap) {
 int fuze__fobj_create(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_t nb,
                       size_t alloc, size_t cap, fuze_fobj **out) {
   fuze_fobj **grown = realloc(ctx->fobjs, sizeof *grown * (size_t)(ctx->nfobjs + 1));
-  fuze_fobj *f = calloc(1, alloc);
+  fuze_fobj *f = fuze__hook(ctx, FUZE_HOOK_ALLOC, FUZE_ALLOC_CREATE) ? NULL : calloc(1, alloc);
   unsigned char *scratch = malloc(nb + kb + 64);
   if (grown) ctx->fobjs = grown;
   int rc = grown && f && scratch ? FUZE_SUCCESS : nomem(ctx, name, NULL);

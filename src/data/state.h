@@ -53,6 +53,15 @@ struct fuze_array {
 enum fuze_hook_point {
   FUZE_HOOK_ARRAYS_PARTIAL = 1, /* about half of every rank's array deltas sent */
   FUZE_HOOK_OP_HOSTS = 2,       /* a stack/map op reached `arg` of its backup hosts */
+  FUZE_HOOK_ALLOC = 3,          /* an allocation at site `arg`; 1: fail it (FUZE_DEBUG_NOMEM) */
+};
+
+/* The allocations FUZE_DEBUG_NOMEM=<site>[:<rank>] can make fail once
+ * (proto/inject.c), to test that every failure path leaves no registration. */
+enum fuze_alloc_site {
+  FUZE_ALLOC_PROTECT = 1, /* "protect": fuze_protect's committed copy */
+  FUZE_ALLOC_LAYOUT = 2,  /* "layout": an array's per-rank sizes (fuze_protect) */
+  FUZE_ALLOC_CREATE = 3,  /* "create": a stack's or map's handle */
 };
 typedef int (*fuze_hook_fn)(struct fuze_ctx *ctx, int point, int arg);
 
@@ -80,6 +89,8 @@ struct fuze_ctx {
   size_t stage_pos, stage_size;
   int debug_reorder;         /* FUZE_DEBUG_REORDER: vary the order updates reach backups */
   int op_inject_hosts;       /* >= 0: the next stack/map op wipes this rank after that many hosts */
+  int debug_nomem_site;      /* FUZE_DEBUG_NOMEM: enum fuze_alloc_site that fails once, 0 = none */
+  int debug_nomem_rank;      /* ... on this rank (-1: every rank) */
   /* Epoch state. */
   uint64_t epoch;       /* last committed epoch */
   uint64_t decided;     /* highest epoch this rank knows was decided */

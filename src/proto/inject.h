@@ -12,6 +12,7 @@ int fuze__inject_hook(fuze_ctx *ctx, int point, int arg);    /* the data path's 
 void fuze__wipe_self(fuze_ctx *ctx);
 void fuze__kill_marker(const fuze_ctx *ctx, int spec, char *out, size_t len);
 void fuze__kill_disarm(fuze_ctx *ctx); /* restart: kills that fired before do not fire again */
+int fuze__debug_nomem_arm(fuze_ctx *ctx); /* FUZE_DEBUG_NOMEM (FUZE_ERR_CONFIG when malformed) */
 
 /* The n of a collective below when the caller's ranks array was NULL with
  * nranks > 0 (so that the message can say so, not show a count). */
