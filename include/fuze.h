@@ -140,6 +140,10 @@ FUZE_EXPORT int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctx,
 
 /**
  * @brief Stop fuze and free every handle. Collective. Accepts a NULL *ctx.
+ *
+ * Every injection spec (inject=, fuze_inject_at()) that never struck on any
+ * rank is reported on stderr by rank 0, one line per spec with its text and
+ * why ("fuze: inject spec '...' never fired: ..."), whatever `verbose` is.
  * @param [in,out] ctx set to NULL on return.
  */
 FUZE_EXPORT int fuze_finalize(fuze_ctx **ctx);
@@ -466,6 +470,10 @@ typedef struct fuze_stats {
   uint64_t recoveries;       /**< recoveries performed */
   int nblocks;               /**< blocks in the plan */
   int nbackups;              /**< backups in the plan (nblocks * faults) */
+  uint64_t injections_unfired; /**< injection specs (inject=, fuze_inject_at()) that have
+                                  not struck on any rank as of the last fuze_checkpoint():
+                                  those still ahead, and those whose point passed without
+                                  them (fuze_finalize() reports these on stderr) */
 } fuze_stats;
 
 /** @brief Fill @p stats with this rank's counters (local). */

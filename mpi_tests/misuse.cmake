@@ -11,3 +11,8 @@ fuze_add_mpi_test(NAME config_ranks_np4 COMMAND test_config_ranks NP 4 TIMEOUT 6
 add_executable(test_nomem test_nomem.c)
 target_link_libraries(test_nomem PRIVATE fuze)
 fuze_add_mpi_test(NAME nomem_np3 COMMAND test_nomem NP 3 TIMEOUT 60)
+
+# Injections that never fire: refused at fuze_init, counted, reported at finalize.
+add_executable(test_unfired test_unfired.c)
+target_link_libraries(test_unfired PRIVATE fuze)
+fuze_add_mpi_test(NAME unfired_np3 COMMAND test_unfired NP 3 TIMEOUT 60)

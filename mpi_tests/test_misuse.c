@@ -35,7 +35,17 @@ static void bad_configs(void) {
       {"inject=kill:at=checkpoint:2", "rank= is missing"},
       {"inject=wipe:ranks=1", "at=checkpoint:E is missing"},
       {"inject=wipe:ranks=1:at=checkpoint:2:phase=middle", "unknown phase"},
-      {"inject=wipe:ranks=99:at=checkpoint:1;domain=rank", "inject names rank 99 but the job has"},
+      {"inject=wipe:ranks=99:at=checkpoint:1;domain=rank", "config: inject spec "
+       "'wipe:ranks=99:at=checkpoint:1:phase=before' can never fire: it names rank 99 but the job "
+       "has 3 ranks (0..2)"},
+      {"inject=wipe:ranks=1:at=checkpoint:2:phase=persist;domain=rank", "config: inject spec "
+       "'wipe:ranks=1:at=checkpoint:2:phase=persist' can never fire: phase=persist strikes while "
+       "an epoch is persisted, and without dir=PATH nothing is"},
+      {"inject=kill:rank=0:at=checkpoint:1:phase=persisted;domain=rank", "config: inject spec "
+       "'kill:rank=0:at=checkpoint:1:phase=persisted' can never fire: phase=persisted strikes"},
+      {"inject=corrupt:rank=1:struct=a:at=checkpoint:1:target=replica;domain=rank", "config: inject "
+       "spec 'corrupt:rank=1:struct=a:at=checkpoint:1:target=replica:bytes=1' can never fire: "
+       "target=replica needs code=byzantine (only it keeps replicas)"},
       {"faults=9;domain=rank", "faults=9 needs at least 10 failure domains"},
       {"persist_every=0;domain=rank", "bad value '0' for key 'persist_every'"},
   };

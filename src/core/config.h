@@ -26,6 +26,8 @@ typedef struct fuze_inject_spec {
   char name[FUZE_NAME_MAX];
   int target;
   long bits;
+  int fired;             /* runtime, not configuration: it struck (on this rank, or on any
+                            rank after the exchange at the end of each checkpoint) */
 } fuze_inject_spec;
 
 typedef struct fuze_config {
@@ -68,6 +70,10 @@ int fuze__config_parse(const char *str, fuze_config *cfg, char *msg);
  * written after "key=" ("(unset)" for an unset block or dir, "(none)" for no
  * injection). Equal texts mean equal behaviour. Returns out. */
 const char *fuze__config_text(const fuze_config *cfg, int key, char *out, size_t len);
+
+/* One spec as canonical text ("wipe:ranks=1+2:at=checkpoint:3:phase=before"),
+ * for messages. Returns out. */
+const char *fuze__inject_spec_text(const fuze_inject_spec *sp, char *out, size_t len);
 
 /* Parse one inject value ("wipe:ranks=1+2:at=checkpoint:3[:phase=sent]/..."). */
 int fuze__inject_parse(const char *value, fuze_config *cfg, char *msg);

@@ -25,6 +25,12 @@ static size_t spec_text(const fuze_inject_spec *sp, char *out, size_t len) {
   return o;
 }
 
+const char *fuze__inject_spec_text(const fuze_inject_spec *sp, char *out, size_t len) {
+  if (len) out[0] = 0;
+  spec_text(sp, out, len);
+  return out;
+}
+
 static void inject_text(const fuze_config *cfg, char *out, size_t len) {
   size_t o = 0;
   out[0] = 0;

@@ -69,11 +69,14 @@ static int build_plan(fuze_ctx *ctx) {
                         ctx->cfg.code == FUZE_CODE_REPLICATE ? 1 : ctx->cfg.block};
   int rc = fuze__plan_build(&in, &ctx->plan, err, sizeof err);
   if (rc) return CTX_ERR(ctx, rc, "fuze_init: %s", err);
+  char text[FUZE_MSG_LEN / 2];
   for (int s = 0; s < ctx->cfg.ninject; s++)
     for (int r = 0; r < ctx->cfg.inject[s].nranks; r++)
       if (ctx->cfg.inject[s].ranks[r] >= ctx->size)
-        return CTX_ERR(ctx, FUZE_ERR_CONFIG, "config: inject names rank %d but the job has %d ranks",
-                       ctx->cfg.inject[s].ranks[r], ctx->size);
+        return CTX_ERR(ctx, FUZE_ERR_CONFIG, "config: inject spec '%s' can never fire: it names "
+                       "rank %d but the job has %d ranks (0..%d)",
+                       fuze__inject_spec_text(&ctx->cfg.inject[s], text, sizeof text),
+                       ctx->cfg.inject[s].ranks[r], ctx->size, ctx->size - 1);
   return FUZE_SUCCESS;
 }
 
@@ -139,7 +142,11 @@ static int setup(fuze_ctx *ctx, const char *config) {
   if ((rc = fuze__agree(&ctx->net, rc))) return rc;
   ctx->is_spare = ctx->plan.block_of[ctx->rank] < 0;
   print_plan(ctx);
-  return fuze__persist_init(ctx);
+  int prc = fuze__persist_init(ctx);
+  if (prc < 0) return prc;
+  /* After a restart has set the epoch: specs that can never fire. */
+  if ((rc = fuze__agree(&ctx->net, fuze__inject_check(ctx)))) return rc;
+  return prc;
 }
 
 static int finalize_collective(fuze_ctx *ctx);
@@ -247,6 +254,7 @@ static void print_summary(fuze_ctx *ctx) {
 
 static int finalize_collective(fuze_ctx *ctx) {
   print_summary(ctx);
+  if (!fuze__inject_sync(ctx)) fuze__inject_report(ctx);
   ctx->finalized = 1;
   return FUZE_MPI(ctx->msg, MPI_Barrier(ctx->net.comm));
 }
@@ -289,6 +297,7 @@ int fuze_get_stats(const fuze_ctx *ctx, fuze_stats *st) {
   st->recoveries = ctx->recoveries;
   st->nblocks = ctx->plan.nblocks;
   st->nbackups = ctx->plan.nblocks * ctx->plan.f;
+  st->injections_unfired = fuze__inject_unfired(ctx);
   return FUZE_SUCCESS;
 }
 

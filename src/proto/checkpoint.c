@@ -62,7 +62,7 @@ static int gather_changes(fuze_ctx *ctx) {
   return any;
 }
 
-int fuze__checkpoint_collective(fuze_ctx *ctx) {
+static int checkpoint_run(fuze_ctx *ctx) {
   ctx->ckpt_calls++;
   fuze__persist_free(ctx); /* registrations after a restart are done */
   int rc = lost_at(ctx, FUZE_PHASE_BEFORE, 1);
@@ -97,4 +97,13 @@ int fuze__checkpoint_collective(fuze_ctx *ctx) {
   /* No operation of the next epoch may reach a host still promoting. */
   if (ctx->nfobjs && (rc = fuze__barrier(&ctx->net))) return rc;
   return byz;
+}
+
+/* Every path of a checkpoint ends here on every rank: which injections
+ * struck is exchanged (only when any are configured), for the count in
+ * fuze_get_stats and the report of those that never fire. */
+int fuze__checkpoint_collective(fuze_ctx *ctx) {
+  int rc = checkpoint_run(ctx);
+  int src = fuze__inject_sync(ctx);
+  return rc < 0 || !src ? rc : src;
 }

@@ -83,15 +83,19 @@ void fuze__kill_disarm(fuze_ctx *ctx) {
     if (ctx->cfg.inject[s].kind != FUZE_INJECT_KILL) continue;
     char path[1200];
     fuze__kill_marker(ctx, s, path, sizeof path);
-    if (access(path, F_OK) == 0) ctx->cfg.inject[s].at_checkpoint = -1;
+    if (access(path, F_OK) == 0) {
+      ctx->cfg.inject[s].at_checkpoint = -1;
+      ctx->cfg.inject[s].fired = 1; /* in the run that persisted this directory */
+    }
   }
 }
 
 int fuze__inject_point(fuze_ctx *ctx, int phase) {
   for (int s = 0; s < ctx->cfg.ninject; s++) {
-    const fuze_inject_spec *sp = &ctx->cfg.inject[s];
+    fuze_inject_spec *sp = &ctx->cfg.inject[s];
     if (sp->at_checkpoint != ctx->ckpt_calls || sp->phase != phase) continue;
     if (!listed(sp, ctx->rank) || ctx->lost) continue;
+    sp->fired = 1;
     if (sp->kind == FUZE_INJECT_KILL) kill_self(ctx, s, phase);
     if (ctx->cfg.verbose)
       printf("fuze: rank %d wiped (injected at checkpoint %ld, phase %s)\n", ctx->rank,
@@ -188,6 +192,89 @@ int fuze__inject_wipe_collective(fuze_ctx *ctx, const int *ranks, int n) {
   return FUZE_SUCCESS;
 }
 
+/* ---- specs that never fire ---- */
+
+/* Whether a wipe or kill strikes before checkpoint `at`: then epochs and
+ * checkpoint calls part, and only the run can tell which epoch `at` commits. */
+static int failure_before(const fuze_config *cfg, long at) {
+  for (int s = 0; s < cfg->ninject; s++)
+    if (cfg->inject[s].kind != FUZE_INJECT_CORRUPT && cfg->inject[s].at_checkpoint > 0 &&
+        cfg->inject[s].at_checkpoint < at)
+      return 1;
+  return 0;
+}
+
+static int never_fires(fuze_ctx *ctx, const fuze_inject_spec *sp, const char *why) {
+  char text[FUZE_MSG_LEN / 2];
+  return CTX_ERR(ctx, FUZE_ERR_CONFIG, "config: inject spec '%s' can never fire: %s",
+                 fuze__inject_spec_text(sp, text, sizeof text), why);
+}
+
+int fuze__inject_check(fuze_ctx *ctx) {
+  const fuze_config *cfg = &ctx->cfg;
+  for (int s = 0; s < cfg->ninject; s++) {
+    const fuze_inject_spec *sp = &cfg->inject[s];
+    int persisting = sp->kind != FUZE_INJECT_CORRUPT &&
+                     (sp->phase == FUZE_PHASE_PERSIST || sp->phase == FUZE_PHASE_PERSISTED);
+    char why[192];
+    if (sp->at_checkpoint < 0) continue; /* a kill that fired before this restart */
+    if (persisting && !cfg->dir[0]) {
+      snprintf(why, sizeof why, "phase=%s strikes while an epoch is persisted, and without dir=PATH "
+               "nothing is", fuze__phase_name(sp->phase));
+      return never_fires(ctx, sp, why);
+    }
+    /* Checkpoint E commits epoch (restarted epoch + E) when nothing fails before. */
+    uint64_t epoch = ctx->epoch + (uint64_t)sp->at_checkpoint;
+    if (persisting && epoch % (uint64_t)cfg->persist_every && !failure_before(cfg, sp->at_checkpoint)) {
+      snprintf(why, sizeof why, "checkpoint %ld commits epoch %llu, which persist_every=%d does not "
+               "persist", sp->at_checkpoint, (unsigned long long)epoch, cfg->persist_every);
+      return never_fires(ctx, sp, why);
+    }
+    if (sp->kind == FUZE_INJECT_CORRUPT && sp->target == FUZE_TARGET_REPLICA &&
+        cfg->mode != FUZE_MODE_BYZANTINE)
+      return never_fires(ctx, sp, "target=replica needs code=byzantine (only it keeps replicas)");
+  }
+  return FUZE_SUCCESS;
+}
+
+int fuze__inject_sync(fuze_ctx *ctx) {
+  int n = ctx->cfg.ninject, fired[FUZE_MAX_INJECT];
+  if (!n) return FUZE_SUCCESS;
+  for (int s = 0; s < n; s++) fired[s] = ctx->cfg.inject[s].fired;
+  int rc = FUZE_MPI(ctx->msg, MPI_Allreduce(MPI_IN_PLACE, fired, n, MPI_INT, MPI_MAX, ctx->net.comm));
+  for (int s = 0; s < n && !rc; s++) ctx->cfg.inject[s].fired = fired[s];
+  return rc;
+}
+
+uint64_t fuze__inject_unfired(const fuze_ctx *ctx) {
+  uint64_t n = ctx->inject_unfired_dropped;
+  for (int s = 0; s < ctx->cfg.ninject; s++) n += !ctx->cfg.inject[s].fired;
+  return n;
+}
+
+/* Rank 0, on stderr, always (a test that injects nothing tests nothing). */
+static void report_unfired(fuze_ctx *ctx, const fuze_inject_spec *sp) {
+  if (ctx->rank != 0) return;
+  char text[FUZE_MSG_LEN / 2], why[FUZE_MSG_LEN / 2];
+  if (sp->at_checkpoint > ctx->ckpt_calls)
+    snprintf(why, sizeof why, "the run made %ld fuze_checkpoint() call(s)", ctx->ckpt_calls);
+  else if (sp->kind == FUZE_INJECT_CORRUPT)
+    snprintf(why, sizeof why, "after checkpoint %ld rank %d held no %s bytes of a structure named "
+             "'%s'", sp->at_checkpoint, sp->ranks[0], fuze__name_of(&fuze__names_target, sp->target),
+             sp->name);
+  else
+    snprintf(why, sizeof why, "at checkpoint %ld its rank(s) were already lost%s", sp->at_checkpoint,
+             sp->phase >= FUZE_PHASE_PERSIST ? ", or that epoch was not persisted" : "");
+  fprintf(stderr, "fuze: inject spec '%s' never fired: %s\n",
+          fuze__inject_spec_text(sp, text, sizeof text), why);
+  fflush(stderr);
+}
+
+void fuze__inject_report(fuze_ctx *ctx) {
+  for (int s = 0; s < ctx->cfg.ninject; s++)
+    if (!ctx->cfg.inject[s].fired) report_unfired(ctx, &ctx->cfg.inject[s]);
+}
+
 /* Append a spec for the next checkpoint call; every rank appends the same. */
 int fuze__inject_at_collective(fuze_ctx *ctx, const int *ranks, int n, const char *phase_name) {
   int rc = inject_check(ctx, "fuze_inject_at", ranks, n);
@@ -198,10 +285,15 @@ int fuze__inject_at_collective(fuze_ctx *ctx, const int *ranks, int n, const cha
                  fuze__name_list(&fuze__names_phase, ", ", list, sizeof list));
   }
   if (!rc && ctx->cfg.ninject >= FUZE_MAX_INJECT) {
-    /* Specs of past checkpoints can never fire again: drop them. */
+    /* Specs of past checkpoints can never fire again: drop them (reporting
+     * those that never fired now: finalize will not see them). */
     int kept = 0;
     for (int s = 0; s < ctx->cfg.ninject; s++)
       if (ctx->cfg.inject[s].at_checkpoint > ctx->ckpt_calls) ctx->cfg.inject[kept++] = ctx->cfg.inject[s];
+      else if (!ctx->cfg.inject[s].fired) {
+        report_unfired(ctx, &ctx->cfg.inject[s]);
+        ctx->inject_unfired_dropped++;
+      }
     ctx->cfg.ninject = kept;
     if (kept >= FUZE_MAX_INJECT) rc = CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_inject_at: too many pending injections");
   }

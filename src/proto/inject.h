@@ -12,7 +12,15 @@ int fuze__inject_hook(fuze_ctx *ctx, int point, int arg);    /* the data path's 
 void fuze__wipe_self(fuze_ctx *ctx);
 void fuze__kill_marker(const fuze_ctx *ctx, int spec, char *out, size_t len);
 void fuze__kill_disarm(fuze_ctx *ctx); /* restart: kills that fired before do not fire again */
-int fuze__debug_nomem_arm(fuze_ctx *ctx); /* FUZE_DEBUG_NOMEM (FUZE_ERR_CONFIG when malformed) */
+int fuze__debug_nomem_arm(fuze_ctx *ctx);
+/* Specs that can never fire: FUZE_ERR_CONFIG naming the spec (fuze_init,
+ * after a restart set the epoch). Local; the caller agrees. */
+int fuze__inject_check(fuze_ctx *ctx);
+/* Collective: every rank learns which specs fired on any rank (the end of
+ * every checkpoint, and fuze_finalize). */
+int fuze__inject_sync(fuze_ctx *ctx);
+uint64_t fuze__inject_unfired(const fuze_ctx *ctx); /* as of the last sync */
+void fuze__inject_report(fuze_ctx *ctx); /* rank 0: every unfired spec on stderr */ /* FUZE_DEBUG_NOMEM (FUZE_ERR_CONFIG when malformed) */
 
 /* The n of a collective below when the caller's ranks array was NULL with
  * nranks > 0 (so that the message can say so, not show a count). */

@@ -155,7 +155,7 @@ static void flip_bits(const fuze_ctx *ctx, span *t, bitset *done, uint64_t nbits
 }
 
 /* target=replica: code=byzantine's replicas. */
-static void corrupt_replica(fuze_ctx *ctx, int s, const fuze_inject_spec *sp) {
+static int corrupt_replica(fuze_ctx *ctx, int s, const fuze_inject_spec *sp) {
   span t = {.nspans = 1};
   int r = -1;
   t.p[0] = ctx->byz ? fuze__byz_replica(ctx, sp->name, &t.n[0], &r) : NULL;
@@ -164,11 +164,11 @@ static void corrupt_replica(fuze_ctx *ctx, int s, const fuze_inject_spec *sp) {
       printf("fuze: rank %d: inject corrupt: no replica of '%s' here (%s; ignored)\n", ctx->rank,
              sp->name, ctx->cfg.mode == FUZE_MODE_BYZANTINE
                            ? "code=byzantine" : "replicas exist only with code=byzantine");
-    return;
+    return 0;
   }
   uint64_t nbits = (uint64_t)t.n[0] * 8, want = (uint64_t)sp->bits < nbits ? (uint64_t)sp->bits : nbits;
   bitset done;
-  if (bitset_init(&done, want)) return;
+  if (bitset_init(&done, want)) return 0;
   if (ctx->cfg.verbose)
     printf("fuze: rank %d: inject corrupt after checkpoint %ld: flipping %llu bit(s) of the "
            "replica of '%s' of rank %d held here\n", ctx->rank, ctx->ckpt_calls,
@@ -176,6 +176,7 @@ static void corrupt_replica(fuze_ctx *ctx, int s, const fuze_inject_spec *sp) {
   flip_bits(ctx, &t, &done, nbits, want, spec_seed(ctx, s), 0);
   free(done.slot);
   fflush(stdout);
+  return 1;
 }
 
 /* After flipping a parity target: the window's local view (MPI_Win_sync; local
@@ -188,18 +189,16 @@ static void sync_windows(fuze_ctx *ctx, const char *name) {
       (void)fuze__win_sync(&ctx->net, ctx->fobjs[x]->win);
 }
 
-static void corrupt_one(fuze_ctx *ctx, int s, const fuze_inject_spec *sp) {
+/* 1 when bits were flipped (the spec fired), 0 when nothing matched here. */
+static int corrupt_one(fuze_ctx *ctx, int s, const fuze_inject_spec *sp) {
   span t;
   where w;
-  if (sp->target == TARGET_REPLICA) {
-    corrupt_replica(ctx, s, sp);
-    return;
-  }
+  if (sp->target == TARGET_REPLICA) return corrupt_replica(ctx, s, sp);
   if (!corrupt_target(ctx, sp, &t, &w)) {
     if (ctx->cfg.verbose)
       printf("fuze: rank %d: inject corrupt: no array, stack or map named '%s' (ignored)\n",
              ctx->rank, sp->name);
-    return;
+    return 0;
   }
   size_t bytes = 0;
   for (int x = 0; x < t.nspans; x++) bytes += t.n[x];
@@ -207,11 +206,11 @@ static void corrupt_one(fuze_ctx *ctx, int s, const fuze_inject_spec *sp) {
     if (ctx->cfg.verbose)
       printf("fuze: rank %d: inject corrupt: '%s' has no %s bytes here (ignored)\n", ctx->rank,
              sp->name, sp->target ? "hosted parity" : "committed");
-    return;
+    return 0;
   }
   uint64_t nbits = (uint64_t)bytes * 8, want = (uint64_t)sp->bits < nbits ? (uint64_t)sp->bits : nbits;
   bitset done;
-  if (bitset_init(&done, want)) return;
+  if (bitset_init(&done, want)) return 0;
   if (ctx->cfg.verbose) {
     printf("fuze: rank %d: inject corrupt after checkpoint %ld: flipping %llu bit(s) of '%s' (%s",
            ctx->rank, ctx->ckpt_calls, (unsigned long long)want, sp->name, w.what);
@@ -225,13 +224,14 @@ static void corrupt_one(fuze_ctx *ctx, int s, const fuze_inject_spec *sp) {
     fflush(stdout);
   }
   free(done.slot);
+  return 1;
 }
 
 void fuze__inject_corrupt(fuze_ctx *ctx) {
   for (int s = 0; s < ctx->cfg.ninject; s++) {
-    const fuze_inject_spec *sp = &ctx->cfg.inject[s];
+    fuze_inject_spec *sp = &ctx->cfg.inject[s];
     if (sp->kind == FUZE_INJECT_CORRUPT && sp->at_checkpoint == ctx->ckpt_calls &&
-        sp->nranks == 1 && sp->ranks[0] == ctx->rank && !ctx->lost)
-      corrupt_one(ctx, s, sp);
+        sp->nranks == 1 && sp->ranks[0] == ctx->rank && !ctx->lost && corrupt_one(ctx, s, sp))
+      sp->fired = 1;
   }
 }
