@@ -16,6 +16,25 @@ mark_as_advanced(FUZE_INSTALL_CMAKEDIR FUZE_INSTALL_PKGCONFIGDIR)
 # without LD_LIBRARY_PATH; the system directories are filtered out by CMake.
 set_target_properties(fuze PROPERTIES INSTALL_RPATH_USE_LINK_PATH TRUE)
 
+# Installed programs (the apps, fuze-plan, fuze-inspect, fuze-bench) find libfuze.so relative
+# to themselves ($ORIGIN/../lib with the default GNUInstallDirs), so they start without
+# LD_LIBRARY_PATH wherever the prefix is (cmake --install --prefix, or moved later); their
+# other dependencies (MPI, HDF5 outside the default directories) by the link path, as above.
+if(IS_ABSOLUTE "${CMAKE_INSTALL_BINDIR}" OR IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
+  set(FUZE_PROGRAM_INSTALL_RPATH "${CMAKE_INSTALL_FULL_LIBDIR}")
+else()
+  file(RELATIVE_PATH _fuze_bin_to_lib "/prefix/${CMAKE_INSTALL_BINDIR}"
+       "/prefix/${CMAKE_INSTALL_LIBDIR}")
+  set(FUZE_PROGRAM_INSTALL_RPATH "$ORIGIN/${_fuze_bin_to_lib}")
+endif()
+
+# fuze_install_program(<target>): install an executable into the bindir with that run path.
+function(fuze_install_program target)
+  set_target_properties(${target} PROPERTIES INSTALL_RPATH "${FUZE_PROGRAM_INSTALL_RPATH}"
+                        INSTALL_RPATH_USE_LINK_PATH TRUE)
+  install(TARGETS ${target} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+endfunction()
+
 # A sanitized libfuze.so only loads into a program that links the sanitizer runtimes first,
 # so a FUZE_SANITIZE build hands the flags on to its consumers (both the target and fuze.pc).
 set(FUZE_PC_EXTRA_LIBS "")

@@ -14,6 +14,12 @@ if(NOT _fuze_mpicc)
 endif()
 find_package(PkgConfig QUIET)
 
+# The installed programs the test starts without LD_LIBRARY_PATH.
+set(_fuze_programs "")
+if(FUZE_BUILD_APPS)
+  set(_fuze_programs "heat2d%%kvstore%%nqueens%%fuze-bench%%fuze-inspect%%fuze-plan")
+endif()
+
 add_test(NAME install_consumer
   COMMAND ${CMAKE_COMMAND}
     -DBUILD_DIR=${PROJECT_BINARY_DIR}
@@ -21,6 +27,8 @@ add_test(NAME install_consumer
     -DSOURCE_DIR=${CMAKE_CURRENT_SOURCE_DIR}/consumer
     -DCONFIG=$<CONFIG>
     -DLIBDIR=${CMAKE_INSTALL_LIBDIR}
+    -DBINDIR=${CMAKE_INSTALL_BINDIR}
+    -DPROGRAMS=${_fuze_programs}
     -DINCLUDEDIR=${CMAKE_INSTALL_INCLUDEDIR}
     -DCMAKEDIR=${FUZE_INSTALL_CMAKEDIR}
     -DPKGCONFIGDIR=${FUZE_INSTALL_PKGCONFIGDIR}

@@ -13,7 +13,7 @@ function(fuze_app_add_executable name)
   target_include_directories(${name} PRIVATE ${CMAKE_CURRENT_FUNCTION_LIST_DIR})
   target_link_libraries(${name} PRIVATE fuze::fuze)
   target_compile_options(${name} PRIVATE ${FUZE_WARNINGS})
-  install(TARGETS ${name} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+  fuze_install_program(${name})
 endfunction()
 
 # fuze_app_add_tests(<function>)

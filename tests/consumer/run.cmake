@@ -11,6 +11,8 @@
 #   MPICC          the MPI C compiler wrapper        PKG_CONFIG pkg-config executable
 #   MPIEXEC        mpirun (empty: run as singleton)  MPIEXEC_FLAGS  ;-list of mpirun flags
 #   NP             ranks for each run (default 2)
+#   BINDIR         CMAKE_INSTALL_BINDIR of the build PROGRAMS   installed programs, %%-separated
+#                  (each must start with --help, without LD_LIBRARY_PATH; heat2d also runs)
 cmake_minimum_required(VERSION 3.20)
 
 foreach(_v BUILD_DIR WORK_DIR SOURCE_DIR LIBDIR INCLUDEDIR CMAKEDIR PKGCONFIGDIR C_COMPILER
@@ -141,4 +143,26 @@ if(DEFINED ENV{LD_LIBRARY_PATH} AND NOT "$ENV{LD_LIBRARY_PATH}" STREQUAL "")
 endif()
 run_ranks("run the pkg-config consumer" "${_pc_exe}" "LD_LIBRARY_PATH=${_ldpath}")
 
-message(STATUS "[install_consumer] passed: install, find_package(fuze), pkg-config fuze")
+# --- 4. The installed programs start from the prefix with no LD_LIBRARY_PATH: their run path
+# finds libfuze.so ($ORIGIN/../lib) and the rest.
+string(REPLACE "%%" ";" _programs "${PROGRAMS}")
+foreach(_p ${_programs})
+  set(_exe "${prefix}/${BINDIR}/${_p}")
+  if(NOT EXISTS "${_exe}")
+    message(FATAL_ERROR "[install_consumer] FAILED: ${_p} is not installed in ${prefix}/${BINDIR}")
+  endif()
+  run("installed ${_p} --help, no LD_LIBRARY_PATH" ${CMAKE_COMMAND} -E env --unset=LD_LIBRARY_PATH
+      "${_exe}" --help)
+endforeach()
+if("heat2d" IN_LIST _programs)
+  set(_heat "${prefix}/${BINDIR}/heat2d;--nx;32;--ny;32;--steps;8;--every;4;--config;faults=1,domain=rank")
+  if(MPIEXEC)
+    run("installed heat2d on ${NP} ranks, no LD_LIBRARY_PATH" ${CMAKE_COMMAND} -E env
+        --unset=LD_LIBRARY_PATH ${MPIEXEC} ${MPIEXEC_FLAGS} -np ${NP} ${_heat})
+  else()
+    run("installed heat2d, no LD_LIBRARY_PATH" ${CMAKE_COMMAND} -E env --unset=LD_LIBRARY_PATH ${_heat})
+  endif()
+endif()
+
+message(STATUS "[install_consumer] passed: install, find_package(fuze), pkg-config fuze, "
+               "installed programs")
