@@ -11,7 +11,7 @@
  *   checkpoint   commit time and parity bytes vs changed fraction
  *   recovery     t = 1..f wiped ranks: recover time, bytes moved
  *   kernel       delta-encode / decode GB/s next to memcpy, one core
- *   fti          FTI's geometry (8 ranks x 64 MiB, f = 2) next to its numbers
+ *   fti          FTI's geometry (8 ranks x 64 MiB, f = 2); FTI's figures as references
  *   scrub        fuze_verify of a clean epoch: seconds per protected GiB
  *   byzantine    code=byzantine against replication with 2f copies
  *   transport    XORs into a shared host vs one host per origin, with
