@@ -84,6 +84,42 @@ static void array_case(const char *site, int rank, const char *text) {
   free(a), free(b), free(ca), free(cb);
 }
 
+/* A re-registration (same name, a new buffer) fails at its second committed
+ * copy on `rank`: the old registration is gone on every rank too, and the
+ * name registers again and recovers bit-exact. */
+static void reregister_case(int rank) {
+  char knob[32], what[64];
+  snprintf(knob, sizeof knob, "protect:%d:2", rank);
+  snprintf(what, sizeof what, "re-registration, FUZE_DEBUG_NOMEM=%s", knob);
+  MPI_Comm app;
+  fuze_ctx *ctx = start(knob, &app);
+  if (!ctx) return;
+  uint64_t seed = 5 + (uint64_t)me;
+  size_t n1 = 300 * sizeof(double), n2 = (500 + (size_t)me) * sizeof(double);
+  unsigned char *a1 = malloc(n1), *a2 = malloc(n2), *c2 = malloc(n2);
+  t_fill(&seed, a1, n1);
+  t_fill(&seed, a2, n2);
+  fuze_array *h = NULL;
+  T_EQ_INT(fuze_protect(ctx, "a", a1, 300, MPI_DOUBLE, &h), FUZE_SUCCESS, what);
+  T_EQ_INT(fuze_checkpoint(ctx), FUZE_SUCCESS, what);
+  agreed(fuze_protect(ctx, "a", a2, 500 + (size_t)me, MPI_DOUBLE, &h), FUZE_ERR_NOMEM, rank,
+         "fuze_protect('a'): out of memory", what);
+  T_CHECK(h == NULL, "%s: handle not cleared", what);
+  T_CHECK(protected_bytes(ctx) == 0, "%s: the dropped registration still counts %llu bytes", what,
+          (unsigned long long)protected_bytes(ctx));
+  T_EQ_INT(fuze_checkpoint(ctx), FUZE_SUCCESS, what);
+  T_EQ_INT(fuze_protect(ctx, "a", a2, 500 + (size_t)me, MPI_DOUBLE, &h), FUZE_SUCCESS, what);
+  t_fill(&seed, a2 + 8, 800);
+  T_EQ_INT(fuze_checkpoint(ctx), FUZE_SUCCESS, what);
+  memcpy(c2, a2, n2);
+  unsigned char *bufs[1] = {a2}, *copies[1] = {c2};
+  size_t n[1] = {n2};
+  wipe_and_check(ctx, rank, bufs, copies, n, 1, what);
+  T_EQ_INT(fuze_finalize(&ctx), FUZE_SUCCESS, what);
+  MPI_Comm_free(&app);
+  free(a1), free(a2), free(c2);
+}
+
 /* The first stack or map handle fails on `rank`. */
 static void structure_case(int rank, int map_first) {
   char knob[32], what[64];
@@ -149,6 +185,7 @@ int main(int argc, char **argv) {
   array_case("protect", 1, "fuze_protect('a'): out of memory (a committed copy of 8000 bytes)");
   array_case("layout", 2, "array 'a': out of memory");
   array_case("protect", 0, "fuze_protect('a'): out of memory (a committed copy of 8000 bytes)");
+  reregister_case(1);
   structure_case(0, 0);
   structure_case(2, 1);
   /* A malformed knob is refused, not ignored. */
@@ -157,7 +194,7 @@ int main(int argc, char **argv) {
   MPI_Comm app;
   T_EQ_INT(fuze_init(MPI_COMM_WORLD, "domain=rank", &ctx, &app), FUZE_ERR_CONFIG, "bad knob");
   T_CHECK(strstr(fuze_last_error(NULL), "FUZE_DEBUG_NOMEM='everything': expected protect, layout or "
-                 "create, optionally followed by :RANK with RANK in 0..2"), "knob msg: %s",
+                 "create, optionally followed by :RANK with RANK in 0..2 and :N"), "knob msg: %s",
           fuze_last_error(NULL));
   unsetenv("FUZE_DEBUG_NOMEM");
   int total = t_total(MPI_COMM_WORLD);

@@ -91,6 +91,7 @@ struct fuze_ctx {
   int op_inject_hosts;       /* >= 0: the next stack/map op wipes this rank after that many hosts */
   int debug_nomem_site;      /* FUZE_DEBUG_NOMEM: enum fuze_alloc_site that fails once, 0 = none */
   int debug_nomem_rank;      /* ... on this rank (-1: every rank) */
+  int debug_nomem_nth;       /* ... at its nth allocation there (counts down) */
   uint64_t inject_unfired_dropped; /* unfired specs dropped to make room (fuze_inject_at) */
   /* Epoch state. */
   uint64_t epoch;       /* last committed epoch */

@@ -113,26 +113,40 @@ int fuze__inject_scheduled(const fuze_ctx *ctx, int phase) {
   return 0;
 }
 
-/* FUZE_DEBUG_NOMEM=<site>[:<rank>] (tests): the first allocation at that
- * site, on that rank or on every rank, fails as if memory ran out. */
+/* FUZE_DEBUG_NOMEM=<site>[:<rank>[:<nth>]] (tests): the nth allocation
+ * (default the first) at that site, on that rank or on every rank, fails
+ * as if memory ran out; once. */
 int fuze__debug_nomem_arm(fuze_ctx *ctx) {
   static const char *sites[] = {NULL, "protect", "layout", "create"};
   const char *v = getenv("FUZE_DEBUG_NOMEM");
   ctx->debug_nomem_site = 0;
   ctx->debug_nomem_rank = -1;
+  ctx->debug_nomem_nth = 1;
   if (!v || !*v) return FUZE_SUCCESS;
   for (int s = 1; s < (int)(sizeof sites / sizeof *sites); s++) {
     size_t n = strlen(sites[s]);
     if (strncmp(v, sites[s], n) || (v[n] && v[n] != ':')) continue;
-    char *end = NULL;
-    long r = v[n] ? strtol(v + n + 1, &end, 10) : -1;
-    if (v[n] && (!v[n + 1] || *end || r < 0 || r >= ctx->size)) break;
+    char *end = (char *)v + n;
+    long r = -1, nth = 1;
+    if (*end) {
+      const char *p = end + 1;
+      r = strtol(p, &end, 10);
+      if (end == p || r < 0 || r >= ctx->size) break;
+    }
+    if (*end == ':') {
+      const char *p = end + 1;
+      nth = strtol(p, &end, 10);
+      if (end == p || nth < 1 || nth > 1000000) break;
+    }
+    if (*end) break;
     ctx->debug_nomem_site = s;
     ctx->debug_nomem_rank = (int)r;
+    ctx->debug_nomem_nth = (int)nth;
     return FUZE_SUCCESS;
   }
   return CTX_ERR(ctx, FUZE_ERR_CONFIG, "FUZE_DEBUG_NOMEM='%s': expected protect, layout or create, "
-                 "optionally followed by :RANK with RANK in 0..%d", v, ctx->size - 1);
+                 "optionally followed by :RANK with RANK in 0..%d and :N, the N-th such allocation "
+                 "(1..1000000)", v, ctx->size - 1);
 }
 
 /* The data path's named points (data/state.h). */
@@ -142,6 +156,7 @@ int fuze__inject_hook(fuze_ctx *ctx, int point, int arg) {
     case FUZE_HOOK_ALLOC: /* FUZE_DEBUG_NOMEM: this allocation fails, once */
       if (!ctx->debug_nomem_site || ctx->debug_nomem_site != arg) return 0;
       if (ctx->debug_nomem_rank >= 0 && ctx->debug_nomem_rank != ctx->rank) return 0;
+      if (--ctx->debug_nomem_nth > 0) return 0;
       ctx->debug_nomem_site = 0;
       return 1;
     case FUZE_HOOK_OP_HOSTS: /* fuze_inject_op: crash after `arg` backups of an operation */
