@@ -52,12 +52,28 @@ typedef struct fuze_config {
   int verify_every;      /* fuze_verify after every K-th checkpoint commits, 0 = never */
   int ninject;
   fuze_inject_spec inject[FUZE_MAX_INJECT];
+  /* For fuze_config_string: where each key's value came from (enum
+   * fuze_config_source, indexed by enum fuze_config_key) and the inject=
+   * values as written ('/'-joined when the string repeats the key). */
+  unsigned char source[FUZE_KEY_COUNT];
+  char inject_text[FUZE_INJECT_VALUE_MAX];
 } fuze_config;
+
+enum fuze_config_source { FUZE_SOURCE_DEFAULT = 0, FUZE_SOURCE_CONFIG, FUZE_SOURCE_ENV };
 
 /* Parse str (NULL = defaults), then apply FUZE_<KEY> environment overrides.
  * Errors: FUZE_ERR_CONFIG with a message naming the key and accepted values
  * (recorded with fuze__error and copied to msg when msg is not NULL). */
 int fuze__config_parse(const char *str, fuze_config *cfg, char *msg);
+
+/* The effective configuration as "key=value;..." (fuze_config_string in
+ * fuze.h says which keys, in which order). Writes at most len bytes with a
+ * NUL when len > 0 and returns the length of the whole string, like
+ * snprintf. */
+size_t fuze__config_format(const fuze_config *cfg, char *buf, size_t len);
+
+/* "default", "config" or "environment" for key, NULL when key is unknown. */
+const char *fuze__config_source(const fuze_config *cfg, const char *key);
 
 /* Parse one inject value ("wipe:ranks=1+2:at=checkpoint:3[:phase=sent]/..."). */
 int fuze__inject_parse(const char *value, fuze_config *cfg, char *msg);
