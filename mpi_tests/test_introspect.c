@@ -9,6 +9,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "common.h"
 
+#include "core/pfile.h" /* fuze__fobj_layout: a fused region's bytes */
+
 #include <sys/resource.h>
 #include <time.h>
 
@@ -86,6 +88,20 @@ static void check_upsert_and_hint(fuze_ctx *ctx, int rank) {
           (unsigned long long)fh.capacity, (unsigned long long)fh.deferred_ops);
   T_CHECK(fp.deferred_ops > 0, "plain map at capacity=64: deferred %llu (expected > 0)",
           (unsigned long long)fp.deferred_ops);
+  /* Memory: the spare hosts one region per map (committed and working), of
+   * the layout's size at the map's capacity, index replicas included. */
+  fuze_stats job;
+  T_EQ_INT(fuze_get_job_stats(ctx, &job), FUZE_SUCCESS, "job stats");
+  uint64_t want = 3000 + fuze__fobj_layout(NCOMPUTE, fh.capacity, 8, 8).bytes +
+                  fuze__fobj_layout(NCOMPUTE, fp.capacity, 8, 8).bytes;
+  T_CHECK(job.parity_bytes == want && job.working_bytes == want, "job parity %llu working %llu, "
+          "expected %llu", (unsigned long long)job.parity_bytes, (unsigned long long)job.working_bytes,
+          (unsigned long long)want);
+  T_CHECK(job.protected_bytes == 6000 + 2 * NCOMPUTE * 300 * 16, "job protected %llu",
+          (unsigned long long)job.protected_bytes);
+  /* Each rank's maps hold at least their 2 * 300 pairs of 16 bytes and an index. */
+  T_CHECK(st.total_bytes > st.shadow_bytes + 2 * 300 * 16 + 2 * 300 * 8, "total %llu",
+          (unsigned long long)st.total_bytes);
 }
 
 /* Arrays only, for exact numbers: compute rank r protects (r + 1) * 1000
