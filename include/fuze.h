@@ -87,6 +87,8 @@ typedef struct fuze_map fuze_map;
  * creates the RMA state. The last `spares` domains only host backups: on their
  * ranks fuze_init() serves until the compute ranks call fuze_finalize(), then
  * returns FUZE_SUCCESS with *app_comm == MPI_COMM_NULL and *ctx == NULL.
+ * While idle they sleep between tests of the control broadcast (at most
+ * 500 us), using a few percent of a core rather than spinning on one.
  *
  * @param [in]  comm     communicator of all ranks (compute and spare); duplicated.
  * @param [in]  config   "key=value" pairs separated by ';' or ',', or NULL.
@@ -238,8 +240,32 @@ FUZE_EXPORT int fuze_stack_at(const fuze_stack *s, size_t i, void *elem);
  */
 FUZE_EXPORT int fuze_map_create(fuze_ctx *ctx, const char *name, size_t key_size,
                                 size_t value_size, fuze_map **map);
-/** @brief Insert or update (local). */
+/** @brief Insert or update (local). fuze_map_upsert() also says which. */
 FUZE_EXPORT int fuze_map_put(fuze_map *m, const void *key, const void *value);
+/**
+ * @brief Insert or update (local), as fuze_map_put(), and say which.
+ * @param [out] inserted 1 when @p key was new (a pair was inserted), 0 when
+ *                       its value was updated; may be NULL. Left unchanged on
+ *                       error.
+ * @return the same as fuze_map_put(): FUZE_SUCCESS in both cases, or an error.
+ */
+FUZE_EXPORT int fuze_map_upsert(fuze_map *m, const void *key, const void *value, int *inserted);
+/**
+ * @brief fuze_map_create() with a capacity hint for this map. Collective.
+ *
+ * @p capacity fused slots are allocated per backup region from the start
+ * instead of the configuration's `capacity` (default 256), so that a map
+ * expected to hold many pairs per rank never waits for its backups to grow
+ * (operations beyond the capacity are deferred until the next collective
+ * call; fuze_fused_info() counts them). The backups still grow past it.
+ * @param [in] capacity fused slots, 1..1073741824, identical on every rank;
+ *                      0: the configuration's capacity.
+ * @return FUZE_SUCCESS, FUZE_ERR_ARG (also for a capacity out of range or
+ *         different on some rank; the same on every rank), FUZE_ERR_NOMEM,
+ *         FUZE_ERR_MPI.
+ */
+FUZE_EXPORT int fuze_map_create_hint(fuze_ctx *ctx, const char *name, size_t key_size,
+                                     size_t value_size, size_t capacity, fuze_map **map);
 /** @brief Copy the value of @p key into @p value (may be NULL). FUZE_ERR_NOT_FOUND if absent. */
 FUZE_EXPORT int fuze_map_get(const fuze_map *m, const void *key, void *value);
 /** @brief Remove @p key (local). FUZE_ERR_NOT_FOUND if absent. */
@@ -474,10 +500,77 @@ typedef struct fuze_stats {
                                   not struck on any rank as of the last fuze_checkpoint():
                                   those still ahead, and those whose point passed without
                                   them (fuze_finalize() reports these on stderr) */
+  /* Fields added after v0.1 (appended, so the layout of the above is kept). */
+  uint64_t undo_bytes;       /**< undo records of this rank's stacks and maps kept since
+                                  the last checkpoint (how they return to the committed
+                                  epoch: they keep no committed copy) */
+  uint64_t replica_bytes;    /**< code=byzantine: unfused replicas of other ranks'
+                                  committed state this rank holds (0 otherwise) */
+  uint64_t total_bytes;      /**< every byte fuze allocated for data on this rank:
+                                  shadow + parity + working + undo + replica bytes, plus
+                                  the stacks' and maps' allocated element and key
+                                  storage and hash indexes (arrays' protected bytes are
+                                  the application's and not counted) */
 } fuze_stats;
 
-/** @brief Fill @p stats with this rank's counters (local). */
+/**
+ * @brief Fill @p stats with this rank's counters (local).
+ *
+ * Memory fields: protected_bytes are the data this rank protects (arrays: the
+ * application's buffers; stacks and maps: their live elements and keys).
+ * shadow_bytes are the committed copies of its arrays (one per array, the
+ * size of the array). parity_bytes and working_bytes are the backup regions
+ * this rank hosts, each held twice (committed and working parity, the sizes
+ * are equal): per array and block the block's largest member, per stack or
+ * map and block the allocated fused nodes plus a replica of every member's
+ * index (count, operation count, keys). README.md, "Memory", sums them up.
+ */
 FUZE_EXPORT int fuze_get_stats(const fuze_ctx *ctx, fuze_stats *stats);
+
+/**
+ * @brief The counters of every rank of the job, summed. Collective over the
+ * application communicator; spare ranks (which sit in fuze_init() hosting
+ * parity) contribute their counters too.
+ *
+ * Every byte and traffic field (protected, parity, working, shadow, sent,
+ * recovered, undo, replica, total bytes) is the sum over all ranks of the
+ * communicator given to fuze_init(), spares included. epoch, recoveries,
+ * nblocks and nbackups are the job's (the largest value of any rank: they are
+ * the same on every rank unless a rank was wiped and not yet recovered).
+ * @param [out] sum the job's counters, the same on every compute rank.
+ * @return FUZE_SUCCESS, FUZE_ERR_ARG (NULL sum; the same on every rank),
+ *         FUZE_ERR_STATE (after fuze_finalize), FUZE_ERR_MPI.
+ */
+FUZE_EXPORT int fuze_get_job_stats(fuze_ctx *ctx, fuze_stats *sum);
+
+/** Bytes that always hold fuze_config_string()'s result, its NUL included. */
+#define FUZE_CONFIG_STRING_MAX 4096
+
+/**
+ * @brief The effective configuration (local): after the config string, the
+ * FUZE_<KEY> environment overrides and the defaults, as one canonical string
+ * that fuze_init() accepts and that gives the same configuration.
+ *
+ * Every key is written, in the order faults, spares, domain, block, code,
+ * recovery, chunk, capacity, sync, lock, shm, dir, persist_every,
+ * verify_every, inject, verbose, as "key=value" separated by ';', except
+ * block, dir and inject when unset (block: the planner's default size). code
+ * is "byzantine" for code=byzantine, domain is "node", "rank" or the number
+ * K. inject is the last inject= value given, as written.
+ * @param [out] buf receives the string (truncated, still NUL-terminated, when
+ *                  @p len is too small; FUZE_CONFIG_STRING_MAX always fits).
+ * @return FUZE_SUCCESS, FUZE_ERR_ARG (NULL ctx or buf, or len too small: the
+ *         message gives the length needed).
+ */
+FUZE_EXPORT int fuze_config_string(const fuze_ctx *ctx, char *buf, size_t len);
+
+/**
+ * @brief Where the effective value of configuration key @p key came from
+ * (local): "default", "config" (the string given to fuze_init) or
+ * "environment" (FUZE_<KEY>, which overrides the string).
+ * @return that word, or NULL for a NULL ctx or an unknown key.
+ */
+FUZE_EXPORT const char *fuze_config_source(const fuze_ctx *ctx, const char *key);
 
 /** What this rank hosts for one fused stack or map, see fuze_fused_info(). */
 typedef struct fuze_fused_stats {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # restart_cycle.sh: drives the kill -> delete -> rerun cycle of fuze's HDF5
-# persistence with one of the example apps (heat2d, nqueens, kvstore), as an
+# persistence with one of the example apps (heat2d, heat_f90, nqueens, kvstore), as an
 # operator would, and fails loudly (exit status 1 and a "FAIL:" message) on
 # any mismatch. Used by mpi_tests/restart.cmake.
 #
@@ -138,7 +138,10 @@ case "$APPNAME" in
   kvstore)
     answer() { sed -n 's/^kvstore: final map digest \([0-9a-f]\{16\} over [0-9][0-9]* pairs\).*/\1/p' "$1" | tail -n 1; }
     SUCCESS='^kvstore: all [0-9]+ keys match the reference replay$' ;;
-  *) fail "restart_cycle.sh knows the final answer of heat2d, nqueens and kvstore, not '$APPNAME'" ;;
+  heat_f90)
+    answer() { sed -n 's/^heat_f90: checksum \([0-9A-F]\{16\}\), sum .* (protected run)$/\1/p' "$1" | tail -n 1; }
+    SUCCESS='^heat_f90: checksum matches failure-free run$' ;;
+  *) fail "restart_cycle.sh knows the final answer of heat2d, heat_f90, nqueens and kvstore, not '$APPNAME'" ;;
 esac
 RESTARTED="^$APPNAME: restarted from the persisted epoch [0-9]+: resuming "
 KILLED="fuze: rank $VICTIM kills itself with SIGKILL"

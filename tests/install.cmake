@@ -1,5 +1,7 @@
 # install_consumer: install this build into a scratch prefix, then build and run a separate
-# consumer project against it with find_package(fuze) and with mpicc + pkg-config fuze.
+# consumer project against it with find_package(fuze) and with mpicc + pkg-config fuze; with
+# FUZE_FORTRAN also the Fortran consumer (tests/consumer_fortran) with find_package(fuze
+# COMPONENTS Fortran) and with mpif90 + pkg-config fuze-fortran.
 # The logic is in consumer/run.cmake.
 if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}" OR IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}"
    OR IS_ABSOLUTE "${FUZE_INSTALL_CMAKEDIR}" OR IS_ABSOLUTE "${FUZE_INSTALL_PKGCONFIGDIR}")
@@ -13,6 +15,14 @@ if(NOT _fuze_mpicc)
   set(_fuze_mpicc "${FUZE_MPICC}")
 endif()
 find_package(PkgConfig QUIET)
+set(_fuze_mpif90 "")
+if(FUZE_FORTRAN)
+  set(_fuze_mpif90 "${MPI_Fortran_COMPILER}")
+  if(NOT _fuze_mpif90)
+    find_program(FUZE_MPIF90 NAMES mpif90 mpifort)
+    set(_fuze_mpif90 "${FUZE_MPIF90}")
+  endif()
+endif()
 
 # The installed programs the test starts without LD_LIBRARY_PATH.
 set(_fuze_programs "")
@@ -39,6 +49,10 @@ add_test(NAME install_consumer
     -DMPIEXEC=${MPIEXEC_EXECUTABLE}
     "-DMPIEXEC_FLAGS=${FUZE_MPIRUN_FLAGS}"
     -DNP=2
+    -DFORTRAN=${FUZE_FORTRAN}
+    -DFORTRAN_SOURCE_DIR=${CMAKE_CURRENT_SOURCE_DIR}/consumer_fortran
+    "-DFortran_COMPILER=${CMAKE_Fortran_COMPILER}"
+    -DMPIF90=${_fuze_mpif90}
     -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run.cmake)
 set_tests_properties(install_consumer PROPERTIES TIMEOUT 300 PROCESSORS 2
   ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1")

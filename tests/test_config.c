@@ -217,7 +217,49 @@ static void verify_keys(void) {
   refused("inject=scramble:rank=1:at=checkpoint:1", "(or 'corrupt')");
 }
 
+/* fuze_config_string's canonical form: every setting written back, and the
+ * string parses to the same configuration (round trip). */
+static void canonical(void) {
+  const char *cases[][2] = {
+    {NULL, "faults=1;spares=0;domain=node;code=rs;recovery=rollback;chunk=65536;capacity=256;"
+           "sync=op;lock=shared;shm=auto;persist_every=1;verify_every=0;verbose=0"},
+    {"faults=3, spares=2; domain=4;block=7;code=byzantine;recovery=forward;chunk=128;capacity=16;"
+     "sync=batch;lock=exclusive;shm=off;dir=/x/y;persist_every=2;verify_every=3;verbose=2;"
+     "inject=wipe:ranks=1+2:at=checkpoint:3;inject=kill:rank=0:at=checkpoint:5:phase=sent",
+     "faults=3;spares=2;domain=4;block=7;code=byzantine;recovery=forward;chunk=128;capacity=16;"
+     "sync=batch;lock=exclusive;shm=off;dir=/x/y;persist_every=2;verify_every=3;"
+     "inject=wipe:ranks=1+2:at=checkpoint:3/kill:rank=0:at=checkpoint:5:phase=sent;verbose=2"},
+    {"domain=rank;code=xor;faults=1", "faults=1;spares=0;domain=rank;code=xor;recovery=rollback;"
+     "chunk=65536;capacity=256;sync=op;lock=shared;shm=auto;persist_every=1;verify_every=0;verbose=0"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    fuze_config c, back;
+    char buf[4096], again[4096];
+    ok(cases[i][0], &c);
+    size_t n = fuze__config_format(&c, buf, sizeof buf);
+    CHECK(n == strlen(cases[i][1]) && !strcmp(buf, cases[i][1]), "canonical of '%s'\n got  %s\n want %s",
+          cases[i][0] ? cases[i][0] : "(null)", buf, cases[i][1]);
+    ok(buf, &back);
+    fuze__config_format(&back, again, sizeof again);
+    CHECK(!strcmp(buf, again), "round trip\n got  %s\n want %s", again, buf);
+    CHECK(back.ninject == c.ninject && back.faults == c.faults && back.mode == c.mode,
+          "round trip of '%s'", buf);
+  }
+  fuze_config c;
+  char small[8];
+  ok("faults=2", &c);
+  CHECK(fuze__config_format(&c, small, sizeof small) == strlen(cases[0][1]), "length when truncated");
+  CHECK(!strcmp(small, "faults="), "truncated: '%s'", small);
+  CHECK(!strcmp(fuze__config_source(&c, "faults"), "config") &&
+        !strcmp(fuze__config_source(&c, "chunk"), "default") && !fuze__config_source(&c, "x"),
+        "sources");
+  setenv("FUZE_CHUNK", "256", 1);
+  ok("chunk=128", &c);
+  unsetenv("FUZE_CHUNK");
+  CHECK(c.chunk == 256 && !strcmp(fuze__config_source(&c, "chunk"), "environment"), "env source");
+}
+
 int main(void) {
+  canonical();
   defaults();
   keys();
   env();

@@ -149,6 +149,20 @@ static int set_key(fuze_config *cfg, const char *key, const char *val, char *msg
                      fuze__name_list(&fuze__names_key, ", ", known, sizeof known));
 }
 
+/* Remember where key's value came from, and inject='s text as written. */
+static int note_source(fuze_config *cfg, const char *key, const char *val, int source, char *msg) {
+  int k = fuze__name_value(&fuze__names_key, key);
+  if (k < 0 || k >= FUZE_KEY_COUNT) return FUZE_SUCCESS;
+  cfg->source[k] = (unsigned char)source;
+  if (k != FUZE_KEY_INJECT) return FUZE_SUCCESS;
+  size_t used = strlen(cfg->inject_text), add = strlen(val) + (used ? 1 : 0);
+  if (used + add >= sizeof cfg->inject_text)
+    return fuze__error(msg, FUZE_ERR_CONFIG, "config: the inject= values together are longer "
+                       "than %zu characters", sizeof cfg->inject_text - 1);
+  snprintf(cfg->inject_text + used, sizeof cfg->inject_text - used, "%s%s", used ? "/" : "", val);
+  return FUZE_SUCCESS;
+}
+
 /* FUZE_<KEY> overrides the same key from the string. */
 static int apply_env(fuze_config *cfg, char *msg) {
   for (int i = 0; i < fuze__names_key.n; i++) {
@@ -157,9 +171,13 @@ static int apply_env(fuze_config *cfg, char *msg) {
     for (size_t j = 0; key[j]; j++) var[5 + j] = (char)toupper(key[j]);
     const char *val = getenv(var);
     if (!val) continue;
-    if (fuze__names_key.rows[i].value == FUZE_KEY_INJECT) cfg->ninject = 0;
+    if (fuze__names_key.rows[i].value == FUZE_KEY_INJECT) {
+      cfg->ninject = 0;
+      cfg->inject_text[0] = 0;
+    }
     cfg->env_keys |= 1u << fuze__names_key.rows[i].value;
     int rc = set_key(cfg, key, val, msg);
+    if (!rc) rc = note_source(cfg, key, val, FUZE_SOURCE_ENV, msg);
     if (rc) return fuze__error(msg, rc, "%s (from environment variable %s)", fuze__thread_msg(), var);
   }
   return FUZE_SUCCESS;
@@ -179,7 +197,8 @@ static int parse_pair(fuze_config *cfg, char *item, char *msg) {
   *eq = 0;
   char *key = trim(item), *val = trim(eq + 1);
   if (!*key) return fuze__error(msg, FUZE_ERR_CONFIG, "config: empty key before '=%s'", val);
-  return set_key(cfg, key, val, msg);
+  int rc = set_key(cfg, key, val, msg);
+  return rc ? rc : note_source(cfg, key, val, FUZE_SOURCE_CONFIG, msg);
 }
 
 int fuze__config_parse(const char *str, fuze_config *cfg, char *msg) {

@@ -55,7 +55,14 @@ typedef struct fuze_config {
   int ninject;
   fuze_inject_spec inject[FUZE_MAX_INJECT];
   unsigned env_keys;     /* bit FUZE_KEY_x: the value came from environment variable FUZE_X */
+  /* For fuze_config_string: where each key's value came from (enum
+   * fuze_config_source, indexed by enum fuze_config_key) and the inject=
+   * values as written ('/'-joined when the string repeats the key). */
+  unsigned char source[FUZE_KEY_COUNT];
+  char inject_text[FUZE_INJECT_VALUE_MAX];
 } fuze_config;
+
+enum fuze_config_source { FUZE_SOURCE_DEFAULT = 0, FUZE_SOURCE_CONFIG, FUZE_SOURCE_ENV };
 
 /* Parse str (NULL = defaults), then apply FUZE_<KEY> environment overrides.
  * Errors: FUZE_ERR_CONFIG with a message naming the key and accepted values
@@ -74,6 +81,14 @@ const char *fuze__config_text(const fuze_config *cfg, int key, char *out, size_t
 /* One spec as canonical text ("wipe:ranks=1+2:at=checkpoint:3:phase=before"),
  * for messages. Returns out. */
 const char *fuze__inject_spec_text(const fuze_inject_spec *sp, char *out, size_t len);
+/* The effective configuration as "key=value;..." (fuze_config_string in
+ * fuze.h says which keys, in which order). Writes at most len bytes with a
+ * NUL when len > 0 and returns the length of the whole string, like
+ * snprintf. */
+size_t fuze__config_format(const fuze_config *cfg, char *buf, size_t len);
+
+/* "default", "config" or "environment" for key, NULL when key is unknown. */
+const char *fuze__config_source(const fuze_config *cfg, const char *key);
 
 /* Parse one inject value ("wipe:ranks=1+2:at=checkpoint:3[:phase=sent]/..."). */
 int fuze__inject_parse(const char *value, fuze_config *cfg, char *msg);

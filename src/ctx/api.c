@@ -199,8 +199,11 @@ int fuze_flush(fuze_ctx *ctx) {
   return rc ? rc : fuze__fobjs_flush(ctx);
 }
 
+/* The largest capacity hint: config capacity's bound. */
+#define FUZE_MAX_CAPACITY_HINT (1ULL << 30)
+
 static int validate_create(fuze_ctx *ctx, const fuze_ctl *c, const char *name, int kind, size_t kb,
-                           size_t nb) {
+                           size_t nb, size_t cap) {
   const char *fn = kind == FUZE_FOBJ_MAP ? "fuze_map_create" : "fuze_stack_create";
   if (ctx->is_spare) return FUZE_SUCCESS;
   if (!name || !*name || strlen(name) >= FUZE_NAME_MAX)
@@ -221,6 +224,13 @@ static int validate_create(fuze_ctx *ctx, const fuze_ctl *c, const char *name, i
     return CTX_ERR(ctx, FUZE_ERR_ARG, "%s('%s'): sizes (%zu, %zu) on rank %d differ from (%llu, "
                    "%llu) on rank 0", fn, name, kb, nb, ctx->rank, (unsigned long long)c->a,
                    (unsigned long long)c->b);
+  if (cap > FUZE_MAX_CAPACITY_HINT)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_map_create_hint('%s'): capacity %zu is out of range "
+                   "(1..%llu slots, or 0 for the configuration's capacity)", name, cap,
+                   (unsigned long long)FUZE_MAX_CAPACITY_HINT);
+  if (cap != c->cap)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_map_create_hint('%s'): capacity %zu on rank %d "
+                   "differs from %llu on rank 0", name, cap, ctx->rank, (unsigned long long)c->cap);
   if (find_array(ctx, name)) return CTX_ERR(ctx, FUZE_ERR_ARG, "%s: name '%s' is already used", fn, name);
   for (int x = 0; x < ctx->nfobjs; x++)
     if (!strcmp(ctx->fobjs[x]->name, name))
@@ -229,9 +239,9 @@ static int validate_create(fuze_ctx *ctx, const fuze_ctl *c, const char *name, i
 }
 
 int fuze__create_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name, size_t kb, size_t nb,
-                             fuze_fobj **out) {
+                             size_t cap, fuze_fobj **out) {
   int kind = c->n;
-  int rc = fuze__agree(&ctx->net, validate_create(ctx, c, name, kind, kb, nb));
+  int rc = fuze__agree(&ctx->net, validate_create(ctx, c, name, kind, kb, nb, cap));
   if (rc) return rc;
   size_t alloc = kind == FUZE_FOBJ_MAP ? sizeof(fuze_map) : sizeof(fuze_stack);
   const fuze_pstruct *ps = NULL;
@@ -247,7 +257,8 @@ int fuze__create_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name, 
     if ((rc = fuze__agree(&ctx->net, rc))) return rc;
   }
   fuze_fobj *f = NULL;
-  rc = fuze__fobj_create(ctx, c->name, kind, (size_t)c->a, (size_t)c->b, alloc, ps ? ps->cap : 0, &f);
+  rc = fuze__fobj_create(ctx, c->name, kind, (size_t)c->a, (size_t)c->b, alloc,
+                         ps ? ps->cap : (size_t)c->cap, &f);
   if (!rc && ps && (rc = fuze__fobj_restore(f, ps->count, ps->seq, ps->keys, ps->data))) {
     /* Agreed: every rank drops the structure it just appended. */
     ctx->nfobjs--;
@@ -259,26 +270,31 @@ int fuze__create_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name, 
 }
 
 static int create_entry(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_t nb,
-                        fuze_fobj **out) {
+                        size_t cap, fuze_fobj **out) {
   int rc = fuze__check_ctx(ctx, kind == FUZE_FOBJ_MAP ? "fuze_map_create" : "fuze_stack_create");
   if (rc) return rc;
-  fuze_ctl c = {.op = FUZE_OP_CREATE, .n = kind, .a = kb, .b = nb};
+  fuze_ctl c = {.op = FUZE_OP_CREATE, .n = kind, .a = kb, .b = nb, .cap = cap};
   if (ctx->rank == 0 && name) snprintf(c.name, sizeof c.name, "%s", name);
   if ((rc = fuze__ctl_send(ctx, &c))) return rc;
-  return fuze__create_collective(ctx, &c, name, kb, nb, out);
+  return fuze__create_collective(ctx, &c, name, kb, nb, cap, out);
 }
 
 int fuze_stack_create(fuze_ctx *ctx, const char *name, size_t elem_size, fuze_stack **stack) {
   fuze_fobj *f = NULL;
-  int rc = create_entry(ctx, name, FUZE_FOBJ_STACK, 0, elem_size, &f);
+  int rc = create_entry(ctx, name, FUZE_FOBJ_STACK, 0, elem_size, 0, &f);
   if (stack) *stack = rc ? NULL : (fuze_stack *)f;
   return rc;
 }
 
 int fuze_map_create(fuze_ctx *ctx, const char *name, size_t key_size, size_t value_size,
                     fuze_map **map) {
+  return fuze_map_create_hint(ctx, name, key_size, value_size, 0, map);
+}
+
+int fuze_map_create_hint(fuze_ctx *ctx, const char *name, size_t key_size, size_t value_size,
+                         size_t capacity, fuze_map **map) {
   fuze_fobj *f = NULL;
-  int rc = create_entry(ctx, name, FUZE_FOBJ_MAP, key_size, value_size, &f);
+  int rc = create_entry(ctx, name, FUZE_FOBJ_MAP, key_size, value_size, capacity, &f);
   if (map) *map = rc ? NULL : (fuze_map *)f;
   return rc;
 }

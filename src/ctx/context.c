@@ -162,9 +162,10 @@ static void serve(fuze_ctx *ctx) {
       case FUZE_OP_INJECT: fuze__inject_wipe_collective(ctx, c.ranks, c.n); break;
       case FUZE_OP_INJECT_AT: fuze__inject_at_collective(ctx, c.ranks, c.n, c.name); break;
       case FUZE_OP_INJECT_OP: fuze__inject_op_collective(ctx, c.a, c.b); break;
-      case FUZE_OP_CREATE: fuze__create_collective(ctx, &c, c.name, (size_t)c.a, (size_t)c.b, NULL); break;
+      case FUZE_OP_CREATE: fuze__create_collective(ctx, &c, c.name, (size_t)c.a, (size_t)c.b, (size_t)c.cap, NULL); break;
       case FUZE_OP_FINALIZE: finalize_collective(ctx); return;
       case FUZE_OP_VERIFY: fuze__verify_collective(ctx, NULL); break;
+      case FUZE_OP_JOB_STATS: fuze__job_stats_collective(ctx, NULL); break;
       default: return;
     }
   }
@@ -298,6 +299,7 @@ int fuze_get_stats(const fuze_ctx *ctx, fuze_stats *st) {
   st->nblocks = ctx->plan.nblocks;
   st->nbackups = ctx->plan.nblocks * ctx->plan.f;
   st->injections_unfired = fuze__inject_unfired(ctx);
+  fuze__stats_memory(ctx, st);
   return FUZE_SUCCESS;
 }
 

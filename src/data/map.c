@@ -16,13 +16,22 @@ static int usable(const fuze_map *m, const char *fn, const void *key) {
   return FUZE_SUCCESS;
 }
 
-int fuze_map_put(fuze_map *m, const void *key, const void *value) {
-  int rc = usable(m, "fuze_map_put", key);
+static int put(fuze_map *m, const char *fn, const void *key, const void *value, int *inserted) {
+  int rc = usable(m, fn, key);
   if (rc) return rc;
-  if (!value) return CTX_ERR(m->o.ctx, FUZE_ERR_ARG, "fuze_map_put('%s'): value is NULL", m->o.name);
+  if (!value) return CTX_ERR(m->o.ctx, FUZE_ERR_ARG, "%s('%s'): value is NULL", fn, m->o.name);
   int64_t s = fuze__map_find(&m->o, key);
-  if (s >= 0) return fuze__fobj_set(&m->o, (size_t)s, NULL, value, 1);
-  return fuze__fobj_append(&m->o, key, value, 1);
+  rc = s >= 0 ? fuze__fobj_set(&m->o, (size_t)s, NULL, value, 1) : fuze__fobj_append(&m->o, key, value, 1);
+  if (!rc && inserted) *inserted = s < 0;
+  return rc;
+}
+
+int fuze_map_put(fuze_map *m, const void *key, const void *value) {
+  return put(m, "fuze_map_put", key, value, NULL);
+}
+
+int fuze_map_upsert(fuze_map *m, const void *key, const void *value, int *inserted) {
+  return put(m, "fuze_map_upsert", key, value, inserted);
 }
 
 int fuze_map_get(const fuze_map *m, const void *key, void *value) {

@@ -13,6 +13,8 @@
 #   NP             ranks for each run (default 2)
 #   BINDIR         CMAKE_INSTALL_BINDIR of the build PROGRAMS   installed programs, %%-separated
 #                  (each must start with --help, without LD_LIBRARY_PATH; heat2d also runs)
+#   FORTRAN        ON: also the Fortran bindings (tests/consumer_fortran), with
+#   FORTRAN_SOURCE_DIR, Fortran_COMPILER and MPIF90 (the MPI Fortran wrapper)
 cmake_minimum_required(VERSION 3.20)
 
 foreach(_v BUILD_DIR WORK_DIR SOURCE_DIR LIBDIR INCLUDEDIR CMAKEDIR PKGCONFIGDIR C_COMPILER
@@ -162,6 +164,47 @@ if("heat2d" IN_LIST _programs)
   else()
     run("installed heat2d, no LD_LIBRARY_PATH" ${CMAKE_COMMAND} -E env --unset=LD_LIBRARY_PATH ${_heat})
   endif()
+endif()
+
+# --- 4. The Fortran bindings, when built (FORTRAN=ON): the installed module, library and
+# package files, then tests/consumer_fortran through find_package(fuze COMPONENTS Fortran)
+# and through mpif90 $(pkg-config --cflags --libs fuze-fortran).
+if(FORTRAN)
+  foreach(_v FORTRAN_SOURCE_DIR Fortran_COMPILER MPIF90)
+    if(NOT DEFINED ${_v} OR "${${_v}}" STREQUAL "")
+      message(FATAL_ERROR "run.cmake: -D${_v}=... is required with FORTRAN=ON")
+    endif()
+  endforeach()
+  foreach(_f "${INCLUDEDIR}/fuze/fortran/fuze.mod" "${CMAKEDIR}/fuzeFortranTargets.cmake"
+             "${PKGCONFIGDIR}/fuze-fortran.pc")
+    if(NOT EXISTS "${prefix}/${_f}")
+      message(FATAL_ERROR "[install_consumer] FAILED: ${_f} is not installed in ${prefix}")
+    endif()
+  endforeach()
+  file(GLOB _flibs "${prefix}/${LIBDIR}/libfuze_f.so*")
+  if(NOT _flibs)
+    message(FATAL_ERROR "[install_consumer] FAILED: no libfuze_f.so in ${prefix}/${LIBDIR}")
+  endif()
+  run("configure the Fortran consumer" ${CMAKE_COMMAND} -S "${FORTRAN_SOURCE_DIR}"
+      -B "${WORK_DIR}/cmake-build-fortran" ${_gen} ${_bt} "-DCMAKE_C_COMPILER=${C_COMPILER}"
+      "-DCMAKE_Fortran_COMPILER=${Fortran_COMPILER}" "-DCMAKE_PREFIX_PATH=${prefix}"
+      -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
+  run("build the Fortran consumer" ${CMAKE_COMMAND} --build "${WORK_DIR}/cmake-build-fortran" ${_cfg})
+  set(_fexe "${WORK_DIR}/cmake-build-fortran/consumer_f")
+  if(CONFIG AND NOT EXISTS "${_fexe}")
+    set(_fexe "${WORK_DIR}/cmake-build-fortran/${CONFIG}/consumer_f")
+  endif()
+  run_ranks("run the find_package Fortran consumer" "${_fexe}")
+  set(_fpc_exe "${WORK_DIR}/pkgconfig-consumer-fortran")
+  run("mpif90 with pkg-config" ${CMAKE_COMMAND} -E env "PKG_CONFIG_PATH=${_pcpath}"
+      "PKG_CONFIG=${PKG_CONFIG}" "MPIF90=${MPIF90}" "SRC=${FORTRAN_SOURCE_DIR}/main.f90"
+      "OUT=${_fpc_exe}" "MODS=${WORK_DIR}"
+      ${SH} -xc [[flags=$("$PKG_CONFIG" --cflags --libs fuze-fortran) && "$MPIF90" "$SRC" $flags -J "$MODS" -o "$OUT"]])
+  if(NOT EXISTS "${_fpc_exe}")
+    message(FATAL_ERROR "[install_consumer] FAILED: mpif90 did not produce ${_fpc_exe}")
+  endif()
+  run_ranks("run the pkg-config Fortran consumer" "${_fpc_exe}" "LD_LIBRARY_PATH=${_ldpath}")
+  message(STATUS "[install_consumer] Fortran: find_package(fuze COMPONENTS Fortran), pkg-config fuze-fortran")
 endif()
 
 message(STATUS "[install_consumer] passed: install, find_package(fuze), pkg-config fuze, "
