@@ -103,6 +103,7 @@ static void ctx_free(fuze_ctx *ctx) {
   free(ctx->rank_flags);
   fuze__byz_free(ctx);
   fuze__persist_free(ctx);
+  fuze__persist_close(ctx);
   for (int b = 0; ctx->block_comm && b < ctx->plan.nblocks; b++)
     if (ctx->block_comm[b] != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&ctx->block_comm[b]));
   free(ctx->block_comm);

@@ -93,6 +93,8 @@ struct fuze_ctx {
   uint64_t persisted[2];       /* complete persisted epochs, newest first */
   int64_t persisted_calls[2];  /* fuze_checkpoint() calls at each */
   int npersisted;
+  int dir_lock;                 /* fd + 1 of the flocked DIR/domain-<D>/rank-<R>/lock (0: none) */
+  int persist_retry;            /* persisting an epoch again after a recovery: no injections */
   /* Scrubbing (verify.c). */
   uint64_t verifies;           /* fuze_verify runs (explicit and verify_every) */
   fuze_verify_report vlast;    /* the last one's report */

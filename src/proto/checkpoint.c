@@ -92,7 +92,19 @@ int fuze__checkpoint_collective(fuze_ctx *ctx) {
   int byz = fuze__byz_check(ctx);                        /* code=byzantine: Fig. 6 */
   if (byz < 0) return byz;
   rc = fuze__persist_epoch(ctx);
-  if (rc == FUZE_PERSIST_LOST) return fuze__recover_if_lost(ctx);
+  if (rc == FUZE_PERSIST_LOST) {
+    /* A rank was lost while persisting: recover it, then persist the
+     * committed epoch again, so that a wipe never costs the restart point
+     * (the injections of this checkpoint do not fire twice). */
+    if ((rc = fuze__recover_if_lost(ctx)) != FUZE_RECOVERED) return rc;
+    ctx->persist_retry = 1;
+    int prc = fuze__persist_epoch(ctx);
+    ctx->persist_retry = 0;
+    if (prc == FUZE_PERSIST_LOST)
+      prc = CTX_ERR(ctx, FUZE_ERR_STATE, "fuze_checkpoint: a rank was lost again while persisting "
+                    "epoch %llu after a recovery", (unsigned long long)ctx->epoch);
+    return prc ? prc : FUZE_RECOVERED;
+  }
   if (rc) return rc;
   /* No operation of the next epoch may reach a host still promoting. */
   if (ctx->nfobjs && (rc = fuze__barrier(&ctx->net))) return rc;
