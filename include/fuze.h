@@ -106,9 +106,12 @@ typedef struct fuze_map fuze_map;
  *                       spare ranks); the caller frees it with MPI_Comm_free().
  *
  * Persistence (dir=PATH): every persisted epoch is written as one HDF5 file
- * per rank under PATH/domain-<D>/rank-<R>/ and becomes complete when
- * PATH/manifest names it (docs/format.md). When PATH holds a complete epoch,
- * fuze_init restarts from the newest one: it checks every rank's file
+ * per rank under PATH/domain-<D>/rank-<R>/ and becomes complete when the
+ * manifest names it (PATH/manifest and a copy per failure domain,
+ * PATH/domain-<D>/manifest: docs/format.md). When PATH holds a complete
+ * epoch, fuze_init restarts from the newest one any surviving copy names
+ * (with no readable copy, from the newest epoch the rank files can restore:
+ * never a silent fresh start over fuze data): it checks every rank's file
  * (crc64, job, geometry), rebuilds missing or damaged files of up to
  * `faults` members per block by decoding, and returns FUZE_RESTARTED on
  * compute ranks. The application then registers the same structures (same
@@ -118,9 +121,11 @@ typedef struct fuze_map fuze_map;
  * newest epoch cannot be rebuilt, the previous complete one is tried.
  *
  * @return FUZE_SUCCESS, FUZE_RESTARTED, or FUZE_ERR_CONFIG (bad key or value;
- *         dir holds a job of another geometry), FUZE_ERR_UNRECOVERABLE (more
- *         than `faults` files of a block lost; the message names them),
- *         FUZE_ERR_CORRUPT (unreadable manifest), FUZE_ERR_IO, FUZE_ERR_MPI,
+ *         dir holds a job of another geometry; dir is in use by another
+ *         running job), FUZE_ERR_UNRECOVERABLE (more than `faults` files of a
+ *         block lost in every complete epoch; the message names them),
+ *         FUZE_ERR_CORRUPT (no readable manifest copy and no epoch the rank
+ *         files can restore; manifests of two jobs), FUZE_ERR_IO, FUZE_ERR_MPI,
  *         FUZE_ERR_NOMEM; on error *ctx is NULL and fuze_last_error(NULL)
  *         says why.
  */

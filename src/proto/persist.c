@@ -6,13 +6,15 @@
  *        committed primaries and the committed regions it hosts), fsyncs it
  *        and renames it to epoch-<E>.h5, then fsyncs the directory;
  *   agreement: every rank succeeded and nobody was lost;
- *   Fin: rank 0 rewrites DIR/manifest (temporary name, fsync, rename) listing
- *        E and the previous complete epoch; only then do ranks delete files
- *        of older epochs.
+ *   Fin: rank 0 rewrites DIR/manifest and the first rank of every failure
+ *        domain DIR/domain-<D>/manifest (temporary name, fsync, rename)
+ *        listing E and the previous complete epoch; only then do ranks
+ *        delete files of older epochs.
  * A kill anywhere leaves the manifest naming complete epochs whose files are
  * all durable, so the previous epoch stays usable (docs/format.md).
  *
- * Restart (fuze_init with the same dir): the newest complete epoch; every
+ * Restart (fuze_init with the same dir): the newest complete epoch any
+ * manifest copy names (none readable: the newest the rank files restore); every
  * rank checks its own file (crc64s, job id, epoch, rank, plan); ranks whose
  * file is missing or damaged receive the files of the ranks their block and
  * the blocks they host need, decode (pfile.c, ISA-L) and write their file
