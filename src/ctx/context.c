@@ -235,9 +235,16 @@ static void print_summary(fuze_ctx *ctx) {
 }
 
 static int finalize_collective(fuze_ctx *ctx) {
+  /* persist=async: the last epoch's write completes (or its failure is said). */
+  int rc = fuze__persist_complete(ctx);
+  if (!rc && ctx->persist_failed) {
+    rc = CTX_ERR(ctx, ctx->persist_failed, "%s", ctx->persist_msg);
+    ctx->persist_failed = 0;
+  }
   print_summary(ctx);
   ctx->finalized = 1;
-  return FUZE_MPI(ctx->msg, MPI_Barrier(ctx->net.comm));
+  int brc = FUZE_MPI(ctx->msg, MPI_Barrier(ctx->net.comm));
+  return rc ? rc : brc;
 }
 
 int fuze_finalize(fuze_ctx **ctxp) {

@@ -62,7 +62,36 @@ static int gather_changes(fuze_ctx *ctx) {
   return any;
 }
 
+static int checkpoint_body(fuze_ctx *ctx);
+
+/* persist=async: the epoch in flight completes first (its writer joined,
+ * the manifest copies written); a failed write is reported once the new
+ * epoch is committed. */
 int fuze__checkpoint_collective(fuze_ctx *ctx) {
+  int rc = fuze__persist_complete(ctx);
+  if (rc) return rc;
+  rc = checkpoint_body(ctx);
+  if (ctx->persist_redo) { /* a rank was lost as epoch E's files became durable */
+    if (rc == FUZE_RECOVERED && ctx->epoch == ctx->persist_redo && !ctx->persist_inflight) {
+      ctx->persist_retry = 1;
+      int prc = fuze__persist_epoch(ctx);
+      ctx->persist_retry = 0;
+      if (prc == FUZE_PERSIST_LOST)
+        prc = CTX_ERR(ctx, FUZE_ERR_STATE, "fuze_checkpoint: a rank was lost again while "
+                      "persisting epoch %llu after a recovery", (unsigned long long)ctx->epoch);
+      if (prc) rc = prc;
+    }
+    ctx->persist_redo = 0;
+  }
+  if (ctx->persist_failed && (rc == FUZE_SUCCESS || rc == FUZE_RECOVERED)) {
+    rc = CTX_ERR(ctx, ctx->persist_failed, "fuze_checkpoint: epoch %llu is committed in memory, "
+                 "but %s", (unsigned long long)ctx->epoch, ctx->persist_msg);
+    ctx->persist_failed = 0;
+  }
+  return rc;
+}
+
+static int checkpoint_body(fuze_ctx *ctx) {
   ctx->ckpt_calls++;
   fuze__persist_free(ctx); /* registrations after a restart are done */
   int rc = lost_at(ctx, FUZE_PHASE_BEFORE, 1);

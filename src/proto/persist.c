@@ -29,6 +29,8 @@
 #include "core/pfile.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -183,32 +185,47 @@ static int snapshot(fuze_ctx *ctx, fuze_pfile *m) {
 
 /* ---- writing ---- */
 
-/* Write model m as rank `rank`'s file of its epoch: temporary, fsync,
- * rename, fsync of the directory. The kill/wipe point `persist` is between
- * the temporary and the rename. */
-static int write_file(fuze_ctx *ctx, const fuze_pfile *m, int inject) {
+/* Write model m as its rank's file of its epoch under `top`: temporary,
+ * fsync, rename, fsync of the directory. `between` (may be NULL) runs
+ * between the temporary and the rename (the injection point `persist`); a
+ * non-zero return abandons the file. No ctx: the async writer calls this. */
+static int write_model(const char *top, const fuze_pfile *m, int (*between)(void *), void *arg,
+                       char *err) {
   char dir[PATH_BYTES], tmp[PATH_BYTES + 64], path[PATH_BYTES + 64];
-  fuze__pfile_dir(dir, sizeof dir, ctx->cfg.dir, m->plan.domain[m->rank], m->rank);
-  int rc = mkdir_p(dir, ctx->msg);
+  fuze__pfile_dir(dir, sizeof dir, top, m->plan.domain[m->rank], m->rank);
+  int rc = mkdir_p(dir, err);
   if (rc) return rc;
   snprintf(tmp, sizeof tmp, "%s/.epoch-%llu.h5.tmp", dir, (unsigned long long)m->epoch);
-  fuze__pfile_path(path, sizeof path, ctx->cfg.dir, m->plan.domain[m->rank], m->rank, m->epoch);
-  char err[FUZE_MSG_LEN] = "";
-  if ((rc = fuze__pfile_write(m, tmp, err))) {
+  fuze__pfile_path(path, sizeof path, top, m->plan.domain[m->rank], m->rank, m->epoch);
+  char e2[FUZE_MSG_LEN] = "";
+  if ((rc = fuze__pfile_write(m, tmp, e2))) {
     unlink(tmp);
-    return CTX_ERR(ctx, rc, "persist: %s", err);
+    return fuze__error(err, rc, "persist: %s", e2);
   }
-  if (inject && fuze__inject_point(ctx, FUZE_PHASE_PERSIST)) {
+  if (between && (rc = between(arg))) {
     unlink(tmp);
-    return CTX_ERR(ctx, FUZE_ERR_STATE, "persist: rank %d was wiped while persisting", ctx->rank);
+    return rc;
   }
   if (rename(tmp, path)) {
     int e = errno;
     unlink(tmp);
-    return CTX_ERR(ctx, FUZE_ERR_IO, "persist: cannot rename %s to %s: %s", tmp, path, strerror(e));
+    return fuze__error(err, FUZE_ERR_IO, "persist: cannot rename %s to %s: %s", tmp, path, strerror(e));
   }
   fsync_dir(dir);
   return FUZE_SUCCESS;
+}
+
+static int wipe_between(void *arg) {
+  fuze_ctx *ctx = arg;
+  if (!fuze__inject_point(ctx, FUZE_PHASE_PERSIST)) return 0;
+  return CTX_ERR(ctx, FUZE_ERR_STATE, "persist: rank %d was wiped while persisting", ctx->rank);
+}
+
+static int write_file(fuze_ctx *ctx, const fuze_pfile *m, int inject) {
+  char err[FUZE_MSG_LEN] = "";
+  int rc = write_model(ctx->cfg.dir, m, inject ? wipe_between : NULL, ctx, err);
+  if (rc && rc != FUZE_ERR_STATE) CTX_ERR(ctx, rc, "%s", err);
+  return rc;
 }
 
 /* The first rank of this rank's failure domain: it keeps the domain's copy. */
@@ -251,8 +268,177 @@ static int write_manifest(fuze_ctx *ctx, const uint64_t *ep, const int64_t *call
   return fuze__agree(&ctx->net, rc);
 }
 
+/* ---- persist=async: the epoch's files written by a thread ----
+ *
+ * At the checkpoint the committed state is copied into a staging arena (the
+ * library's buffers change as soon as the application goes on) and a
+ * thread writes the rank's file (HDF5 image, temporary, fsync, rename). The
+ * next fuze_checkpoint (or fuze_finalize) first waits for that thread and
+ * completes the epoch collectively: agreement that every rank's file is
+ * durable, then the manifest copies name it; only then is it a restart
+ * point. A checkpoint that finds the write unfinished waits for it: every
+ * persisted epoch is written, none is skipped (persist_every chooses how
+ * many). A failed write is reported by the checkpoint that completes it. */
+typedef struct fuze_awrite fuze_awrite;
+struct fuze_awrite {
+  pthread_t th;
+  int running;            /* a thread was started and not joined */
+  fuze_pfile m;           /* the snapshot; its data points into arena */
+  unsigned char *arena;
+  size_t cap;
+  char top[FUZE_CONFIG_DIR_MAX];
+  int kill;               /* inject=kill at phase persist: the thread kills the process */
+  char kill_line[200], kill_marker[PATH_BYTES];
+  int rc;
+  char err[FUZE_MSG_LEN];
+};
+
+static int kill_between(void *arg) {
+  fuze_awrite *w = arg;
+  if (!w->kill) return 0;
+  fputs(w->kill_line, stderr);
+  fflush(stderr);
+  fflush(stdout);
+  if (w->kill_marker[0]) {
+    int fd = open(w->kill_marker, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      fsync(fd);
+      close(fd);
+    }
+  }
+  raise(SIGKILL);
+  return FUZE_ERR_STATE;
+}
+
+static void *writer(void *arg) {
+  fuze_awrite *w = arg;
+  w->rc = write_model(w->top, &w->m, kill_between, w, w->err);
+  return NULL;
+}
+
+/* Copy everything the snapshot points at into the arena and point there. */
+static int stage(fuze_awrite *w) {
+  fuze_pfile *m = &w->m;
+  size_t need = 0;
+  for (int s = 0; s < m->nstructs; s++) {
+    const fuze_pstruct *ps = &m->structs[s];
+    need += fuze__align(ps->count * ps->kb) +
+            fuze__align(ps->count * (ps->kind == FUZE_PS_ARRAY ? ps->elem : ps->nb));
+  }
+  for (int r = 0; r < m->nregions; r++) need += fuze__align(m->regions[r].bytes);
+  if (need > w->cap) {
+    unsigned char *a = realloc(w->arena, need);
+    if (!a) return FUZE_ERR_NOMEM;
+    w->arena = a, w->cap = need;
+  }
+  unsigned char *p = w->arena;
+  for (int s = 0; s < m->nstructs; s++) {
+    fuze_pstruct *ps = &m->structs[s];
+    size_t kb = ps->count * ps->kb, db = ps->count * (ps->kind == FUZE_PS_ARRAY ? ps->elem : ps->nb);
+    if (ps->keys && kb) memcpy(p, ps->keys, kb), ps->keys = p;
+    p += fuze__align(kb);
+    if (ps->data && db) memcpy(p, ps->data, db), ps->data = p;
+    p += fuze__align(db);
+  }
+  for (int r = 0; r < m->nregions; r++) {
+    if (m->regions[r].bytes) memcpy(p, m->regions[r].data, m->regions[r].bytes);
+    m->regions[r].data = p;
+    p += fuze__align(m->regions[r].bytes);
+  }
+  return FUZE_SUCCESS;
+}
+
+static int persist_async(fuze_ctx *ctx) {
+  int rc = FUZE_SUCCESS;
+  if (!ctx->aw && !(ctx->aw = calloc(1, sizeof *ctx->aw))) rc = FUZE_NOMEM(ctx->msg, "persist");
+  if ((rc = fuze__agree(&ctx->net, rc))) return rc;
+  fuze_awrite *w = ctx->aw;
+  rc = snapshot(ctx, &w->m);
+  char dir[PATH_BYTES];
+  my_dir(ctx, dir, sizeof dir);
+  if (!rc) rc = mkdir_p(dir, ctx->msg);
+  if (!rc && stage(w)) rc = FUZE_NOMEM(ctx->msg, "persist=async: staging the epoch");
+  /* Injections at phase persist: a wipe strikes here, a kill in the writer
+   * between its temporary file and the rename. */
+  int ks = ctx->persist_retry ? -1 : fuze__inject_kill_pending(ctx, FUZE_PHASE_PERSIST);
+  if (!ctx->persist_retry && ks < 0) fuze__inject_point(ctx, FUZE_PHASE_PERSIST);
+  int lost = ctx->lost, mrc = fuze__max_int(&ctx->net, &lost);
+  if (mrc || lost || (rc = fuze__agree(&ctx->net, rc))) {
+    snapshot_free(&w->m);
+    if (mrc) return mrc;
+    if (lost) return FUZE_PERSIST_LOST;
+    return CTX_ERR(ctx, rc, "fuze_checkpoint: epoch %llu is committed in memory but was not "
+                   "persisted: %s", (unsigned long long)ctx->epoch, ctx->msg);
+  }
+  w->kill = ks >= 0;
+  w->kill_marker[0] = 0;
+  if (w->kill) {
+    snprintf(w->kill_line, sizeof w->kill_line, "fuze: rank %d kills itself with SIGKILL "
+             "(inject=kill, checkpoint %ld, phase persist, in the persist=async writer)\n",
+             ctx->rank, ctx->ckpt_calls);
+    fuze__kill_marker(ctx, ks, w->kill_marker, sizeof w->kill_marker);
+  }
+  snprintf(w->top, sizeof w->top, "%s", ctx->cfg.dir);
+  w->rc = FUZE_SUCCESS;
+  w->err[0] = 0;
+  if (pthread_create(&w->th, NULL, writer, w)) writer(w); /* no thread: write it now */
+  else w->running = 1;
+  ctx->persist_inflight = 1;
+  return FUZE_SUCCESS;
+}
+
+/* Collective at the start of every checkpoint and in fuze_finalize: wait
+ * for the epoch in flight, then make it complete (manifest copies) when
+ * every rank wrote it. A failure is kept for the caller to report. */
+int fuze__persist_complete(fuze_ctx *ctx) {
+  fuze_awrite *w = ctx->aw;
+  if (!ctx->persist_inflight) return FUZE_SUCCESS;
+  ctx->persist_inflight = 0;
+  if (w->running) pthread_join(w->th, NULL);
+  w->running = 0;
+  uint64_t E = w->m.epoch;
+  int64_t calls = w->m.ckpt_calls;
+  snapshot_free(&w->m);
+  int rc = w->rc;
+  if (rc) CTX_ERR(ctx, rc, "%s", w->err);
+  if (!(rc = fuze__agree(&ctx->net, rc))) {
+    /* phase=persisted of checkpoint N strikes when epoch N's files are all
+     * durable: here, in the call that completes them. */
+    long now = ctx->ckpt_calls;
+    ctx->ckpt_calls = calls;
+    int hit = fuze__inject_point(ctx, FUZE_PHASE_PERSISTED);
+    int sched = fuze__inject_scheduled(ctx, FUZE_PHASE_PERSISTED);
+    ctx->ckpt_calls = now;
+    if (hit || sched) {
+      int lost = ctx->lost;
+      if ((rc = fuze__max_int(&ctx->net, &lost))) return rc;
+      if (lost) { /* not complete: the checkpoint recovers the rank, then writes it again */
+        ctx->persist_redo = E;
+        return FUZE_SUCCESS;
+      }
+    }
+    uint64_t keep[2] = {E, ctx->persisted[0]};
+    int64_t kc[2] = {calls, ctx->persisted_calls[0]};
+    int nkeep = ctx->npersisted ? 2 : 1;
+    if (!(rc = write_manifest(ctx, keep, kc, nkeep))) {
+      for (int x = 0; x < nkeep; x++) {
+        ctx->persisted[x] = keep[x];
+        ctx->persisted_calls[x] = kc[x];
+      }
+      ctx->npersisted = nkeep;
+      prune(ctx, keep, nkeep);
+      return FUZE_SUCCESS;
+    }
+  }
+  ctx->persist_failed = rc;
+  snprintf(ctx->persist_msg, sizeof ctx->persist_msg, "the asynchronous write of epoch %llu "
+           "failed, so it is not a restart point: %.400s", (unsigned long long)E, ctx->msg);
+  return FUZE_SUCCESS;
+}
+
 int fuze__persist_epoch(fuze_ctx *ctx) {
   if (!ctx->cfg.dir[0] || ctx->epoch % (uint64_t)ctx->cfg.persist_every) return FUZE_SUCCESS;
+  if (ctx->cfg.persist_async) return persist_async(ctx);
   fuze_pfile m;
   int rc = snapshot(ctx, &m);
   if (!rc) rc = write_file(ctx, &m, !ctx->persist_retry);
@@ -735,6 +921,13 @@ static int lock_dir(fuze_ctx *ctx, const char *dir) {
 }
 
 void fuze__persist_close(fuze_ctx *ctx) {
+  if (ctx->aw) {
+    if (ctx->aw->running) pthread_join(ctx->aw->th, NULL);
+    snapshot_free(&ctx->aw->m);
+    free(ctx->aw->arena);
+    free(ctx->aw);
+    ctx->aw = NULL;
+  }
   if (ctx->dir_lock > 0) close(ctx->dir_lock - 1); /* releases the flock */
   ctx->dir_lock = 0;
 }
