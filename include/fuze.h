@@ -97,7 +97,12 @@ typedef struct fuze_map fuze_map;
  *                       (auto|on|off: stack/map windows in shared memory
  *                       with atomic XOR when all ranks share a node), dir
  *                       (persistence directory), persist_every (K: persist
- *                       every K-th epoch, default 1), verify_every (K:
+ *                       every K-th epoch, default 1), persist (sync|async:
+ *                       with async a thread writes the epoch, which becomes
+ *                       a restart point at the next fuze_checkpoint() or
+ *                       fuze_finalize(); a failed write is reported by that
+ *                       call), restart (auto|never: never starts afresh,
+ *                       deleting dir's fuze data), verify_every (K:
  *                       fuze_verify() after every K-th checkpoint commits;
  *                       0, the default: never), inject, verbose. When a
  *                       key appears twice, the later value wins.

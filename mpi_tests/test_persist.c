@@ -501,6 +501,40 @@ int main(int argc, char **argv) {
     restart_ok(work, &s3, 1); /* released by fuze_finalize */
   }
 
+  /* restart=never: a fresh start over fuze data, which it replaces. */
+  snprintf(what, sizeof what, "restart=never");
+  copy_dir(orig, work);
+  {
+    snprintf(extra, sizeof extra, ";restart=never");
+    char cfg[1024];
+    fuze_ctx *ctx = NULL;
+    MPI_Comm app;
+    T_EQ_INT(fuze_init(MPI_COMM_WORLD, config(cfg, sizeof cfg, work, nf), &ctx, &app), FUZE_SUCCESS,
+             "restart=never over a persisted job");
+    extra[0] = 0;
+    if (ctx) {
+      size_t n = 0;
+      T_EQ_INT(fuze_stored_count(ctx, "field", &n), FUZE_ERR_NOT_FOUND, "stored_count after a fresh start");
+      T_EQ_INT(fuze_finalize(&ctx), FUZE_SUCCESS, "finalize");
+      MPI_Comm_free(&app);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (me == 0) {
+      snprintf(p, sizeof p, "%s/domain-0/rank-0/epoch-3.h5", work);
+      T_CHECK(access(p, F_OK) != 0, "%s: %s is still there", what, p);
+      snprintf(p, sizeof p, "%s/manifest", work);
+      T_CHECK(access(p, F_OK) != 0, "%s: %s is still there", what, p);
+    }
+    /* With nothing left, a plain rerun starts afresh too. */
+    fuze_ctx *c2 = NULL;
+    T_EQ_INT(fuze_init(MPI_COMM_WORLD, config(cfg, sizeof cfg, work, nf), &c2, &app), FUZE_SUCCESS,
+             "rerun after restart=never");
+    if (c2) {
+      T_EQ_INT(fuze_finalize(&c2), FUZE_SUCCESS, "finalize");
+      MPI_Comm_free(&app);
+    }
+  }
+
   snprintf(what, sizeof what, "other faults");
   copy_dir(orig, work);
   restart_fails(work, nf + 1, FUZE_ERR_CONFIG, "faults=");

@@ -941,6 +941,28 @@ int fuze__persist_init(fuze_ctx *ctx) {
   int rc = fuze__agree(&ctx->net, mkdir_p(dir, ctx->msg));
   if (rc) return rc;
   if ((rc = fuze__agree(&ctx->net, lock_dir(ctx, dir)))) return rc;
+  if (ctx->cfg.restart_never) {
+    /* An explicit fresh start: this job's epochs replace whatever is there,
+     * so the old manifest copies go first (an old epoch must never be taken
+     * for this job's), then each rank's old epoch files. */
+    for (int c = 0; c < 2; c++) {
+      if (c == 0 ? ctx->rank != 0 : domain_leader(ctx) != ctx->rank) continue;
+      char d[PATH_BYTES], p[PATH_BYTES + 16];
+      manifest_dir(ctx, c, ctx->plan.domain[ctx->rank], d, sizeof d);
+      snprintf(p, sizeof p, "%s/manifest", d);
+      if (unlink(p) && errno != ENOENT)
+        rc = CTX_ERR(ctx, FUZE_ERR_IO, "fuze_init: restart=never: cannot delete %s: %s", p,
+                     strerror(errno));
+    }
+    if ((rc = fuze__agree(&ctx->net, rc))) return rc;
+    prune(ctx, NULL, 0);
+    uint64_t job = ctx->rank == 0 ? new_job_id() : 0;
+    if ((rc = FUZE_MPI(ctx->msg, MPI_Bcast(&job, 1, MPI_UINT64_T, 0, ctx->net.comm)))) return rc;
+    ctx->job_id = job;
+    if (ctx->rank == 0 && ctx->cfg.verbose)
+      printf("fuze: restart=never: starting afresh in %s\n", ctx->cfg.dir);
+    return FUZE_SUCCESS;
+  }
   seen me, *all = malloc(sizeof *all * (size_t)ctx->size);
   look(ctx, &me);
   rc = all ? FUZE_SUCCESS : FUZE_NOMEM(ctx->msg, "fuze_init");
