@@ -101,7 +101,12 @@ typedef struct fuze_map fuze_map;
  *                       (auto|on|off: stack/map windows in shared memory
  *                       with atomic XOR when all ranks share a node), dir
  *                       (persistence directory), persist_every (K: persist
- *                       every K-th epoch, default 1), verify_every (K:
+ *                       every K-th epoch, default 1), persist (sync|async:
+ *                       with async a thread writes the epoch, which becomes
+ *                       a restart point at the next fuze_checkpoint() or
+ *                       fuze_finalize(); a failed write is reported by that
+ *                       call), restart (auto|never: never starts afresh,
+ *                       deleting dir's fuze data), verify_every (K:
  *                       fuze_verify() after every K-th checkpoint commits;
  *                       0, the default: never), inject, verbose. When a
  *                       key appears twice, the later value wins. Every key
@@ -115,9 +120,12 @@ typedef struct fuze_map fuze_map;
  *                       spare ranks); the caller frees it with MPI_Comm_free().
  *
  * Persistence (dir=PATH): every persisted epoch is written as one HDF5 file
- * per rank under PATH/domain-<D>/rank-<R>/ and becomes complete when
- * PATH/manifest names it (docs/format.md). When PATH holds a complete epoch,
- * fuze_init restarts from the newest one: it checks every rank's file
+ * per rank under PATH/domain-<D>/rank-<R>/ and becomes complete when the
+ * manifest names it (PATH/manifest and a copy per failure domain,
+ * PATH/domain-<D>/manifest: docs/format.md). When PATH holds a complete
+ * epoch, fuze_init restarts from the newest one any surviving copy names
+ * (with no readable copy, from the newest epoch the rank files can restore:
+ * never a silent fresh start over fuze data): it checks every rank's file
  * (crc64, job, geometry), rebuilds missing or damaged files of up to
  * `faults` members per block by decoding, and returns FUZE_RESTARTED on
  * compute ranks. The application then registers the same structures (same
@@ -127,9 +135,11 @@ typedef struct fuze_map fuze_map;
  * newest epoch cannot be rebuilt, the previous complete one is tried.
  *
  * @return FUZE_SUCCESS, FUZE_RESTARTED, or FUZE_ERR_CONFIG (bad key or value;
- *         dir holds a job of another geometry), FUZE_ERR_UNRECOVERABLE (more
- *         than `faults` files of a block lost; the message names them),
- *         FUZE_ERR_CORRUPT (unreadable manifest), FUZE_ERR_IO, FUZE_ERR_MPI,
+ *         dir holds a job of another geometry; dir is in use by another
+ *         running job), FUZE_ERR_UNRECOVERABLE (more than `faults` files of a
+ *         block lost in every complete epoch; the message names them),
+ *         FUZE_ERR_CORRUPT (no readable manifest copy and no epoch the rank
+ *         files can restore; manifests of two jobs), FUZE_ERR_IO, FUZE_ERR_MPI,
  *         FUZE_ERR_NOMEM, FUZE_ERR_ARG (comm is MPI_COMM_NULL, or ctx or
  *         app_comm is NULL; returned on the calling rank alone, without any
  *         communication); on error *ctx is NULL and fuze_last_error(NULL)
@@ -553,7 +563,8 @@ FUZE_EXPORT int fuze_get_job_stats(fuze_ctx *ctx, fuze_stats *sum);
  *
  * Every key is written, in the order faults, spares, domain, block, code,
  * recovery, chunk, capacity, sync, lock, shm, dir, persist_every,
- * verify_every, inject, verbose, as "key=value" separated by ';', except
+ * verify_every, inject, verbose, persist, restart, as "key=value" separated
+ * by ';', except
  * block, dir and inject when unset (block: the planner's default size). code
  * is "byzantine" for code=byzantine, domain is "node", "rank" or the number
  * K. inject is the last inject= value given, as written.

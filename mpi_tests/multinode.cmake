@@ -70,11 +70,8 @@ fuze_multinode_test(multinode_unrecoverable TIMEOUT 150 CASE unrecoverable)
 foreach(_node 1 2 3 4)
   fuze_multinode_test(multinode_kill_node${_node} TIMEOUT 120 CASE kill ${_node})
 endforeach()
-# Losing rank 0's node with its disk: the manifest lives only there (rank 0
-# writes it), so the rerun silently starts afresh instead of restarting: issue
-# 16 ("Persistence v2: no single point of failure"). The case stays, disabled,
-# until that is fixed: re-enable it then.
-set_tests_properties(multinode_kill_node1 PROPERTIES DISABLED TRUE)
+# node1 holds rank 0 and DIR/manifest: the other nodes' copies of the manifest
+# (one per failure domain) name the restart point.
 # A frozen node (link down, processes stopped): the job aborts in seconds
 # (TCP keepalive); the same command restarts.
 fuze_multinode_test(multinode_freeze TIMEOUT 150 CASE freeze 3)

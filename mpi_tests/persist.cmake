@@ -9,3 +9,14 @@ fuze_add_mpi_test(NAME persist_np5_f1_spare COMMAND test_persist ARGS 1 1 NP 5 T
 # The same with code=byzantine (a mode over rs), and the mode kept across restarts.
 fuze_add_mpi_test(NAME persist_np4_f1_byzantine COMMAND test_persist ARGS 1 0 byzantine NP 4 TIMEOUT 120)
 fuze_add_mpi_test(NAME persist_np5_f2_byzantine COMMAND test_persist ARGS 2 0 byzantine NP 5 TIMEOUT 150)
+# The same with persist=async: every scenario, with the writer thread.
+fuze_add_mpi_test(NAME persist_np4_f1_async COMMAND test_persist ARGS 1 0 async NP 4 TIMEOUT 120)
+fuze_add_mpi_test(NAME persist_np5_f1_spare_async COMMAND test_persist ARGS 1 1 async NP 5 TIMEOUT 120)
+# A full disk while persisting (one rank's writes fail with EFBIG): FUZE_ERR_IO
+# everywhere, no partial file, the next checkpoint persists, no crash at exit.
+add_executable(test_diskfull test_diskfull.c)
+target_link_libraries(test_diskfull PRIVATE fuze)
+fuze_add_mpi_test(NAME persist_disk_full COMMAND test_diskfull
+  ARGS ${CMAKE_CURRENT_BINARY_DIR}/diskfull-work NP 3 TIMEOUT 60)
+fuze_add_mpi_test(NAME persist_disk_full_async COMMAND test_diskfull
+  ARGS ${CMAKE_CURRENT_BINARY_DIR}/diskfull-async-work async NP 3 TIMEOUT 60)

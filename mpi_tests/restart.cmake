@@ -67,6 +67,19 @@ fuze_restart_test(restart_heat2d_kill_persist APP heat2d NP 5
   DRIVER --expect "resuming at step 30 of 120"
   ARGS ${_heat2d_args})
 
+# persist=async: rank 1 killed inside its writer thread, between the temporary
+# file of epoch 4 and the rename (epoch 3 was completed by that checkpoint):
+# epoch 3 again. And a kill at the start of the 5th checkpoint, which first
+# completed epoch 4: epoch 4.
+fuze_restart_test(restart_heat2d_async_kill_persist APP heat2d NP 4
+  CONFIG "faults=1,domain=rank,persist=async" INJECT "kill:rank=1:at=checkpoint:4:phase=persist"
+  DRIVER --expect "resuming at step 30 of 120"
+  ARGS ${_heat2d_args})
+fuze_restart_test(restart_heat2d_async_kill APP heat2d NP 4
+  CONFIG "faults=1,domain=rank,persist=async" INJECT "kill:rank=2:at=checkpoint:5"
+  DRIVER --expect "resuming at step 40 of 120"
+  ARGS ${_heat2d_args})
+
 # heat2d: every rank's file of epoch 4 is durable but rank 2 is killed before
 # the manifest names it: epoch 3 again.
 fuze_restart_test(restart_heat2d_kill_persisted APP heat2d NP 4

@@ -9,16 +9,23 @@
  *   - the newest epoch's files of more than f ranks deleted: the restart
  *     falls back to the previous complete epoch;
  *   - more than f domains deleted: FUZE_ERR_UNRECOVERABLE naming the block;
- *   - a garbage manifest: FUZE_ERR_CORRUPT; other faults: FUZE_ERR_CONFIG;
- *   - a rank wiped in the middle of persisting: that epoch never becomes
- *     complete, the restart uses the previous one.
+ *   - the manifest (DIR/manifest and one copy per domain): a garbage
+ *     DIR/manifest, rank 0's domain with DIR/manifest, every copy deleted
+ *     (the files say which epoch): each restarts bit-exact; no manifest and
+ *     f+1 domains, garbage copies and no files, two jobs' manifests:
+ *     FUZE_ERR_CORRUPT; other faults: FUZE_ERR_CONFIG;
+ *   - a rank wiped in the middle of persisting (phase persist and
+ *     persisted): the job recovers and persists that epoch again, which the
+ *     restart then uses.
  * With "byzantine", every run uses code=byzantine (a mode over the rs code:
  * f replicas of every primary, compared at every checkpoint), and two more
  * scenarios check that the mode survives the restart: a rerun with code=rs
  * is refused naming both, and a replica corrupted at the first checkpoint
  * after a restart is found and corrected (the replicas were rebuilt from the
  * restored primaries, and the mode is live).
- * Usage: test_persist [faults] [spares] [byzantine] */
+ * With "async", every run uses persist=async (a writer thread; the epoch
+ * becomes a restart point at the next checkpoint or fuze_finalize).
+ * Usage: test_persist [faults] [spares] [byzantine|async] */
 #include "common.h"
 
 #include <sys/stat.h>
@@ -39,6 +46,7 @@ typedef struct state {
 
 static int me, np, nf, nsp;
 static const char *run_code = "rs"; /* code= of every run */
+static int async;                   /* persist=async in every run */
 static char extra[256];         /* appended to the configuration */
 static uint64_t rng;
 static char base[512];
@@ -61,8 +69,8 @@ static void sh(const char *fmt, const char *a, const char *b) {
 }
 
 static char *config(char *buf, size_t len, const char *dir, int faults) {
-  snprintf(buf, len, "faults=%d;spares=%d;domain=rank;capacity=8;code=%s;dir=%s%s", faults, nsp,
-           run_code, dir, extra);
+  snprintf(buf, len, "faults=%d;spares=%d;domain=rank;capacity=8;code=%s;dir=%s;persist=%s%s",
+           faults, nsp, run_code, dir, async ? "async" : "sync", extra);
   return buf;
 }
 
@@ -129,6 +137,10 @@ static void first_run(const char *dir, state *s2, state *s3) {
     if (e == 2) *s2 = *s;
   }
   *s3 = *s;
+  /* Never committed (with persist=async: made while epoch 3 is being
+   * written, which must not see them). */
+  mutate(s, a, iv, st, m);
+  T_EQ_INT(fuze_finalize(&ctx), FUZE_SUCCESS, "finalize");
   /* Only the newest two complete epochs are kept. */
   char path[1024];
   struct stat sb;
@@ -136,8 +148,6 @@ static void first_run(const char *dir, state *s2, state *s3) {
   T_CHECK(stat(path, &sb) != 0, "%s should have been deleted", path);
   snprintf(path, sizeof path, "%s/domain-%d/rank-%d/epoch-3.h5", dir, me, me);
   T_CHECK(stat(path, &sb) == 0, "%s is missing", path);
-  mutate(s, a, iv, st, m); /* never committed */
-  T_EQ_INT(fuze_finalize(&ctx), FUZE_SUCCESS, "finalize");
   free(a);
   free(iv);
   free(s);
@@ -201,6 +211,11 @@ static void restart_ok(const char *dir, const state *s, int victim) {
     T_EQ_INT(rc, FUZE_ERR_ARG, "protect with the wrong count");
     T_CHECK(strstr(fuze_last_error(ctx), "fuze_stored_count") != NULL, "message: %s", fuze_last_error(ctx));
   }
+  /* The same size is not the same type: 8-byte integers over stored doubles. */
+  rc = fuze_protect(ctx, "field", a, s->na, MPI_INT64_T, NULL);
+  T_EQ_INT(rc, FUZE_ERR_ARG, "protect with another type of the same size");
+  T_CHECK(strstr(fuze_last_error(ctx), "stores MPI_DOUBLE elements, but MPI_INT64_T was registered") != NULL,
+          "message: %s", fuze_last_error(ctx));
   T_EQ_INT(fuze_protect(ctx, "field", a, s->na, MPI_DOUBLE, NULL), FUZE_SUCCESS, "protect");
   T_EQ_INT(fuze_protect(ctx, "ints", iv, s->ni, MPI_INT32_T, NULL), FUZE_SUCCESS, "protect");
   T_EQ_INT(fuze_stack_create(ctx, "stack", EB, &st), FUZE_SUCCESS, "stack");
@@ -320,6 +335,7 @@ int main(int argc, char **argv) {
   nf = argc > 1 ? atoi(argv[1]) : 1;
   nsp = argc > 2 ? atoi(argv[2]) : 0;
   int byz = argc > 3 && !strcmp(argv[3], "byzantine");
+  async = argc > 3 && !strcmp(argv[3], "async");
   if (byz) run_code = "byzantine";
   rng = 1234567 + (uint64_t)me * 7919;
   int pid = (int)getpid();
@@ -402,20 +418,131 @@ int main(int argc, char **argv) {
   MPI_Barrier(MPI_COMM_WORLD);
   restart_fails(work, nf, FUZE_ERR_UNRECOVERABLE, "unrecoverable: block");
 
-  snprintf(what, sizeof what, "garbage manifest");
+  /* The manifest is a replicated convenience (DIR/manifest and one copy per
+   * domain), never the only record. */
+  snprintf(what, sizeof what, "garbage job-wide manifest");
   copy_dir(orig, work);
   snprintf(p, sizeof p, "%s/manifest", work);
   sh("echo 'not a manifest' > '%s'%s", p, "");
   MPI_Barrier(MPI_COMM_WORLD);
-  restart_fails(work, nf, FUZE_ERR_CORRUPT, "manifest");
+  restart_ok(work, &s3, 0);
+  if (me == 0) { /* written again by the restart */
+    FILE *fp = fopen(p, "r");
+    char line[64] = "";
+    T_CHECK(fp && fgets(line, sizeof line, fp) && !strncmp(line, "fuze-manifest", 13),
+            "%s: DIR/manifest was not written again: '%s'", what, line);
+    if (fp) fclose(fp);
+  }
+
+  /* Rank 0's domain with its files and its manifest copy, and DIR/manifest:
+   * the node of rank 0 lost with its disk. The other domains' copies say
+   * epoch 3; rank 0's file is decoded. */
+  snprintf(what, sizeof what, "rank 0's domain and DIR/manifest deleted");
+  copy_dir(orig, work);
+  rm_domain(work, 0);
+  sh("rm -f '%s/manifest'%s", work, "");
+  MPI_Barrier(MPI_COMM_WORLD);
+  restart_ok(work, &s3, 1);
+
+  /* Every manifest copy deleted, the epoch files intact: never a silent
+   * fresh start; the files say epoch 3, and the manifest comes back. */
+  snprintf(what, sizeof what, "every manifest copy deleted");
+  copy_dir(orig, work);
+  sh("rm -f '%s/manifest' '%s'/domain-*/manifest", work, work);
+  MPI_Barrier(MPI_COMM_WORLD);
+  restart_ok(work, &s3, 0);
+  if (me == 0) {
+    snprintf(p, sizeof p, "%s/domain-%d/manifest", work, np - 1);
+    T_CHECK(access(p, R_OK) == 0, "%s: %s was not written again", what, p);
+  }
+
+  /* No manifest and f+1 domains deleted: refused, naming what was found. */
+  snprintf(what, sizeof what, "no manifest, f+1 domains deleted");
+  copy_dir(orig, work);
+  sh("rm -f '%s/manifest' '%s'/domain-*/manifest", work, work);
+  for (int d = 0; d <= nf; d++) rm_domain(work, d);
+  MPI_Barrier(MPI_COMM_WORLD);
+  restart_fails(work, nf, FUZE_ERR_CORRUPT, "has no usable manifest but holds rank files");
+
+  /* Every copy garbage and no epoch file left: nothing to rebuild from. */
+  snprintf(what, sizeof what, "garbage manifests, no files");
+  copy_dir(orig, work);
+  sh("for m in '%s/manifest' '%s'/domain-*/manifest; do echo 'not a manifest' > \"$m\"; done",
+     work, work);
+  sh("rm -f '%s'/domain-*/rank-*/epoch-*.h5%s", work, "");
+  MPI_Barrier(MPI_COMM_WORLD);
+  restart_fails(work, nf, FUZE_ERR_CORRUPT, "manifest is damaged");
+
+  /* Two jobs' manifests in one dir: refused, naming both. */
+  snprintf(what, sizeof what, "manifests of two jobs");
+  copy_dir(orig, work);
+  {
+    char other[600];
+    snprintf(other, sizeof other, "%s/other", base);
+    snprintf(p, sizeof p, "%s/manifest", work);
+    char src[1024];
+    snprintf(src, sizeof src, "%s/manifest", other);
+    sh("cp '%s' '%s'", src, p);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  restart_fails(work, nf, FUZE_ERR_CORRUPT, "holds manifests of two jobs");
+
+  /* A second job on a dir in use (without spares: a spare rank of the first
+   * job serves inside its fuze_init and cannot start another). */
+  if (nsp == 0) {
+    snprintf(what, sizeof what, "a second job on a dir in use");
+    copy_dir(orig, work);
+    live l;
+    if (open_restarted(work, &s3, &l)) {
+      restart_fails(work, nf, FUZE_ERR_CONFIG, "is in use by another running job (pid ");
+      close_live(&l);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    restart_ok(work, &s3, 1); /* released by fuze_finalize */
+  }
+
+  /* restart=never: a fresh start over fuze data, which it replaces. */
+  snprintf(what, sizeof what, "restart=never");
+  copy_dir(orig, work);
+  {
+    snprintf(extra, sizeof extra, ";restart=never");
+    char cfg[1024];
+    fuze_ctx *ctx = NULL;
+    MPI_Comm app;
+    T_EQ_INT(fuze_init(MPI_COMM_WORLD, config(cfg, sizeof cfg, work, nf), &ctx, &app), FUZE_SUCCESS,
+             "restart=never over a persisted job");
+    extra[0] = 0;
+    if (ctx) {
+      size_t n = 0;
+      T_EQ_INT(fuze_stored_count(ctx, "field", &n), FUZE_ERR_NOT_FOUND, "stored_count after a fresh start");
+      T_EQ_INT(fuze_finalize(&ctx), FUZE_SUCCESS, "finalize");
+      MPI_Comm_free(&app);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (me == 0) {
+      snprintf(p, sizeof p, "%s/domain-0/rank-0/epoch-3.h5", work);
+      T_CHECK(access(p, F_OK) != 0, "%s: %s is still there", what, p);
+      snprintf(p, sizeof p, "%s/manifest", work);
+      T_CHECK(access(p, F_OK) != 0, "%s: %s is still there", what, p);
+    }
+    /* With nothing left, a plain rerun starts afresh too. */
+    fuze_ctx *c2 = NULL;
+    T_EQ_INT(fuze_init(MPI_COMM_WORLD, config(cfg, sizeof cfg, work, nf), &c2, &app), FUZE_SUCCESS,
+             "rerun after restart=never");
+    if (c2) {
+      T_EQ_INT(fuze_finalize(&c2), FUZE_SUCCESS, "finalize");
+      MPI_Comm_free(&app);
+    }
+  }
 
   snprintf(what, sizeof what, "other faults");
   copy_dir(orig, work);
   restart_fails(work, nf + 1, FUZE_ERR_CONFIG, "faults=");
 
-  /* A rank wiped while persisting epoch 4: epoch 4 is committed in memory
-   * (the job recovers to it) but never completes on disk, so a restart
-   * uses epoch 3. */
+  /* A rank wiped while persisting epoch 4: epoch 4 is committed in memory,
+   * the job recovers to it and persists it again, so a restart uses
+   * epoch 4 (it used to stay at epoch 3: the interrupted persist was never
+   * retried). */
   snprintf(what, sizeof what, "wipe while persisting");
   copy_dir(orig, work);
   {
@@ -431,8 +558,35 @@ int main(int argc, char **argv) {
       close_live(&l);
     }
     MPI_Barrier(MPI_COMM_WORLD);
-    snprintf(p, sizeof p, "%s/manifest", work);
-    restart_ok(work, &s3, 2);
+    static state s4r;
+    s4r = s3;
+    for (size_t i = 0; i < s3.na; i++) s4r.a[i] += 1.0;
+    restart_ok(work, &s4r, 2);
+  }
+
+  /* The same at phase=persisted (every file durable, the manifest not yet
+   * written): the wiped rank used to leave the others waiting forever. */
+  snprintf(what, sizeof what, "wipe after persisting, before the manifest");
+  copy_dir(orig, work);
+  {
+    live l;
+    static state s4;
+    s4 = s3;
+    for (size_t i = 0; i < s3.na; i++) s4.a[i] += 1.0;
+    if (open_restarted(work, &s3, &l)) {
+      int v = np - 1;
+      T_EQ_INT(fuze_inject_at(l.ctx, &v, 1, "persisted"), FUZE_SUCCESS, "inject_at persisted");
+      for (size_t i = 0; i < s3.na; i++) l.a[i] += 1.0;
+      /* persist=async: the files of epoch 4 become durable in the writer and
+       * the wipe strikes when the next checkpoint completes them; that
+       * checkpoint recovers, and epoch 5 (the same state) is persisted. */
+      if (async) T_EQ_INT(fuze_checkpoint(l.ctx), FUZE_SUCCESS, "checkpoint handing epoch 4 over");
+      T_EQ_INT(fuze_checkpoint(l.ctx), FUZE_RECOVERED, "checkpoint wiped after persisting");
+      compare(&s4, l.a, l.iv, l.st, l.m, "after the wipe after persisting");
+      close_live(&l);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    restart_ok(work, &s4, 1);
   }
 
   /* Persisting fails (rank 0's directory replaced by a file): the epoch is

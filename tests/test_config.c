@@ -99,7 +99,7 @@ static void keys(void) {
   refused("=3", "empty key");
   refused("nope=1", "unknown key 'nope' (known: faults, spares, domain, block, code, recovery, "
                     "chunk, capacity, sync, lock, shm, dir, persist_every, verify_every, inject, "
-                    "verbose)");
+                    "verbose, persist, restart)");
   refused("code=xor;faults=2", "code=xor tolerates exactly one fault");
 }
 
@@ -168,6 +168,12 @@ static void persist_keys(void) {
   CHECK(c.persist_every == 5 && !strcmp(c.dir, "/tmp/a"), "persist_every");
   refused("persist_every=0", "bad value '0' for key 'persist_every'");
   refused("persist_every=x", "key 'persist_every' (accepted: an integer >= 1)");
+  CHECK(c.persist_async == 0 && c.restart_never == 0, "persist/restart defaults %d %d",
+        c.persist_async, c.restart_never);
+  ok("dir=/tmp/a;persist=async;restart=never", &c);
+  CHECK(c.persist_async == 1 && c.restart_never == 1, "persist=async, restart=never");
+  refused("persist=later", "bad value 'later' for key 'persist' (accepted: sync, async)");
+  refused("restart=maybe", "bad value 'maybe' for key 'restart' (accepted: auto, never)");
 }
 
 /* Scrubbing: verify_every and the corrupt injection. */

@@ -28,6 +28,7 @@ enum bench_id {
   B_SCRUB,
   B_BYZANTINE,
   B_TRANSPORT,
+  B_PERSIST,
   B_COUNT
 };
 
@@ -77,6 +78,10 @@ typedef struct bench_opts {
   size_t byz_size;
   /* transport */
   double xor_secs;                  /* timed window of every repetition */
+  /* persist */
+  size_t persist_size;
+  double persist_compute;           /* seconds of computing between checkpoints */
+  const char *persist_dir;
 } bench_opts;
 
 extern bench_opts g_opt;
@@ -135,5 +140,6 @@ void bench_fti(void);
 void bench_scrub(void);
 void bench_byzantine(void);
 void bench_transport(void);
+void bench_persist(void);
 
 #endif

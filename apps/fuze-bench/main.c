@@ -35,7 +35,7 @@
 
 static const char *const bench_names[B_COUNT] = {"space",    "update",   "concurrency", "checkpoint",
                                                  "recovery", "kernel",   "fti",      "scrub",
-                                                 "byzantine", "transport"};
+                                                 "byzantine", "transport", "persist"};
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -45,7 +45,7 @@ static void usage(FILE *out) {
           "\n"
           "  --bench LIST         sub-benchmarks, comma-separated (default all):\n"
           "                       space,update,concurrency,checkpoint,recovery,kernel,fti,scrub,\n"
-          "                       byzantine,transport\n"
+          "                       byzantine,transport,persist\n"
           "  --reps N             repetitions of every timing (default 5)\n"
           "  --csv FILE           write bench,param,mode,median,min,max,unit rows\n"
           "  --config STRING      extra fuze config keys for every run (must not change the\n"
@@ -87,6 +87,11 @@ static void usage(FILE *out) {
           "transport:\n"
           "  --xor-time SECONDS   timed window of every repetition (default 0.5): XORs of\n"
           "                       --value bytes, each flushed, from every rank at once\n"
+          "persist:\n"
+          "  --persist-size SIZE  array bytes per rank (default 16M); f = 2: in memory,\n"
+          "                       persist=sync and persist=async side by side\n"
+          "  --persist-compute S  seconds of computing between checkpoints (default 0.2)\n"
+          "  --persist-dir PATH   where the two persistence directories go (default /tmp)\n"
           "\n"
           "Sizes accept K, M, G suffixes (binary). Exit status: 0, 1 a check failed or fuze\n"
           "failed, 2 bad options.\n");
@@ -190,6 +195,9 @@ static void defaults(int smoke) {
   o->scrub_f = 0;
   o->byz_size = smoke ? 64 << 10 : 16 << 20;
   o->xor_secs = smoke ? 0.02 : 0.5;
+  o->persist_size = smoke ? 64 << 10 : 16 << 20;
+  o->persist_compute = smoke ? 0.01 : 0.2;
+  o->persist_dir = "/tmp";
 }
 
 /* Returns 0, 1 (--help) or -1 with a message in err. */
@@ -221,7 +229,7 @@ static int parse_options(int argc, char **argv, char *err, size_t errlen) {
         "--update-faults", "--update-sync", "--conc-k",    "--conc-time",    "--ckpt-size",  "--ckpt-changed",
         "--ckpt-faults", "--rec-size",    "--rec-faults",  "--kernel-size", "--kernel-k",
         "--fti-size",    "--fti-np",      "--fti-faults",  "--scrub-size", "--scrub-faults",
-        "--byz-size",    "--xor-time"};
+        "--byz-size",    "--xor-time",    "--persist-size", "--persist-compute", "--persist-dir"};
     int ok = 0;
     for (size_t k = 0; k < sizeof known / sizeof *known; k++) ok |= !strcmp(name, known[k]);
     if (!ok) {
@@ -318,6 +326,13 @@ static int parse_options(int argc, char **argv, char *err, size_t errlen) {
       bad = parse_secs(val, &o->xor_secs);
     } else if (!strcmp(name, "--byz-size")) {
       bad = parse_size(val, &o->byz_size) || o->byz_size < 8;
+    } else if (!strcmp(name, "--persist-size")) {
+      bad = parse_size(val, &o->persist_size) || o->persist_size < 8;
+    } else if (!strcmp(name, "--persist-compute")) {
+      bad = parse_secs(val, &o->persist_compute);
+    } else if (!strcmp(name, "--persist-dir")) {
+      bad = !*val;
+      o->persist_dir = val;
     } else if (!strcmp(name, "--scrub-size")) {
       bad = parse_size(val, &o->scrub_size) || o->scrub_size < 8;
     } else if (!strcmp(name, "--scrub-faults")) {
@@ -362,7 +377,8 @@ int main(int argc, char **argv) {
   }
   static void (*const run[B_COUNT])(void) = {bench_space,    bench_update, bench_concurrency,
                                              bench_checkpoint, bench_recovery, bench_kernel,
-                                             bench_fti, bench_scrub, bench_byzantine, bench_transport};
+                                             bench_fti, bench_scrub, bench_byzantine, bench_transport,
+                                             bench_persist};
   for (int b = 0; b < B_COUNT; b++) {
     if (!(g_opt.benches & (1u << b))) continue;
     double tb = MPI_Wtime();

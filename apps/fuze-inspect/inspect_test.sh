@@ -53,6 +53,16 @@ missing_rebuild)
   expect 0 "" "" -- cmp "$work/original.h5" "$job/domain-3/rank-3/epoch-7.h5"
   expect 0 "is healthy; nothing to rebuild" "" -- "$inspect" "$job" --rebuild 3
   ;;
+manifest_copy)
+  # DIR/manifest lost (the node of rank 0 with its disk): a domain's copy serves.
+  generate
+  cp "$job/manifest" "$job/domain-2/manifest"
+  rm -f "$job/manifest"
+  expect 0 "complete epochs: 7 \(checkpoint 14\), 6 \(checkpoint 12\)" \
+    "using the copy .*/domain-2/manifest" -- "$inspect" "$job"
+  echo garbage >"$job/manifest"
+  expect 0 "health: 6 ok, 0 missing, 0 corrupt" "using the copy .*/domain-2/manifest" -- "$inspect" "$job"
+  ;;
 corrupt_verify)
   generate
   expect 0 "" "" -- "$gen" --flip "$job/domain-1/rank-1/epoch-7.h5" 6000

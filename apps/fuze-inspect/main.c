@@ -59,7 +59,8 @@ static void print_help(void) {
   fputs(usage_line, stdout);
   fputs("\n"
         "Inspect the persistence directory DIR of a fuze job (config key dir=DIR)\n"
-        "without MPI: the complete epochs listed in DIR/manifest and, for the newest\n"
+        "without MPI: the complete epochs listed in DIR/manifest (or, without it, in the\n"
+        "newest copy DIR/domain-D/manifest) and, for the newest\n"
         "(or --epoch E), every rank's file DIR/domain-D/rank-R/epoch-E.h5 with its\n"
         "health (ok / missing / corrupt: reason), the structures with their sizes and\n"
         "the redundancy ratio (parity bytes / protected bytes), and for every block\n"
@@ -599,6 +600,26 @@ static int open_job(job *J) {
   if (stat(J->o.dir, &st)) return die("%s: %s", J->o.dir, strerror(errno));
   if (!S_ISDIR(st.st_mode)) return die("%s: not a directory", J->o.dir);
   int rc = fuze__manifest_read(J->o.dir, &J->man, err);
+  if (rc) { /* DIR/manifest lost or damaged: the domains' copies (newest epoch wins) */
+    DIR *d = opendir(J->o.dir);
+    struct dirent *e;
+    char best[64] = "";
+    fuze_manifest m;
+    while (d && (e = readdir(d))) {
+      char sub[PATH_MAX], err2[FUZE_MSG_LEN];
+      if (strncmp(e->d_name, "domain-", 7) || strlen(e->d_name) > 40) continue;
+      snprintf(sub, sizeof sub, "%.900s/%s", J->o.dir, e->d_name);
+      if (fuze__manifest_read(sub, &m, err2) || !m.ncomplete) continue;
+      if (best[0] && J->man.complete[0] >= m.complete[0]) continue;
+      J->man = m;
+      snprintf(best, sizeof best, "%s", e->d_name);
+    }
+    if (d) closedir(d);
+    if (best[0]) {
+      fprintf(stderr, "fuze-inspect: %s; using the copy %s/%s/manifest\n", err, J->o.dir, best);
+      rc = 0;
+    }
+  }
   if (rc == FUZE_ERR_NOT_FOUND)
     return die("%s: no manifest (%s): not a fuze persistence directory, or no epoch was ever "
                "completed",

@@ -143,6 +143,8 @@ static int set_key(fuze_config *cfg, const char *key, const char *val, char *msg
     return set_int(msg, key, val, 0, INT_MAX, "an integer >= 0 (0: never)", &cfg->verify_every);
   case FUZE_KEY_INJECT: return fuze__inject_parse(val, cfg, msg);
   case FUZE_KEY_VERBOSE: return set_int(msg, key, val, 0, 9, NULL, &cfg->verbose);
+  case FUZE_KEY_PERSIST: return set_named(msg, key, val, &fuze__names_persist, &cfg->persist_async);
+  case FUZE_KEY_RESTART: return set_named(msg, key, val, &fuze__names_restart, &cfg->restart_never);
   }
   char known[LIST_MAX];
   return fuze__error(msg, FUZE_ERR_CONFIG, "config: unknown key '%s' (known: %s)", key,

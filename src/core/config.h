@@ -51,6 +51,8 @@ typedef struct fuze_config {
   int shm;
   char dir[FUZE_CONFIG_DIR_MAX]; /* persistence directory ("" = none) */
   int persist_every;     /* persist every K-th committed epoch, default 1 */
+  int persist_async;     /* persist=async: a writer thread writes the epoch's files */
+  int restart_never;     /* restart=never: start afresh even over fuze data (deleting it) */
   int verify_every;      /* fuze_verify after every K-th checkpoint commits, 0 = never */
   int ninject;
   fuze_inject_spec inject[FUZE_MAX_INJECT];

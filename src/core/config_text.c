@@ -71,6 +71,12 @@ const char *fuze__config_text(const fuze_config *cfg, int key, char *out, size_t
   case FUZE_KEY_VERIFY_EVERY: snprintf(out, len, "%d", cfg->verify_every); break;
   case FUZE_KEY_INJECT: inject_text(cfg, out, len); break;
   case FUZE_KEY_VERBOSE: snprintf(out, len, "%d", cfg->verbose); break;
+  case FUZE_KEY_PERSIST:
+    snprintf(out, len, "%s", fuze__name_of(&fuze__names_persist, cfg->persist_async));
+    break;
+  case FUZE_KEY_RESTART:
+    snprintf(out, len, "%s", fuze__name_of(&fuze__names_restart, cfg->restart_never));
+    break;
   default: snprintf(out, len, "?"); break;
   }
   return out;

@@ -62,6 +62,14 @@
   XX(FUZE_SYNC_OP, 0, "op")                                                      \
   XX(FUZE_SYNC_BATCH, 1, "batch")
 
+/* persist= (config.persist_async) and restart= (config.restart_never). */
+#define FUZE_PERSIST_MAP(XX)                                                     \
+  XX(FUZE_PERSIST_SYNC, 0, "sync")                                               \
+  XX(FUZE_PERSIST_ASYNC, 1, "async")
+#define FUZE_RESTART_MAP(XX)                                                     \
+  XX(FUZE_RESTART_AUTO, 0, "auto")                                               \
+  XX(FUZE_RESTART_NEVER, 1, "never")
+
 /* inject=<kind>:... and corrupt's target=. */
 #define FUZE_INJECT_MAP(XX)                                                      \
   XX(FUZE_INJECT_WIPE, 0, "wipe")                                                \
@@ -98,7 +106,9 @@
   XX(FUZE_KEY_PERSIST_EVERY, 12, "persist_every")                                \
   XX(FUZE_KEY_VERIFY_EVERY, 13, "verify_every")                                  \
   XX(FUZE_KEY_INJECT, 14, "inject")                                              \
-  XX(FUZE_KEY_VERBOSE, 15, "verbose")
+  XX(FUZE_KEY_VERBOSE, 15, "verbose")                                            \
+  XX(FUZE_KEY_PERSIST, 16, "persist")                                            \
+  XX(FUZE_KEY_RESTART, 17, "restart")
 
 #define FUZE_XX_ENUM_ROW(id, value, name) id = (value),
 #define FUZE_XX_COUNT_ROW(id, value, name) +1
@@ -113,6 +123,8 @@ enum fuze_recovery_mode { FUZE_RECOVERY_MAP(FUZE_XX_ENUM_ROW) };
 enum fuze_domain_mode { FUZE_DOMAIN_MAP(FUZE_XX_ENUM_ROW) };
 enum fuze_lock_mode { FUZE_LOCK_MAP(FUZE_XX_ENUM_ROW) };
 enum fuze_sync_mode { FUZE_SYNC_MAP(FUZE_XX_ENUM_ROW) };
+enum fuze_persist_mode { FUZE_PERSIST_MAP(FUZE_XX_ENUM_ROW) };
+enum fuze_restart_mode { FUZE_RESTART_MAP(FUZE_XX_ENUM_ROW) };
 enum fuze_inject_kind { FUZE_INJECT_MAP(FUZE_XX_ENUM_ROW) };
 enum fuze_corrupt_target { FUZE_TARGET_MAP(FUZE_XX_ENUM_ROW) };
 enum fuze_ps_kind { FUZE_PS_KIND_MAP(FUZE_XX_ENUM_ROW) };
@@ -135,7 +147,7 @@ typedef struct fuze_names {
 
 extern const fuze_names fuze__names_code, fuze__names_mode, fuze__names_phase,
     fuze__names_shm, fuze__names_recovery, fuze__names_domain, fuze__names_lock,
-    fuze__names_sync, fuze__names_inject, fuze__names_target, fuze__names_ps_kind,
+    fuze__names_sync, fuze__names_persist, fuze__names_restart, fuze__names_inject, fuze__names_target, fuze__names_ps_kind,
     fuze__names_key;
 
 /* The name of `value`, or "?" when the table has none. */

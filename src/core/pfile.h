@@ -5,7 +5,8 @@
  * apps/fuze-inspect (offline verify and rebuild). No MPI calls in here.
  *
  * Directory layout (docs/format.md):
- *   DIR/manifest                                  job-wide, written by rank 0 only
+ *   DIR/manifest                                  job-wide copy, written by rank 0
+ *   DIR/domain-<D>/manifest                       domain D's copy, by its first rank
  *   DIR/domain-<D>/rank-<R>/epoch-<E>.h5          everything rank R writes
  * A rank file holds the rank's committed primaries (arrays as datasets of
  * their native HDF5 type, stacks' elements, maps' keys and values), the
@@ -143,8 +144,8 @@ int fuze__pfile_encode_region(fuze_pfile *const *files, int s, int block, int j,
 int fuze__pfile_rebuild(fuze_pfile *const *files, int ranks, int target, fuze_pfile *out,
                         char *err);
 
-/* Manifest: DIR/manifest, a small text file. An epoch is complete only once
- * the manifest lists it (written after every rank's file is durable). */
+/* Manifest: DIR/manifest and DIR/domain-<D>/manifest (copies), a small text
+ * file. An epoch is complete only once a copy lists it (written after every rank's file is durable). */
 typedef struct fuze_manifest {
   uint32_t version;
   uint64_t job_id;

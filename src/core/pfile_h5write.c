@@ -190,6 +190,24 @@ static int write_structs(wctx *w, hid_t f) {
   return rc;
 }
 
+/* HDF5 builds the file in memory (core driver, no backing store) and fuze
+ * writes the image itself: a full disk or any other write error then happens
+ * in fuze's own write(2), never inside HDF5, which would keep a file it
+ * failed to flush open until MPI_Finalize and crash there. */
+static int write_all_fd(int fd, const unsigned char *p, size_t n) {
+  while (n) {
+    ssize_t k = write(fd, p, n);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) return -1;
+    if (k == 0) {
+      errno = ENOSPC;
+      return -1;
+    }
+    p += k, n -= (size_t)k;
+  }
+  return 0;
+}
+
 static int write_hdf5(wctx *w, const char *path, char *err) {
   hid_t fcpl = cpl_new(H5P_FILE_CREATE);
   if (fcpl < 0 || H5Pset_userblock(fcpl, FUZE_PF_UB_BYTES) < 0) {
@@ -197,27 +215,47 @@ static int write_hdf5(wctx *w, const char *path, char *err) {
     return fail(err, FUZE_ERR_IO, "%s: cannot set up HDF5 file properties", path);
   }
   hid_t fapl = fuze__pf_fapl_new();
-  errno = 0;
+  if (fapl >= 0 && H5Pset_fapl_core(fapl, (size_t)1 << 20, 0) < 0) {
+    H5Pclose(fapl);
+    fapl = -1;
+  }
   hid_t f = fapl < 0 ? -1 : H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
   H5Pclose(fcpl);
   if (fapl >= 0) H5Pclose(fapl);
-  if (f < 0)
-    return fail(err, FUZE_ERR_IO, "%s: HDF5 cannot create it: %s", path,
-                errno ? strerror(errno) : "unknown reason");
+  if (f < 0) return fail(err, FUZE_ERR_NOMEM, "%s: HDF5 cannot create the file image", path);
   int rc = write_root(w, f, fuze__pf_model_digest(w->m)) || write_plan(w, f) || write_structs(w, f);
-  int e = errno;
+  unsigned char *img = NULL;
+  ssize_t len = -1;
   if (!rc) {
-    snprintf(w->where, sizeof w->where, "the file (flush)");
-    rc = H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 ? -1 : 0;
-    e = errno;
+    snprintf(w->where, sizeof w->where, "the file image");
+    rc = H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || (len = H5Fget_file_image(f, NULL, 0)) <= 0 ||
+         !(img = malloc((size_t)len)) || H5Fget_file_image(f, img, (size_t)len) != len;
   }
-  if (H5Fclose(f) < 0 && !rc) {
-    snprintf(w->where, sizeof w->where, "the file (close)");
-    rc = -1, e = errno;
+  H5Fclose(f); /* in memory: nothing to write, nothing that can fail half-way */
+  if (rc) {
+    free(img);
+    return fail(err, img || len <= 0 ? FUZE_ERR_IO : FUZE_ERR_NOMEM, "%s: cannot build %s%s",
+                path, w->where, img || len <= 0 ? "" : ": out of memory");
   }
-  if (rc)
-    return fail(err, FUZE_ERR_IO, "%s: cannot write %s%s%s", path, w->where, e ? ": " : "",
-                e ? strerror(e) : "");
+  /* HDF5 1.10 leaves the user block out of the image (the superblock is at
+   * 0 and readers find it at FUZE_PF_UB_BYTES after the block, adjusting the
+   * base address); should a version include it, it is already in place. */
+  static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+  int lead = len >= 8 && !memcmp(img, sig, 8);
+  if (!lead && (len < FUZE_PF_UB_BYTES + 8 || memcmp(img + FUZE_PF_UB_BYTES, sig, 8))) {
+    free(img);
+    return fail(err, FUZE_ERR_IO, "%s: HDF5 made a file image without a superblock where "
+                "expected", path);
+  }
+  static const unsigned char ub[FUZE_PF_UB_BYTES];
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int e = 0;
+  if (fd < 0 || (lead && write_all_fd(fd, ub, sizeof ub)) || write_all_fd(fd, img, (size_t)len) ||
+      fsync(fd))
+    e = errno ? errno : EIO;
+  if (fd >= 0 && close(fd) && !e) e = errno;
+  free(img);
+  if (e) return fail(err, FUZE_ERR_IO, "%s: cannot write %zd bytes: %s", path, len, strerror(e));
   return FUZE_SUCCESS;
 }
 
@@ -225,9 +263,6 @@ int fuze__pfile_write(const fuze_pfile *m, const char *path, char *err) {
   char msg[FUZE_MSG_LEN];
   if (fuze__pf_model_check(m, msg))
     return fail(err, FUZE_ERR_ARG, "%s: refusing to write an invalid model: %s", path, msg);
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fail(err, FUZE_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-  close(fd);
   wctx w = {m, ""};
   fuze_pf_quiet q;
   fuze__pf_quiet_on(&q);

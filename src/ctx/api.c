@@ -74,7 +74,8 @@ static int new_array(fuze_ctx *ctx, const char *name, fuze_array **out) {
 
 /* Restart: the stored contents go into the registered buffer, which must
  * have the stored size (fuze_stored_count). */
-static int restore_array(fuze_ctx *ctx, const char *name, void *base, size_t count, size_t elem) {
+static int restore_array(fuze_ctx *ctx, const char *name, void *base, size_t count, size_t elem,
+                         MPI_Datatype type) {
   if (!ctx->restore || ctx->is_spare) return FUZE_SUCCESS;
   const fuze_pstruct *ps = fuze__persist_find(ctx, name, FUZE_PS_ARRAY);
   if (!ps)
@@ -85,6 +86,17 @@ static int restore_array(fuze_ctx *ctx, const char *name, void *base, size_t cou
     return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): the restarted epoch holds %zu elements "
                    "of %zu bytes on rank %d, but %zu of %zu bytes were registered (size the "
                    "buffer with fuze_stored_count)", name, ps->count, ps->elem, ctx->rank, count, elem);
+  /* Same size is not same type: MPI_LONG over stored MPI_DOUBLE would
+   * restore garbage. Named types must match (unnamed derived ones are
+   * stored without a name and checked by size only). */
+  char tname[MPI_MAX_OBJECT_NAME] = "", stored[sizeof ps->type_name];
+  int len = 0;
+  if (MPI_Type_get_name(type, tname, &len) != MPI_SUCCESS) tname[0] = 0;
+  snprintf(stored, sizeof stored, "%.31s", tname);
+  if (ps->type_name[0] && stored[0] && strcmp(stored, ps->type_name))
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): the restarted epoch stores %s "
+                   "elements, but %s was registered (register the same datatype)", name,
+                   ps->type_name, stored);
   if (count) memcpy(base, ps->data, count * elem);
   return FUZE_SUCCESS;
 }
@@ -110,7 +122,7 @@ int fuze__protect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name,
                               size_t count, MPI_Datatype type, fuze_array **out) {
   size_t elem = 1;
   int rc = fuze__agree(&ctx->net, validate_protect(ctx, c, name, base, count, type, &elem));
-  if (rc || (rc = fuze__agree(&ctx->net, restore_array(ctx, c->name, base, count, elem)))) return rc;
+  if (rc || (rc = fuze__agree(&ctx->net, restore_array(ctx, c->name, base, count, elem, type)))) return rc;
   int any = ctx->lost;
   if ((rc = fuze__max_int(&ctx->net, &any))) return rc;
   if (any) return CTX_ERR(ctx, FUZE_ERR_STATE, "fuze_protect('%s'): ranks were lost; call "

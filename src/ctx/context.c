@@ -107,6 +107,7 @@ static void ctx_free(fuze_ctx *ctx) {
   free(ctx->rank_flags);
   fuze__byz_free(ctx);
   fuze__persist_free(ctx);
+  fuze__persist_close(ctx);
   for (int b = 0; ctx->block_comm && b < ctx->plan.nblocks; b++)
     if (ctx->block_comm[b] != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&ctx->block_comm[b]));
   free(ctx->block_comm);
@@ -254,10 +255,17 @@ static void print_summary(fuze_ctx *ctx) {
 }
 
 static int finalize_collective(fuze_ctx *ctx) {
+  /* persist=async: the last epoch's write completes (or its failure is said). */
+  int rc = fuze__persist_complete(ctx);
+  if (!rc && ctx->persist_failed) {
+    rc = CTX_ERR(ctx, ctx->persist_failed, "%s", ctx->persist_msg);
+    ctx->persist_failed = 0;
+  }
   print_summary(ctx);
   if (!fuze__inject_sync(ctx)) fuze__inject_report(ctx);
   ctx->finalized = 1;
-  return FUZE_MPI(ctx->msg, MPI_Barrier(ctx->net.comm));
+  int brc = FUZE_MPI(ctx->msg, MPI_Barrier(ctx->net.comm));
+  return rc ? rc : brc;
 }
 
 int fuze_finalize(fuze_ctx **ctxp) {

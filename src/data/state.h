@@ -106,6 +106,13 @@ struct fuze_ctx {
   uint64_t persisted[2];       /* complete persisted epochs, newest first */
   int64_t persisted_calls[2];  /* fuze_checkpoint() calls at each */
   int npersisted;
+  int dir_lock;                 /* fd + 1 of the flocked DIR/domain-<D>/rank-<R>/lock (0: none) */
+  struct fuze_awrite *aw;       /* persist=async: the writer (proto/persist.c) */
+  int persist_inflight;         /* an epoch handed to the writer, not yet completed */
+  int persist_failed;           /* the last completion's error, reported by the next call */
+  char persist_msg[FUZE_MSG_LEN];
+  uint64_t persist_redo;        /* persist=async: epoch to write again after a recovery (0: none) */
+  int persist_retry;            /* persisting an epoch again after a recovery: no injections */
   /* Scrubbing (verify.c). */
   uint64_t verifies;           /* fuze_verify runs (explicit and verify_every) */
   fuze_verify_report vlast;    /* the last one's report */

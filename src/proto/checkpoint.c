@@ -62,6 +62,35 @@ static int gather_changes(fuze_ctx *ctx) {
   return any;
 }
 
+static int checkpoint_run(fuze_ctx *ctx);
+
+/* persist=async: the epoch in flight completes first (its writer joined,
+ * the manifest copies written); a failed write is reported once the new
+ * epoch is committed. */
+static int checkpoint_persisting(fuze_ctx *ctx) {
+  int rc = fuze__persist_complete(ctx);
+  if (rc) return rc;
+  rc = checkpoint_run(ctx);
+  if (ctx->persist_redo) { /* a rank was lost as epoch E's files became durable */
+    if (rc == FUZE_RECOVERED && ctx->epoch == ctx->persist_redo && !ctx->persist_inflight) {
+      ctx->persist_retry = 1;
+      int prc = fuze__persist_epoch(ctx);
+      ctx->persist_retry = 0;
+      if (prc == FUZE_PERSIST_LOST)
+        prc = CTX_ERR(ctx, FUZE_ERR_STATE, "fuze_checkpoint: a rank was lost again while "
+                      "persisting epoch %llu after a recovery", (unsigned long long)ctx->epoch);
+      if (prc) rc = prc;
+    }
+    ctx->persist_redo = 0;
+  }
+  if (ctx->persist_failed && (rc == FUZE_SUCCESS || rc == FUZE_RECOVERED)) {
+    rc = CTX_ERR(ctx, ctx->persist_failed, "fuze_checkpoint: epoch %llu is committed in memory, "
+                 "but %s", (unsigned long long)ctx->epoch, ctx->persist_msg);
+    ctx->persist_failed = 0;
+  }
+  return rc;
+}
+
 static int checkpoint_run(fuze_ctx *ctx) {
   ctx->ckpt_calls++;
   fuze__persist_free(ctx); /* registrations after a restart are done */
@@ -92,7 +121,19 @@ static int checkpoint_run(fuze_ctx *ctx) {
   int byz = fuze__byz_check(ctx);                        /* code=byzantine: Fig. 6 */
   if (byz < 0) return byz;
   rc = fuze__persist_epoch(ctx);
-  if (rc == FUZE_PERSIST_LOST) return fuze__recover_if_lost(ctx);
+  if (rc == FUZE_PERSIST_LOST) {
+    /* A rank was lost while persisting: recover it, then persist the
+     * committed epoch again, so that a wipe never costs the restart point
+     * (the injections of this checkpoint do not fire twice). */
+    if ((rc = fuze__recover_if_lost(ctx)) != FUZE_RECOVERED) return rc;
+    ctx->persist_retry = 1;
+    int prc = fuze__persist_epoch(ctx);
+    ctx->persist_retry = 0;
+    if (prc == FUZE_PERSIST_LOST)
+      prc = CTX_ERR(ctx, FUZE_ERR_STATE, "fuze_checkpoint: a rank was lost again while persisting "
+                    "epoch %llu after a recovery", (unsigned long long)ctx->epoch);
+    return prc ? prc : FUZE_RECOVERED;
+  }
   if (rc) return rc;
   /* No operation of the next epoch may reach a host still promoting. */
   if (ctx->nfobjs && (rc = fuze__barrier(&ctx->net))) return rc;
@@ -103,7 +144,7 @@ static int checkpoint_run(fuze_ctx *ctx) {
  * struck is exchanged (only when any are configured), for the count in
  * fuze_get_stats and the report of those that never fire. */
 int fuze__checkpoint_collective(fuze_ctx *ctx) {
-  int rc = checkpoint_run(ctx);
+  int rc = checkpoint_persisting(ctx);
   int src = fuze__inject_sync(ctx);
   return rc < 0 || !src ? rc : src;
 }

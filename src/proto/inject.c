@@ -106,6 +106,16 @@ int fuze__inject_point(fuze_ctx *ctx, int phase) {
   return 0;
 }
 
+int fuze__inject_kill_pending(const fuze_ctx *ctx, int phase) {
+  for (int s = 0; s < ctx->cfg.ninject; s++) {
+    const fuze_inject_spec *sp = &ctx->cfg.inject[s];
+    if (sp->at_checkpoint == ctx->ckpt_calls && sp->phase == phase &&
+        sp->kind == FUZE_INJECT_KILL && listed(sp, ctx->rank) && !ctx->lost)
+      return s;
+  }
+  return -1;
+}
+
 int fuze__inject_scheduled(const fuze_ctx *ctx, int phase) {
   for (int s = 0; s < ctx->cfg.ninject; s++)
     if (ctx->cfg.inject[s].at_checkpoint == ctx->ckpt_calls && ctx->cfg.inject[s].phase == phase)

@@ -8,6 +8,9 @@
 
 int fuze__inject_point(fuze_ctx *ctx, int phase);            /* 1: this rank was wiped */
 int fuze__inject_scheduled(const fuze_ctx *ctx, int phase);  /* a spec strikes here now */
+/* The kill spec that strikes this rank here now (-1: none), without firing it
+ * (persist=async: the writer thread kills the process at that point). */
+int fuze__inject_kill_pending(const fuze_ctx *ctx, int phase);
 int fuze__inject_hook(fuze_ctx *ctx, int point, int arg);    /* the data path's hook */
 void fuze__wipe_self(fuze_ctx *ctx);
 void fuze__kill_marker(const fuze_ctx *ctx, int spec, char *out, size_t len);

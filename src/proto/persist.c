@@ -6,13 +6,15 @@
  *        committed primaries and the committed regions it hosts), fsyncs it
  *        and renames it to epoch-<E>.h5, then fsyncs the directory;
  *   agreement: every rank succeeded and nobody was lost;
- *   Fin: rank 0 rewrites DIR/manifest (temporary name, fsync, rename) listing
- *        E and the previous complete epoch; only then do ranks delete files
- *        of older epochs.
+ *   Fin: rank 0 rewrites DIR/manifest and the first rank of every failure
+ *        domain DIR/domain-<D>/manifest (temporary name, fsync, rename)
+ *        listing E and the previous complete epoch; only then do ranks
+ *        delete files of older epochs.
  * A kill anywhere leaves the manifest naming complete epochs whose files are
  * all durable, so the previous epoch stays usable (docs/format.md).
  *
- * Restart (fuze_init with the same dir): the newest complete epoch; every
+ * Restart (fuze_init with the same dir): the newest complete epoch any
+ * manifest copy names (none readable: the newest the rank files restore); every
  * rank checks its own file (crc64s, job id, epoch, rank, plan); ranks whose
  * file is missing or damaged receive the files of the ranks their block and
  * the blocks they host need, decode (pfile.c, ISA-L) and write their file
@@ -27,11 +29,14 @@
 #include "core/pfile.h"
 
 #include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -180,34 +185,62 @@ static int snapshot(fuze_ctx *ctx, fuze_pfile *m) {
 
 /* ---- writing ---- */
 
-/* Write model m as rank `rank`'s file of its epoch: temporary, fsync,
- * rename, fsync of the directory. The kill/wipe point `persist` is between
- * the temporary and the rename. */
-static int write_file(fuze_ctx *ctx, const fuze_pfile *m, int inject) {
+/* Write model m as its rank's file of its epoch under `top`: temporary,
+ * fsync, rename, fsync of the directory. `between` (may be NULL) runs
+ * between the temporary and the rename (the injection point `persist`); a
+ * non-zero return abandons the file. No ctx: the async writer calls this. */
+static int write_model(const char *top, const fuze_pfile *m, int (*between)(void *), void *arg,
+                       char *err) {
   char dir[PATH_BYTES], tmp[PATH_BYTES + 64], path[PATH_BYTES + 64];
-  fuze__pfile_dir(dir, sizeof dir, ctx->cfg.dir, m->plan.domain[m->rank], m->rank);
-  int rc = mkdir_p(dir, ctx->msg);
+  fuze__pfile_dir(dir, sizeof dir, top, m->plan.domain[m->rank], m->rank);
+  int rc = mkdir_p(dir, err);
   if (rc) return rc;
   snprintf(tmp, sizeof tmp, "%s/.epoch-%llu.h5.tmp", dir, (unsigned long long)m->epoch);
-  fuze__pfile_path(path, sizeof path, ctx->cfg.dir, m->plan.domain[m->rank], m->rank, m->epoch);
-  char err[FUZE_MSG_LEN] = "";
-  if ((rc = fuze__pfile_write(m, tmp, err))) {
+  fuze__pfile_path(path, sizeof path, top, m->plan.domain[m->rank], m->rank, m->epoch);
+  char e2[FUZE_MSG_LEN] = "";
+  if ((rc = fuze__pfile_write(m, tmp, e2))) {
     unlink(tmp);
-    return CTX_ERR(ctx, rc, "persist: %s", err);
+    return fuze__error(err, rc, "persist: %s", e2);
   }
-  if (inject && fuze__inject_point(ctx, FUZE_PHASE_PERSIST)) {
+  if (between && (rc = between(arg))) {
     unlink(tmp);
-    return CTX_ERR(ctx, FUZE_ERR_STATE, "persist: rank %d was wiped while persisting", ctx->rank);
+    return rc;
   }
   if (rename(tmp, path)) {
     int e = errno;
     unlink(tmp);
-    return CTX_ERR(ctx, FUZE_ERR_IO, "persist: cannot rename %s to %s: %s", tmp, path, strerror(e));
+    return fuze__error(err, FUZE_ERR_IO, "persist: cannot rename %s to %s: %s", tmp, path, strerror(e));
   }
   fsync_dir(dir);
   return FUZE_SUCCESS;
 }
 
+static int wipe_between(void *arg) {
+  fuze_ctx *ctx = arg;
+  if (!fuze__inject_point(ctx, FUZE_PHASE_PERSIST)) return 0;
+  return CTX_ERR(ctx, FUZE_ERR_STATE, "persist: rank %d was wiped while persisting", ctx->rank);
+}
+
+static int write_file(fuze_ctx *ctx, const fuze_pfile *m, int inject) {
+  char err[FUZE_MSG_LEN] = "";
+  int rc = write_model(ctx->cfg.dir, m, inject ? wipe_between : NULL, ctx, err);
+  if (rc && rc != FUZE_ERR_STATE) CTX_ERR(ctx, rc, "%s", err);
+  return rc;
+}
+
+/* The first rank of this rank's failure domain: it keeps the domain's copy. */
+static int domain_leader(const fuze_ctx *ctx) {
+  for (int r = 0; r < ctx->size; r++)
+    if (ctx->plan.domain[r] == ctx->plan.domain[ctx->rank]) return r;
+  return ctx->rank;
+}
+
+static void manifest_dir(const fuze_ctx *ctx, int copy, int domain, char *out, size_t len);
+
+/* Collective: every copy of the manifest lists ep (n of them). Rank 0 writes
+ * DIR/manifest, the first rank of every failure domain DIR/domain-<D>/manifest
+ * (on node-local storage each node then has one, and losing any f domains,
+ * rank 0's included, leaves copies). Agreed result. */
 static int write_manifest(fuze_ctx *ctx, const uint64_t *ep, const int64_t *calls, int n) {
   fuze_manifest man;
   memset(&man, 0, sizeof man);
@@ -224,15 +257,191 @@ static int write_manifest(fuze_ctx *ctx, const uint64_t *ep, const int64_t *call
     man.ckpt_calls[x] = calls[x];
   }
   char err[FUZE_MSG_LEN] = "";
-  int rc = fuze__manifest_write(ctx->cfg.dir, &man, err);
-  return rc ? CTX_ERR(ctx, rc, "persist: %s", err) : FUZE_SUCCESS;
+  int rc = FUZE_SUCCESS;
+  for (int c = 0; c < 2 && !rc; c++) {
+    if (c == 0 ? ctx->rank != 0 : domain_leader(ctx) != ctx->rank) continue;
+    char d[PATH_BYTES];
+    manifest_dir(ctx, c, ctx->plan.domain[ctx->rank], d, sizeof d);
+    if (!(rc = mkdir_p(d, ctx->msg)) && (rc = fuze__manifest_write(d, &man, err)))
+      CTX_ERR(ctx, rc, "persist: %s", err);
+  }
+  return fuze__agree(&ctx->net, rc);
+}
+
+/* ---- persist=async: the epoch's files written by a thread ----
+ *
+ * At the checkpoint the committed state is copied into a staging arena (the
+ * library's buffers change as soon as the application goes on) and a
+ * thread writes the rank's file (HDF5 image, temporary, fsync, rename). The
+ * next fuze_checkpoint (or fuze_finalize) first waits for that thread and
+ * completes the epoch collectively: agreement that every rank's file is
+ * durable, then the manifest copies name it; only then is it a restart
+ * point. A checkpoint that finds the write unfinished waits for it: every
+ * persisted epoch is written, none is skipped (persist_every chooses how
+ * many). A failed write is reported by the checkpoint that completes it. */
+typedef struct fuze_awrite fuze_awrite;
+struct fuze_awrite {
+  pthread_t th;
+  int running;            /* a thread was started and not joined */
+  fuze_pfile m;           /* the snapshot; its data points into arena */
+  unsigned char *arena;
+  size_t cap;
+  char top[FUZE_CONFIG_DIR_MAX];
+  int kill;               /* inject=kill at phase persist: the thread kills the process */
+  char kill_line[200], kill_marker[PATH_BYTES];
+  int rc;
+  char err[FUZE_MSG_LEN];
+};
+
+static int kill_between(void *arg) {
+  fuze_awrite *w = arg;
+  if (!w->kill) return 0;
+  fputs(w->kill_line, stderr);
+  fflush(stderr);
+  fflush(stdout);
+  if (w->kill_marker[0]) {
+    int fd = open(w->kill_marker, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      fsync(fd);
+      close(fd);
+    }
+  }
+  raise(SIGKILL);
+  return FUZE_ERR_STATE;
+}
+
+static void *writer(void *arg) {
+  fuze_awrite *w = arg;
+  w->rc = write_model(w->top, &w->m, kill_between, w, w->err);
+  return NULL;
+}
+
+/* Copy everything the snapshot points at into the arena and point there. */
+static int stage(fuze_awrite *w) {
+  fuze_pfile *m = &w->m;
+  size_t need = 0;
+  for (int s = 0; s < m->nstructs; s++) {
+    const fuze_pstruct *ps = &m->structs[s];
+    need += fuze__align(ps->count * ps->kb) +
+            fuze__align(ps->count * (ps->kind == FUZE_PS_ARRAY ? ps->elem : ps->nb));
+  }
+  for (int r = 0; r < m->nregions; r++) need += fuze__align(m->regions[r].bytes);
+  if (need > w->cap) {
+    unsigned char *a = realloc(w->arena, need);
+    if (!a) return FUZE_ERR_NOMEM;
+    w->arena = a, w->cap = need;
+  }
+  unsigned char *p = w->arena;
+  for (int s = 0; s < m->nstructs; s++) {
+    fuze_pstruct *ps = &m->structs[s];
+    size_t kb = ps->count * ps->kb, db = ps->count * (ps->kind == FUZE_PS_ARRAY ? ps->elem : ps->nb);
+    if (ps->keys && kb) memcpy(p, ps->keys, kb), ps->keys = p;
+    p += fuze__align(kb);
+    if (ps->data && db) memcpy(p, ps->data, db), ps->data = p;
+    p += fuze__align(db);
+  }
+  for (int r = 0; r < m->nregions; r++) {
+    if (m->regions[r].bytes) memcpy(p, m->regions[r].data, m->regions[r].bytes);
+    m->regions[r].data = p;
+    p += fuze__align(m->regions[r].bytes);
+  }
+  return FUZE_SUCCESS;
+}
+
+static int persist_async(fuze_ctx *ctx) {
+  int rc = FUZE_SUCCESS;
+  if (!ctx->aw && !(ctx->aw = calloc(1, sizeof *ctx->aw))) rc = FUZE_NOMEM(ctx->msg, "persist");
+  if ((rc = fuze__agree(&ctx->net, rc))) return rc;
+  fuze_awrite *w = ctx->aw;
+  rc = snapshot(ctx, &w->m);
+  char dir[PATH_BYTES];
+  my_dir(ctx, dir, sizeof dir);
+  if (!rc) rc = mkdir_p(dir, ctx->msg);
+  if (!rc && stage(w)) rc = FUZE_NOMEM(ctx->msg, "persist=async: staging the epoch");
+  /* Injections at phase persist: a wipe strikes here, a kill in the writer
+   * between its temporary file and the rename. */
+  int ks = ctx->persist_retry ? -1 : fuze__inject_kill_pending(ctx, FUZE_PHASE_PERSIST);
+  if (!ctx->persist_retry && ks < 0) fuze__inject_point(ctx, FUZE_PHASE_PERSIST);
+  int lost = ctx->lost, mrc = fuze__max_int(&ctx->net, &lost);
+  if (mrc || lost || (rc = fuze__agree(&ctx->net, rc))) {
+    snapshot_free(&w->m);
+    if (mrc) return mrc;
+    if (lost) return FUZE_PERSIST_LOST;
+    return CTX_ERR(ctx, rc, "fuze_checkpoint: epoch %llu is committed in memory but was not "
+                   "persisted: %s", (unsigned long long)ctx->epoch, ctx->msg);
+  }
+  w->kill = ks >= 0;
+  w->kill_marker[0] = 0;
+  if (w->kill) {
+    snprintf(w->kill_line, sizeof w->kill_line, "fuze: rank %d kills itself with SIGKILL "
+             "(inject=kill, checkpoint %ld, phase persist, in the persist=async writer)\n",
+             ctx->rank, ctx->ckpt_calls);
+    fuze__kill_marker(ctx, ks, w->kill_marker, sizeof w->kill_marker);
+  }
+  snprintf(w->top, sizeof w->top, "%s", ctx->cfg.dir);
+  w->rc = FUZE_SUCCESS;
+  w->err[0] = 0;
+  if (pthread_create(&w->th, NULL, writer, w)) writer(w); /* no thread: write it now */
+  else w->running = 1;
+  ctx->persist_inflight = 1;
+  return FUZE_SUCCESS;
+}
+
+/* Collective at the start of every checkpoint and in fuze_finalize: wait
+ * for the epoch in flight, then make it complete (manifest copies) when
+ * every rank wrote it. A failure is kept for the caller to report. */
+int fuze__persist_complete(fuze_ctx *ctx) {
+  fuze_awrite *w = ctx->aw;
+  if (!ctx->persist_inflight) return FUZE_SUCCESS;
+  ctx->persist_inflight = 0;
+  if (w->running) pthread_join(w->th, NULL);
+  w->running = 0;
+  uint64_t E = w->m.epoch;
+  int64_t calls = w->m.ckpt_calls;
+  snapshot_free(&w->m);
+  int rc = w->rc;
+  if (rc) CTX_ERR(ctx, rc, "%s", w->err);
+  if (!(rc = fuze__agree(&ctx->net, rc))) {
+    /* phase=persisted of checkpoint N strikes when epoch N's files are all
+     * durable: here, in the call that completes them. */
+    long now = ctx->ckpt_calls;
+    ctx->ckpt_calls = calls;
+    int hit = fuze__inject_point(ctx, FUZE_PHASE_PERSISTED);
+    int sched = fuze__inject_scheduled(ctx, FUZE_PHASE_PERSISTED);
+    ctx->ckpt_calls = now;
+    if (hit || sched) {
+      int lost = ctx->lost;
+      if ((rc = fuze__max_int(&ctx->net, &lost))) return rc;
+      if (lost) { /* not complete: the checkpoint recovers the rank, then writes it again */
+        ctx->persist_redo = E;
+        return FUZE_SUCCESS;
+      }
+    }
+    uint64_t keep[2] = {E, ctx->persisted[0]};
+    int64_t kc[2] = {calls, ctx->persisted_calls[0]};
+    int nkeep = ctx->npersisted ? 2 : 1;
+    if (!(rc = write_manifest(ctx, keep, kc, nkeep))) {
+      for (int x = 0; x < nkeep; x++) {
+        ctx->persisted[x] = keep[x];
+        ctx->persisted_calls[x] = kc[x];
+      }
+      ctx->npersisted = nkeep;
+      prune(ctx, keep, nkeep);
+      return FUZE_SUCCESS;
+    }
+  }
+  ctx->persist_failed = rc;
+  snprintf(ctx->persist_msg, sizeof ctx->persist_msg, "the asynchronous write of epoch %llu "
+           "failed, so it is not a restart point: %.400s", (unsigned long long)E, ctx->msg);
+  return FUZE_SUCCESS;
 }
 
 int fuze__persist_epoch(fuze_ctx *ctx) {
   if (!ctx->cfg.dir[0] || ctx->epoch % (uint64_t)ctx->cfg.persist_every) return FUZE_SUCCESS;
+  if (ctx->cfg.persist_async) return persist_async(ctx);
   fuze_pfile m;
   int rc = snapshot(ctx, &m);
-  if (!rc) rc = write_file(ctx, &m, 1);
+  if (!rc) rc = write_file(ctx, &m, !ctx->persist_retry);
   snapshot_free(&m);
   /* A rank wiped while persisting: the epoch stays incomplete. */
   int lost = ctx->lost, mrc = fuze__max_int(&ctx->net, &lost);
@@ -241,17 +450,19 @@ int fuze__persist_epoch(fuze_ctx *ctx) {
   if ((rc = fuze__agree(&ctx->net, rc)))
     return CTX_ERR(ctx, rc, "fuze_checkpoint: epoch %llu is committed in memory but was not "
                    "persisted: %s", (unsigned long long)ctx->epoch, ctx->msg);
-  if (fuze__inject_point(ctx, FUZE_PHASE_PERSISTED)) return FUZE_PERSIST_LOST;
-  if (fuze__inject_scheduled(ctx, FUZE_PHASE_PERSISTED)) {
+  /* The wiped rank takes part in the agreement too (it used to return early
+   * and leave the others waiting in it). */
+  int hit = !ctx->persist_retry && fuze__inject_point(ctx, FUZE_PHASE_PERSISTED);
+  if (hit || (!ctx->persist_retry && fuze__inject_scheduled(ctx, FUZE_PHASE_PERSISTED))) {
+    lost = ctx->lost;
     if ((mrc = fuze__max_int(&ctx->net, &lost))) return mrc;
-    if (lost || ctx->lost) return FUZE_PERSIST_LOST;
+    if (lost) return FUZE_PERSIST_LOST;
   }
   /* Fin: the new epoch and the previous complete one. */
   uint64_t keep[2] = {ctx->epoch, ctx->persisted[0]};
   int64_t calls[2] = {ctx->ckpt_calls, ctx->persisted_calls[0]};
   int nkeep = ctx->npersisted ? 2 : 1;
-  rc = ctx->rank == 0 ? write_manifest(ctx, keep, calls, nkeep) : FUZE_SUCCESS;
-  if ((rc = fuze__agree(&ctx->net, rc)))
+  if ((rc = write_manifest(ctx, keep, calls, nkeep)))
     return CTX_ERR(ctx, rc, "fuze_checkpoint: epoch %llu is committed in memory but was not "
                    "persisted: %s", (unsigned long long)ctx->epoch, ctx->msg);
   for (int x = 0; x < nkeep; x++) {
@@ -343,7 +554,7 @@ static int read_all(const char *path, unsigned char **buf, size_t *len) {
 
 /* Good ranks send their file to every lost rank that needs it; lost ranks
  * decode theirs. */
-static int rebuild(fuze_ctx *ctx, const fuze_manifest *man, uint64_t E, const int *bad,
+static int rebuild(fuze_ctx *ctx, uint64_t E, const int *bad,
                    fuze_pfile *mine) {
   const fuze_plan *p = &ctx->plan;
   int rc = FUZE_SUCCESS;
@@ -421,15 +632,15 @@ static int rebuild(fuze_ctx *ctx, const fuze_manifest *man, uint64_t E, const in
       free(files[g]);
     }
   free(files);
-  (void)man;
   return rc;
 }
 
 /* Check this rank's own file of epoch E. Returns 0 (usable), 1 (missing or
- * damaged: why says how) or 2 (intact but from a different plan: a
- * configuration error). */
-static int check_own(fuze_ctx *ctx, const fuze_manifest *man, uint64_t E, fuze_pfile *m,
-                     char *why, size_t len) {
+ * damaged: why says how) or 2 (intact but from a different plan or code: a
+ * configuration error). job 0: the job id is not known yet (no manifest),
+ * whichever the file holds is accepted here and agreed on by the caller. */
+static int check_own(fuze_ctx *ctx, uint64_t job, uint64_t E, fuze_pfile *m, char *why,
+                     size_t len) {
   char path[PATH_BYTES], err[FUZE_MSG_LEN] = "";
   fuze__pfile_path(path, sizeof path, ctx->cfg.dir, ctx->plan.domain[ctx->rank], ctx->rank, E);
   int rc = fuze__pfile_read(path, m, err);
@@ -438,14 +649,17 @@ static int check_own(fuze_ctx *ctx, const fuze_manifest *man, uint64_t E, fuze_p
     return 1;
   }
   char d[FUZE_MSG_LEN] = "";
-  if (m->job_id != man->job_id)
+  if (job && m->job_id != job)
     snprintf(why, len, "%.200s belongs to another job (job id %016llx, the manifest says %016llx)",
-             path, (unsigned long long)m->job_id, (unsigned long long)man->job_id);
+             path, (unsigned long long)m->job_id, (unsigned long long)job);
   else if (m->epoch != E || m->rank != ctx->rank || m->ranks != ctx->size)
     snprintf(why, len, "%.200s holds epoch %llu of rank %d of %d, expected epoch %llu of rank %d of %d",
              path, (unsigned long long)m->epoch, m->rank, m->ranks, (unsigned long long)E,
              ctx->rank, ctx->size);
-  else if (!same_plan(&m->plan, &ctx->plan, d, sizeof d)) {
+  else if (!same_plan(&m->plan, &ctx->plan, d, sizeof d) ||
+           (m->code != ctx->cfg.code && snprintf(d, sizeof d, "code %s in the file, %s in this job",
+                                                 fuze__code_name(m->code),
+                                                 fuze__code_name(ctx->cfg.code)))) {
     snprintf(why, len, "%.200s was written with a different plan: %.200s", path, d);
     fuze__pfile_free(m);
     return 2;
@@ -455,17 +669,71 @@ static int check_own(fuze_ctx *ctx, const fuze_manifest *man, uint64_t E, fuze_p
   return 1;
 }
 
-static int restart_from(fuze_ctx *ctx, const fuze_manifest *man, int idx) {
-  uint64_t E = man->complete[idx];
+/* A restart point: a complete epoch and the fuze_checkpoint() calls at it
+ * (-1: not known, the rank files say). */
+typedef struct cand {
+  uint64_t epoch;
+  int64_t calls;
+} cand;
+
+/* Without a manifest the ranks whose file is good agree on the job: the one
+ * most good files belong to (a tie is refused), and its checkpoint count.
+ * Files of another job count as bad. */
+static int agree_job_from_files(fuze_ctx *ctx, int *bad, char *whys, const fuze_pfile *mine,
+                                uint64_t E, uint64_t *job, int64_t *calls) {
+  uint64_t me[2] = {bad[ctx->rank] ? 0 : mine->job_id,
+                    bad[ctx->rank] ? 0 : (uint64_t)mine->ckpt_calls};
+  uint64_t *all = malloc(sizeof(uint64_t) * 2 * (size_t)ctx->size);
+  if (!all) return FUZE_NOMEM(ctx->msg, "restart");
+  int rc = FUZE_MPI(ctx->msg, MPI_Allgather(me, 2, MPI_UINT64_T, all, 2, MPI_UINT64_T, ctx->net.comm));
+  uint64_t best = 0;
+  int nbest = 0, tie = 0;
+  for (int r = 0; r < ctx->size && !rc; r++) {
+    if (bad[r]) continue;
+    int n = 0;
+    for (int q = 0; q < ctx->size; q++) n += !bad[q] && all[2 * q] == all[2 * r];
+    if (n > nbest) nbest = n, best = all[2 * r], tie = 0;
+    else if (n == nbest && all[2 * r] != best) tie = 1;
+  }
+  if (!rc && tie)
+    rc = CTX_ERR(ctx, FUZE_ERR_CORRUPT, "restart: dir=%s has no manifest and its files of epoch "
+                 "%llu belong to different jobs in equal numbers: refusing to guess (remove the "
+                 "files of the job you do not want)", ctx->cfg.dir, (unsigned long long)E);
+  for (int r = 0; r < ctx->size && !rc; r++) {
+    if (bad[r] || all[2 * r] == best) continue;
+    bad[r] = 1;
+    snprintf(whys + (size_t)r * FUZE_MSG_LEN, FUZE_MSG_LEN, "rank %d's file of epoch %llu belongs "
+             "to another job (%016llx, most files say %016llx)", r, (unsigned long long)E,
+             (unsigned long long)all[2 * r], (unsigned long long)best);
+  }
+  *job = best;
+  *calls = -1;
+  for (int r = 0; r < ctx->size && !rc; r++) {
+    if (bad[r]) continue;
+    if (*calls >= 0 && (uint64_t)*calls != all[2 * r + 1])
+      rc = CTX_ERR(ctx, FUZE_ERR_CORRUPT, "restart: dir=%s: the files of epoch %llu disagree on "
+                   "the checkpoint it was committed at (%lld and %llu)", ctx->cfg.dir,
+                   (unsigned long long)E, (long long)*calls, (unsigned long long)all[2 * r + 1]);
+    *calls = (int64_t)all[2 * r + 1];
+  }
+  free(all);
+  return rc;
+}
+
+/* Restart from cands[idx] (job 0: no manifest, the files say which job). */
+static int restart_from(fuze_ctx *ctx, uint64_t job, const cand *cands, int ncand, int idx) {
+  uint64_t E = cands[idx].epoch;
+  int64_t calls = cands[idx].calls;
   char why[FUZE_MSG_LEN] = "";
   fuze_pfile *mine = calloc(1, sizeof *mine);
   if (!mine) return fuze__agree(&ctx->net, FUZE_NOMEM(ctx->msg, "restart"));
-  int st = check_own(ctx, man, E, mine, why, sizeof why);
+  int st = check_own(ctx, job, E, mine, why, sizeof why);
   /* A different plan is a configuration error, not damage. */
   if (st == 2) CTX_ERR(ctx, FUZE_ERR_CONFIG, "restart: dir=%s: %s (run with the same ranks, "
                        "domains and config, or use another dir)", ctx->cfg.dir, why);
   int rc = fuze__agree(&ctx->net, st == 2 ? FUZE_ERR_CONFIG : FUZE_SUCCESS);
   if (rc) {
+    if (st == 0) fuze__pfile_free(mine);
     free(mine);
     return rc;
   }
@@ -474,12 +742,20 @@ static int restart_from(fuze_ctx *ctx, const fuze_manifest *man, int idx) {
   if (!bad || !whys) {
     free(bad);
     free(whys);
+    if (st == 0) fuze__pfile_free(mine);
     free(mine);
     return fuze__agree(&ctx->net, FUZE_NOMEM(ctx->msg, "restart"));
   }
   rc = FUZE_MPI(ctx->msg, MPI_Allgather(&st, 1, MPI_INT, bad, 1, MPI_INT, ctx->net.comm));
   if (!rc) rc = FUZE_MPI(ctx->msg, MPI_Allgather(why, FUZE_MSG_LEN, MPI_CHAR, whys, FUZE_MSG_LEN,
                                                  MPI_CHAR, ctx->net.comm));
+  if (!rc && !job) {
+    rc = agree_job_from_files(ctx, bad, whys, mine, E, &job, &calls);
+    if (!rc && st == 0 && mine->job_id != job) {
+      fuze__pfile_free(mine);
+      memset(mine, 0, sizeof *mine);
+    }
+  }
   /* Tolerance, the same verdict everywhere. */
   const fuze_plan *p = &ctx->plan;
   int nbad = 0;
@@ -497,9 +773,8 @@ static int restart_from(fuze_ctx *ctx, const fuze_manifest *man, int idx) {
       len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", len ? "; " : "",
                               whys + (size_t)r * FUZE_MSG_LEN);
     }
-    rc = CTX_ERR(ctx, FUZE_ERR_UNRECOVERABLE, "restart: epoch %llu in %s is unrecoverable: "
-                 "block %d lost %d members but tolerates faults=%d: %s",
-                 (unsigned long long)E, ctx->cfg.dir, b, lost, p->f, list);
+    rc = CTX_ERR(ctx, FUZE_ERR_UNRECOVERABLE, "epoch %llu is unrecoverable: block %d lost %d "
+                 "members but tolerates faults=%d: %s", (unsigned long long)E, b, lost, p->f, list);
   }
   if (!rc && nbad) {
     if (ctx->rank == 0) {
@@ -509,7 +784,8 @@ static int restart_from(fuze_ctx *ctx, const fuze_manifest *man, int idx) {
         if (bad[r]) fprintf(stderr, "fuze:   rank %d: %s\n", r, whys + (size_t)r * FUZE_MSG_LEN);
       fflush(stderr);
     }
-    rc = fuze__agree(&ctx->net, rebuild(ctx, man, E, bad, mine));
+    if (bad[ctx->rank]) memset(mine, 0, sizeof *mine);
+    rc = fuze__agree(&ctx->net, rebuild(ctx, E, bad, mine));
   }
   free(bad);
   free(whys);
@@ -519,18 +795,23 @@ static int restart_from(fuze_ctx *ctx, const fuze_manifest *man, int idx) {
     return rc;
   }
   ctx->restore = mine;
+  ctx->job_id = job;
   ctx->epoch = ctx->decided = ctx->hosted_epoch = E;
-  ctx->ckpt_calls = man->ckpt_calls[idx];
-  ctx->npersisted = 0;
-  for (int x = idx; x < man->ncomplete; x++) {
-    ctx->persisted[ctx->npersisted] = man->complete[x];
-    ctx->persisted_calls[ctx->npersisted++] = man->ckpt_calls[x];
+  ctx->ckpt_calls = calls;
+  ctx->persisted[0] = E;
+  ctx->persisted_calls[0] = calls;
+  ctx->npersisted = 1;
+  /* The next older restart point stays usable only when a manifest named it
+   * complete (calls known) */
+  if (idx + 1 < ncand && cands[idx + 1].calls >= 0 && cands[idx].calls >= 0) {
+    ctx->persisted[1] = cands[idx + 1].epoch;
+    ctx->persisted_calls[1] = cands[idx + 1].calls;
+    ctx->npersisted = 2;
   }
-  /* Falling back to an older epoch: the manifest must stop naming the newer
-   * one before this run writes files of that epoch number again. */
-  if (idx > 0)
-    rc = fuze__agree(&ctx->net, ctx->rank == 0 ? write_manifest(ctx, ctx->persisted, ctx->persisted_calls,
-                                                          ctx->npersisted) : FUZE_SUCCESS);
+  /* Every copy of the manifest names exactly what this run restarted from:
+   * missing or damaged copies come back, and a newer epoch that could not be
+   * restored stops being named before this run writes files of its number. */
+  rc = write_manifest(ctx, ctx->persisted, ctx->persisted_calls, ctx->npersisted);
   if (ctx->cfg.verbose && ctx->rank == 0 && !rc)
     printf("fuze: restarted from epoch %llu in %s (checkpoint call %lld)\n", (unsigned long long)E,
            ctx->cfg.dir, (long long)ctx->ckpt_calls);
@@ -547,61 +828,259 @@ static uint64_t new_job_id(void) {
   return x ? x : 1;
 }
 
+/* What one rank finds in dir: the two manifest copies it can see (the
+ * job-wide DIR/manifest and its domain's DIR/domain-<D>/manifest; on
+ * node-local storage each node sees its own) and its own epoch files. */
+#define SEEN_FILES 4
+typedef struct seen {
+  int rc[2];                  /* per copy: 0, FUZE_ERR_NOT_FOUND or FUZE_ERR_CORRUPT */
+  fuze_manifest man[2];
+  int nfiles;                 /* epoch files in this rank's directory */
+  uint64_t files[SEEN_FILES]; /* the newest of them, newest first */
+  char why[2][200];           /* a damaged copy: what is wrong */
+} seen;
+
+static void manifest_dir(const fuze_ctx *ctx, int copy, int domain, char *out, size_t len) {
+  if (copy == 0) snprintf(out, len, "%s", ctx->cfg.dir);
+  else snprintf(out, len, "%s/domain-%d", ctx->cfg.dir, domain);
+}
+
+static void look(const fuze_ctx *ctx, seen *s) {
+  memset(s, 0, sizeof *s);
+  for (int c = 0; c < 2; c++) {
+    char d[PATH_BYTES], err[FUZE_MSG_LEN] = "";
+    manifest_dir(ctx, c, ctx->plan.domain[ctx->rank], d, sizeof d);
+    s->rc[c] = fuze__manifest_read(d, &s->man[c], err);
+    if (s->rc[c] && s->rc[c] != FUZE_ERR_NOT_FOUND) {
+      s->rc[c] = FUZE_ERR_CORRUPT;
+      snprintf(s->why[c], sizeof s->why[c], "%.199s", err);
+    }
+  }
+  char dir[PATH_BYTES];
+  my_dir(ctx, dir, sizeof dir);
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    unsigned long long ep;
+    char tail[8] = "";
+    if (sscanf(e->d_name, "epoch-%llu.h%2s", &ep, tail) != 2 || strcmp(tail, "5")) continue;
+    s->nfiles++;
+    /* Keep the SEEN_FILES newest, sorted. */
+    int n = s->nfiles - 1 < SEEN_FILES ? s->nfiles - 1 : SEEN_FILES, at = n;
+    while (at > 0 && s->files[at - 1] < ep) at--;
+    if (at >= SEEN_FILES) continue;
+    for (int x = (n < SEEN_FILES ? n : SEEN_FILES - 1); x > at; x--) s->files[x] = s->files[x - 1];
+    s->files[at] = ep;
+  }
+  if (d) closedir(d);
+}
+
+static void add_cand(cand *c, int *n, int cap, uint64_t epoch, int64_t calls) {
+  for (int x = 0; x < *n; x++)
+    if (c[x].epoch == epoch) {
+      if (c[x].calls < 0) c[x].calls = calls;
+      return;
+    }
+  int at = *n;
+  while (at > 0 && c[at - 1].epoch < epoch) at--;
+  if (at >= cap) return;
+  if (*n < cap) (*n)++;
+  for (int x = *n - 1; x > at; x--) c[x] = c[x - 1];
+  c[at] = (cand){epoch, calls};
+}
+
+#define MAX_CANDS 8
+
+/* Two running jobs in one dir would overwrite each other's epochs (and the
+ * second would restart from the first's): every rank holds an exclusive
+ * flock on DIR/domain-<D>/rank-<R>/lock until fuze_finalize. */
+static int lock_dir(fuze_ctx *ctx, const char *dir) {
+  char path[PATH_BYTES + 8], who[256] = "";
+  snprintf(path, sizeof path, "%s/lock", dir);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return CTX_ERR(ctx, FUZE_ERR_IO, "fuze_init: cannot create %s: %s", path, strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB)) {
+    int e = errno;
+    ssize_t n = read(fd, who, sizeof who - 1);
+    who[n > 0 ? n : 0] = 0;
+    who[strcspn(who, "\n")] = 0;
+    close(fd);
+    if (e == EWOULDBLOCK)
+      return CTX_ERR(ctx, FUZE_ERR_CONFIG, "fuze_init: dir=%s is in use by another running job "
+                     "(%s holds %s); each job needs its own dir", ctx->cfg.dir,
+                     who[0] ? who : "a process", path);
+    return CTX_ERR(ctx, FUZE_ERR_IO, "fuze_init: cannot lock %s: %s", path, strerror(e));
+  }
+  char host[128] = "";
+  gethostname(host, sizeof host - 1);
+  int n = snprintf(who, sizeof who, "pid %ld on %s, rank %d\n", (long)getpid(), host, ctx->rank);
+  if (ftruncate(fd, 0) == 0 && pwrite(fd, who, (size_t)n, 0) < 0) { /* informative only */ }
+  ctx->dir_lock = fd + 1;
+  return FUZE_SUCCESS;
+}
+
+void fuze__persist_close(fuze_ctx *ctx) {
+  if (ctx->aw) {
+    if (ctx->aw->running) pthread_join(ctx->aw->th, NULL);
+    snapshot_free(&ctx->aw->m);
+    free(ctx->aw->arena);
+    free(ctx->aw);
+    ctx->aw = NULL;
+  }
+  if (ctx->dir_lock > 0) close(ctx->dir_lock - 1); /* releases the flock */
+  ctx->dir_lock = 0;
+}
+
 int fuze__persist_init(fuze_ctx *ctx) {
   if (!ctx->cfg.dir[0]) return FUZE_SUCCESS;
   fuze__kill_disarm(ctx);
-  fuze_manifest man;
-  memset(&man, 0, sizeof man);
-  int rc = FUZE_SUCCESS;
-  if (ctx->rank == 0) {
-    char err[FUZE_MSG_LEN] = "";
-    rc = mkdir_p(ctx->cfg.dir, ctx->msg);
-    if (!rc) {
-      rc = fuze__manifest_read(ctx->cfg.dir, &man, err);
-      if (rc == FUZE_ERR_NOT_FOUND) {
-        man.ncomplete = 0;
-        man.job_id = new_job_id();
-        rc = FUZE_SUCCESS;
-      } else if (rc) {
-        CTX_ERR(ctx, rc, "fuze_init: dir=%s: %s", ctx->cfg.dir, err);
-      }
-    }
-  }
-  if ((rc = fuze__agree(&ctx->net, rc))) return rc;
-  if ((rc = FUZE_MPI(ctx->msg, MPI_Bcast(&man, (int)sizeof man, MPI_BYTE, 0, ctx->net.comm))))
-    return rc;
-  ctx->job_id = man.job_id;
-  if (man.ncomplete &&
-      (man.ranks != ctx->size || man.f != ctx->plan.f || man.spares != ctx->plan.spares ||
-       man.code != ctx->cfg.code || man.mode != ctx->cfg.mode))
-    return fuze__agree(&ctx->net, CTX_ERR(ctx, FUZE_ERR_CONFIG,
-                       "fuze_init: dir=%s holds a checkpoint of a job with %d ranks, faults=%d, "
-                       "spares=%d, code=%s; this job has %d ranks, faults=%d, spares=%d, code=%s "
-                       "(use the same geometry, or another dir)", ctx->cfg.dir, man.ranks, man.f,
-                       man.spares, fuze__code_label(man.code, man.mode), ctx->size, ctx->plan.f,
-                       ctx->plan.spares, fuze__code_label(ctx->cfg.code, ctx->cfg.mode)));
+  /* Every rank makes its directory (on node-local storage the top one too). */
   char dir[PATH_BYTES];
   my_dir(ctx, dir, sizeof dir);
-  if ((rc = fuze__agree(&ctx->net, mkdir_p(dir, ctx->msg)))) return rc;
-  if (!man.ncomplete) {
-    prune(ctx, NULL, 0); /* files of a run that never completed an epoch */
+  int rc = fuze__agree(&ctx->net, mkdir_p(dir, ctx->msg));
+  if (rc) return rc;
+  if ((rc = fuze__agree(&ctx->net, lock_dir(ctx, dir)))) return rc;
+  if (ctx->cfg.restart_never) {
+    /* An explicit fresh start: this job's epochs replace whatever is there,
+     * so the old manifest copies go first (an old epoch must never be taken
+     * for this job's), then each rank's old epoch files. */
+    for (int c = 0; c < 2; c++) {
+      if (c == 0 ? ctx->rank != 0 : domain_leader(ctx) != ctx->rank) continue;
+      char d[PATH_BYTES], p[PATH_BYTES + 16];
+      manifest_dir(ctx, c, ctx->plan.domain[ctx->rank], d, sizeof d);
+      snprintf(p, sizeof p, "%s/manifest", d);
+      if (unlink(p) && errno != ENOENT)
+        rc = CTX_ERR(ctx, FUZE_ERR_IO, "fuze_init: restart=never: cannot delete %s: %s", p,
+                     strerror(errno));
+    }
+    if ((rc = fuze__agree(&ctx->net, rc))) return rc;
+    prune(ctx, NULL, 0);
+    uint64_t job = ctx->rank == 0 ? new_job_id() : 0;
+    if ((rc = FUZE_MPI(ctx->msg, MPI_Bcast(&job, 1, MPI_UINT64_T, 0, ctx->net.comm)))) return rc;
+    ctx->job_id = job;
+    if (ctx->rank == 0 && ctx->cfg.verbose)
+      printf("fuze: restart=never: starting afresh in %s\n", ctx->cfg.dir);
     return FUZE_SUCCESS;
   }
-  char first[FUZE_MSG_LEN] = "";
+  seen me, *all = malloc(sizeof *all * (size_t)ctx->size);
+  look(ctx, &me);
+  rc = all ? FUZE_SUCCESS : FUZE_NOMEM(ctx->msg, "fuze_init");
+  if ((rc = fuze__agree(&ctx->net, rc))) {
+    free(all);
+    return rc;
+  }
+  if ((rc = FUZE_MPI(ctx->msg, MPI_Allgather(&me, (int)sizeof me, MPI_BYTE, all, (int)sizeof me,
+                                             MPI_BYTE, ctx->net.comm)))) {
+    free(all);
+    return rc;
+  }
+  /* The same verdict on every rank from the same table. */
+  cand cands[MAX_CANDS];
+  int ncand = 0, nvalid = 0, ncorrupt = 0, nfiles = 0, from_files = 0;
+  const fuze_manifest *ref = NULL;
+  int ref_rank = -1, ref_copy = 0;
+  char corrupt[FUZE_MSG_LEN] = "";
+  for (int r = 0; r < ctx->size && !rc; r++) {
+    nfiles += all[r].nfiles;
+    for (int c = 0; c < 2 && !rc; c++) {
+      if (all[r].rc[c] == FUZE_ERR_CORRUPT) {
+        /* Count a copy once, not once per rank that sees it. */
+        int dup = 0;
+        for (int q = 0; q < r; q++)
+          dup |= all[q].rc[c] == FUZE_ERR_CORRUPT &&
+                 (c == 0 || ctx->plan.domain[q] == ctx->plan.domain[r]);
+        if (!dup && !ncorrupt++)
+          snprintf(corrupt, sizeof corrupt, "%s (seen by rank %d)", all[r].why[c], r);
+        continue;
+      }
+      if (all[r].rc[c]) continue;
+      const fuze_manifest *m = &all[r].man[c];
+      nvalid++;
+      if (!ref) {
+        ref = m, ref_rank = r, ref_copy = c;
+      } else if (m->job_id != ref->job_id) {
+        char a[PATH_BYTES], b[PATH_BYTES];
+        manifest_dir(ctx, ref_copy, ctx->plan.domain[ref_rank], a, sizeof a);
+        manifest_dir(ctx, c, ctx->plan.domain[r], b, sizeof b);
+        rc = CTX_ERR(ctx, FUZE_ERR_CORRUPT, "fuze_init: dir=%s holds manifests of two jobs: job "
+                     "%016llx in %s/manifest (seen by rank %d) and job %016llx in %s/manifest "
+                     "(seen by rank %d); each job needs its own dir", ctx->cfg.dir,
+                     (unsigned long long)ref->job_id, a, ref_rank, (unsigned long long)m->job_id,
+                     b, r);
+      }
+      for (int x = 0; x < m->ncomplete; x++)
+        add_cand(cands, &ncand, MAX_CANDS, m->complete[x], m->ckpt_calls[x]);
+    }
+  }
+  fuze_manifest man;
+  memset(&man, 0, sizeof man);
+  if (ref) man = *ref;
+  if (!rc && ref && ncand &&
+      (man.ranks != ctx->size || man.f != ctx->plan.f || man.spares != ctx->plan.spares ||
+       man.code != ctx->cfg.code || man.mode != ctx->cfg.mode))
+    rc = CTX_ERR(ctx, FUZE_ERR_CONFIG,
+                 "fuze_init: dir=%s holds a checkpoint of a job with %d ranks, faults=%d, "
+                 "spares=%d, code=%s; this job has %d ranks, faults=%d, spares=%d, code=%s "
+                 "(use the same geometry, or another dir)", ctx->cfg.dir, man.ranks, man.f,
+                 man.spares, fuze__code_label(man.code, man.mode), ctx->size, ctx->plan.f,
+                 ctx->plan.spares, fuze__code_label(ctx->cfg.code, ctx->cfg.mode));
+  if (!rc && !ncand && nfiles) {
+    /* Epoch files but no manifest naming a complete epoch: the files say
+     * what there is. Never a silent fresh start over another run's data. */
+    from_files = 1;
+    for (int r = 0; r < ctx->size; r++)
+      for (int x = 0; x < all[r].nfiles && x < SEEN_FILES; x++)
+        add_cand(cands, &ncand, MAX_CANDS, all[r].files[x], -1);
+    if (ctx->rank == 0) {
+      fprintf(stderr, "fuze: dir=%s: %s, but %d rank file%s of epoch%s", ctx->cfg.dir,
+              ncorrupt ? "every manifest copy is damaged" : "no manifest", nfiles,
+              nfiles > 1 ? "s" : "", ncand > 1 ? "s" : "");
+      for (int x = 0; x < ncand; x++)
+        fprintf(stderr, "%s %llu", x ? "," : "", (unsigned long long)cands[x].epoch);
+      fprintf(stderr, " are there: restarting from the newest epoch they can restore and "
+              "writing the manifest again%s%s\n", ncorrupt ? "; damaged: " : "", corrupt);
+      fflush(stderr);
+    }
+  } else if (!rc && ncorrupt && ctx->rank == 0) {
+    fprintf(stderr, "fuze: dir=%s: %d damaged manifest cop%s ignored and written again: %s\n",
+            ctx->cfg.dir, ncorrupt, ncorrupt > 1 ? "ies" : "y", corrupt);
+    fflush(stderr);
+  }
+  if (!rc && !ncand && ncorrupt)
+    rc = CTX_ERR(ctx, FUZE_ERR_CORRUPT, "fuze_init: dir=%s: the manifest is damaged and no rank "
+                 "file is left to rebuild it from: %s", ctx->cfg.dir, corrupt);
+  free(all);
+  if ((rc = fuze__agree(&ctx->net, rc))) return rc;
+  if (!ncand) { /* nothing of fuze's there: a fresh start */
+    uint64_t job = ctx->rank == 0 ? new_job_id() : 0;
+    if ((rc = FUZE_MPI(ctx->msg, MPI_Bcast(&job, 1, MPI_UINT64_T, 0, ctx->net.comm)))) return rc;
+    ctx->job_id = job;
+    prune(ctx, NULL, 0); /* temporaries of a run that never completed a file */
+    return FUZE_SUCCESS;
+  }
+  /* Newest first; an older one only when a newer is unrecoverable, and the
+   * error names every epoch tried. */
+  char tried[FUZE_MSG_LEN] = "";
+  size_t tl = 0;
   int first_rc = 0;
-  for (int idx = 0; idx < man.ncomplete; idx++) {
-    rc = restart_from(ctx, &man, idx);
+  for (int idx = 0; idx < ncand; idx++) {
+    rc = restart_from(ctx, from_files ? 0 : man.job_id, cands, ncand, idx);
     if (!rc) {
       if (idx > 0 && ctx->rank == 0)
         fprintf(stderr, "fuze: restarted from the older epoch %llu because %s\n",
-                (unsigned long long)man.complete[idx], first);
+                (unsigned long long)cands[idx].epoch, tried);
       return FUZE_RESTARTED;
     }
     if (rc != FUZE_ERR_UNRECOVERABLE) return rc;
-    if (!first_rc) {
-      first_rc = rc;
-      snprintf(first, sizeof first, "%s", ctx->msg);
-    }
+    if (!first_rc) first_rc = rc;
+    if (tl < sizeof tried - 1)
+      tl += (size_t)snprintf(tried + tl, sizeof tried - tl, "%s%s", tl ? "; " : "", ctx->msg);
   }
-  return fuze__error(ctx->msg, first_rc, "%s", first);
+  if (from_files)
+    return fuze__error(ctx->msg, FUZE_ERR_CORRUPT, "restart: dir=%s has no usable manifest but "
+                       "holds rank files that restore no epoch: %s (to start afresh, move the "
+                       "directory away)", ctx->cfg.dir, tried);
+  return fuze__error(ctx->msg, first_rc, "restart: dir=%s: no complete epoch can be restored: %s",
+                     ctx->cfg.dir, tried);
 }
