@@ -228,15 +228,19 @@ static void verify_keys(void) {
 static void canonical(void) {
   const char *cases[][2] = {
     {NULL, "faults=1;spares=0;domain=node;code=rs;recovery=rollback;chunk=65536;capacity=256;"
-           "sync=op;lock=shared;shm=auto;persist_every=1;verify_every=0;verbose=0"},
+           "sync=op;lock=shared;shm=auto;persist_every=1;verify_every=0;verbose=0;persist=sync;"
+           "restart=auto"},
     {"faults=3, spares=2; domain=4;block=7;code=byzantine;recovery=forward;chunk=128;capacity=16;"
      "sync=batch;lock=exclusive;shm=off;dir=/x/y;persist_every=2;verify_every=3;verbose=2;"
-     "inject=wipe:ranks=1+2:at=checkpoint:3;inject=kill:rank=0:at=checkpoint:5:phase=sent",
+     "inject=wipe:ranks=1+2:at=checkpoint:3;inject=kill:rank=0:at=checkpoint:5:phase=sent;"
+     "persist=async;restart=never",
      "faults=3;spares=2;domain=4;block=7;code=byzantine;recovery=forward;chunk=128;capacity=16;"
      "sync=batch;lock=exclusive;shm=off;dir=/x/y;persist_every=2;verify_every=3;"
-     "inject=wipe:ranks=1+2:at=checkpoint:3/kill:rank=0:at=checkpoint:5:phase=sent;verbose=2"},
+     "inject=wipe:ranks=1+2:at=checkpoint:3:phase=before/kill:rank=0:at=checkpoint:5:phase=sent;"
+     "verbose=2;persist=async;restart=never"},
     {"domain=rank;code=xor;faults=1", "faults=1;spares=0;domain=rank;code=xor;recovery=rollback;"
-     "chunk=65536;capacity=256;sync=op;lock=shared;shm=auto;persist_every=1;verify_every=0;verbose=0"}};
+     "chunk=65536;capacity=256;sync=op;lock=shared;shm=auto;persist_every=1;verify_every=0;verbose=0;"
+     "persist=sync;restart=auto"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     fuze_config c, back;
     char buf[4096], again[4096];

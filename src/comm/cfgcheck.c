@@ -119,7 +119,9 @@ int fuze__config_compare(fuze_net *net, const fuze_config *cfg) {
   uint64_t *recs = malloc(sizeof rec * (size_t)net->size);
   for (int k = 0; k < FUZE_KEY_COUNT && text; k++)
     rec[k] = SKIPPED(k) ? 0 : fnv1a(fuze__config_text(cfg, k, text, FUZE_CONFIG_TEXT_MAX));
-  rec[FUZE_KEY_COUNT] = cfg->env_keys;
+  rec[FUZE_KEY_COUNT] = 0; /* bit k: key k's value came from FUZE_<KEY> */
+  for (int k = 0; k < FUZE_KEY_COUNT; k++)
+    if (cfg->source[k] == FUZE_SOURCE_ENV) rec[FUZE_KEY_COUNT] |= 1ull << k;
   int rc = fuze__agree(net, text && recs ? FUZE_SUCCESS : FUZE_NOMEM(net->msg, "fuze_init: config check"));
   if (!rc) rc = fuze__allgather_u64(net, net->comm, rec, REC, recs);
   int first = -1;

@@ -151,17 +151,12 @@ static int set_key(fuze_config *cfg, const char *key, const char *val, char *msg
                      fuze__name_list(&fuze__names_key, ", ", known, sizeof known));
 }
 
-/* Remember where key's value came from, and inject='s text as written. */
+/* Remember where key's value came from (fuze_config_source, and the
+ * environment variable named when ranks differ). */
 static int note_source(fuze_config *cfg, const char *key, const char *val, int source, char *msg) {
+  (void)val, (void)msg;
   int k = fuze__name_value(&fuze__names_key, key);
-  if (k < 0 || k >= FUZE_KEY_COUNT) return FUZE_SUCCESS;
-  cfg->source[k] = (unsigned char)source;
-  if (k != FUZE_KEY_INJECT) return FUZE_SUCCESS;
-  size_t used = strlen(cfg->inject_text), add = strlen(val) + (used ? 1 : 0);
-  if (used + add >= sizeof cfg->inject_text)
-    return fuze__error(msg, FUZE_ERR_CONFIG, "config: the inject= values together are longer "
-                       "than %zu characters", sizeof cfg->inject_text - 1);
-  snprintf(cfg->inject_text + used, sizeof cfg->inject_text - used, "%s%s", used ? "/" : "", val);
+  if (k >= 0 && k < FUZE_KEY_COUNT) cfg->source[k] = (unsigned char)source;
   return FUZE_SUCCESS;
 }
 
@@ -173,11 +168,7 @@ static int apply_env(fuze_config *cfg, char *msg) {
     for (size_t j = 0; key[j]; j++) var[5 + j] = (char)toupper(key[j]);
     const char *val = getenv(var);
     if (!val) continue;
-    if (fuze__names_key.rows[i].value == FUZE_KEY_INJECT) {
-      cfg->ninject = 0;
-      cfg->inject_text[0] = 0;
-    }
-    cfg->env_keys |= 1u << fuze__names_key.rows[i].value;
+    if (fuze__names_key.rows[i].value == FUZE_KEY_INJECT) cfg->ninject = 0;
     int rc = set_key(cfg, key, val, msg);
     if (!rc) rc = note_source(cfg, key, val, FUZE_SOURCE_ENV, msg);
     if (rc) return fuze__error(msg, rc, "%s (from environment variable %s)", fuze__thread_msg(), var);

@@ -56,12 +56,10 @@ typedef struct fuze_config {
   int verify_every;      /* fuze_verify after every K-th checkpoint commits, 0 = never */
   int ninject;
   fuze_inject_spec inject[FUZE_MAX_INJECT];
-  unsigned env_keys;     /* bit FUZE_KEY_x: the value came from environment variable FUZE_X */
-  /* For fuze_config_string: where each key's value came from (enum
-   * fuze_config_source, indexed by enum fuze_config_key) and the inject=
-   * values as written ('/'-joined when the string repeats the key). */
+  /* Where each key's value came from (enum fuze_config_source, indexed by
+   * enum fuze_config_key): fuze_config_source, and the FUZE_<KEY> variable
+   * named when ranks differ. */
   unsigned char source[FUZE_KEY_COUNT];
-  char inject_text[FUZE_INJECT_VALUE_MAX];
 } fuze_config;
 
 enum fuze_config_source { FUZE_SOURCE_DEFAULT = 0, FUZE_SOURCE_CONFIG, FUZE_SOURCE_ENV };
