@@ -17,6 +17,37 @@
  *   code on every rank.
  * - The library never calls MPI_Abort() or exit().
  * - Handles are owned by the context; fuze_finalize() frees them all.
+ *
+ * Threads. fuze_init() records MPI's thread level (MPI_Query_thread):
+ * - MPI_THREAD_MULTIPLE: any thread may call fuze. Local calls (stack and
+ *   map operations, fuze_flush, fuze_get_stats, fuze_fused_info,
+ *   fuze_stored_count, fuze_verify_last) may run at once from several
+ *   threads. Operations on different structures proceed in parallel in their
+ *   primary-side work (hash index, slots, undo log, deltas); their encoding
+ *   and one-sided MPI calls are serialised per context. Operations on one
+ *   structure from several threads are serialised by the structure's mutex:
+ *   each is atomic, in some order. Never corrupt.
+ * - MPI_THREAD_SERIALIZED: the same calls from several threads are allowed
+ *   and fuze serialises its own MPI calls (across contexts too); the
+ *   application must not call MPI itself while a fuze call runs in another
+ *   thread.
+ * - MPI_THREAD_FUNNELED or MPI_THREAD_SINGLE: only the thread that called
+ *   fuze_init() may call fuze; a call from another thread does nothing and
+ *   returns FUZE_ERR_STATE (message in that thread's fuze_last_error(NULL)).
+ * - Collective calls (fuze_protect, fuze_unprotect, *_create, fuze_checkpoint,
+ *   fuze_recover, fuze_verify, fuze_inject*, fuze_finalize) come from one
+ *   thread at a time per context, in the same order on every rank. A
+ *   collective call waits until no local call on the context is in progress
+ *   and local calls wait while it runs, so a checkpoint commits exactly the
+ *   operations that returned before it. A collective call entered while
+ *   another thread of the rank is inside one on the same context returns
+ *   FUZE_ERR_STATE at once on that rank only (it is not entered, the other
+ *   ranks are not told). fuze_finalize() must be the last call of every
+ *   thread on the context. The application must not write a protected array
+ *   while a collective call runs (it reads or restores it).
+ * - fuze_last_error(NULL) is per thread and always the calling thread's own
+ *   last message; fuze_last_error(ctx) is the context's last message from
+ *   any thread.
  */
 #ifndef FUZE_H
 #define FUZE_H

@@ -8,6 +8,7 @@
 #include "core/pfile.h"
 #include "data/array.h"
 #include "data/fused.h"
+#include "data/threads.h"
 #include "proto/checkpoint.h"
 #include "proto/inject.h"
 #include "proto/persist.h"
@@ -120,8 +121,8 @@ int fuze__protect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name,
   return rc;
 }
 
-int fuze_protect(fuze_ctx *ctx, const char *name, void *base, size_t count,
-                 MPI_Datatype type, fuze_array **array) {
+static int protect_call(fuze_ctx *ctx, const char *name, void *base, size_t count,
+                        MPI_Datatype type, fuze_array **array) {
   int rc = fuze__check_ctx(ctx, "fuze_protect");
   if (rc) return rc;
   fuze_ctl c = {.op = FUZE_OP_PROTECT};
@@ -130,9 +131,7 @@ int fuze_protect(fuze_ctx *ctx, const char *name, void *base, size_t count,
   return fuze__protect_collective(ctx, &c, name, base, count, type, array);
 }
 
-int fuze_stored_count(fuze_ctx *ctx, const char *name, size_t *count) {
-  int rc = fuze__check_ctx(ctx, "fuze_stored_count");
-  if (rc) return rc;
+static int stored_count_call(fuze_ctx *ctx, const char *name, size_t *count) {
   if (!name || !count) return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_stored_count: NULL name or count");
   if (!ctx->restore)
     return CTX_ERR(ctx, FUZE_ERR_NOT_FOUND, "fuze_stored_count('%s'): no restarted epoch (the "
@@ -147,7 +146,7 @@ int fuze_stored_count(fuze_ctx *ctx, const char *name, size_t *count) {
   return FUZE_SUCCESS;
 }
 
-int fuze_checkpoint(fuze_ctx *ctx) {
+static int checkpoint_call(fuze_ctx *ctx) {
   int rc = fuze__check_ctx(ctx, "fuze_checkpoint");
   if (rc) return rc;
   fuze_ctl c = {.op = FUZE_OP_CHECKPOINT};
@@ -155,7 +154,7 @@ int fuze_checkpoint(fuze_ctx *ctx) {
   return fuze__checkpoint_collective(ctx);
 }
 
-int fuze_recover(fuze_ctx *ctx) {
+static int recover_call(fuze_ctx *ctx) {
   int rc = fuze__check_ctx(ctx, "fuze_recover");
   if (rc) return rc;
   fuze_ctl c = {.op = FUZE_OP_RECOVER};
@@ -163,7 +162,7 @@ int fuze_recover(fuze_ctx *ctx) {
   return fuze__recover_if_lost(ctx);
 }
 
-int fuze_verify(fuze_ctx *ctx, fuze_verify_report *report) {
+static int verify_call(fuze_ctx *ctx, fuze_verify_report *report) {
   int rc = fuze__check_ctx(ctx, "fuze_verify");
   if (rc) return rc;
   fuze_ctl c = {.op = FUZE_OP_VERIFY};
@@ -173,7 +172,12 @@ int fuze_verify(fuze_ctx *ctx, fuze_verify_report *report) {
 
 int fuze_flush(fuze_ctx *ctx) {
   int rc = fuze__check_ctx(ctx, "fuze_flush");
-  return rc ? rc : fuze__fobjs_flush(ctx);
+  if (rc || (rc = fuze__local_enter(ctx, "fuze_flush"))) return rc;
+  fuze__send_lock(ctx);
+  rc = fuze__fobjs_flush(ctx);
+  fuze__send_unlock(ctx);
+  fuze__local_leave(ctx);
+  return rc;
 }
 
 static int validate_create(fuze_ctx *ctx, const fuze_ctl *c, const char *name, int kind, size_t kb,
@@ -224,14 +228,31 @@ int fuze__create_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name, 
   return rc;
 }
 
-static int create_entry(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_t nb,
-                        fuze_fobj **out) {
+static int create_call(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_t nb,
+                       fuze_fobj **out) {
   int rc = fuze__check_ctx(ctx, kind == FUZE_FOBJ_MAP ? "fuze_map_create" : "fuze_stack_create");
   if (rc) return rc;
   fuze_ctl c = {.op = FUZE_OP_CREATE, .n = kind, .a = kb, .b = nb};
   if (ctx->rank == 0 && name) snprintf(c.name, sizeof c.name, "%s", name);
   if ((rc = fuze__ctl_send(ctx, &c))) return rc;
   return fuze__create_collective(ctx, &c, name, kb, nb, out);
+}
+
+/* Collective calls run one at a time per context, with no local call in
+ * progress (data/threads.h). */
+#define COLLECTIVE(ctx, fn, call)                   \
+  do {                                              \
+    int rc_ = fuze__check_ctx((ctx), (fn));         \
+    if (rc_ || (rc_ = fuze__coll_enter((ctx), (fn)))) return rc_; \
+    rc_ = (call);                                   \
+    fuze__coll_leave(ctx);                          \
+    return rc_;                                     \
+  } while (0)
+
+static int create_entry(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_t nb,
+                        fuze_fobj **out) {
+  COLLECTIVE(ctx, kind == FUZE_FOBJ_MAP ? "fuze_map_create" : "fuze_stack_create",
+             create_call(ctx, name, kind, kb, nb, out));
 }
 
 int fuze_stack_create(fuze_ctx *ctx, const char *name, size_t elem_size, fuze_stack **stack) {
@@ -249,7 +270,7 @@ int fuze_map_create(fuze_ctx *ctx, const char *name, size_t key_size, size_t val
   return rc;
 }
 
-int fuze_inject_op(fuze_ctx *ctx, int rank, int backups) {
+static int inject_op_call(fuze_ctx *ctx, int rank, int backups) {
   int rc = fuze__check_ctx(ctx, "fuze_inject_op");
   if (rc) return rc;
   fuze_ctl c = {.op = FUZE_OP_INJECT_OP, .a = (uint64_t)(rank < 0 ? UINT64_MAX : (uint64_t)rank),
@@ -264,7 +285,7 @@ static void fill_ranks(fuze_ctl *c, const int *ranks, int nranks) {
   if (nranks > FUZE_MAX_INJECT_RANKS) c->n = -1;
 }
 
-int fuze_inject_at(fuze_ctx *ctx, const int *ranks, int nranks, const char *phase) {
+static int inject_at_call(fuze_ctx *ctx, const int *ranks, int nranks, const char *phase) {
   int rc = fuze__check_ctx(ctx, "fuze_inject_at");
   if (rc) return rc;
   fuze_ctl c = {.op = FUZE_OP_INJECT_AT, .n = nranks};
@@ -276,11 +297,44 @@ int fuze_inject_at(fuze_ctx *ctx, const int *ranks, int nranks, const char *phas
   return fuze__inject_at_collective(ctx, c.ranks, c.n, c.name);
 }
 
-int fuze_inject(fuze_ctx *ctx, const int *ranks, int nranks) {
+static int inject_call(fuze_ctx *ctx, const int *ranks, int nranks) {
   int rc = fuze__check_ctx(ctx, "fuze_inject");
   if (rc) return rc;
   fuze_ctl c = {.op = FUZE_OP_INJECT, .n = nranks};
   if (ctx->rank == 0) fill_ranks(&c, ranks, nranks);
   if ((rc = fuze__ctl_send(ctx, &c))) return rc;
   return fuze__inject_wipe_collective(ctx, c.ranks, c.n);
+}
+
+int fuze_protect(fuze_ctx *ctx, const char *name, void *base, size_t count, MPI_Datatype type,
+                 fuze_array **array) {
+  COLLECTIVE(ctx, "fuze_protect", protect_call(ctx, name, base, count, type, array));
+}
+
+int fuze_checkpoint(fuze_ctx *ctx) { COLLECTIVE(ctx, "fuze_checkpoint", checkpoint_call(ctx)); }
+
+int fuze_recover(fuze_ctx *ctx) { COLLECTIVE(ctx, "fuze_recover", recover_call(ctx)); }
+
+int fuze_verify(fuze_ctx *ctx, fuze_verify_report *report) {
+  COLLECTIVE(ctx, "fuze_verify", verify_call(ctx, report));
+}
+
+int fuze_inject_op(fuze_ctx *ctx, int rank, int backups) {
+  COLLECTIVE(ctx, "fuze_inject_op", inject_op_call(ctx, rank, backups));
+}
+
+int fuze_inject_at(fuze_ctx *ctx, const int *ranks, int nranks, const char *phase) {
+  COLLECTIVE(ctx, "fuze_inject_at", inject_at_call(ctx, ranks, nranks, phase));
+}
+
+int fuze_inject(fuze_ctx *ctx, const int *ranks, int nranks) {
+  COLLECTIVE(ctx, "fuze_inject", inject_call(ctx, ranks, nranks));
+}
+
+int fuze_stored_count(fuze_ctx *ctx, const char *name, size_t *count) {
+  int rc = fuze__check_ctx(ctx, "fuze_stored_count");
+  if (rc || (rc = fuze__local_enter(ctx, "fuze_stored_count"))) return rc;
+  rc = stored_count_call(ctx, name, count);
+  fuze__local_leave(ctx);
+  return rc;
 }
