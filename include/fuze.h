@@ -135,6 +135,20 @@ typedef struct fuze_map fuze_map;
  * @param [out] ctx      the new context (NULL on spare ranks and on error).
  * @param [out] app_comm communicator of the compute ranks (MPI_COMM_NULL on
  *                       spare ranks); the caller frees it with MPI_Comm_free().
+ *                       With spares=0 it is congruent with @p comm (the same
+ *                       ranks in the same order, MPI_Comm_compare gives
+ *                       MPI_CONGRUENT) but a communicator of its own, so the
+ *                       application's messages never mix with fuze's. With
+ *                       spares=S > 0 it holds the ranks of @p comm outside
+ *                       the last S failure domains, in @p comm's order (with
+ *                       domain=rank: every rank but the last S, each keeping
+ *                       its rank). A code that hard-codes MPI_COMM_WORLD
+ *                       adopts spares by passing MPI_COMM_WORLD to fuze_init
+ *                       and then using *app_comm wherever it used
+ *                       MPI_COMM_WORLD (sizes, ranks, decomposition,
+ *                       messages, collectives, sub-communicators), and by
+ *                       letting spare ranks (*app_comm == MPI_COMM_NULL) go
+ *                       straight to MPI_Finalize (README "Communicators").
  *
  * Persistence (dir=PATH): every persisted epoch is written as one HDF5 file
  * per rank under PATH/domain-<D>/rank-<R>/ and becomes complete when
