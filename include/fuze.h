@@ -188,6 +188,15 @@ FUZE_EXPORT int fuze_finalize(fuze_ctx **ctx);
  * failure before the next checkpoint restores them. Protecting a name again
  * with another base or count re-registers it (collective, same rule).
  *
+ * Lifetime: fuze keeps @p base, it does not copy the buffer's address space.
+ * The buffer must stay valid, at the same address and with at least @p count
+ * elements, until the array is unregistered by fuze_unprotect(), by
+ * fuze_finalize(), or replaced by protecting the same name again: every
+ * collective call may read it (fuze_checkpoint, fuze_verify) or write it (a
+ * recovery restores it, a wipe poisons it). Before freeing or moving a
+ * protected buffer (a std::vector that grows, a reallocated array), call
+ * fuze_unprotect(); protect the new buffer under the same name afterwards.
+ *
  * @param [in]  name   registration name, identical on every rank (<= 63 chars).
  * @param [in]  base   start of the buffer (may be NULL only when count == 0).
  * @param [in]  count  number of elements on this rank (may differ per rank, 0 ok).
@@ -205,6 +214,29 @@ FUZE_EXPORT int fuze_finalize(fuze_ctx **ctx);
 FUZE_EXPORT int fuze_protect(fuze_ctx *ctx, const char *name, void *base, size_t count,
                              MPI_Datatype type, fuze_array **array);
 #endif
+
+/**
+ * @brief Unregister the array @p name. Collective over the application
+ * communicator (same name on every rank, in the same order as the other
+ * collective calls).
+ *
+ * Takes effect at once, on every rank: fuze forgets the buffer (it may be
+ * freed or moved as soon as the call returns) and frees the array's committed
+ * copy, the parity regions every rank hosts for it (its RMA window) and, with
+ * code=byzantine, its replicas. From then on the array is in no epoch: a
+ * recovery, even to the epoch committed before the call, leaves the buffer
+ * alone; the next persisted epoch does not contain it (an epoch persisted
+ * before still does). The name may be protected again at any time, with any
+ * address, count and contents: that is a new registration, encoded at once
+ * (fuze_protect). The fuze_array handle of the array is invalid afterwards.
+ *
+ * @return FUZE_SUCCESS; FUZE_ERR_NOT_FOUND when no array of that name is
+ *         protected (a stack or map name included); FUZE_ERR_ARG (bad name, or
+ *         names differing across ranks); FUZE_ERR_STATE when ranks were lost
+ *         and not yet recovered (call fuze_recover() first); FUZE_ERR_MPI. The
+ *         same code on every rank.
+ */
+FUZE_EXPORT int fuze_unprotect(fuze_ctx *ctx, const char *name);
 
 /**
  * @brief Element count stored for @p name on this rank in the epoch a restart

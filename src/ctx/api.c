@@ -9,6 +9,7 @@
 #include "data/array.h"
 #include "data/fused.h"
 #include "data/threads.h"
+#include "proto/byzantine.h"
 #include "proto/checkpoint.h"
 #include "proto/inject.h"
 #include "proto/persist.h"
@@ -129,6 +130,39 @@ static int protect_call(fuze_ctx *ctx, const char *name, void *base, size_t coun
   if (ctx->rank == 0 && name) snprintf(c.name, sizeof c.name, "%s", name);
   if ((rc = fuze__ctl_send(ctx, &c))) return rc;
   return fuze__protect_collective(ctx, &c, name, base, count, type, array);
+}
+
+/* Unregister an array at once: its window (every rank's hosted parity of
+ * it), committed copy and replicas are freed; later arrays move down one. */
+int fuze__unprotect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name) {
+  int rc = FUZE_SUCCESS;
+  if (!ctx->is_spare && (!name || !*name || strlen(name) >= FUZE_NAME_MAX))
+    rc = CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_unprotect: name must be 1..%d characters", FUZE_NAME_MAX - 1);
+  else if (!ctx->is_spare && strcmp(name, c->name))
+    rc = CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_unprotect: name '%s' on rank %d differs from '%s' on "
+                 "rank 0 (collective calls must be in the same order everywhere)", name, ctx->rank, c->name);
+  if ((rc = fuze__agree(&ctx->net, rc))) return rc;
+  int any = ctx->lost;
+  if ((rc = fuze__max_int(&ctx->net, &any))) return rc;
+  if (any) return CTX_ERR(ctx, FUZE_ERR_STATE, "fuze_unprotect('%s'): ranks were lost; call "
+                          "fuze_recover() or fuze_checkpoint() first", c->name);
+  int x = 0;
+  while (x < ctx->narrays && strcmp(ctx->arrays[x]->name, c->name)) x++;
+  if (x == ctx->narrays)
+    return CTX_ERR(ctx, FUZE_ERR_NOT_FOUND, "fuze_unprotect('%s'): no array of that name is "
+                   "protected (stacks and maps cannot be unprotected)", c->name);
+  fuze__byz_drop_array(ctx, x);
+  fuze__array_free(ctx->arrays[x]); /* MPI_Win_free: collective, as the registration was */
+  memmove(&ctx->arrays[x], &ctx->arrays[x + 1], sizeof *ctx->arrays * (size_t)(ctx->narrays - x - 1));
+  ctx->narrays--;
+  return FUZE_SUCCESS;
+}
+
+static int unprotect_call(fuze_ctx *ctx, const char *name) {
+  fuze_ctl c = {.op = FUZE_OP_UNPROTECT};
+  if (ctx->rank == 0 && name) snprintf(c.name, sizeof c.name, "%s", name);
+  int rc = fuze__ctl_send(ctx, &c);
+  return rc ? rc : fuze__unprotect_collective(ctx, &c, name);
 }
 
 static int stored_count_call(fuze_ctx *ctx, const char *name, size_t *count) {
@@ -337,4 +371,8 @@ int fuze_stored_count(fuze_ctx *ctx, const char *name, size_t *count) {
   rc = stored_count_call(ctx, name, count);
   fuze__local_leave(ctx);
   return rc;
+}
+
+int fuze_unprotect(fuze_ctx *ctx, const char *name) {
+  COLLECTIVE(ctx, "fuze_unprotect", unprotect_call(ctx, name));
 }

@@ -155,6 +155,7 @@ static void serve(fuze_ctx *ctx) {
       case FUZE_OP_CREATE: fuze__create_collective(ctx, &c, c.name, (size_t)c.a, (size_t)c.b, NULL); break;
       case FUZE_OP_FINALIZE: finalize_collective(ctx); return;
       case FUZE_OP_VERIFY: fuze__verify_collective(ctx, NULL); break;
+      case FUZE_OP_UNPROTECT: fuze__unprotect_collective(ctx, &c, c.name); break;
       default: return;
     }
   }

@@ -9,7 +9,7 @@
 
 enum fuze_op {
   FUZE_OP_PROTECT = 1, FUZE_OP_CHECKPOINT, FUZE_OP_RECOVER, FUZE_OP_INJECT, FUZE_OP_INJECT_AT,
-  FUZE_OP_INJECT_OP, FUZE_OP_CREATE, FUZE_OP_FINALIZE, FUZE_OP_VERIFY
+  FUZE_OP_INJECT_OP, FUZE_OP_CREATE, FUZE_OP_FINALIZE, FUZE_OP_VERIFY, FUZE_OP_UNPROTECT
 };
 
 typedef struct fuze_ctl {
@@ -29,6 +29,7 @@ int fuze__ctl_send(fuze_ctx *ctx, fuze_ctl *c);
  * On spare ranks name, base and out are NULL. */
 int fuze__protect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name, void *base,
                              size_t count, MPI_Datatype type, fuze_array **out);
+int fuze__unprotect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name);
 int fuze__create_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name, size_t kb,
                             size_t nb, struct fuze_fobj **out);
 
