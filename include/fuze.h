@@ -200,7 +200,16 @@ FUZE_EXPORT int fuze_finalize(fuze_ctx **ctx);
  * @param [in]  name   registration name, identical on every rank (<= 63 chars).
  * @param [in]  base   start of the buffer (may be NULL only when count == 0).
  * @param [in]  count  number of elements on this rank (may differ per rank, 0 ok).
- * @param [in]  type   a predefined MPI datatype (derived types are refused).
+ * @param [in]  type   the element's MPI datatype: a predefined one, or a derived
+ *                     one (MPI_Type_contiguous, MPI_Type_create_struct of
+ *                     scalars, ...; committed or not) with lower bound 0 whose
+ *                     data lies in [0, extent). fuze protects count * extent
+ *                     bytes from base, padding included, so one registration
+ *                     covers a struct of scalars (cycle, time, dt). fuze keeps
+ *                     its own duplicate of a derived type: the application may
+ *                     free its handle after the call. Persisted as an HDF5
+ *                     opaque type of extent bytes tagged with the type's name
+ *                     (docs/format.md). Other bounds: FUZE_ERR_ARG naming them.
  * @param [out] array  handle owned by the context (may be NULL if not needed).
  * After a restart (fuze_init returned FUZE_RESTARTED) and before the first
  * checkpoint, the stored contents of @p name are copied into the buffer; its

@@ -36,14 +36,26 @@ static int validate_protect(fuze_ctx *ctx, const fuze_ctl *c, const char *name, 
                    "rank 0 (registrations must be in the same order everywhere)", name, ctx->rank, c->name);
   if (!base && count > 0)
     return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): base is NULL but count is %zu", name, count);
-  if (!is_predefined(type))
-    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): type must be a predefined MPI datatype "
-                   "(derived or null types are not supported)", name);
+  if (type == MPI_DATATYPE_NULL)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): type is MPI_DATATYPE_NULL", name);
   int sz;
   int rc = FUZE_MPI(ctx->msg, MPI_Type_size(type, &sz));
   if (rc) return rc;
   if (sz <= 0) return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): type has size %d", name, sz);
-  *elem = (size_t)sz;
+  /* An element is the type's extent: a derived type (a struct of scalars, a
+   * contiguous or vector type) is protected as count * extent bytes from
+   * base, gaps (padding) included, so its data must lie in [0, extent). */
+  MPI_Aint lb = 0, ext = 0, tlb = 0, text = 0;
+  if ((rc = FUZE_MPI(ctx->msg, MPI_Type_get_extent(type, &lb, &ext))) ||
+      (rc = FUZE_MPI(ctx->msg, MPI_Type_get_true_extent(type, &tlb, &text))))
+    return rc;
+  if (lb != 0 || ext <= 0 || tlb < 0 || tlb + text > ext)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): the datatype has lower bound %ld, extent "
+                   "%ld and its data at [%ld, %ld); fuze protects count * extent bytes from base, "
+                   "so the data must lie in [0, extent) with lower bound 0 (for a struct, set the "
+                   "bounds with MPI_Type_create_resized(type, 0, sizeof(struct), &resized))",
+                   name, (long)lb, (long)ext, (long)tlb, (long)(tlb + text));
+  *elem = (size_t)ext;
   return FUZE_SUCCESS;
 }
 
@@ -107,11 +119,25 @@ int fuze__protect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name,
   }
   a->base = ctx->is_spare ? NULL : base;
   a->count = ctx->is_spare ? 0 : count;
+  if (a->type_owned) FUZE_MPI_TEARDOWN(MPI_Type_free(&a->type));
+  a->type_owned = 0;
   a->type = ctx->is_spare ? MPI_BYTE : type;
+  if (!ctx->is_spare && !is_predefined(type)) { /* the application may free its handle */
+    char tname[MPI_MAX_OBJECT_NAME] = "";
+    int len = 0;
+    rc = FUZE_MPI(ctx->msg, MPI_Type_get_name(type, tname, &len));
+    if (!rc) rc = FUZE_MPI(ctx->msg, MPI_Type_dup(type, &a->type));
+    if (!rc) {
+      a->type_owned = 1;
+      rc = FUZE_MPI(ctx->msg, MPI_Type_set_name(a->type, tname)); /* not "Dup ..." */
+    } else {
+      a->type = MPI_BYTE;
+    }
+  }
   a->elem = elem;
   a->bytes = a->count * elem;
-  a->shadow = calloc(a->bytes ? a->bytes : 1, 1);
-  rc = a->shadow ? FUZE_SUCCESS : CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_protect('%s'): out of memory", c->name);
+  a->shadow = rc ? NULL : calloc(a->bytes ? a->bytes : 1, 1);
+  rc = rc ? rc : a->shadow ? FUZE_SUCCESS : CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_protect('%s'): out of memory", c->name);
   if ((rc = fuze__agree(&ctx->net, rc)) || (rc = fuze__array_layout(ctx, a))) return rc;
   rc = fuze__agree(&ctx->net, fuze__arrays_send(ctx, &a, 1, 0));
   if (!rc) {

@@ -28,8 +28,9 @@ struct fuze_array {
   char name[FUZE_NAME_MAX];
   /* Registration: what a replacement process knows. */
   void *base;
-  size_t count, elem, bytes;
-  MPI_Datatype type;
+  size_t count, elem, bytes;  /* elem: the datatype's extent */
+  MPI_Datatype type;          /* a derived type is fuze's own dup (type_owned) */
+  int type_owned;
   /* Committed copy of this rank's bytes (NULL when lost or bytes == 0). */
   unsigned char *shadow;
   /* Bytes of every rank (all ranks of the world; 0 for spares). */
