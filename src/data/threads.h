@@ -1,8 +1,8 @@
 /* threads: what lets several threads of a rank call fuze on one context
  * (docs/design.md, "Threads").
  *
- * Three locks, always taken in this order:
- *   ctx->gate   (rwlock)  local calls (stack, map, fuze_flush, statistics)
+ * Three locks (ctx->locks, data/threads.c), always taken in this order:
+ *   the gate    (rwlock)  local calls (stack, map, fuze_flush, statistics)
  *                         hold it shared; collective calls hold it exclusive,
  *                         so a collective never sees a half-done operation and
  *                         an operation never sees a collective's state change.
@@ -10,7 +10,7 @@
  *                         undo log, count, seq): operations on one structure
  *                         from several threads are serialised. Recursive, so
  *                         that fuze_map_foreach's callback may read the map.
- *   *ctx->send  (mutex)   the sending state shared by every structure of the
+ *   the send lock (mutex)   the sending state shared by every structure of the
  *                         context (the stage, pending flushes, sync=batch
  *                         buffers, the capacity queues, byte counters, the
  *                         fault-injection hook) and every transport call of a
