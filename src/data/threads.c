@@ -65,24 +65,31 @@ static int thread_allowed(fuze_ctx *ctx, const char *fn) {
                  "several threads", fn, level_name(ctx->thread_level), ctx->rank);
 }
 
+/* Below MPI_THREAD_SERIALIZED only fuze_init's thread gets past
+ * thread_allowed, so nothing runs concurrently and no lock is taken (a
+ * single-threaded code pays one pthread_equal per call). */
+static int threaded(const fuze_ctx *ctx) { return ctx->thread_level >= MPI_THREAD_SERIALIZED; }
+
 int fuze__local_enter(fuze_ctx *ctx, const char *fn) {
   int rc = thread_allowed(ctx, fn);
   if (rc) return rc;
-  pthread_rwlock_rdlock(&ctx->locks->gate);
+  if (threaded(ctx)) pthread_rwlock_rdlock(&ctx->locks->gate);
   return FUZE_SUCCESS;
 }
 
-void fuze__local_leave(fuze_ctx *ctx) { pthread_rwlock_unlock(&ctx->locks->gate); }
+void fuze__local_leave(fuze_ctx *ctx) {
+  if (threaded(ctx)) pthread_rwlock_unlock(&ctx->locks->gate);
+}
 
 int fuze__op_enter(fuze_fobj *f, const char *fn) {
   int rc = fuze__local_enter(f->ctx, fn);
   if (rc) return rc;
-  pthread_mutex_lock(&f->mu);
+  if (threaded(f->ctx)) pthread_mutex_lock(&f->mu);
   return FUZE_SUCCESS;
 }
 
 void fuze__op_leave(fuze_fobj *f) {
-  pthread_mutex_unlock(&f->mu);
+  if (threaded(f->ctx)) pthread_mutex_unlock(&f->mu);
   fuze__local_leave(f->ctx);
 }
 
@@ -96,17 +103,22 @@ int fuze__coll_enter(fuze_ctx *ctx, const char *fn) {
                    "time, in the same order on every rank", fn, ctx->rank, other ? other : "?");
   }
   __atomic_store_n(&ctx->coll_fn, fn, __ATOMIC_RELEASE);
-  pthread_rwlock_wrlock(&ctx->locks->gate);
+  if (threaded(ctx)) pthread_rwlock_wrlock(&ctx->locks->gate);
   if (ctx->thread_level == MPI_THREAD_SERIALIZED) pthread_mutex_lock(ctx->locks->send);
   return FUZE_SUCCESS;
 }
 
 void fuze__coll_leave(fuze_ctx *ctx) {
   if (ctx->thread_level == MPI_THREAD_SERIALIZED) pthread_mutex_unlock(ctx->locks->send);
-  pthread_rwlock_unlock(&ctx->locks->gate);
+  if (threaded(ctx)) pthread_rwlock_unlock(&ctx->locks->gate);
   __atomic_store_n(&ctx->coll_fn, NULL, __ATOMIC_RELEASE);
   __atomic_store_n(&ctx->coll_busy, 0, __ATOMIC_RELEASE);
 }
 
-void fuze__send_lock(fuze_ctx *ctx) { pthread_mutex_lock(ctx->locks->send); }
-void fuze__send_unlock(fuze_ctx *ctx) { pthread_mutex_unlock(ctx->locks->send); }
+void fuze__send_lock(fuze_ctx *ctx) {
+  if (threaded(ctx)) pthread_mutex_lock(ctx->locks->send);
+}
+
+void fuze__send_unlock(fuze_ctx *ctx) {
+  if (threaded(ctx)) pthread_mutex_unlock(ctx->locks->send);
+}

@@ -10,7 +10,7 @@
  *                         undo log, count, seq): operations on one structure
  *                         from several threads are serialised. Recursive, so
  *                         that fuze_map_foreach's callback may read the map.
- *   the send lock (mutex)   the sending state shared by every structure of the
+ *   send lock   (mutex)   the sending state shared by every structure of the
  *                         context (the stage, pending flushes, sync=batch
  *                         buffers, the capacity queues, byte counters, the
  *                         fault-injection hook) and every transport call of a
