@@ -399,7 +399,9 @@ FUZE_EXPORT int fuze_inject_at(fuze_ctx *ctx, const int *ranks, int nranks, cons
  * that operation has reached @p backups of its backups (0: before any).
  * Collective; a test hook for "a crash between the deltas of one operation".
  * The operation returns FUZE_ERR_STATE on the wiped rank; the next collective
- * call recovers.
+ * call recovers. The wipe destroys every structure of the rank from inside
+ * that operation: with several threads, arm it only when one thread operates
+ * on the context until it fires.
  */
 FUZE_EXPORT int fuze_inject_op(fuze_ctx *ctx, int rank, int backups);
 
