@@ -3,6 +3,7 @@
 #   ./quickstart.sh demo   build (preset "default") and run the heat2d demo on 8 ranks
 #   ./quickstart.sh test   build (preset "default") and run the test suite
 #   ./quickstart.sh asan   build (preset "asan") and run the test suite under ASan/UBSan
+#   ./quickstart.sh tsan   build (preset "tsan") and run the threads and unit tests under TSan
 # Each command first installs the Debian packages fuze needs if any is missing
 # (apt-get; as root, or through sudo otherwise).
 set -euo pipefail
@@ -19,7 +20,7 @@ DEMO_ARGS=(--nx 256 --ny 256 --steps 400 --every 20
 DEMO_NP=8
 
 usage() {
-  sed -n '2,7s/^# \{0,1\}//p' "$0"
+  sed -n '2,8s/^# \{0,1\}//p' "$0"
 }
 
 die() {
@@ -77,6 +78,7 @@ main() {
     demo) ensure_packages; setup_env; run_demo ;;
     test) ensure_packages; setup_env; build default; ctest --preset default ;;
     asan) ensure_packages; setup_env; build asan; ctest --preset asan ;;
+    tsan) ensure_packages; setup_env; build tsan; ctest --preset tsan ;;
     -h|--help|help) usage ;;
     *) usage >&2; exit 2 ;;
   esac

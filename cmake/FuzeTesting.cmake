@@ -2,7 +2,7 @@
 #                   [TIMEOUT <s>] [ENV <VAR=value> ...] [WILL_FAIL])
 # Runs the command under `mpirun --oversubscribe -np n` with a timeout.
 # fuze_add_unit_test(NAME <name> COMMAND <target> [ARGS ...] [TIMEOUT <s>])
-# Runs a pure unit test without mpirun.
+# Runs a pure unit test without mpirun (label `unit`).
 set(FUZE_MPIRUN_FLAGS --oversubscribe --bind-to none CACHE STRING "Extra mpirun flags for tests")
 
 function(fuze_add_mpi_test)
@@ -31,5 +31,6 @@ function(fuze_add_unit_test)
     set(T_TIMEOUT 60)
   endif()
   add_test(NAME ${T_NAME} COMMAND ${T_COMMAND} ${T_ARGS})
-  set_tests_properties(${T_NAME} PROPERTIES TIMEOUT ${T_TIMEOUT})
+  # Label `unit`: the TSan preset runs these with the `threads` tests.
+  set_tests_properties(${T_NAME} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS unit)
 endfunction()

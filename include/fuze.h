@@ -19,6 +19,37 @@
  *   reports the error agreed from rank F: <message>".
  * - The library never calls MPI_Abort() or exit().
  * - Handles are owned by the context; fuze_finalize() frees them all.
+ *
+ * Threads. fuze_init() records MPI's thread level (MPI_Query_thread):
+ * - MPI_THREAD_MULTIPLE: any thread may call fuze. Local calls (stack and
+ *   map operations, fuze_flush, fuze_get_stats, fuze_fused_info,
+ *   fuze_stored_count, fuze_verify_last) may run at once from several
+ *   threads. Operations on different structures proceed in parallel in their
+ *   primary-side work (hash index, slots, undo log, deltas); their encoding
+ *   and one-sided MPI calls are serialised per context. Operations on one
+ *   structure from several threads are serialised by the structure's mutex:
+ *   each is atomic, in some order. Never corrupt.
+ * - MPI_THREAD_SERIALIZED: the same calls from several threads are allowed
+ *   and fuze serialises its own MPI calls (across contexts too); the
+ *   application must not call MPI itself while a fuze call runs in another
+ *   thread.
+ * - MPI_THREAD_FUNNELED or MPI_THREAD_SINGLE: only the thread that called
+ *   fuze_init() may call fuze; a call from another thread does nothing and
+ *   returns FUZE_ERR_STATE (message in that thread's fuze_last_error(NULL)).
+ * - Collective calls (fuze_protect, fuze_unprotect, *_create, fuze_checkpoint,
+ *   fuze_recover, fuze_verify, fuze_inject*, fuze_finalize) come from one
+ *   thread at a time per context, in the same order on every rank. A
+ *   collective call waits until no local call on the context is in progress
+ *   and local calls wait while it runs, so a checkpoint commits exactly the
+ *   operations that returned before it. A collective call entered while
+ *   another thread of the rank is inside one on the same context returns
+ *   FUZE_ERR_STATE at once on that rank only (it is not entered, the other
+ *   ranks are not told). fuze_finalize() must be the last call of every
+ *   thread on the context. The application must not write a protected array
+ *   while a collective call runs (it reads or restores it).
+ * - fuze_last_error(NULL) is per thread and always the calling thread's own
+ *   last message; fuze_last_error(ctx) is the context's last message from
+ *   any thread.
  */
 #ifndef FUZE_H
 #define FUZE_H
@@ -118,6 +149,20 @@ typedef struct fuze_map fuze_map;
  * @param [out] ctx      the new context (NULL on spare ranks and on error).
  * @param [out] app_comm communicator of the compute ranks (MPI_COMM_NULL on
  *                       spare ranks); the caller frees it with MPI_Comm_free().
+ *                       With spares=0 it is congruent with @p comm (the same
+ *                       ranks in the same order, MPI_Comm_compare gives
+ *                       MPI_CONGRUENT) but a communicator of its own, so the
+ *                       application's messages never mix with fuze's. With
+ *                       spares=S > 0 it holds the ranks of @p comm outside
+ *                       the last S failure domains, in @p comm's order (with
+ *                       domain=rank: every rank but the last S, each keeping
+ *                       its rank). A code that hard-codes MPI_COMM_WORLD
+ *                       adopts spares by passing MPI_COMM_WORLD to fuze_init
+ *                       and then using *app_comm wherever it used
+ *                       MPI_COMM_WORLD (sizes, ranks, decomposition,
+ *                       messages, collectives, sub-communicators), and by
+ *                       letting spare ranks (*app_comm == MPI_COMM_NULL) go
+ *                       straight to MPI_Finalize (README "Communicators").
  *
  * Persistence (dir=PATH): every persisted epoch is written as one HDF5 file
  * per rank under PATH/domain-<D>/rank-<R>/ and becomes complete when the
@@ -168,12 +213,30 @@ FUZE_EXPORT int fuze_finalize(fuze_ctx **ctx);
  * failure before the next checkpoint restores them. Protecting a name again
  * with another base or count re-registers it (collective, same rule).
  *
+ * Lifetime: fuze keeps @p base, it does not copy the buffer's address space.
+ * The buffer must stay valid, at the same address and with at least @p count
+ * elements, until the array is unregistered by fuze_unprotect(), by
+ * fuze_finalize(), or replaced by protecting the same name again: every
+ * collective call may read it (fuze_checkpoint, fuze_verify) or write it (a
+ * recovery restores it, a wipe poisons it). Before freeing or moving a
+ * protected buffer (a std::vector that grows, a reallocated array), call
+ * fuze_unprotect(); protect the new buffer under the same name afterwards.
+ *
  * @param [in]  name   registration name, identical on every rank (<= 63 chars).
  * @param [in]  base   start of the buffer (may be NULL only when count == 0).
  * @param [in]  count  number of elements on this rank (may differ per rank, 0 ok);
- *                     count times the type's size must not exceed PTRDIFF_MAX
+ *                     count times the type's extent must not exceed PTRDIFF_MAX
  *                     bytes (FUZE_ERR_ARG naming count and size otherwise).
- * @param [in]  type   a predefined MPI datatype (derived types are refused).
+ * @param [in]  type   the element's MPI datatype: a predefined one, or a derived
+ *                     one (MPI_Type_contiguous, MPI_Type_create_struct of
+ *                     scalars, ...; committed or not) with lower bound 0 whose
+ *                     data lies in [0, extent). fuze protects count * extent
+ *                     bytes from base, padding included, so one registration
+ *                     covers a struct of scalars (cycle, time, dt). fuze keeps
+ *                     its own duplicate of a derived type: the application may
+ *                     free its handle after the call. Persisted as an HDF5
+ *                     opaque type of extent bytes tagged with the type's name
+ *                     (docs/format.md). Other bounds: FUZE_ERR_ARG naming them.
  * @param [out] array  handle owned by the context (may be NULL if not needed).
  * After a restart (fuze_init returned FUZE_RESTARTED) and before the first
  * checkpoint, the stored contents of @p name are copied into the buffer; its
@@ -190,6 +253,29 @@ FUZE_EXPORT int fuze_finalize(fuze_ctx **ctx);
 FUZE_EXPORT int fuze_protect(fuze_ctx *ctx, const char *name, void *base, size_t count,
                              MPI_Datatype type, fuze_array **array);
 #endif
+
+/**
+ * @brief Unregister the array @p name. Collective over the application
+ * communicator (same name on every rank, in the same order as the other
+ * collective calls).
+ *
+ * Takes effect at once, on every rank: fuze forgets the buffer (it may be
+ * freed or moved as soon as the call returns) and frees the array's committed
+ * copy, the parity regions every rank hosts for it (its RMA window) and, with
+ * code=byzantine, its replicas. From then on the array is in no epoch: a
+ * recovery, even to the epoch committed before the call, leaves the buffer
+ * alone; the next persisted epoch does not contain it (an epoch persisted
+ * before still does). The name may be protected again at any time, with any
+ * address, count and contents: that is a new registration, encoded at once
+ * (fuze_protect). The fuze_array handle of the array is invalid afterwards.
+ *
+ * @return FUZE_SUCCESS; FUZE_ERR_NOT_FOUND when no array of that name is
+ *         protected (a stack or map name included); FUZE_ERR_ARG (bad name, or
+ *         names differing across ranks); FUZE_ERR_STATE when ranks were lost
+ *         and not yet recovered (call fuze_recover() first); FUZE_ERR_MPI. The
+ *         same code on every rank.
+ */
+FUZE_EXPORT int fuze_unprotect(fuze_ctx *ctx, const char *name);
 
 /**
  * @brief Element count stored for @p name on this rank in the epoch a restart
@@ -373,7 +459,9 @@ FUZE_EXPORT int fuze_inject_at(fuze_ctx *ctx, const int *ranks, int nranks, cons
  * that operation has reached @p backups of its backups (0: before any).
  * Collective; a test hook for "a crash between the deltas of one operation".
  * The operation returns FUZE_ERR_STATE on the wiped rank; the next collective
- * call recovers.
+ * call recovers. The wipe destroys every structure of the rank from inside
+ * that operation: with several threads, arm it only when one thread operates
+ * on the context until it fires.
  */
 FUZE_EXPORT int fuze_inject_op(fuze_ctx *ctx, int rank, int backups);
 

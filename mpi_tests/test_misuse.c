@@ -1,6 +1,6 @@
 #define _POSIX_C_SOURCE 200809L
 /* API misuse must give a clear error on every rank, never a crash or hang:
- * bad configuration, NULL base with count > 0, derived datatypes, names that
+ * bad configuration, NULL base with count > 0, datatypes with bad bounds, names that
  * differ across ranks, bad injection arguments, calls after fuze_finalize. */
 #include "common.h"
 
@@ -78,14 +78,14 @@ static void bad_protects(void) {
   static double d[4] = {1, 2, 3, 4}; /* stays registered after this function */
   expect(fuze_protect(ctx, "x", NULL, 3, MPI_DOUBLE, NULL), FUZE_ERR_ARG,
          "base is NULL but count is 3", "NULL base");
-  MPI_Datatype vec;
-  MPI_Type_contiguous(2, MPI_DOUBLE, &vec);
+  MPI_Datatype vec; /* derived types are accepted when their data lie in [0, extent) */
+  MPI_Type_create_resized(MPI_DOUBLE, -8, 16, &vec);
   MPI_Type_commit(&vec);
-  expect(fuze_protect(ctx, "x", d, 2, vec, NULL), FUZE_ERR_ARG, "predefined MPI datatype",
-         "derived type");
+  expect(fuze_protect(ctx, "x", d, 2, vec, NULL), FUZE_ERR_ARG,
+         "the datatype has lower bound -8, extent 16 and its data at [0, 8)", "derived type, lb < 0");
   MPI_Type_free(&vec);
   expect(fuze_protect(ctx, "x", d, 4, MPI_DATATYPE_NULL, NULL), FUZE_ERR_ARG,
-         "predefined MPI datatype", "null type");
+         "fuze_protect('x'): type is MPI_DATATYPE_NULL", "null type");
   char name[16];
   snprintf(name, sizeof name, "n%d", me == np - 1 ? 9 : 0);
   expect(fuze_protect(ctx, name, d, 4, MPI_DOUBLE, NULL), FUZE_ERR_ARG, "differs from 'n0' on rank 0",

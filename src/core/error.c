@@ -7,10 +7,15 @@
 FUZE_STATUS_MAP(FUZE_XX_DISTINCT)
 #undef FUZE_XX_DISTINCT
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 static _Thread_local char thread_msg[FUZE_MSG_LEN];
+/* A context's message buffer is shared by the threads that use the context
+ * (MPI_THREAD_MULTIPLE): copies into it are serialised. Each thread's own
+ * message (fuze_last_error(NULL)) needs no lock. */
+static pthread_mutex_t msgbuf_mu = PTHREAD_MUTEX_INITIALIZER;
 
 char *fuze__thread_msg(void) { return thread_msg; }
 
@@ -24,7 +29,11 @@ int fuze__error(char *msgbuf, int code, const char *fmt, ...) {
   vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
   memcpy(thread_msg, buf, sizeof thread_msg);
-  if (msgbuf && msgbuf != thread_msg) snprintf(msgbuf, FUZE_MSG_LEN, "%s", thread_msg);
+  if (msgbuf && msgbuf != thread_msg) {
+    pthread_mutex_lock(&msgbuf_mu);
+    snprintf(msgbuf, FUZE_MSG_LEN, "%s", thread_msg);
+    pthread_mutex_unlock(&msgbuf_mu);
+  }
   return code;
 }
 

@@ -8,6 +8,8 @@
 #include "core/pfile.h"
 #include "data/array.h"
 #include "data/fused.h"
+#include "data/threads.h"
+#include "proto/byzantine.h"
 #include "proto/checkpoint.h"
 #include "proto/inject.h"
 #include "proto/persist.h"
@@ -35,18 +37,30 @@ static int validate_protect(fuze_ctx *ctx, const fuze_ctl *c, const char *name, 
                    "rank 0 (registrations must be in the same order everywhere)", name, ctx->rank, c->name);
   if (!base && count > 0)
     return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): base is NULL but count is %zu", name, count);
-  if (!is_predefined(type))
-    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): type must be a predefined MPI datatype "
-                   "(derived or null types are not supported)", name);
+  if (type == MPI_DATATYPE_NULL)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): type is MPI_DATATYPE_NULL", name);
   int sz;
   int rc = FUZE_MPI(ctx->msg, MPI_Type_size(type, &sz));
   if (rc) return rc;
   if (sz <= 0) return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): type has size %d", name, sz);
-  /* count * size must neither wrap nor exceed what an MPI_Aint addresses. */
-  if (count > (size_t)PTRDIFF_MAX / (size_t)sz)
-    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): count %zu of %d-byte elements is more "
-                   "than %td bytes (count * size overflows)", name, count, sz, PTRDIFF_MAX);
-  *elem = (size_t)sz;
+  /* An element is the type's extent: a derived type (a struct of scalars, a
+   * contiguous or vector type) is protected as count * extent bytes from
+   * base, gaps (padding) included, so its data must lie in [0, extent). */
+  MPI_Aint lb = 0, ext = 0, tlb = 0, text = 0;
+  if ((rc = FUZE_MPI(ctx->msg, MPI_Type_get_extent(type, &lb, &ext))) ||
+      (rc = FUZE_MPI(ctx->msg, MPI_Type_get_true_extent(type, &tlb, &text))))
+    return rc;
+  if (lb != 0 || ext <= 0 || tlb < 0 || tlb + text > ext)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): the datatype has lower bound %ld, extent "
+                   "%ld and its data at [%ld, %ld); fuze protects count * extent bytes from base, "
+                   "so the data must lie in [0, extent) with lower bound 0 (for a struct, set the "
+                   "bounds with MPI_Type_create_resized(type, 0, sizeof(struct), &resized))",
+                   name, (long)lb, (long)ext, (long)tlb, (long)(tlb + text));
+  /* count * extent must neither wrap nor exceed what an MPI_Aint addresses. */
+  if (count > (size_t)PTRDIFF_MAX / (size_t)ext)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): count %zu of %ld-byte elements is more "
+                   "than %td bytes (count * size overflows)", name, count, (long)ext, PTRDIFF_MAX);
+  *elem = (size_t)ext;
   return FUZE_SUCCESS;
 }
 
@@ -137,12 +151,28 @@ int fuze__protect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name,
   }
   a->base = ctx->is_spare ? NULL : base;
   a->count = ctx->is_spare ? 0 : count;
+  if (a->type_owned) FUZE_MPI_TEARDOWN(MPI_Type_free(&a->type));
+  a->type_owned = 0;
   a->type = ctx->is_spare ? MPI_BYTE : type;
+  if (!ctx->is_spare && !is_predefined(type)) { /* the application may free its handle */
+    char tname[MPI_MAX_OBJECT_NAME] = "";
+    int len = 0;
+    rc = FUZE_MPI(ctx->msg, MPI_Type_get_name(type, tname, &len));
+    if (!rc) rc = FUZE_MPI(ctx->msg, MPI_Type_dup(type, &a->type));
+    if (!rc) {
+      a->type_owned = 1;
+      rc = FUZE_MPI(ctx->msg, MPI_Type_set_name(a->type, tname)); /* not "Dup ..." */
+    } else {
+      a->type = MPI_BYTE;
+    }
+  }
   a->elem = elem;
   a->bytes = a->count * elem;
-  a->shadow = fuze__hook(ctx, FUZE_HOOK_ALLOC, FUZE_ALLOC_PROTECT) ? NULL : calloc(a->bytes ? a->bytes : 1, 1);
-  rc = a->shadow ? FUZE_SUCCESS : CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_protect('%s'): out of memory "
-                                          "(a committed copy of %zu bytes)", c->name, a->bytes);
+  a->shadow = rc || fuze__hook(ctx, FUZE_HOOK_ALLOC, FUZE_ALLOC_PROTECT) ? NULL
+                                                                      : calloc(a->bytes ? a->bytes : 1, 1);
+  rc = rc ? rc : a->shadow ? FUZE_SUCCESS : CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_protect('%s'): out "
+                                                    "of memory (a committed copy of %zu bytes)",
+                                                    c->name, a->bytes);
   if ((rc = fuze__agree(&ctx->net, rc)) || (rc = fuze__array_layout(ctx, a)))
     return drop_array(ctx, a, rc);
   rc = fuze__agree(&ctx->net, fuze__arrays_send(ctx, &a, 1, 0));
@@ -153,8 +183,8 @@ int fuze__protect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name,
   return rc;
 }
 
-int fuze_protect(fuze_ctx *ctx, const char *name, void *base, size_t count,
-                 MPI_Datatype type, fuze_array **array) {
+static int protect_call(fuze_ctx *ctx, const char *name, void *base, size_t count,
+                        MPI_Datatype type, fuze_array **array) {
   int rc = fuze__check_ctx(ctx, "fuze_protect");
   if (rc) return rc;
   fuze_ctl c = {.op = FUZE_OP_PROTECT};
@@ -165,9 +195,40 @@ int fuze_protect(fuze_ctx *ctx, const char *name, void *base, size_t count,
   return rc;
 }
 
-int fuze_stored_count(fuze_ctx *ctx, const char *name, size_t *count) {
-  int rc = fuze__check_ctx(ctx, "fuze_stored_count");
-  if (rc) return rc;
+/* Unregister an array at once: its window (every rank's hosted parity of
+ * it), committed copy and replicas are freed; later arrays move down one. */
+int fuze__unprotect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name) {
+  int rc = FUZE_SUCCESS;
+  if (!ctx->is_spare && (!name || !*name || strlen(name) >= FUZE_NAME_MAX))
+    rc = CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_unprotect: name must be 1..%d characters", FUZE_NAME_MAX - 1);
+  else if (!ctx->is_spare && strcmp(name, c->name))
+    rc = CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_unprotect: name '%s' on rank %d differs from '%s' on "
+                 "rank 0 (collective calls must be in the same order everywhere)", name, ctx->rank, c->name);
+  if ((rc = fuze__agree(&ctx->net, rc))) return rc;
+  int any = ctx->lost;
+  if ((rc = fuze__max_int(&ctx->net, &any))) return rc;
+  if (any) return CTX_ERR(ctx, FUZE_ERR_STATE, "fuze_unprotect('%s'): ranks were lost; call "
+                          "fuze_recover() or fuze_checkpoint() first", c->name);
+  int x = 0;
+  while (x < ctx->narrays && strcmp(ctx->arrays[x]->name, c->name)) x++;
+  if (x == ctx->narrays)
+    return CTX_ERR(ctx, FUZE_ERR_NOT_FOUND, "fuze_unprotect('%s'): no array of that name is "
+                   "protected (stacks and maps cannot be unprotected)", c->name);
+  fuze__byz_drop_array(ctx, x);
+  fuze__array_free(ctx->arrays[x]); /* MPI_Win_free: collective, as the registration was */
+  memmove(&ctx->arrays[x], &ctx->arrays[x + 1], sizeof *ctx->arrays * (size_t)(ctx->narrays - x - 1));
+  ctx->narrays--;
+  return FUZE_SUCCESS;
+}
+
+static int unprotect_call(fuze_ctx *ctx, const char *name) {
+  fuze_ctl c = {.op = FUZE_OP_UNPROTECT};
+  if (ctx->rank == 0 && name) snprintf(c.name, sizeof c.name, "%s", name);
+  int rc = fuze__ctl_send(ctx, &c);
+  return rc ? rc : fuze__unprotect_collective(ctx, &c, name);
+}
+
+static int stored_count_call(fuze_ctx *ctx, const char *name, size_t *count) {
   if (!name || !count) return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_stored_count: NULL name or count");
   if (!ctx->restore)
     return CTX_ERR(ctx, FUZE_ERR_NOT_FOUND, "fuze_stored_count('%s'): no restarted epoch (the "
@@ -182,7 +243,7 @@ int fuze_stored_count(fuze_ctx *ctx, const char *name, size_t *count) {
   return FUZE_SUCCESS;
 }
 
-int fuze_checkpoint(fuze_ctx *ctx) {
+static int checkpoint_call(fuze_ctx *ctx) {
   int rc = fuze__check_ctx(ctx, "fuze_checkpoint");
   if (rc) return rc;
   fuze_ctl c = {.op = FUZE_OP_CHECKPOINT};
@@ -190,7 +251,7 @@ int fuze_checkpoint(fuze_ctx *ctx) {
   return fuze__checkpoint_collective(ctx);
 }
 
-int fuze_recover(fuze_ctx *ctx) {
+static int recover_call(fuze_ctx *ctx) {
   int rc = fuze__check_ctx(ctx, "fuze_recover");
   if (rc) return rc;
   fuze_ctl c = {.op = FUZE_OP_RECOVER};
@@ -198,7 +259,7 @@ int fuze_recover(fuze_ctx *ctx) {
   return fuze__recover_if_lost(ctx);
 }
 
-int fuze_verify(fuze_ctx *ctx, fuze_verify_report *report) {
+static int verify_call(fuze_ctx *ctx, fuze_verify_report *report) {
   int rc = fuze__check_ctx(ctx, "fuze_verify");
   if (rc) return rc;
   fuze_ctl c = {.op = FUZE_OP_VERIFY};
@@ -208,7 +269,12 @@ int fuze_verify(fuze_ctx *ctx, fuze_verify_report *report) {
 
 int fuze_flush(fuze_ctx *ctx) {
   int rc = fuze__check_ctx(ctx, "fuze_flush");
-  return rc ? rc : fuze__fobjs_flush(ctx);
+  if (rc || (rc = fuze__local_enter(ctx, "fuze_flush"))) return rc;
+  fuze__send_lock(ctx);
+  rc = fuze__fobjs_flush(ctx);
+  fuze__send_unlock(ctx);
+  fuze__local_leave(ctx);
+  return rc;
 }
 
 /* The largest capacity hint: config capacity's bound. */
@@ -281,14 +347,31 @@ int fuze__create_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name, 
   return rc;
 }
 
-static int create_entry(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_t nb,
-                        size_t cap, fuze_fobj **out) {
+static int create_call(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_t nb,
+                       size_t cap, fuze_fobj **out) {
   int rc = fuze__check_ctx(ctx, kind == FUZE_FOBJ_MAP ? "fuze_map_create" : "fuze_stack_create");
   if (rc) return rc;
   fuze_ctl c = {.op = FUZE_OP_CREATE, .n = kind, .a = kb, .b = nb, .cap = cap};
   if (ctx->rank == 0 && name) snprintf(c.name, sizeof c.name, "%s", name);
   if ((rc = fuze__ctl_send(ctx, &c))) return rc;
   return fuze__create_collective(ctx, &c, name, kb, nb, cap, out);
+}
+
+/* Collective calls run one at a time per context, with no local call in
+ * progress (data/threads.h). */
+#define COLLECTIVE(ctx, fn, call)                   \
+  do {                                              \
+    int rc_ = fuze__check_ctx((ctx), (fn));         \
+    if (rc_ || (rc_ = fuze__coll_enter((ctx), (fn)))) return rc_; \
+    rc_ = (call);                                   \
+    fuze__coll_leave(ctx);                          \
+    return rc_;                                     \
+  } while (0)
+
+static int create_entry(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_t nb,
+                        size_t cap, fuze_fobj **out) {
+  COLLECTIVE(ctx, kind == FUZE_FOBJ_MAP ? "fuze_map_create" : "fuze_stack_create",
+             create_call(ctx, name, kind, kb, nb, cap, out));
 }
 
 int fuze_stack_create(fuze_ctx *ctx, const char *name, size_t elem_size, fuze_stack **stack) {
@@ -311,7 +394,7 @@ int fuze_map_create_hint(fuze_ctx *ctx, const char *name, size_t key_size, size_
   return rc;
 }
 
-int fuze_inject_op(fuze_ctx *ctx, int rank, int backups) {
+static int inject_op_call(fuze_ctx *ctx, int rank, int backups) {
   int rc = fuze__check_ctx(ctx, "fuze_inject_op");
   if (rc) return rc;
   fuze_ctl c = {.op = FUZE_OP_INJECT_OP, .a = (uint64_t)(rank < 0 ? UINT64_MAX : (uint64_t)rank),
@@ -328,7 +411,7 @@ static void fill_ranks(fuze_ctl *c, const int *ranks, int nranks) {
   for (int r = 0; r < nranks && r < FUZE_MAX_INJECT_RANKS && ranks; r++) c->ranks[r] = ranks[r];
 }
 
-int fuze_inject_at(fuze_ctx *ctx, const int *ranks, int nranks, const char *phase) {
+static int inject_at_call(fuze_ctx *ctx, const int *ranks, int nranks, const char *phase) {
   int rc = fuze__check_ctx(ctx, "fuze_inject_at");
   if (rc) return rc;
   fuze_ctl c = {.op = FUZE_OP_INJECT_AT, .n = nranks};
@@ -340,11 +423,48 @@ int fuze_inject_at(fuze_ctx *ctx, const int *ranks, int nranks, const char *phas
   return fuze__inject_at_collective(ctx, c.ranks, c.n, c.name);
 }
 
-int fuze_inject(fuze_ctx *ctx, const int *ranks, int nranks) {
+static int inject_call(fuze_ctx *ctx, const int *ranks, int nranks) {
   int rc = fuze__check_ctx(ctx, "fuze_inject");
   if (rc) return rc;
   fuze_ctl c = {.op = FUZE_OP_INJECT, .n = nranks};
   if (ctx->rank == 0) fill_ranks(&c, ranks, nranks);
   if ((rc = fuze__ctl_send(ctx, &c))) return rc;
   return fuze__inject_wipe_collective(ctx, c.ranks, c.n);
+}
+
+int fuze_protect(fuze_ctx *ctx, const char *name, void *base, size_t count, MPI_Datatype type,
+                 fuze_array **array) {
+  COLLECTIVE(ctx, "fuze_protect", protect_call(ctx, name, base, count, type, array));
+}
+
+int fuze_checkpoint(fuze_ctx *ctx) { COLLECTIVE(ctx, "fuze_checkpoint", checkpoint_call(ctx)); }
+
+int fuze_recover(fuze_ctx *ctx) { COLLECTIVE(ctx, "fuze_recover", recover_call(ctx)); }
+
+int fuze_verify(fuze_ctx *ctx, fuze_verify_report *report) {
+  COLLECTIVE(ctx, "fuze_verify", verify_call(ctx, report));
+}
+
+int fuze_inject_op(fuze_ctx *ctx, int rank, int backups) {
+  COLLECTIVE(ctx, "fuze_inject_op", inject_op_call(ctx, rank, backups));
+}
+
+int fuze_inject_at(fuze_ctx *ctx, const int *ranks, int nranks, const char *phase) {
+  COLLECTIVE(ctx, "fuze_inject_at", inject_at_call(ctx, ranks, nranks, phase));
+}
+
+int fuze_inject(fuze_ctx *ctx, const int *ranks, int nranks) {
+  COLLECTIVE(ctx, "fuze_inject", inject_call(ctx, ranks, nranks));
+}
+
+int fuze_stored_count(fuze_ctx *ctx, const char *name, size_t *count) {
+  int rc = fuze__check_ctx(ctx, "fuze_stored_count");
+  if (rc || (rc = fuze__local_enter(ctx, "fuze_stored_count"))) return rc;
+  rc = stored_count_call(ctx, name, count);
+  fuze__local_leave(ctx);
+  return rc;
+}
+
+int fuze_unprotect(fuze_ctx *ctx, const char *name) {
+  COLLECTIVE(ctx, "fuze_unprotect", unprotect_call(ctx, name));
 }

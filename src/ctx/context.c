@@ -15,6 +15,7 @@
 #include "core/names.h"
 #include "data/array.h"
 #include "data/fused.h"
+#include "data/threads.h"
 #include "proto/byzantine.h"
 #include "proto/checkpoint.h"
 #include "proto/inject.h"
@@ -108,6 +109,7 @@ static void ctx_free(fuze_ctx *ctx) {
   fuze__byz_free(ctx);
   fuze__persist_free(ctx);
   fuze__persist_close(ctx);
+  fuze__threads_free(ctx);
   for (int b = 0; ctx->block_comm && b < ctx->plan.nblocks; b++)
     if (ctx->block_comm[b] != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&ctx->block_comm[b]));
   free(ctx->block_comm);
@@ -167,6 +169,7 @@ static void serve(fuze_ctx *ctx) {
       case FUZE_OP_FINALIZE: finalize_collective(ctx); return;
       case FUZE_OP_VERIFY: fuze__verify_collective(ctx, NULL); break;
       case FUZE_OP_JOB_STATS: fuze__job_stats_collective(ctx, NULL); break;
+      case FUZE_OP_UNPROTECT: fuze__unprotect_collective(ctx, &c, c.name); break;
       default: return;
     }
   }
@@ -205,7 +208,8 @@ int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctxp, MPI_Comm *app_
   ctx->net.one_node = -1;
   ctx->net.msg = ctx->msg;
   ctx->debug_reorder = getenv("FUZE_DEBUG_REORDER") && atoi(getenv("FUZE_DEBUG_REORDER"));
-  rc = setup(ctx, config);
+  rc = fuze__threads_init(ctx);
+  if (!rc) rc = setup(ctx, config);
   if (rc < 0) {
     fuze__error(NULL, rc, "%s", ctx->msg);
     ctx_free(ctx);
@@ -272,20 +276,34 @@ int fuze_finalize(fuze_ctx **ctxp) {
   if (!ctxp || !*ctxp) return FUZE_SUCCESS;
   fuze_ctx *ctx = *ctxp;
   int rc = fuze__check_ctx(ctx, "fuze_finalize");
-  if (rc) return rc;
+  if (rc || (rc = fuze__coll_enter(ctx, "fuze_finalize"))) return rc;
   fuze_ctl c = {.op = FUZE_OP_FINALIZE};
   rc = fuze__ctl_send(ctx, &c);
   if (!rc) rc = finalize_collective(ctx);
+  fuze__coll_leave(ctx); /* no other thread may use ctx from here on */
   if (rc) rc = fuze__error(NULL, rc, "fuze_finalize: %s", ctx->msg); /* ctx is freed next */
   ctx_free(ctx);
   *ctxp = NULL;
   return rc;
 }
 
+
+/* Local: the counters are read with no operation of another thread in
+ * progress (data/threads.h). */
 int fuze_get_stats(const fuze_ctx *ctx, fuze_stats *st) {
   int rc = fuze__check_ctx(ctx, "fuze_get_stats");
   if (rc) return rc;
   if (!st) return FUZE_ERR(FUZE_ERR_ARG, "fuze_get_stats: stats is NULL");
+  fuze_ctx *c = (fuze_ctx *)ctx;
+  if ((rc = fuze__local_enter(c, "fuze_get_stats"))) return rc;
+  fuze__send_lock(c);
+  rc = fuze__stats_fill(ctx, st);
+  fuze__send_unlock(c);
+  fuze__local_leave(c);
+  return rc;
+}
+
+int fuze__stats_fill(const fuze_ctx *ctx, fuze_stats *st) {
   memset(st, 0, sizeof *st);
   st->epoch = ctx->epoch;
   for (int x = 0; x < ctx->narrays; x++) {

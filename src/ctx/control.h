@@ -10,7 +10,7 @@
 enum fuze_op {
   FUZE_OP_PROTECT = 1, FUZE_OP_CHECKPOINT, FUZE_OP_RECOVER, FUZE_OP_INJECT, FUZE_OP_INJECT_AT,
   FUZE_OP_INJECT_OP, FUZE_OP_CREATE, FUZE_OP_FINALIZE, FUZE_OP_VERIFY,
-  FUZE_OP_JOB_STATS
+  FUZE_OP_JOB_STATS, FUZE_OP_UNPROTECT
 };
 
 typedef struct fuze_ctl {
@@ -34,11 +34,14 @@ int fuze__ctl_send(fuze_ctx *ctx, fuze_ctl *c);
  * On spare ranks name, base and out are NULL. */
 int fuze__protect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name, void *base,
                              size_t count, MPI_Datatype type, fuze_array **out);
+int fuze__unprotect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name);
 int fuze__create_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name, size_t kb,
                             size_t nb, size_t cap, struct fuze_fobj **out);
 /* fuze_get_job_stats' collective (ctx/introspect.c); sum is NULL on spares. */
 int fuze__job_stats_collective(fuze_ctx *ctx, fuze_stats *sum);
 /* The memory fields of fuze_stats added after v0.1 (ctx/introspect.c). */
 void fuze__stats_memory(const fuze_ctx *ctx, fuze_stats *st);
+/* fuze_get_stats without its locks, for callers that hold the gate (context.c). */
+int fuze__stats_fill(const fuze_ctx *ctx, fuze_stats *st);
 
 #endif

@@ -2,6 +2,7 @@
  * fuze_stats (spare ranks answer through the control channel), the memory
  * fields of fuze_stats, and the effective configuration. */
 #include "ctx/control.h"
+#include "data/threads.h"
 
 #include "comm/coll.h"
 #include "data/fused.h"
@@ -59,7 +60,7 @@ int fuze__job_stats_collective(fuze_ctx *ctx, fuze_stats *out) {
                                 : CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_get_job_stats: sum is NULL");
   if ((rc = fuze__agree(&ctx->net, rc))) return rc;
   fuze_stats mine;
-  if ((rc = fuze_get_stats(ctx, &mine))) return rc;
+  if ((rc = fuze__stats_fill(ctx, &mine))) return rc;
   uint64_t sum[SUMS], max[MAXES], jsum[SUMS], jmax[MAXES];
   pack(&mine, sum, max);
   if ((rc = FUZE_MPI(ctx->msg, MPI_Allreduce(sum, jsum, SUMS, MPI_UINT64_T, MPI_SUM, ctx->net.comm))) ||
@@ -72,9 +73,11 @@ int fuze__job_stats_collective(fuze_ctx *ctx, fuze_stats *out) {
 int fuze_get_job_stats(fuze_ctx *ctx, fuze_stats *sum) {
   int rc = fuze__check_ctx(ctx, "fuze_get_job_stats");
   if (rc) return rc;
+  if ((rc = fuze__coll_enter(ctx, "fuze_get_job_stats"))) return rc; /* data/threads.h */
   fuze_ctl c = {.op = FUZE_OP_JOB_STATS};
-  if ((rc = fuze__ctl_send(ctx, &c))) return rc;
-  return fuze__job_stats_collective(ctx, sum);
+  if (!(rc = fuze__ctl_send(ctx, &c))) rc = fuze__job_stats_collective(ctx, sum);
+  fuze__coll_leave(ctx);
+  return rc;
 }
 
 int fuze_config_string(const fuze_ctx *ctx, char *buf, size_t len) {

@@ -112,6 +112,7 @@ int fuze__array_layout(fuze_ctx *ctx, fuze_array *a) {
 void fuze__array_free(fuze_array *a) {
   if (!a) return;
   fuze__win_free(&a->win, 1);
+  if (a->type_owned) FUZE_MPI_TEARDOWN(MPI_Type_free(&a->type));
   free(a->shadow);
   free(a->rank_bytes);
   free(a->fused);

@@ -8,6 +8,7 @@
 #include "comm/coll.h"
 #include "comm/transport.h"
 #include "core/pfile.h"
+#include "data/threads.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -359,6 +360,16 @@ int fuze__fobj_create(fuze_ctx *ctx, const char *name, int kind, size_t kb, size
   f->scratch = scratch;
   f->excl = ctx->cfg.lock_exclusive;
   f->win = MPI_WIN_NULL;
+  pthread_mutexattr_t ma;
+  if (!pthread_mutexattr_init(&ma)) {
+    if (!pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE) && !pthread_mutex_init(&f->mu, &ma))
+      f->mu_ready = 1;
+    pthread_mutexattr_destroy(&ma);
+  }
+  if ((rc = fuze__agree(&ctx->net, f->mu_ready ? FUZE_SUCCESS : nomem(ctx, name, "a lock")))) {
+    fuze__fobj_free(f);
+    return rc;
+  }
   if ((rc = make_window(f, cap ? cap : ctx->cfg.capacity))) {
     fuze__fobj_free(f);
     return rc;
@@ -379,6 +390,7 @@ void fuze__fobj_free(fuze_fobj *f) {
   free(f->q);
   free(f->scratch);
   free(f->hosted);
+  if (f->mu_ready) pthread_mutex_destroy(&f->mu);
   free(f);
 }
 
@@ -623,8 +635,7 @@ static int node_zero(const unsigned char *p, size_t n) {
   return 1;
 }
 
-int fuze_fused_info(const fuze_ctx *ctx, const char *name, fuze_fused_stats *st) {
-  if (!ctx || !name || !st) return FUZE_ERR(FUZE_ERR_ARG, "fuze_fused_info: NULL argument");
+static int fused_info(const fuze_ctx *ctx, const char *name, fuze_fused_stats *st) {
   const fuze_fobj *f = NULL;
   for (int x = 0; x < ctx->nfobjs; x++)
     if (!strcmp(ctx->fobjs[x]->name, name)) f = ctx->fobjs[x];
@@ -649,4 +660,17 @@ int fuze_fused_info(const fuze_ctx *ctx, const char *name, fuze_fused_stats *st)
     for (size_t s = live; s < f->cap; s++) st->stray_nodes += !node_zero(nodes + s * f->nb, f->nb);
   }
   return FUZE_SUCCESS;
+}
+
+/* Local: with no operation of another thread in progress (data/threads.h). */
+int fuze_fused_info(const fuze_ctx *ctx, const char *name, fuze_fused_stats *st) {
+  if (!ctx || !name || !st) return FUZE_ERR(FUZE_ERR_ARG, "fuze_fused_info: NULL argument");
+  fuze_ctx *c = (fuze_ctx *)ctx;
+  int rc = fuze__local_enter(c, "fuze_fused_info");
+  if (rc) return rc;
+  fuze__send_lock(c);
+  rc = fused_info(ctx, name, st);
+  fuze__send_unlock(c);
+  fuze__local_leave(c);
+  return rc;
 }

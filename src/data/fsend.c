@@ -19,6 +19,7 @@
 #include "data/fsend.h"
 
 #include "comm/transport.h"
+#include "data/threads.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -467,7 +468,7 @@ int fuze__fobj_drain(fuze_fobj *f) {
 
 /* ---- one operation, the flush, publishing a whole primary ---- */
 
-int fuze__fobj_send_op(fuze_fobj *f, fuze_piece *pcs, int np) {
+static int send_op(fuze_fobj *f, fuze_piece *pcs, int np) {
   fuze_ctx *ctx = f->ctx;
   if (ctx->op_inject_hosts == 0) {
     fuze__hook(ctx, FUZE_HOOK_OP_HOSTS, 0);
@@ -492,6 +493,16 @@ int fuze__fobj_send_op(fuze_fobj *f, fuze_piece *pcs, int np) {
     rc = flush_hosts(f);
     ctx->stage_pos = 0; /* sync=op: nothing else of this context is pending */
   }
+  return rc;
+}
+
+/* Local operations of several threads share the stage, the pending flags,
+ * the sync=batch buffers and queues, and the transport: one at a time
+ * (data/threads.h). The caller holds f's own mutex. */
+int fuze__fobj_send_op(fuze_fobj *f, fuze_piece *pcs, int np) {
+  fuze__send_lock(f->ctx);
+  int rc = send_op(f, pcs, np);
+  fuze__send_unlock(f->ctx);
   return rc;
 }
 

@@ -17,6 +17,8 @@
 
 #include "data/state.h"
 
+#include <pthread.h>
+
 enum { FUZE_FOBJ_STACK = 1, FUZE_FOBJ_MAP = 2 };
 
 typedef struct fuze_fobj {
@@ -47,6 +49,10 @@ typedef struct fuze_fobj {
   uint64_t ops, deferred_ops;
   struct fuze_coal *coal;  /* sync=batch: coalesced operations (fsend.c), NULL until the first */
   uint64_t coal_cuts;      /* sync=batch flushes: node runs cut at COAL_ACC, per backup (tests) */
+  /* Threads (data/threads.h): the primary side above is guarded by mu in
+   * local calls; the fused side's sending state by the context's send lock. */
+  pthread_mutex_t mu;      /* recursive */
+  int mu_ready;
 } fuze_fobj;
 
 struct fuze_stack { fuze_fobj o; };

@@ -3,6 +3,7 @@
  * member's last slot into the hole (Fig. 5), so backups never hold more fused
  * nodes than the largest member has pairs (Theorem 1). */
 #include "data/fused.h"
+#include "data/threads.h"
 
 #include <string.h>
 
@@ -26,15 +27,8 @@ static int put(fuze_map *m, const char *fn, const void *key, const void *value, 
   return rc;
 }
 
-int fuze_map_put(fuze_map *m, const void *key, const void *value) {
-  return put(m, "fuze_map_put", key, value, NULL);
-}
 
-int fuze_map_upsert(fuze_map *m, const void *key, const void *value, int *inserted) {
-  return put(m, "fuze_map_upsert", key, value, inserted);
-}
-
-int fuze_map_get(const fuze_map *m, const void *key, void *value) {
+static int map_get(const fuze_map *m, const void *key, void *value) {
   int rc = usable(m, "fuze_map_get", key);
   if (rc) return rc;
   int64_t s = fuze__map_find(&m->o, key);
@@ -43,7 +37,7 @@ int fuze_map_get(const fuze_map *m, const void *key, void *value) {
   return FUZE_SUCCESS;
 }
 
-int fuze_map_remove(fuze_map *m, const void *key) {
+static int map_remove(fuze_map *m, const void *key) {
   int rc = usable(m, "fuze_map_remove", key);
   if (rc) return rc;
   int64_t s = fuze__map_find(&m->o, key);
@@ -51,13 +45,53 @@ int fuze_map_remove(fuze_map *m, const void *key) {
   return fuze__fobj_remove_slot(&m->o, (size_t)s, 1);
 }
 
-size_t fuze_map_size(const fuze_map *m) { return m ? m->o.n : 0; }
-
-int fuze_map_foreach(const fuze_map *m, int (*fn)(const void *, const void *, void *), void *arg) {
-  if (!m || !fn) return FUZE_ERR(FUZE_ERR_ARG, "fuze_map_foreach: map and fn must not be NULL");
+static int map_foreach(const fuze_map *m, int (*fn)(const void *, const void *, void *), void *arg) {
   for (size_t s = 0; s < m->o.n; s++) {
     int rc = fn(m->o.keys + s * m->o.kb, m->o.vals + s * m->o.nb, arg);
     if (rc) return rc;
   }
   return FUZE_SUCCESS;
+}
+
+/* The public calls: the map's mutex and the context's gate (data/threads.h)
+ * around each. The handle's own fields (ctx, name, sizes) never change. */
+#define MAP_CALL(m, fn, call)                                        \
+  do {                                                               \
+    if (!(m)) return FUZE_ERR(FUZE_ERR_ARG, "%s: map is NULL", fn);  \
+    fuze_fobj *o_ = (fuze_fobj *)&(m)->o;                            \
+    int rc_ = fuze__op_enter(o_, fn);                                \
+    if (rc_) return rc_;                                             \
+    rc_ = (call);                                                    \
+    fuze__op_leave(o_);                                              \
+    return rc_;                                                      \
+  } while (0)
+
+int fuze_map_put(fuze_map *m, const void *key, const void *value) {
+  MAP_CALL(m, "fuze_map_put", put(m, "fuze_map_put", key, value, NULL));
+}
+
+int fuze_map_upsert(fuze_map *m, const void *key, const void *value, int *inserted) {
+  MAP_CALL(m, "fuze_map_upsert", put(m, "fuze_map_upsert", key, value, inserted));
+}
+
+int fuze_map_get(const fuze_map *m, const void *key, void *value) {
+  MAP_CALL(m, "fuze_map_get", map_get(m, key, value));
+}
+
+int fuze_map_remove(fuze_map *m, const void *key) {
+  MAP_CALL(m, "fuze_map_remove", map_remove(m, key));
+}
+
+size_t fuze_map_size(const fuze_map *m) {
+  if (!m) return 0;
+  fuze_fobj *o = (fuze_fobj *)&m->o;
+  if (fuze__op_enter(o, "fuze_map_size")) return 0;
+  size_t n = o->n;
+  fuze__op_leave(o);
+  return n;
+}
+
+int fuze_map_foreach(const fuze_map *m, int (*fn)(const void *, const void *, void *), void *arg) {
+  if (!m || !fn) return FUZE_ERR(FUZE_ERR_ARG, "fuze_map_foreach: map and fn must not be NULL");
+  MAP_CALL(m, "fuze_map_foreach", map_foreach(m, fn, arg));
 }

@@ -2,6 +2,7 @@
  * each backup is the parity of the members' p-th elements, so a push or pop
  * changes one fused node (plus the member's replicated size). */
 #include "data/fused.h"
+#include "data/threads.h"
 
 #include <string.h>
 
@@ -14,14 +15,14 @@ static int usable(const fuze_stack *s, const char *fn) {
   return FUZE_SUCCESS;
 }
 
-int fuze_stack_push(fuze_stack *s, const void *elem) {
+static int stack_push(fuze_stack *s, const void *elem) {
   int rc = usable(s, "fuze_stack_push");
   if (rc) return rc;
   if (!elem) return CTX_ERR(s->o.ctx, FUZE_ERR_ARG, "fuze_stack_push('%s'): elem is NULL", s->o.name);
   return fuze__fobj_append(&s->o, NULL, elem, 1);
 }
 
-int fuze_stack_pop(fuze_stack *s, void *elem) {
+static int stack_pop(fuze_stack *s, void *elem) {
   int rc = usable(s, "fuze_stack_pop");
   if (rc) return rc;
   if (!s->o.n) return CTX_ERR(s->o.ctx, FUZE_ERR_EMPTY, "fuze_stack_pop('%s'): stack is empty", s->o.name);
@@ -29,7 +30,7 @@ int fuze_stack_pop(fuze_stack *s, void *elem) {
   return fuze__fobj_remove_slot(&s->o, s->o.n - 1, 1);
 }
 
-int fuze_stack_peek(const fuze_stack *s, void *elem) {
+static int stack_peek(const fuze_stack *s, void *elem) {
   int rc = usable(s, "fuze_stack_peek");
   if (rc) return rc;
   if (!elem) return CTX_ERR(s->o.ctx, FUZE_ERR_ARG, "fuze_stack_peek('%s'): elem is NULL", s->o.name);
@@ -38,9 +39,8 @@ int fuze_stack_peek(const fuze_stack *s, void *elem) {
   return FUZE_SUCCESS;
 }
 
-size_t fuze_stack_size(const fuze_stack *s) { return s ? s->o.n : 0; }
 
-int fuze_stack_at(const fuze_stack *s, size_t i, void *elem) {
+static int stack_at(const fuze_stack *s, size_t i, void *elem) {
   int rc = usable(s, "fuze_stack_at");
   if (rc) return rc;
   if (!elem) return CTX_ERR(s->o.ctx, FUZE_ERR_ARG, "fuze_stack_at('%s'): elem is NULL", s->o.name);
@@ -49,4 +49,40 @@ int fuze_stack_at(const fuze_stack *s, size_t i, void *elem) {
                    s->o.name, i, s->o.n);
   memcpy(elem, s->o.vals + i * s->o.nb, s->o.nb);
   return FUZE_SUCCESS;
+}
+
+/* The public calls: the stack's mutex and the context's gate
+ * (data/threads.h) around each. */
+#define STACK_CALL(s, fn, call)                                        \
+  do {                                                                 \
+    if (!(s)) return FUZE_ERR(FUZE_ERR_ARG, "%s: stack is NULL", fn);  \
+    fuze_fobj *o_ = (fuze_fobj *)&(s)->o;                              \
+    int rc_ = fuze__op_enter(o_, fn);                                  \
+    if (rc_) return rc_;                                               \
+    rc_ = (call);                                                      \
+    fuze__op_leave(o_);                                                \
+    return rc_;                                                        \
+  } while (0)
+
+int fuze_stack_push(fuze_stack *s, const void *elem) {
+  STACK_CALL(s, "fuze_stack_push", stack_push(s, elem));
+}
+
+int fuze_stack_pop(fuze_stack *s, void *elem) { STACK_CALL(s, "fuze_stack_pop", stack_pop(s, elem)); }
+
+int fuze_stack_peek(const fuze_stack *s, void *elem) {
+  STACK_CALL(s, "fuze_stack_peek", stack_peek(s, elem));
+}
+
+int fuze_stack_at(const fuze_stack *s, size_t i, void *elem) {
+  STACK_CALL(s, "fuze_stack_at", stack_at(s, i, elem));
+}
+
+size_t fuze_stack_size(const fuze_stack *s) {
+  if (!s) return 0;
+  fuze_fobj *o = (fuze_fobj *)&s->o;
+  if (fuze__op_enter(o, "fuze_stack_size")) return 0;
+  size_t n = o->n;
+  fuze__op_leave(o);
+  return n;
 }

@@ -28,8 +28,9 @@ struct fuze_array {
   char name[FUZE_NAME_MAX];
   /* Registration: what a replacement process knows. */
   void *base;
-  size_t count, elem, bytes;
-  MPI_Datatype type;
+  size_t count, elem, bytes;  /* elem: the datatype's extent */
+  MPI_Datatype type;          /* a derived type is fuze's own dup (type_owned) */
+  int type_owned;
   /* Committed copy of this rank's bytes (NULL when lost or bytes == 0). */
   unsigned char *shadow;
   /* Bytes of every rank (all ranks of the world; 0 for spares). */
@@ -121,6 +122,11 @@ struct fuze_ctx {
   struct fuze_byz *byz;        /* code=byzantine: replicas (byzantine.c), NULL otherwise */
   fuze_hook_fn hook;            /* fault injection (proto/inject.c), set by fuze_init */
   char msg[FUZE_MSG_LEN];
+  /* Threads (data/threads.h, docs/design.md "Threads"). */
+  int thread_level;             /* MPI_Query_thread at fuze_init */
+  struct fuze_locks *locks;     /* the gate and the send lock (data/threads.c) */
+  int coll_busy;                /* atomic: a thread is inside a collective call */
+  const char *coll_fn;          /* which one (for the message) */
 };
 
 static inline int fuze__hook(struct fuze_ctx *ctx, int point, int arg) {

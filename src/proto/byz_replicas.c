@@ -78,6 +78,16 @@ void fuze__byz_free(fuze_ctx *ctx) {
   ctx->byz = NULL;
 }
 
+/* fuze_unprotect: array x's replicas go; the later arrays move down one,
+ * like ctx->arrays. */
+void fuze__byz_drop_array(fuze_ctx *ctx, int x) {
+  fuze_byz *z = ctx->byz;
+  if (!z || x >= z->narr) return;
+  arr_free(z, &z->arr[x]);
+  memmove(&z->arr[x], &z->arr[x + 1], sizeof *z->arr * (size_t)(z->narr - x - 1));
+  z->narr--;
+}
+
 /* Placement and the copies this rank holds. */
 static int place_replicas(fuze_ctx *ctx, fuze_byz *z) {
   const fuze_plan *p = &ctx->plan;

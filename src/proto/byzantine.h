@@ -11,6 +11,7 @@
 int fuze__byz_refresh(fuze_ctx *ctx);
 int fuze__byz_check(fuze_ctx *ctx); /* FUZE_SUCCESS, FUZE_RECOVERED or FUZE_ERR_CORRUPT */
 void fuze__byz_free(fuze_ctx *ctx);
+void fuze__byz_drop_array(fuze_ctx *ctx, int x); /* fuze_unprotect: before ctx->arrays shifts */
 /* The first replica of structure `name` held here (*len bytes, a copy of
  * rank *rank's), NULL when there is none (inject=corrupt:...:target=replica). */
 unsigned char *fuze__byz_replica(fuze_ctx *ctx, const char *name, size_t *len, int *rank);

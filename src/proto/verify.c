@@ -50,6 +50,7 @@
 #include "core/pfile.h" /* the region layout of a stack/map backup */
 #include "data/array.h"
 #include "data/fused.h"
+#include "data/threads.h"
 #include "proto/inject_corrupt.h"
 
 #include <isa-l/crc64.h>
@@ -883,7 +884,11 @@ int fuze_verify_last(const fuze_ctx *ctx, fuze_verify_report *report) {
   if (!ctx->verifies)
     return FUZE_ERR(FUZE_ERR_NOT_FOUND, "fuze_verify_last: no verification has run yet "
                     "(call fuze_verify or set verify_every)");
+  fuze_ctx *c = (fuze_ctx *)ctx; /* the report is written by collective calls */
+  int rc = fuze__local_enter(c, "fuze_verify_last");
+  if (rc) return rc;
   *report = ctx->vlast;
+  fuze__local_leave(c);
   return FUZE_SUCCESS;
 }
 

@@ -1,0 +1,52 @@
+/* threads: what lets several threads of a rank call fuze on one context
+ * (docs/design.md, "Threads").
+ *
+ * Three locks (ctx->locks, data/threads.c), always taken in this order:
+ *   the gate    (rwlock)  local calls (stack, map, fuze_flush, statistics)
+ *                         hold it shared; collective calls hold it exclusive,
+ *                         so a collective never sees a half-done operation and
+ *                         an operation never sees a collective's state change.
+ *   f->mu       (mutex)   a stack's or map's primary state (slots, hash index,
+ *                         undo log, count, seq): operations on one structure
+ *                         from several threads are serialised. Recursive, so
+ *                         that fuze_map_foreach's callback may read the map.
+ *   send lock   (mutex)   the sending state shared by every structure of the
+ *                         context (the stage, pending flushes, sync=batch
+ *                         buffers, the capacity queues, byte counters, the
+ *                         fault-injection hook) and every transport call of a
+ *                         local operation. Per context with
+ *                         MPI_THREAD_MULTIPLE; one process-wide mutex with
+ *                         MPI_THREAD_SERIALIZED, which collective calls then
+ *                         hold too, so fuze never makes two MPI calls at once.
+ * Internal functions never lock: only the public entry points do. */
+#ifndef FUZE_THREADS_H
+#define FUZE_THREADS_H
+
+#include "data/state.h"
+
+struct fuze_fobj;
+
+/* fuze_init: query MPI's thread level and create the locks. */
+int fuze__threads_init(fuze_ctx *ctx);
+void fuze__threads_free(fuze_ctx *ctx);
+
+/* A local call on ctx (any structure): checks the calling thread against
+ * MPI's thread level (FUZE_ERR_STATE, recorded) and takes the gate shared. */
+int fuze__local_enter(fuze_ctx *ctx, const char *fn);
+void fuze__local_leave(fuze_ctx *ctx);
+
+/* An operation on structure f: fuze__local_enter, then f's mutex. */
+int fuze__op_enter(struct fuze_fobj *f, const char *fn);
+void fuze__op_leave(struct fuze_fobj *f);
+
+/* A collective call: FUZE_ERR_STATE (recorded, not agreed: the other ranks
+ * are not told) when another thread of this rank is inside a collective call
+ * on ctx or the calling thread may not call MPI; else the gate exclusive. */
+int fuze__coll_enter(fuze_ctx *ctx, const char *fn);
+void fuze__coll_leave(fuze_ctx *ctx);
+
+/* The sending state (inside a local operation). */
+void fuze__send_lock(fuze_ctx *ctx);
+void fuze__send_unlock(fuze_ctx *ctx);
+
+#endif
