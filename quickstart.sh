@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 PACKAGES=(build-essential cmake pkg-config libopenmpi-dev openmpi-bin libisal-dev
-          libhdf5-openmpi-dev hdf5-tools libhwloc-dev gnuplot-nox)
+          libhdf5-openmpi-dev hdf5-tools libhwloc-dev gnuplot-nox gfortran)
 
 # The demo: a 2-D heat equation on 8 ranks, each rank its own failure domain, tolerating 2
 # lost domains; ranks 2 and 5 are wiped at the 7th checkpoint and recovered in the job.
