@@ -16,6 +16,18 @@ if(NOT CMAKE_SYSTEM_NAME STREQUAL "Linux" OR NOT FUZE_BUILD_APPS
    OR NOT TARGET heat2d OR NOT TARGET nqueens OR NOT TARGET kvstore OR NOT TARGET fuze-bench)
   return()
 endif()
+# Open MPI only. The harness is built on Open MPI's launcher: cluster.sh starts the
+# node daemons with mpirun's rsh agent (--mca plm_rsh_agent, plm_rsh_no_tree_spawn),
+# passes osc/btl/oob MCA settings and keepalive of ORTE's daemons, and the cases check
+# Open MPI's own messages (the osc/pt2pt fix fuze_init names, "ORTE has lost
+# communication"). Hydra has other launch and failure semantics, so with MPICH
+# (preset mpich) these tests are not registered; the cross-node transport is covered
+# there by the *_nolocal tests (every rank on a node of its own, RMA through the netmod).
+if(NOT FUZE_MPI_FLAVOR STREQUAL "openmpi")
+  message(STATUS "multinode tests: Open MPI only (the emulated cluster drives Open MPI's "
+                 "mpirun), not registered with ${FUZE_MPI_FLAVOR}")
+  return()
+endif()
 find_program(FUZE_BASH bash)
 if(NOT FUZE_BASH)
   message(STATUS "bash not found: the multinode tests are not registered")
