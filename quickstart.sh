@@ -3,7 +3,7 @@
 #   ./quickstart.sh demo   build (preset "default") and run the heat2d demo on 8 ranks
 #   ./quickstart.sh test   build (preset "default") and run the test suite
 #   ./quickstart.sh asan   build (preset "asan") and run the test suite under ASan/UBSan
-#   ./quickstart.sh mpich  build with MPICH (preset "mpich") and run the test suite
+#   ./quickstart.sh mpich  build with MPICH (preset "mpich") and run its focused test subset
 # Each command first installs the Debian packages fuze needs if any is missing
 # (apt-get; as root, or through sudo otherwise); mpich also MPICH's, next to Open MPI.
 set -euo pipefail
