@@ -72,13 +72,21 @@ install(FILES ${PROJECT_BINARY_DIR}/fuzeConfig.cmake
 
 # pkg-config. The prefix is computed from the .pc file's own location (${pcfiledir}), so the
 # file stays right after `cmake --install <build> --prefix <elsewhere>` or a moved tree.
-# Requires names the MPI C module (Open MPI: ompi-c) so that a plain compiler works too;
-# with mpicc it only repeats what the wrapper already adds.
+# Requires names the MPI C module of the MPI fuze is built with (Open MPI: ompi-c, MPICH:
+# mpich) so that a plain compiler works too; with mpicc it only repeats what the wrapper
+# already adds. mpi-c is the alternative's name (whichever MPI /usr/bin/mpicc is): last.
 find_package(PkgConfig QUIET)
 if(NOT DEFINED FUZE_PC_MPI_MODULE)
   set(_fuze_pc_mpi "")
+  if(FUZE_MPI_FLAVOR STREQUAL "mpich")
+    set(_fuze_pc_candidates mpich)
+  elseif(FUZE_MPI_FLAVOR STREQUAL "openmpi")
+    set(_fuze_pc_candidates ompi-c)
+  else()
+    set(_fuze_pc_candidates ompi-c mpich mpi-c)
+  endif()
   if(PKG_CONFIG_FOUND)
-    foreach(_m ompi-c mpich mpi-c)
+    foreach(_m ${_fuze_pc_candidates})
       execute_process(COMMAND ${PKG_CONFIG_EXECUTABLE} --exists ${_m}
                       RESULT_VARIABLE _rc OUTPUT_QUIET ERROR_QUIET)
       if(_rc EQUAL 0)

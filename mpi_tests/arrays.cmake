@@ -4,8 +4,14 @@ target_include_directories(test_arrays PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 foreach(np 3 4 5 8)
   fuze_add_mpi_test(NAME arrays_np${np} COMMAND test_arrays NP ${np} TIMEOUT 120)
 endforeach()
-# The cross-node transport (no RDMA): Open MPI's osc/pt2pt over TCP.
-fuze_add_mpi_test(NAME arrays_np4_tcp_pt2pt COMMAND test_arrays NP 4 TIMEOUT 120
-                  ENV OMPI_MCA_osc=pt2pt OMPI_MCA_btl=tcp,self)
+# The cross-node transport (no RDMA) on one node (FUZE_MPI_TCP_ENV, FuzeTesting.cmake):
+# Open MPI's osc/pt2pt over TCP (arrays_np4_tcp_pt2pt), or MPICH with every rank on a node
+# of its own, RMA through the netmod (arrays_np4_nolocal).
+fuze_add_mpi_test(NAME arrays_np4_${FUZE_MPI_TCP_NAME} COMMAND test_arrays NP 4 TIMEOUT 120 TCP)
 # Emulated nodes of 2 ranks: every set of <= f failed nodes, each losing both ranks.
 fuze_add_mpi_test(NAME arrays_np8_nodes_of_2 COMMAND test_arrays ARGS 4711 2 NP 8 TIMEOUT 120)
+# Arrays in a shared-memory window with origin-side atomic XOR and OR (what
+# MPICH gets on one node, comm/transport.c: fuze__win_create_array), forced
+# with any MPI by the test hook.
+fuze_add_mpi_test(NAME arrays_np5_shm_arrays COMMAND test_arrays NP 5 TIMEOUT 120
+                  ENV FUZE_DEBUG_SHM_ARRAYS=1)

@@ -24,6 +24,7 @@ function(fuze_restart_test name)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 90)
   endif()
+  math(EXPR T_TIMEOUT "${T_TIMEOUT} * ${FUZE_TEST_TIMEOUT_SCALE}") # FuzeTesting.cmake
   string(JOIN " " _flags ${FUZE_MPIRUN_FLAGS})
   # Each mpirun of the cycle gets the test's timeout too, so a hung run is
   # reported by the driver rather than only killed by CTest.
@@ -37,6 +38,10 @@ function(fuze_restart_test name)
   # The exit status decides; a "FAIL:" line of the driver fails the test too.
   set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT} PROCESSORS 1
     FAIL_REGULAR_EXPRESSION "FAIL: ")
+  # The launcher's environment (FuzeTesting.cmake: Open MPI's run-as-root switches).
+  if(FUZE_MPIRUN_ENV)
+    set_tests_properties(${name} PROPERTIES ENVIRONMENT "${FUZE_MPIRUN_ENV}")
+  endif()
 endfunction()
 
 set(_heat2d_args --nx 64 --ny 64 --steps 120 --every 10)

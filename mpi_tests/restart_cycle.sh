@@ -79,7 +79,9 @@ DIR=$WORK/dir
 
 # shellcheck disable=SC2206
 FLAGS=($MPIFLAGS)
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+# The launcher's flags (--mpiflags) and environment (inherited: restart.cmake sets the
+# MPI implementation's FUZE_MPIRUN_ENV, e.g. Open MPI's OMPI_ALLOW_RUN_AS_ROOT) come from
+# the caller, so the driver works with any MPI's launcher.
 
 STEP=0
 LAST_LOG=""

@@ -36,10 +36,14 @@ static fuze_ctx *open_ctx(const char *cfg, int want) {
 }
 
 /* Every rank XORs ROUNDS random pieces into rank `host`'s region; returns the
- * expected region (what all ranks sent, XORed) in want. */
+ * expected region (what all ranks sent, XORed) in want. fuze__win_xor's
+ * origin buffer must stay untouched until the next flush (MPI_Accumulate is
+ * nonblocking; MPICH reads it after the call returns): one buffer per piece
+ * between two flushes. */
+#define FLUSH_EVERY 64
+static unsigned char pieces[FLUSH_EVERY][REGION], others[REGION];
 static void hammer(fuze_ctx *ctx, MPI_Win win, int host, unsigned char *want) {
   memset(want, 0, REGION);
-  unsigned char piece[REGION];
   for (int r = 0; r < np; r++) {
     uint64_t s = 0x5eed0000u + (uint64_t)r;
     for (int x = 0; x < ROUNDS; x++) {
@@ -47,13 +51,14 @@ static void hammer(fuze_ctx *ctx, MPI_Win win, int host, unsigned char *want) {
        * every 50th a long one (1-4 KiB, like a coalesced sync=batch run). */
       size_t len = x % 4 == 0 ? 64 : x % 50 == 1 ? 1024 + t_below(&s, REGION - 1024 + 1) : 1 + t_below(&s, 512);
       size_t off = x % 4 == 0 ? 128 : t_below(&s, REGION - len + 1);
+      unsigned char *piece = r == me ? pieces[x % FLUSH_EVERY] : others;
       t_fill(&s, piece, len);
       if (x % 7 == 0) memset(piece + len / 3, 0, len / 3); /* zero words are skipped */
       for (size_t b = 0; b < len; b++) want[off + b] ^= piece[b];
       if (r == me) {
         int rc = fuze__win_xor(&ctx->net, win, piece, len, host, off);
         T_EQ_INT(rc, FUZE_SUCCESS, "fuze__win_xor");
-        if (x % 64 == 63) fuze__win_flush(&ctx->net, win);
+        if (x % FLUSH_EVERY == FLUSH_EVERY - 1) fuze__win_flush(&ctx->net, win);
       }
     }
   }

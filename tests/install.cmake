@@ -54,5 +54,7 @@ add_test(NAME install_consumer
     "-DFortran_COMPILER=${CMAKE_Fortran_COMPILER}"
     -DMPIF90=${_fuze_mpif90}
     -P ${CMAKE_CURRENT_SOURCE_DIR}/consumer/run.cmake)
-set_tests_properties(install_consumer PROPERTIES TIMEOUT 300 PROCESSORS 2
-  ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1")
+set_tests_properties(install_consumer PROPERTIES TIMEOUT 300 PROCESSORS 2)
+if(FUZE_MPIRUN_ENV)
+  set_tests_properties(install_consumer PROPERTIES ENVIRONMENT "${FUZE_MPIRUN_ENV}")
+endif()

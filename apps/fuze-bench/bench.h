@@ -29,6 +29,7 @@ enum bench_id {
   B_BYZANTINE,
   B_TRANSPORT,
   B_PERSIST,
+  B_LINK,
   B_COUNT
 };
 
@@ -40,6 +41,7 @@ typedef struct bench_opts {
   const char *csv;
   const char *config;               /* extra keys appended to every fuze_init config */
   int smoke;
+  int domain_node;                  /* --domain node: update, checkpoint, recovery */
   size_t chunk;                     /* dirty-tracking chunk (config chunk=) */
   /* space */
   size_t space_bytes;               /* largest protected array per rank */
@@ -82,11 +84,18 @@ typedef struct bench_opts {
   size_t persist_size;
   double persist_compute;           /* seconds of computing between checkpoints */
   const char *persist_dir;
+  /* link */
+  size_t link_size;                 /* bytes per put/accumulate of the bandwidth loops */
+  size_t link_bytes;                /* bytes per rank per bandwidth repetition */
 } bench_opts;
 
 extern bench_opts g_opt;
 extern int g_rank, g_size; /* MPI_COMM_WORLD */
 extern int g_fail;         /* a check failed: exit status 1 */
+/* Failure domain of every world rank as fuze numbers them for --domain
+ * (rank: the rank; node: MPI_COMM_TYPE_SHARED, numbered by lowest rank) and
+ * their count; set in main before any sub-benchmark. */
+extern int *g_dom, g_ndom;
 
 extern const char *const bench_mode_name[M_COUNT]; /* "fusion", "replicate" */
 extern const char *const bench_mode_code[M_COUNT]; /* "rs", "replicate" */
@@ -118,6 +127,8 @@ double bench_median_of(const double *v, int n);
 void bench_idle_barrier(MPI_Comm comm); /* barrier that sleeps instead of spinning */
 double bench_max(MPI_Comm comm, double v);
 uint64_t bench_sum_u64(MPI_Comm comm, uint64_t v);
+/* "rank" or "node" (--domain): the domain= of update, checkpoint, recovery. */
+const char *bench_domain(void);
 /* fuze_init with "<base>,chunk=...,<--config>"; returns its status. */
 int bench_init(MPI_Comm comm, const char *base, fuze_ctx **ctx, MPI_Comm *app);
 /* Abort the job on an unexpected fuze error (message from the library). */
@@ -125,8 +136,9 @@ void bench_check(fuze_ctx *ctx, int rc, const char *what);
 #define BENCH_CK(ctx, call) bench_check((ctx), (call), #call)
 void bench_fmt_size(size_t bytes, char *buf, size_t len);
 void *bench_alloc(size_t bytes); /* 64-byte aligned, aborts on failure, zeroed */
-/* The plan fuze builds for domain=rank and `spares` spare ranks among n
- * (replicate: blocks of one primary). Returns the planner's status. */
+/* The plan fuze builds for domain=rank (or, for n == g_size with --domain
+ * node, for the nodes of g_dom) and `spares` spare ranks among n (replicate:
+ * blocks of one primary). Returns the planner's status. */
 int bench_plan(int n, int spares, int f, int mode, fuze_plan *p);
 
 /* ---- sub-benchmarks: collective over MPI_COMM_WORLD ---- */
@@ -141,5 +153,6 @@ void bench_scrub(void);
 void bench_byzantine(void);
 void bench_transport(void);
 void bench_persist(void);
+void bench_link(void);
 
 #endif

@@ -68,11 +68,11 @@ void bench_checkpoint(void) {
     for (int fi = 0; fi < g_opt.n_ckpt_f; fi++) {
       int f = g_opt.ckpt_f[fi];
       char param[96];
-      if (f >= g_size) {
+      if (f >= g_ndom) {
         for (int c = 0; c < g_opt.n_changed; c++) {
           param_of(param, sizeof param, bytes, g_opt.changed[c], f);
           for (int mode = 0; mode < M_COUNT; mode++)
-            bench_row_na("checkpoint", param, bench_mode_name[mode], "ms", "needs np > f");
+            bench_row_na("checkpoint", param, bench_mode_name[mode], "ms", "needs more domains than f");
         }
         continue;
       }
@@ -82,7 +82,8 @@ void bench_checkpoint(void) {
       MPI_Comm app[M_COUNT];
       for (int mode = 0; mode < M_COUNT; mode++) {
         char base[128];
-        snprintf(base, sizeof base, "faults=%d,domain=rank,code=%s", f, bench_mode_code[mode]);
+        snprintf(base, sizeof base, "faults=%d,domain=%s,code=%s", f, bench_domain(),
+                 bench_mode_code[mode]);
         BENCH_CK(NULL, bench_init(MPI_COMM_WORLD, base, &ctx[mode], &app[mode]));
         BENCH_CK(ctx[mode], fuze_protect(ctx[mode], "bench.ckpt", a, bytes / 8, MPI_DOUBLE, NULL));
       }

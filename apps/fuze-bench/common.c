@@ -10,6 +10,7 @@
 
 bench_opts g_opt;
 int g_rank, g_size, g_fail;
+int *g_dom, g_ndom;
 
 const char *const bench_mode_name[M_COUNT] = {"fusion", "replicate"};
 const char *const bench_mode_code[M_COUNT] = {"rs", "replicate"};
@@ -224,6 +225,8 @@ uint64_t bench_sum_u64(MPI_Comm comm, uint64_t v) {
   return out;
 }
 
+const char *bench_domain(void) { return g_opt.domain_node ? "node" : "rank"; }
+
 int bench_init(MPI_Comm comm, const char *base, fuze_ctx **ctx, MPI_Comm *app) {
   char cfg[1024];
   int n = snprintf(cfg, sizeof cfg, "%s,chunk=%zu", base, g_opt.chunk);
@@ -259,8 +262,13 @@ void *bench_alloc(size_t bytes) {
 int bench_plan(int n, int spares, int f, int mode, fuze_plan *p) {
   int *dom = malloc(sizeof(int) * (size_t)n);
   if (!dom) return FUZE_ERR_NOMEM;
+  int nd = n;
   for (int r = 0; r < n; r++) dom[r] = r;
-  fuze_plan_input in = {n, dom, n, spares, f, mode == M_REPLICATE ? 1 : 0};
+  if (g_opt.domain_node && n == g_size && g_dom) {
+    memcpy(dom, g_dom, sizeof(int) * (size_t)n);
+    nd = g_ndom;
+  }
+  fuze_plan_input in = {n, dom, nd, spares, f, mode == M_REPLICATE ? 1 : 0};
   char err[256];
   int rc = fuze__plan_build(&in, p, err, sizeof err);
   free(dom);

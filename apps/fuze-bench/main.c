@@ -16,6 +16,10 @@
  *   byzantine    code=byzantine against replication with 2f copies
  *   transport    XORs into a shared host vs one host per origin, with
  *                MPI_Accumulate and with shared-memory atomics (config shm)
+ *   link         what the network between failure domains allows (raw MPI):
+ *                ping-pong latency, put + flush round trip, put and
+ *                accumulate bandwidth; and, after update, how close
+ *                sync=batch comes to the rate that bandwidth allows
  *
  * Every timing is repeated (--reps) and reported as median (min-max); the
  * table gives the fusion/replication ratio. --csv FILE writes
@@ -35,7 +39,7 @@
 
 static const char *const bench_names[B_COUNT] = {"space",    "update",   "concurrency", "checkpoint",
                                                  "recovery", "kernel",   "fti",      "scrub",
-                                                 "byzantine", "transport", "persist"};
+                                                 "byzantine", "transport", "persist", "link"};
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -45,13 +49,15 @@ static void usage(FILE *out) {
           "\n"
           "  --bench LIST         sub-benchmarks, comma-separated (default all):\n"
           "                       space,update,concurrency,checkpoint,recovery,kernel,fti,scrub,\n"
-          "                       byzantine,transport,persist\n"
+          "                       byzantine,transport,persist,link\n"
           "  --reps N             repetitions of every timing (default 5)\n"
           "  --csv FILE           write bench,param,mode,median,min,max,unit rows\n"
           "  --config STRING      extra fuze config keys for every run (must not change the\n"
           "                       plan: no faults/spares/domain/block/code)\n"
           "  --chunk BYTES        dirty-tracking chunk (default 64K)\n"
           "  --smoke              tiny sizes and 2 repetitions (the CTest smoke run)\n"
+          "  --domain rank|node   failure domain of update, checkpoint and recovery (default\n"
+          "                       rank; node: the ranks of a host, for runs across nodes)\n"
           "space:\n"
           "  --space-size SIZE    largest array per rank (default 1M)\n"
           "  --space-pairs N      largest map per rank (default 4096 pairs)\n"
@@ -92,6 +98,9 @@ static void usage(FILE *out) {
           "                       persist=sync and persist=async side by side\n"
           "  --persist-compute S  seconds of computing between checkpoints (default 0.2)\n"
           "  --persist-dir PATH   where the two persistence directories go (default /tmp)\n"
+          "link:\n"
+          "  --link-size SIZE     bytes per put/accumulate of the bandwidth loops (default 64K)\n"
+          "  --link-bytes SIZE    bytes per rank per repetition (default 64M)\n"
           "\n"
           "Sizes accept K, M, G suffixes (binary). Exit status: 0, 1 a check failed or fuze\n"
           "failed, 2 bad options.\n");
@@ -198,6 +207,32 @@ static void defaults(int smoke) {
   o->persist_size = smoke ? 64 << 10 : 16 << 20;
   o->persist_compute = smoke ? 0.01 : 0.2;
   o->persist_dir = "/tmp";
+  o->link_size = smoke ? 4 << 10 : 64 << 10;
+  o->link_bytes = smoke ? 256 << 10 : 64 << 20;
+}
+
+/* g_dom, g_ndom: the failure domains fuze makes for domain=rank or node
+ * (comm/topo.c: MPI_COMM_TYPE_SHARED, numbered by their lowest rank). */
+static void domains(void) {
+  g_dom = malloc(sizeof(int) * (size_t)g_size);
+  int *leader = malloc(sizeof(int) * (size_t)g_size);
+  if (!g_dom || !leader) {
+    fprintf(stderr, "fuze-bench: rank %d: out of memory\n", g_rank);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  int me = g_rank;
+  if (g_opt.domain_node) {
+    MPI_Comm node;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL, &node);
+    MPI_Bcast(&me, 1, MPI_INT, 0, node);
+    MPI_Comm_free(&node);
+  }
+  MPI_Allgather(&me, 1, MPI_INT, leader, 1, MPI_INT, MPI_COMM_WORLD);
+  g_ndom = 0;
+  for (int r = 0; r < g_size; r++)
+    if (leader[r] == r) g_dom[r] = g_ndom++;
+  for (int r = 0; r < g_size; r++) g_dom[r] = g_dom[leader[r]];
+  free(leader);
 }
 
 /* Returns 0, 1 (--help) or -1 with a message in err. */
@@ -229,7 +264,8 @@ static int parse_options(int argc, char **argv, char *err, size_t errlen) {
         "--update-faults", "--update-sync", "--conc-k",    "--conc-time",    "--ckpt-size",  "--ckpt-changed",
         "--ckpt-faults", "--rec-size",    "--rec-faults",  "--kernel-size", "--kernel-k",
         "--fti-size",    "--fti-np",      "--fti-faults",  "--scrub-size", "--scrub-faults",
-        "--byz-size",    "--xor-time",    "--persist-size", "--persist-compute", "--persist-dir"};
+        "--byz-size",    "--xor-time",    "--persist-size", "--persist-compute", "--persist-dir",
+        "--domain",      "--link-size", "--link-bytes"};
     int ok = 0;
     for (size_t k = 0; k < sizeof known / sizeof *known; k++) ok |= !strcmp(name, known[k]);
     if (!ok) {
@@ -322,6 +358,13 @@ static int parse_options(int argc, char **argv, char *err, size_t errlen) {
     } else if (!strcmp(name, "--fti-faults")) {
       bad = parse_long(val, 1, 16, &v);
       o->fti_f = (int)v;
+    } else if (!strcmp(name, "--domain")) {
+      bad = strcmp(val, "rank") && strcmp(val, "node");
+      o->domain_node = !strcmp(val, "node");
+    } else if (!strcmp(name, "--link-size")) {
+      bad = parse_size(val, &o->link_size) || o->link_size > (64u << 20);
+    } else if (!strcmp(name, "--link-bytes")) {
+      bad = parse_size(val, &o->link_bytes);
     } else if (!strcmp(name, "--xor-time")) {
       bad = parse_secs(val, &o->xor_secs);
     } else if (!strcmp(name, "--byz-size")) {
@@ -368,17 +411,19 @@ int main(int argc, char **argv) {
     MPI_Finalize();
     return 2;
   }
+  domains();
   double t0 = MPI_Wtime();
   if (g_rank == 0) {
-    printf("# fuze-bench: %d ranks, %d repetitions, chunk %zu bytes%s%s\n", g_size, g_opt.reps,
-           g_opt.chunk, g_opt.config ? ", config " : "", g_opt.config ? g_opt.config : "");
+    printf("# fuze-bench: %d ranks, %d repetitions, chunk %zu bytes, domain=%s (%d domains)%s%s\n",
+           g_size, g_opt.reps, g_opt.chunk, bench_domain(), g_ndom, g_opt.config ? ", config " : "",
+           g_opt.config ? g_opt.config : "");
     printf("# every figure: median (min-max) over the repetitions; times are the max over ranks\n");
     fflush(stdout);
   }
   static void (*const run[B_COUNT])(void) = {bench_space,    bench_update, bench_concurrency,
                                              bench_checkpoint, bench_recovery, bench_kernel,
                                              bench_fti, bench_scrub, bench_byzantine, bench_transport,
-                                             bench_persist};
+                                             bench_persist, bench_link};
   for (int b = 0; b < B_COUNT; b++) {
     if (!(g_opt.benches & (1u << b))) continue;
     double tb = MPI_Wtime();
@@ -396,6 +441,7 @@ int main(int argc, char **argv) {
     fflush(stdout);
   }
   bench_csv_close();
+  free(g_dom);
   MPI_Finalize();
   return fail ? 1 : 0;
 }

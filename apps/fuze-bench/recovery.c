@@ -1,8 +1,9 @@
 /* recovery: t = 1..f ranks wiped with fuze_inject (the in-job crash: buffers
  * poisoned, committed copies and hosted parity destroyed), then fuze_recover,
  * timed with MPI_Wtime around the call (max over ranks). One array of
- * doubles per rank (domain=rank, spares=0); the victims are spread over the
- * ranks: (1 + i * np / t) mod np. Before every repetition the array gets new
+ * doubles per rank (--domain rank or node, spares=0); the victims are spread
+ * over the domains: every rank of domain (1 + i * nd / t) mod nd, i < t (with
+ * domain=rank, rank (1 + i * np / t) mod np). Before every repetition the array gets new
  * contents and is committed (not timed); after it, every rank checks that it
  * holds exactly the committed contents (exit status 1 otherwise). Fusion and
  * replication run side by side (two contexts) and alternate.
@@ -43,14 +44,14 @@ static uint64_t modeled_traffic(const fuze_plan *p, const int *lost, uint64_t fu
 }
 
 void bench_recovery(void) {
-  int np = g_size, reps = g_opt.reps;
-  int F = g_opt.rec_f ? g_opt.rec_f : (np - 1 < 3 ? np - 1 : 3);
+  int np = g_size, nd = g_ndom, reps = g_opt.reps;
+  int F = g_opt.rec_f ? g_opt.rec_f : (nd - 1 < 3 ? nd - 1 : 3);
   size_t bytes = g_opt.rec_size / 8 * 8, n = bytes / 8;
   char sz[32];
   bench_fmt_size(bytes, sz, sizeof sz);
-  if (F < 1 || F >= np) {
+  if (F < 1 || F >= nd) {
     for (int mode = 0; mode < M_COUNT; mode++)
-      bench_row_na("recovery", "t=1", bench_mode_name[mode], "ms", "needs np > f >= 1");
+      bench_row_na("recovery", "t=1", bench_mode_name[mode], "ms", "needs domains > f >= 1");
     bench_table("recovery");
     return;
   }
@@ -62,7 +63,7 @@ void bench_recovery(void) {
   fuze_plan plan[M_COUNT];
   for (int mode = 0; mode < M_COUNT; mode++) {
     char base[128];
-    snprintf(base, sizeof base, "faults=%d,domain=rank,code=%s", F, bench_mode_code[mode]);
+    snprintf(base, sizeof base, "faults=%d,domain=%s,code=%s", F, bench_domain(), bench_mode_code[mode]);
     BENCH_CK(NULL, bench_init(MPI_COMM_WORLD, base, &ctx[mode], &app[mode]));
     memset(&plan[mode], 0, sizeof plan[mode]);
     if (bench_plan(np, 0, F, mode, &plan[mode])) bench_check(NULL, FUZE_ERR_CONFIG, "fuze__plan_build");
@@ -71,12 +72,14 @@ void bench_recovery(void) {
     BENCH_CK(ctx[mode], fuze_protect(ctx[mode], "bench.rec", a[mode], n, MPI_DOUBLE, NULL));
   }
   for (int t = 1; t <= F; t++) {
-    int victims[16];
+    int *victims = calloc((size_t)np, sizeof *victims), nv = 0;
+    if (!victims) bench_check(NULL, FUZE_ERR_NOMEM, "calloc");
     memset(lost, 0, sizeof *lost * (size_t)np);
-    for (int i = 0; i < t; i++) {
-      victims[i] = (1 + i * np / t) % np;
-      lost[victims[i]] = 1;
-    }
+    for (int i = 0; i < t; i++)
+      for (int r = 0; r < np; r++)
+        if (g_dom[r] == (1 + i * nd / t) % nd) lost[r] = 1;
+    for (int r = 0; r < np; r++)
+      if (lost[r]) victims[nv++] = r;
     double ms[M_COUNT][BENCH_MAX_REPS], per[M_COUNT][BENCH_MAX_REPS], restored[M_COUNT][BENCH_MAX_REPS];
     for (int r = 0; r < reps; r++)
       for (int q = 0; q < M_COUNT; q++) {
@@ -86,7 +89,7 @@ void bench_recovery(void) {
         BENCH_CK(c, fuze_checkpoint(c));
         fuze_stats s0, s1;
         BENCH_CK(c, fuze_get_stats(c, &s0));
-        BENCH_CK(c, fuze_inject(c, victims, t));
+        BENCH_CK(c, fuze_inject(c, victims, nv));
         MPI_Barrier(app[mode]);
         double t0 = MPI_Wtime();
         int rc = fuze_recover(c);
@@ -104,6 +107,7 @@ void bench_recovery(void) {
         restored[mode][r] = (double)rec;
         per[mode][r] = rec ? (double)modeled_traffic(&plan[mode], lost, bytes) / (double)rec : 0;
       }
+    free(victims);
     char param[96];
     snprintf(param, sizeof param, "t=%d f=%d size=%s", t, F, sz);
     for (int mode = 0; mode < M_COUNT; mode++) {

@@ -8,7 +8,7 @@
 # (successive in-job wipes), as a launch over the nodes is costly.
 #
 # usage: multinode.sh --cluster CLUSTER_SH --heat2d PATH --kvstore PATH
-#          --nqueens PATH --transport PATH --work DIR CASE [ARG]
+#          --nqueens PATH --transport PATH --bench PATH --work DIR CASE [ARG]
 #   plan            ranks sit on the nodes; domain=node plans from the real
 #                   hostnames (4 domains, no block with two ranks of a node,
 #                   no backup on a member's node), f=1 and f=2
@@ -30,6 +30,12 @@
 #   kvstore         kvstore: failure-free run, in-job node wipes (f=1, f=2),
 #                   node kill + restart; every digest equal to the first's
 #   nqueens         nqueens: the same with the known solution count
+#   bench           fuze-bench --domain node, briefly: update (f=1, 2; sync=op
+#                   and batch; each context's backups checked with fuze_verify
+#                   after its loops), checkpoint (nothing changed sends no
+#                   parity byte), recovery (whole nodes wiped, every double
+#                   restored), link; completes with every check passed. No
+#                   timing is checked.
 # Exit status: 0 pass, 1 fail (with "FAIL: ..."), 77 skipped (no privileges).
 set -euo pipefail
 
@@ -38,7 +44,7 @@ fail() {
   exit 1
 }
 
-CL="" WORK="" HEAT2D="" KVSTORE="" NQUEENS="" TRANSPORT=""
+CL="" WORK="" HEAT2D="" KVSTORE="" NQUEENS="" TRANSPORT="" BENCH=""
 while [[ $# -gt 0 ]]; do
   case $1 in
     --cluster) CL=$2; shift 2 ;;
@@ -46,14 +52,15 @@ while [[ $# -gt 0 ]]; do
     --kvstore) KVSTORE=$2; shift 2 ;;
     --nqueens) NQUEENS=$2; shift 2 ;;
     --transport) TRANSPORT=$2; shift 2 ;;
+    --bench) BENCH=$2; shift 2 ;;
     --work) WORK=$2; shift 2 ;;
     -*) fail "unknown option '$1'" ;;
     *) break ;;
   esac
 done
-[[ -n $CL && -n $WORK && $# -ge 1 ]] || fail "usage: multinode.sh --cluster CLUSTER_SH --heat2d PATH --kvstore PATH --nqueens PATH --transport PATH --work DIR CASE [ARG]"
-for app in "$HEAT2D" "$KVSTORE" "$NQUEENS" "$TRANSPORT"; do
-  [[ -x $app ]] || fail "'$app' is not an executable (--heat2d, --kvstore, --nqueens, --transport)"
+[[ -n $CL && -n $WORK && $# -ge 1 ]] || fail "usage: multinode.sh --cluster CLUSTER_SH --heat2d PATH --kvstore PATH --nqueens PATH --transport PATH --bench PATH --work DIR CASE [ARG]"
+for app in "$HEAT2D" "$KVSTORE" "$NQUEENS" "$TRANSPORT" "$BENCH"; do
+  [[ -x $app ]] || fail "'$app' is not an executable (--heat2d, --kvstore, --nqueens, --transport, --bench)"
 done
 CASE=$1
 shift
@@ -431,7 +438,36 @@ nq_same() { # nq_same WHAT COUNT RECOVERIES
   echo "== $1: count $got, the failure-free answer"
 }
 
+case_bench() {
+  run bench "$BENCH" --domain node --bench update,checkpoint,recovery,link --reps 1 \
+    --ops 200 --batch-ops 2000 --update-faults 1,2 --ckpt-size 1M --ckpt-changed 0,100 \
+    --ckpt-faults 1 --rec-size 1M --rec-faults 2 --link-bytes 1M
+  ok "fuze-bench"
+  must "fuze-bench" '^# fuze-bench: 8 ranks, 1 repetitions, chunk 65536 bytes, domain=node \(4 domains\)$'
+  must "fuze-bench" '^# total [0-9.]+ s; checks passed$'
+  must_not "fuze-bench" 'MISMATCH|checks FAILED'
+  local f s m n
+  for f in 1 2; do
+    for s in op batch; do
+      for m in fusion replicate; do
+        must "update f=$f sync=$s $m" "^check update f=$f sync=$s $m: fuze_verify after [0-9]+ puts and pushes per rank: [1-9][0-9]* bytes compared, 0 mismatches: OK$"
+      done
+    done
+  done
+  for m in fusion replicate; do
+    must "checkpoint $m" "^check checkpoint size=1MiB changed=0% f=1 $m: 0 parity bytes sent with nothing changed: OK$"
+  done
+  # Recovery: t = 1, 2 whole nodes wiped, each repetition's doubles checked
+  # (a wrong one is a MISMATCH line above); both rows measured.
+  for n in 1 2; do
+    must "recovery t=$n" "^\| recovery \| t=$n f=2 size=1MiB \| [0-9.e+]+ ms .*\| [0-9.e+]+ ms "
+  done
+  must "link" '^### link: every rank with a partner in another failure domain, all pairs at once$'
+  must "link" '^batch goal \(sync=batch at least half the rate the bandwidth allows for its bytes\): met in [0-9]+ of 20 rows'
+}
+
 case $CASE in
+  bench) case_bench ;;
   plan) case_plan ;;
   osc) case_osc ;;
   wipe) case_wipe ;;

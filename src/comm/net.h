@@ -11,6 +11,7 @@
 #include "core/error.h"
 
 #include <mpi.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct fuze_net {
@@ -20,6 +21,8 @@ typedef struct fuze_net {
   int verbose;
   int one_node;         /* every rank shares memory: 1 yes, 0 no, -1 not asked yet */
   int shm_windows;      /* the newest stack/map window is in shared memory */
+  size_t acc_piece;     /* largest MPI_Accumulate the transport issues, 0: no cut
+                           (set with one_node: FUZE_ACC_PIECE_NODES across nodes) */
   uint64_t sent_bytes;  /* bytes XORed or put into other ranks' windows */
   char *msg;            /* FUZE_MSG_LEN bytes: where errors are recorded */
 } fuze_net;

@@ -15,7 +15,13 @@
  * atomic XOR on the host's memory: lock-free, element-wise atomic like
  * BXOR, and XOR still commutes (Theorems 3 and 4). Every XOR into such a
  * window goes this way (fuze__win_xor looks the window up), so the two
- * mechanisms never mix on one region. */
+ * mechanisms never mix on one region. Puts into such a window are a memcpy
+ * by the origin too, and flushing it is a memory fence, not MPI_Win_flush:
+ * what the origin wrote is in the host's memory when the call returns.
+ * That matters with MPICH (ch4), whose MPI_Win_flush on a shared-memory
+ * window still runs the whole progress engine (a UCX worker progress and
+ * endpoint flush): with sync=op, one flush per stack/map operation made
+ * kvstore 10-30x slower than with Open MPI, whose osc/sm flush is a no-op. */
 #include "comm/transport.h"
 
 #include "core/config.h"
@@ -76,6 +82,20 @@ static void xor_atomic(unsigned char *dst, const unsigned char *src, size_t len)
 #endif
 }
 
+/* dst |= src, the same way (chunk maps of arrays in a shared window). */
+static void or_atomic(unsigned char *dst, const unsigned char *src, size_t len) {
+  for (; len && ((uintptr_t)dst & 7); len--, dst++, src++)
+    if (*src) __atomic_fetch_or(dst, *src, __ATOMIC_RELAXED);
+  for (; len >= 8; len -= 8, dst += 8, src += 8) {
+    uint64_t v;
+    memcpy(&v, src, 8);
+    if (v) __atomic_fetch_or((uint64_t *)(void *)dst, v, __ATOMIC_RELAXED);
+  }
+  for (; len; len--, dst++, src++)
+    if (*src) __atomic_fetch_or(dst, *src, __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
 static int win_info(fuze_net *net, MPI_Info *info) {
   int rc = FUZE_MPI(net->msg, MPI_Info_create(info));
   /* Only BXOR accumulates reach a window and XOR commutes (Theorem 4):
@@ -89,11 +109,19 @@ static int win_info(fuze_net *net, MPI_Info *info) {
  * /etc/openmpi/openmpi-mca-params.conf sets osc = ^ucx,pt2pt, which leaves
  * only osc/sm (one node) and osc/rdma (needs RDMA hardware), so a job across
  * nodes over TCP has none; ^ucx re-enables osc/pt2pt for them. */
+#if defined(MPICH_VERSION) && !defined(OPEN_MPI)
+/* MPICH (ch4) makes windows across nodes through its network module; when it
+ * cannot, that module does not reach every node (there is no osc choice). */
+#define OSC_FIX                                                                          \
+  "with MPICH the network module must reach every node: check MPIR_CVAR_CH4_NETMOD and, " \
+  "for ch4:ucx, that UCX_TLS includes a transport between the nodes (e.g. tcp)"
+#else
 #define OSC_FIX                                                                          \
   "with Open MPI without RDMA hardware (TCP between nodes) enable the osc/pt2pt "        \
   "component: mpirun --mca osc ^ucx (or the environment OMPI_MCA_osc=^ucx); Debian's "   \
   "default osc = ^ucx,pt2pt (/etc/openmpi/openmpi-mca-params.conf) cannot make windows " \
   "across nodes"
+#endif
 
 /* Collective: did every rank succeed (ok)? FUZE_ERR_MPI when the vote fails. */
 static int all_ok(fuze_net *net, int ok, int *all) {
@@ -139,6 +167,29 @@ int fuze__win_create(fuze_net *net, size_t bytes, MPI_Win *win, unsigned char **
   return win_ready(net, win, mem, bytes, lock_all);
 }
 
+/* Accumulates across nodes are cut into pieces of at most this many bytes.
+ * Without RDMA hardware Open MPI's one-sided path over TCP is osc/pt2pt,
+ * which packs an operation up to about this size into its message buffer
+ * and sends a larger one on a path of its own that needs the target's
+ * attention for every piece: measured across the emulated nodes (fuze-bench
+ * link, 8 ranks on 4 nodes at once, docs/benchmarks.md section 12), 64 KiB
+ * accumulates moved 0.012 GB/s and the same bytes as 16 KiB accumulates
+ * 0.070 GB/s, as fast as MPI_Put. On one node (osc/sm, osc/rdma) a cut only
+ * adds calls, so there is none. Any cut is correct: the pieces are XORs of
+ * disjoint ranges. FUZE_ACC_PIECE=BYTES overrides it (0: no cut), read in
+ * fuze_init, for measuring. */
+#define FUZE_ACC_PIECE_NODES ((size_t)16 << 10)
+
+static void acc_piece(fuze_net *net) {
+  net->acc_piece = net->one_node ? 0 : FUZE_ACC_PIECE_NODES;
+  const char *e = getenv("FUZE_ACC_PIECE");
+  if (e && *e) {
+    char *end = NULL;
+    unsigned long long v = strtoull(e, &end, 10);
+    if (end && !*end && v <= (unsigned long long)INT_MAX / 2) net->acc_piece = (size_t)v;
+  }
+}
+
 /* Collective: 1 if every rank of net->comm shares memory with every other.
  * Test hook: FUZE_DEBUG_SPLIT_NODES=1 (set on every rank) makes it answer 0,
  * as for a job across nodes, which one machine cannot otherwise show. */
@@ -157,6 +208,7 @@ static int one_node(fuze_net *net) {
     (void)all_ok(net, size == net->size, &all);
     net->one_node = all;
   }
+  if (net->acc_piece == (size_t)-1) acc_piece(net);
   return net->one_node;
 }
 
@@ -234,6 +286,36 @@ int fuze__win_create_fused(fuze_net *net, size_t bytes, MPI_Win *win, unsigned c
   return rc ? rc : rrc;
 }
 
+/* MPICH (ch3/ch4 and its derivatives) applies an MPI_Accumulate into an
+ * MPI_Win_allocate window as an active message that the *target* handles
+ * when it enters MPI, and its ranks busy-poll without yielding the core: on
+ * an oversubscribed node every accumulate of a checkpoint waited for its
+ * host's time slice (the array tests timed out at 4x their Open MPI time).
+ * So with MPICH, when every rank is on one node and shm is not off, arrays
+ * get the stacks' and maps' shared-memory window and their XORs (and chunk
+ * map ORs) are CPU atomics done by the origin: nothing waits for the host.
+ * Open MPI keeps MPI_Accumulate (osc/rdma and osc/sm apply it from the
+ * origin; bulk 16 GB/s, faster than word atomics). Test hook:
+ * FUZE_DEBUG_SHM_ARRAYS=1 takes the shared path with any MPI. */
+static int shm_arrays(fuze_net *net) {
+#if defined(MPICH_VERSION) && !defined(OPEN_MPI)
+  int want = 1;
+#else
+  int want = 0;
+#endif
+  const char *e = getenv("FUZE_DEBUG_SHM_ARRAYS");
+  if (e && atoi(e)) want = 1;
+  return want && net->shm != FUZE_SHM_OFF;
+}
+
+int fuze__win_create_array(fuze_net *net, size_t bytes, MPI_Win *win, unsigned char **base) {
+  if (!shm_arrays(net)) return fuze__win_create(net, bytes, win, base, 1);
+  int shm = 0, keep = net->shm_windows; /* shm_windows tells about stack/map windows */
+  int rc = fuze__win_create_fused(net, bytes, win, base, 1, &shm);
+  net->shm_windows = keep;
+  return rc;
+}
+
 void fuze__win_free(MPI_Win *win, int locked) {
   if (*win == MPI_WIN_NULL) return;
   if (locked) FUZE_MPI_TEARDOWN(MPI_Win_unlock_all(*win));
@@ -245,8 +327,9 @@ void fuze__win_free(MPI_Win *win, int locked) {
 static int accumulate(fuze_net *net, MPI_Win win, const void *buf, size_t len, int rank,
                       size_t disp, MPI_Op op, int counted) {
   const unsigned char *p = buf;
+  size_t most = net->acc_piece && net->acc_piece != (size_t)-1 ? net->acc_piece : (size_t)INT_MAX / 2;
   while (len > 0) {
-    int n = len > (size_t)INT_MAX / 2 ? INT_MAX / 2 : (int)len;
+    int n = len > most ? (int)most : (int)len;
     int rc = FUZE_MPI(net->msg, MPI_Accumulate(p, n, MPI_BYTE, rank, (MPI_Aint)disp, n, MPI_BYTE,
                                                op, win));
     if (rc) return rc;
@@ -271,6 +354,13 @@ int fuze__win_xor(fuze_net *net, MPI_Win win, const void *buf, size_t len, int r
 
 int fuze__win_put(fuze_net *net, MPI_Win win, const void *buf, size_t len, int rank,
                   size_t disp) {
+  const shm_map *m = shm_of(win);
+  if (m) { /* a single writer: plain stores, ordered before the next flush's fence */
+    memcpy(m->base[rank] + disp, buf, len);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    net->sent_bytes += (uint64_t)len;
+    return FUZE_SUCCESS;
+  }
   const unsigned char *p = buf;
   while (len > 0) {
     int n = len > (size_t)INT_MAX / 2 ? INT_MAX / 2 : (int)len;
@@ -284,11 +374,22 @@ int fuze__win_put(fuze_net *net, MPI_Win win, const void *buf, size_t len, int r
   return FUZE_SUCCESS;
 }
 
+/* Shared-memory windows: every XOR and put into them is already in the
+ * host's memory (see the top of this file); a full fence orders them before
+ * whatever the caller does next (a message that tells others to read). */
 int fuze__win_flush(fuze_net *net, MPI_Win win) {
+  if (shm_of(win)) {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return FUZE_SUCCESS;
+  }
   return FUZE_MPI(net->msg, MPI_Win_flush_all(win));
 }
 
 int fuze__win_flush_rank(fuze_net *net, MPI_Win win, int rank) {
+  if (shm_of(win)) {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return FUZE_SUCCESS;
+  }
   return FUZE_MPI(net->msg, MPI_Win_flush(rank, win));
 }
 
@@ -306,5 +407,10 @@ int fuze__win_sync(fuze_net *net, MPI_Win win) { return FUZE_MPI(net->msg, MPI_W
  * arrays, as they always were. */
 int fuze__win_or(fuze_net *net, MPI_Win win, const void *buf, size_t len, int rank,
                  size_t disp) {
+  const shm_map *m = shm_of(win);
+  if (m) {
+    or_atomic(m->base[rank] + disp, buf, len);
+    return FUZE_SUCCESS;
+  }
   return accumulate(net, win, buf, len, rank, disp, MPI_BOR, 0);
 }

@@ -20,6 +20,11 @@ int fuze__win_create(fuze_net *net, size_t bytes, MPI_Win *win, unsigned char **
  * exactly fuze__win_create. *shm tells which. */
 int fuze__win_create_fused(fuze_net *net, size_t bytes, MPI_Win *win, unsigned char **base,
                            int lock_all, int *shm);
+/* Collective: an array's window. fuze__win_create under a lock_all, or, with
+ * MPICH and every rank on one node (shm not off), the shared-memory window of
+ * fuze__win_create_fused, whose XORs and ORs are origin-side CPU atomics
+ * (MPICH applies accumulates only when the target enters MPI). */
+int fuze__win_create_array(fuze_net *net, size_t bytes, MPI_Win *win, unsigned char **base);
 /* Collective, in fuze_init: when the ranks span nodes, checks that the MPI
  * library can make a window over them, or fails naming the MCA setting. */
 int fuze__win_probe(fuze_net *net);
@@ -42,8 +47,8 @@ int fuze__win_unlock(fuze_net *net, MPI_Win win, int rank);
 /* Local view of the window after others wrote into it (MPI_Win_sync). */
 int fuze__win_sync(fuze_net *net, MPI_Win win);
 
-/* OR len bytes into rank's window at disp (MPI_Accumulate(BOR)): flags that
- * several origins may set; never on a shared-memory window. */
+/* OR len bytes into rank's window at disp (MPI_Accumulate(BOR), or atomic
+ * ORs in a shared-memory window): flags that several origins may set. */
 int fuze__win_or(fuze_net *net, MPI_Win win, const void *buf, size_t len, int rank,
                  size_t disp);
 

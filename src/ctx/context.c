@@ -206,6 +206,7 @@ int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctxp, MPI_Comm *app_
   ctx->net.rank = ctx->rank;
   ctx->net.size = ctx->size;
   ctx->net.one_node = -1;
+  ctx->net.acc_piece = (size_t)-1; /* set with one_node (comm/transport.c) */
   ctx->net.msg = ctx->msg;
   ctx->debug_reorder = getenv("FUZE_DEBUG_REORDER") && atoi(getenv("FUZE_DEBUG_REORDER"));
   rc = fuze__threads_init(ctx);

@@ -105,7 +105,7 @@ int fuze__array_sizes(fuze_ctx *ctx, fuze_array *a) {
 int fuze__array_layout(fuze_ctx *ctx, fuze_array *a) {
   int rc = fuze__array_sizes(ctx, a);
   rc = fuze__agree(&ctx->net, rc);
-  if (!rc) rc = fuze__win_create(&ctx->net, a->winsize, &a->win, &a->winbase, 1);
+  if (!rc) rc = fuze__win_create_array(&ctx->net, a->winsize, &a->win, &a->winbase);
   return rc;
 }
 
