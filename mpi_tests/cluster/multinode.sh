@@ -289,7 +289,10 @@ case_osc() {
   # Exactly Debian's default (/etc/openmpi/openmpi-mca-params.conf).
   CLUSTER_OSC='^ucx,pt2pt' run osc-debian-default "$HEAT2D" "${HEAT_ARGS[@]}" --config "faults=1"
   failed "osc=^ucx,pt2pt"
-  must_fixed "osc=^ucx,pt2pt" "heat2d: fuze_init returned FUZE_ERR_MPI (-4): fuze_init: the ranks span nodes and the MPI library cannot make an RMA window over them (MPI_Win_allocate failed on rank "
+  # An agreed error names the rank that found it ("rank F found: ..." on F, "rank R reports
+  # the error agreed from rank F: ..." elsewhere), then the message.
+  must "osc=^ucx,pt2pt" "heat2d: fuze_init returned FUZE_ERR_MPI \\(-4\\): rank [0-9]+ (found|reports the error agreed from rank [0-9]+): fuze_init: the ranks span nodes"
+  must_fixed "osc=^ucx,pt2pt" "fuze_init: the ranks span nodes and the MPI library cannot make an RMA window over them (MPI_Win_allocate failed on rank "
   must_fixed "osc=^ucx,pt2pt" " or another rank); with Open MPI without RDMA hardware (TCP between nodes) enable the osc/pt2pt component: mpirun --mca osc ^ucx (or the environment OMPI_MCA_osc=^ucx); Debian's default osc = ^ucx,pt2pt (/etc/openmpi/openmpi-mca-params.conf) cannot make windows across nodes"
   must_not "osc=^ucx,pt2pt" "checksum matches|heat2d: protecting"
   echo "== osc=^ucx,pt2pt: fuze_init failed naming mpirun --mca osc ^ucx / OMPI_MCA_osc=^ucx"
