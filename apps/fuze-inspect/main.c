@@ -603,7 +603,7 @@ static int open_job(job *J) {
   if (rc) { /* DIR/manifest lost or damaged: the domains' copies (newest epoch wins) */
     DIR *d = opendir(J->o.dir);
     struct dirent *e;
-    char best[64] = "";
+    char best[300] = "";
     fuze_manifest m;
     while (d && (e = readdir(d))) {
       char sub[PATH_MAX], err2[FUZE_MSG_LEN];
