@@ -55,16 +55,7 @@ static int map_foreach(const fuze_map *m, int (*fn)(const void *, const void *, 
 
 /* The public calls: the map's mutex and the context's gate (data/threads.h)
  * around each. The handle's own fields (ctx, name, sizes) never change. */
-#define MAP_CALL(m, fn, call)                                        \
-  do {                                                               \
-    if (!(m)) return FUZE_ERR(FUZE_ERR_ARG, "%s: map is NULL", fn);  \
-    fuze_fobj *o_ = (fuze_fobj *)&(m)->o;                            \
-    int rc_ = fuze__op_enter(o_, fn);                                \
-    if (rc_) return rc_;                                             \
-    rc_ = (call);                                                    \
-    fuze__op_leave(o_);                                              \
-    return rc_;                                                      \
-  } while (0)
+#define MAP_CALL(m, fn, call) FUZE_FOBJ_CALL(m, "map", fn, call)
 
 int fuze_map_put(fuze_map *m, const void *key, const void *value) {
   MAP_CALL(m, "fuze_map_put", put(m, "fuze_map_put", key, value, NULL));

@@ -53,16 +53,7 @@ static int stack_at(const fuze_stack *s, size_t i, void *elem) {
 
 /* The public calls: the stack's mutex and the context's gate
  * (data/threads.h) around each. */
-#define STACK_CALL(s, fn, call)                                        \
-  do {                                                                 \
-    if (!(s)) return FUZE_ERR(FUZE_ERR_ARG, "%s: stack is NULL", fn);  \
-    fuze_fobj *o_ = (fuze_fobj *)&(s)->o;                              \
-    int rc_ = fuze__op_enter(o_, fn);                                  \
-    if (rc_) return rc_;                                               \
-    rc_ = (call);                                                      \
-    fuze__op_leave(o_);                                                \
-    return rc_;                                                        \
-  } while (0)
+#define STACK_CALL(s, fn, call) FUZE_FOBJ_CALL(s, "stack", fn, call)
 
 int fuze_stack_push(fuze_stack *s, const void *elem) {
   STACK_CALL(s, "fuze_stack_push", stack_push(s, elem));

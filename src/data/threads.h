@@ -39,6 +39,20 @@ void fuze__local_leave(fuze_ctx *ctx);
 int fuze__op_enter(struct fuze_fobj *f, const char *fn);
 void fuze__op_leave(struct fuze_fobj *f);
 
+/* The body of a public stack or map call: a NULL handle refused (`what` names
+ * it), then `call` between fuze__op_enter and fuze__op_leave on the handle's
+ * structure. */
+#define FUZE_FOBJ_CALL(h, what, fn, call)                                 \
+  do {                                                                   \
+    if (!(h)) return FUZE_ERR(FUZE_ERR_ARG, "%s: %s is NULL", fn, what); \
+    struct fuze_fobj *o_ = (struct fuze_fobj *)&(h)->o;                  \
+    int rc_ = fuze__op_enter(o_, fn);                                    \
+    if (rc_) return rc_;                                                 \
+    rc_ = (call);                                                        \
+    fuze__op_leave(o_);                                                  \
+    return rc_;                                                          \
+  } while (0)
+
 /* A collective call: FUZE_ERR_STATE (recorded, not agreed: the other ranks
  * are not told) when another thread of this rank is inside a collective call
  * on ctx or the calling thread may not call MPI; else the gate exclusive. */

@@ -64,6 +64,19 @@ static int gather_changes(fuze_ctx *ctx) {
 
 static int checkpoint_run(fuze_ctx *ctx);
 
+/* Persist the committed epoch once more after the recovery of a rank lost
+ * while persisting it, so that a wipe never costs the restart point (the
+ * injections of this checkpoint do not fire twice). */
+static int persist_again(fuze_ctx *ctx) {
+  ctx->persist_retry = 1;
+  int rc = fuze__persist_epoch(ctx);
+  ctx->persist_retry = 0;
+  if (rc == FUZE_PERSIST_LOST)
+    rc = CTX_ERR(ctx, FUZE_ERR_STATE, "fuze_checkpoint: a rank was lost again while persisting "
+                 "epoch %llu after a recovery", (unsigned long long)ctx->epoch);
+  return rc;
+}
+
 /* persist=async: the epoch in flight completes first (its writer joined,
  * the manifest copies written); a failed write is reported once the new
  * epoch is committed. */
@@ -72,15 +85,10 @@ static int checkpoint_persisting(fuze_ctx *ctx) {
   if (rc) return rc;
   rc = checkpoint_run(ctx);
   if (ctx->persist_redo) { /* a rank was lost as epoch E's files became durable */
-    if (rc == FUZE_RECOVERED && ctx->epoch == ctx->persist_redo && !ctx->persist_inflight) {
-      ctx->persist_retry = 1;
-      int prc = fuze__persist_epoch(ctx);
-      ctx->persist_retry = 0;
-      if (prc == FUZE_PERSIST_LOST)
-        prc = CTX_ERR(ctx, FUZE_ERR_STATE, "fuze_checkpoint: a rank was lost again while "
-                      "persisting epoch %llu after a recovery", (unsigned long long)ctx->epoch);
-      if (prc) rc = prc;
-    }
+    int prc = 0;
+    if (rc == FUZE_RECOVERED && ctx->epoch == ctx->persist_redo && !ctx->persist_inflight)
+      prc = persist_again(ctx);
+    if (prc) rc = prc;
     ctx->persist_redo = 0;
   }
   if (ctx->persist_failed && (rc == FUZE_SUCCESS || rc == FUZE_RECOVERED)) {
@@ -122,16 +130,9 @@ static int checkpoint_run(fuze_ctx *ctx) {
   if (byz < 0) return byz;
   rc = fuze__persist_epoch(ctx);
   if (rc == FUZE_PERSIST_LOST) {
-    /* A rank was lost while persisting: recover it, then persist the
-     * committed epoch again, so that a wipe never costs the restart point
-     * (the injections of this checkpoint do not fire twice). */
+    /* A rank was lost while persisting: recover it, then persist again. */
     if ((rc = fuze__recover_if_lost(ctx)) != FUZE_RECOVERED) return rc;
-    ctx->persist_retry = 1;
-    int prc = fuze__persist_epoch(ctx);
-    ctx->persist_retry = 0;
-    if (prc == FUZE_PERSIST_LOST)
-      prc = CTX_ERR(ctx, FUZE_ERR_STATE, "fuze_checkpoint: a rank was lost again while persisting "
-                    "epoch %llu after a recovery", (unsigned long long)ctx->epoch);
+    int prc = persist_again(ctx);
     return prc ? prc : FUZE_RECOVERED;
   }
   if (rc) return rc;
