@@ -120,11 +120,18 @@ typedef struct fuze_map fuze_map;
  * returns FUZE_SUCCESS with *app_comm == MPI_COMM_NULL and *ctx == NULL.
  * While idle they sleep between tests of the control broadcast (at most
  * 500 us), using a few percent of a core rather than spinning on one.
+ * With `replacements=R` the last R ranks of @p comm (after the spares) hold
+ * nothing and take part in no collective: they wait inside fuze_init() and,
+ * when never needed, return at fuze_finalize() of the compute ranks like a
+ * spare (FUZE_SUCCESS, *app_comm == MPI_COMM_NULL, *ctx == NULL); when the
+ * compute ranks' fuze_init() fails, they return its error. (Issue 14: under
+ * ULFM a replacement will take a dead rank's place and return
+ * FUZE_RECOVERED; that repair is not implemented yet.)
  *
- * @param [in]  comm     communicator of all ranks (compute and spare); duplicated.
+ * @param [in]  comm     communicator of all ranks (compute, spare, replacement); duplicated.
  * @param [in]  config   "key=value" pairs separated by ';' or ',', or NULL.
  *                       FUZE_<KEY> environment variables override keys. Keys:
- *                       faults, spares, domain (node|rank|K), block, code
+ *                       faults, spares, replacements, domain (node|rank|K), block, code
  *                       (rs|xor|replicate|byzantine), recovery (rollback|forward),
  *                       chunk (bytes, dirty-tracking granularity),
  *                       capacity (initial fused slots of stacks and maps),
@@ -193,6 +200,17 @@ typedef struct fuze_map fuze_map;
 #ifndef FUZE_NO_MPI
 FUZE_EXPORT int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctx,
                           MPI_Comm *app_comm);
+#endif
+
+/**
+ * @brief The current compute communicator (local): the communicator fuze_init()
+ * returned in *app_comm, MPI_COMM_NULL for a NULL @p ctx. The application
+ * should take it from here rather than keep its own copy: after a repair of
+ * a real process death (ULFM, issue 14) it will be a new communicator of the
+ * same size and rank order.
+ */
+#ifndef FUZE_NO_MPI
+FUZE_EXPORT MPI_Comm fuze_comm(const fuze_ctx *ctx);
 #endif
 
 /**

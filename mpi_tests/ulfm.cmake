@@ -43,3 +43,11 @@ fuze_add_ulfm_test(NAME ulfm_outside_np5_sm COMMAND test_ulfm_basic ARGS 3 2 out
                    KILL 3)
 fuze_add_ulfm_test(NAME ulfm_outside_two_np6_tcp COMMAND test_ulfm_basic ARGS 0,5 2 outside NP 6
                    PASS 4 KILL 0,5 TRANSPORT tcp)
+
+# fuze's collective layer under real deaths (comm/ft.h): FUZE_RANK_LOST from FUZE_MPI, the
+# fault-tolerant agreement, shrink with the dead set, and agree/max/reduce_to bit-exact on
+# the survivors.
+add_executable(test_ulfm_comm test_ulfm_comm.c)
+target_link_libraries(test_ulfm_comm PRIVATE fuze_static)
+fuze_add_ulfm_test(NAME ulfm_comm_np5_sm COMMAND test_ulfm_comm ARGS 1 NP 5 PASS 4)
+fuze_add_ulfm_test(NAME ulfm_comm_two_np7_sm COMMAND test_ulfm_comm ARGS 0,4 NP 7 PASS 5)

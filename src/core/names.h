@@ -108,7 +108,8 @@
   XX(FUZE_KEY_INJECT, 14, "inject")                                              \
   XX(FUZE_KEY_VERBOSE, 15, "verbose")                                            \
   XX(FUZE_KEY_PERSIST, 16, "persist")                                            \
-  XX(FUZE_KEY_RESTART, 17, "restart")
+  XX(FUZE_KEY_RESTART, 17, "restart")                                            \
+  XX(FUZE_KEY_REPLACEMENTS, 18, "replacements")
 
 #define FUZE_XX_ENUM_ROW(id, value, name) id = (value),
 #define FUZE_XX_COUNT_ROW(id, value, name) +1

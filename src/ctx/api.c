@@ -20,6 +20,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What a public call returns: FUZE_RANK_LOST (a rank died under ULFM) is
+ * internal; until the repair onto replacement ranks exists (issue 14) it is
+ * FUZE_ERR_MPI, its message saying so. */
+static int pub(fuze_ctx *ctx, int rc) {
+  if (rc != FUZE_RANK_LOST) return rc;
+  return CTX_ERR(ctx, FUZE_ERR_MPI, "%s (a process died: this build cannot repair it in the job "
+                 "yet; restart from dir=PATH)", ctx->msg);
+}
+
 static int is_predefined(MPI_Datatype type) {
   int ni, na, nd, comb;
   if (type == MPI_DATATYPE_NULL) return 0;
@@ -248,7 +257,7 @@ static int checkpoint_call(fuze_ctx *ctx) {
   if (rc) return rc;
   fuze_ctl c = {.op = FUZE_OP_CHECKPOINT};
   if ((rc = fuze__ctl_send(ctx, &c))) return rc;
-  return fuze__checkpoint_collective(ctx);
+  return (fuze__checkpoint_collective(ctx));
 }
 
 static int recover_call(fuze_ctx *ctx) {
@@ -256,7 +265,7 @@ static int recover_call(fuze_ctx *ctx) {
   if (rc) return rc;
   fuze_ctl c = {.op = FUZE_OP_RECOVER};
   if ((rc = fuze__ctl_send(ctx, &c))) return rc;
-  return fuze__recover_if_lost(ctx);
+  return (fuze__recover_if_lost(ctx));
 }
 
 static int verify_call(fuze_ctx *ctx, fuze_verify_report *report) {
@@ -264,14 +273,14 @@ static int verify_call(fuze_ctx *ctx, fuze_verify_report *report) {
   if (rc) return rc;
   fuze_ctl c = {.op = FUZE_OP_VERIFY};
   if ((rc = fuze__ctl_send(ctx, &c))) return rc;
-  return fuze__verify_collective(ctx, report);
+  return (fuze__verify_collective(ctx, report));
 }
 
 int fuze_flush(fuze_ctx *ctx) {
   int rc = fuze__check_ctx(ctx, "fuze_flush");
   if (rc || (rc = fuze__local_enter(ctx, "fuze_flush"))) return rc;
   fuze__send_lock(ctx);
-  rc = fuze__fobjs_flush(ctx);
+  rc = pub(ctx, fuze__fobjs_flush(ctx));
   fuze__send_unlock(ctx);
   fuze__local_leave(ctx);
   return rc;
@@ -363,7 +372,7 @@ static int create_call(fuze_ctx *ctx, const char *name, int kind, size_t kb, siz
   do {                                              \
     int rc_ = fuze__check_ctx((ctx), (fn));         \
     if (rc_ || (rc_ = fuze__coll_enter((ctx), (fn)))) return rc_; \
-    rc_ = (call);                                   \
+    rc_ = pub((ctx), (call));                       \
     fuze__coll_leave(ctx);                          \
     return rc_;                                     \
   } while (0)

@@ -118,6 +118,7 @@ static void ctx_free(fuze_ctx *ctx) {
   fuze__plan_free(&ctx->plan);
   free(ctx->domain);
   if (ctx->net.comm != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&ctx->net.comm));
+  if (ctx->pool != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&ctx->pool));
   free(ctx);
 }
 
@@ -175,6 +176,77 @@ static void serve(fuze_ctx *ctx) {
   }
 }
 
+/* ---- replacement ranks (config replacements=R) ----
+ * The last R ranks of fuze_init's communicator hold nothing and take part in
+ * no collective: fuze_init splits them off (net.comm is the other ranks) and
+ * they wait in pool_wait for world rank 0, which tells them the job's end
+ * (fuze_finalize, or a failed fuze_init) on the pool communicator. */
+enum { POOL_RELEASE = 1, POOL_FAILED = 2 };
+
+typedef struct pool_msg {
+  int cmd, code;
+  char msg[FUZE_MSG_LEN];
+} pool_msg;
+
+static int pool_wait(MPI_Comm pool, char *msg) {
+  pool_msg m;
+  int rc = FUZE_MPI(msg, MPI_Recv(&m, (int)sizeof m, MPI_BYTE, 0, FUZE_TAG_POOL, pool, MPI_STATUS_IGNORE));
+  if (rc) return fuze__error(msg, rc, "fuze_init (replacement rank): %s", fuze__thread_msg());
+  m.msg[FUZE_MSG_LEN - 1] = 0;
+  if (m.cmd == POOL_FAILED) return fuze__error(msg, m.code, "%s", m.msg);
+  return FUZE_SUCCESS;
+}
+
+/* World rank 0 (the first compute rank): every replacement gets cmd. */
+static int pool_tell(fuze_ctx *ctx, int cmd, int code) {
+  if (ctx->pool == MPI_COMM_NULL || ctx->rank != 0) return FUZE_SUCCESS;
+  pool_msg m = {cmd, code, ""};
+  snprintf(m.msg, sizeof m.msg, "%s", ctx->msg);
+  int size = 0, rc = FUZE_MPI(ctx->msg, MPI_Comm_size(ctx->pool, &size));
+  for (int r = size - ctx->nreplacements; r < size && !rc; r++)
+    rc = FUZE_MPI(ctx->msg, MPI_Send(&m, (int)sizeof m, MPI_BYTE, r, FUZE_TAG_POOL, ctx->pool));
+  return rc;
+}
+
+/* Collective over comm: with replacements=R, split the last R ranks off.
+ * Sets ctx->net.comm (a dup of comm, or of the ranks before the
+ * replacements), ctx->pool and *is_replacement. The configuration is parsed
+ * and agreed here over every rank, so a bad one fails everywhere alike. */
+static int split_pool(fuze_ctx *ctx, MPI_Comm comm, const char *config, int *is_replacement) {
+  *is_replacement = 0;
+  MPI_Comm all = MPI_COMM_NULL;
+  int rc = FUZE_MPI(ctx->msg, MPI_Comm_dup(comm, &all));
+  if (rc) return rc;
+  fuze_net net = {.comm = all, .msg = ctx->msg};
+  if ((rc = FUZE_MPI(ctx->msg, MPI_Comm_set_errhandler(all, MPI_ERRORS_RETURN))) ||
+      (rc = FUZE_MPI(ctx->msg, MPI_Comm_rank(all, &net.rank))) ||
+      (rc = FUZE_MPI(ctx->msg, MPI_Comm_size(all, &net.size)))) {
+    FUZE_MPI_TEARDOWN(MPI_Comm_free(&all));
+    return rc;
+  }
+  fuze_config cfg;
+  rc = fuze__config_parse(config, &cfg, ctx->msg);
+  if (!rc && cfg.replacements >= net.size)
+    rc = CTX_ERR(ctx, FUZE_ERR_CONFIG, "config: replacements=%d leaves no compute rank: the job "
+                 "has %d ranks", cfg.replacements, net.size);
+  if ((rc = fuze__agree(&net, rc))) {
+    FUZE_MPI_TEARDOWN(MPI_Comm_free(&all));
+    return rc;
+  }
+  if (cfg.replacements == 0) { /* no pool: net.comm is the dup */
+    ctx->net.comm = all;
+    return FUZE_SUCCESS;
+  }
+  ctx->pool = all;
+  ctx->nreplacements = cfg.replacements;
+  *is_replacement = net.rank >= net.size - cfg.replacements;
+  rc = FUZE_MPI(ctx->msg, MPI_Comm_split(all, *is_replacement ? MPI_UNDEFINED : 0, net.rank,
+                                          &ctx->net.comm));
+  if (!rc && !*is_replacement)
+    rc = FUZE_MPI(ctx->msg, MPI_Comm_set_errhandler(ctx->net.comm, MPI_ERRORS_RETURN));
+  return fuze__agree(&net, rc);
+}
+
 int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctxp, MPI_Comm *app_comm) {
   if (!ctxp || !app_comm)
     return FUZE_ERR(FUZE_ERR_ARG, "fuze_init: %s must not be NULL (it receives the %s)",
@@ -190,14 +262,17 @@ int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctxp, MPI_Comm *app_
                     "ranks to protect, e.g. MPI_COMM_WORLD)");
   fuze_ctx *ctx = calloc(1, sizeof *ctx);
   if (!ctx) return FUZE_ERR(FUZE_ERR_NOMEM, "fuze_init: out of memory");
-  int rc = FUZE_MPI(NULL, MPI_Comm_dup(comm, &ctx->net.comm));
-  if (rc) {
-    free(ctx);
+  ctx->net.comm = ctx->pool = MPI_COMM_NULL;
+  int replacement = 0, rc = split_pool(ctx, comm, config, &replacement);
+  if (!rc && replacement) rc = pool_wait(ctx->pool, ctx->msg);
+  if (rc || replacement) { /* a replacement returns at the job's end, like a spare */
+    if (rc) fuze__error(NULL, rc, "%s", ctx->msg);
+    ctx_free(ctx);
     return rc;
   }
-  if ((rc = FUZE_MPI(NULL, MPI_Comm_set_errhandler(ctx->net.comm, MPI_ERRORS_RETURN))) ||
-      (rc = FUZE_MPI(NULL, MPI_Comm_rank(ctx->net.comm, &ctx->rank))) ||
+  if ((rc = FUZE_MPI(NULL, MPI_Comm_rank(ctx->net.comm, &ctx->rank))) ||
       (rc = FUZE_MPI(NULL, MPI_Comm_size(ctx->net.comm, &ctx->size)))) {
+    pool_tell(ctx, POOL_FAILED, rc);
     ctx_free(ctx);
     return rc;
   }
@@ -213,6 +288,7 @@ int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctxp, MPI_Comm *app_
   if (!rc) rc = setup(ctx, config);
   if (rc < 0) {
     fuze__error(NULL, rc, "%s", ctx->msg);
+    pool_tell(ctx, POOL_FAILED, rc);
     ctx_free(ctx);
     return rc;
   }
@@ -220,6 +296,7 @@ int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctxp, MPI_Comm *app_
                                                ctx->rank, app_comm));
   if ((src = fuze__agree(&ctx->net, src))) {
     fuze__error(NULL, src, "%s", ctx->msg);
+    pool_tell(ctx, POOL_FAILED, src);
     if (*app_comm != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(app_comm));
     ctx_free(ctx);
     return src;
@@ -281,6 +358,10 @@ int fuze_finalize(fuze_ctx **ctxp) {
   fuze_ctl c = {.op = FUZE_OP_FINALIZE};
   rc = fuze__ctl_send(ctx, &c);
   if (!rc) rc = finalize_collective(ctx);
+  /* The replacement ranks were never needed: they return from fuze_init. */
+  int prc = pool_tell(ctx, POOL_RELEASE, FUZE_SUCCESS);
+  if (!rc) rc = prc;
+  if (rc == FUZE_RANK_LOST) rc = FUZE_ERR_MPI;
   fuze__coll_leave(ctx); /* no other thread may use ctx from here on */
   if (rc) rc = fuze__error(NULL, rc, "fuze_finalize: %s", ctx->msg); /* ctx is freed next */
   ctx_free(ctx);
@@ -329,6 +410,8 @@ int fuze__stats_fill(const fuze_ctx *ctx, fuze_stats *st) {
   fuze__stats_memory(ctx, st);
   return FUZE_SUCCESS;
 }
+
+MPI_Comm fuze_comm(const fuze_ctx *ctx) { return ctx ? ctx->app : MPI_COMM_NULL; }
 
 const char *fuze_last_error(const fuze_ctx *ctx) {
   return ctx ? ctx->msg : fuze__thread_msg();

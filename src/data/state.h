@@ -69,6 +69,9 @@ typedef int (*fuze_hook_fn)(struct fuze_ctx *ctx, int point, int arg);
 struct fuze_ctx {
   fuze_net net;         /* net.comm: dup of the init communicator, errors return */
   MPI_Comm app;         /* compute ranks (not owned: the caller frees it) */
+  MPI_Comm pool;        /* every rank of fuze_init's communicator, replacements included (a
+                           dup, errors return); MPI_COMM_NULL without replacements */
+  int nreplacements;    /* config replacements: the last ranks of pool, outside net.comm */
   int rank, size;       /* == net.rank, net.size */
   int is_spare;
   fuze_config cfg;

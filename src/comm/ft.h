@@ -1,0 +1,39 @@
+/* ft: process failures (ULFM) in the collective layer.
+ *
+ * Built against an MPI with Open MPI's ftmpi extension (OMPI_HAVE_MPI_EXT_FTMPI:
+ * Open MPI 5, as in Debian 13) and launched with `mpirun --with-ft ulfm`, a
+ * rank's death shows as MPIX_ERR_PROC_FAILED or MPIX_ERR_REVOKED from a
+ * communicator operation (one-sided calls report nothing). FUZE_MPI maps
+ * both to FUZE_RANK_LOST, an internal result that the layers above handle
+ * by repairing (revoke, agree, shrink) instead of failing. Without ULFM
+ * (Debian 12's Open MPI 4.1) nothing here is compiled in: fuze__ft_enabled()
+ * is 0 and FUZE_MPI never gives FUZE_RANK_LOST. */
+#ifndef FUZE_FT_H
+#define FUZE_FT_H
+
+#include "comm/net.h"
+
+/* 1 when fuze was built with ULFM and the job was launched with it
+ * (Open MPI's mpi_ft_enable), 0 otherwise. */
+int fuze__ft_enabled(void);
+
+/* Whether an MPI return code means "a rank of the communicator died" (or
+ * another rank revoked it because of one). 0 without ULFM. */
+int fuze__ft_is_lost(int mpi_rc);
+
+/* Revoke net->comm: every rank's pending and later operations on it fail
+ * with MPIX_ERR_REVOKED, so every survivor enters the repair. Local. */
+int fuze__ft_revoke(fuze_net *net, MPI_Comm comm);
+
+/* Fault-tolerant agreement over the survivors of comm (revoked or not):
+ * *flag := AND of every survivor's *flag. A death during it cannot split
+ * the result: every survivor that returns has the same value. */
+int fuze__ft_agree(fuze_net *net, MPI_Comm comm, int *flag);
+
+/* Collective over the survivors of comm: revoke it, shrink to the survivors
+ * (old order kept) into *out (errors return), and set dead[r] = 1 for every
+ * rank r of comm not in *out (dead must hold comm's size ints). *ndead is
+ * their count. The same dead set on every survivor, by construction. */
+int fuze__ft_shrink(fuze_net *net, MPI_Comm comm, MPI_Comm *out, int *dead, int *ndead);
+
+#endif
