@@ -107,6 +107,11 @@ int main(int argc, char **argv) {
   CHECK(rc == FUZE_SUCCESS && v == (uint64_t)np - 1, "max before the failure: %d, %llu", rc,
         (unsigned long long)v);
 
+  /* Nobody leaves an agreement before every rank entered it: the max above
+   * is complete everywhere before a victim dies. */
+  int before = 1;
+  rc = fuze__ft_agree(&net, net.comm, &before);
+  CHECK(rc == FUZE_SUCCESS && before == 1, "agreement before the kill: %d: %s", rc, msg);
   if (is_victim(world_rank)) {
     fflush(stdout);
     raise(SIGKILL);

@@ -51,3 +51,10 @@ add_executable(test_ulfm_comm test_ulfm_comm.c)
 target_link_libraries(test_ulfm_comm PRIVATE fuze_static)
 fuze_add_ulfm_test(NAME ulfm_comm_np5_sm COMMAND test_ulfm_comm ARGS 1 NP 5 PASS 4)
 fuze_add_ulfm_test(NAME ulfm_comm_two_np7_sm COMMAND test_ulfm_comm ARGS 0,4 NP 7 PASS 5)
+
+# Replacement ranks into dead ranks' places, at the communicator level (fuze__ft_replace):
+# repeated deaths until the replacements run out, then FUZE_ERR_UNRECOVERABLE and no hang.
+add_executable(test_ulfm_replace test_ulfm_replace.c)
+target_link_libraries(test_ulfm_replace PRIVATE fuze_static)
+fuze_add_ulfm_test(NAME ulfm_replace_np7_sm COMMAND test_ulfm_replace NP 7 PASS 4)
+fuze_add_ulfm_test(NAME ulfm_replace_np7_tcp COMMAND test_ulfm_replace NP 7 PASS 4 TRANSPORT tcp)

@@ -3,6 +3,7 @@
  * "no ULFM", so callers need no #if of their own. */
 #include "comm/ft.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,6 +102,73 @@ int fuze__ft_shrink(fuze_net *net, MPI_Comm comm, MPI_Comm *out, int *dead, int 
   return rc;
 }
 
+int fuze__ft_replace(fuze_net *net, MPI_Comm *pool, int nactive, MPI_Comm *active, int *dead,
+                     int *ndead, int *my_rank) {
+  *ndead = 0;
+  *my_rank = -1;
+  if (*active != MPI_COMM_NULL) (void)MPIX_Comm_revoke(*active);
+  MPI_Comm shrunk = MPI_COMM_NULL;
+  int psize = 0, prank = 0, rc = FUZE_MPI(net->msg, MPI_Comm_size(*pool, &psize));
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Comm_rank(*pool, &prank));
+  int *pdead = rc ? NULL : calloc((size_t)psize, sizeof *pdead), npdead = 0;
+  if (!rc && !pdead) rc = FUZE_NOMEM(net->msg, "replace");
+  if (!rc) rc = fuze__ft_shrink(net, *pool, &shrunk, pdead, &npdead);
+  if (rc) {
+    free(pdead);
+    return rc;
+  }
+  /* The same assignment on every survivor: dead active ranks in order, living
+   * replacements in pool order. */
+  int key = -1, next = nactive, missing = 0;
+  char list[256] = "";
+  size_t len = 0;
+  for (int r = 0; r < nactive; r++) {
+    dead[r] = pdead[r];
+    if (!dead[r]) {
+      if (r == prank) key = r;
+      continue;
+    }
+    (*ndead)++;
+    if (len < sizeof list - 16) len += (size_t)snprintf(list + len, sizeof list - len, "%s%d", len ? ", " : "", r);
+    while (next < psize && pdead[next]) next++;
+    if (next >= psize) {
+      missing++;
+      continue;
+    }
+    if (next == prank) key = r;
+    next++;
+  }
+  if (missing) {
+    free(pdead);
+    FUZE_MPI_TEARDOWN(MPI_Comm_free(&shrunk));
+    return fuze__error(net->msg, FUZE_ERR_UNRECOVERABLE, "ranks %s died and %d of them have no "
+                       "replacement left (replacements=%d at the start of this job)", list, missing,
+                       psize - nactive);
+  }
+  /* The new pool keeps the layout: active ranks first in their order, then
+   * the idle replacements in their old pool order. */
+  int pkey = key >= 0 ? key : nactive + prank;
+  MPI_Comm newpool = MPI_COMM_NULL, newactive = MPI_COMM_NULL;
+  rc = FUZE_MPI(net->msg, MPI_Comm_split(shrunk, 0, pkey, &newpool));
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Comm_split(shrunk, key >= 0 ? 0 : MPI_UNDEFINED, key, &newactive));
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Comm_set_errhandler(newpool, MPI_ERRORS_RETURN));
+  if (!rc && newactive != MPI_COMM_NULL)
+    rc = FUZE_MPI(net->msg, MPI_Comm_set_errhandler(newactive, MPI_ERRORS_RETURN));
+  FUZE_MPI_TEARDOWN(MPI_Comm_free(&shrunk));
+  free(pdead);
+  if (rc) {
+    if (newpool != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&newpool));
+    if (newactive != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&newactive));
+    return rc;
+  }
+  FUZE_MPI_TEARDOWN(MPI_Comm_free(pool));
+  if (*active != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(active));
+  *pool = newpool;
+  *active = newactive;
+  *my_rank = key;
+  return FUZE_SUCCESS;
+}
+
 #else /* no ULFM: a death is not survivable in the job; nothing maps to FUZE_RANK_LOST */
 
 int fuze__ft_enabled(void) { return 0; }
@@ -117,6 +185,14 @@ int fuze__ft_shrink(fuze_net *net, MPI_Comm comm, MPI_Comm *out, int *dead, int 
   (void)comm; (void)dead;
   *out = MPI_COMM_NULL;
   *ndead = 0;
+  return fuze__error(net->msg, FUZE_ERR_STATE, "ft: built without ULFM");
+}
+
+int fuze__ft_replace(fuze_net *net, MPI_Comm *pool, int nactive, MPI_Comm *active, int *dead,
+                     int *ndead, int *my_rank) {
+  (void)pool; (void)nactive; (void)active; (void)dead;
+  *ndead = 0;
+  *my_rank = -1;
   return fuze__error(net->msg, FUZE_ERR_STATE, "ft: built without ULFM");
 }
 

@@ -36,4 +36,19 @@ int fuze__ft_agree(fuze_net *net, MPI_Comm comm, int *flag);
  * their count. The same dead set on every survivor, by construction. */
 int fuze__ft_shrink(fuze_net *net, MPI_Comm comm, MPI_Comm *out, int *dead, int *ndead);
 
+/* Collective over the survivors of *pool, whose ranks 0..nactive-1 are the
+ * active ranks (in the order of their communicator *active) and the others
+ * idle replacement ranks (*active == MPI_COMM_NULL there). Revokes both,
+ * shrinks the pool, and gives every dead active rank a living replacement,
+ * in order (the lowest dead rank the first replacement in pool order). On
+ * success *active is a new communicator of nactive ranks in the old order,
+ * each replacement in its dead rank's place (MPI_COMM_NULL on replacements
+ * still idle), *pool a new pool with the same layout, *my_rank this rank's
+ * active rank (-1: still idle), and dead[r] (nactive ints) says which active
+ * ranks died (*ndead of them). The old communicators are freed. When fewer
+ * replacements live than active ranks died: FUZE_ERR_UNRECOVERABLE on every
+ * survivor, naming the dead ranks, communicators untouched but revoked. */
+int fuze__ft_replace(fuze_net *net, MPI_Comm *pool, int nactive, MPI_Comm *active, int *dead,
+                     int *ndead, int *my_rank);
+
 #endif
