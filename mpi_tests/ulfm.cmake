@@ -58,3 +58,8 @@ add_executable(test_ulfm_replace test_ulfm_replace.c)
 target_link_libraries(test_ulfm_replace PRIVATE fuze_static)
 fuze_add_ulfm_test(NAME ulfm_replace_np7_sm COMMAND test_ulfm_replace NP 7 PASS 4)
 fuze_add_ulfm_test(NAME ulfm_replace_np7_tcp COMMAND test_ulfm_replace NP 7 PASS 4 TRANSPORT tcp)
+
+# An idle replacement rank killed from outside while the compute ranks checkpoint.
+add_executable(test_ulfm_idle test_ulfm_idle.c)
+target_link_libraries(test_ulfm_idle PRIVATE fuze_static)
+fuze_add_ulfm_test(NAME ulfm_idle_replacement_killed_np5 COMMAND test_ulfm_idle NP 5 PASS 4 KILL 4)

@@ -203,8 +203,10 @@ static int pool_tell(fuze_ctx *ctx, int cmd, int code) {
   pool_msg m = {cmd, code, ""};
   snprintf(m.msg, sizeof m.msg, "%s", ctx->msg);
   int size = 0, rc = FUZE_MPI(ctx->msg, MPI_Comm_size(ctx->pool, &size));
-  for (int r = size - ctx->nreplacements; r < size && !rc; r++)
+  for (int r = size - ctx->nreplacements; r < size && !rc; r++) {
     rc = FUZE_MPI(ctx->msg, MPI_Send(&m, (int)sizeof m, MPI_BYTE, r, FUZE_TAG_POOL, ctx->pool));
+    if (rc == FUZE_RANK_LOST) rc = FUZE_SUCCESS; /* a dead idle replacement: nothing to tell it */
+  }
   return rc;
 }
 
