@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int build_codes(fuze_ctx *ctx) {
   const fuze_plan *p = &ctx->plan;
@@ -190,7 +191,14 @@ typedef struct pool_msg {
 
 static int pool_wait(MPI_Comm pool, char *msg) {
   pool_msg m;
-  int rc = FUZE_MPI(msg, MPI_Recv(&m, (int)sizeof m, MPI_BYTE, 0, FUZE_TAG_POOL, pool, MPI_STATUS_IGNORE));
+  MPI_Request req = MPI_REQUEST_NULL;
+  int done = 0, rc = FUZE_MPI(msg, MPI_Irecv(&m, (int)sizeof m, MPI_BYTE, 0, FUZE_TAG_POOL, pool, &req));
+  /* Poll with sleeps: a blocking receive spins a core for the whole job,
+   * which oversubscribed ranks (tests, small machines) pay for. */
+  while (!rc && !done) {
+    rc = FUZE_MPI(msg, MPI_Test(&req, &done, MPI_STATUS_IGNORE));
+    if (!rc && !done) nanosleep(&(struct timespec){0, 2000000}, NULL);
+  }
   if (rc) return fuze__error(msg, rc, "fuze_init (replacement rank): %s", fuze__thread_msg());
   m.msg[FUZE_MSG_LEN - 1] = 0;
   if (m.cmd == POOL_FAILED) return fuze__error(msg, m.code, "%s", m.msg);
