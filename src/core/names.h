@@ -93,6 +93,7 @@
 #define FUZE_KEY_MAP(XX)                                                         \
   XX(FUZE_KEY_FAULTS, 0, "faults")                                               \
   XX(FUZE_KEY_SPARES, 1, "spares")                                               \
+  XX(FUZE_KEY_REPLACEMENTS, 18, "replacements")                                  \
   XX(FUZE_KEY_DOMAIN, 2, "domain")                                               \
   XX(FUZE_KEY_BLOCK, 3, "block")                                                 \
   XX(FUZE_KEY_CODE, 4, "code")                                                   \
@@ -108,8 +109,7 @@
   XX(FUZE_KEY_INJECT, 14, "inject")                                              \
   XX(FUZE_KEY_VERBOSE, 15, "verbose")                                            \
   XX(FUZE_KEY_PERSIST, 16, "persist")                                            \
-  XX(FUZE_KEY_RESTART, 17, "restart")                                            \
-  XX(FUZE_KEY_REPLACEMENTS, 18, "replacements")
+  XX(FUZE_KEY_RESTART, 17, "restart")
 
 #define FUZE_XX_ENUM_ROW(id, value, name) id = (value),
 #define FUZE_XX_COUNT_ROW(id, value, name) +1

@@ -239,7 +239,9 @@ static int split_pool(fuze_ctx *ctx, MPI_Comm comm, const char *config, int *is_
   if (!rc && cfg.replacements >= net.size)
     rc = CTX_ERR(ctx, FUZE_ERR_CONFIG, "config: replacements=%d leaves no compute rank: the job "
                  "has %d ranks", cfg.replacements, net.size);
-  if ((rc = fuze__agree(&net, rc))) {
+  /* Compared over every rank before the split: ranks that disagree on
+   * replacements would otherwise split differently and hang. */
+  if ((rc = fuze__agree(&net, rc)) || (rc = fuze__config_compare(&net, &cfg))) {
     FUZE_MPI_TEARDOWN(MPI_Comm_free(&all));
     return rc;
   }
