@@ -2,6 +2,7 @@
  * opcode on the control channel (ctx/control.h) so that spare ranks join,
  * then runs the collective that every rank runs. */
 #include "ctx/control.h"
+#include "ctx/repair.h"
 
 #include "comm/coll.h"
 #include "comm/transport.h"
@@ -23,10 +24,14 @@
 /* What a public call returns: FUZE_RANK_LOST (a rank died under ULFM) is
  * internal; until the repair onto replacement ranks exists (issue 14) it is
  * FUZE_ERR_MPI, its message saying so. */
+/* A collective that saw a process die (ULFM) repairs it: FUZE_RECOVERED on
+ * every survivor (ctx/repair.h). */
 static int pub(fuze_ctx *ctx, int rc) {
   if (rc != FUZE_RANK_LOST) return rc;
-  return CTX_ERR(ctx, FUZE_ERR_MPI, "%s (a process died: this build cannot repair it in the job "
-                 "yet; restart from dir=PATH)", ctx->msg);
+  rc = fuze__ft_repair(ctx);
+  if (rc != FUZE_RANK_LOST) return rc;
+  return CTX_ERR(ctx, FUZE_ERR_UNRECOVERABLE, "%s (a process died during the repair of an earlier "
+                 "death)", ctx->msg);
 }
 
 static int is_predefined(MPI_Datatype type) {
@@ -196,6 +201,7 @@ static int protect_call(fuze_ctx *ctx, const char *name, void *base, size_t coun
                         MPI_Datatype type, fuze_array **array) {
   int rc = fuze__check_ctx(ctx, "fuze_protect");
   if (rc) return rc;
+  if (ctx->replay) return fuze__replay_protect(ctx, name, base, count, type, array);
   fuze_ctl c = {.op = FUZE_OP_PROTECT};
   if (ctx->rank == 0 && name) snprintf(c.name, sizeof c.name, "%s", name);
   if ((rc = fuze__ctl_send(ctx, &c))) return rc;
@@ -239,6 +245,7 @@ static int unprotect_call(fuze_ctx *ctx, const char *name) {
 
 static int stored_count_call(fuze_ctx *ctx, const char *name, size_t *count) {
   if (!name || !count) return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_stored_count: NULL name or count");
+  if (fuze__replay_count(ctx, name, count)) return FUZE_SUCCESS;
   if (!ctx->restore)
     return CTX_ERR(ctx, FUZE_ERR_NOT_FOUND, "fuze_stored_count('%s'): no restarted epoch (the "
                    "job did not restart: fuze_init returned FUZE_RESTARTED only with dir=PATH "
@@ -255,6 +262,7 @@ static int stored_count_call(fuze_ctx *ctx, const char *name, size_t *count) {
 static int checkpoint_call(fuze_ctx *ctx) {
   int rc = fuze__check_ctx(ctx, "fuze_checkpoint");
   if (rc) return rc;
+  ctx->joined = 0; /* a replacement's stored counts: until its first checkpoint */
   fuze_ctl c = {.op = FUZE_OP_CHECKPOINT};
   if ((rc = fuze__ctl_send(ctx, &c))) return rc;
   return (fuze__checkpoint_collective(ctx));
@@ -360,6 +368,7 @@ static int create_call(fuze_ctx *ctx, const char *name, int kind, size_t kb, siz
                        size_t cap, fuze_fobj **out) {
   int rc = fuze__check_ctx(ctx, kind == FUZE_FOBJ_MAP ? "fuze_map_create" : "fuze_stack_create");
   if (rc) return rc;
+  if (ctx->replay) return fuze__replay_create(ctx, name, kind, kb, nb, out);
   fuze_ctl c = {.op = FUZE_OP_CREATE, .n = kind, .a = kb, .b = nb, .cap = cap};
   if (ctx->rank == 0 && name) snprintf(c.name, sizeof c.name, "%s", name);
   if ((rc = fuze__ctl_send(ctx, &c))) return rc;
@@ -372,7 +381,8 @@ static int create_call(fuze_ctx *ctx, const char *name, int kind, size_t kb, siz
   do {                                              \
     int rc_ = fuze__check_ctx((ctx), (fn));         \
     if (rc_ || (rc_ = fuze__coll_enter((ctx), (fn)))) return rc_; \
-    rc_ = pub((ctx), (call));                       \
+    rc_ = fuze__replay_check((ctx), (fn));          \
+    if (!rc_) rc_ = pub((ctx), (call));             \
     fuze__coll_leave(ctx);                          \
     return rc_;                                     \
   } while (0)

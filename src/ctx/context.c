@@ -9,6 +9,8 @@
 #include "ctx/control.h"
 
 #include "comm/cfgcheck.h"
+#include "comm/ft.h"
+#include "ctx/repair.h"
 #include "comm/coll.h"
 #include "comm/topo.h"
 #include "comm/transport.h"
@@ -82,6 +84,21 @@ static int build_plan(fuze_ctx *ctx) {
   return FUZE_SUCCESS;
 }
 
+/* A replacement (ctx/repair.c): the plan and codes from the shared domains,
+ * and what fuze_init allocates after them. Local. */
+int fuze__ctx_plan(fuze_ctx *ctx) {
+  int rc = build_plan(ctx);
+  if (!rc) rc = build_codes(ctx);
+  if (rc) return rc;
+  ctx->rank_flags = malloc(sizeof(int) * (size_t)ctx->size);
+  ctx->changed = malloc((size_t)(ctx->plan.nblocks ? ctx->plan.nblocks : 1));
+  if (!ctx->rank_flags || !ctx->changed) return FUZE_NOMEM(ctx->msg, "fuze_init");
+  ctx->is_spare = ctx->plan.block_of[ctx->rank] < 0;
+  return FUZE_SUCCESS;
+}
+
+int fuze__ctx_block_comms(fuze_ctx *ctx) { return build_block_comms(ctx); }
+
 static void print_plan(const fuze_ctx *ctx) {
   const fuze_plan *p = &ctx->plan;
   if (!ctx->cfg.verbose || ctx->rank != 0) return;
@@ -118,6 +135,7 @@ static void ctx_free(fuze_ctx *ctx) {
   free(ctx->codes);
   fuze__plan_free(&ctx->plan);
   free(ctx->domain);
+  if (ctx->app_owned && ctx->app != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&ctx->app));
   if (ctx->net.comm != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&ctx->net.comm));
   if (ctx->pool != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&ctx->pool));
   free(ctx);
@@ -159,21 +177,26 @@ static int finalize_collective(fuze_ctx *ctx);
 static void serve(fuze_ctx *ctx) {
   for (;;) {
     fuze_ctl c;
-    if (fuze__ctl_send(ctx, &c)) return; /* the world communicator failed: nothing to serve */
+    int rc = fuze__ctl_send(ctx, &c);
+    if (rc) { /* a process died (ULFM): repaired like the compute ranks do */
+      if (rc == FUZE_RANK_LOST && fuze__ft_repair(ctx) == FUZE_RECOVERED) continue;
+      return; /* the world communicator failed: nothing to serve */
+    }
     switch (c.op) {
-      case FUZE_OP_PROTECT: fuze__protect_collective(ctx, &c, c.name, NULL, 0, MPI_BYTE, NULL); break;
-      case FUZE_OP_CHECKPOINT: fuze__checkpoint_collective(ctx); break;
-      case FUZE_OP_RECOVER: fuze__recover_if_lost(ctx); break;
-      case FUZE_OP_INJECT: fuze__inject_wipe_collective(ctx, c.ranks, c.n); break;
-      case FUZE_OP_INJECT_AT: fuze__inject_at_collective(ctx, c.ranks, c.n, c.name); break;
-      case FUZE_OP_INJECT_OP: fuze__inject_op_collective(ctx, c.a, c.b); break;
-      case FUZE_OP_CREATE: fuze__create_collective(ctx, &c, c.name, (size_t)c.a, (size_t)c.b, (size_t)c.cap, NULL); break;
+      case FUZE_OP_PROTECT: rc = fuze__protect_collective(ctx, &c, c.name, NULL, 0, MPI_BYTE, NULL); break;
+      case FUZE_OP_CHECKPOINT: rc = fuze__checkpoint_collective(ctx); break;
+      case FUZE_OP_RECOVER: rc = fuze__recover_if_lost(ctx); break;
+      case FUZE_OP_INJECT: rc = fuze__inject_wipe_collective(ctx, c.ranks, c.n); break;
+      case FUZE_OP_INJECT_AT: rc = fuze__inject_at_collective(ctx, c.ranks, c.n, c.name); break;
+      case FUZE_OP_INJECT_OP: rc = fuze__inject_op_collective(ctx, c.a, c.b); break;
+      case FUZE_OP_CREATE: rc = fuze__create_collective(ctx, &c, c.name, (size_t)c.a, (size_t)c.b, (size_t)c.cap, NULL); break;
       case FUZE_OP_FINALIZE: finalize_collective(ctx); return;
-      case FUZE_OP_VERIFY: fuze__verify_collective(ctx, NULL); break;
-      case FUZE_OP_JOB_STATS: fuze__job_stats_collective(ctx, NULL); break;
-      case FUZE_OP_UNPROTECT: fuze__unprotect_collective(ctx, &c, c.name); break;
+      case FUZE_OP_VERIFY: rc = fuze__verify_collective(ctx, NULL); break;
+      case FUZE_OP_JOB_STATS: rc = fuze__job_stats_collective(ctx, NULL); break;
+      case FUZE_OP_UNPROTECT: rc = fuze__unprotect_collective(ctx, &c, c.name); break;
       default: return;
     }
+    if (rc == FUZE_RANK_LOST && fuze__ft_repair(ctx) != FUZE_RECOVERED) return;
   }
 }
 
@@ -216,6 +239,63 @@ static int pool_tell(fuze_ctx *ctx, int cmd, int code) {
     if (rc == FUZE_RANK_LOST) rc = FUZE_SUCCESS; /* a dead idle replacement: nothing to tell it */
   }
   return rc;
+}
+
+static void net_init(fuze_ctx *ctx) {
+  ctx->app = MPI_COMM_NULL;
+  ctx->op_inject_hosts = -1;
+  ctx->net.rank = ctx->rank;
+  ctx->net.size = ctx->size;
+  ctx->net.one_node = -1;
+  ctx->net.acc_piece = (size_t)-1; /* set with one_node (comm/transport.c) */
+  ctx->net.msg = ctx->msg;
+  ctx->debug_reorder = getenv("FUZE_DEBUG_REORDER") && atoi(getenv("FUZE_DEBUG_REORDER"));
+}
+
+/* An idle replacement: waits for the job's end (FUZE_SUCCESS, or the error
+ * of a failed fuze_init) or, under ULFM, for a death: then it takes part in
+ * the repair (comm/ft.c) and, when chosen, joins in the dead rank's place
+ * (FUZE_RECOVERED: ctx ready) or goes back to waiting. */
+static int replacement_wait(fuze_ctx *ctx, const char *config) {
+  for (;;) {
+    int rc = pool_wait(ctx->pool, ctx->msg);
+    if (rc != FUZE_RANK_LOST) return rc;
+    int psize = 0;
+    if ((rc = FUZE_MPI(ctx->msg, MPI_Comm_size(ctx->pool, &psize)))) return rc;
+    int nactive = psize - ctx->nreplacements, ndead = 0, me = -1;
+    int *dead = calloc((size_t)(nactive > 0 ? nactive : 1), sizeof *dead);
+    if (!dead) return FUZE_NOMEM(ctx->msg, "fuze_init");
+    fuze_net tmp = {.comm = ctx->pool, .msg = ctx->msg};
+    MPI_Comm active = MPI_COMM_NULL;
+    rc = fuze__ft_replace(&tmp, &ctx->pool, nactive, &active, dead, &ndead, &me);
+    if (!rc) rc = FUZE_MPI(ctx->msg, MPI_Comm_size(ctx->pool, &psize));
+    if (rc || me < 0) {
+      free(dead);
+      if (rc) return rc;
+      ctx->nreplacements = psize - nactive;
+      continue;
+    }
+    ctx->nreplacements = psize - nactive;
+    ctx->net.comm = active;
+    ctx->rank = me;
+    ctx->size = nactive;
+    net_init(ctx);
+    rc = fuze__config_parse(config, &ctx->cfg, ctx->msg);
+    ctx->net.shm = ctx->cfg.shm;
+    ctx->net.verbose = ctx->cfg.verbose;
+    ctx->hook = fuze__inject_hook;
+    if (!rc) rc = fuze__threads_init(ctx);
+    /* Agreed inside: every step of the rejoin is collective with the survivors. */
+    rc = rc ? rc : fuze__ft_rejoin(ctx, dead, 1);
+    if (rc == FUZE_RECOVERED) ctx->joined = 1;
+    if (rc == FUZE_RECOVERED && ctx->cfg.verbose) {
+      printf("fuze: a replacement rank took the place of rank %d; it must now make the job's "
+             "registrations\n", me);
+      fflush(stdout);
+    }
+    free(dead);
+    return rc;
+  }
 }
 
 /* Collective over comm: with replacements=R, split the last R ranks off.
@@ -276,7 +356,17 @@ int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctxp, MPI_Comm *app_
   if (!ctx) return FUZE_ERR(FUZE_ERR_NOMEM, "fuze_init: out of memory");
   ctx->net.comm = ctx->pool = MPI_COMM_NULL;
   int replacement = 0, rc = split_pool(ctx, comm, config, &replacement);
-  if (!rc && replacement) rc = pool_wait(ctx->pool, ctx->msg);
+  if (!rc && replacement) rc = replacement_wait(ctx, config);
+  if (rc == FUZE_RECOVERED) { /* took a dead rank's place (ULFM) */
+    if (ctx->is_spare) {
+      serve(ctx);
+      ctx_free(ctx);
+      return FUZE_SUCCESS;
+    }
+    *app_comm = ctx->app;
+    *ctxp = ctx;
+    return FUZE_RECOVERED;
+  }
   if (rc || replacement) { /* a replacement returns at the job's end, like a spare */
     if (rc) fuze__error(NULL, rc, "%s", ctx->msg);
     ctx_free(ctx);
@@ -288,14 +378,7 @@ int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctxp, MPI_Comm *app_
     ctx_free(ctx);
     return rc;
   }
-  ctx->app = MPI_COMM_NULL;
-  ctx->op_inject_hosts = -1;
-  ctx->net.rank = ctx->rank;
-  ctx->net.size = ctx->size;
-  ctx->net.one_node = -1;
-  ctx->net.acc_piece = (size_t)-1; /* set with one_node (comm/transport.c) */
-  ctx->net.msg = ctx->msg;
-  ctx->debug_reorder = getenv("FUZE_DEBUG_REORDER") && atoi(getenv("FUZE_DEBUG_REORDER"));
+  net_init(ctx);
   rc = fuze__threads_init(ctx);
   if (!rc) rc = setup(ctx, config);
   if (rc < 0) {
