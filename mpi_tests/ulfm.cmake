@@ -63,3 +63,25 @@ fuze_add_ulfm_test(NAME ulfm_replace_np7_tcp COMMAND test_ulfm_replace NP 7 PASS
 add_executable(test_ulfm_idle test_ulfm_idle.c)
 target_link_libraries(test_ulfm_idle PRIVATE fuze_static)
 fuze_add_ulfm_test(NAME ulfm_idle_replacement_killed_np5 COMMAND test_ulfm_idle NP 5 PASS 4 KILL 4)
+
+# In-job recovery of real deaths through the public API (test_ulfm_recover.c): arrays,
+# stacks and maps bit-exact against the formulas of a failure-free run, replacements
+# registering the dead ranks' structures, fuze_comm after FUZE_RECOVERED.
+add_executable(test_ulfm_recover test_ulfm_recover.c)
+target_link_libraries(test_ulfm_recover PRIVATE fuze_static)
+set(_rc "domain=rank,faults=1,replacements=2")
+# A death between two checkpoints (the others in their own MPI_Allreduce or in fuze_checkpoint).
+fuze_add_ulfm_test(NAME ulfm_recover_np7 COMMAND test_ulfm_recover ARGS 2@4 "${_rc}" NP 7 PASS 6)
+# Rank 0 (the control channel's root) dies.
+fuze_add_ulfm_test(NAME ulfm_recover_rank0_np7 COMMAND test_ulfm_recover ARGS 0@3 "${_rc}" NP 7 PASS 6)
+# Two deaths at once with faults=2; then a third later on the last replacement.
+fuze_add_ulfm_test(NAME ulfm_recover_f2_np9 COMMAND test_ulfm_recover
+                   ARGS 1@3+4@3+5@7 "domain=rank,faults=2,replacements=3" NP 9 PASS 6)
+# A death at every phase of fuze_checkpoint (inject=kill: the victim SIGKILLs itself there).
+foreach(_ph before sent promoted after)
+  fuze_add_ulfm_test(NAME ulfm_recover_phase_${_ph}_np7 COMMAND test_ulfm_recover
+                     ARGS - "${_rc},inject=kill:rank=3:at=checkpoint:5:phase=${_ph}" 1 NP 7 PASS 6)
+endforeach()
+# Deaths until no replacement is left: FUZE_ERR_UNRECOVERABLE everywhere, no hang.
+fuze_add_ulfm_test(NAME ulfm_recover_exhausted_np6 COMMAND test_ulfm_recover
+                   ARGS 1@3+3@6 "domain=rank,faults=1,replacements=1" U NP 6 PASS 4)

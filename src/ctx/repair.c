@@ -95,7 +95,7 @@ static int share_layout(fuze_ctx *ctx, int root, int joining) {
   if ((rc = fuze__agree(net, rc))) return rc;
   if ((rc = fuze__bcast_bytes(net, net->comm, ctx->domain, sizeof(int) * (size_t)ctx->size, root)))
     return rc;
-  if (joining && (rc = fuze__agree(net, fuze__ctx_plan(ctx)))) return rc;
+  if ((rc = fuze__agree(net, joining ? fuze__ctx_plan(ctx) : FUZE_SUCCESS))) return rc;
   uint64_t *bytes = malloc(sizeof *bytes * (size_t)ctx->size);
   if ((rc = fuze__agree(net, bytes ? FUZE_SUCCESS : CTX_ERR(ctx, FUZE_ERR_NOMEM, "repair: out of memory"))))
     return free(bytes), rc;
@@ -109,8 +109,7 @@ static int share_layout(fuze_ctx *ctx, int root, int joining) {
     if ((rc = fuze__bcast_bytes(net, net->comm, &ra, sizeof ra, root)) ||
         (rc = fuze__bcast_bytes(net, net->comm, bytes, sizeof *bytes * (size_t)ctx->size, root)))
       break;
-    if (!joining) continue;
-    fuze_array *a = calloc(1, sizeof *a);
+    fuze_array *a = joining ? calloc(1, sizeof *a) : NULL;
     if (a) {
       a->ctx = ctx;
       snprintf(a->name, sizeof a->name, "%s", ra.name);
@@ -124,7 +123,7 @@ static int share_layout(fuze_ctx *ctx, int root, int joining) {
       if (a->base) ctx->arrays[ctx->narrays++] = a;
       else free(a), a = NULL;
     }
-    rc = fuze__agree(net, a ? FUZE_SUCCESS : CTX_ERR(ctx, FUZE_ERR_NOMEM, "repair: out of memory"));
+    rc = fuze__agree(net, a || !joining ? FUZE_SUCCESS : CTX_ERR(ctx, FUZE_ERR_NOMEM, "repair: out of memory"));
   }
   free(bytes);
   for (int x = 0; x < h.nfobjs && !rc; x++) {
@@ -159,6 +158,10 @@ int fuze__ft_rejoin(fuze_ctx *ctx, const int *dead, int joining) {
     free(ctx->block_comm);
     ctx->block_comm = NULL;
   }
+  /* Where the ranks are is asked again, on every rank alike (collective in
+   * comm/transport.c): the replacements may sit elsewhere. */
+  net->one_node = -1;
+  net->acc_piece = (size_t)-1;
   int rc = share_layout(ctx, root, joining);
   if (!rc) rc = fuze__agree(net, fuze__ctx_block_comms(ctx));
   for (int x = 0; x < ctx->narrays && !rc; x++) rc = fuze__array_rewin(ctx, ctx->arrays[x]);
