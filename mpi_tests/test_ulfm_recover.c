@@ -25,7 +25,7 @@
  * ulfm_run.sh at a random time, each step then taking ULFM_STEP_MS ms). EVENTS
  * "U": the last death leaves no replacement, so fuze_checkpoint or
  * fuze_recover must return FUZE_ERR_UNRECOVERABLE on every survivor, whose
- * state must still be its last committed step's, and fuze_finalize must
+ * state must be untouched (the step it was in), and fuze_finalize must
  * return without a hang. Every process alive at the end prints
  * "ULFM-PASS rank W" (W: world rank); ulfm_run.sh counts them. */
 #define _POSIX_C_SOURCE 200809L
@@ -186,7 +186,7 @@ int main(int argc, char **argv) {
       printf("ULFM-INFO rank %d: %s\n", world, fuze_last_error(ctx));
       CHECK(strstr(fuze_last_error(ctx), "no replacement left") != NULL, "message: %s",
             fuze_last_error(ctx));
-      verify(&x, r, t); /* untouched: the state of the last step this rank committed */
+      verify(&x, r, step); /* untouched: this step's state, as the application left it */
     } else {
       CHECK(0, "step %d: %d %s", step, rc, fuze_last_error(ctx));
     }

@@ -102,6 +102,12 @@ int fuze__ft_shrink(fuze_net *net, MPI_Comm comm, MPI_Comm *out, int *dead, int 
   return rc;
 }
 
+static int npdead_idle(const int *pdead, int nactive, int psize) {
+  int n = 0;
+  for (int r = nactive; r < psize; r++) n += pdead[r] != 0;
+  return n;
+}
+
 int fuze__ft_replace(fuze_net *net, MPI_Comm *pool, int nactive, MPI_Comm *active, int *dead,
                      int *ndead, int *my_rank) {
   *ndead = 0;
@@ -142,8 +148,8 @@ int fuze__ft_replace(fuze_net *net, MPI_Comm *pool, int nactive, MPI_Comm *activ
     free(pdead);
     FUZE_MPI_TEARDOWN(MPI_Comm_free(&shrunk));
     return fuze__error(net->msg, FUZE_ERR_UNRECOVERABLE, "ranks %s died and %d of them have no "
-                       "replacement left (replacements=%d at the start of this job)", list, missing,
-                       psize - nactive);
+                       "replacement left (%d idle replacement ranks were alive; config "
+                       "replacements=R keeps R of them)", list, missing, psize - nactive - npdead_idle(pdead, nactive, psize));
   }
   /* The new pool keeps the layout: active ranks first in their order, then
    * the idle replacements in their old pool order. */
