@@ -287,7 +287,10 @@ static int replacement_wait(fuze_ctx *ctx, const char *config) {
     if (!rc) rc = fuze__threads_init(ctx);
     /* Agreed inside: every step of the rejoin is collective with the survivors. */
     rc = rc ? rc : fuze__ft_rejoin(ctx, dead, 1);
-    if (rc == FUZE_RECOVERED) ctx->joined = 1;
+    if (rc == FUZE_RECOVERED) { /* *app_comm is the caller's to free, as from any fuze_init */
+      ctx->joined = 1;
+      ctx->app_owned = 0;
+    }
     if (rc == FUZE_RECOVERED && ctx->cfg.verbose) {
       printf("fuze: a replacement rank took the place of rank %d; it must now make the job's "
              "registrations\n", me);
