@@ -7,6 +7,7 @@
 #   ./quickstart.sh mpich  build with MPICH (preset "mpich") and run its focused test subset
 #   ./quickstart.sh ulfm   in a Debian 13 root (Open MPI 5 with ULFM) at build/ulfm/root:
 #                          build, install under /usr/local there, run the tests labelled ulfm
+#                          and the demo (heat2d, 3 ranks SIGKILLed, replacements, bit-exact)
 #                          (FUZE_ULFM_TESTS=all: the whole suite; a ctest -R regex otherwise)
 #   ./quickstart.sh ulfm-exec CMD...   run CMD in that root (in /fuze, the tree), mounts and all
 # Each command first installs the Debian packages fuze needs if any is missing
@@ -29,7 +30,7 @@ DEMO_ARGS=(--nx 256 --ny 256 --steps 400 --every 20
 DEMO_NP=8
 
 usage() {
-  sed -n '2,15s/^# \{0,1\}//p' "$0"
+  sed -n '2,16s/^# \{0,1\}//p' "$0"
 }
 
 die() {
@@ -285,6 +286,11 @@ run_ulfm() {
   local rc=0
   ulfm_chroot ctest --preset ulfm "${filter[@]}" || rc=$?
   echo "quickstart: ulfm tests ran in $((SECONDS - t0)) s"
+  if [[ -z $tests || -n ${FUZE_ULFM_DEMO:-} ]]; then
+    t0=$SECONDS
+    ulfm_chroot bash apps/heat2d/ulfm_demo.sh build/ulfm/build/apps/heat2d/heat2d || rc=1
+    echo "quickstart: ulfm demo ran in $((SECONDS - t0)) s"
+  fi
   return "$rc"
 }
 

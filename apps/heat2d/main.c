@@ -594,8 +594,8 @@ int main(int argc, char **argv) {
     split(opt.ny, g.dims[0], 0, &len_hi, &off);
     split(opt.nx, g.dims[1], g.dims[1] - 1, &wid_lo, &off);
     split(opt.nx, g.dims[1], 0, &wid_hi, &off);
-    SAY("heat2d: grid %ld x %ld (rows x columns), %d compute ranks as %d x %d, %d spare rank%s\n",
-        opt.ny, opt.nx, asize, g.dims[0], g.dims[1], wsize - asize,
+    SAY("heat2d: grid %ld x %ld (rows x columns), %d compute ranks as %d x %d, %d spare or "
+        "replacement rank%s\n", opt.ny, opt.nx, asize, g.dims[0], g.dims[1], wsize - asize,
         wsize - asize == 1 ? "" : "s");
     if (len_lo == len_hi && wid_lo == wid_hi)
       SAY("heat2d: local blocks %d x %d cells (+1 halo layer)\n", len_hi, wid_hi);

@@ -7,6 +7,7 @@
 #include "comm/transport.h"
 #include "data/array.h"
 #include "data/fused.h"
+#include "proto/inject.h"
 #include "proto/recovery.h"
 
 #include <stdint.h>
@@ -176,6 +177,7 @@ int fuze__ft_rejoin(fuze_ctx *ctx, const int *dead, int joining) {
   ctx->app = app;
   ctx->app_owned = 1;
   if (joining) ctx->lost = 1;
+  fuze__inject_deaths(ctx, dead);
   rc = fuze__recover(ctx, dead, NULL);
   if (rc == FUZE_RECOVERED) ctx->ft_repairs++;
   return rc;

@@ -90,6 +90,17 @@ void fuze__kill_disarm(fuze_ctx *ctx) {
   }
 }
 
+/* ULFM: a kill spec whose rank died at or before its checkpoint struck
+ * there (its victim cannot say so at the end of the checkpoint). */
+void fuze__inject_deaths(fuze_ctx *ctx, const int *dead) {
+  for (int s = 0; s < ctx->cfg.ninject; s++) {
+    fuze_inject_spec *sp = &ctx->cfg.inject[s];
+    if (sp->kind != FUZE_INJECT_KILL || sp->at_checkpoint > ctx->ckpt_calls) continue;
+    for (int r = 0; r < sp->nranks; r++)
+      if (sp->ranks[r] >= 0 && sp->ranks[r] < ctx->size && dead[sp->ranks[r]]) sp->fired = 1;
+  }
+}
+
 int fuze__inject_point(fuze_ctx *ctx, int phase) {
   for (int s = 0; s < ctx->cfg.ninject; s++) {
     fuze_inject_spec *sp = &ctx->cfg.inject[s];
