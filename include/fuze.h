@@ -506,7 +506,9 @@ FUZE_EXPORT int fuze_inject_at(fuze_ctx *ctx, const int *ranks, int nranks, cons
  * The operation returns FUZE_ERR_STATE on the wiped rank; the next collective
  * call recovers. The wipe destroys every structure of the rank from inside
  * that operation: with several threads, arm it only when one thread operates
- * on the context until it fires.
+ * on the context until it fires. Under ULFM (fuze built with it, the job
+ * launched with `mpirun --with-ft ulfm`) the rank SIGKILLs itself there
+ * instead: a real death inside the operation.
  */
 FUZE_EXPORT int fuze_inject_op(fuze_ctx *ctx, int rank, int backups);
 

@@ -129,6 +129,11 @@ int main(int argc, char **argv) {
   int step_ms = getenv("ULFM_STEP_MS") ? atoi(getenv("ULFM_STEP_MS")) : 0;
   fuze_ctx *ctx = NULL;
   MPI_Comm comm = MPI_COMM_NULL;
+  /* ULFM_PID_EARLY: a spare's pid for ulfm_run.sh --kill (it stays in fuze_init). */
+  if (getenv("ULFM_PID_EARLY")) {
+    printf("ULFM-PID rank %d pid %d\n", world, (int)getpid());
+    fflush(stdout);
+  }
   int rc = fuze_init(MPI_COMM_WORLD, argv[2], &ctx, &comm);
   int replacement = rc == FUZE_RECOVERED;
   CHECK(rc == FUZE_SUCCESS || rc == FUZE_RECOVERED, "fuze_init: %d %s", rc, fuze_last_error(NULL));
@@ -159,8 +164,10 @@ int main(int argc, char **argv) {
     printf("ULFM-INFO rank %d: replaces rank %d at step %d\n", world, r, t);
     fflush(stdout);
   }
-  printf("ULFM-PID rank %d pid %d\n", world, (int)getpid());
-  fflush(stdout);
+  if (!getenv("ULFM_PID_EARLY")) {
+    printf("ULFM-PID rank %d pid %d\n", world, (int)getpid());
+    fflush(stdout);
+  }
   int unrecoverable = 0;
   while (!failures && t < STEPS && !unrecoverable) {
     if (step_ms) nanosleep(&(struct timespec){step_ms / 1000, (step_ms % 1000) * 1000000L}, NULL);

@@ -7,10 +7,12 @@ if(NOT FUZE_HAVE_ULFM)
 endif()
 
 # fuze_add_ulfm_test(NAME n COMMAND target [ARGS ...] NP np PASS survivors
-#                    [TRANSPORT sm|tcp] [KILL ranks] [TIMEOUT s])
-# KILL: ulfm_run.sh kill -9s those ranks (comma-separated) from outside at a random time.
+#                    [TRANSPORT sm|tcp] [KILL ranks [KILL_DELAY ms]] [ENV VAR=value ...]
+#                    [TIMEOUT s])
+# KILL: ulfm_run.sh kill -9s those ranks (comma-separated) from outside at a random time
+# (KILL_DELAY: that many ms after they all printed their pid).
 function(fuze_add_ulfm_test)
-  cmake_parse_arguments(T "" "NAME;NP;PASS;TRANSPORT;KILL;TIMEOUT" "COMMAND;ARGS" ${ARGN})
+  cmake_parse_arguments(T "" "NAME;NP;PASS;TRANSPORT;KILL;KILL_DELAY;TIMEOUT" "COMMAND;ARGS;ENV" ${ARGN})
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)
   endif()
@@ -22,12 +24,15 @@ function(fuze_add_ulfm_test)
   if(T_KILL)
     set(_kill --kill ${T_KILL})
   endif()
+  if(T_KILL_DELAY)
+    list(APPEND _kill --kill-delay ${T_KILL_DELAY})
+  endif()
   add_test(NAME ${T_NAME}
            COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/ulfm_run.sh --pass ${T_PASS} --timeout ${_inner}
                    --transport ${T_TRANSPORT} ${_kill} -- -np ${T_NP} $<TARGET_FILE:${T_COMMAND}>
                    ${T_ARGS})
   set_tests_properties(${T_NAME} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS ulfm PROCESSORS 2
-    ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;MPIEXEC=${MPIEXEC_EXECUTABLE}")
+    ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;MPIEXEC=${MPIEXEC_EXECUTABLE};${T_ENV}")
 endfunction()
 
 add_executable(test_ulfm_basic test_ulfm_basic.c)
@@ -85,3 +90,26 @@ endforeach()
 # Deaths until no replacement is left: FUZE_ERR_UNRECOVERABLE everywhere, no hang.
 fuze_add_ulfm_test(NAME ulfm_recover_exhausted_np6 COMMAND test_ulfm_recover
                    ARGS 1@3+3@6 "domain=rank,faults=1,replacements=1" U NP 6 PASS 4)
+
+# Deaths from outside (kill -9 by ulfm_run.sh at a random time while the ranks compute and
+# checkpoint, ULFM_STEP_MS per step): a compute rank; the spare that hosts backups only.
+fuze_add_ulfm_test(NAME ulfm_recover_outside_np7 COMMAND test_ulfm_recover
+                   ARGS - "${_rc}" 1 NP 7 PASS 6 KILL 3 ENV ULFM_STEP_MS=250)
+fuze_add_ulfm_test(NAME ulfm_recover_outside_spare_np8 COMMAND test_ulfm_recover
+                   ARGS - "domain=rank,faults=1,spares=1,replacements=2" 1 NP 8 PASS 7 KILL 5
+                   KILL_DELAY 1200 ENV ULFM_STEP_MS=250 ULFM_PID_EARLY=1)
+# A death inside a stack or map operation, recovery=forward: complete or absent, never half.
+add_executable(test_ulfm_forward test_ulfm_forward.c)
+target_link_libraries(test_ulfm_forward PRIVATE fuze_static)
+# fuze_inject_op under ULFM: rank 2 SIGKILLs itself inside a push that reached 1 of its 2
+# backups (faults=2), and inside one that reached none (faults=1); then from outside at a
+# random time (mostly while it waits in a checkpoint).
+fuze_add_ulfm_test(NAME ulfm_forward_op_half_np8 COMMAND test_ulfm_forward
+                   ARGS "domain=rank,faults=2,replacements=1,recovery=forward,shm=off" 2 1 3
+                   NP 8 PASS 7)
+fuze_add_ulfm_test(NAME ulfm_forward_op_none_np6 COMMAND test_ulfm_forward
+                   ARGS "domain=rank,faults=1,replacements=1,recovery=forward" 2 0 3
+                   NP 6 PASS 5)
+fuze_add_ulfm_test(NAME ulfm_forward_outside_np6 COMMAND test_ulfm_forward
+                   ARGS "domain=rank,faults=1,replacements=1,recovery=forward,shm=off"
+                   NP 6 PASS 5 KILL 2 KILL_DELAY 200)

@@ -145,11 +145,12 @@ int fuze__ft_replace(fuze_net *net, MPI_Comm *pool, int nactive, MPI_Comm *activ
     next++;
   }
   if (missing) {
+    int alive = psize - nactive - npdead_idle(pdead, nactive, psize);
     free(pdead);
     FUZE_MPI_TEARDOWN(MPI_Comm_free(&shrunk));
     return fuze__error(net->msg, FUZE_ERR_UNRECOVERABLE, "ranks %s died and %d of them have no "
                        "replacement left (%d idle replacement ranks were alive; config "
-                       "replacements=R keeps R of them)", list, missing, psize - nactive - npdead_idle(pdead, nactive, psize));
+                       "replacements=R keeps R of them)", list, missing, alive);
   }
   /* The new pool keeps the layout: active ranks first in their order, then
    * the idle replacements in their old pool order. */

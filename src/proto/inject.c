@@ -2,6 +2,7 @@
  * rank keeps only what a freshly started replacement process would have: its
  * registrations (name, base, count, type) and the plan it can recompute. */
 #include "proto/inject.h"
+#include "comm/ft.h"
 
 #include "comm/coll.h"
 #include "data/array.h"
@@ -183,6 +184,12 @@ int fuze__inject_hook(fuze_ctx *ctx, int point, int arg) {
     case FUZE_HOOK_OP_HOSTS: /* fuze_inject_op: crash after `arg` backups of an operation */
       if (ctx->op_inject_hosts != arg) return 0;
       ctx->op_inject_hosts = -1;
+      if (fuze__ft_enabled()) { /* ULFM: a real death, inside the operation */
+        fprintf(stderr, "fuze: rank %d kills itself with SIGKILL inside a stack/map operation, "
+                "after %d of its backups (fuze_inject_op under ULFM)\n", ctx->rank, arg);
+        fflush(stderr);
+        raise(SIGKILL);
+      }
       fuze__wipe_self(ctx);
       return 1;
     default: return 0;
