@@ -55,6 +55,7 @@ int fuze__ft_repair(fuze_ctx *ctx) {
   int *dead = calloc((size_t)ctx->size, sizeof *dead), ndead = 0, me = -1;
   if (!dead) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "repair: out of memory");
   int rc = fuze__ft_replace(&ctx->net, &ctx->pool, ctx->size, &ctx->net.comm, dead, &ndead, &me);
+  ctx->ft_seconds[0] = MPI_Wtime() - t0;
   int psize = 0;
   if (!rc && !(rc = FUZE_MPI(ctx->msg, MPI_Comm_size(ctx->pool, &psize))))
     ctx->nreplacements = psize - ctx->size;
@@ -163,10 +164,14 @@ int fuze__ft_rejoin(fuze_ctx *ctx, const int *dead, int joining) {
    * comm/transport.c): the replacements may sit elsewhere. */
   net->one_node = -1;
   net->acc_piece = (size_t)-1;
+  double t = MPI_Wtime();
   int rc = share_layout(ctx, root, joining);
   if (!rc) rc = fuze__agree(net, fuze__ctx_block_comms(ctx));
+  ctx->ft_seconds[1] = MPI_Wtime() - t;
+  t = MPI_Wtime();
   for (int x = 0; x < ctx->narrays && !rc; x++) rc = fuze__array_rewin(ctx, ctx->arrays[x]);
   for (int x = 0; x < ctx->nfobjs && !rc; x++) rc = fuze__fobj_rewin(ctx->fobjs[x]);
+  ctx->ft_seconds[2] = MPI_Wtime() - t;
   if (rc) return rc;
   /* The application's communicator: the compute ranks of the new one, in
    * the same order. The old one (revoked) stays the application's to free. */
@@ -178,7 +183,9 @@ int fuze__ft_rejoin(fuze_ctx *ctx, const int *dead, int joining) {
   ctx->app_owned = 1;
   if (joining) ctx->lost = 1;
   fuze__inject_deaths(ctx, dead);
+  t = MPI_Wtime();
   rc = fuze__recover(ctx, dead, NULL);
+  ctx->ft_seconds[3] = MPI_Wtime() - t;
   if (rc == FUZE_RECOVERED) ctx->ft_repairs++;
   return rc;
 }
