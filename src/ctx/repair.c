@@ -10,6 +10,7 @@
 #include "proto/inject.h"
 #include "proto/recovery.h"
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,7 +151,26 @@ static int share_layout(fuze_ctx *ctx, int root, int joining) {
   return rc;
 }
 
+static int rejoin(fuze_ctx *ctx, const int *dead, int joining);
+
+/* A death during the repair is not repaired again (no second round yet):
+ * every survivor leaves it with FUZE_ERR_UNRECOVERABLE, none stays blocked in
+ * a collective of it (the communicators are revoked). */
 int fuze__ft_rejoin(fuze_ctx *ctx, const int *dead, int joining) {
+  int rc = rejoin(ctx, dead, joining);
+  if (rc >= 0) return rc;
+  revoke_all(ctx);
+  if (rc != FUZE_RANK_LOST) return rc;
+  char list[256] = "";
+  size_t len = 0;
+  for (int r = 0; r < ctx->size && len < sizeof list - 16; r++)
+    if (dead[r]) len += (size_t)snprintf(list + len, sizeof list - len, "%s%d", len ? ", " : "", r);
+  return CTX_ERR(ctx, FUZE_ERR_UNRECOVERABLE, "another process died during the repair of the "
+                 "death of ranks %s (%s); a death during a repair is not repaired: restart the "
+                 "job (from dir=PATH when set)", list, ctx->msg);
+}
+
+static int rejoin(fuze_ctx *ctx, const int *dead, int joining) {
   fuze_net *net = &ctx->net;
   int root = 0;
   while (root < ctx->size && dead[root]) root++;
@@ -169,6 +189,14 @@ int fuze__ft_rejoin(fuze_ctx *ctx, const int *dead, int joining) {
   if (!rc) rc = fuze__agree(net, fuze__ctx_block_comms(ctx));
   ctx->ft_seconds[1] = MPI_Wtime() - t;
   t = MPI_Wtime();
+  /* Test hook: FUZE_DEBUG_REPAIR_KILL=R: rank R dies here, inside the repair. */
+  const char *dk = getenv("FUZE_DEBUG_REPAIR_KILL");
+  if (!rc && dk && *dk && atoi(dk) == ctx->rank && ctx->ft_repairs == 0 && !joining) {
+    fprintf(stderr, "fuze: rank %d kills itself with SIGKILL inside the repair "
+            "(FUZE_DEBUG_REPAIR_KILL)\n", ctx->rank);
+    fflush(stderr);
+    raise(SIGKILL);
+  }
   for (int x = 0; x < ctx->narrays && !rc; x++) rc = fuze__array_rewin(ctx, ctx->arrays[x]);
   for (int x = 0; x < ctx->nfobjs && !rc; x++) rc = fuze__fobj_rewin(ctx->fobjs[x]);
   ctx->ft_seconds[2] = MPI_Wtime() - t;

@@ -120,7 +120,13 @@ int fuze__array_rewin(fuze_ctx *ctx, fuze_array *a) {
   size_t n = old != MPI_WIN_NULL ? a->winsize : 0;
   a->win = MPI_WIN_NULL;
   int rc = fuze__array_layout(ctx, a);
-  if (!rc && n) memcpy(a->winbase, oldbase, n < a->winsize ? n : a->winsize);
+  if (rc) { /* the old window keeps the bytes */
+    if (a->win != MPI_WIN_NULL) fuze__win_free(&a->win, 1);
+    a->win = old;
+    a->winbase = oldbase;
+    return rc;
+  }
+  if (n) memcpy(a->winbase, oldbase, n < a->winsize ? n : a->winsize);
   fuze__win_free(&old, 1); /* over the old window's survivors (none on a replacement) */
   return rc;
 }

@@ -425,7 +425,13 @@ int fuze__fobj_rewin(fuze_fobj *f) {
   size_t n = old != MPI_WIN_NULL ? f->winsize : 0;
   f->win = MPI_WIN_NULL;
   int rc = make_window(f, f->cap);
-  if (!rc && n) memcpy(f->winbase, oldbase, n < f->winsize ? n : f->winsize);
+  if (rc) { /* the old window keeps the bytes */
+    if (f->win != MPI_WIN_NULL) fuze__win_free(&f->win, !f->excl);
+    f->win = old;
+    f->winbase = oldbase;
+    return rc;
+  }
+  if (n) memcpy(f->winbase, oldbase, n < f->winsize ? n : f->winsize);
   fuze__win_free(&old, !f->excl);
   return rc;
 }
