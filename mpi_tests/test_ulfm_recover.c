@@ -24,7 +24,7 @@
  * death events (EVENTS when given: deaths from outside, kill -9 by
  * ulfm_run.sh at a random time, each step then taking ULFM_STEP_MS ms). EVENTS
  * "U": the last death leaves no replacement ("UR": another rank dies during
- * the repair, FUZE_DEBUG_REPAIR_KILL), so fuze_checkpoint or fuze_recover
+ * the repair, FUZE_DEBUG_REPAIR_KILL; "UB": block 0 loses 2 > faults members), so fuze_checkpoint or fuze_recover
  * (fuze_init on a replacement) must return FUZE_ERR_UNRECOVERABLE on every survivor, whose
  * state must be untouched (the step it was in), and fuze_finalize must
  * return without a hang. Every process alive at the end prints
@@ -127,8 +127,9 @@ int main(int argc, char **argv) {
   }
   /* U: no replacement left; UR: a death during the repair. */
   int expect_unrecoverable = argc == 4 && argv[3][0] == 'U';
-  const char *want_msg = argc == 4 && !strcmp(argv[3], "UR") ? "died during the repair"
-                                                              : "no replacement left";
+  const char *want_msg = argc == 4 && !strcmp(argv[3], "UR")   ? "died during the repair"
+                         : argc == 4 && !strcmp(argv[3], "UB") ? "unrecoverable: block 0 lost 2"
+                                                               : "no replacement left";
   if (argc == 4 && !expect_unrecoverable) events = atoi(argv[3]);
   int step_ms = getenv("ULFM_STEP_MS") ? atoi(getenv("ULFM_STEP_MS")) : 0;
   fuze_ctx *ctx = NULL;

@@ -118,3 +118,7 @@ fuze_add_ulfm_test(NAME ulfm_forward_outside_np6 COMMAND test_ulfm_forward
 fuze_add_ulfm_test(NAME ulfm_recover_death_in_repair_np6 COMMAND test_ulfm_recover
                    ARGS 2@4 "domain=rank,faults=1,replacements=1" UR NP 6 PASS 4
                    ENV FUZE_DEBUG_REPAIR_KILL=3)
+# More than faults domains of one block at once (ranks 1 and 2 of block 0, faults=1):
+# FUZE_ERR_UNRECOVERABLE naming the block, the survivors' state untouched, no hang.
+fuze_add_ulfm_test(NAME ulfm_recover_beyond_f_np7 COMMAND test_ulfm_recover
+                   ARGS 1@3+2@3 "domain=rank,faults=1,replacements=2" UB NP 7 PASS 5)

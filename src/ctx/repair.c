@@ -159,6 +159,12 @@ static int rejoin(fuze_ctx *ctx, const int *dead, int joining);
 int fuze__ft_rejoin(fuze_ctx *ctx, const int *dead, int joining) {
   int rc = rejoin(ctx, dead, joining);
   if (rc >= 0) return rc;
+  /* The context cannot go on: its communicators are revoked, so that no
+   * later call waits for a rank that gave up. Other errors than a death are
+   * the same on every rank (agreed, or decided from the same dead set, like
+   * too many losses in a block): a barrier first (its result does not
+   * matter), so that the revoke cuts no rank's last collective short. */
+  if (rc != FUZE_RANK_LOST) (void)MPI_Barrier(ctx->net.comm);
   revoke_all(ctx);
   if (rc != FUZE_RANK_LOST) return rc;
   char list[256] = "";
