@@ -146,7 +146,10 @@ typedef struct fuze_map fuze_map;
  * type, fuze_stack_create(), fuze_map_create()): only it makes them, they
  * are local and fill its structures with the recovered state
  * (fuze_stored_count() gives their sizes until its first checkpoint), and any
- * other call before they are done is FUZE_ERR_STATE. Then it joins the
+ * other call before they are done is FUZE_ERR_STATE. With replace=spawn (or
+ * auto, the default, once no idle replacement is left) a new process started
+ * with MPI_Comm_spawn (the same program and arguments) is the replacement:
+ * its fuze_init (MPI_Comm_get_parent is set) returns the same way. Then it joins the
  * application's loop where the survivors resume (docs/design.md, README
  * "Real failures (ULFM)"). With no idle replacement left (or replacements=0)
  * the call returns FUZE_ERR_UNRECOVERABLE on every survivor, naming the dead
@@ -155,7 +158,8 @@ typedef struct fuze_map fuze_map;
  * @param [in]  comm     communicator of all ranks (compute, spare, replacement); duplicated.
  * @param [in]  config   "key=value" pairs separated by ';' or ',', or NULL.
  *                       FUZE_<KEY> environment variables override keys. Keys:
- *                       faults, spares, replacements, domain (node|rank|K), block, code
+ *                       faults, spares, replacements, replace (auto|idle|spawn),
+ *                       domain (node|rank|K), block, code
  *                       (rs|xor|replicate|byzantine), recovery (rollback|forward),
  *                       chunk (bytes, dirty-tracking granularity),
  *                       capacity (initial fused slots of stacks and maps),

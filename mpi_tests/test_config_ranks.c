@@ -22,6 +22,7 @@ static const variant cases[] = {
     {"faults", "1", "2", "1", "2", 0},
     {"spares", NULL, "1", "0", "1", 1},
     {"replacements", NULL, "1", "0", "1", 0},
+    {"replace", NULL, "idle", "auto", "idle", 1},
     {"domain", "rank", "2", "rank", "2", 1},
     {"block", NULL, "2", "(unset)", "2", 0},
     {"code", "rs", "replicate", "rs", "replicate", 1},

@@ -112,6 +112,9 @@ static void verify(const state *x, int r, int t) {
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &world);
+  MPI_Comm parent = MPI_COMM_NULL;
+  MPI_Comm_get_parent(&parent);
+  if (parent != MPI_COMM_NULL) world += 1000; /* spawned (replace=spawn/auto): its own world */
   kill_at kills[8];
   int nkills = argc == 3 || argc == 4 ? parse_kills(argv[1], kills, 8) : -1;
   if (nkills < 0) {

@@ -96,7 +96,7 @@ int main(int argc, char **argv) {
       CHECK(rc == FUZE_RANK_LOST, "round %d: idle replacement: receive gave %d: %s", round, rc, msg);
     }
     int dead[NACTIVE], ndead = -1, newrank = -2, was_idle = my < 0;
-    rc = fuze__ft_replace(&net, &pool, NACTIVE, &active, dead, &ndead, &newrank);
+    rc = fuze__ft_replace(&net, &pool, NACTIVE, &active, dead, &ndead, &newrank, 0);
     int dead_world = world_of[victim[round]];
     if (round == 2) {
       CHECK(rc == FUZE_ERR_UNRECOVERABLE && strstr(msg, "ranks 0 died"),

@@ -89,7 +89,7 @@ foreach(_ph before sent promoted after)
 endforeach()
 # Deaths until no replacement is left: FUZE_ERR_UNRECOVERABLE everywhere, no hang.
 fuze_add_ulfm_test(NAME ulfm_recover_exhausted_np6 COMMAND test_ulfm_recover
-                   ARGS 1@3+3@6 "domain=rank,faults=1,replacements=1" U NP 6 PASS 4)
+                   ARGS 1@3+3@6 "domain=rank,faults=1,replacements=1,replace=idle" U NP 6 PASS 4)
 
 # Deaths from outside (kill -9 by ulfm_run.sh at a random time while the ranks compute and
 # checkpoint, ULFM_STEP_MS per step): a compute rank; the spare that hosts backups only.
@@ -122,3 +122,9 @@ fuze_add_ulfm_test(NAME ulfm_recover_death_in_repair_np6 COMMAND test_ulfm_recov
 # FUZE_ERR_UNRECOVERABLE naming the block, the survivors' state untouched, no hang.
 fuze_add_ulfm_test(NAME ulfm_recover_beyond_f_np7 COMMAND test_ulfm_recover
                    ARGS 1@3+2@3 "domain=rank,faults=1,replacements=2" UB NP 7 PASS 5)
+# No idle replacement left (replace=auto, the default) or none at all (replace=spawn,
+# replacements=0): MPI_Comm_spawn starts one (needs btl tcp); it prints as world rank 1000+.
+fuze_add_ulfm_test(NAME ulfm_recover_spawn_auto_np6 COMMAND test_ulfm_recover
+                   ARGS 2@4+3@7 "domain=rank,faults=1,replacements=1" NP 6 PASS 5 TRANSPORT tcp)
+fuze_add_ulfm_test(NAME ulfm_recover_spawn_np5 COMMAND test_ulfm_recover
+                   ARGS 1@3 "domain=rank,faults=1,replace=spawn" NP 5 PASS 5 TRANSPORT tcp)

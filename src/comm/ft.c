@@ -3,9 +3,11 @@
  * "no ULFM", so callers need no #if of their own. */
 #include "comm/ft.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #if defined(OPEN_MPI) && OPEN_MPI
 #include <mpi-ext.h>
@@ -108,8 +110,111 @@ static int npdead_idle(const int *pdead, int nactive, int psize) {
   return n;
 }
 
+/* This process's command line (/proc/self/cmdline; the program from
+ * /proc/self/exe): what a spawned replacement runs. *args is NULL-terminated,
+ * both in one allocation (*buf) that the caller frees. */
+static int self_command(char **buf, char **cmd, char ***args) {
+  *buf = NULL;
+  FILE *f = fopen("/proc/self/cmdline", "rb");
+  if (!f) return -1;
+  size_t cap = 1 << 16, n = 0;
+  char *b = malloc(cap + PATH_MAX + 1);
+  if (b) n = fread(b, 1, cap, f);
+  fclose(f);
+  if (!b || n == 0 || n == cap) return free(b), -1;
+  b[n] = 0;
+  int argc = 0;
+  for (size_t i = 0; i < n; i++) argc += b[i] == 0;
+  char **av = malloc(sizeof *av * (size_t)(argc + 2)); /* the arguments, NULL, then b */
+  if (!av) return free(b), -1;
+  int k = 0;
+  for (size_t i = 0; i < n; i += strlen(b + i) + 1) av[k++] = b + i;
+  av[k] = NULL;
+  char *exe = b + n + 1;
+  ssize_t m = readlink("/proc/self/exe", exe, PATH_MAX);
+  if (m <= 0) return free(b), free(av), -1;
+  exe[m] = 0;
+  *cmd = exe;
+  *args = av + 1;
+  *buf = (char *)av; /* av first, then b: both freed by free_command */
+  av[argc + 1] = b;  /* past the NULL: where b is kept */
+  return 0;
+}
+
+static void free_command(char *buf) {
+  if (!buf) return;
+  char **av = (char **)buf;
+  int k = 0;
+  while (av[k]) k++;
+  free(av[k + 1]);
+  free(av);
+}
+
+/* What the survivors tell the spawned replacements over the merged
+ * communicator: the active size, which dead slots they take, who died. */
+typedef struct spawn_hdr {
+  int nactive, nspawn;
+} spawn_hdr;
+
+/* Collective over the survivors in *shrunk: start n replacements with
+ * MPI_Comm_spawn (the same program and arguments), merge them in after the
+ * survivors, and tell them their slots and the dead set. *shrunk becomes the
+ * merged communicator (survivors first, in order, then the new ranks). */
+static int spawn_replacements(fuze_net *net, MPI_Comm *shrunk, int nactive, const int *slots, int n,
+                              const int *dead) {
+  char *buf = NULL, *cmd = NULL, **args = NULL;
+  int me = 0, ok = 1, rc = FUZE_MPI(net->msg, MPI_Comm_rank(*shrunk, &me));
+  if (!rc && me == 0) ok = self_command(&buf, &cmd, &args) == 0;
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Bcast(&ok, 1, MPI_INT, 0, *shrunk));
+  if (!rc && !ok) rc = fuze__error(net->msg, FUZE_ERR_UNRECOVERABLE, "cannot read this process's "
+                                   "command line (/proc/self/cmdline) to spawn replacements");
+  MPI_Comm inter = MPI_COMM_NULL, merged = MPI_COMM_NULL;
+  int *codes = rc ? NULL : calloc((size_t)n, sizeof *codes);
+  if (!rc && !codes) rc = FUZE_NOMEM(net->msg, "replace");
+  if (!rc)
+    rc = FUZE_MPI(net->msg, MPI_Comm_spawn(me == 0 ? cmd : NULL, me == 0 ? args : MPI_ARGV_NULL, n,
+                                           MPI_INFO_NULL, 0, *shrunk, &inter, codes));
+  free_command(buf);
+  free(codes);
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Intercomm_merge(inter, 0, &merged));
+  if (inter != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&inter));
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Comm_set_errhandler(merged, MPI_ERRORS_RETURN));
+  spawn_hdr h = {nactive, n};
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Bcast(&h, (int)sizeof h, MPI_BYTE, 0, merged));
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Bcast((void *)slots, n, MPI_INT, 0, merged));
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Bcast((void *)dead, nactive, MPI_INT, 0, merged));
+  if (rc) {
+    if (merged != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&merged));
+    return fuze__error(net->msg, FUZE_ERR_UNRECOVERABLE, "spawning %d replacement rank%s "
+                       "failed: %s", n, n == 1 ? "" : "s", fuze__thread_msg());
+  }
+  FUZE_MPI_TEARDOWN(MPI_Comm_free(shrunk));
+  *shrunk = merged;
+  return FUZE_SUCCESS;
+}
+
+/* Both sides: the new pool (active ranks by key, then the idle ones) and the
+ * new active communicator, split from the merged or shrunken one. */
+static int split_new(fuze_net *net, MPI_Comm from, int key, int pkey, MPI_Comm *pool,
+                     MPI_Comm *active) {
+  MPI_Comm newpool = MPI_COMM_NULL, newactive = MPI_COMM_NULL;
+  int rc = FUZE_MPI(net->msg, MPI_Comm_split(from, 0, pkey, &newpool));
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Comm_split(from, key >= 0 ? 0 : MPI_UNDEFINED, key, &newactive));
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Comm_set_errhandler(newpool, MPI_ERRORS_RETURN));
+  if (!rc && newactive != MPI_COMM_NULL)
+    rc = FUZE_MPI(net->msg, MPI_Comm_set_errhandler(newactive, MPI_ERRORS_RETURN));
+  if (rc) {
+    if (newpool != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&newpool));
+    if (newactive != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&newactive));
+    return rc;
+  }
+  *pool = newpool;
+  *active = newactive;
+  return FUZE_SUCCESS;
+}
+
 int fuze__ft_replace(fuze_net *net, MPI_Comm *pool, int nactive, MPI_Comm *active, int *dead,
-                     int *ndead, int *my_rank) {
+                     int *ndead, int *my_rank, int spawn) {
   *ndead = 0;
   *my_rank = -1;
   if (*active != MPI_COMM_NULL) (void)MPIX_Comm_revoke(*active);
@@ -117,14 +222,16 @@ int fuze__ft_replace(fuze_net *net, MPI_Comm *pool, int nactive, MPI_Comm *activ
   int psize = 0, prank = 0, rc = FUZE_MPI(net->msg, MPI_Comm_size(*pool, &psize));
   if (!rc) rc = FUZE_MPI(net->msg, MPI_Comm_rank(*pool, &prank));
   int *pdead = rc ? NULL : calloc((size_t)psize, sizeof *pdead), npdead = 0;
-  if (!rc && !pdead) rc = FUZE_NOMEM(net->msg, "replace");
+  int *slots = rc ? NULL : calloc((size_t)(nactive ? nactive : 1), sizeof *slots);
+  if (!rc && (!pdead || !slots)) rc = FUZE_NOMEM(net->msg, "replace");
   if (!rc) rc = fuze__ft_shrink(net, *pool, &shrunk, pdead, &npdead);
   if (rc) {
     free(pdead);
+    free(slots);
     return rc;
   }
   /* The same assignment on every survivor: dead active ranks in order, living
-   * replacements in pool order. */
+   * replacements in pool order, then (spawn) new ranks in order. */
   int key = -1, next = nactive, missing = 0;
   char list[256] = "";
   size_t len = 0;
@@ -138,40 +245,70 @@ int fuze__ft_replace(fuze_net *net, MPI_Comm *pool, int nactive, MPI_Comm *activ
     if (len < sizeof list - 16) len += (size_t)snprintf(list + len, sizeof list - len, "%s%d", len ? ", " : "", r);
     while (next < psize && pdead[next]) next++;
     if (next >= psize) {
-      missing++;
+      slots[missing++] = r;
       continue;
     }
     if (next == prank) key = r;
     next++;
   }
-  if (missing) {
-    int alive = psize - nactive - npdead_idle(pdead, nactive, psize);
-    free(pdead);
+  int alive = psize - nactive - npdead_idle(pdead, nactive, psize);
+  free(pdead);
+  if (missing && !spawn) {
+    free(slots);
     FUZE_MPI_TEARDOWN(MPI_Comm_free(&shrunk));
     return fuze__error(net->msg, FUZE_ERR_UNRECOVERABLE, "ranks %s died and %d of them have no "
                        "replacement left (%d idle replacement ranks were alive; config "
-                       "replacements=R keeps R of them)", list, missing, alive);
+                       "replacements=R keeps R of them; replace=idle spawns none)", list, missing,
+                       alive);
   }
+  if (missing && (rc = spawn_replacements(net, &shrunk, nactive, slots, missing, dead))) {
+    free(slots);
+    FUZE_MPI_TEARDOWN(MPI_Comm_free(&shrunk));
+    return fuze__error(net->msg, rc, "ranks %s died and %d of them have no idle replacement: %s",
+                       list, missing, fuze__thread_msg());
+  }
+  free(slots);
   /* The new pool keeps the layout: active ranks first in their order, then
    * the idle replacements in their old pool order. */
-  int pkey = key >= 0 ? key : nactive + prank;
   MPI_Comm newpool = MPI_COMM_NULL, newactive = MPI_COMM_NULL;
-  rc = FUZE_MPI(net->msg, MPI_Comm_split(shrunk, 0, pkey, &newpool));
-  if (!rc) rc = FUZE_MPI(net->msg, MPI_Comm_split(shrunk, key >= 0 ? 0 : MPI_UNDEFINED, key, &newactive));
-  if (!rc) rc = FUZE_MPI(net->msg, MPI_Comm_set_errhandler(newpool, MPI_ERRORS_RETURN));
-  if (!rc && newactive != MPI_COMM_NULL)
-    rc = FUZE_MPI(net->msg, MPI_Comm_set_errhandler(newactive, MPI_ERRORS_RETURN));
+  rc = split_new(net, shrunk, key, key >= 0 ? key : nactive + prank, &newpool, &newactive);
   FUZE_MPI_TEARDOWN(MPI_Comm_free(&shrunk));
-  free(pdead);
-  if (rc) {
-    if (newpool != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&newpool));
-    if (newactive != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&newactive));
-    return rc;
-  }
+  if (rc) return rc;
   FUZE_MPI_TEARDOWN(MPI_Comm_free(pool));
   if (*active != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(active));
   *pool = newpool;
   *active = newactive;
+  *my_rank = key;
+  return FUZE_SUCCESS;
+}
+
+int fuze__ft_spawned(fuze_net *net, MPI_Comm parent, MPI_Comm *pool, MPI_Comm *active,
+                     int **dead, int *nactive, int *my_rank) {
+  *dead = NULL;
+  *my_rank = -1;
+  MPI_Comm merged = MPI_COMM_NULL;
+  int rc = FUZE_MPI(net->msg, MPI_Intercomm_merge(parent, 1, &merged));
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Comm_set_errhandler(merged, MPI_ERRORS_RETURN));
+  spawn_hdr h = {0, 0};
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Bcast(&h, (int)sizeof h, MPI_BYTE, 0, merged));
+  int *slots = rc ? NULL : calloc((size_t)(h.nspawn > 0 ? h.nspawn : 1), sizeof *slots);
+  int *d = rc ? NULL : calloc((size_t)(h.nactive > 0 ? h.nactive : 1), sizeof *d);
+  if (!rc && (!slots || !d)) rc = FUZE_NOMEM(net->msg, "fuze_init (spawned replacement)");
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Bcast(slots, h.nspawn, MPI_INT, 0, merged));
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Bcast(d, h.nactive, MPI_INT, 0, merged));
+  int me = 0, size = 0;
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Comm_rank(merged, &me));
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Comm_size(merged, &size));
+  int key = rc ? -1 : slots[me - (size - h.nspawn)];
+  if (!rc) rc = split_new(net, merged, key, key, pool, active);
+  if (merged != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&merged));
+  free(slots);
+  if (rc) {
+    free(d);
+    return rc;
+  }
+  *dead = d;
+  *nactive = h.nactive;
   *my_rank = key;
   return FUZE_SUCCESS;
 }
@@ -196,9 +333,17 @@ int fuze__ft_shrink(fuze_net *net, MPI_Comm comm, MPI_Comm *out, int *dead, int 
 }
 
 int fuze__ft_replace(fuze_net *net, MPI_Comm *pool, int nactive, MPI_Comm *active, int *dead,
-                     int *ndead, int *my_rank) {
-  (void)pool; (void)nactive; (void)active; (void)dead;
+                     int *ndead, int *my_rank, int spawn) {
+  (void)pool; (void)nactive; (void)active; (void)dead; (void)spawn;
   *ndead = 0;
+  *my_rank = -1;
+  return fuze__error(net->msg, FUZE_ERR_STATE, "ft: built without ULFM");
+}
+
+int fuze__ft_spawned(fuze_net *net, MPI_Comm parent, MPI_Comm *pool, MPI_Comm *active,
+                     int **dead, int *nactive, int *my_rank) {
+  (void)parent; (void)pool; (void)active; (void)nactive;
+  *dead = NULL;
   *my_rank = -1;
   return fuze__error(net->msg, FUZE_ERR_STATE, "ft: built without ULFM");
 }

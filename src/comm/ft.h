@@ -49,6 +49,16 @@ int fuze__ft_shrink(fuze_net *net, MPI_Comm comm, MPI_Comm *out, int *dead, int 
  * replacements live than active ranks died: FUZE_ERR_UNRECOVERABLE on every
  * survivor, naming the dead ranks, communicators untouched but revoked. */
 int fuze__ft_replace(fuze_net *net, MPI_Comm *pool, int nactive, MPI_Comm *active, int *dead,
-                     int *ndead, int *my_rank);
+                     int *ndead, int *my_rank, int spawn);
+
+/* With spawn (config replace=spawn or auto): dead active ranks without a
+ * living idle replacement get new processes started with MPI_Comm_spawn (the
+ * same program and arguments, /proc/self/cmdline), merged in after the
+ * survivors; they take their slots in fuze__ft_spawned, called from their
+ * fuze_init (MPI_Comm_get_parent is not MPI_COMM_NULL there): it returns the
+ * new pool and active communicators, this rank's active rank, the active
+ * size and the dead set (*dead: nactive ints, the caller frees it). */
+int fuze__ft_spawned(fuze_net *net, MPI_Comm parent, MPI_Comm *pool, MPI_Comm *active,
+                     int **dead, int *nactive, int *my_rank);
 
 #endif

@@ -126,6 +126,7 @@ static int set_key(fuze_config *cfg, const char *key, const char *val, char *msg
     return set_int(msg, key, val, 0, INT_MAX, "an integer >= 0", &cfg->spares);
   case FUZE_KEY_REPLACEMENTS:
     return set_int(msg, key, val, 0, INT_MAX, "an integer >= 0", &cfg->replacements);
+  case FUZE_KEY_REPLACE: return set_named(msg, key, val, &fuze__names_replace, &cfg->replace);
   case FUZE_KEY_DOMAIN: return set_domain(cfg, val, msg);
   case FUZE_KEY_BLOCK: return set_int(msg, key, val, 1, FUZE_GF_MEMBERS - 1, NULL, &cfg->block);
   case FUZE_KEY_CODE: return set_code(cfg, val, msg);

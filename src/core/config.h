@@ -34,6 +34,7 @@ typedef struct fuze_config {
   int faults;            /* f, default 1 */
   int spares;            /* a, default 0 */
   int replacements;      /* R, default 0: the last R ranks wait in fuze_init to replace dead ones */
+  int replace;           /* enum fuze_replace_mode: idle replacements, MPI_Comm_spawn, or both (auto) */
   int domain_mode;       /* node (default), rank, K */
   int domain_k;
   int block;             /* max block size, 0 = planner default */

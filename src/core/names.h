@@ -70,6 +70,12 @@
   XX(FUZE_RESTART_AUTO, 0, "auto")                                               \
   XX(FUZE_RESTART_NEVER, 1, "never")
 
+/* replace= (config.replace): where a dead rank's replacement comes from (ULFM). */
+#define FUZE_REPLACE_MAP(XX)                                                     \
+  XX(FUZE_REPLACE_AUTO, 0, "auto")                                               \
+  XX(FUZE_REPLACE_IDLE, 1, "idle")                                               \
+  XX(FUZE_REPLACE_SPAWN, 2, "spawn")
+
 /* inject=<kind>:... and corrupt's target=. */
 #define FUZE_INJECT_MAP(XX)                                                      \
   XX(FUZE_INJECT_WIPE, 0, "wipe")                                                \
@@ -94,6 +100,7 @@
   XX(FUZE_KEY_FAULTS, 0, "faults")                                               \
   XX(FUZE_KEY_SPARES, 1, "spares")                                               \
   XX(FUZE_KEY_REPLACEMENTS, 18, "replacements")                                  \
+  XX(FUZE_KEY_REPLACE, 19, "replace")                                            \
   XX(FUZE_KEY_DOMAIN, 2, "domain")                                               \
   XX(FUZE_KEY_BLOCK, 3, "block")                                                 \
   XX(FUZE_KEY_CODE, 4, "code")                                                   \
@@ -126,6 +133,7 @@ enum fuze_lock_mode { FUZE_LOCK_MAP(FUZE_XX_ENUM_ROW) };
 enum fuze_sync_mode { FUZE_SYNC_MAP(FUZE_XX_ENUM_ROW) };
 enum fuze_persist_mode { FUZE_PERSIST_MAP(FUZE_XX_ENUM_ROW) };
 enum fuze_restart_mode { FUZE_RESTART_MAP(FUZE_XX_ENUM_ROW) };
+enum fuze_replace_mode { FUZE_REPLACE_MAP(FUZE_XX_ENUM_ROW) };
 enum fuze_inject_kind { FUZE_INJECT_MAP(FUZE_XX_ENUM_ROW) };
 enum fuze_corrupt_target { FUZE_TARGET_MAP(FUZE_XX_ENUM_ROW) };
 enum fuze_ps_kind { FUZE_PS_KIND_MAP(FUZE_XX_ENUM_ROW) };
@@ -148,7 +156,7 @@ typedef struct fuze_names {
 
 extern const fuze_names fuze__names_code, fuze__names_mode, fuze__names_phase,
     fuze__names_shm, fuze__names_recovery, fuze__names_domain, fuze__names_lock,
-    fuze__names_sync, fuze__names_persist, fuze__names_restart, fuze__names_inject, fuze__names_target, fuze__names_ps_kind,
+    fuze__names_sync, fuze__names_persist, fuze__names_restart, fuze__names_replace, fuze__names_inject, fuze__names_target, fuze__names_ps_kind,
     fuze__names_key;
 
 /* The name of `value`, or "?" when the table has none. */

@@ -241,6 +241,9 @@ static int pool_tell(fuze_ctx *ctx, int cmd, int code) {
   return rc;
 }
 
+static int join_as(fuze_ctx *ctx, const char *config, MPI_Comm active, int me, int nactive,
+                   const int *dead);
+
 static void net_init(fuze_ctx *ctx) {
   ctx->app = MPI_COMM_NULL;
   ctx->op_inject_hosts = -1;
@@ -267,7 +270,11 @@ static int replacement_wait(fuze_ctx *ctx, const char *config) {
     if (!dead) return FUZE_NOMEM(ctx->msg, "fuze_init");
     fuze_net tmp = {.comm = ctx->pool, .msg = ctx->msg};
     MPI_Comm active = MPI_COMM_NULL;
-    rc = fuze__ft_replace(&tmp, &ctx->pool, nactive, &active, dead, &ndead, &me);
+    /* replace= is compared across every rank at fuze_init: the same choice here */
+    fuze_config cfg;
+    int spawn = fuze__config_parse(config, &cfg, ctx->msg) == FUZE_SUCCESS &&
+                cfg.replace != FUZE_REPLACE_IDLE;
+    rc = fuze__ft_replace(&tmp, &ctx->pool, nactive, &active, dead, &ndead, &me, spawn);
     if (!rc) rc = FUZE_MPI(ctx->msg, MPI_Comm_size(ctx->pool, &psize));
     if (rc || me < 0) {
       free(dead);
@@ -276,6 +283,18 @@ static int replacement_wait(fuze_ctx *ctx, const char *config) {
       continue;
     }
     ctx->nreplacements = psize - nactive;
+    rc = join_as(ctx, config, active, me, nactive, dead);
+    free(dead);
+    return rc;
+  }
+}
+
+/* A replacement chosen for active rank me: the context is built, with the
+ * survivors, on the new active communicator (ctx/repair.c). */
+static int join_as(fuze_ctx *ctx, const char *config, MPI_Comm active, int me, int nactive,
+                   const int *dead) {
+  {
+    int rc;
     ctx->net.comm = active;
     ctx->rank = me;
     ctx->size = nactive;
@@ -296,9 +315,24 @@ static int replacement_wait(fuze_ctx *ctx, const char *config) {
              "registrations\n", me);
       fflush(stdout);
     }
-    free(dead);
     return rc;
   }
+}
+
+/* A process started by MPI_Comm_spawn to replace a dead rank (replace=spawn
+ * or auto): it takes its slot (comm/ft.c) and joins like an idle one. */
+static int spawned_join(fuze_ctx *ctx, const char *config, MPI_Comm parent) {
+  MPI_Comm active = MPI_COMM_NULL;
+  int *dead = NULL, nactive = 0, me = -1;
+  fuze_net tmp = {.comm = MPI_COMM_NULL, .msg = ctx->msg};
+  int rc = fuze__ft_spawned(&tmp, parent, &ctx->pool, &active, &dead, &nactive, &me);
+  if (rc) return rc;
+  int psize = 0;
+  if ((rc = FUZE_MPI(ctx->msg, MPI_Comm_size(ctx->pool, &psize)))) return free(dead), rc;
+  ctx->nreplacements = psize - nactive;
+  rc = join_as(ctx, config, active, me, nactive, dead);
+  free(dead);
+  return rc;
 }
 
 /* Collective over comm: with replacements=R, split the last R ranks off.
@@ -328,7 +362,9 @@ static int split_pool(fuze_ctx *ctx, MPI_Comm comm, const char *config, int *is_
     FUZE_MPI_TEARDOWN(MPI_Comm_free(&all));
     return rc;
   }
-  if (cfg.replacements == 0) { /* no pool: net.comm is the dup */
+  /* No pool without replacement ranks, unless dead ranks may be replaced by
+   * spawned processes (ULFM and replace=spawn or auto). */
+  if (cfg.replacements == 0 && (!fuze__ft_enabled() || cfg.replace == FUZE_REPLACE_IDLE)) {
     ctx->net.comm = all;
     return FUZE_SUCCESS;
   }
@@ -358,8 +394,14 @@ int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctxp, MPI_Comm *app_
   fuze_ctx *ctx = calloc(1, sizeof *ctx);
   if (!ctx) return FUZE_ERR(FUZE_ERR_NOMEM, "fuze_init: out of memory");
   ctx->net.comm = ctx->pool = MPI_COMM_NULL;
-  int replacement = 0, rc = split_pool(ctx, comm, config, &replacement);
-  if (!rc && replacement) rc = replacement_wait(ctx, config);
+  MPI_Comm parent = MPI_COMM_NULL;
+  int replacement = 0, rc;
+  if (fuze__ft_enabled() && MPI_Comm_get_parent(&parent) == MPI_SUCCESS && parent != MPI_COMM_NULL)
+    rc = spawned_join(ctx, config, parent); /* started by MPI_Comm_spawn to replace a dead rank */
+  else {
+    rc = split_pool(ctx, comm, config, &replacement);
+    if (!rc && replacement) rc = replacement_wait(ctx, config);
+  }
   if (rc == FUZE_RECOVERED) { /* took a dead rank's place (ULFM) */
     if (ctx->is_spare) {
       serve(ctx);

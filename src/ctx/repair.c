@@ -51,11 +51,12 @@ int fuze__ft_repair(fuze_ctx *ctx) {
   revoke_all(ctx);
   if (ctx->pool == MPI_COMM_NULL)
     return CTX_ERR(ctx, FUZE_ERR_UNRECOVERABLE, "a process died (%s) and the job has no "
-                   "replacement ranks (config replacements=0): restart it (from dir=PATH when "
-                   "set)", why);
+                   "replacement ranks (config replacements=0, replace=idle): restart it (from "
+                   "dir=PATH when set)", why);
   int *dead = calloc((size_t)ctx->size, sizeof *dead), ndead = 0, me = -1;
   if (!dead) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "repair: out of memory");
-  int rc = fuze__ft_replace(&ctx->net, &ctx->pool, ctx->size, &ctx->net.comm, dead, &ndead, &me);
+  int rc = fuze__ft_replace(&ctx->net, &ctx->pool, ctx->size, &ctx->net.comm, dead, &ndead, &me,
+                            ctx->cfg.replace != FUZE_REPLACE_IDLE);
   ctx->ft_seconds[0] = MPI_Wtime() - t0;
   int psize = 0;
   if (!rc && !(rc = FUZE_MPI(ctx->msg, MPI_Comm_size(ctx->pool, &psize))))
