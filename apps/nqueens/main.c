@@ -65,12 +65,14 @@ typedef struct options {
   long n;             /* board size */
   long every;         /* expansions per rank between two checkpoints */
   const char *config; /* passed to fuze_init (NULL: defaults + FUZE_* env) */
+  long expect_recoveries; /* -1: not checked */
   int help;
 } options;
 
 static void usage(FILE *out) {
   fprintf(out,
-          "usage: nqueens [--n N] [--every K] [--config STRING] [--help]\n"
+          "usage: nqueens [--n N] [--every K] [--config STRING] [--expect-recoveries N]\n"
+          "               [--help]\n"
           "\n"
           "Counts the solutions of the N-Queens problem by a distributed depth-first\n"
           "search whose per-rank work stack and solution counter are protected by fuze\n"
@@ -85,6 +87,9 @@ static void usage(FILE *out) {
           "                   nqueens needs recovery=rollback, the default); with\n"
           "                   dir=PATH every epoch is persisted to PATH and the same\n"
           "                   command restarts a killed job from it\n"
+          "  --expect-recoveries N\n"
+          "                   also fail unless exactly N FUZE_RECOVERED were seen (by\n"
+          "                   every rank that ran from the start)\n"
           "  --help           this text\n"
           "\n"
           "Exit status: 0 count matches, 1 wrong count or fuze error, 2 bad options.\n",
@@ -92,13 +97,14 @@ static void usage(FILE *out) {
 }
 
 /* The options, in the order of the table below. */
-enum { OPT_N, OPT_EVERY, OPT_CONFIG, OPT_HELP };
+enum { OPT_N, OPT_EVERY, OPT_CONFIG, OPT_HELP, OPT_EXPECT_RECOVERIES };
 
 static const fuze_app_option option_table[] = {
     [OPT_N] = {"--n", FUZE_APP_VALUE},
     [OPT_EVERY] = {"--every", FUZE_APP_VALUE},
     [OPT_CONFIG] = {"--config", FUZE_APP_VALUE},
     [OPT_HELP] = {"--help", FUZE_APP_FLAG_STRICT},
+    [OPT_EXPECT_RECOVERIES] = {"--expect-recoveries", FUZE_APP_VALUE},
 };
 
 /* Returns 0, or -1 with a message in err. Accepts "--opt VALUE" and "--opt=VALUE". */
@@ -106,6 +112,7 @@ static int parse_options(int argc, char **argv, options *o, char *err, size_t er
   o->n = 10;
   o->every = 200;
   o->config = NULL;
+  o->expect_recoveries = -1;
   o->help = 0;
   for (int i = 1; i < argc; i++) {
     const char *val = NULL;
@@ -118,6 +125,9 @@ static int parse_options(int argc, char **argv, options *o, char *err, size_t er
       case OPT_N: bad = parse_long(val, 1, NQ_MAX_N, &o->n); break;
       case OPT_EVERY: bad = parse_long(val, 1, INT32_MAX, &o->every); break;
       case OPT_CONFIG: o->config = val; break;
+      case OPT_EXPECT_RECOVERIES:
+        bad = parse_long(val, 0, INT32_MAX, &o->expect_recoveries);
+        break;
       default: o->help = 1; break;
     }
     if (bad) return fuze_app_bad_value(val, option_table[k].name, err, errlen);
@@ -743,6 +753,22 @@ int main(int argc, char **argv) {
   } else {
     SAY("nqueens: WRONG COUNT\n");
     status = 1;
+  }
+  if (opt.expect_recoveries >= 0) {
+    /* Counted by the ranks that ran from the start (a replacement saw only
+     * the recoveries after it joined): the fewest and the most. */
+    int64_t rec[2] = {joined ? INT64_MIN : -(int64_t)s.recoveries,
+                      joined ? INT64_MIN : (int64_t)s.recoveries};
+    MPI_Allreduce(MPI_IN_PLACE, rec, 2, MPI_INT64_T, MPI_MAX, s.comm);
+    if (-rec[0] != opt.expect_recoveries || rec[1] != opt.expect_recoveries) {
+      if (-rec[0] == rec[1])
+        SAY("nqueens: MISMATCH: %" PRId64 " FUZE_RECOVERED seen, --expect-recoveries %ld\n",
+            rec[1], opt.expect_recoveries);
+      else
+        SAY("nqueens: MISMATCH: %" PRId64 " to %" PRId64 " FUZE_RECOVERED seen (by different "
+            "ranks), --expect-recoveries %ld\n", -rec[0], rec[1], opt.expect_recoveries);
+      status = 1;
+    }
   }
 
 finish:
