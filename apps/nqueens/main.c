@@ -558,6 +558,9 @@ static int run_search(search *s, int restarted) {
             fprintf(stderr, "nqueens: giving up after %ld recoveries\n", s->recoveries);
           return FUZE_ERR_STATE;
         }
+        /* Every recovery resumes at the next round, where a replacement
+         * (ULFM) comes in: the next checkpoint is followed by the test. */
+        continue;
       } else if (rc != FUZE_SUCCESS && g_rank0) {
         fprintf(stderr, "nqueens: fuze_checkpoint returned unexpected status %d (%s), "
                 "ignored\n", rc, fuze_err_name(rc));
