@@ -141,6 +141,12 @@ if(FUZE_BUILD_APPS AND TARGET kvstore AND TARGET nqueens)
   fuze_add_ulfm_test(NAME ulfm_kvstore_outside_np6 COMMAND kvstore
                      ARGS --config "${_app_rc}" --expect-recoveries 1
                      NP 6 PASS 5 KILL 3 ENV ULFM_LINES=1 ULFM_STEP_MS=100)
+  # Two deaths one after the other, each taken by a replacement (2 of them): rank 1 in the 2nd
+  # checkpoint, rank 3 in the 4th (the first replacement is a survivor by then).
+  fuze_add_ulfm_test(NAME ulfm_kvstore_twice_np7 COMMAND kvstore
+                     ARGS --config "faults=1,domain=rank,replacements=2,inject=kill:rank=1:at=checkpoint:2/kill:rank=3:at=checkpoint:4"
+                          --expect-recoveries 2
+                     NP 7 PASS 5 ENV ULFM_LINES=1)
   # nqueens, 4 compute ranks + 1 replacement: rank 1 dies in the 4th checkpoint.
   fuze_add_ulfm_test(NAME ulfm_nqueens_kill_np5 COMMAND nqueens
                      ARGS --n 10 --config "${_app_rc},inject=kill:rank=1:at=checkpoint:4"
@@ -150,4 +156,10 @@ if(FUZE_BUILD_APPS AND TARGET kvstore AND TARGET nqueens)
   fuze_add_ulfm_test(NAME ulfm_nqueens_outside_np5 COMMAND nqueens
                      ARGS --n 10 --config "${_app_rc}" --expect-recoveries 1
                      NP 5 PASS 4 KILL 2 ENV ULFM_LINES=1 ULFM_STEP_MS=50)
+  # faults=2: ranks 1 and 2 die in the same (5th) checkpoint, 6 compute ranks + 2 replacements,
+  # N = 11 (2680 solutions).
+  fuze_add_ulfm_test(NAME ulfm_nqueens_f2_np8 COMMAND nqueens
+                     ARGS --n 11 --every 100 --expect-recoveries 1
+                          --config "faults=2,domain=rank,replacements=2,inject=kill:rank=1:at=checkpoint:5/kill:rank=2:at=checkpoint:5"
+                     NP 8 PASS 6 ENV ULFM_LINES=1)
 endif()

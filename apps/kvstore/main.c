@@ -621,6 +621,11 @@ static int resync(store *s, int64_t *round, long at, int mid, double dt, const c
     printf("kvstore: world rank %d replaced dead rank %d: map and round counter restored, "
            "going on from round %" PRId64 "\n", fuze_app_world_rank(), s->rank, hi);
     fflush(stdout);
+    if (s->rank == 0) /* rank 0 died: the survivors' report comes from here */
+      printf("kvstore: FUZE_RECOVERED by the survivors' fuze call at round %" PRId64 ": going "
+             "on from round %" PRId64 "%s (the call took %.4f s, max over ranks)\n", at_max, hi,
+             !clean ? ", its get/remove results not checked" : hi < at_max ? ", rolled back" : "",
+             dtmax);
     return 0;
   }
   s->recoveries++;

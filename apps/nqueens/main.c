@@ -378,6 +378,9 @@ static int after_recovery(search *s, const char *by, double dt, int depth) {
     printf("nqueens: world rank %d replaced dead rank %d: its stack (%zu boards) and counter "
            "(%" PRId64 ") restored, going on\n", fuze_app_world_rank(), s->rank,
            fuze_stack_size(s->stack), s->count[0]);
+    SAY("nqueens: FUZE_RECOVERED by the survivors' fuze call: rolled back to %" PRId64 " boards "
+        "on the stacks and %" PRId64 " solutions counted (the call took %.4f s, max over "
+        "ranks)\n", sum[0], sum[1], dtmax); /* rank 0 died: the report comes from here */
     fflush(stdout);
   } else {
     s->recoveries++;
