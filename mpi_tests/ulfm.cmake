@@ -147,6 +147,10 @@ if(FUZE_BUILD_APPS AND TARGET kvstore AND TARGET nqueens)
                      ARGS --config "faults=1,domain=rank,replacements=2,inject=kill:rank=1:at=checkpoint:2/kill:rank=3:at=checkpoint:4"
                           --expect-recoveries 2
                      NP 7 PASS 5 ENV ULFM_LINES=1)
+  # The same over TCP (the windows on osc/rdma over btl/tcp).
+  fuze_add_ulfm_test(NAME ulfm_kvstore_outside_np6_tcp COMMAND kvstore
+                     ARGS --config "${_app_rc}" --expect-recoveries 1
+                     NP 6 PASS 5 KILL 3 TRANSPORT tcp ENV ULFM_LINES=1 ULFM_STEP_MS=100)
   # nqueens, 4 compute ranks + 1 replacement: rank 1 dies in the 4th checkpoint.
   fuze_add_ulfm_test(NAME ulfm_nqueens_kill_np5 COMMAND nqueens
                      ARGS --n 10 --config "${_app_rc},inject=kill:rank=1:at=checkpoint:4"

@@ -639,7 +639,9 @@ static int resync(store *s, int64_t *round, long at, int mid, double dt, const c
   else
     SAY("kvstore: FUZE_RECOVERED by %s after round %ld: rolled back, redoing from round %"
         PRId64 " (the call took %.4f s, max over ranks)\n", by, at, hi, dtmax);
-  if (hi < at) s->rounds_redone += at - (long)hi;
+  /* Rounds done before and now again, and the interrupted one. */
+  const long redo = at - (long)hi + (clean ? 0 : 1);
+  if (redo > 0) s->rounds_redone += redo;
   return 0;
 }
 
