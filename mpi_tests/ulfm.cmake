@@ -137,7 +137,8 @@ if(FUZE_BUILD_APPS AND TARGET kvstore AND TARGET nqueens)
                      ARGS --every 3 --config "${_app_rc},recovery=rollback,inject=kill:rank=0:at=checkpoint:4"
                           --expect-recoveries 1
                      NP 6 PASS 5 ENV ULFM_LINES=1)
-  # kill -9 of rank 3 from outside at a random time (24 rounds of 100 ms).
+  # kill -9 of rank 3 from outside at a random time (24 rounds of 100 ms), mostly while the
+  # owners wait to return a round's results (already applied): the round is redone.
   fuze_add_ulfm_test(NAME ulfm_kvstore_outside_np6 COMMAND kvstore
                      ARGS --config "${_app_rc}" --expect-recoveries 1
                      NP 6 PASS 5 KILL 3 ENV ULFM_LINES=1 ULFM_STEP_MS=100)

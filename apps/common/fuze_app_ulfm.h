@@ -10,8 +10,9 @@
  *                  W: <app> failed" (W: world rank). ulfm_run.sh decides the
  *                  test by these lines, not by mpirun's exit status, which is
  *                  unreliable under --with-ft ulfm.
- *   ULFM_STEP_MS=M every round of the protected phase first sleeps M ms, so
- *                  that a kill from outside at a random time lands in it.
+ *   ULFM_STEP_MS=M every round of the protected phase sleeps M ms (the app
+ *                  says where), so that a kill from outside at a random
+ *                  time lands in it.
  *
  * POSIX (getpid, nanosleep): the including file defines _POSIX_C_SOURCE
  * before its first #include, as the project builds with -std=c11.

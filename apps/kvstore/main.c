@@ -507,6 +507,11 @@ static int run_round(store *s, long round, const char **what) {
     }
   }
 
+  /* ULFM tests (ULFM_STEP_MS): a pause here, with the round applied at the
+   * owners and no result returned yet, so that a kill from outside mostly
+   * lands where the round must be redone from maps that hold it. */
+  fuze_app_ulfm_pace();
+
   /* 5. Return the results (the reverse exchange) and keep them. */
   *what = "MPI_Alltoallv (results)";
   if (MPI_Alltoallv(s->sendres, s->rcount, s->rdispl, s->res_type, s->recvres, s->scount,
@@ -690,7 +695,6 @@ static int run_store(store *s, int64_t *round) {
   char by[96];
   for (;;) {
     while (*round < rounds) {
-      fuze_app_ulfm_pace();
       const long t = (long)*round;
       const char *what = "";
       const int rr = run_round(s, t, &what);
