@@ -73,15 +73,12 @@ static inline void fuze_app_ulfm_pace(void) {
   }
 }
 
-/* An MPI call of the app on the compute communicator returned rc: under ULFM
- * (the communicator's error handler is MPI_ERRORS_RETURN) a process failure
- * shows as MPIX_ERR_PROC_FAILED, or MPIX_ERR_REVOKED once fuze revoked the
- * communicator; the app then calls fuze_recover(). Any error class leads
- * there: fuze_recover() returning FUZE_SUCCESS says nothing was lost, and the
- * app reports the error as its own. */
-static inline int fuze_app_mpi_failed(int rc) { return rc != MPI_SUCCESS; }
-
-/* The message of an MPI error code, for that report. */
+/* An MPI call of the app on the compute communicator failed with rc: under
+ * ULFM (the communicator's error handler is MPI_ERRORS_RETURN) a process
+ * failure shows as MPIX_ERR_PROC_FAILED, or MPIX_ERR_REVOKED once fuze
+ * revoked the communicator, and the app calls fuze_recover(). Any error class
+ * leads there; when fuze_recover() then finds no lost rank (FUZE_SUCCESS),
+ * the app reports the error with this (MPI_Error_string's text) and stops. */
 static inline void fuze_app_mpi_error(const char *app, int rank, const char *call, int rc) {
   char msg[MPI_MAX_ERROR_STRING];
   int len = 0;

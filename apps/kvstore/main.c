@@ -346,6 +346,7 @@ typedef struct store {
    * as its last put or remove says, whatever part of it was applied before). */
   int joined, fresh;
   unsigned char *unchecked;
+  int mpi_rc; /* the error of the last failed MPI call */
   /* Counters. */
   uint64_t ops_done;     /* operations issued by this rank (redone rounds included) */
   long rounds_redone;    /* rounds redone after a rollback */
@@ -449,7 +450,9 @@ static int run_round(store *s, long round, const char **what) {
   }
   /* 3. Route to the owners. */
   *what = "MPI_Alltoall";
-  if (MPI_Alltoall(s->scount, 1, MPI_INT, s->rcount, 1, MPI_INT, s->comm) != MPI_SUCCESS) return 1;
+  if ((s->mpi_rc = MPI_Alltoall(s->scount, 1, MPI_INT, s->rcount, 1, MPI_INT,
+                                s->comm)) != MPI_SUCCESS)
+    return 1;
   long nrecv = 0;
   for (int d = 0; d < np; d++) {
     s->rdispl[d] = (int)nrecv;
@@ -466,7 +469,9 @@ static int run_round(store *s, long round, const char **what) {
   }
   int all_ok = ok;
   *what = "MPI_Allreduce";
-  if (MPI_Allreduce(MPI_IN_PLACE, &all_ok, 1, MPI_INT, MPI_LAND, s->comm) != MPI_SUCCESS) return 1;
+  if ((s->mpi_rc = MPI_Allreduce(MPI_IN_PLACE, &all_ok, 1, MPI_INT, MPI_LAND,
+                                 s->comm)) != MPI_SUCCESS)
+    return 1;
   if (!all_ok) {
     if (!ok && s->local_rc >= 0) {
       s->local_rc = FUZE_ERR_NOMEM;
@@ -477,8 +482,8 @@ static int run_round(store *s, long round, const char **what) {
     return -1;
   }
   *what = "MPI_Alltoallv (operations)";
-  if (MPI_Alltoallv(s->sendops, s->scount, s->sdispl, s->op_type, s->recvops, s->rcount,
-                    s->rdispl, s->op_type, s->comm) != MPI_SUCCESS)
+  if ((s->mpi_rc = MPI_Alltoallv(s->sendops, s->scount, s->sdispl, s->op_type, s->recvops,
+                                 s->rcount, s->rdispl, s->op_type, s->comm)) != MPI_SUCCESS)
     return 1;
 
   /* 4. Apply at the owner: by source rank (the receive buffer's order), then
@@ -514,8 +519,8 @@ static int run_round(store *s, long round, const char **what) {
 
   /* 5. Return the results (the reverse exchange) and keep them. */
   *what = "MPI_Alltoallv (results)";
-  if (MPI_Alltoallv(s->sendres, s->rcount, s->rdispl, s->res_type, s->recvres, s->scount,
-                    s->sdispl, s->res_type, s->comm) != MPI_SUCCESS)
+  if ((s->mpi_rc = MPI_Alltoallv(s->sendres, s->rcount, s->rdispl, s->res_type, s->recvres,
+                                 s->scount, s->sdispl, s->res_type, s->comm)) != MPI_SUCCESS)
     return 1;
   uint64_t *const res = s->results + (size_t)round * (size_t)ops;
   for (long i = 0; i < ops; i++) {
@@ -533,7 +538,9 @@ static int run_round(store *s, long round, const char **what) {
 
   int failed = s->local_rc < 0;
   *what = "MPI_Allreduce";
-  if (MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_LOR, s->comm) != MPI_SUCCESS) return 1;
+  if ((s->mpi_rc = MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_LOR,
+                                 s->comm)) != MPI_SUCCESS)
+    return 1;
   return failed ? -1 : 0;
 }
 
@@ -606,7 +613,8 @@ static int resync(store *s, int64_t *round, long at, int mid, double dt, const c
    * interrupted, the survivors' round, the call's time in microseconds. */
   int64_t v[5] = {c, -c, mid ? (int64_t)at : -1, s->fresh ? -1 : (int64_t)at,
                   (int64_t)(dt * 1e6)};
-  if (MPI_Allreduce(MPI_IN_PLACE, v, 5, MPI_INT64_T, MPI_MAX, s->comm) != MPI_SUCCESS) return 1;
+  if ((s->mpi_rc = MPI_Allreduce(MPI_IN_PLACE, v, 5, MPI_INT64_T, MPI_MAX, s->comm)) != MPI_SUCCESS)
+    return 1;
   const int64_t hi = v[0], lo = -v[1], at_max = v[3];
   const int clean = v[2] < hi;
   const double dtmax = (double)v[4] / 1e6;
@@ -650,8 +658,9 @@ static int resync(store *s, int64_t *round, long at, int mid, double dt, const c
   return 0;
 }
 
-/* fuze_recover() after this rank's MPI call `what` failed. Returns 0 when it
- * returned FUZE_RECOVERED (*dt: its time), else -1 (reported). */
+/* fuze_recover() after this rank's MPI call `what` failed (with s->mpi_rc).
+ * Returns 0 when it returned FUZE_RECOVERED (*dt: its time), else -1
+ * (reported). */
 static int recover_after(store *s, const char *what, long round, double *dt) {
   const double c0 = MPI_Wtime();
   const int rc = fuze_recover(s->ctx);
@@ -662,7 +671,7 @@ static int recover_after(store *s, const char *what, long round, double *dt) {
     return -1;
   }
   if (rc != FUZE_RECOVERED) {
-    fuze_app_mpi_error("kvstore", s->rank, what, rc);
+    fuze_app_mpi_error("kvstore", s->rank, what, s->mpi_rc);
     return -1;
   }
   return 0;

@@ -264,6 +264,7 @@ typedef struct search {
   uint64_t seeded;      /* boards pushed by the seeding on this rank */
   int joined;           /* ULFM: this rank replaced a dead one and has not yet met
                            the survivors after their FUZE_RECOVERED */
+  int mpi_rc;           /* the error of the last failed MPI call */
 } search;
 
 /* Deal every valid placement of the first `depth` rows round-robin over the
@@ -361,8 +362,10 @@ static int after_recovery(search *s, const char *by, double dt, int depth) {
   s->comm = fuze_comm(s->ctx);
   int64_t sum[2] = {(int64_t)fuze_stack_size(s->stack), s->count[0]};
   int64_t max[2] = {-s->count[0], (int64_t)(dt * 1e6)}; /* -min count, the call's time */
-  if (MPI_Allreduce(MPI_IN_PLACE, sum, 2, MPI_INT64_T, MPI_SUM, s->comm) != MPI_SUCCESS ||
-      MPI_Allreduce(MPI_IN_PLACE, max, 2, MPI_INT64_T, MPI_MAX, s->comm) != MPI_SUCCESS)
+  if ((s->mpi_rc = MPI_Allreduce(MPI_IN_PLACE, sum, 2, MPI_INT64_T, MPI_SUM,
+                                 s->comm)) != MPI_SUCCESS ||
+      (s->mpi_rc = MPI_Allreduce(MPI_IN_PLACE, max, 2, MPI_INT64_T, MPI_MAX,
+                                 s->comm)) != MPI_SUCCESS)
     return 1;
   const int64_t lo = -max[0];
   const double dtmax = (double)max[1] / 1e6;
@@ -395,7 +398,8 @@ static int after_recovery(search *s, const char *by, double dt, int depth) {
     uint64_t dealt = 0;
     int rc = seed(s, depth, &dealt);
     int worst = rc;
-    if (MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_INT, MPI_MIN, s->comm) != MPI_SUCCESS)
+    if ((s->mpi_rc = MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_INT, MPI_MIN,
+                                   s->comm)) != MPI_SUCCESS)
       return 1;
     if (worst < 0) {
       if (rc < 0)
@@ -410,9 +414,10 @@ static int after_recovery(search *s, const char *by, double dt, int depth) {
   return 0;
 }
 
-/* fuze_recover() after this rank's MPI call `what` failed (ULFM: a rank died,
- * or fuze revoked the communicator), then after_recovery(), again while its
- * own collectives fail. Returns 0 or a negative status (reported). */
+/* fuze_recover() after this rank's MPI call `what` failed with s->mpi_rc
+ * (ULFM: a rank died, or fuze revoked the communicator), then
+ * after_recovery(), again while its own collectives fail. Returns 0 or a
+ * negative status (reported). */
 static int recover_after(search *s, const char *what, int depth) {
   for (int tries = 0; tries < 100; tries++) {
     const double c0 = MPI_Wtime();
@@ -423,7 +428,7 @@ static int recover_after(search *s, const char *what, int depth) {
       return rc;
     }
     if (rc != FUZE_RECOVERED) {
-      fuze_app_mpi_error("nqueens", s->rank, what, rc);
+      fuze_app_mpi_error("nqueens", s->rank, what, s->mpi_rc);
       return FUZE_ERR_MPI;
     }
     char by[96];
@@ -482,7 +487,8 @@ static int start_search(search *s, int restarted, int depth) {
   uint64_t dealt = 0;
   rc = must_seed ? seed(s, depth, &dealt) : 0;
   int worst = rc;
-  if (MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_INT, MPI_MIN, s->comm) != MPI_SUCCESS)
+  if ((s->mpi_rc = MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_INT, MPI_MIN,
+                                 s->comm)) != MPI_SUCCESS)
     return recover_after(s, "MPI_Allreduce after the seeding", depth);
   if (worst < 0) {
     if (rc < 0)
@@ -525,7 +531,8 @@ static int run_search(search *s, int restarted) {
       /* Agree on local failures before the collective checkpoint, so that a
        * failing rank never leaves the others waiting in it. */
       int worst = rc;
-      if (MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_INT, MPI_MIN, s->comm) != MPI_SUCCESS) {
+      if ((s->mpi_rc = MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_INT, MPI_MIN,
+                                     s->comm)) != MPI_SUCCESS) {
         /* A death seen by the search's own call: every rank rolls back. */
         rc = recover_after(s, "MPI_Allreduce", depth);
         if (rc < 0) return rc;
@@ -571,7 +578,8 @@ static int run_search(search *s, int restarted) {
 
       /* After the checkpoint, so that a rollback's refilled stacks count. */
       int empty = (fuze_stack_size(s->stack) == 0);
-      if (MPI_Allreduce(MPI_IN_PLACE, &empty, 1, MPI_INT, MPI_LAND, s->comm) != MPI_SUCCESS) {
+      if ((s->mpi_rc = MPI_Allreduce(MPI_IN_PLACE, &empty, 1, MPI_INT, MPI_LAND,
+                                     s->comm)) != MPI_SUCCESS) {
         rc = recover_after(s, "MPI_Allreduce", depth);
         if (rc < 0) return rc;
         continue;
