@@ -749,9 +749,12 @@ int main(int argc, char **argv) {
 
   int64_t total = 0;
   MPI_Reduce(&s.count[0], &total, 1, MPI_INT64_T, MPI_SUM, 0, s.comm);
+  /* The most of any rank: a replacement (ULFM) counts only since it joined. */
+  long counts[4] = {s.rounds, s.ckpt_calls, s.recoveries, s.reseeds}, cmax[4] = {0, 0, 0, 0};
+  MPI_Reduce(counts, cmax, 4, MPI_LONG, MPI_MAX, 0, s.comm);
   SAY("nqueens: search done in %.3f s: %ld rounds, %ld checkpoint calls, %ld recover%s%s\n",
-      secs, s.rounds, s.ckpt_calls, s.recoveries, s.recoveries == 1 ? "y" : "ies",
-      s.reseeds > 0 ? " (seeds dealt again after a rollback to epoch 0)" : "");
+      secs, cmax[0], cmax[1], cmax[2], cmax[2] == 1 ? "y" : "ies",
+      cmax[3] > 0 ? " (seeds dealt again after a rollback to epoch 0)" : "");
   print_stats(&s, nspare);
   print_stack_stats(&s, nspare);
 
