@@ -8,6 +8,7 @@
 #   ./quickstart.sh ulfm   in a Debian 13 root (Open MPI 5 with ULFM) at build/ulfm/root:
 #                          build, install under /usr/local there, run the tests labelled ulfm
 #                          and the demo (heat2d, 3 ranks SIGKILLed, replacements, bit-exact)
+#                          and fuze-bench --bench ulfm (16M per rank: FUZE_ULFM_BENCH_SIZE)
 #                          (FUZE_ULFM_TESTS=all: the whole suite; a ctest -R regex otherwise)
 #   ./quickstart.sh ulfm-exec CMD...   run CMD in that root (in /fuze, the tree), mounts and all
 # Each command first installs the Debian packages fuze needs if any is missing
@@ -30,7 +31,7 @@ DEMO_ARGS=(--nx 256 --ny 256 --steps 400 --every 20
 DEMO_NP=8
 
 usage() {
-  sed -n '2,16s/^# \{0,1\}//p' "$0"
+  sed -n '2,17s/^# \{0,1\}//p' "$0"
 }
 
 die() {
@@ -290,6 +291,10 @@ run_ulfm() {
     t0=$SECONDS
     ulfm_chroot bash apps/heat2d/ulfm_demo.sh build/ulfm/build/apps/heat2d/heat2d || rc=1
     echo "quickstart: ulfm demo ran in $((SECONDS - t0)) s"
+    t0=$SECONDS
+    ulfm_chroot bash apps/fuze-bench/ulfm_bench.sh build/ulfm/build/apps/fuze-bench/fuze-bench \
+      "${FUZE_ULFM_BENCH_SIZE:-16M}" || rc=1
+    echo "quickstart: ulfm bench ran in $((SECONDS - t0)) s"
   fi
   return "$rc"
 }

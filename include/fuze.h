@@ -656,6 +656,13 @@ typedef struct fuze_stats {
                                   the stacks' and maps' allocated element and key
                                   storage and hash indexes (arrays' protected bytes are
                                   the application's and not counted) */
+  uint64_t process_failures; /**< ULFM: real process deaths repaired in the job (repairs,
+                                  one per event, however many ranks died in it) */
+  double repair_seconds[4];  /**< ULFM: this rank's time in the phases of the last repair:
+                                  [0] revoke, shrink and bring in the replacements,
+                                  [1] layout exchange, plan and block communicators,
+                                  [2] windows made again (hosted bytes moved),
+                                  [3] decode (the wipe model's recovery) */
 } fuze_stats;
 
 /**

@@ -23,8 +23,9 @@
  * from the start that they saw exactly as many recoveries as there were
  * death events (EVENTS when given: deaths from outside, kill -9 by
  * ulfm_run.sh at a random time, each step then taking ULFM_STEP_MS ms). EVENTS
- * "U": the last death leaves no replacement, so fuze_checkpoint or
- * fuze_recover must return FUZE_ERR_UNRECOVERABLE on every survivor, whose
+ * "U": the last death leaves no replacement ("UR": another rank dies during
+ * the repair, FUZE_DEBUG_REPAIR_KILL; "UB": block 0 loses 2 > faults members), so fuze_checkpoint or fuze_recover
+ * (fuze_init on a replacement) must return FUZE_ERR_UNRECOVERABLE on every survivor, whose
  * state must be untouched (the step it was in), and fuze_finalize must
  * return without a hang. Every process alive at the end prints
  * "ULFM-PASS rank W" (W: world rank); ulfm_run.sh counts them. */
@@ -124,7 +125,11 @@ int main(int argc, char **argv) {
     for (int j = 0; j < i; j++) seen |= kills[j].step == kills[i].step;
     events += !seen;
   }
-  int expect_unrecoverable = argc == 4 && !strcmp(argv[3], "U");
+  /* U: no replacement left; UR: a death during the repair. */
+  int expect_unrecoverable = argc == 4 && argv[3][0] == 'U';
+  const char *want_msg = argc == 4 && !strcmp(argv[3], "UR")   ? "died during the repair"
+                         : argc == 4 && !strcmp(argv[3], "UB") ? "unrecoverable: block 0 lost 2"
+                                                               : "no replacement left";
   if (argc == 4 && !expect_unrecoverable) events = atoi(argv[3]);
   int step_ms = getenv("ULFM_STEP_MS") ? atoi(getenv("ULFM_STEP_MS")) : 0;
   fuze_ctx *ctx = NULL;
@@ -135,6 +140,13 @@ int main(int argc, char **argv) {
     fflush(stdout);
   }
   int rc = fuze_init(MPI_COMM_WORLD, argv[2], &ctx, &comm);
+  if (rc == FUZE_ERR_UNRECOVERABLE && expect_unrecoverable) { /* a replacement in the failed repair */
+    CHECK(strstr(fuze_last_error(NULL), want_msg) != NULL, "message: %s", fuze_last_error(NULL));
+    printf(failures ? "ULFM-FAIL rank %d: %d failures\n" : "ULFM-PASS rank %d\n", world, failures);
+    fflush(stdout);
+    MPI_Finalize();
+    return failures != 0;
+  }
   int replacement = rc == FUZE_RECOVERED;
   CHECK(rc == FUZE_SUCCESS || rc == FUZE_RECOVERED, "fuze_init: %d %s", rc, fuze_last_error(NULL));
   if (comm == MPI_COMM_NULL) { /* a spare or an idle replacement, at the job's end */
@@ -191,8 +203,7 @@ int main(int argc, char **argv) {
     } else if (rc == FUZE_ERR_UNRECOVERABLE && expect_unrecoverable) {
       unrecoverable = 1;
       printf("ULFM-INFO rank %d: %s\n", world, fuze_last_error(ctx));
-      CHECK(strstr(fuze_last_error(ctx), "no replacement left") != NULL, "message: %s",
-            fuze_last_error(ctx));
+      CHECK(strstr(fuze_last_error(ctx), want_msg) != NULL, "message: %s", fuze_last_error(ctx));
       verify(&x, r, step); /* untouched: this step's state, as the application left it */
     } else {
       CHECK(0, "step %d: %d %s", step, rc, fuze_last_error(ctx));

@@ -113,6 +113,15 @@ fuze_add_ulfm_test(NAME ulfm_forward_op_none_np6 COMMAND test_ulfm_forward
 fuze_add_ulfm_test(NAME ulfm_forward_outside_np6 COMMAND test_ulfm_forward
                    ARGS "domain=rank,faults=1,replacements=1,recovery=forward,shm=off"
                    NP 6 PASS 5 KILL 2 KILL_DELAY 200)
+# A death during the repair of another (rank 3 dies inside it, FUZE_DEBUG_REPAIR_KILL): not
+# repaired again: FUZE_ERR_UNRECOVERABLE on every survivor and on the replacement, no hang.
+fuze_add_ulfm_test(NAME ulfm_recover_death_in_repair_np6 COMMAND test_ulfm_recover
+                   ARGS 2@4 "domain=rank,faults=1,replacements=1" UR NP 6 PASS 4
+                   ENV FUZE_DEBUG_REPAIR_KILL=3)
+# More than faults domains of one block at once (ranks 1 and 2 of block 0, faults=1):
+# FUZE_ERR_UNRECOVERABLE naming the block, the survivors' state untouched, no hang.
+fuze_add_ulfm_test(NAME ulfm_recover_beyond_f_np7 COMMAND test_ulfm_recover
+                   ARGS 1@3+2@3 "domain=rank,faults=1,replacements=2" UB NP 7 PASS 5)
 
 # The example apps across a real death (issue 14), checked against their failure-free
 # answers: kvstore (maps, recovery=forward, or rollback) against its deterministic replay

@@ -30,6 +30,7 @@ enum bench_id {
   B_TRANSPORT,
   B_PERSIST,
   B_LINK,
+  B_ULFM, /* only by name: it kills ranks (ULFM), not part of the default or of "all" */
   B_COUNT
 };
 
@@ -87,6 +88,8 @@ typedef struct bench_opts {
   /* link */
   size_t link_size;                 /* bytes per put/accumulate of the bandwidth loops */
   size_t link_bytes;                /* bytes per rank per bandwidth repetition */
+  /* ulfm */
+  size_t ulfm_size;                 /* array bytes per compute rank */
 } bench_opts;
 
 extern bench_opts g_opt;
@@ -153,6 +156,8 @@ void bench_scrub(void);
 void bench_byzantine(void);
 void bench_transport(void);
 void bench_persist(void);
+void bench_ulfm(void);
+extern int g_world_broken; /* ulfm: MPI_COMM_WORLD holds dead ranks from then on */
 void bench_link(void);
 
 #endif

@@ -18,6 +18,8 @@ void fuze__stats_memory(const fuze_ctx *ctx, fuze_stats *st) {
     held += f->vcap * (f->kb + f->nb) + f->tsize * sizeof *f->table;
   }
   st->replica_bytes = fuze__byz_replica_bytes(ctx);
+  st->process_failures = ctx->ft_repairs;
+  for (int i = 0; i < 4; i++) st->repair_seconds[i] = ctx->ft_seconds[i];
   st->total_bytes = st->shadow_bytes + st->parity_bytes + st->working_bytes + st->undo_bytes +
                     st->replica_bytes + held;
 }

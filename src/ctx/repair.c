@@ -10,6 +10,7 @@
 #include "proto/inject.h"
 #include "proto/recovery.h"
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,7 @@ int fuze__ft_repair(fuze_ctx *ctx) {
   int *dead = calloc((size_t)ctx->size, sizeof *dead), ndead = 0, me = -1;
   if (!dead) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "repair: out of memory");
   int rc = fuze__ft_replace(&ctx->net, &ctx->pool, ctx->size, &ctx->net.comm, dead, &ndead, &me);
+  ctx->ft_seconds[0] = MPI_Wtime() - t0;
   int psize = 0;
   if (!rc && !(rc = FUZE_MPI(ctx->msg, MPI_Comm_size(ctx->pool, &psize))))
     ctx->nreplacements = psize - ctx->size;
@@ -149,7 +151,32 @@ static int share_layout(fuze_ctx *ctx, int root, int joining) {
   return rc;
 }
 
+static int rejoin(fuze_ctx *ctx, const int *dead, int joining);
+
+/* A death during the repair is not repaired again (no second round yet):
+ * every survivor leaves it with FUZE_ERR_UNRECOVERABLE, none stays blocked in
+ * a collective of it (the communicators are revoked). */
 int fuze__ft_rejoin(fuze_ctx *ctx, const int *dead, int joining) {
+  int rc = rejoin(ctx, dead, joining);
+  if (rc >= 0) return rc;
+  /* The context cannot go on: its communicators are revoked, so that no
+   * later call waits for a rank that gave up. Other errors than a death are
+   * the same on every rank (agreed, or decided from the same dead set, like
+   * too many losses in a block): a barrier first (its result does not
+   * matter), so that the revoke cuts no rank's last collective short. */
+  if (rc != FUZE_RANK_LOST) (void)MPI_Barrier(ctx->net.comm);
+  revoke_all(ctx);
+  if (rc != FUZE_RANK_LOST) return rc;
+  char list[256] = "";
+  size_t len = 0;
+  for (int r = 0; r < ctx->size && len < sizeof list - 16; r++)
+    if (dead[r]) len += (size_t)snprintf(list + len, sizeof list - len, "%s%d", len ? ", " : "", r);
+  return CTX_ERR(ctx, FUZE_ERR_UNRECOVERABLE, "another process died during the repair of the "
+                 "death of ranks %s (%s); a death during a repair is not repaired: restart the "
+                 "job (from dir=PATH when set)", list, ctx->msg);
+}
+
+static int rejoin(fuze_ctx *ctx, const int *dead, int joining) {
   fuze_net *net = &ctx->net;
   int root = 0;
   while (root < ctx->size && dead[root]) root++;
@@ -163,10 +190,22 @@ int fuze__ft_rejoin(fuze_ctx *ctx, const int *dead, int joining) {
    * comm/transport.c): the replacements may sit elsewhere. */
   net->one_node = -1;
   net->acc_piece = (size_t)-1;
+  double t = MPI_Wtime();
   int rc = share_layout(ctx, root, joining);
   if (!rc) rc = fuze__agree(net, fuze__ctx_block_comms(ctx));
+  ctx->ft_seconds[1] = MPI_Wtime() - t;
+  t = MPI_Wtime();
+  /* Test hook: FUZE_DEBUG_REPAIR_KILL=R: rank R dies here, inside the repair. */
+  const char *dk = getenv("FUZE_DEBUG_REPAIR_KILL");
+  if (!rc && dk && *dk && atoi(dk) == ctx->rank && ctx->ft_repairs == 0 && !joining) {
+    fprintf(stderr, "fuze: rank %d kills itself with SIGKILL inside the repair "
+            "(FUZE_DEBUG_REPAIR_KILL)\n", ctx->rank);
+    fflush(stderr);
+    raise(SIGKILL);
+  }
   for (int x = 0; x < ctx->narrays && !rc; x++) rc = fuze__array_rewin(ctx, ctx->arrays[x]);
   for (int x = 0; x < ctx->nfobjs && !rc; x++) rc = fuze__fobj_rewin(ctx->fobjs[x]);
+  ctx->ft_seconds[2] = MPI_Wtime() - t;
   if (rc) return rc;
   /* The application's communicator: the compute ranks of the new one, in
    * the same order. The old one (revoked) stays the application's to free. */
@@ -178,7 +217,9 @@ int fuze__ft_rejoin(fuze_ctx *ctx, const int *dead, int joining) {
   ctx->app_owned = 1;
   if (joining) ctx->lost = 1;
   fuze__inject_deaths(ctx, dead);
+  t = MPI_Wtime();
   rc = fuze__recover(ctx, dead, NULL);
+  ctx->ft_seconds[3] = MPI_Wtime() - t;
   if (rc == FUZE_RECOVERED) ctx->ft_repairs++;
   return rc;
 }

@@ -113,15 +113,21 @@ int fuze__array_layout(fuze_ctx *ctx, fuze_array *a) {
  * hosts move from the old window (freed; none on a replacement) into a new
  * one of the same layout on the new communicator. */
 int fuze__array_rewin(fuze_ctx *ctx, fuze_array *a) {
-  size_t n = a->win != MPI_WIN_NULL ? a->winsize : 0;
-  unsigned char *save = n ? malloc(n) : NULL;
-  int rc = n && !save ? array_nomem(ctx, a) : FUZE_SUCCESS;
-  if (save) memcpy(save, a->winbase, n);
-  fuze__win_free(&a->win, 1); /* over the old window's survivors */
-  a->winbase = NULL;
-  if (!(rc = fuze__agree(&ctx->net, rc))) rc = fuze__array_layout(ctx, a);
-  if (!rc && save) memcpy(a->winbase, save, n < a->winsize ? n : a->winsize);
-  free(save);
+  /* The new window first, the bytes copied across, then the old one freed:
+   * one copy, no staging buffer. */
+  MPI_Win old = a->win;
+  unsigned char *oldbase = a->winbase;
+  size_t n = old != MPI_WIN_NULL ? a->winsize : 0;
+  a->win = MPI_WIN_NULL;
+  int rc = fuze__array_layout(ctx, a);
+  if (rc) { /* the old window keeps the bytes */
+    if (a->win != MPI_WIN_NULL) fuze__win_free(&a->win, 1);
+    a->win = old;
+    a->winbase = oldbase;
+    return rc;
+  }
+  if (n) memcpy(a->winbase, oldbase, n < a->winsize ? n : a->winsize);
+  fuze__win_free(&old, 1); /* over the old window's survivors (none on a replacement) */
   return rc;
 }
 

@@ -419,16 +419,20 @@ int fuze__fobj_shell(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_
 /* Collective over the repaired communicator (ULFM): the hosted regions move
  * from the old window (none on a replacement) into a new one, same capacity. */
 int fuze__fobj_rewin(fuze_fobj *f) {
-  fuze_ctx *ctx = f->ctx;
-  size_t n = f->win != MPI_WIN_NULL ? f->winsize : 0;
-  unsigned char *save = n ? malloc(n) : NULL;
-  int rc = n && !save ? nomem(ctx, f->name, NULL) : FUZE_SUCCESS;
-  if (save) memcpy(save, f->winbase, n);
-  fuze__win_free(&f->win, !f->excl);
-  f->winbase = NULL;
-  if (!(rc = fuze__agree(&ctx->net, rc))) rc = make_window(f, f->cap);
-  if (!rc && save) memcpy(f->winbase, save, n < f->winsize ? n : f->winsize);
-  free(save);
+  /* The new window first, the bytes copied across, then the old one freed. */
+  MPI_Win old = f->win;
+  unsigned char *oldbase = f->winbase;
+  size_t n = old != MPI_WIN_NULL ? f->winsize : 0;
+  f->win = MPI_WIN_NULL;
+  int rc = make_window(f, f->cap);
+  if (rc) { /* the old window keeps the bytes */
+    if (f->win != MPI_WIN_NULL) fuze__win_free(&f->win, !f->excl);
+    f->win = old;
+    f->winbase = oldbase;
+    return rc;
+  }
+  if (n) memcpy(f->winbase, oldbase, n < f->winsize ? n : f->winsize);
+  fuze__win_free(&old, !f->excl);
   return rc;
 }
 

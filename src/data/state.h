@@ -77,6 +77,7 @@ struct fuze_ctx {
   int replay;           /* a replacement: registrations still to bind (ctx/repair.c) */
   int joined;           /* a replacement: fuze_stored_count answers until the first checkpoint */
   uint64_t ft_repairs;  /* process failures repaired in the job (ULFM) */
+  double ft_seconds[4]; /* the last repair: replace, layout + communicators, windows, decode */
   int rank, size;       /* == net.rank, net.size */
   int is_spare;
   fuze_config cfg;
