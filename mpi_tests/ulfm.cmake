@@ -128,3 +128,58 @@ fuze_add_ulfm_test(NAME ulfm_recover_spawn_auto_np6 COMMAND test_ulfm_recover
                    ARGS 2@4+3@7 "domain=rank,faults=1,replacements=1" NP 6 PASS 5 TRANSPORT tcp)
 fuze_add_ulfm_test(NAME ulfm_recover_spawn_np5 COMMAND test_ulfm_recover
                    ARGS 1@3 "domain=rank,faults=1,replace=spawn" NP 5 PASS 5 TRANSPORT tcp)
+
+# The example apps across a real death (issue 14), checked against their failure-free
+# answers: kvstore (maps, recovery=forward, or rollback) against its deterministic replay
+# (every get/remove result, the maps after each recovery, every key at the end), nqueens
+# (a stack, rollback) against the known count. A replacement rank takes the dead rank's
+# place. ULFM_LINES=1: every compute rank prints "ULFM-PASS rank W" only when the app's
+# verdict passed (else ULFM-FAIL), so PASS is the number of compute ranks;
+# --expect-recoveries makes a death that never happened fail. ULFM_STEP_MS paces the rounds
+# so that a kill from outside lands in the protected phase, mostly while the others are in
+# the app's own collectives (they see MPIX_ERR_PROC_FAILED and call fuze_recover).
+if(FUZE_BUILD_APPS AND TARGET kvstore AND TARGET nqueens)
+  set(_app_rc "faults=1,domain=rank,replacements=1")
+  # kvstore, 5 compute ranks + 1 replacement: rank 2 SIGKILLs itself in the 3rd checkpoint
+  # (forward: the survivors keep their maps, rank 2's comes back as of its last operation).
+  fuze_add_ulfm_test(NAME ulfm_kvstore_kill_np6 COMMAND kvstore
+                     ARGS --config "${_app_rc},inject=kill:rank=2:at=checkpoint:3"
+                          --expect-recoveries 1
+                     NP 6 PASS 5 ENV ULFM_LINES=1)
+  # recovery=rollback: rank 0 (the control channel's root) dies in the 4th checkpoint, every
+  # map returns to the last committed epoch and the rounds since are redone.
+  fuze_add_ulfm_test(NAME ulfm_kvstore_rollback_kill_np6 COMMAND kvstore
+                     ARGS --every 3 --config "${_app_rc},recovery=rollback,inject=kill:rank=0:at=checkpoint:4"
+                          --expect-recoveries 1
+                     NP 6 PASS 5 ENV ULFM_LINES=1)
+  # kill -9 of rank 3 from outside at a random time (24 rounds of 100 ms), mostly while the
+  # owners wait to return a round's results (already applied): the round is redone.
+  fuze_add_ulfm_test(NAME ulfm_kvstore_outside_np6 COMMAND kvstore
+                     ARGS --config "${_app_rc}" --expect-recoveries 1
+                     NP 6 PASS 5 KILL 3 ENV ULFM_LINES=1 ULFM_STEP_MS=100)
+  # Two deaths one after the other, each taken by a replacement (2 of them): rank 1 in the 2nd
+  # checkpoint, rank 3 in the 4th (the first replacement is a survivor by then).
+  fuze_add_ulfm_test(NAME ulfm_kvstore_twice_np7 COMMAND kvstore
+                     ARGS --config "faults=1,domain=rank,replacements=2,inject=kill:rank=1:at=checkpoint:2/kill:rank=3:at=checkpoint:4"
+                          --expect-recoveries 2
+                     NP 7 PASS 5 ENV ULFM_LINES=1)
+  # The same over TCP (the windows on osc/rdma over btl/tcp).
+  fuze_add_ulfm_test(NAME ulfm_kvstore_outside_np6_tcp COMMAND kvstore
+                     ARGS --config "${_app_rc}" --expect-recoveries 1
+                     NP 6 PASS 5 KILL 3 TRANSPORT tcp ENV ULFM_LINES=1 ULFM_STEP_MS=100)
+  # nqueens, 4 compute ranks + 1 replacement: rank 1 dies in the 4th checkpoint.
+  fuze_add_ulfm_test(NAME ulfm_nqueens_kill_np5 COMMAND nqueens
+                     ARGS --n 10 --config "${_app_rc},inject=kill:rank=1:at=checkpoint:4"
+                          --expect-recoveries 1
+                     NP 5 PASS 4 ENV ULFM_LINES=1)
+  # kill -9 of rank 2 from outside at a random time (45 rounds of 50 ms).
+  fuze_add_ulfm_test(NAME ulfm_nqueens_outside_np5 COMMAND nqueens
+                     ARGS --n 10 --config "${_app_rc}" --expect-recoveries 1
+                     NP 5 PASS 4 KILL 2 ENV ULFM_LINES=1 ULFM_STEP_MS=50)
+  # faults=2: ranks 1 and 2 die in the same (5th) checkpoint, 6 compute ranks + 2 replacements,
+  # N = 11 (2680 solutions).
+  fuze_add_ulfm_test(NAME ulfm_nqueens_f2_np8 COMMAND nqueens
+                     ARGS --n 11 --every 100 --expect-recoveries 1
+                          --config "faults=2,domain=rank,replacements=2,inject=kill:rank=1:at=checkpoint:5/kill:rank=2:at=checkpoint:5"
+                     NP 8 PASS 6 ENV ULFM_LINES=1)
+endif()

@@ -191,14 +191,17 @@ static inline void fuze_app_fuze_error(const char *app, const char *call, int rc
  * *ctx and *app set, and main() goes on; *restarted (when not NULL) is then 1
  * if fuze_init returned FUZE_RESTARTED (config dir=PATH held a complete
  * persisted epoch: the registrations restore it, see fuze_app_stored_count),
- * else 0. Otherwise MPI_Finalize() has been called and it returns the exit
- * status for main() to return: 1 when fuze_init failed (world rank 0 reports
- * it; a restart that cannot decode the lost files, or a rerun with another
- * geometry than the persisted one, fails here), 0 on a spare rank, which
- * hosted backups until the compute ranks finalized. */
-/* fuze_app_init_ft: as fuze_app_init, for applications that also take in
- * replacement ranks (ULFM, config replacements=R): *joined is 1 on a rank
- * that fuze_init brought in to replace a dead one (FUZE_RECOVERED). */
+ * else 0, and *joined is 1 on a rank that fuze_init brought in to replace a
+ * dead one (ULFM, config replacements=R: FUZE_RECOVERED), else 0. A joined
+ * rank makes the app's registrations alone (they restore the dead rank's
+ * state) and then meets the survivors in the collectives they make after
+ * their FUZE_RECOVERED (README "Real failures (ULFM)"). Otherwise
+ * MPI_Finalize() has been called and it returns the exit status for main()
+ * to return: 1 when fuze_init failed (world rank 0, or the joining rank,
+ * reports it; a restart that cannot decode the lost files, or a rerun with
+ * another geometry than the persisted one, fails here), 0 on a spare rank,
+ * which hosted backups until the compute ranks finalized, and on a
+ * replacement that was never needed. */
 static inline int fuze_app_init_ft(const char *name, const char *config, fuze_ctx **ctx,
                                    MPI_Comm *app, int *restarted, int *joined) {
   int wrank = 0;
@@ -222,36 +225,7 @@ static inline int fuze_app_init_ft(const char *name, const char *config, fuze_ct
   return -1;
 }
 
-/* fuze_app_init refuses to be a replacement rank (an application that does
- * not make the replacement's registrations and rejoin its loop). */
-static inline int fuze_app_init(const char *name, const char *config, fuze_ctx **ctx,
-                                MPI_Comm *app, int *restarted) {
-  int wrank = 0;
-  MPI_Comm_rank(MPI_COMM_WORLD, &wrank);
-  *ctx = NULL;
-  *app = MPI_COMM_NULL;
-  if (restarted) *restarted = 0;
-  const int rc = fuze_init(MPI_COMM_WORLD, config, ctx, app);
-  if (restarted) *restarted = (rc == FUZE_RESTARTED);
-  if (rc == FUZE_RECOVERED) {
-    fprintf(stderr, "%s: world rank %d was brought in to replace a dead rank (ULFM, config "
-            "replacements), which this application does not support: it exits, and the job "
-            "cannot go on\n", name, wrank);
-    MPI_Abort(MPI_COMM_WORLD, 1);
-  }
-  if (rc < 0) {
-    if (wrank == 0) fuze_app_fuze_error(name, "fuze_init", rc, "", fuze_last_error(NULL));
-    MPI_Finalize();
-    return 1;
-  }
-  if (*app == MPI_COMM_NULL) {
-    MPI_Finalize();
-    return 0;
-  }
-  return -1;
-}
-
-/* After a restart (fuze_app_init set *restarted): the element count stored
+/* After a restart (fuze_app_init_ft set *restarted): the element count stored
  * for the structure `what` in the restarted epoch, into *count, checked
  * against `want` when want != SIZE_MAX (a registration of another size would
  * be refused). Collective over comm (the app communicator). Returns 0 on

@@ -55,6 +55,7 @@
  * Exit status: 0 everything matches the replay, 1 mismatch or fuze error,
  * 2 bad options.
  */
+#define _POSIX_C_SOURCE 200809L /* fuze_app_ulfm.h: getpid, nanosleep */
 #include <fuze.h>
 #include <mpi.h>
 
@@ -67,6 +68,7 @@
 #include <string.h>
 
 #include "fuze_app.h"
+#include "fuze_app_ulfm.h"
 
 #define KEY_BYTES 8
 #define VALUE_BYTES 32
@@ -335,6 +337,16 @@ typedef struct store {
   long first_round;
   int restarted;
   recovery_check restart;
+  /* Real deaths (ULFM): joined is 1 on a rank that fuze_init brought in to
+   * replace a dead one (FUZE_RECOVERED); fresh while its round counter is
+   * still the restored one, until it first met the survivors. unchecked[t]
+   * is 1 when round t was interrupted by a recovery and redone from maps
+   * that held part of it: its get/remove results are not checked (the maps
+   * after it are: a round applied again in full leaves every key it touches
+   * as its last put or remove says, whatever part of it was applied before). */
+  int joined, fresh;
+  unsigned char *unchecked;
+  int mpi_rc; /* the error of the last failed MPI call */
   /* Counters. */
   uint64_t ops_done;     /* operations issued by this rank (redone rounds included) */
   long rounds_redone;    /* rounds redone after a rollback */
@@ -344,7 +356,10 @@ typedef struct store {
   double excluded;       /* time of the app's own checks inside the protected phase */
 } store;
 
-/* Collective over the app communicator. Returns 0 or -1 (same on all ranks). */
+/* Collective over the app communicator, except on a replacement rank (ULFM:
+ * s->joined), which allocates alone (the survivors wait for it in the
+ * collectives after their FUZE_RECOVERED). Returns 0 or -1 (same on all
+ * ranks; on a replacement, its own result). */
 static int store_alloc(store *s) {
   const size_t ops = (size_t)s->opt->ops, np = (size_t)s->nranks;
   MPI_Type_contiguous((int)sizeof(op_rec), MPI_BYTE, &s->op_type);
@@ -365,9 +380,10 @@ static int store_alloc(store *s) {
   s->dest_pos = calloc(np, sizeof(uint32_t));
   const size_t nres = (size_t)s->opt->rounds * ops;
   s->results = calloc(nres ? nres : 1, sizeof(uint64_t));
+  s->unchecked = calloc(s->opt->rounds ? (size_t)s->opt->rounds : 1, 1);
   int ok = s->mine && s->sendops && s->recvres && s->scount && s->sdispl && s->rcount &&
-           s->rdispl && s->dest_pos && s->results;
-  MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, s->comm);
+           s->rdispl && s->dest_pos && s->results && s->unchecked;
+  if (!s->joined) MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, s->comm);
   return ok ? 0 : -1;
 }
 
@@ -385,6 +401,7 @@ static void store_free(store *s) {
   free(s->rdispl);
   free(s->dest_pos);
   free(s->results);
+  free(s->unchecked);
   free(s->checks);
 }
 
@@ -398,8 +415,10 @@ static void local_error(store *s, int rc, const char *what, uint64_t key, long r
 
 /* One round: generate, route, apply at the owners, return and keep the
  * results. Collective. Returns 0, or -1 on every rank when a map operation
- * failed somewhere (each failing rank prints its own message). */
-static int run_round(store *s, long round) {
+ * failed somewhere (each failing rank prints its own message), or 1 on this
+ * rank when one of its MPI calls failed (ULFM: a rank died, or fuze revoked
+ * the communicator; *what names the call): the caller calls fuze_recover(). */
+static int run_round(store *s, long round, const char **what) {
   const long ops = s->opt->ops;
   const int np = s->nranks;
   opgen g;
@@ -430,7 +449,10 @@ static int run_round(store *s, long round) {
     s->sendops[s->dest_pos[d]++] = s->mine[i];
   }
   /* 3. Route to the owners. */
-  MPI_Alltoall(s->scount, 1, MPI_INT, s->rcount, 1, MPI_INT, s->comm);
+  *what = "MPI_Alltoall";
+  if ((s->mpi_rc = MPI_Alltoall(s->scount, 1, MPI_INT, s->rcount, 1, MPI_INT,
+                                s->comm)) != MPI_SUCCESS)
+    return 1;
   long nrecv = 0;
   for (int d = 0; d < np; d++) {
     s->rdispl[d] = (int)nrecv;
@@ -446,7 +468,10 @@ static int run_round(store *s, long round) {
     ok = ro != NULL && rs != NULL;
   }
   int all_ok = ok;
-  MPI_Allreduce(MPI_IN_PLACE, &all_ok, 1, MPI_INT, MPI_LAND, s->comm);
+  *what = "MPI_Allreduce";
+  if ((s->mpi_rc = MPI_Allreduce(MPI_IN_PLACE, &all_ok, 1, MPI_INT, MPI_LAND,
+                                 s->comm)) != MPI_SUCCESS)
+    return 1;
   if (!all_ok) {
     if (!ok && s->local_rc >= 0) {
       s->local_rc = FUZE_ERR_NOMEM;
@@ -456,8 +481,10 @@ static int run_round(store *s, long round) {
     }
     return -1;
   }
-  MPI_Alltoallv(s->sendops, s->scount, s->sdispl, s->op_type, s->recvops, s->rcount,
-                s->rdispl, s->op_type, s->comm);
+  *what = "MPI_Alltoallv (operations)";
+  if ((s->mpi_rc = MPI_Alltoallv(s->sendops, s->scount, s->sdispl, s->op_type, s->recvops,
+                                 s->rcount, s->rdispl, s->op_type, s->comm)) != MPI_SUCCESS)
+    return 1;
 
   /* 4. Apply at the owner: by source rank (the receive buffer's order), then
    *    by operation index (the order each source packed them in). */
@@ -485,9 +512,16 @@ static int run_round(store *s, long round) {
     }
   }
 
+  /* ULFM tests (ULFM_STEP_MS): a pause here, with the round applied at the
+   * owners and no result returned yet, so that a kill from outside mostly
+   * lands where the round must be redone from maps that hold it. */
+  fuze_app_ulfm_pace();
+
   /* 5. Return the results (the reverse exchange) and keep them. */
-  MPI_Alltoallv(s->sendres, s->rcount, s->rdispl, s->res_type, s->recvres, s->scount,
-                s->sdispl, s->res_type, s->comm);
+  *what = "MPI_Alltoallv (results)";
+  if ((s->mpi_rc = MPI_Alltoallv(s->sendres, s->rcount, s->rdispl, s->res_type, s->recvres,
+                                 s->scount, s->sdispl, s->res_type, s->comm)) != MPI_SUCCESS)
+    return 1;
   uint64_t *const res = s->results + (size_t)round * (size_t)ops;
   for (long i = 0; i < ops; i++) {
     const res_rec *r = &s->recvres[i];
@@ -503,7 +537,10 @@ static int run_round(store *s, long round) {
   s->ops_done += (uint64_t)ops;
 
   int failed = s->local_rc < 0;
-  MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_LOR, s->comm);
+  *what = "MPI_Allreduce";
+  if ((s->mpi_rc = MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_INT, MPI_LOR,
+                                 s->comm)) != MPI_SUCCESS)
+    return 1;
   return failed ? -1 : 0;
 }
 
@@ -549,21 +586,111 @@ static void record_recovery(store *s, long round) {
   s->excluded += MPI_Wtime() - t0;
 }
 
-/* After FUZE_RECOVERED at round `at` (rounds 0 .. at-1 done): find the round
- * to go on from. The protected counter says: with recovery=forward the
- * survivors kept `at` (a failed rank's array came back as of the last
- * checkpoint, its map as of its last operation), so the maximum is `at`;
- * with recovery=rollback every rank holds the committed epoch's counter, the
- * same everywhere. Collective. Returns the round, or -1 if inconsistent. */
-static long resume_round(store *s, int64_t counter, long at) {
-  int64_t lo = counter, hi = counter;
-  MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT64_T, MPI_MIN, s->comm);
-  MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_INT64_T, MPI_MAX, s->comm);
-  if (hi == at) return at;                      /* forward (or nothing lost) */
-  if (lo == hi && lo >= 0 && lo < at) return (long)lo; /* rollback */
-  SAY_ERR("kvstore: after FUZE_RECOVERED at round %ld the restored round counters are "
-          "inconsistent (min %" PRId64 ", max %" PRId64 ")\n", at, lo, hi);
-  return -1;
+/* After FUZE_RECOVERED, on every compute rank: the survivors after the call
+ * that returned it (at: the round they were at; mid: this rank's MPI call in
+ * round `at` failed, so its recovery interrupted that round; dt: the call's
+ * time), and a replacement (ULFM) once its registrations restored its map and
+ * counter. They all make this one collective, on the compute communicator
+ * taken again from fuze_comm() (a new one after a real death), which finds
+ * the round to go on from in the protected counters. With recovery=rollback
+ * every rank holds the committed epoch's, the same everywhere. With
+ * recovery=forward the survivors kept theirs and a wiped or replaced rank
+ * holds the last checkpoint's, so the largest says how far the run got: a
+ * rank that finished a round passed its last collective, which every rank
+ * had entered with its part of the round applied and its results kept, so a
+ * rank whose call failed one round behind it lost nothing. When no rank was
+ * inside the round to go on from, every map is the replay at that round (a
+ * dead or wiped rank's came back as of its last complete operation): the
+ * state is recorded for the verification. Otherwise that round is redone
+ * from maps that may hold part of it, and its get/remove results are not
+ * checked. Returns 0 (*round set), 1 when the collective failed (another
+ * death: the caller calls fuze_recover again), or -1 when the counters are
+ * inconsistent (reported). */
+static int resync(store *s, int64_t *round, long at, int mid, double dt, const char *by) {
+  s->comm = fuze_comm(s->ctx);
+  const int64_t c = *round;
+  /* MAX of: the counters, minus the counters, the round a recovery
+   * interrupted, the survivors' round, the call's time in microseconds. */
+  int64_t v[5] = {c, -c, mid ? (int64_t)at : -1, s->fresh ? -1 : (int64_t)at,
+                  (int64_t)(dt * 1e6)};
+  if ((s->mpi_rc = MPI_Allreduce(MPI_IN_PLACE, v, 5, MPI_INT64_T, MPI_MAX, s->comm)) != MPI_SUCCESS)
+    return 1;
+  const int64_t hi = v[0], lo = -v[1], at_max = v[3];
+  const int clean = v[2] < hi;
+  const double dtmax = (double)v[4] / 1e6;
+  if (hi < 0 || hi > s->opt->rounds || (hi != at_max && lo != hi)) {
+    SAY_ERR("kvstore: after FUZE_RECOVERED by %s the restored round counters are inconsistent "
+            "(min %" PRId64 ", max %" PRId64 ", the survivors were at round %" PRId64 ")\n", by,
+            lo, hi, at_max);
+    return -1;
+  }
+  *round = hi;
+  if (clean) record_recovery(s, (long)hi);
+  else s->unchecked[hi] = 1; /* hi <= v[2] < rounds */
+  if (s->fresh) {
+    /* A replacement: it never saw the results of the rounds before this one. */
+    s->fresh = 0;
+    s->first_round = (long)hi;
+    printf("kvstore: world rank %d replaced dead rank %d: map and round counter restored, "
+           "going on from round %" PRId64 "\n", fuze_app_world_rank(), s->rank, hi);
+    fflush(stdout);
+    if (s->rank == 0) /* rank 0 died: the survivors' report comes from here */
+      printf("kvstore: FUZE_RECOVERED by the survivors' fuze call at round %" PRId64 ": going "
+             "on from round %" PRId64 "%s (the call took %.4f s, max over ranks)\n", at_max, hi,
+             !clean ? ", its get/remove results not checked" : hi < at_max ? ", rolled back" : "",
+             dtmax);
+    return 0;
+  }
+  s->recoveries++;
+  if (!clean)
+    SAY("kvstore: FUZE_RECOVERED by %s in round %ld: redoing round %" PRId64 " (its get/remove "
+        "results are not checked, the maps after it are; the call took %.4f s, max over "
+        "ranks)\n", by, at, hi, dtmax);
+  else if (hi >= at)
+    SAY("kvstore: FUZE_RECOVERED by %s after round %ld: nothing rolled back, going on from "
+        "round %" PRId64 " (the call took %.4f s, max over ranks)\n", by, at, hi, dtmax);
+  else
+    SAY("kvstore: FUZE_RECOVERED by %s after round %ld: rolled back, redoing from round %"
+        PRId64 " (the call took %.4f s, max over ranks)\n", by, at, hi, dtmax);
+  /* Rounds done before and now again, and the interrupted one. */
+  const long redo = at - (long)hi + (clean ? 0 : 1);
+  if (redo > 0) s->rounds_redone += redo;
+  return 0;
+}
+
+/* fuze_recover() after this rank's MPI call `what` failed (with s->mpi_rc).
+ * Returns 0 when it returned FUZE_RECOVERED (*dt: its time), else -1
+ * (reported). */
+static int recover_after(store *s, const char *what, long round, double *dt) {
+  const double c0 = MPI_Wtime();
+  const int rc = fuze_recover(s->ctx);
+  *dt = MPI_Wtime() - c0;
+  s->ckpt_seconds += *dt;
+  if (rc < 0) {
+    report_fuze_error(s->ctx, "fuze_recover", rc, round);
+    return -1;
+  }
+  if (rc != FUZE_RECOVERED) {
+    fuze_app_mpi_error("kvstore", s->rank, what, s->mpi_rc);
+    return -1;
+  }
+  return 0;
+}
+
+/* resync() until it gets through: a death during it means fuze_recover()
+ * again. Returns 0 or -1 (reported). */
+static int after_recovered(store *s, int64_t *round, long at, int mid, double dt,
+                           const char *by) {
+  for (int tries = 0;; tries++) {
+    const int rc = resync(s, round, at, mid, dt, by);
+    if (rc <= 0) return rc;
+    if (tries >= 100) {
+      SAY_ERR("kvstore: giving up after %d failed collectives after FUZE_RECOVERED\n", tries);
+      return -1;
+    }
+    if (recover_after(s, "MPI_Allreduce after FUZE_RECOVERED", at, &dt) != 0) return -1;
+    by = "fuze_recover after the MPI_Allreduce after FUZE_RECOVERED failed";
+  }
 }
 
 /* The protected phase. *round is the protected counter (rounds done).
@@ -574,15 +701,31 @@ static int run_store(store *s, int64_t *round) {
   /* A library that kept returning FUZE_RECOVERED would loop forever. */
   const long max_calls = 10 * (rounds / every + 1) + 100;
   long calls = 0;
+  char by[96];
   for (;;) {
     while (*round < rounds) {
-      if (run_round(s, (long)*round) != 0) {
+      const long t = (long)*round;
+      const char *what = "";
+      const int rr = run_round(s, t, &what);
+      if (rr < 0) {
         if (s->local_rc < 0) {
           fputs(s->local_msg, stderr);
           fflush(stderr);
         }
-        SAY_ERR("kvstore: round %" PRId64 " failed on some rank (see above)\n", *round);
+        SAY_ERR("kvstore: round %ld failed on some rank (see above)\n", t);
         return -1;
+      }
+      if (rr > 0) {
+        /* The app's own MPI call saw a death (or fuze's revoke of it). */
+        double dt = 0.0;
+        if (recover_after(s, what, t, &dt) != 0) return -1;
+        snprintf(by, sizeof by, "fuze_recover after %s failed", what);
+        if (after_recovered(s, round, t, 1, dt, by) != 0) return -1;
+        if (++calls > max_calls) {
+          SAY_ERR("kvstore: giving up after %ld fuze calls without finishing\n", calls);
+          return -1;
+        }
+        continue;
       }
       ++*round;
       if (*round % every != 0) continue;
@@ -598,22 +741,8 @@ static int run_store(store *s, int64_t *round) {
         return rc;
       }
       if (rc == FUZE_RECOVERED) {
-        double dtmax = dt;
-        MPI_Reduce(&dt, &dtmax, 1, MPI_DOUBLE, MPI_MAX, 0, s->comm);
-        s->recoveries++;
-        long r = resume_round(s, *round, at);
-        if (r < 0) return -1;
-        *round = r;
-        record_recovery(s, r);
-        if (r == at)
-          SAY("kvstore: FUZE_RECOVERED by checkpoint call #%ld after round %ld: nothing rolled "
-              "back, going on (the call took %.4f s, max over ranks)\n",
-              s->ckpt_calls, at, dtmax);
-        else
-          SAY("kvstore: FUZE_RECOVERED by checkpoint call #%ld after round %ld: rolled back, "
-              "redoing from round %ld (the call took %.4f s, max over ranks)\n",
-              s->ckpt_calls, at, r, dtmax);
-        s->rounds_redone += at - r;
+        snprintf(by, sizeof by, "checkpoint call #%ld", s->ckpt_calls);
+        if (after_recovered(s, round, at, 0, dt, by) != 0) return -1;
       } else if (rc != FUZE_SUCCESS) {
         SAY_ERR("kvstore: fuze_checkpoint returned unexpected status %d (%s), ignored\n", rc,
                 fuze_err_name(rc));
@@ -633,16 +762,7 @@ static int run_store(store *s, int64_t *round) {
       return rc;
     }
     if (rc != FUZE_RECOVERED) break;
-    double dtmax = dt;
-    MPI_Reduce(&dt, &dtmax, 1, MPI_DOUBLE, MPI_MAX, 0, s->comm);
-    s->recoveries++;
-    long r = resume_round(s, *round, rounds);
-    if (r < 0) return -1;
-    *round = r;
-    record_recovery(s, r);
-    SAY("kvstore: FUZE_RECOVERED by the final fuze_recover: %s (the call took %.4f s, max over "
-        "ranks)\n", r == rounds ? "nothing rolled back" : "rolled back", dtmax);
-    s->rounds_redone += rounds - r;
+    if (after_recovered(s, round, rounds, 0, dt, "the final fuze_recover") != 0) return -1;
     if (++calls > max_calls) {
       SAY_ERR("kvstore: giving up after %ld fuze calls without finishing\n", calls);
       return -1;
@@ -769,8 +889,10 @@ static int verify(const store *s, verify_report *rep) {
           expect = model[key] != 0;
           model[key] = 0;
         }
-        /* Rounds before a restart ran in the process that persisted them. */
-        if (src != s->rank || t < s->first_round) continue;
+        /* Rounds before a restart ran in the process that persisted them
+         * (before a replacement joined: in the dead rank); a round redone
+         * from maps that held part of it gives other results. */
+        if (src != s->rank || t < s->first_round || s->unchecked[t]) continue;
         rep->checked_results++;
         if (res[i] != expect) {
           rep->bad_results++;
@@ -965,22 +1087,23 @@ int main(int argc, char **argv) {
 
   fuze_ctx *ctx = NULL;
   MPI_Comm app = MPI_COMM_NULL;
-  int restarted = 0;
-  exit_now = fuze_app_init("kvstore", config, &ctx, &app, &restarted);
-  if (exit_now >= 0) { /* fuze_init failed, or a spare rank */
+  int restarted = 0, joined = 0;
+  exit_now = fuze_app_init_ft("kvstore", config, &ctx, &app, &restarted, &joined);
+  if (exit_now >= 0) { /* fuze_init failed, or a spare or unused replacement rank */
     free(config);
     return exit_now;
   }
 
   store s;
   memset(&s, 0, sizeof s);
-  s.comm = app;
+  s.comm = fuze_comm(ctx); /* app; a new one after each real death (ULFM) */
   s.opt = &opt;
   s.ctx = ctx;
+  s.joined = s.fresh = joined;
   s.op_type = s.res_type = MPI_DATATYPE_NULL;
-  MPI_Comm_rank(app, &s.rank);
-  MPI_Comm_size(app, &s.nranks);
-  g_rank0 = (s.rank == 0);
+  MPI_Comm_rank(s.comm, &s.rank);
+  MPI_Comm_size(s.comm, &s.nranks);
+  g_rank0 = (s.rank == 0) && !joined; /* a replacement says what it does itself */
   int status = 0;
   /* Protected: the number of rounds done. Registered with fuze, so it must
    * keep its address until fuze_finalize(). */
@@ -993,6 +1116,12 @@ int main(int argc, char **argv) {
   SAY("kvstore: fuze config \"%s\" (FUZE_* environment variables override its keys)\n", config);
 
   if (store_alloc(&s) != 0) {
+    /* A replacement's failure would leave the survivors waiting for it. */
+    if (joined) {
+      fprintf(stderr, "kvstore: world rank %d, replacing rank %d: out of memory\n",
+              fuze_app_world_rank(), s.rank);
+      MPI_Abort(MPI_COMM_WORLD, 1);
+    }
     SAY_ERR("kvstore: out of memory\n");
     status = 1;
     goto finish;
@@ -1002,6 +1131,18 @@ int main(int argc, char **argv) {
     report_fuze_error(ctx, "fuze_map_create(" MAP_NAME ")", rc, 0);
     status = 1;
     goto finish;
+  }
+  if (joined) {
+    /* A replacement (ULFM): fuze_map_create restored the dead rank's map, and
+     * the registration of the counter restores it: one element. */
+    size_t stored = 0;
+    rc = fuze_stored_count(ctx, ROUND_NAME, &stored);
+    if (rc != FUZE_SUCCESS || stored != 1) {
+      fprintf(stderr, "kvstore: world rank %d, replacing rank %d: fuze_stored_count(" ROUND_NAME
+              ") returned %s with %zu elements, 1 expected: %s\n", fuze_app_world_rank(),
+              s.rank, fuze_err_name(rc), stored, fuze_last_error(ctx));
+      MPI_Abort(MPI_COMM_WORLD, 1); /* the survivors would wait for it */
+    }
   }
   if (restarted) {
     /* fuze_map_create restored the maps; the registration of the counter
@@ -1017,6 +1158,18 @@ int main(int argc, char **argv) {
     report_fuze_error(ctx, "fuze_protect(" ROUND_NAME ")", rc, 0);
     status = 1;
     goto finish;
+  }
+  if (joined) {
+    /* This rank replaced a dead one (ULFM): the registrations above made
+     * alone restored its map (as of the dead rank's last complete operation)
+     * and its counter (the last checkpoint's); it meets the survivors in the
+     * collective they make after their FUZE_RECOVERED, which says where the
+     * run goes on. */
+    if (after_recovered(&s, &round, 0, 0, 0.0, "a replacement joining") != 0) {
+      status = 1;
+      goto finish;
+    }
+    g_rank0 = (s.rank == 0);
   }
   if (restarted) {
     /* Every rank persisted the same committed round. */
@@ -1042,38 +1195,46 @@ int main(int argc, char **argv) {
   }
 
   /* The protected phase. */
-  MPI_Barrier(app);
+  if (!joined) MPI_Barrier(s.comm);
+  fuze_app_ulfm_pid();
   const double t0 = MPI_Wtime();
   rc = run_store(&s, &round);
   double secs = MPI_Wtime() - t0 - s.excluded;
-  MPI_Allreduce(MPI_IN_PLACE, &secs, 1, MPI_DOUBLE, MPI_MAX, app);
+  MPI_Allreduce(MPI_IN_PLACE, &secs, 1, MPI_DOUBLE, MPI_MAX, s.comm);
   if (rc != 0) {
     status = 1;
     goto finish;
   }
   uint64_t total_ops = 0;
-  MPI_Reduce(&s.ops_done, &total_ops, 1, MPI_UINT64_T, MPI_SUM, 0, app);
+  MPI_Reduce(&s.ops_done, &total_ops, 1, MPI_UINT64_T, MPI_SUM, 0, s.comm);
+  /* The most of any rank: a replacement (ULFM) counts only since it joined. */
+  long counts[3] = {s.ckpt_calls, s.recoveries, s.rounds_redone}, cmax[3] = {0, 0, 0};
+  MPI_Reduce(counts, cmax, 3, MPI_LONG, MPI_MAX, 0, s.comm);
   SAY("kvstore: %" PRIu64 " operations in %.3f s: %.0f ops/s (%ld checkpoint call%s, %.3f s in "
       "fuze_checkpoint/fuze_recover on rank 0, %ld recover%s, %ld round%s redone)\n",
-      total_ops, secs, secs > 0 ? (double)total_ops / secs : 0.0, s.ckpt_calls,
-      s.ckpt_calls == 1 ? "" : "s", s.ckpt_seconds, s.recoveries,
-      s.recoveries == 1 ? "y" : "ies", s.rounds_redone, s.rounds_redone == 1 ? "" : "s");
+      total_ops, secs, secs > 0 ? (double)total_ops / secs : 0.0, cmax[0],
+      cmax[0] == 1 ? "" : "s", s.ckpt_seconds, cmax[1], cmax[1] == 1 ? "y" : "ies", cmax[2],
+      cmax[2] == 1 ? "" : "s");
   print_stats(&s, wsize - s.nranks);
 
   /* Verification against the replay (not timed). */
   verify_report vr;
   int ok = verify(&s, &vr) == 0;
-  MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, app);
+  MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, s.comm);
   if (!ok) {
     SAY_ERR("kvstore: out of memory for the reference replay\n");
     status = 1;
     goto finish;
   }
-  uint64_t mine[9] = {vr.keys,     vr.bad_results, vr.checked_results, vr.bad_recoveries,
-                      vr.bad_keys, vr.bad_walk,    vr.size_off,        (uint64_t)s.nchecks,
-                      vr.bad_restart};
-  uint64_t tot[9] = {0};
-  MPI_Allreduce(mine, tot, 9, MPI_UINT64_T, MPI_SUM, app);
+  uint64_t nunchecked = 0;
+  for (long t = 0; t < opt.rounds; t++) nunchecked += s.unchecked[t];
+  uint64_t mine[11] = {vr.keys,     vr.bad_results, vr.checked_results, vr.bad_recoveries,
+                       vr.bad_keys, vr.bad_walk,    vr.size_off,        (uint64_t)s.nchecks,
+                       vr.bad_restart, (uint64_t)s.joined, 0};
+  uint64_t tot[11] = {0};
+  MPI_Allreduce(mine, tot, 11, MPI_UINT64_T, MPI_SUM, s.comm);
+  /* The same rounds everywhere, but a replacement has not seen those before it joined. */
+  MPI_Allreduce(&nunchecked, &tot[10], 1, MPI_UINT64_T, MPI_MAX, s.comm);
   /* The final answer: an order-independent digest of every rank's map (the
    * sum of the pairs' hashes mod 2^64). It depends on the options and the
    * rank count (each rank generates its own batches), not on failures,
@@ -1081,7 +1242,7 @@ int main(int argc, char **argv) {
   {
     const recovery_check fin = map_state(&s, opt.rounds);
     uint64_t dg[2] = {fin.digest, fin.size}, dgsum[2] = {0, 0};
-    MPI_Reduce(dg, dgsum, 2, MPI_UINT64_T, MPI_SUM, 0, app);
+    MPI_Reduce(dg, dgsum, 2, MPI_UINT64_T, MPI_SUM, 0, s.comm);
     SAY("kvstore: final map digest %016" PRIx64 " over %" PRIu64 " pairs (all ranks)\n",
         dgsum[0], dgsum[1]);
   }
@@ -1089,7 +1250,12 @@ int main(int argc, char **argv) {
                     tot[8] == 0;
   if (match) {
     SAY("kvstore: all %" PRIu64 " get/remove results match the replay%s\n", tot[2],
-        s.restarted ? " (those of the rounds since the restart)" : "");
+        s.restarted ? " (those of the rounds since the restart)"
+        : tot[9] > 0 ? " (a replacement rank's: those of the rounds since it joined)" : "");
+    if (tot[10] > 0)
+      SAY("kvstore: the get/remove results of %" PRIu64 " round%s redone after a recovery that "
+          "interrupted %s are not checked (the maps after %s are)\n", tot[10],
+          tot[10] == 1 ? "" : "s", tot[10] == 1 ? "it" : "them", tot[10] == 1 ? "it" : "them");
     if (s.restarted)
       SAY("kvstore: every rank's map right after the restart matches the replay at round %ld\n",
           s.first_round);
@@ -1105,14 +1271,26 @@ int main(int argc, char **argv) {
         tot[1], tot[2], tot[3], tot[8], tot[4], tot[5], tot[6], tot[0]);
     status = 1;
   }
-  if (opt.expect_recoveries >= 0 && s.recoveries != opt.expect_recoveries) {
-    SAY("kvstore: MISMATCH: %ld FUZE_RECOVERED seen, --expect-recoveries %ld\n", s.recoveries,
-        opt.expect_recoveries);
-    status = 1;
+  if (opt.expect_recoveries >= 0) {
+    /* Counted by the ranks that ran from the start (a replacement saw only
+     * the recoveries after it joined): the fewest and the most. */
+    int64_t rec[2] = {s.joined ? INT64_MIN : -(int64_t)s.recoveries,
+                      s.joined ? INT64_MIN : (int64_t)s.recoveries};
+    MPI_Allreduce(MPI_IN_PLACE, rec, 2, MPI_INT64_T, MPI_MAX, s.comm);
+    if (-rec[0] != opt.expect_recoveries || rec[1] != opt.expect_recoveries) {
+      if (-rec[0] == rec[1])
+        SAY("kvstore: MISMATCH: %" PRId64 " FUZE_RECOVERED seen, --expect-recoveries %ld\n",
+            rec[1], opt.expect_recoveries);
+      else
+        SAY("kvstore: MISMATCH: %" PRId64 " to %" PRId64 " FUZE_RECOVERED seen (by different "
+            "ranks), --expect-recoveries %ld\n", -rec[0], rec[1], opt.expect_recoveries);
+      status = 1;
+    }
   }
 
 finish:
   if (fuze_app_finalize("kvstore", &ctx) != 0) status = 1;
+  fuze_app_ulfm_verdict("kvstore", status == 0);
   store_free(&s);
   free(config);
   MPI_Comm_free(&app);

@@ -34,6 +34,7 @@
  * Exit status: 0 when the count matches the known value (or N has no known
  * value here), 1 on a wrong count or a fuze error, 2 on bad options.
  */
+#define _POSIX_C_SOURCE 200809L /* fuze_app_ulfm.h: getpid, nanosleep */
 #include <fuze.h>
 #include <mpi.h>
 
@@ -46,6 +47,7 @@
 #include <string.h>
 
 #include "fuze_app.h"
+#include "fuze_app_ulfm.h"
 
 /* ------------------------------------------------------------------------ */
 /* Options                                                                   */
@@ -63,12 +65,14 @@ typedef struct options {
   long n;             /* board size */
   long every;         /* expansions per rank between two checkpoints */
   const char *config; /* passed to fuze_init (NULL: defaults + FUZE_* env) */
+  long expect_recoveries; /* -1: not checked */
   int help;
 } options;
 
 static void usage(FILE *out) {
   fprintf(out,
-          "usage: nqueens [--n N] [--every K] [--config STRING] [--help]\n"
+          "usage: nqueens [--n N] [--every K] [--config STRING] [--expect-recoveries N]\n"
+          "               [--help]\n"
           "\n"
           "Counts the solutions of the N-Queens problem by a distributed depth-first\n"
           "search whose per-rank work stack and solution counter are protected by fuze\n"
@@ -83,6 +87,9 @@ static void usage(FILE *out) {
           "                   nqueens needs recovery=rollback, the default); with\n"
           "                   dir=PATH every epoch is persisted to PATH and the same\n"
           "                   command restarts a killed job from it\n"
+          "  --expect-recoveries N\n"
+          "                   also fail unless exactly N FUZE_RECOVERED were seen (by\n"
+          "                   every rank that ran from the start)\n"
           "  --help           this text\n"
           "\n"
           "Exit status: 0 count matches, 1 wrong count or fuze error, 2 bad options.\n",
@@ -90,13 +97,14 @@ static void usage(FILE *out) {
 }
 
 /* The options, in the order of the table below. */
-enum { OPT_N, OPT_EVERY, OPT_CONFIG, OPT_HELP };
+enum { OPT_N, OPT_EVERY, OPT_CONFIG, OPT_HELP, OPT_EXPECT_RECOVERIES };
 
 static const fuze_app_option option_table[] = {
     [OPT_N] = {"--n", FUZE_APP_VALUE},
     [OPT_EVERY] = {"--every", FUZE_APP_VALUE},
     [OPT_CONFIG] = {"--config", FUZE_APP_VALUE},
     [OPT_HELP] = {"--help", FUZE_APP_FLAG_STRICT},
+    [OPT_EXPECT_RECOVERIES] = {"--expect-recoveries", FUZE_APP_VALUE},
 };
 
 /* Returns 0, or -1 with a message in err. Accepts "--opt VALUE" and "--opt=VALUE". */
@@ -104,6 +112,7 @@ static int parse_options(int argc, char **argv, options *o, char *err, size_t er
   o->n = 10;
   o->every = 200;
   o->config = NULL;
+  o->expect_recoveries = -1;
   o->help = 0;
   for (int i = 1; i < argc; i++) {
     const char *val = NULL;
@@ -116,6 +125,9 @@ static int parse_options(int argc, char **argv, options *o, char *err, size_t er
       case OPT_N: bad = parse_long(val, 1, NQ_MAX_N, &o->n); break;
       case OPT_EVERY: bad = parse_long(val, 1, INT32_MAX, &o->every); break;
       case OPT_CONFIG: o->config = val; break;
+      case OPT_EXPECT_RECOVERIES:
+        bad = parse_long(val, 0, INT32_MAX, &o->expect_recoveries);
+        break;
       default: o->help = 1; break;
     }
     if (bad) return fuze_app_bad_value(val, option_table[k].name, err, errlen);
@@ -250,6 +262,9 @@ typedef struct search {
   long reseeds;         /* rollbacks to before the seeds were committed */
   uint64_t expansions;  /* boards popped, including work redone after rollbacks */
   uint64_t seeded;      /* boards pushed by the seeding on this rank */
+  int joined;           /* ULFM: this rank replaced a dead one and has not yet met
+                           the survivors after their FUZE_RECOVERED */
+  int mpi_rc;           /* the error of the last failed MPI call */
 } search;
 
 /* Deal every valid placement of the first `depth` rows round-robin over the
@@ -335,35 +350,57 @@ static int expand(search *s, char *why, size_t whylen) {
   return 0;
 }
 
-/* After FUZE_RECOVERED: report the restored state and re-seed when the
- * rollback went back to before the seeds were first committed. Collective.
- * Returns 0, or a negative status (already reported). */
+/* After FUZE_RECOVERED, on every compute rank: the survivors after the call
+ * that returned it, and a replacement (ULFM: s->joined) once its
+ * registrations restored its stack and counter. All make these collectives,
+ * in this order, on the compute communicator taken again from fuze_comm() (a
+ * new one after a real death): report the restored state and re-seed when
+ * the rollback went back to before the seeds were first committed. Returns
+ * 0, a negative status (already reported), or 1 when an MPI call failed
+ * (another death: the caller calls fuze_recover() again). */
 static int after_recovery(search *s, const char *by, double dt, int depth) {
-  s->recoveries++;
-  int64_t mine[2] = {(int64_t)fuze_stack_size(s->stack), s->count[0]};
-  int64_t tot[2] = {0, 0};
-  int64_t lo = s->count[0];
-  MPI_Allreduce(mine, tot, 2, MPI_INT64_T, MPI_SUM, s->comm);
-  MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT64_T, MPI_MIN, s->comm);
-  double dtmax = dt;
-  MPI_Reduce(&dt, &dtmax, 1, MPI_DOUBLE, MPI_MAX, 0, s->comm);
+  s->comm = fuze_comm(s->ctx);
+  int64_t sum[2] = {(int64_t)fuze_stack_size(s->stack), s->count[0]};
+  int64_t max[2] = {-s->count[0], (int64_t)(dt * 1e6)}; /* -min count, the call's time */
+  if ((s->mpi_rc = MPI_Allreduce(MPI_IN_PLACE, sum, 2, MPI_INT64_T, MPI_SUM,
+                                 s->comm)) != MPI_SUCCESS ||
+      (s->mpi_rc = MPI_Allreduce(MPI_IN_PLACE, max, 2, MPI_INT64_T, MPI_MAX,
+                                 s->comm)) != MPI_SUCCESS)
+    return 1;
+  const int64_t lo = -max[0];
+  const double dtmax = (double)max[1] / 1e6;
   if (lo < 0) {
     if (g_rank0)
       fprintf(stderr, "nqueens: after FUZE_RECOVERED by %s a restored counter is negative "
               "(%" PRId64 ")\n", by, lo);
     return FUZE_ERR_STATE;
   }
-  SAY("nqueens: FUZE_RECOVERED by %s (round %ld): rolled back to %" PRId64
-      " boards on the stacks and %" PRId64 " solutions counted (the call took %.4f s, "
-      "max over ranks)\n", by, s->rounds, tot[0], tot[1], dtmax);
-  if (tot[0] == 0 && tot[1] == 0) {
+  if (s->joined) {
+    s->joined = 0;
+    g_rank0 = (s->rank == 0);
+    printf("nqueens: world rank %d replaced dead rank %d: its stack (%zu boards) and counter "
+           "(%" PRId64 ") restored, going on\n", fuze_app_world_rank(), s->rank,
+           fuze_stack_size(s->stack), s->count[0]);
+    SAY("nqueens: FUZE_RECOVERED by the survivors' fuze call: rolled back to %" PRId64 " boards "
+        "on the stacks and %" PRId64 " solutions counted (the call took %.4f s, max over "
+        "ranks)\n", sum[0], sum[1], dtmax); /* rank 0 died: the report comes from here */
+    fflush(stdout);
+  } else {
+    s->recoveries++;
+    SAY("nqueens: FUZE_RECOVERED by %s (round %ld): rolled back to %" PRId64
+        " boards on the stacks and %" PRId64 " solutions counted (the call took %.4f s, "
+        "max over ranks)\n", by, s->rounds, sum[0], sum[1], dtmax);
+  }
+  if (sum[0] == 0 && sum[1] == 0) {
     /* Empty stacks and nothing counted: the epoch before the seeds were
      * committed (or a finished search with no solution, where seeding again
      * pushes nothing). Deal the seeds again; the next checkpoint commits them. */
     uint64_t dealt = 0;
     int rc = seed(s, depth, &dealt);
     int worst = rc;
-    MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_INT, MPI_MIN, s->comm);
+    if ((s->mpi_rc = MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_INT, MPI_MIN,
+                                   s->comm)) != MPI_SUCCESS)
+      return 1;
     if (worst < 0) {
       if (rc < 0)
         fprintf(stderr, "nqueens: rank %d: re-seeding: fuze_stack_push returned %s (%d): %s\n",
@@ -375,6 +412,39 @@ static int after_recovery(search *s, const char *by, double dt, int depth) {
         "again\n");
   }
   return 0;
+}
+
+/* fuze_recover() after this rank's MPI call `what` failed with s->mpi_rc
+ * (ULFM: a rank died, or fuze revoked the communicator), then
+ * after_recovery(), again while its own collectives fail. Returns 0 or a
+ * negative status (reported). */
+static int recover_after(search *s, const char *what, int depth) {
+  for (int tries = 0; tries < 100; tries++) {
+    const double c0 = MPI_Wtime();
+    const int rc = fuze_recover(s->ctx);
+    const double dt = MPI_Wtime() - c0;
+    if (rc < 0) {
+      report_fuze_error(s->ctx, "fuze_recover", rc, s->ckpt_calls);
+      return rc;
+    }
+    if (rc != FUZE_RECOVERED) {
+      fuze_app_mpi_error("nqueens", s->rank, what, s->mpi_rc);
+      return FUZE_ERR_MPI;
+    }
+    char by[96];
+    snprintf(by, sizeof by, "fuze_recover after %s failed", what);
+    const int ar = after_recovery(s, by, dt, depth);
+    if (ar <= 0) return ar;
+    what = "an MPI_Allreduce after FUZE_RECOVERED";
+  }
+  SAY_ERR("nqueens: giving up after 100 failed collectives after FUZE_RECOVERED\n");
+  return FUZE_ERR_STATE;
+}
+
+/* after_recovery(), and recover_after() when its collectives fail. */
+static int recovered(search *s, const char *by, double dt, int depth) {
+  const int rc = after_recovery(s, by, dt, depth);
+  return rc <= 0 ? rc : recover_after(s, "an MPI_Allreduce after FUZE_RECOVERED", depth);
 }
 
 /* After FUZE_RESTARTED: the registrations restored every rank's stack and
@@ -403,14 +473,12 @@ static int after_restart(search *s, int *seeded) {
   return 0;
 }
 
-/* The whole search. Collective. Returns 0 or a negative status (reported).
- * restarted: fuze_init returned FUZE_RESTARTED (the stacks and counters hold
- * the persisted epoch). */
-static int run_search(search *s, int restarted) {
-  const int depth = s->n < 2 ? s->n : 2;
-  char why[512] = "";
+/* The seeding, or what a replacement does instead (its stack and counter
+ * are restored: it meets the survivors after their FUZE_RECOVERED). Returns
+ * 0 or a negative status (reported). */
+static int start_search(search *s, int restarted, int depth) {
+  if (s->joined) return recovered(s, "a replacement joining", 0.0, depth);
   int rc = FUZE_SUCCESS;
-
   int must_seed = 1;
   if (restarted) {
     rc = after_restart(s, &must_seed);
@@ -419,7 +487,9 @@ static int run_search(search *s, int restarted) {
   uint64_t dealt = 0;
   rc = must_seed ? seed(s, depth, &dealt) : 0;
   int worst = rc;
-  MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_INT, MPI_MIN, s->comm);
+  if ((s->mpi_rc = MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_INT, MPI_MIN,
+                                 s->comm)) != MPI_SUCCESS)
+    return recover_after(s, "MPI_Allreduce after the seeding", depth);
   if (worst < 0) {
     if (rc < 0)
       fprintf(stderr, "nqueens: rank %d: seeding: fuze_stack_push returned %s (%d): %s\n",
@@ -435,18 +505,43 @@ static int run_search(search *s, int restarted) {
     SAY("nqueens: seeded %" PRIu64 " partial boards of %d row%s round-robin (%" PRIu64
         "..%" PRIu64 " per rank)\n", total, depth, depth == 1 ? "" : "s", lo, hi);
   }
+  return 0;
+}
+
+/* The whole search. Collective. Returns 0 or a negative status (reported).
+ * restarted: fuze_init returned FUZE_RESTARTED (the stacks and counters hold
+ * the persisted epoch). An MPI call of the search that fails (ULFM: a rank
+ * died) leads to fuze_recover(), which rolls every rank back like a
+ * FUZE_RECOVERED of fuze_checkpoint(). */
+static int run_search(search *s, int restarted) {
+  const int depth = s->n < 2 ? s->n : 2;
+  char why[512] = "";
+  int rc = start_search(s, restarted, depth);
+  if (rc < 0) return rc;
+  fuze_app_ulfm_pid();
 
   /* A library that kept returning FUZE_RECOVERED would loop forever. */
   const long max_recoveries = 1000;
 
   for (;;) {
     for (;;) {
+      fuze_app_ulfm_pace();
       s->rounds++;
       rc = expand(s, why, sizeof why);
       /* Agree on local failures before the collective checkpoint, so that a
        * failing rank never leaves the others waiting in it. */
-      worst = rc;
-      MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_INT, MPI_MIN, s->comm);
+      int worst = rc;
+      if ((s->mpi_rc = MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_INT, MPI_MIN,
+                                     s->comm)) != MPI_SUCCESS) {
+        /* A death seen by the search's own call: every rank rolls back. */
+        rc = recover_after(s, "MPI_Allreduce", depth);
+        if (rc < 0) return rc;
+        if (s->recoveries > max_recoveries) {
+          SAY_ERR("nqueens: giving up after %ld recoveries\n", s->recoveries);
+          return FUZE_ERR_STATE;
+        }
+        continue;
+      }
       if (worst < 0) {
         if (rc < 0) {
           fprintf(stderr, "nqueens: rank %d: round %ld: %s\n", s->rank, s->rounds, why);
@@ -466,13 +561,16 @@ static int run_search(search *s, int restarted) {
       if (rc == FUZE_RECOVERED) {
         char by[64];
         snprintf(by, sizeof by, "checkpoint call #%ld", s->ckpt_calls);
-        rc = after_recovery(s, by, dt, depth);
+        rc = recovered(s, by, dt, depth);
         if (rc < 0) return rc;
         if (s->recoveries > max_recoveries) {
           if (g_rank0)
             fprintf(stderr, "nqueens: giving up after %ld recoveries\n", s->recoveries);
           return FUZE_ERR_STATE;
         }
+        /* Every recovery resumes at the next round, where a replacement
+         * (ULFM) comes in: the next checkpoint is followed by the test. */
+        continue;
       } else if (rc != FUZE_SUCCESS && g_rank0) {
         fprintf(stderr, "nqueens: fuze_checkpoint returned unexpected status %d (%s), "
                 "ignored\n", rc, fuze_err_name(rc));
@@ -480,7 +578,12 @@ static int run_search(search *s, int restarted) {
 
       /* After the checkpoint, so that a rollback's refilled stacks count. */
       int empty = (fuze_stack_size(s->stack) == 0);
-      MPI_Allreduce(MPI_IN_PLACE, &empty, 1, MPI_INT, MPI_LAND, s->comm);
+      if ((s->mpi_rc = MPI_Allreduce(MPI_IN_PLACE, &empty, 1, MPI_INT, MPI_LAND,
+                                     s->comm)) != MPI_SUCCESS) {
+        rc = recover_after(s, "MPI_Allreduce", depth);
+        if (rc < 0) return rc;
+        continue;
+      }
       if (empty) break;
     }
 
@@ -494,7 +597,7 @@ static int run_search(search *s, int restarted) {
       return rc;
     }
     if (rc != FUZE_RECOVERED) break;
-    rc = after_recovery(s, "the final fuze_recover", dt, depth);
+    rc = recovered(s, "the final fuze_recover", dt, depth);
     if (rc < 0) return rc;
     if (s->recoveries > max_recoveries) {
       if (g_rank0) fprintf(stderr, "nqueens: giving up after %ld recoveries\n", s->recoveries);
@@ -572,19 +675,20 @@ int main(int argc, char **argv) {
 
   fuze_ctx *ctx = NULL;
   MPI_Comm app = MPI_COMM_NULL;
-  int restarted = 0;
-  exit_now = fuze_app_init("nqueens", opt.config, &ctx, &app, &restarted);
-  if (exit_now >= 0) return exit_now; /* fuze_init failed, or a spare rank */
+  int restarted = 0, joined = 0;
+  exit_now = fuze_app_init_ft("nqueens", opt.config, &ctx, &app, &restarted, &joined);
+  if (exit_now >= 0) return exit_now; /* fuze_init failed, or a spare or unused replacement */
 
   static search s; /* static: the protected counter must outlive every fuze call */
   memset(&s, 0, sizeof s);
   s.ctx = ctx;
-  s.comm = app;
+  s.comm = fuze_comm(ctx); /* app; a new one after each real death (ULFM) */
   s.n = (int)opt.n;
   s.every = opt.every;
-  MPI_Comm_rank(app, &s.rank);
-  MPI_Comm_size(app, &s.size);
-  g_rank0 = (s.rank == 0);
+  s.joined = joined;
+  MPI_Comm_rank(s.comm, &s.rank);
+  MPI_Comm_size(s.comm, &s.size);
+  g_rank0 = (s.rank == 0) && !joined; /* a replacement says what it does itself */
   const int nspare = wsize - s.size;
   int status = 0;
 
@@ -604,6 +708,18 @@ int main(int argc, char **argv) {
     goto finish;
   }
   s.count[0] = 0;
+  if (joined) {
+    /* A replacement (ULFM): the registrations, made by it alone, restore the
+     * dead rank's stack and counter; the counter must be one element. */
+    size_t stored = 0;
+    rc = fuze_stored_count(ctx, "nqueens.count", &stored);
+    if (rc != FUZE_SUCCESS || stored != 1) {
+      fprintf(stderr, "nqueens: world rank %d, replacing rank %d: fuze_stored_count("
+              "nqueens.count) returned %s with %zu elements, 1 expected: %s\n",
+              fuze_app_world_rank(), s.rank, fuze_err_name(rc), stored, fuze_last_error(ctx));
+      MPI_Abort(MPI_COMM_WORLD, 1); /* the survivors would wait for it */
+    }
+  }
   if (restarted) {
     /* The registration restores the persisted counter: one element. (The
      * stack's elements were restored by fuze_stack_create, whatever their
@@ -624,6 +740,7 @@ int main(int argc, char **argv) {
       "\"nqueens.count\" (1 x MPI_INT64_T)\n", sizeof(board));
 
   rc = run_search(&s, restarted);
+  g_rank0 = (s.rank == 0);
   if (rc < 0) {
     status = 1;
     goto finish;
@@ -631,10 +748,13 @@ int main(int argc, char **argv) {
   const double secs = MPI_Wtime() - t0;
 
   int64_t total = 0;
-  MPI_Reduce(&s.count[0], &total, 1, MPI_INT64_T, MPI_SUM, 0, app);
+  MPI_Reduce(&s.count[0], &total, 1, MPI_INT64_T, MPI_SUM, 0, s.comm);
+  /* The most of any rank: a replacement (ULFM) counts only since it joined. */
+  long counts[4] = {s.rounds, s.ckpt_calls, s.recoveries, s.reseeds}, cmax[4] = {0, 0, 0, 0};
+  MPI_Reduce(counts, cmax, 4, MPI_LONG, MPI_MAX, 0, s.comm);
   SAY("nqueens: search done in %.3f s: %ld rounds, %ld checkpoint calls, %ld recover%s%s\n",
-      secs, s.rounds, s.ckpt_calls, s.recoveries, s.recoveries == 1 ? "y" : "ies",
-      s.reseeds > 0 ? " (seeds dealt again after a rollback to epoch 0)" : "");
+      secs, cmax[0], cmax[1], cmax[2], cmax[2] == 1 ? "y" : "ies",
+      cmax[3] > 0 ? " (seeds dealt again after a rollback to epoch 0)" : "");
   print_stats(&s, nspare);
   print_stack_stats(&s, nspare);
 
@@ -644,16 +764,33 @@ int main(int argc, char **argv) {
         known_counts[s.n], s.n);
     match = (total == known_counts[s.n]);
   }
-  MPI_Bcast(&match, 1, MPI_INT, 0, app);
+  MPI_Bcast(&match, 1, MPI_INT, 0, s.comm);
   if (match) {
     SAY("nqueens: count matches\n");
   } else {
     SAY("nqueens: WRONG COUNT\n");
     status = 1;
   }
+  if (opt.expect_recoveries >= 0) {
+    /* Counted by the ranks that ran from the start (a replacement saw only
+     * the recoveries after it joined): the fewest and the most. */
+    int64_t rec[2] = {joined ? INT64_MIN : -(int64_t)s.recoveries,
+                      joined ? INT64_MIN : (int64_t)s.recoveries};
+    MPI_Allreduce(MPI_IN_PLACE, rec, 2, MPI_INT64_T, MPI_MAX, s.comm);
+    if (-rec[0] != opt.expect_recoveries || rec[1] != opt.expect_recoveries) {
+      if (-rec[0] == rec[1])
+        SAY("nqueens: MISMATCH: %" PRId64 " FUZE_RECOVERED seen, --expect-recoveries %ld\n",
+            rec[1], opt.expect_recoveries);
+      else
+        SAY("nqueens: MISMATCH: %" PRId64 " to %" PRId64 " FUZE_RECOVERED seen (by different "
+            "ranks), --expect-recoveries %ld\n", -rec[0], rec[1], opt.expect_recoveries);
+      status = 1;
+    }
+  }
 
 finish:
   if (fuze_app_finalize("nqueens", &ctx) != 0) status = 1;
+  fuze_app_ulfm_verdict("nqueens", status == 0);
   MPI_Comm_free(&app);
   MPI_Finalize();
   return status;
