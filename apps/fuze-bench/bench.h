@@ -30,6 +30,7 @@ enum bench_id {
   B_TRANSPORT,
   B_PERSIST,
   B_LINK,
+  B_RESTART,
   B_COUNT
 };
 
@@ -84,6 +85,8 @@ typedef struct bench_opts {
   size_t persist_size;
   double persist_compute;           /* seconds of computing between checkpoints */
   const char *persist_dir;
+  /* restart */
+  size_t restart_size;              /* array bytes per rank */
   /* link */
   size_t link_size;                 /* bytes per put/accumulate of the bandwidth loops */
   size_t link_bytes;                /* bytes per rank per bandwidth repetition */
@@ -154,5 +157,6 @@ void bench_byzantine(void);
 void bench_transport(void);
 void bench_persist(void);
 void bench_link(void);
+void bench_restart(void);
 
 #endif
