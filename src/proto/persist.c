@@ -281,6 +281,7 @@ static int write_manifest(fuze_ctx *ctx, const uint64_t *ep, const int64_t *call
  * persisted epoch is written, none is skipped (persist_every chooses how
  * many). A failed write is reported by the checkpoint that completes it. */
 typedef struct fuze_awrite fuze_awrite;
+static void rewrite_join(fuze_ctx *ctx);
 struct fuze_awrite {
   pthread_t th;
   int running;            /* a thread was started and not joined */
@@ -292,6 +293,14 @@ struct fuze_awrite {
   char kill_line[200], kill_marker[PATH_BYTES];
   int rc;
   char err[FUZE_MSG_LEN];
+  /* Restart: a lost rank's rebuilt file, written back by a thread of its
+   * own while the application registers (rewrite_start, rewrite_join). */
+  pthread_t rth;
+  int rrunning;
+  const fuze_pfile *rm;   /* ctx->restore: read-only until joined */
+  char rtop[FUZE_CONFIG_DIR_MAX];
+  int rrc;
+  char rerr[FUZE_MSG_LEN];
 };
 
 static int kill_between(void *arg) {
@@ -486,6 +495,7 @@ const fuze_pstruct *fuze__persist_find(const fuze_ctx *ctx, const char *name, in
 }
 
 void fuze__persist_free(fuze_ctx *ctx) {
+  rewrite_join(ctx);
   if (ctx->restore) fuze__pfile_free(ctx->restore);
   free(ctx->restore);
   ctx->restore = NULL;
@@ -526,12 +536,44 @@ static int same_plan(const fuze_plan *a, const fuze_plan *b, char *why, size_t l
   return 1;
 }
 
+static void *rewriter(void *arg) {
+  fuze_awrite *w = arg;
+  w->rrc = write_model(w->rtop, w->rm, NULL, NULL, w->rerr);
+  return NULL;
+}
+
+/* Wait for the rebuilt file's writer (before the model it reads is freed,
+ * and before this process uses HDF5 again: Debian's HDF5 is not
+ * thread-safe). A failed write is reported, not returned: the restart has
+ * happened, the survivors' files still restore the epoch while no other
+ * domain is lost, and the next persisted epoch writes every file. */
+static void rewrite_join(fuze_ctx *ctx) {
+  fuze_awrite *w = ctx->aw;
+  if (!w || !w->rrunning) return;
+  pthread_join(w->rth, NULL);
+  w->rrunning = 0;
+  if (w->rrc) {
+    fprintf(stderr, "fuze: rank %d: writing its rebuilt file back failed: %s (the next "
+            "persisted epoch writes every file again)\n", ctx->rank, w->rerr);
+    fflush(stderr);
+  }
+}
+
 /* The lost ranks' models come back by reductions over the blocks
- * (prestore.c); each lost rank then writes its file again. */
+ * (prestore.c); each lost rank then writes its file again, in a thread
+ * (the restart does not wait for the disk) or, without one, at once. */
 static int rebuild(fuze_ctx *ctx, uint64_t E, const int *bad, fuze_pfile *mine) {
   int rc = fuze__persist_rebuild(ctx, E, bad, mine);
   if (rc || !bad[ctx->rank]) return rc;
-  rc = write_file(ctx, mine, 0);
+  fuze_awrite *w = ctx->aw ? ctx->aw : (ctx->aw = calloc(1, sizeof *ctx->aw));
+  if (w) {
+    w->rm = mine;
+    snprintf(w->rtop, sizeof w->rtop, "%s", ctx->cfg.dir);
+    w->rrc = FUZE_SUCCESS;
+    w->rerr[0] = 0;
+    w->rrunning = pthread_create(&w->rth, NULL, rewriter, w) == 0;
+  }
+  if (!w || !w->rrunning) rc = write_file(ctx, mine, 0);
   for (int x = 0; !rc && x < mine->nstructs; x++) {
     const fuze_pstruct *ps = &mine->structs[x];
     ctx->recovered_bytes += ps->kind == FUZE_PS_ARRAY ? ps->count * ps->elem : ps->count * (ps->kb + ps->nb);
@@ -696,6 +738,7 @@ static int restart_from(fuze_ctx *ctx, uint64_t job, const cand *cands, int ncan
   free(bad);
   free(whys);
   if (rc) {
+    rewrite_join(ctx);
     fuze__pfile_free(mine);
     free(mine);
     return rc;
@@ -827,6 +870,7 @@ static int lock_dir(fuze_ctx *ctx, const char *dir) {
 }
 
 void fuze__persist_close(fuze_ctx *ctx) {
+  rewrite_join(ctx);
   if (ctx->aw) {
     if (ctx->aw->running) pthread_join(ctx->aw->th, NULL);
     snapshot_free(&ctx->aw->m);
