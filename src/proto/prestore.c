@@ -394,6 +394,16 @@ static int all_can(fuze_ctx *ctx, int ok, const char *why, const char *what, con
   return 0;
 }
 
+/* Test hook: FUZE_DEBUG_RESTART_ENCODE=R makes rank R report that it cannot
+ * load, so that the fallback (every rank encodes, verbose says why) is
+ * exercised (test restart_load_*). */
+static int debug_refuse(const fuze_ctx *ctx, char *why, size_t len) {
+  const char *e = getenv("FUZE_DEBUG_RESTART_ENCODE");
+  if (!e || !*e || atoi(e) != ctx->rank) return 0;
+  snprintf(why, len, "FUZE_DEBUG_RESTART_ENCODE=%d asks this rank to encode", ctx->rank);
+  return 1;
+}
+
 /* Index of this rank's stored structure `name`, or -1. */
 static int stored_index(const fuze_ctx *ctx, const char *name, int kind) {
   const fuze_pstruct *ps = fuze__persist_find(ctx, name, kind);
@@ -418,6 +428,7 @@ int fuze__persist_load_array(fuze_ctx *ctx, fuze_array *a) {
                a->hosted[h].j, a->hosted[h].block, a->hosted[h].fused, g ? g->bytes : 0);
     }
   }
+  if (ok && debug_refuse(ctx, why, sizeof why)) ok = 0;
   int all = all_can(ctx, ok, why, "fuze_protect", a->name);
   if (all <= 0) return all < 0 ? FUZE_ERR_MPI : 0;
   /* The committed copy is the stored data (restore_array put it in the
@@ -456,6 +467,7 @@ int fuze__persist_restore_fobj(fuze_fobj *f, const fuze_pstruct *ps) {
                f->hosted[h].j, f->hosted[h].block, f->hosted[h].fused, g ? g->bytes : 0);
     }
   }
+  if (ok && debug_refuse(ctx, why, sizeof why)) ok = 0;
   int all = all_can(ctx, ok, why, f->kind == FUZE_FOBJ_MAP ? "fuze_map_create" : "fuze_stack_create",
                     f->name);
   if (all < 0) return FUZE_ERR_MPI;
