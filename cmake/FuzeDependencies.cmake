@@ -154,3 +154,54 @@ endif()
 if(NOT MPIEXEC_EXECUTABLE)
   find_program(MPIEXEC_EXECUTABLE NAMES mpirun mpiexec)
 endif()
+
+# Which Open MPI: osc/pt2pt (windows over TCP) was removed in Open MPI 5.0, where osc/rdma
+# runs over any BTL (tcp included, through its active-message RDMA emulation). And whether
+# the MPI has ULFM (Open MPI's ftmpi extension: MPIX_Comm_revoke/agree/shrink).
+set(FUZE_OMPI_VERSION "")
+foreach(_d ${MPI_C_INCLUDE_DIRS} ${MPI_C_HEADER_DIR})
+  if(NOT FUZE_OMPI_VERSION AND EXISTS "${_d}/mpi.h")
+    file(STRINGS "${_d}/mpi.h" _v REGEX "^#define OMPI_(MAJOR|MINOR|RELEASE)_VERSION ")
+    if(_v)
+      string(REGEX REPLACE ".*OMPI_MAJOR_VERSION ([0-9]+).*" "\\1" _maj "${_v}")
+      string(REGEX REPLACE ".*OMPI_MINOR_VERSION ([0-9]+).*" "\\1" _min "${_v}")
+      string(REGEX REPLACE ".*OMPI_RELEASE_VERSION ([0-9]+).*" "\\1" _rel "${_v}")
+      set(FUZE_OMPI_VERSION "${_maj}.${_min}.${_rel}")
+    endif()
+  endif()
+endforeach()
+if(FUZE_OMPI_VERSION AND FUZE_OMPI_VERSION VERSION_GREATER_EQUAL 5.0)
+  set(FUZE_OSC_TCP rdma)
+else()
+  set(FUZE_OSC_TCP pt2pt)
+endif()
+
+include(CheckCSourceCompiles)
+include(CMakePushCheckState)
+cmake_push_check_state(RESET)
+set(CMAKE_REQUIRED_LIBRARIES MPI::MPI_C)
+set(CMAKE_REQUIRED_QUIET ON)
+check_c_source_compiles([=[
+#include <mpi.h>
+#include <mpi-ext.h>
+#if !defined(OMPI_HAVE_MPI_EXT_FTMPI)
+#error no ULFM
+#endif
+int main(void) {
+  MPI_Comm c = MPI_COMM_NULL;
+  int flag = 1;
+  MPIX_Comm_revoke(c);
+  MPIX_Comm_agree(c, &flag);
+  MPIX_Comm_shrink(c, &c);
+  return 0;
+}]=] FUZE_HAVE_ULFM)
+cmake_pop_check_state()
+if(FUZE_HAVE_ULFM)
+  set(_ulfm "yes (ftmpi extension: the tests labelled ulfm are built)")
+else()
+  set(_ulfm "no")
+endif()
+if(FUZE_OMPI_VERSION)
+  message(STATUS "fuze: Open MPI ${FUZE_OMPI_VERSION}: windows over TCP with osc/${FUZE_OSC_TCP}; "
+                 "ULFM: ${_ulfm}")
+endif()

@@ -37,7 +37,8 @@
 #                      yields when oversubscribed. Measured on the 2-core CI machine under
 #                      load: the same tests take 3-6x as long with MPICH.
 #   FUZE_MPI_TCP_NAME  what the cross-node variants of tests are called after: tcp_pt2pt
-#                      (Open MPI), nolocal (MPICH).
+#                      (Open MPI 4), tcp_rdma (Open MPI 5: osc/pt2pt is gone, osc/rdma runs
+#                      over btl/tcp), nolocal (MPICH).
 if(FUZE_MPI_FLAVOR STREQUAL "mpich")
   set(_fuze_flags "")
   set(_fuze_env "")
@@ -49,9 +50,16 @@ else()
   set(_fuze_flags --oversubscribe --bind-to none)
   set(_fuze_env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
                 OMPI_MCA_rmaps_base_oversubscribe=1)
-  set(_fuze_tcp_env OMPI_MCA_osc=pt2pt OMPI_MCA_btl=tcp,self)
+  if(FUZE_OSC_TCP STREQUAL "rdma")
+    # Open MPI 5 removed osc/pt2pt; osc/rdma runs over btl/tcp (active-message emulation).
+    set(_fuze_tcp_env OMPI_MCA_osc=rdma OMPI_MCA_pml=ob1 OMPI_MCA_btl=tcp,self
+                      OMPI_MCA_btl_tcp_disable_family=6)
+    set(FUZE_MPI_TCP_NAME tcp_rdma)
+  else()
+    set(_fuze_tcp_env OMPI_MCA_osc=pt2pt OMPI_MCA_btl=tcp,self)
+    set(FUZE_MPI_TCP_NAME tcp_pt2pt)
+  endif()
   set(FUZE_MPI_TCP_SHARED_FAILS TRUE)
-  set(FUZE_MPI_TCP_NAME tcp_pt2pt)
   set(_fuze_scale 1)
 endif()
 set(FUZE_MPIRUN_FLAGS "${_fuze_flags}" CACHE STRING

@@ -120,11 +120,42 @@ typedef struct fuze_map fuze_map;
  * returns FUZE_SUCCESS with *app_comm == MPI_COMM_NULL and *ctx == NULL.
  * While idle they sleep between tests of the control broadcast (at most
  * 500 us), using a few percent of a core rather than spinning on one.
+ * With `replacements=R` the last R ranks of @p comm (after the spares) hold
+ * nothing and take part in no collective: they wait inside fuze_init() and,
+ * when never needed, return at fuze_finalize() of the compute ranks like a
+ * spare (FUZE_SUCCESS, *app_comm == MPI_COMM_NULL, *ctx == NULL); when the
+ * compute ranks' fuze_init() fails, they return its error.
  *
- * @param [in]  comm     communicator of all ranks (compute and spare); duplicated.
+ * Real process deaths (ULFM: fuze built against an MPI with ULFM, such as
+ * Open MPI 5, and the job launched with `mpirun --with-ft ulfm`): a death is
+ * the failure of that rank's domain. When a collective fuze call sees it
+ * (fuze_checkpoint(), fuze_recover(), fuze_verify(), fuze_protect(), the
+ * create calls), every survivor (compute ranks and spares) repairs it: the
+ * communicators are revoked (the application's too, so its own MPI calls on
+ * it fail with MPIX_ERR_PROC_FAILED or MPIX_ERR_REVOKED: it then calls
+ * fuze_recover()), an idle replacement takes each dead rank's place (same
+ * size, same rank order; its role in the plan: its primaries and the backups
+ * it hosted), and the dead ranks' state is decoded from the fused backups as
+ * after a wipe; the call returns FUZE_RECOVERED on every survivor, and the
+ * application takes fuze_comm() again (the old communicator is revoked; it
+ * is still the application's to free; the new one belongs to fuze). On the
+ * replacement, fuze_init() returns FUZE_RECOVERED with *app_comm the new
+ * compute communicator (the caller's to free, as always) and a ready
+ * context; it must then make the same registrations as every rank made at
+ * the start, in the same order (fuze_protect() with the dead rank's count and
+ * type, fuze_stack_create(), fuze_map_create()): only it makes them, they
+ * are local and fill its structures with the recovered state
+ * (fuze_stored_count() gives their sizes until its first checkpoint), and any
+ * other call before they are done is FUZE_ERR_STATE. Then it joins the
+ * application's loop where the survivors resume (docs/design.md, README
+ * "Real failures (ULFM)"). With no idle replacement left (or replacements=0)
+ * the call returns FUZE_ERR_UNRECOVERABLE on every survivor, naming the dead
+ * ranks, with the survivors' state untouched; fuze_finalize() still returns.
+ *
+ * @param [in]  comm     communicator of all ranks (compute, spare, replacement); duplicated.
  * @param [in]  config   "key=value" pairs separated by ';' or ',', or NULL.
  *                       FUZE_<KEY> environment variables override keys. Keys:
- *                       faults, spares, domain (node|rank|K), block, code
+ *                       faults, spares, replacements, domain (node|rank|K), block, code
  *                       (rs|xor|replicate|byzantine), recovery (rollback|forward),
  *                       chunk (bytes, dirty-tracking granularity),
  *                       capacity (initial fused slots of stacks and maps),
@@ -195,6 +226,20 @@ typedef struct fuze_map fuze_map;
 #ifndef FUZE_NO_MPI
 FUZE_EXPORT int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctx,
                           MPI_Comm *app_comm);
+#endif
+
+/**
+ * @brief The current compute communicator (local): the communicator fuze_init()
+ * returned in *app_comm, MPI_COMM_NULL for a NULL @p ctx. After a repair of a
+ * real process death (ULFM: a call returned FUZE_RECOVERED) it is a new
+ * communicator of the same size and rank order, the replacements in the dead
+ * ranks' places, owned by fuze (freed by fuze_finalize() or the next repair);
+ * the old one is revoked. Take it again after every FUZE_RECOVERED, and make
+ * again whatever the application derived from it (a Cartesian communicator,
+ * say).
+ */
+#ifndef FUZE_NO_MPI
+FUZE_EXPORT MPI_Comm fuze_comm(const fuze_ctx *ctx);
 #endif
 
 /**
@@ -471,7 +516,9 @@ FUZE_EXPORT int fuze_inject_at(fuze_ctx *ctx, const int *ranks, int nranks, cons
  * The operation returns FUZE_ERR_STATE on the wiped rank; the next collective
  * call recovers. The wipe destroys every structure of the rank from inside
  * that operation: with several threads, arm it only when one thread operates
- * on the context until it fires.
+ * on the context until it fires. Under ULFM (fuze built with it, the job
+ * launched with `mpirun --with-ft ulfm`) the rank SIGKILLs itself there
+ * instead: a real death inside the operation.
  */
 FUZE_EXPORT int fuze_inject_op(fuze_ctx *ctx, int rank, int backups);
 

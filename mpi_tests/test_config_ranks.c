@@ -21,6 +21,7 @@ typedef struct variant {
 static const variant cases[] = {
     {"faults", "1", "2", "1", "2", 0},
     {"spares", NULL, "1", "0", "1", 1},
+    {"replacements", NULL, "1", "0", "1", 0},
     {"domain", "rank", "2", "rank", "2", 1},
     {"block", NULL, "2", "(unset)", "2", 0},
     {"code", "rs", "replicate", "rs", "replicate", 1},

@@ -97,7 +97,7 @@ static void keys(void) {
   refused("verbose=10", "key 'verbose'");
   refused("dir=", "key 'dir'");
   refused("=3", "empty key");
-  refused("nope=1", "unknown key 'nope' (known: faults, spares, domain, block, code, recovery, "
+  refused("nope=1", "unknown key 'nope' (known: faults, spares, replacements, domain, block, code, recovery, "
                     "chunk, capacity, sync, lock, shm, dir, persist_every, verify_every, inject, "
                     "verbose, persist, restart)");
   refused("code=xor;faults=2", "code=xor tolerates exactly one fault");
@@ -227,18 +227,18 @@ static void verify_keys(void) {
  * string parses to the same configuration (round trip). */
 static void canonical(void) {
   const char *cases[][2] = {
-    {NULL, "faults=1;spares=0;domain=node;code=rs;recovery=rollback;chunk=65536;capacity=256;"
+    {NULL, "faults=1;spares=0;replacements=0;domain=node;code=rs;recovery=rollback;chunk=65536;capacity=256;"
            "sync=op;lock=shared;shm=auto;persist_every=1;verify_every=0;verbose=0;persist=sync;"
            "restart=auto"},
     {"faults=3, spares=2; domain=4;block=7;code=byzantine;recovery=forward;chunk=128;capacity=16;"
      "sync=batch;lock=exclusive;shm=off;dir=/x/y;persist_every=2;verify_every=3;verbose=2;"
      "inject=wipe:ranks=1+2:at=checkpoint:3;inject=kill:rank=0:at=checkpoint:5:phase=sent;"
      "persist=async;restart=never",
-     "faults=3;spares=2;domain=4;block=7;code=byzantine;recovery=forward;chunk=128;capacity=16;"
+     "faults=3;spares=2;replacements=0;domain=4;block=7;code=byzantine;recovery=forward;chunk=128;capacity=16;"
      "sync=batch;lock=exclusive;shm=off;dir=/x/y;persist_every=2;verify_every=3;"
      "inject=wipe:ranks=1+2:at=checkpoint:3:phase=before/kill:rank=0:at=checkpoint:5:phase=sent;"
      "verbose=2;persist=async;restart=never"},
-    {"domain=rank;code=xor;faults=1", "faults=1;spares=0;domain=rank;code=xor;recovery=rollback;"
+    {"domain=rank;code=xor;faults=1", "faults=1;spares=0;replacements=0;domain=rank;code=xor;recovery=rollback;"
      "chunk=65536;capacity=256;sync=op;lock=shared;shm=auto;persist_every=1;verify_every=0;verbose=0;"
      "persist=sync;restart=auto"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

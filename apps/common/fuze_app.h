@@ -196,6 +196,34 @@ static inline void fuze_app_fuze_error(const char *app, const char *call, int rc
  * it; a restart that cannot decode the lost files, or a rerun with another
  * geometry than the persisted one, fails here), 0 on a spare rank, which
  * hosted backups until the compute ranks finalized. */
+/* fuze_app_init_ft: as fuze_app_init, for applications that also take in
+ * replacement ranks (ULFM, config replacements=R): *joined is 1 on a rank
+ * that fuze_init brought in to replace a dead one (FUZE_RECOVERED). */
+static inline int fuze_app_init_ft(const char *name, const char *config, fuze_ctx **ctx,
+                                   MPI_Comm *app, int *restarted, int *joined) {
+  int wrank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &wrank);
+  *ctx = NULL;
+  *app = MPI_COMM_NULL;
+  if (restarted) *restarted = 0;
+  *joined = 0;
+  const int rc = fuze_init(MPI_COMM_WORLD, config, ctx, app);
+  if (restarted) *restarted = (rc == FUZE_RESTARTED);
+  *joined = (rc == FUZE_RECOVERED);
+  if (rc < 0) {
+    if (wrank == 0 || *joined) fuze_app_fuze_error(name, "fuze_init", rc, "", fuze_last_error(NULL));
+    MPI_Finalize();
+    return 1;
+  }
+  if (*app == MPI_COMM_NULL) {
+    MPI_Finalize();
+    return 0;
+  }
+  return -1;
+}
+
+/* fuze_app_init refuses to be a replacement rank (an application that does
+ * not make the replacement's registrations and rejoin its loop). */
 static inline int fuze_app_init(const char *name, const char *config, fuze_ctx **ctx,
                                 MPI_Comm *app, int *restarted) {
   int wrank = 0;
@@ -205,6 +233,12 @@ static inline int fuze_app_init(const char *name, const char *config, fuze_ctx *
   if (restarted) *restarted = 0;
   const int rc = fuze_init(MPI_COMM_WORLD, config, ctx, app);
   if (restarted) *restarted = (rc == FUZE_RESTARTED);
+  if (rc == FUZE_RECOVERED) {
+    fprintf(stderr, "%s: world rank %d was brought in to replace a dead rank (ULFM, config "
+            "replacements), which this application does not support: it exits, and the job "
+            "cannot go on\n", name, wrank);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
   if (rc < 0) {
     if (wrank == 0) fuze_app_fuze_error(name, "fuze_init", rc, "", fuze_last_error(NULL));
     MPI_Finalize();

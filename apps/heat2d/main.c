@@ -153,6 +153,7 @@ static int parse_options(int argc, char **argv, options *o, char *err, size_t er
 /* Decomposition and grid                                                    */
 
 typedef struct grid {
+  MPI_Comm app;        /* the compute communicator it was made from (fuze_comm) */
   MPI_Comm cart;       /* Cartesian communicator, same ranks as the app communicator */
   int rank, size;
   int dims[2];         /* dims[0]: process rows, dims[1]: process columns */
@@ -178,6 +179,7 @@ static void split(long n, int p, int c, int *len, long *off) {
 static int grid_create(MPI_Comm app, long ny, long nx, grid *g) {
   int periods[2] = {0, 0};
   memset(g, 0, sizeof *g);
+  g->app = app;
   g->cart = MPI_COMM_NULL;
   g->column = MPI_DATATYPE_NULL;
   g->ny = ny;
@@ -349,8 +351,36 @@ typedef struct protected_state {
 
 /* The protected run. Collective. Returns 0 or a negative fuze status (already
  * reported), or FUZE_ERR_NOMEM / FUZE_ERR_STATE for the app's own failures. */
-static int run_protected(fuze_ctx *ctx, const grid *g, long steps, long every, int restarted,
-                         protected_state *ps, run_report *rep) {
+/* After FUZE_RECOVERED, on the survivors and (once registered) on a rank that
+ * replaced a dead one: every rank makes these collectives in this order.
+ * Under ULFM the compute communicator is a new one (fuze_comm): the
+ * Cartesian grid is made again on it (same size and rank order, so the same
+ * decomposition). Then the restored step counter is checked: a checkpointed
+ * step, the same everywhere. Returns 0, or -1 on every rank. */
+static int resync(fuze_ctx *ctx, grid *g, double dt, int64_t at, long every, int64_t step,
+                  double *dtmax) {
+  MPI_Comm app = fuze_comm(ctx);
+  if (app != g->app) {
+    long ny = g->ny, nx = g->nx;
+    grid_free(g);
+    grid_create(app, ny, nx, g);
+  }
+  *dtmax = dt;
+  MPI_Reduce(&dt, dtmax, 1, MPI_DOUBLE, MPI_MAX, 0, g->cart);
+  int64_t lo = step, hi = step;
+  MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT64_T, MPI_MIN, g->cart);
+  MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_INT64_T, MPI_MAX, g->cart);
+  if (lo != hi || lo < 0 || lo > at || lo % every != 0) {
+    if (g_rank0)
+      fprintf(stderr, "heat2d: after FUZE_RECOVERED at step %" PRId64 " the restored step "
+              "counters are inconsistent (min %" PRId64 ", max %" PRId64 ")\n", at, lo, hi);
+    return -1;
+  }
+  return 0;
+}
+
+static int run_protected(fuze_ctx *ctx, grid *g, long steps, long every, int restarted,
+                         int joined, protected_state *ps, run_report *rep) {
   int rc = FUZE_SUCCESS;
   memset(rep, 0, sizeof *rep);
   rep->restart_step = -1;
@@ -360,12 +390,15 @@ static int run_protected(fuze_ctx *ctx, const grid *g, long steps, long every, i
   double *const u = ps->u, *const scratch = ps->scratch;
 
   int ok = (u != NULL && scratch != NULL);
-  MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, g->cart);
-  if (!ok) {
-    SAY_ERR("heat2d: out of memory for the protected run\n");
-    return FUZE_ERR_NOMEM;
+  if (joined && !ok) MPI_Abort(MPI_COMM_WORLD, 1); /* the survivors wait in resync */
+  if (!joined) {
+    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, g->cart);
+    if (!ok) {
+      SAY_ERR("heat2d: out of memory for the protected run\n");
+      return FUZE_ERR_NOMEM;
+    }
+    MPI_Barrier(g->cart);
   }
-  MPI_Barrier(g->cart);
   const double t0 = MPI_Wtime();
   field_init(g, u);
 
@@ -395,6 +428,19 @@ static int run_protected(fuze_ctx *ctx, const grid *g, long steps, long every, i
   if (rc < 0) {
     report_fuze_error(ctx, "fuze_protect(heat2d.step)", rc, ps->step);
     return rc;
+  }
+  if (joined) {
+    /* This rank replaced a dead one: the registrations above restored its
+     * state (the epoch the survivors rolled back to); it meets them in the
+     * resync they make after FUZE_RECOVERED. */
+    double dtmax = 0.0;
+    if (resync(ctx, g, 0.0, INT64_MAX, every, ps->step, &dtmax) != 0) return FUZE_ERR_STATE;
+    rep->recoveries++;
+    int wrank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &wrank);
+    printf("heat2d: world rank %d replaced dead rank %d: restored to step %" PRId64 ", going on\n",
+           wrank, g->rank, ps->step);
+    fflush(stdout);
   }
   if (restarted) {
     /* Sanity: the restored counter is a checkpointed step, the same everywhere. */
@@ -440,18 +486,8 @@ static int run_protected(fuze_ctx *ctx, const grid *g, long steps, long every, i
          * counter included; the loop resumes from there (the halos are
          * refreshed by the exchange at the start of the next step). */
         double dtmax = dt;
-        MPI_Reduce(&dt, &dtmax, 1, MPI_DOUBLE, MPI_MAX, 0, g->cart);
         rep->recoveries++;
-        /* Sanity: the restored counter is a checkpointed step, the same everywhere. */
-        int64_t lo = ps->step, hi = ps->step;
-        MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_INT64_T, MPI_MIN, g->cart);
-        MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_INT64_T, MPI_MAX, g->cart);
-        if (lo != hi || lo < 0 || lo > at || lo % every != 0) {
-          if (g_rank0)
-            fprintf(stderr, "heat2d: after FUZE_RECOVERED at step %" PRId64 " the restored step "
-                    "counters are inconsistent (min %" PRId64 ", max %" PRId64 ")\n", at, lo, hi);
-          return FUZE_ERR_STATE;
-        }
+        if (resync(ctx, g, dt, at, every, ps->step, &dtmax) != 0) return FUZE_ERR_STATE;
         SAY("heat2d: FUZE_RECOVERED by checkpoint call #%ld at step %" PRId64
             ": resuming from step %" PRId64 " (the call took %.4f s, max over ranks)\n",
             rep->ckpt_calls, at, ps->step, dtmax);
@@ -476,8 +512,8 @@ static int run_protected(fuze_ctx *ctx, const grid *g, long steps, long every, i
     }
     if (rc != FUZE_RECOVERED) break;
     double dtmax = dt;
-    MPI_Reduce(&dt, &dtmax, 1, MPI_DOUBLE, MPI_MAX, 0, g->cart);
     rep->recoveries++;
+    if (resync(ctx, g, dt, steps, every, ps->step, &dtmax) != 0) return FUZE_ERR_STATE;
     SAY("heat2d: FUZE_RECOVERED by the final fuze_recover at step %ld: resuming from step %"
         PRId64 " (the call took %.4f s, max over ranks)\n", steps, ps->step, dtmax);
     rep->steps_redone += (long)(steps - ps->step);
@@ -527,8 +563,8 @@ int main(int argc, char **argv) {
   }
   snprintf(fuze_config, cfg_len, "verbose=1%s%s", opt.config ? "," : "",
            opt.config ? opt.config : "");
-  int restarted = 0;
-  exit_now = fuze_app_init("heat2d", fuze_config, &ctx, &app, &restarted);
+  int restarted = 0, joined = 0;
+  exit_now = fuze_app_init_ft("heat2d", fuze_config, &ctx, &app, &restarted, &joined);
   free(fuze_config);
   if (exit_now >= 0) return exit_now; /* fuze_init failed, or a spare rank */
 
@@ -558,8 +594,8 @@ int main(int argc, char **argv) {
     split(opt.ny, g.dims[0], 0, &len_hi, &off);
     split(opt.nx, g.dims[1], g.dims[1] - 1, &wid_lo, &off);
     split(opt.nx, g.dims[1], 0, &wid_hi, &off);
-    SAY("heat2d: grid %ld x %ld (rows x columns), %d compute ranks as %d x %d, %d spare rank%s\n",
-        opt.ny, opt.nx, asize, g.dims[0], g.dims[1], wsize - asize,
+    SAY("heat2d: grid %ld x %ld (rows x columns), %d compute ranks as %d x %d, %d spare or "
+        "replacement rank%s\n", opt.ny, opt.nx, asize, g.dims[0], g.dims[1], wsize - asize,
         wsize - asize == 1 ? "" : "s");
     if (len_lo == len_hi && wid_lo == wid_hi)
       SAY("heat2d: local blocks %d x %d cells (+1 halo layer)\n", len_hi, wid_hi);
@@ -577,7 +613,9 @@ int main(int argc, char **argv) {
   /* 1. The failure-free reference (or the expected checksum). */
   checksum ref = {0, 0.0};
   int have_ref = 0;
-  if (opt.have_expect) {
+  if (joined) {
+    /* A replacement rank (ULFM) joins the protected run where the survivors are. */
+  } else if (opt.have_expect) {
     ref.hash = opt.expect;
     have_ref = 1;
     SAY("heat2d: expected checksum %016" PRIx64 " (--expect), reference run skipped\n", ref.hash);
@@ -598,7 +636,7 @@ int main(int argc, char **argv) {
   /* 2. The protected run. */
   SAY("heat2d: protecting \"heat2d.field\" (whole local block with halos, MPI_DOUBLE) and "
       "\"heat2d.step\" (MPI_INT64_T)\n");
-  if (run_protected(ctx, &g, opt.steps, opt.every, restarted, &ps, &rep) < 0) {
+  if (run_protected(ctx, &g, opt.steps, opt.every, restarted, joined, &ps, &rep) < 0) {
     status = 1;
     goto finish;
   }
@@ -613,6 +651,16 @@ int main(int argc, char **argv) {
   print_stats(ctx, &g, wsize - asize);
 
   SAY("heat2d: checksum %016" PRIx64 ", sum %.10e (protected run)\n", rep.sum.hash, rep.sum.sum);
+  {
+    /* A replacement rank (rank 0's included) has no reference of its own:
+     * it comes from the lowest rank that has one. */
+    struct { int missing, rank; } in = {!have_ref, g.rank}, src;
+    MPI_Allreduce(&in, &src, 1, MPI_2INT, MPI_MINLOC, g.cart);
+    if (src.missing == 0) {
+      MPI_Bcast(&ref, (int)sizeof ref, MPI_BYTE, src.rank, g.cart);
+      have_ref = 1;
+    }
+  }
   if (have_ref) {
     if (opt.have_expect)
       SAY("heat2d: checksum %016" PRIx64 " (expected)\n", ref.hash);

@@ -13,6 +13,7 @@
 /* Message tags of fuze's point-to-point traffic (on its own communicators). */
 enum {
   FUZE_TAG_REDUCE = 0x7fd,   /* fuze__reduce_to (also the restart's rebuild, proto/prestore.c) */
+  FUZE_TAG_POOL = 73,        /* ctx/context.c: world rank 0 to the replacement ranks */
 };
 
 /* Collective over net->comm: the same code and message everywhere. Every

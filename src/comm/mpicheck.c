@@ -1,6 +1,8 @@
 /* mpicheck: what FUZE_MPI and FUZE_MPI_TEARDOWN do with a failed MPI call. */
 #include "comm/net.h"
 
+#include "comm/ft.h"
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,8 +27,10 @@ int fuze__mpi_check(int mpi_rc, const char *what, const char *file, int line, ch
   int len = 0;
   if (MPI_Error_string(mpi_rc, err, &len) != MPI_SUCCESS)
     snprintf(err, sizeof err, "MPI error code %d", mpi_rc);
-  return fuze__error(msgbuf, FUZE_ERR_MPI, "%.*s failed at %s:%d: %s", name_len(what), what,
-                     short_file(file), line, err);
+  int lost = fuze__ft_is_lost(mpi_rc);
+  return fuze__error(msgbuf, lost ? FUZE_RANK_LOST : FUZE_ERR_MPI, "%.*s failed at %s:%d: %s%s",
+                     name_len(what), what, short_file(file), line, err,
+                     lost ? " (a rank was lost)" : "");
 }
 
 void fuze__mpi_teardown(int mpi_rc, const char *what, const char *file, int line) {

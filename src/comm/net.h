@@ -27,9 +27,14 @@ typedef struct fuze_net {
   char *msg;            /* FUZE_MSG_LEN bytes: where errors are recorded */
 } fuze_net;
 
+/* The internal result "a rank of the communicator was lost" (comm/ft.h). */
+#define FUZE_RANK_LOST FUZE_INTERNAL_RANK_LOST
+
 /* Check an MPI return code: MPI_SUCCESS gives FUZE_SUCCESS; anything else
  * records "what failed at file:line: <MPI error string>" in msgbuf (and the
- * thread's buffer) and gives FUZE_ERR_MPI. `what` is the call's text. */
+ * thread's buffer) and gives FUZE_ERR_MPI, or FUZE_RANK_LOST when fuze runs
+ * under ULFM and the error says a rank died (MPIX_ERR_PROC_FAILED,
+ * MPIX_ERR_REVOKED: comm/ft.h). `what` is the call's text. */
 int fuze__mpi_check(int mpi_rc, const char *what, const char *file, int line, char *msgbuf);
 
 /* rc = FUZE_MPI(msgbuf, MPI_Name(...)): the call, checked. */

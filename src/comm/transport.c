@@ -33,6 +33,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The osc component without shared windows: Open MPI 4 has osc/pt2pt, which
+ * Open MPI 5 removed; there osc/rdma runs over btl/tcp. */
+#if defined(OMPI_MAJOR_VERSION) && OMPI_MAJOR_VERSION >= 5
+#define NO_SHM_OSC "such as osc/rdma"
+#else
+#define NO_SHM_OSC "such as osc/pt2pt"
+#endif
+
 /* A shared-memory window's direct pointers: base[r] is rank r's memory. */
 typedef struct shm_map {
   int n;
@@ -115,6 +123,13 @@ static int win_info(fuze_net *net, MPI_Info *info) {
 #define OSC_FIX                                                                          \
   "with MPICH the network module must reach every node: check MPIR_CVAR_CH4_NETMOD and, " \
   "for ch4:ucx, that UCX_TLS includes a transport between the nodes (e.g. tcp)"
+#elif defined(OMPI_MAJOR_VERSION) && OMPI_MAJOR_VERSION >= 5
+/* Open MPI 5 removed osc/pt2pt; osc/rdma runs over btl/tcp (its active-message
+ * emulation of RDMA). */
+#define OSC_FIX                                                                          \
+  "with Open MPI 5 without RDMA hardware (TCP between nodes) use osc/rdma over btl/tcp: " \
+  "mpirun --mca osc rdma --mca pml ob1 --mca btl self,sm,tcp (or the environment "       \
+  "OMPI_MCA_osc=rdma OMPI_MCA_pml=ob1 OMPI_MCA_btl=self,sm,tcp)"
 #else
 #define OSC_FIX                                                                          \
   "with Open MPI without RDMA hardware (TCP between nodes) enable the osc/pt2pt "        \
@@ -273,7 +288,7 @@ int fuze__win_create_fused(fuze_net *net, size_t bytes, MPI_Win *win, unsigned c
     if (mode == FUZE_SHM_ON)
       return fuze__error(net->msg, FUZE_ERR_MPI, "transport: shm=on, but MPI_Win_allocate_shared of %zu bytes "
                      "failed on rank %d or another rank (an osc component without shared-memory "
-                     "windows, such as osc/pt2pt?); use shm=auto or shm=off", bytes, net->rank);
+                     "windows, " NO_SHM_OSC "?); use shm=auto or shm=off", bytes, net->rank);
     if (net->verbose)
       fprintf(stderr, "fuze: rank %d: no shared-memory window, stacks and maps use MPI_Accumulate\n", net->rank);
     return fuze__win_create(net, bytes, win, base, lock_all);

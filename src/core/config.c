@@ -124,6 +124,8 @@ static int set_key(fuze_config *cfg, const char *key, const char *val, char *msg
   case FUZE_KEY_FAULTS: return set_int(msg, key, val, 1, FUZE_MAX_FAULTS, NULL, &cfg->faults);
   case FUZE_KEY_SPARES:
     return set_int(msg, key, val, 0, INT_MAX, "an integer >= 0", &cfg->spares);
+  case FUZE_KEY_REPLACEMENTS:
+    return set_int(msg, key, val, 0, INT_MAX, "an integer >= 0", &cfg->replacements);
   case FUZE_KEY_DOMAIN: return set_domain(cfg, val, msg);
   case FUZE_KEY_BLOCK: return set_int(msg, key, val, 1, FUZE_GF_MEMBERS - 1, NULL, &cfg->block);
   case FUZE_KEY_CODE: return set_code(cfg, val, msg);

@@ -33,6 +33,7 @@ typedef struct fuze_inject_spec {
 typedef struct fuze_config {
   int faults;            /* f, default 1 */
   int spares;            /* a, default 0 */
+  int replacements;      /* R, default 0: the last R ranks wait in fuze_init to replace dead ones */
   int domain_mode;       /* node (default), rank, K */
   int domain_k;
   int block;             /* max block size, 0 = planner default */

@@ -47,6 +47,7 @@ const char *fuze__config_text(const fuze_config *cfg, int key, char *out, size_t
   switch (key) {
   case FUZE_KEY_FAULTS: snprintf(out, len, "%d", cfg->faults); break;
   case FUZE_KEY_SPARES: snprintf(out, len, "%d", cfg->spares); break;
+  case FUZE_KEY_REPLACEMENTS: snprintf(out, len, "%d", cfg->replacements); break;
   case FUZE_KEY_DOMAIN:
     if (cfg->domain_mode == FUZE_DOMAIN_K) snprintf(out, len, "%d", cfg->domain_k);
     else snprintf(out, len, "%s", fuze__name_of(&fuze__names_domain, cfg->domain_mode));

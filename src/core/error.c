@@ -3,7 +3,8 @@
 
 /* No public status has an internal value. */
 #define FUZE_XX_DISTINCT(name, val, desc) \
-  _Static_assert((val) != FUZE_INTERNAL_LOST, "FUZE_" #name " collides with FUZE_INTERNAL_LOST");
+  _Static_assert((val) != FUZE_INTERNAL_LOST, "FUZE_" #name " collides with FUZE_INTERNAL_LOST"); \
+  _Static_assert((val) != FUZE_INTERNAL_RANK_LOST, "FUZE_" #name " collides with FUZE_INTERNAL_RANK_LOST");
 FUZE_STATUS_MAP(FUZE_XX_DISTINCT)
 #undef FUZE_XX_DISTINCT
 

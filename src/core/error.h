@@ -22,6 +22,9 @@ int fuze__error(char *msgbuf, int code, const char *fmt, ...)
 /* Internal return values that travel between modules alongside the public
  * codes: distinct from every public code (error.c checks it at compile time). */
 #define FUZE_INTERNAL_LOST 1000 /* a rank was lost while persisting (persist.h) */
+/* A rank of the communicator died (ULFM: MPIX_ERR_PROC_FAILED or _REVOKED,
+ * comm/ft.h). Negative, so that every `if (rc)` path stops and returns it. */
+#define FUZE_INTERNAL_RANK_LOST (-1000)
 
 /* The calling thread's last message buffer. */
 char *fuze__thread_msg(void);

@@ -93,6 +93,7 @@
 #define FUZE_KEY_MAP(XX)                                                         \
   XX(FUZE_KEY_FAULTS, 0, "faults")                                               \
   XX(FUZE_KEY_SPARES, 1, "spares")                                               \
+  XX(FUZE_KEY_REPLACEMENTS, 18, "replacements")                                  \
   XX(FUZE_KEY_DOMAIN, 2, "domain")                                               \
   XX(FUZE_KEY_BLOCK, 3, "block")                                                 \
   XX(FUZE_KEY_CODE, 4, "code")                                                   \

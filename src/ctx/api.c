@@ -2,6 +2,7 @@
  * opcode on the control channel (ctx/control.h) so that spare ranks join,
  * then runs the collective that every rank runs. */
 #include "ctx/control.h"
+#include "ctx/repair.h"
 
 #include "comm/coll.h"
 #include "comm/transport.h"
@@ -19,6 +20,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* What a public call returns: FUZE_RANK_LOST (a rank died under ULFM) is
+ * internal; until the repair onto replacement ranks exists (issue 14) it is
+ * FUZE_ERR_MPI, its message saying so. */
+/* A collective that saw a process die (ULFM) repairs it: FUZE_RECOVERED on
+ * every survivor (ctx/repair.h). */
+static int pub(fuze_ctx *ctx, int rc) {
+  if (rc != FUZE_RANK_LOST) return rc;
+  rc = fuze__ft_repair(ctx);
+  if (rc != FUZE_RANK_LOST) return rc;
+  return CTX_ERR(ctx, FUZE_ERR_UNRECOVERABLE, "%s (a process died during the repair of an earlier "
+                 "death)", ctx->msg);
+}
 
 static int is_predefined(MPI_Datatype type) {
   int ni, na, nd, comb;
@@ -193,6 +207,7 @@ static int protect_call(fuze_ctx *ctx, const char *name, void *base, size_t coun
                         MPI_Datatype type, fuze_array **array) {
   int rc = fuze__check_ctx(ctx, "fuze_protect");
   if (rc) return rc;
+  if (ctx->replay) return fuze__replay_protect(ctx, name, base, count, type, array);
   fuze_ctl c = {.op = FUZE_OP_PROTECT};
   if (ctx->rank == 0 && name) snprintf(c.name, sizeof c.name, "%s", name);
   if ((rc = fuze__ctl_send(ctx, &c))) return rc;
@@ -236,6 +251,7 @@ static int unprotect_call(fuze_ctx *ctx, const char *name) {
 
 static int stored_count_call(fuze_ctx *ctx, const char *name, size_t *count) {
   if (!name || !count) return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_stored_count: NULL name or count");
+  if (fuze__replay_count(ctx, name, count)) return FUZE_SUCCESS;
   if (!ctx->restore)
     return CTX_ERR(ctx, FUZE_ERR_NOT_FOUND, "fuze_stored_count('%s'): no restarted epoch (the "
                    "job did not restart: fuze_init returned FUZE_RESTARTED only with dir=PATH "
@@ -252,9 +268,10 @@ static int stored_count_call(fuze_ctx *ctx, const char *name, size_t *count) {
 static int checkpoint_call(fuze_ctx *ctx) {
   int rc = fuze__check_ctx(ctx, "fuze_checkpoint");
   if (rc) return rc;
+  ctx->joined = 0; /* a replacement's stored counts: until its first checkpoint */
   fuze_ctl c = {.op = FUZE_OP_CHECKPOINT};
   if ((rc = fuze__ctl_send(ctx, &c))) return rc;
-  return fuze__checkpoint_collective(ctx);
+  return (fuze__checkpoint_collective(ctx));
 }
 
 static int recover_call(fuze_ctx *ctx) {
@@ -262,7 +279,7 @@ static int recover_call(fuze_ctx *ctx) {
   if (rc) return rc;
   fuze_ctl c = {.op = FUZE_OP_RECOVER};
   if ((rc = fuze__ctl_send(ctx, &c))) return rc;
-  return fuze__recover_if_lost(ctx);
+  return (fuze__recover_if_lost(ctx));
 }
 
 static int verify_call(fuze_ctx *ctx, fuze_verify_report *report) {
@@ -270,14 +287,14 @@ static int verify_call(fuze_ctx *ctx, fuze_verify_report *report) {
   if (rc) return rc;
   fuze_ctl c = {.op = FUZE_OP_VERIFY};
   if ((rc = fuze__ctl_send(ctx, &c))) return rc;
-  return fuze__verify_collective(ctx, report);
+  return (fuze__verify_collective(ctx, report));
 }
 
 int fuze_flush(fuze_ctx *ctx) {
   int rc = fuze__check_ctx(ctx, "fuze_flush");
   if (rc || (rc = fuze__local_enter(ctx, "fuze_flush"))) return rc;
   fuze__send_lock(ctx);
-  rc = fuze__fobjs_flush(ctx);
+  rc = pub(ctx, fuze__fobjs_flush(ctx));
   fuze__send_unlock(ctx);
   fuze__local_leave(ctx);
   return rc;
@@ -357,6 +374,7 @@ static int create_call(fuze_ctx *ctx, const char *name, int kind, size_t kb, siz
                        size_t cap, fuze_fobj **out) {
   int rc = fuze__check_ctx(ctx, kind == FUZE_FOBJ_MAP ? "fuze_map_create" : "fuze_stack_create");
   if (rc) return rc;
+  if (ctx->replay) return fuze__replay_create(ctx, name, kind, kb, nb, out);
   fuze_ctl c = {.op = FUZE_OP_CREATE, .n = kind, .a = kb, .b = nb, .cap = cap};
   if (ctx->rank == 0 && name) snprintf(c.name, sizeof c.name, "%s", name);
   if ((rc = fuze__ctl_send(ctx, &c))) return rc;
@@ -369,7 +387,8 @@ static int create_call(fuze_ctx *ctx, const char *name, int kind, size_t kb, siz
   do {                                              \
     int rc_ = fuze__check_ctx((ctx), (fn));         \
     if (rc_ || (rc_ = fuze__coll_enter((ctx), (fn)))) return rc_; \
-    rc_ = (call);                                   \
+    rc_ = fuze__replay_check((ctx), (fn));          \
+    if (!rc_) rc_ = pub((ctx), (call));             \
     fuze__coll_leave(ctx);                          \
     return rc_;                                     \
   } while (0)

@@ -9,6 +9,8 @@
 #include "ctx/control.h"
 
 #include "comm/cfgcheck.h"
+#include "comm/ft.h"
+#include "ctx/repair.h"
 #include "comm/coll.h"
 #include "comm/topo.h"
 #include "comm/transport.h"
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int build_codes(fuze_ctx *ctx) {
   const fuze_plan *p = &ctx->plan;
@@ -81,6 +84,21 @@ static int build_plan(fuze_ctx *ctx) {
   return FUZE_SUCCESS;
 }
 
+/* A replacement (ctx/repair.c): the plan and codes from the shared domains,
+ * and what fuze_init allocates after them. Local. */
+int fuze__ctx_plan(fuze_ctx *ctx) {
+  int rc = build_plan(ctx);
+  if (!rc) rc = build_codes(ctx);
+  if (rc) return rc;
+  ctx->rank_flags = malloc(sizeof(int) * (size_t)ctx->size);
+  ctx->changed = malloc((size_t)(ctx->plan.nblocks ? ctx->plan.nblocks : 1));
+  if (!ctx->rank_flags || !ctx->changed) return FUZE_NOMEM(ctx->msg, "fuze_init");
+  ctx->is_spare = ctx->plan.block_of[ctx->rank] < 0;
+  return FUZE_SUCCESS;
+}
+
+int fuze__ctx_block_comms(fuze_ctx *ctx) { return build_block_comms(ctx); }
+
 static void print_plan(const fuze_ctx *ctx) {
   const fuze_plan *p = &ctx->plan;
   if (!ctx->cfg.verbose || ctx->rank != 0) return;
@@ -117,7 +135,9 @@ static void ctx_free(fuze_ctx *ctx) {
   free(ctx->codes);
   fuze__plan_free(&ctx->plan);
   free(ctx->domain);
+  if (ctx->app_owned && ctx->app != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&ctx->app));
   if (ctx->net.comm != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&ctx->net.comm));
+  if (ctx->pool != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&ctx->pool));
   free(ctx);
 }
 
@@ -157,22 +177,169 @@ static int finalize_collective(fuze_ctx *ctx);
 static void serve(fuze_ctx *ctx) {
   for (;;) {
     fuze_ctl c;
-    if (fuze__ctl_send(ctx, &c)) return; /* the world communicator failed: nothing to serve */
+    int rc = fuze__ctl_send(ctx, &c);
+    if (rc) { /* a process died (ULFM): repaired like the compute ranks do */
+      if (rc == FUZE_RANK_LOST && fuze__ft_repair(ctx) == FUZE_RECOVERED) continue;
+      return; /* the world communicator failed: nothing to serve */
+    }
     switch (c.op) {
-      case FUZE_OP_PROTECT: fuze__protect_collective(ctx, &c, c.name, NULL, 0, MPI_BYTE, NULL); break;
-      case FUZE_OP_CHECKPOINT: fuze__checkpoint_collective(ctx); break;
-      case FUZE_OP_RECOVER: fuze__recover_if_lost(ctx); break;
-      case FUZE_OP_INJECT: fuze__inject_wipe_collective(ctx, c.ranks, c.n); break;
-      case FUZE_OP_INJECT_AT: fuze__inject_at_collective(ctx, c.ranks, c.n, c.name); break;
-      case FUZE_OP_INJECT_OP: fuze__inject_op_collective(ctx, c.a, c.b); break;
-      case FUZE_OP_CREATE: fuze__create_collective(ctx, &c, c.name, (size_t)c.a, (size_t)c.b, (size_t)c.cap, NULL); break;
+      case FUZE_OP_PROTECT: rc = fuze__protect_collective(ctx, &c, c.name, NULL, 0, MPI_BYTE, NULL); break;
+      case FUZE_OP_CHECKPOINT: rc = fuze__checkpoint_collective(ctx); break;
+      case FUZE_OP_RECOVER: rc = fuze__recover_if_lost(ctx); break;
+      case FUZE_OP_INJECT: rc = fuze__inject_wipe_collective(ctx, c.ranks, c.n); break;
+      case FUZE_OP_INJECT_AT: rc = fuze__inject_at_collective(ctx, c.ranks, c.n, c.name); break;
+      case FUZE_OP_INJECT_OP: rc = fuze__inject_op_collective(ctx, c.a, c.b); break;
+      case FUZE_OP_CREATE: rc = fuze__create_collective(ctx, &c, c.name, (size_t)c.a, (size_t)c.b, (size_t)c.cap, NULL); break;
       case FUZE_OP_FINALIZE: finalize_collective(ctx); return;
-      case FUZE_OP_VERIFY: fuze__verify_collective(ctx, NULL); break;
-      case FUZE_OP_JOB_STATS: fuze__job_stats_collective(ctx, NULL); break;
-      case FUZE_OP_UNPROTECT: fuze__unprotect_collective(ctx, &c, c.name); break;
+      case FUZE_OP_VERIFY: rc = fuze__verify_collective(ctx, NULL); break;
+      case FUZE_OP_JOB_STATS: rc = fuze__job_stats_collective(ctx, NULL); break;
+      case FUZE_OP_UNPROTECT: rc = fuze__unprotect_collective(ctx, &c, c.name); break;
       default: return;
     }
+    if (rc == FUZE_RANK_LOST && fuze__ft_repair(ctx) != FUZE_RECOVERED) return;
   }
+}
+
+/* ---- replacement ranks (config replacements=R) ----
+ * The last R ranks of fuze_init's communicator hold nothing and take part in
+ * no collective: fuze_init splits them off (net.comm is the other ranks) and
+ * they wait in pool_wait for world rank 0, which tells them the job's end
+ * (fuze_finalize, or a failed fuze_init) on the pool communicator. */
+enum { POOL_RELEASE = 1, POOL_FAILED = 2 };
+
+typedef struct pool_msg {
+  int cmd, code;
+  char msg[FUZE_MSG_LEN];
+} pool_msg;
+
+static int pool_wait(MPI_Comm pool, char *msg) {
+  pool_msg m;
+  MPI_Request req = MPI_REQUEST_NULL;
+  int done = 0, rc = FUZE_MPI(msg, MPI_Irecv(&m, (int)sizeof m, MPI_BYTE, 0, FUZE_TAG_POOL, pool, &req));
+  /* Poll with sleeps: a blocking receive spins a core for the whole job,
+   * which oversubscribed ranks (tests, small machines) pay for. */
+  while (!rc && !done) {
+    rc = FUZE_MPI(msg, MPI_Test(&req, &done, MPI_STATUS_IGNORE));
+    if (!rc && !done) nanosleep(&(struct timespec){0, 2000000}, NULL);
+  }
+  if (rc) return fuze__error(msg, rc, "fuze_init (replacement rank): %s", fuze__thread_msg());
+  m.msg[FUZE_MSG_LEN - 1] = 0;
+  if (m.cmd == POOL_FAILED) return fuze__error(msg, m.code, "%s", m.msg);
+  return FUZE_SUCCESS;
+}
+
+/* World rank 0 (the first compute rank): every replacement gets cmd. */
+static int pool_tell(fuze_ctx *ctx, int cmd, int code) {
+  if (ctx->pool == MPI_COMM_NULL || ctx->rank != 0) return FUZE_SUCCESS;
+  pool_msg m = {cmd, code, ""};
+  snprintf(m.msg, sizeof m.msg, "%s", ctx->msg);
+  int size = 0, rc = FUZE_MPI(ctx->msg, MPI_Comm_size(ctx->pool, &size));
+  for (int r = size - ctx->nreplacements; r < size && !rc; r++) {
+    rc = FUZE_MPI(ctx->msg, MPI_Send(&m, (int)sizeof m, MPI_BYTE, r, FUZE_TAG_POOL, ctx->pool));
+    if (rc == FUZE_RANK_LOST) rc = FUZE_SUCCESS; /* a dead idle replacement: nothing to tell it */
+  }
+  return rc;
+}
+
+static void net_init(fuze_ctx *ctx) {
+  ctx->app = MPI_COMM_NULL;
+  ctx->op_inject_hosts = -1;
+  ctx->net.rank = ctx->rank;
+  ctx->net.size = ctx->size;
+  ctx->net.one_node = -1;
+  ctx->net.acc_piece = (size_t)-1; /* set with one_node (comm/transport.c) */
+  ctx->net.msg = ctx->msg;
+  ctx->debug_reorder = getenv("FUZE_DEBUG_REORDER") && atoi(getenv("FUZE_DEBUG_REORDER"));
+}
+
+/* An idle replacement: waits for the job's end (FUZE_SUCCESS, or the error
+ * of a failed fuze_init) or, under ULFM, for a death: then it takes part in
+ * the repair (comm/ft.c) and, when chosen, joins in the dead rank's place
+ * (FUZE_RECOVERED: ctx ready) or goes back to waiting. */
+static int replacement_wait(fuze_ctx *ctx, const char *config) {
+  for (;;) {
+    int rc = pool_wait(ctx->pool, ctx->msg);
+    if (rc != FUZE_RANK_LOST) return rc;
+    int psize = 0;
+    if ((rc = FUZE_MPI(ctx->msg, MPI_Comm_size(ctx->pool, &psize)))) return rc;
+    int nactive = psize - ctx->nreplacements, ndead = 0, me = -1;
+    int *dead = calloc((size_t)(nactive > 0 ? nactive : 1), sizeof *dead);
+    if (!dead) return FUZE_NOMEM(ctx->msg, "fuze_init");
+    fuze_net tmp = {.comm = ctx->pool, .msg = ctx->msg};
+    MPI_Comm active = MPI_COMM_NULL;
+    rc = fuze__ft_replace(&tmp, &ctx->pool, nactive, &active, dead, &ndead, &me);
+    if (!rc) rc = FUZE_MPI(ctx->msg, MPI_Comm_size(ctx->pool, &psize));
+    if (rc || me < 0) {
+      free(dead);
+      if (rc) return rc;
+      ctx->nreplacements = psize - nactive;
+      continue;
+    }
+    ctx->nreplacements = psize - nactive;
+    ctx->net.comm = active;
+    ctx->rank = me;
+    ctx->size = nactive;
+    net_init(ctx);
+    rc = fuze__config_parse(config, &ctx->cfg, ctx->msg);
+    ctx->net.shm = ctx->cfg.shm;
+    ctx->net.verbose = ctx->cfg.verbose;
+    ctx->hook = fuze__inject_hook;
+    if (!rc) rc = fuze__threads_init(ctx);
+    /* Agreed inside: every step of the rejoin is collective with the survivors. */
+    rc = rc ? rc : fuze__ft_rejoin(ctx, dead, 1);
+    if (rc == FUZE_RECOVERED) { /* *app_comm is the caller's to free, as from any fuze_init */
+      ctx->joined = 1;
+      ctx->app_owned = 0;
+    }
+    if (rc == FUZE_RECOVERED && ctx->cfg.verbose) {
+      printf("fuze: a replacement rank took the place of rank %d; it must now make the job's "
+             "registrations\n", me);
+      fflush(stdout);
+    }
+    free(dead);
+    return rc;
+  }
+}
+
+/* Collective over comm: with replacements=R, split the last R ranks off.
+ * Sets ctx->net.comm (a dup of comm, or of the ranks before the
+ * replacements), ctx->pool and *is_replacement. The configuration is parsed
+ * and agreed here over every rank, so a bad one fails everywhere alike. */
+static int split_pool(fuze_ctx *ctx, MPI_Comm comm, const char *config, int *is_replacement) {
+  *is_replacement = 0;
+  MPI_Comm all = MPI_COMM_NULL;
+  int rc = FUZE_MPI(ctx->msg, MPI_Comm_dup(comm, &all));
+  if (rc) return rc;
+  fuze_net net = {.comm = all, .msg = ctx->msg};
+  if ((rc = FUZE_MPI(ctx->msg, MPI_Comm_set_errhandler(all, MPI_ERRORS_RETURN))) ||
+      (rc = FUZE_MPI(ctx->msg, MPI_Comm_rank(all, &net.rank))) ||
+      (rc = FUZE_MPI(ctx->msg, MPI_Comm_size(all, &net.size)))) {
+    FUZE_MPI_TEARDOWN(MPI_Comm_free(&all));
+    return rc;
+  }
+  fuze_config cfg;
+  rc = fuze__config_parse(config, &cfg, ctx->msg);
+  if (!rc && cfg.replacements >= net.size)
+    rc = CTX_ERR(ctx, FUZE_ERR_CONFIG, "config: replacements=%d leaves no compute rank: the job "
+                 "has %d ranks", cfg.replacements, net.size);
+  /* Compared over every rank before the split: ranks that disagree on
+   * replacements would otherwise split differently and hang. */
+  if ((rc = fuze__agree(&net, rc)) || (rc = fuze__config_compare(&net, &cfg))) {
+    FUZE_MPI_TEARDOWN(MPI_Comm_free(&all));
+    return rc;
+  }
+  if (cfg.replacements == 0) { /* no pool: net.comm is the dup */
+    ctx->net.comm = all;
+    return FUZE_SUCCESS;
+  }
+  ctx->pool = all;
+  ctx->nreplacements = cfg.replacements;
+  *is_replacement = net.rank >= net.size - cfg.replacements;
+  rc = FUZE_MPI(ctx->msg, MPI_Comm_split(all, *is_replacement ? MPI_UNDEFINED : 0, net.rank,
+                                          &ctx->net.comm));
+  if (!rc && !*is_replacement)
+    rc = FUZE_MPI(ctx->msg, MPI_Comm_set_errhandler(ctx->net.comm, MPI_ERRORS_RETURN));
+  return fuze__agree(&net, rc);
 }
 
 int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctxp, MPI_Comm *app_comm) {
@@ -190,29 +357,36 @@ int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctxp, MPI_Comm *app_
                     "ranks to protect, e.g. MPI_COMM_WORLD)");
   fuze_ctx *ctx = calloc(1, sizeof *ctx);
   if (!ctx) return FUZE_ERR(FUZE_ERR_NOMEM, "fuze_init: out of memory");
-  int rc = FUZE_MPI(NULL, MPI_Comm_dup(comm, &ctx->net.comm));
-  if (rc) {
-    free(ctx);
-    return rc;
+  ctx->net.comm = ctx->pool = MPI_COMM_NULL;
+  int replacement = 0, rc = split_pool(ctx, comm, config, &replacement);
+  if (!rc && replacement) rc = replacement_wait(ctx, config);
+  if (rc == FUZE_RECOVERED) { /* took a dead rank's place (ULFM) */
+    if (ctx->is_spare) {
+      serve(ctx);
+      ctx_free(ctx);
+      return FUZE_SUCCESS;
+    }
+    *app_comm = ctx->app;
+    *ctxp = ctx;
+    return FUZE_RECOVERED;
   }
-  if ((rc = FUZE_MPI(NULL, MPI_Comm_set_errhandler(ctx->net.comm, MPI_ERRORS_RETURN))) ||
-      (rc = FUZE_MPI(NULL, MPI_Comm_rank(ctx->net.comm, &ctx->rank))) ||
-      (rc = FUZE_MPI(NULL, MPI_Comm_size(ctx->net.comm, &ctx->size)))) {
+  if (rc || replacement) { /* a replacement returns at the job's end, like a spare */
+    if (rc) fuze__error(NULL, rc, "%s", ctx->msg);
     ctx_free(ctx);
     return rc;
   }
-  ctx->app = MPI_COMM_NULL;
-  ctx->op_inject_hosts = -1;
-  ctx->net.rank = ctx->rank;
-  ctx->net.size = ctx->size;
-  ctx->net.one_node = -1;
-  ctx->net.acc_piece = (size_t)-1; /* set with one_node (comm/transport.c) */
-  ctx->net.msg = ctx->msg;
-  ctx->debug_reorder = getenv("FUZE_DEBUG_REORDER") && atoi(getenv("FUZE_DEBUG_REORDER"));
+  if ((rc = FUZE_MPI(NULL, MPI_Comm_rank(ctx->net.comm, &ctx->rank))) ||
+      (rc = FUZE_MPI(NULL, MPI_Comm_size(ctx->net.comm, &ctx->size)))) {
+    pool_tell(ctx, POOL_FAILED, rc);
+    ctx_free(ctx);
+    return rc;
+  }
+  net_init(ctx);
   rc = fuze__threads_init(ctx);
   if (!rc) rc = setup(ctx, config);
   if (rc < 0) {
     fuze__error(NULL, rc, "%s", ctx->msg);
+    pool_tell(ctx, POOL_FAILED, rc);
     ctx_free(ctx);
     return rc;
   }
@@ -220,6 +394,7 @@ int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctxp, MPI_Comm *app_
                                                ctx->rank, app_comm));
   if ((src = fuze__agree(&ctx->net, src))) {
     fuze__error(NULL, src, "%s", ctx->msg);
+    pool_tell(ctx, POOL_FAILED, src);
     if (*app_comm != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(app_comm));
     ctx_free(ctx);
     return src;
@@ -281,6 +456,10 @@ int fuze_finalize(fuze_ctx **ctxp) {
   fuze_ctl c = {.op = FUZE_OP_FINALIZE};
   rc = fuze__ctl_send(ctx, &c);
   if (!rc) rc = finalize_collective(ctx);
+  /* The replacement ranks were never needed: they return from fuze_init. */
+  int prc = pool_tell(ctx, POOL_RELEASE, FUZE_SUCCESS);
+  if (!rc) rc = prc;
+  if (rc == FUZE_RANK_LOST) rc = FUZE_ERR_MPI;
   fuze__coll_leave(ctx); /* no other thread may use ctx from here on */
   if (rc) rc = fuze__error(NULL, rc, "fuze_finalize: %s", ctx->msg); /* ctx is freed next */
   ctx_free(ctx);
@@ -329,6 +508,8 @@ int fuze__stats_fill(const fuze_ctx *ctx, fuze_stats *st) {
   fuze__stats_memory(ctx, st);
   return FUZE_SUCCESS;
 }
+
+MPI_Comm fuze_comm(const fuze_ctx *ctx) { return ctx ? ctx->app : MPI_COMM_NULL; }
 
 const char *fuze_last_error(const fuze_ctx *ctx) {
   return ctx ? ctx->msg : fuze__thread_msg();

@@ -109,6 +109,22 @@ int fuze__array_layout(fuze_ctx *ctx, fuze_array *a) {
   return rc;
 }
 
+/* Collective over the repaired ctx->net.comm (ULFM): the bytes this rank
+ * hosts move from the old window (freed; none on a replacement) into a new
+ * one of the same layout on the new communicator. */
+int fuze__array_rewin(fuze_ctx *ctx, fuze_array *a) {
+  size_t n = a->win != MPI_WIN_NULL ? a->winsize : 0;
+  unsigned char *save = n ? malloc(n) : NULL;
+  int rc = n && !save ? array_nomem(ctx, a) : FUZE_SUCCESS;
+  if (save) memcpy(save, a->winbase, n);
+  fuze__win_free(&a->win, 1); /* over the old window's survivors */
+  a->winbase = NULL;
+  if (!(rc = fuze__agree(&ctx->net, rc))) rc = fuze__array_layout(ctx, a);
+  if (!rc && save) memcpy(a->winbase, save, n < a->winsize ? n : a->winsize);
+  free(save);
+  return rc;
+}
+
 void fuze__array_free(fuze_array *a) {
   if (!a) return;
   fuze__win_free(&a->win, 1);
@@ -118,6 +134,7 @@ void fuze__array_free(fuze_array *a) {
   free(a->fused);
   free(a->hosted);
   free(a->dirty);
+  if (a->base_owned) free(a->base);
   free(a);
 }
 

@@ -19,6 +19,9 @@ int fuze__arrays_send(fuze_ctx *ctx, fuze_array **arrays, int n, int hook);
 int fuze__arrays_promote(fuze_ctx *ctx, fuze_array **arrays, int n, const unsigned char *changed);
 void fuze__arrays_update_shadow(fuze_ctx *ctx, fuze_array **arrays, int n);
 void fuze__array_free(fuze_array *a);
+/* Collective over the repaired communicator (ULFM): hosted bytes move from
+ * the old window into a new one (comm/ft.h, ctx/repair.c). */
+int fuze__array_rewin(fuze_ctx *ctx, fuze_array *a);
 /* Fault injection: this rank's arrays lose their bytes, shadows and hosted parity. */
 void fuze__array_wipe(fuze_array *a);
 

@@ -379,6 +379,59 @@ int fuze__fobj_create(fuze_ctx *ctx, const char *name, int kind, size_t kb, size
   return FUZE_SUCCESS;
 }
 
+/* ULFM repair: a replacement's empty structure (no window yet), appended
+ * to ctx->fobjs. Local. */
+int fuze__fobj_shell(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_t nb, size_t alloc,
+                     size_t cap, fuze_fobj **out) {
+  fuze_fobj **grown = realloc(ctx->fobjs, sizeof *grown * (size_t)(ctx->nfobjs + 1));
+  fuze_fobj *f = calloc(1, alloc);
+  unsigned char *scratch = malloc(nb + kb + 64);
+  if (grown) ctx->fobjs = grown;
+  if (!grown || !f || !scratch) {
+    free(f);
+    free(scratch);
+    return nomem(ctx, name, NULL);
+  }
+  f->ctx = ctx;
+  snprintf(f->name, sizeof f->name, "%s", name);
+  f->kind = kind;
+  f->kb = kb;
+  f->nb = nb;
+  f->scratch = scratch;
+  f->excl = ctx->cfg.lock_exclusive;
+  f->win = MPI_WIN_NULL;
+  f->cap = cap;
+  pthread_mutexattr_t ma;
+  if (!pthread_mutexattr_init(&ma)) {
+    if (!pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE) && !pthread_mutex_init(&f->mu, &ma))
+      f->mu_ready = 1;
+    pthread_mutexattr_destroy(&ma);
+  }
+  if (!f->mu_ready) {
+    fuze__fobj_free(f);
+    return nomem(ctx, name, "a lock");
+  }
+  ctx->fobjs[ctx->nfobjs++] = f;
+  *out = f;
+  return FUZE_SUCCESS;
+}
+
+/* Collective over the repaired communicator (ULFM): the hosted regions move
+ * from the old window (none on a replacement) into a new one, same capacity. */
+int fuze__fobj_rewin(fuze_fobj *f) {
+  fuze_ctx *ctx = f->ctx;
+  size_t n = f->win != MPI_WIN_NULL ? f->winsize : 0;
+  unsigned char *save = n ? malloc(n) : NULL;
+  int rc = n && !save ? nomem(ctx, f->name, NULL) : FUZE_SUCCESS;
+  if (save) memcpy(save, f->winbase, n);
+  fuze__win_free(&f->win, !f->excl);
+  f->winbase = NULL;
+  if (!(rc = fuze__agree(&ctx->net, rc))) rc = make_window(f, f->cap);
+  if (!rc && save) memcpy(f->winbase, save, n < f->winsize ? n : f->winsize);
+  free(save);
+  return rc;
+}
+
 void fuze__fobj_free(fuze_fobj *f) {
   if (!f) return;
   fuze__fobj_coal_free(f);

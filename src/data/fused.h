@@ -44,6 +44,7 @@ typedef struct fuze_fobj {
   fuze_hosted *hosted;     /* .fused holds the region bytes */
   int pending;             /* unflushed accumulates */
   int excl;                /* lock=exclusive: MPI_LOCK_EXCLUSIVE per operation and backup */
+  int bound;               /* a replacement's structure, registered again (ctx/repair.c) */
   unsigned char *q;        /* operations waiting for capacity, in order */
   size_t qlen, qcap, qslots; /* bytes used/allocated; highest slot + 1 they touch */
   uint64_t ops, deferred_ops;
@@ -64,6 +65,12 @@ int fuze__fobj_create(fuze_ctx *ctx, const char *name, int kind, size_t kb, size
 int fuze__fobj_restore(fuze_fobj *f, size_t n, uint64_t seq, const unsigned char *keys,
                        const unsigned char *vals); /* collective, restart */
 void fuze__fobj_free(fuze_fobj *f);
+/* ULFM repair (ctx/repair.c): a replacement's empty structure, local; and
+ * the move of hosted regions into a window on the repaired communicator,
+ * collective. */
+int fuze__fobj_shell(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_t nb, size_t alloc,
+                     size_t cap, fuze_fobj **out);
+int fuze__fobj_rewin(fuze_fobj *f);
 /* Local: the primary's state := (n, seq, keys, vals), the hash index
  * rebuilt. code=byzantine: a corrected committed copy; recovery: a lost
  * primary's index, vals NULL (zeros until decoded). FUZE_ERR_NOMEM (no

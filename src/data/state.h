@@ -28,6 +28,7 @@ struct fuze_array {
   char name[FUZE_NAME_MAX];
   /* Registration: what a replacement process knows. */
   void *base;
+  int base_owned;             /* a replacement's buffer until it registers (ctx/repair.c) */
   size_t count, elem, bytes;  /* elem: the datatype's extent */
   MPI_Datatype type;          /* a derived type is fuze's own dup (type_owned) */
   int type_owned;
@@ -69,6 +70,13 @@ typedef int (*fuze_hook_fn)(struct fuze_ctx *ctx, int point, int arg);
 struct fuze_ctx {
   fuze_net net;         /* net.comm: dup of the init communicator, errors return */
   MPI_Comm app;         /* compute ranks (not owned: the caller frees it) */
+  MPI_Comm pool;        /* every rank of fuze_init's communicator, replacements included (a
+                           dup, errors return); MPI_COMM_NULL without replacements */
+  int nreplacements;    /* config replacements: the last ranks of pool, outside net.comm */
+  int app_owned;        /* app was made by a repair (ctx/repair.c): fuze frees it */
+  int replay;           /* a replacement: registrations still to bind (ctx/repair.c) */
+  int joined;           /* a replacement: fuze_stored_count answers until the first checkpoint */
+  uint64_t ft_repairs;  /* process failures repaired in the job (ULFM) */
   int rank, size;       /* == net.rank, net.size */
   int is_spare;
   fuze_config cfg;

@@ -2,6 +2,7 @@
  * rank keeps only what a freshly started replacement process would have: its
  * registrations (name, base, count, type) and the plan it can recompute. */
 #include "proto/inject.h"
+#include "comm/ft.h"
 
 #include "comm/coll.h"
 #include "data/array.h"
@@ -90,6 +91,17 @@ void fuze__kill_disarm(fuze_ctx *ctx) {
   }
 }
 
+/* ULFM: a kill spec whose rank died at or before its checkpoint struck
+ * there (its victim cannot say so at the end of the checkpoint). */
+void fuze__inject_deaths(fuze_ctx *ctx, const int *dead) {
+  for (int s = 0; s < ctx->cfg.ninject; s++) {
+    fuze_inject_spec *sp = &ctx->cfg.inject[s];
+    if (sp->kind != FUZE_INJECT_KILL || sp->at_checkpoint > ctx->ckpt_calls) continue;
+    for (int r = 0; r < sp->nranks; r++)
+      if (sp->ranks[r] >= 0 && sp->ranks[r] < ctx->size && dead[sp->ranks[r]]) sp->fired = 1;
+  }
+}
+
 int fuze__inject_point(fuze_ctx *ctx, int phase) {
   for (int s = 0; s < ctx->cfg.ninject; s++) {
     fuze_inject_spec *sp = &ctx->cfg.inject[s];
@@ -172,6 +184,12 @@ int fuze__inject_hook(fuze_ctx *ctx, int point, int arg) {
     case FUZE_HOOK_OP_HOSTS: /* fuze_inject_op: crash after `arg` backups of an operation */
       if (ctx->op_inject_hosts != arg) return 0;
       ctx->op_inject_hosts = -1;
+      if (fuze__ft_enabled()) { /* ULFM: a real death, inside the operation */
+        fprintf(stderr, "fuze: rank %d kills itself with SIGKILL inside a stack/map operation, "
+                "after %d of its backups (fuze_inject_op under ULFM)\n", ctx->rank, arg);
+        fflush(stderr);
+        raise(SIGKILL);
+      }
       fuze__wipe_self(ctx);
       return 1;
     default: return 0;

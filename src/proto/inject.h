@@ -11,7 +11,9 @@ int fuze__inject_scheduled(const fuze_ctx *ctx, int phase);  /* a spec strikes h
 /* The kill spec that strikes this rank here now (-1: none), without firing it
  * (persist=async: the writer thread kills the process at that point). */
 int fuze__inject_kill_pending(const fuze_ctx *ctx, int phase);
-int fuze__inject_hook(fuze_ctx *ctx, int point, int arg);    /* the data path's hook */
+int fuze__inject_hook(fuze_ctx *ctx, int point, int arg);
+/* ULFM: kill specs of ranks that died (dead: ctx->size flags) count as fired. */
+void fuze__inject_deaths(fuze_ctx *ctx, const int *dead);    /* the data path's hook */
 void fuze__wipe_self(fuze_ctx *ctx);
 void fuze__kill_marker(const fuze_ctx *ctx, int spec, char *out, size_t len);
 void fuze__kill_disarm(fuze_ctx *ctx); /* restart: kills that fired before do not fire again */

@@ -1,0 +1,219 @@
+/* test_ulfm_recover: real process deaths survived inside the job (ULFM,
+ * issue 14), through the public API only, as an application writes it.
+ *
+ *   test_ulfm_recover KILLS CONFIG [EVENTS]
+ *
+ * KILLS: "-" or R@S[+R@S...]: compute rank R SIGKILLs itself in step S, after
+ * its updates and before that step's checkpoint (a death between two
+ * checkpoints, while the others are in fuze_checkpoint or in the
+ * application's own MPI_Allreduce). CONFIG: fuze's configuration (with
+ * replacements=N; inject=kill:... kills inside a checkpoint phase instead).
+ *
+ * Every compute rank r protects, in this order: an int64 "st" (the step its
+ * state belongs to), 4096 doubles "a" (a[i] = r*1e6 + t*1000 + i after step
+ * t), a stack "s" (r*1000+1 .. r*1000+t) and a map "m" (k -> r*k*7 for k in
+ * 1..t); every step updates them, runs an MPI_Allreduce of its own on the
+ * compute communicator, then fuze_checkpoint. On FUZE_RECOVERED (from
+ * fuze_checkpoint, or from fuze_recover after its own MPI call failed) it
+ * takes fuze_comm() again and continues from st (rollback). A replacement
+ * returns FUZE_RECOVERED from fuze_init, makes the same registrations (its
+ * fuze_stored_count of "s", "m" and "a" must say t, t and 4096) and joins
+ * the loop. At the end every compute rank checks its whole state bit for bit
+ * against the formulas above for STEPS steps, and the survivors that ran
+ * from the start that they saw exactly as many recoveries as there were
+ * death events (EVENTS when given: deaths from outside, kill -9 by
+ * ulfm_run.sh at a random time, each step then taking ULFM_STEP_MS ms). EVENTS
+ * "U": the last death leaves no replacement, so fuze_checkpoint or
+ * fuze_recover must return FUZE_ERR_UNRECOVERABLE on every survivor, whose
+ * state must be untouched (the step it was in), and fuze_finalize must
+ * return without a hang. Every process alive at the end prints
+ * "ULFM-PASS rank W" (W: world rank); ulfm_run.sh counts them. */
+#define _POSIX_C_SOURCE 200809L
+#include "fuze.h"
+
+#include <mpi.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STEPS 10
+#define N 4096
+
+static int failures, world;
+
+#define CHECK(cond, ...)                                                   \
+  do {                                                                     \
+    if (!(cond)) {                                                         \
+      printf("ULFM-FAIL rank %d line %d: %s: ", world, __LINE__, #cond);   \
+      printf(__VA_ARGS__);                                                 \
+      printf("\n");                                                        \
+      fflush(stdout);                                                      \
+      failures++;                                                          \
+    }                                                                      \
+  } while (0)
+
+typedef struct kill_at { int rank, step; } kill_at;
+
+static int parse_kills(const char *s, kill_at *k, int max) {
+  int n = 0;
+  if (!strcmp(s, "-")) return 0;
+  while (*s && n < max) {
+    if (sscanf(s, "%d@%d", &k[n].rank, &k[n].step) != 2) return -1;
+    n++;
+    s = strchr(s, '+');
+    if (!s) break;
+    s++;
+  }
+  return n;
+}
+
+static double aval(int r, int t, int i) { return r * 1e6 + t * 1000.0 + i; }
+
+typedef struct state {
+  int64_t st;
+  double a[N];
+  fuze_stack *s;
+  fuze_map *m;
+} state;
+
+static int do_step(state *x, int r, int step) {
+  for (int i = 0; i < N; i++) x->a[i] = aval(r, step, i);
+  int64_t v = (int64_t)r * 1000 + step, k = step, mv = (int64_t)r * step * 7;
+  int rc = fuze_stack_push(x->s, &v);
+  if (!rc) rc = fuze_map_put(x->m, &k, &mv);
+  x->st = step;
+  return rc;
+}
+
+static void verify(const state *x, int r, int t) {
+  CHECK(x->st == t, "st %lld, want %d", (long long)x->st, t);
+  int bad = 0;
+  for (int i = 0; i < N; i++) bad += memcmp(&x->a[i], &(double){aval(r, t, i)}, sizeof(double)) != 0;
+  CHECK(!bad, "%d array elements differ from step %d's", bad, t);
+  CHECK(fuze_stack_size(x->s) == (size_t)t, "stack size %zu, want %d", fuze_stack_size(x->s), t);
+  for (int i = 0; i < t && i < (int)fuze_stack_size(x->s); i++) {
+    int64_t v = -1;
+    CHECK(fuze_stack_at(x->s, (size_t)i, &v) == FUZE_SUCCESS && v == (int64_t)r * 1000 + i + 1,
+          "stack[%d] = %lld", i, (long long)v);
+  }
+  CHECK(fuze_map_size(x->m) == (size_t)t, "map size %zu, want %d", fuze_map_size(x->m), t);
+  for (int64_t k = 1; k <= t; k++) {
+    int64_t v = -1;
+    CHECK(fuze_map_get(x->m, &k, &v) == FUZE_SUCCESS && v == (int64_t)r * k * 7, "map[%lld] = %lld",
+          (long long)k, (long long)v);
+  }
+}
+
+int main(int argc, char **argv) {
+  MPI_Init(&argc, &argv);
+  MPI_Comm_rank(MPI_COMM_WORLD, &world);
+  kill_at kills[8];
+  int nkills = argc == 3 || argc == 4 ? parse_kills(argv[1], kills, 8) : -1;
+  if (nkills < 0) {
+    printf("ULFM-FAIL rank %d: usage: test_ulfm_recover KILLS CONFIG [EVENTS|U]\n", world);
+    MPI_Finalize();
+    return 2;
+  }
+  int events = 0; /* distinct kill steps */
+  for (int i = 0; i < nkills; i++) {
+    int seen = 0;
+    for (int j = 0; j < i; j++) seen |= kills[j].step == kills[i].step;
+    events += !seen;
+  }
+  int expect_unrecoverable = argc == 4 && !strcmp(argv[3], "U");
+  if (argc == 4 && !expect_unrecoverable) events = atoi(argv[3]);
+  int step_ms = getenv("ULFM_STEP_MS") ? atoi(getenv("ULFM_STEP_MS")) : 0;
+  fuze_ctx *ctx = NULL;
+  MPI_Comm comm = MPI_COMM_NULL;
+  /* ULFM_PID_EARLY: a spare's pid for ulfm_run.sh --kill (it stays in fuze_init). */
+  if (getenv("ULFM_PID_EARLY")) {
+    printf("ULFM-PID rank %d pid %d\n", world, (int)getpid());
+    fflush(stdout);
+  }
+  int rc = fuze_init(MPI_COMM_WORLD, argv[2], &ctx, &comm);
+  int replacement = rc == FUZE_RECOVERED;
+  CHECK(rc == FUZE_SUCCESS || rc == FUZE_RECOVERED, "fuze_init: %d %s", rc, fuze_last_error(NULL));
+  if (comm == MPI_COMM_NULL) { /* a spare or an idle replacement, at the job's end */
+    printf(failures ? "ULFM-FAIL rank %d: %d failures\n" : "ULFM-PASS rank %d\n", world, failures);
+    fflush(stdout);
+    MPI_Finalize();
+    return failures != 0;
+  }
+  int r;
+  MPI_Comm_rank(comm, &r);
+  CHECK(comm == fuze_comm(ctx), "fuze_init's communicator is fuze_comm's");
+  static state x;
+  x.st = 0;
+  int t = 0, recoveries = 0;
+  if ((rc = fuze_protect(ctx, "st", &x.st, 1, MPI_INT64_T, NULL)) ||
+      (rc = fuze_protect(ctx, "a", x.a, N, MPI_DOUBLE, NULL)) ||
+      (rc = fuze_stack_create(ctx, "s", sizeof(int64_t), &x.s)) ||
+      (rc = fuze_map_create(ctx, "m", sizeof(int64_t), sizeof(int64_t), &x.m))) {
+    CHECK(0, "registration: %d %s", rc, fuze_last_error(ctx));
+  } else if (replacement) {
+    t = (int)x.st;
+    size_t cs = 0, cm = 0, ca = 0;
+    CHECK(fuze_stored_count(ctx, "s", &cs) == FUZE_SUCCESS && cs == (size_t)t, "stored s %zu, t %d", cs, t);
+    CHECK(fuze_stored_count(ctx, "m", &cm) == FUZE_SUCCESS && cm == (size_t)t, "stored m %zu, t %d", cm, t);
+    CHECK(fuze_stored_count(ctx, "a", &ca) == FUZE_SUCCESS && ca == N, "stored a %zu", ca);
+    verify(&x, r, t); /* the dead rank's state at the epoch the job rolled back to */
+    printf("ULFM-INFO rank %d: replaces rank %d at step %d\n", world, r, t);
+    fflush(stdout);
+  }
+  if (!getenv("ULFM_PID_EARLY")) {
+    printf("ULFM-PID rank %d pid %d\n", world, (int)getpid());
+    fflush(stdout);
+  }
+  int unrecoverable = 0;
+  while (!failures && t < STEPS && !unrecoverable) {
+    if (step_ms) nanosleep(&(struct timespec){step_ms / 1000, (step_ms % 1000) * 1000000L}, NULL);
+    int step = t + 1;
+    CHECK(do_step(&x, r, step) == FUZE_SUCCESS, "step %d: %s", step, fuze_last_error(ctx));
+    for (int i = 0; i < nkills && !replacement; i++)
+      if (kills[i].rank == r && kills[i].step == step && r == world) raise(SIGKILL);
+    int one = 1, sum = 0;
+    rc = MPI_Allreduce(&one, &sum, 1, MPI_INT, MPI_SUM, comm);
+    if (rc != MPI_SUCCESS) rc = fuze_recover(ctx); /* the application's own call saw the death */
+    else rc = fuze_checkpoint(ctx);
+    if (rc == FUZE_SUCCESS) {
+      t = step;
+    } else if (rc == FUZE_RECOVERED) {
+      recoveries++;
+      comm = fuze_comm(ctx);
+      t = (int)x.st;
+      CHECK(t == step || t == step - 1, "recovered to step %d in step %d", t, step);
+      printf("ULFM-INFO rank %d: recovered in step %d to step %d\n", world, step, t);
+      fflush(stdout);
+    } else if (rc == FUZE_ERR_UNRECOVERABLE && expect_unrecoverable) {
+      unrecoverable = 1;
+      printf("ULFM-INFO rank %d: %s\n", world, fuze_last_error(ctx));
+      CHECK(strstr(fuze_last_error(ctx), "no replacement left") != NULL, "message: %s",
+            fuze_last_error(ctx));
+      verify(&x, r, step); /* untouched: this step's state, as the application left it */
+    } else {
+      CHECK(0, "step %d: %d %s", step, rc, fuze_last_error(ctx));
+    }
+  }
+  if (expect_unrecoverable) {
+    CHECK(unrecoverable, "no FUZE_ERR_UNRECOVERABLE");
+    fuze_finalize(&ctx); /* may report the failed communicator: it must return */
+    printf(failures ? "ULFM-FAIL rank %d: %d failures\n" : "ULFM-PASS rank %d\n", world, failures);
+    fflush(stdout);
+    MPI_Finalize();
+    return failures != 0;
+  }
+  if (!failures) {
+    verify(&x, r, STEPS);
+    if (!replacement) CHECK(recoveries == events, "%d recoveries, %d death events", recoveries, events);
+  }
+  rc = fuze_finalize(&ctx);
+  CHECK(rc == FUZE_SUCCESS, "fuze_finalize: %d %s", rc, fuze_last_error(NULL));
+  printf(failures ? "ULFM-FAIL rank %d: %d failures\n" : "ULFM-PASS rank %d\n", world, failures);
+  fflush(stdout);
+  MPI_Finalize();
+  return failures != 0;
+}

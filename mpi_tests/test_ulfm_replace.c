@@ -1,0 +1,133 @@
+/* test_ulfm_replace: fuze__ft_replace (comm/ft.h), the communicator half of
+ * bringing a replacement rank into a dead rank's place, under real deaths.
+ *
+ * np 7: world ranks 0-4 are active, 5 and 6 idle replacements waiting in a
+ * receive on the pool communicator (as in fuze_init). Three rounds; in each
+ * the active rank VICTIM[round] of the current active communicator SIGKILLs
+ * itself, the active survivors see FUZE_RANK_LOST from a collective, the idle
+ * replacements from their receive (the pool is revoked), and all call
+ * fuze__ft_replace. Asserted on every survivor, bit for bit:
+ *   round 0 (active rank 2 dies): dead[] is exactly {2}; the new active
+ *     communicator has 5 ranks, world ranks 0 1 5 3 4 in that order (the
+ *     first replacement in the dead rank's place, checked with an allgather
+ *     of world ranks over it); world 5 gets my_rank 2; world 6 stays idle;
+ *   round 1 (active rank 4 dies): 0 1 5 3 6;
+ *   round 2 (active rank 0 dies): no replacement left: FUZE_ERR_UNRECOVERABLE
+ *     on every survivor, the message naming rank 0; then every survivor
+ *     reaches MPI_Finalize by itself.
+ * Prints "ULFM-PASS rank R" per survivor (world 1, 3, 5, 6). */
+#include "comm/coll.h"
+#include "comm/ft.h"
+
+#include <mpi.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int failures, world_rank;
+
+#define CHECK(cond, ...)                                                     \
+  do {                                                                       \
+    if (!(cond)) {                                                           \
+      printf("ULFM-FAIL rank %d line %d: %s: ", world_rank, __LINE__, #cond); \
+      printf(__VA_ARGS__);                                                   \
+      printf("\n");                                                          \
+      fflush(stdout);                                                        \
+      failures++;                                                            \
+    }                                                                        \
+  } while (0)
+
+#define NACTIVE 5
+
+int main(int argc, char **argv) {
+  MPI_Init(&argc, &argv);
+  MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+  int np;
+  MPI_Comm_size(MPI_COMM_WORLD, &np);
+  if (np != 7) {
+    printf("ULFM-FAIL rank %d: run with np 7\n", world_rank);
+    MPI_Finalize();
+    return 2;
+  }
+  char msg[FUZE_MSG_LEN] = "";
+  fuze_net net = {.comm = MPI_COMM_NULL, .msg = msg, .rank = world_rank, .size = np};
+  MPI_Comm pool, active = MPI_COMM_NULL;
+  MPI_Comm_dup(MPI_COMM_WORLD, &pool);
+  MPI_Comm_set_errhandler(pool, MPI_ERRORS_RETURN);
+  MPI_Comm_split(pool, world_rank < NACTIVE ? 0 : MPI_UNDEFINED, world_rank, &active);
+  if (active != MPI_COMM_NULL) MPI_Comm_set_errhandler(active, MPI_ERRORS_RETURN);
+  int world_of[NACTIVE] = {0, 1, 2, 3, 4}, next_repl = NACTIVE;
+  const int victim[3] = {2, 4, 0};
+  int my = world_rank < NACTIVE ? world_rank : -1;
+
+  for (int round = 0; round < 3; round++) {
+    int rc;
+    if (my >= 0) {
+      /* The active communicator is what the survivors expect, bit for bit. */
+      int got[NACTIVE] = {-1, -1, -1, -1, -1};
+      rc = MPI_Allgather(&world_rank, 1, MPI_INT, got, 1, MPI_INT, active);
+      CHECK(rc == MPI_SUCCESS && memcmp(got, world_of, sizeof got) == 0,
+            "round %d: active communicator holds world %d %d %d %d %d, expected %d %d %d %d %d", round,
+            got[0], got[1], got[2], got[3], got[4], world_of[0], world_of[1], world_of[2],
+            world_of[3], world_of[4]);
+      /* Every rank's allgather is complete before the victim dies: nobody
+       * leaves an agreement before every rank entered it. */
+      int flag = 1;
+      net.comm = active;
+      rc = fuze__ft_agree(&net, active, &flag);
+      CHECK(rc == FUZE_SUCCESS && flag == 1, "round %d: agreement before the kill: %d: %s", round, rc, msg);
+      if (my == victim[round]) {
+        fflush(stdout);
+        raise(SIGKILL);
+      }
+      net.comm = active;
+      double t0 = MPI_Wtime();
+      uint64_t v;
+      do {
+        v = 1;
+        rc = fuze__max_u64(&net, &v);
+      } while (rc == FUZE_SUCCESS && MPI_Wtime() - t0 < 60.0);
+      CHECK(rc == FUZE_RANK_LOST, "round %d: active rank %d: %d after the kill: %s", round, my, rc, msg);
+    } else {
+      int cmd = 0;
+      rc = FUZE_MPI(msg, MPI_Recv(&cmd, 1, MPI_INT, 0, FUZE_TAG_POOL, pool, MPI_STATUS_IGNORE));
+      CHECK(rc == FUZE_RANK_LOST, "round %d: idle replacement: receive gave %d: %s", round, rc, msg);
+    }
+    int dead[NACTIVE], ndead = -1, newrank = -2, was_idle = my < 0;
+    rc = fuze__ft_replace(&net, &pool, NACTIVE, &active, dead, &ndead, &newrank);
+    int dead_world = world_of[victim[round]];
+    if (round == 2) {
+      CHECK(rc == FUZE_ERR_UNRECOVERABLE && strstr(msg, "ranks 0 died"),
+            "round 2: %d (%s): %s", rc, fuze_err_name(rc), msg);
+      break;
+    }
+    CHECK(rc == FUZE_SUCCESS, "round %d: fuze__ft_replace: %d: %s", round, rc, msg);
+    if (rc) break;
+    CHECK(ndead == 1, "round %d: %d dead", round, ndead);
+    for (int r = 0; r < NACTIVE; r++)
+      CHECK(dead[r] == (r == victim[round]), "round %d: dead[%d] = %d", round, r, dead[r]);
+    world_of[victim[round]] = next_repl++;
+    int want = -1;
+    for (int r = 0; r < NACTIVE; r++)
+      if (world_of[r] == world_rank) want = r;
+    CHECK(newrank == want, "round %d: world %d (dead world %d) got active rank %d, expected %d", round,
+          world_rank, dead_world, newrank, want);
+    if (was_idle && newrank >= 0) {
+      printf("ULFM-INFO rank %d: replaces active rank %d (world %d) after round %d\n", world_rank,
+             newrank, dead_world, round);
+      fflush(stdout);
+    }
+    my = newrank;
+    int psize = 0, prank = -1;
+    MPI_Comm_size(pool, &psize);
+    MPI_Comm_rank(pool, &prank);
+    CHECK(psize == np - round - 1, "round %d: pool of %d ranks", round, psize);
+    if (my >= 0) CHECK(prank == my, "round %d: active rank %d is pool rank %d", round, my, prank);
+  }
+  printf(failures ? "ULFM-FAIL rank %d: %d failures\n" : "ULFM-PASS rank %d\n", world_rank, failures);
+  fflush(stdout);
+  MPI_Finalize();
+  return failures != 0;
+}

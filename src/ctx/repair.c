@@ -1,0 +1,283 @@
+/* repair: a real process death survived in the job (repair.h,
+ * docs/design.md "Real process failures (ULFM)"). */
+#include "ctx/repair.h"
+
+#include "comm/coll.h"
+#include "comm/ft.h"
+#include "comm/transport.h"
+#include "data/array.h"
+#include "data/fused.h"
+#include "proto/inject.h"
+#include "proto/recovery.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What the lowest surviving rank tells everyone (the replacements need it;
+ * the survivors check it against their own). */
+typedef struct rep_hdr {
+  int64_t ckpt_calls;
+  uint64_t job_id;
+  int32_t narrays, nfobjs, ndomains, pad;
+} rep_hdr;
+
+typedef struct rep_array {
+  char name[FUZE_NAME_MAX];
+  uint64_t elem; /* the root's element extent: a replacement's stored count */
+} rep_array;
+
+typedef struct rep_fobj {
+  char name[FUZE_NAME_MAX];
+  int32_t kind, pad;
+  uint64_t kb, nb, cap, alloc;
+} rep_fobj;
+
+static void revoke_all(fuze_ctx *ctx) {
+  if (ctx->app != MPI_COMM_NULL) (void)fuze__ft_revoke(&ctx->net, ctx->app);
+  for (int b = 0; ctx->block_comm && b < ctx->plan.nblocks; b++)
+    if (ctx->block_comm[b] != MPI_COMM_NULL) (void)fuze__ft_revoke(&ctx->net, ctx->block_comm[b]);
+  if (ctx->net.comm != MPI_COMM_NULL) (void)fuze__ft_revoke(&ctx->net, ctx->net.comm);
+}
+
+int fuze__ft_repair(fuze_ctx *ctx) {
+  double t0 = MPI_Wtime();
+  char why[FUZE_MSG_LEN];
+  snprintf(why, sizeof why, "%s", ctx->msg);
+  /* Batched operations reach the old windows, whose bytes move below. */
+  (void)fuze__fobjs_flush(ctx);
+  revoke_all(ctx);
+  if (ctx->pool == MPI_COMM_NULL)
+    return CTX_ERR(ctx, FUZE_ERR_UNRECOVERABLE, "a process died (%s) and the job has no "
+                   "replacement ranks (config replacements=0): restart it (from dir=PATH when "
+                   "set)", why);
+  int *dead = calloc((size_t)ctx->size, sizeof *dead), ndead = 0, me = -1;
+  if (!dead) return CTX_ERR(ctx, FUZE_ERR_NOMEM, "repair: out of memory");
+  int rc = fuze__ft_replace(&ctx->net, &ctx->pool, ctx->size, &ctx->net.comm, dead, &ndead, &me);
+  int psize = 0;
+  if (!rc && !(rc = FUZE_MPI(ctx->msg, MPI_Comm_size(ctx->pool, &psize))))
+    ctx->nreplacements = psize - ctx->size;
+  if (!rc && me != ctx->rank)
+    rc = CTX_ERR(ctx, FUZE_ERR_STATE, "repair: rank %d came back as rank %d", ctx->rank, me);
+  if (!rc) {
+    if (ctx->cfg.verbose && ctx->rank == (dead[0] ? 1 : 0)) {
+      printf("fuze: process failure detected (%s); ranks", why);
+      for (int r = 0; r < ctx->size; r++)
+        if (dead[r]) printf(" %d", r);
+      printf(" died; replaced in %.3f s\n", MPI_Wtime() - t0);
+      fflush(stdout);
+    }
+    rc = fuze__ft_rejoin(ctx, dead, 0);
+  }
+  free(dead);
+  return rc;
+}
+
+/* The layout every rank must share: from the lowest surviving rank. A
+ * replacement builds its (empty) structures from it. */
+static int share_layout(fuze_ctx *ctx, int root, int joining) {
+  fuze_net *net = &ctx->net;
+  rep_hdr h = {0};
+  if (!joining) h = (rep_hdr){ctx->ckpt_calls, ctx->job_id, ctx->narrays, ctx->nfobjs, ctx->ndomains, 0};
+  int rc = fuze__bcast_bytes(net, net->comm, &h, sizeof h, root);
+  if (rc) return rc;
+  if (joining) {
+    ctx->ckpt_calls = h.ckpt_calls;
+    ctx->job_id = h.job_id;
+    ctx->ndomains = h.ndomains;
+    ctx->domain = calloc((size_t)ctx->size, sizeof *ctx->domain);
+    ctx->arrays = calloc((size_t)(h.narrays ? h.narrays : 1), sizeof *ctx->arrays);
+    rc = ctx->domain && ctx->arrays ? FUZE_SUCCESS : CTX_ERR(ctx, FUZE_ERR_NOMEM, "repair: out of memory");
+  } else if (h.narrays != ctx->narrays || h.nfobjs != ctx->nfobjs) {
+    rc = CTX_ERR(ctx, FUZE_ERR_STATE, "repair: rank %d has %d arrays and %d stacks/maps, rank %d "
+                 "%d and %d", ctx->rank, ctx->narrays, ctx->nfobjs, root, h.narrays, h.nfobjs);
+  }
+  if ((rc = fuze__agree(net, rc))) return rc;
+  if ((rc = fuze__bcast_bytes(net, net->comm, ctx->domain, sizeof(int) * (size_t)ctx->size, root)))
+    return rc;
+  if ((rc = fuze__agree(net, joining ? fuze__ctx_plan(ctx) : FUZE_SUCCESS))) return rc;
+  uint64_t *bytes = malloc(sizeof *bytes * (size_t)ctx->size);
+  if ((rc = fuze__agree(net, bytes ? FUZE_SUCCESS : CTX_ERR(ctx, FUZE_ERR_NOMEM, "repair: out of memory"))))
+    return free(bytes), rc;
+  for (int x = 0; x < h.narrays && !rc; x++) {
+    rep_array ra = {{0}, 0};
+    if (!joining) {
+      snprintf(ra.name, sizeof ra.name, "%s", ctx->arrays[x]->name);
+      ra.elem = ctx->arrays[x]->elem;
+      for (int r = 0; r < ctx->size; r++) bytes[r] = ctx->arrays[x]->rank_bytes[r];
+    }
+    if ((rc = fuze__bcast_bytes(net, net->comm, &ra, sizeof ra, root)) ||
+        (rc = fuze__bcast_bytes(net, net->comm, bytes, sizeof *bytes * (size_t)ctx->size, root)))
+      break;
+    fuze_array *a = joining ? calloc(1, sizeof *a) : NULL;
+    if (a) {
+      a->ctx = ctx;
+      snprintf(a->name, sizeof a->name, "%s", ra.name);
+      a->bytes = (size_t)bytes[ctx->rank];
+      a->elem = (size_t)ra.elem;
+      a->count = a->elem ? a->bytes / a->elem : 0;
+      a->type = MPI_BYTE;
+      a->win = MPI_WIN_NULL;
+      a->base = calloc(a->bytes ? a->bytes : 1, 1);
+      a->base_owned = 1;
+      if (a->base) ctx->arrays[ctx->narrays++] = a;
+      else free(a), a = NULL;
+    }
+    rc = fuze__agree(net, a || !joining ? FUZE_SUCCESS : CTX_ERR(ctx, FUZE_ERR_NOMEM, "repair: out of memory"));
+  }
+  free(bytes);
+  for (int x = 0; x < h.nfobjs && !rc; x++) {
+    rep_fobj rf = {{0}, 0, 0, 0, 0, 0, 0};
+    if (!joining) {
+      const fuze_fobj *f = ctx->fobjs[x];
+      snprintf(rf.name, sizeof rf.name, "%s", f->name);
+      rf.kind = f->kind;
+      rf.kb = f->kb;
+      rf.nb = f->nb;
+      rf.cap = f->cap;
+      rf.alloc = f->kind == FUZE_FOBJ_MAP ? sizeof(fuze_map) : sizeof(fuze_stack);
+    }
+    if ((rc = fuze__bcast_bytes(net, net->comm, &rf, sizeof rf, root))) break;
+    fuze_fobj *f = NULL;
+    if (joining)
+      rc = fuze__fobj_shell(ctx, rf.name, rf.kind, (size_t)rf.kb, (size_t)rf.nb, (size_t)rf.alloc,
+                            (size_t)rf.cap, &f);
+    rc = fuze__agree(net, rc);
+  }
+  if (!rc && joining) ctx->replay = ctx->narrays + ctx->nfobjs;
+  return rc;
+}
+
+int fuze__ft_rejoin(fuze_ctx *ctx, const int *dead, int joining) {
+  fuze_net *net = &ctx->net;
+  int root = 0;
+  while (root < ctx->size && dead[root]) root++;
+  if (!joining) { /* the old block communicators are revoked: freed, then rebuilt */
+    for (int b = 0; ctx->block_comm && b < ctx->plan.nblocks; b++)
+      if (ctx->block_comm[b] != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&ctx->block_comm[b]));
+    free(ctx->block_comm);
+    ctx->block_comm = NULL;
+  }
+  /* Where the ranks are is asked again, on every rank alike (collective in
+   * comm/transport.c): the replacements may sit elsewhere. */
+  net->one_node = -1;
+  net->acc_piece = (size_t)-1;
+  int rc = share_layout(ctx, root, joining);
+  if (!rc) rc = fuze__agree(net, fuze__ctx_block_comms(ctx));
+  for (int x = 0; x < ctx->narrays && !rc; x++) rc = fuze__array_rewin(ctx, ctx->arrays[x]);
+  for (int x = 0; x < ctx->nfobjs && !rc; x++) rc = fuze__fobj_rewin(ctx->fobjs[x]);
+  if (rc) return rc;
+  /* The application's communicator: the compute ranks of the new one, in
+   * the same order. The old one (revoked) stays the application's to free. */
+  MPI_Comm app = MPI_COMM_NULL;
+  rc = FUZE_MPI(ctx->msg, MPI_Comm_split(net->comm, ctx->is_spare ? MPI_UNDEFINED : 0, ctx->rank, &app));
+  if ((rc = fuze__agree(net, rc))) return rc;
+  if (ctx->app_owned && ctx->app != MPI_COMM_NULL) FUZE_MPI_TEARDOWN(MPI_Comm_free(&ctx->app));
+  ctx->app = app;
+  ctx->app_owned = 1;
+  if (joining) ctx->lost = 1;
+  fuze__inject_deaths(ctx, dead);
+  rc = fuze__recover(ctx, dead, NULL);
+  if (rc == FUZE_RECOVERED) ctx->ft_repairs++;
+  return rc;
+}
+
+/* ---- a replacement's registrations ---- */
+
+int fuze__replay_check(fuze_ctx *ctx, const char *fn) {
+  if (!ctx->replay || !strcmp(fn, "fuze_protect") || !strcmp(fn, "fuze_stack_create") ||
+      !strcmp(fn, "fuze_map_create"))
+    return FUZE_SUCCESS;
+  const char *next = NULL;
+  for (int x = 0; x < ctx->narrays && !next; x++)
+    if (ctx->arrays[x]->base_owned) next = ctx->arrays[x]->name;
+  for (int x = 0; x < ctx->nfobjs && !next; x++)
+    if (!ctx->fobjs[x]->bound) next = ctx->fobjs[x]->name;
+  return CTX_ERR(ctx, FUZE_ERR_STATE, "%s: this rank replaced a dead rank and must first make the "
+                 "registrations every rank made at the start, in the same order (%d left; next: "
+                 "'%s')", fn, ctx->replay, next ? next : "?");
+}
+
+static int is_named(MPI_Datatype type) {
+  int ni, na, nd, comb;
+  if (MPI_Type_get_envelope(type, &ni, &na, &nd, &comb) != MPI_SUCCESS) return 0;
+  return comb == MPI_COMBINER_NAMED;
+}
+
+int fuze__replay_protect(fuze_ctx *ctx, const char *name, void *base, size_t count,
+                         MPI_Datatype type, fuze_array **array) {
+  fuze_array *a = NULL;
+  for (int x = 0; x < ctx->narrays && !a; x++)
+    if (ctx->arrays[x]->base_owned) a = ctx->arrays[x];
+  if (!a)
+    return CTX_ERR(ctx, FUZE_ERR_STATE, "fuze_protect('%s'): this replacement rank has no array left "
+                   "to register (the job registered %d)", name ? name : "(null)", ctx->narrays);
+  if (!name || strcmp(name, a->name))
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): this replacement rank must register the "
+                   "arrays in the job's order; the next one is '%s'", name ? name : "(null)", a->name);
+  MPI_Aint lb = 0, extent = 0;
+  if (type == MPI_DATATYPE_NULL || MPI_Type_get_extent(type, &lb, &extent) != MPI_SUCCESS || extent <= 0)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): invalid datatype", name);
+  if (count && (size_t)extent > SIZE_MAX / count)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): count %zu x extent %ld overflows", name,
+                   count, (long)extent);
+  if (count * (size_t)extent != a->bytes)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): the dead rank this one replaces protected "
+                   "%zu bytes, this call %zu (count %zu x extent %ld)", name, a->bytes,
+                   count * (size_t)extent, count, (long)extent);
+  if (a->bytes && !base)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "fuze_protect('%s'): base is NULL", name);
+  MPI_Datatype own = type;
+  if (!is_named(type) && MPI_Type_dup(type, &own) != MPI_SUCCESS)
+    return CTX_ERR(ctx, FUZE_ERR_MPI, "fuze_protect('%s'): MPI_Type_dup failed", name);
+  if (a->bytes) memcpy(base, a->base, a->bytes);
+  free(a->base);
+  a->base = base;
+  a->base_owned = 0;
+  a->count = count;
+  a->elem = (size_t)extent;
+  a->type = own;
+  a->type_owned = own != type;
+  ctx->replay--;
+  if (array) *array = a;
+  return FUZE_SUCCESS;
+}
+
+int fuze__replay_create(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_t nb,
+                        struct fuze_fobj **out) {
+  const char *what = kind == FUZE_FOBJ_MAP ? "fuze_map_create" : "fuze_stack_create";
+  fuze_fobj *f = NULL;
+  for (int x = 0; x < ctx->nfobjs && !f; x++)
+    if (!ctx->fobjs[x]->bound) f = ctx->fobjs[x];
+  if (!f)
+    return CTX_ERR(ctx, FUZE_ERR_STATE, "%s('%s'): this replacement rank has no stack or map left "
+                   "to register (the job registered %d)", what, name ? name : "(null)", ctx->nfobjs);
+  if (!name || strcmp(name, f->name) || f->kind != kind)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "%s('%s'): this replacement rank must register the stacks and "
+                   "maps in the job's order; the next one is the %s '%s'", what,
+                   name ? name : "(null)", f->kind == FUZE_FOBJ_MAP ? "map" : "stack", f->name);
+  if (f->kb != kb || f->nb != nb)
+    return CTX_ERR(ctx, FUZE_ERR_ARG, "%s('%s'): the job registered it with sizes (%zu, %zu), this "
+                   "call (%zu, %zu)", what, name, f->kb, f->nb, kb, nb);
+  f->bound = 1;
+  ctx->replay--;
+  *out = f;
+  return FUZE_SUCCESS;
+}
+
+int fuze__replay_count(const fuze_ctx *ctx, const char *name, size_t *count) {
+  if (!ctx->joined || !name) return 0;
+  for (int x = 0; x < ctx->narrays; x++)
+    if (!strcmp(ctx->arrays[x]->name, name)) {
+      const fuze_array *a = ctx->arrays[x];
+      *count = a->elem ? a->bytes / a->elem : a->bytes;
+      return 1;
+    }
+  for (int x = 0; x < ctx->nfobjs; x++)
+    if (!strcmp(ctx->fobjs[x]->name, name)) {
+      *count = ctx->fobjs[x]->n;
+      return 1;
+    }
+  return 0;
+}
