@@ -207,11 +207,13 @@ typedef struct fuze_map fuze_map;
  * (with no readable copy, from the newest epoch the rank files can restore:
  * never a silent fresh start over fuze data): it checks every rank's file
  * (crc64, job, geometry), rebuilds missing or damaged files of up to
- * `faults` members per block by decoding, and returns FUZE_RESTARTED on
- * compute ranks. The application then registers the same structures (same
- * names; arrays sized with fuze_stored_count()) before its first
- * fuze_checkpoint(): fuze_protect() copies the stored contents into the
- * buffer and fuze_stack_create()/fuze_map_create() restore theirs. If the
+ * `faults` members per block by decoding (reductions over each block, to
+ * which the surviving ranks contribute from their own files), and returns
+ * FUZE_RESTARTED on compute ranks. The application then registers the same
+ * structures (same names; arrays sized with fuze_stored_count()) before its
+ * first fuze_checkpoint(): fuze_protect() copies the stored contents into
+ * the buffer and fuze_stack_create()/fuze_map_create() restore theirs; the
+ * backups' parity is loaded from the files, not encoded again. If the
  * newest epoch cannot be rebuilt, the previous complete one is tried.
  *
  * @return FUZE_SUCCESS, FUZE_RESTARTED, or FUZE_ERR_CONFIG (bad key or value;
@@ -290,6 +292,11 @@ FUZE_EXPORT int fuze_finalize(fuze_ctx **ctx);
  * After a restart (fuze_init returned FUZE_RESTARTED) and before the first
  * checkpoint, the stored contents of @p name are copied into the buffer; its
  * count must equal the stored one (FUZE_ERR_ARG otherwise, naming both).
+ * The committed parity of the backups is then loaded from the restarted
+ * files instead of being encoded (nothing is sent: sent_bytes of
+ * fuze_get_stats() does not grow); when some rank's file cannot supply a
+ * region, every rank encodes as on a fresh registration (verbose=1 says
+ * which rank and why).
  * On any error no registration of @p name remains on any rank and *array is
  * NULL (a re-registration that fails after its checks drops the old one:
  * protect the name again).
@@ -345,7 +352,10 @@ FUZE_EXPORT int fuze_stored_count(fuze_ctx *ctx, const char *name, size_t *count
  * backup, fused node p holds the parity of the members' p-th elements (plus a
  * replica of every member's size), so a push or pop changes one fused node.
  * Contents are part of the committed epoch from the next fuze_checkpoint();
- * a new stack is committed empty.
+ * a new stack is committed empty. After a restart it comes back with the
+ * stored elements, committed, and its backups' regions (parity and index
+ * replicas) loaded from the restarted files, not encoded again (the same
+ * holds for fuze_map_create()).
  * @param [in] name      registration name, identical on every rank.
  * @param [in] elem_size element bytes, identical on every rank, 1..2^30 (1 GiB;
  *                       FUZE_ERR_ARG naming the size and the limit otherwise).

@@ -20,3 +20,11 @@ fuze_add_mpi_test(NAME persist_disk_full COMMAND test_diskfull
   ARGS ${CMAKE_CURRENT_BINARY_DIR}/diskfull-work NP 3 TIMEOUT 60)
 fuze_add_mpi_test(NAME persist_disk_full_async COMMAND test_diskfull
   ARGS ${CMAKE_CURRENT_BINARY_DIR}/diskfull-async-work async NP 3 TIMEOUT 60)
+# Restart after losing every set of <= f domains (and none): bit-exact, every
+# rebuilt file byte-identical to the lost one, and the registrations after the
+# restart load the parity from the files (nothing sent, fuze_verify clean).
+add_executable(test_restart_load test_restart_load.c)
+target_link_libraries(test_restart_load PRIVATE fuze)
+fuze_add_mpi_test(NAME restart_load_np4_f1 COMMAND test_restart_load ARGS 1 0 NP 4 TIMEOUT 90)
+fuze_add_mpi_test(NAME restart_load_np5_f2 COMMAND test_restart_load ARGS 2 0 NP 5 TIMEOUT 120)
+fuze_add_mpi_test(NAME restart_load_np5_f1_spare COMMAND test_restart_load ARGS 1 1 NP 5 TIMEOUT 90)

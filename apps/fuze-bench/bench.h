@@ -30,6 +30,7 @@ enum bench_id {
   B_TRANSPORT,
   B_PERSIST,
   B_LINK,
+  B_RESTART,
   B_ULFM, /* only by name: it kills ranks (ULFM), not part of the default or of "all" */
   B_COUNT
 };
@@ -85,6 +86,8 @@ typedef struct bench_opts {
   size_t persist_size;
   double persist_compute;           /* seconds of computing between checkpoints */
   const char *persist_dir;
+  /* restart */
+  size_t restart_size;              /* array bytes per rank */
   /* link */
   size_t link_size;                 /* bytes per put/accumulate of the bandwidth loops */
   size_t link_bytes;                /* bytes per rank per bandwidth repetition */
@@ -159,5 +162,6 @@ void bench_persist(void);
 void bench_ulfm(void);
 extern int g_world_broken; /* ulfm: MPI_COMM_WORLD holds dead ranks from then on */
 void bench_link(void);
+void bench_restart(void);
 
 #endif

@@ -39,7 +39,8 @@
 
 static const char *const bench_names[B_COUNT] = {"space",    "update",   "concurrency", "checkpoint",
                                                  "recovery", "kernel",   "fti",      "scrub",
-                                                 "byzantine", "transport", "persist", "link", "ulfm"};
+                                                 "byzantine", "transport", "persist", "link",
+                                                 "restart", "ulfm"};
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -49,8 +50,9 @@ static void usage(FILE *out) {
           "\n"
           "  --bench LIST         sub-benchmarks, comma-separated (default all):\n"
           "                       space,update,concurrency,checkpoint,recovery,kernel,fti,scrub,\n"
-          "                       byzantine,transport,persist,link; and, only by name, ulfm\n"
-          "                       (kills ranks: mpirun --with-ft ulfm -np C+3, see ulfm.c)\n"
+          "                       byzantine,transport,persist,link,restart; and, only by\n"
+          "                       name, ulfm (kills ranks: mpirun --with-ft ulfm -np C+3,\n"
+          "                       see ulfm.c)\n"
           "  --reps N             repetitions of every timing (default 5)\n"
           "  --csv FILE           write bench,param,mode,median,min,max,unit rows\n"
           "  --config STRING      extra fuze config keys for every run (must not change the\n"
@@ -99,6 +101,10 @@ static void usage(FILE *out) {
           "                       persist=sync and persist=async side by side\n"
           "  --persist-compute S  seconds of computing between checkpoints (default 0.2)\n"
           "  --persist-dir PATH   where the two persistence directories go (default /tmp)\n"
+          "restart:\n"
+          "  --restart-size SIZE  array bytes per rank (default 16M): fuze_protect vs one full\n"
+          "                       checkpoint, and restarts from --persist-dir with none, one and\n"
+          "                       f lost domains\n"
           "link:\n"
           "  --link-size SIZE     bytes per put/accumulate of the bandwidth loops (default 64K)\n"
           "  --link-bytes SIZE    bytes per rank per repetition (default 64M)\n"
@@ -212,6 +218,7 @@ static void defaults(int smoke) {
   o->persist_size = smoke ? 64 << 10 : 16 << 20;
   o->persist_compute = smoke ? 0.01 : 0.2;
   o->persist_dir = "/tmp";
+  o->restart_size = smoke ? 64 << 10 : 16 << 20;
   o->link_size = smoke ? 4 << 10 : 64 << 10;
   o->link_bytes = smoke ? 256 << 10 : 64 << 20;
 }
@@ -270,6 +277,7 @@ static int parse_options(int argc, char **argv, char *err, size_t errlen) {
         "--ckpt-faults", "--rec-size",    "--rec-faults",  "--kernel-size", "--kernel-k",
         "--fti-size",    "--fti-np",      "--fti-faults",  "--scrub-size", "--scrub-faults",
         "--byz-size",    "--xor-time",    "--persist-size", "--persist-compute", "--persist-dir",
+        "--restart-size",
         "--domain",      "--link-size", "--link-bytes", "--ulfm-size"};
     int ok = 0;
     for (size_t k = 0; k < sizeof known / sizeof *known; k++) ok |= !strcmp(name, known[k]);
@@ -378,6 +386,8 @@ static int parse_options(int argc, char **argv, char *err, size_t errlen) {
       bad = parse_size(val, &o->persist_size) || o->persist_size < 8;
     } else if (!strcmp(name, "--persist-compute")) {
       bad = parse_secs(val, &o->persist_compute);
+    } else if (!strcmp(name, "--restart-size")) {
+      bad = parse_size(val, &o->restart_size) || o->restart_size < 8;
     } else if (!strcmp(name, "--ulfm-size")) {
       bad = parse_size(val, &o->ulfm_size) || o->ulfm_size < 8;
     } else if (!strcmp(name, "--persist-dir")) {
@@ -430,7 +440,8 @@ int main(int argc, char **argv) {
   static void (*const run[B_COUNT])(void) = {bench_space,    bench_update, bench_concurrency,
                                              bench_checkpoint, bench_recovery, bench_kernel,
                                              bench_fti, bench_scrub, bench_byzantine, bench_transport,
-                                             bench_persist, bench_link, bench_ulfm};
+                                             bench_persist, bench_link, bench_restart,
+                                             bench_ulfm};
   for (int b = 0; b < B_COUNT; b++) {
     if (!(g_opt.benches & (1u << b))) continue;
     double tb = MPI_Wtime();

@@ -12,9 +12,7 @@
 
 /* Message tags of fuze's point-to-point traffic (on its own communicators). */
 enum {
-  FUZE_TAG_REDUCE = 0x7fd,   /* fuze__reduce_to */
-  FUZE_TAG_FILE_LEN = 71,    /* restart: a rank file's length (proto/persist.c) */
-  FUZE_TAG_FILE_DATA = 72,   /* restart: a rank file's bytes */
+  FUZE_TAG_REDUCE = 0x7fd,   /* fuze__reduce_to (also the restart's rebuild, proto/prestore.c) */
   FUZE_TAG_POOL = 73,        /* ctx/context.c: world rank 0 to the replacement ranks */
 };
 

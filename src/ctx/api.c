@@ -189,10 +189,16 @@ int fuze__protect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name,
                                                     c->name, a->bytes);
   if ((rc = fuze__agree(&ctx->net, rc)) || (rc = fuze__array_layout(ctx, a)))
     return drop_array(ctx, a, rc);
-  rc = fuze__agree(&ctx->net, fuze__arrays_send(ctx, &a, 1, 0));
-  if (rc) return drop_array(ctx, a, rc);
-  fuze__arrays_promote(ctx, &a, 1, NULL);
-  fuze__arrays_update_shadow(ctx, &a, 1);
+  /* After a restart the files hold the committed copy and the parity:
+   * loaded, not encoded again (persist.h). */
+  int loaded = fuze__persist_load_array(ctx, a);
+  if (loaded < 0) return drop_array(ctx, a, loaded);
+  if (!loaded) {
+    rc = fuze__agree(&ctx->net, fuze__arrays_send(ctx, &a, 1, 0));
+    if (rc) return drop_array(ctx, a, rc);
+    fuze__arrays_promote(ctx, &a, 1, NULL);
+    fuze__arrays_update_shadow(ctx, &a, 1);
+  }
   if (out) *out = a;
   return rc;
 }
@@ -354,7 +360,7 @@ int fuze__create_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name, 
   fuze_fobj *f = NULL;
   rc = fuze__fobj_create(ctx, c->name, kind, (size_t)c->a, (size_t)c->b, alloc,
                          ps ? ps->cap : (size_t)c->cap, &f);
-  if (!rc && ps && (rc = fuze__fobj_restore(f, ps->count, ps->seq, ps->keys, ps->data))) {
+  if (!rc && ps && (rc = fuze__persist_restore_fobj(f, ps))) {
     /* Agreed: every rank drops the structure it just appended. */
     ctx->nfobjs--;
     fuze__fobj_free(f);

@@ -15,10 +15,12 @@
  *
  * Restart (fuze_init with the same dir): the newest complete epoch any
  * manifest copy names (none readable: the newest the rank files restore); every
- * rank checks its own file (crc64s, job id, epoch, rank, plan); ranks whose
- * file is missing or damaged receive the files of the ranks their block and
- * the blocks they host need, decode (pfile.c, ISA-L) and write their file
- * again. Up to f per block; more gives FUZE_ERR_UNRECOVERABLE naming the
+ * rank checks its own file (crc64s, job id, epoch, rank, plan); the ranks
+ * whose file is missing or damaged get their model back by reductions over
+ * the blocks, to which the survivors contribute from their own files
+ * (prestore.c, like the in-job recovery), and write their file again. The
+ * registrations then load the stored parity instead of encoding it
+ * (prestore.c). Up to f per block; more gives FUZE_ERR_UNRECOVERABLE naming the
  * files, and the older complete epoch is tried before giving up. */
 #include "proto/persist.h"
 #include "proto/inject.h"
@@ -42,7 +44,6 @@
 #include <unistd.h>
 
 #define PATH_BYTES 1400
-#define SEND_CHUNK (1 << 30)
 
 /* ---- files and directories ---- */
 
@@ -280,6 +281,7 @@ static int write_manifest(fuze_ctx *ctx, const uint64_t *ep, const int64_t *call
  * persisted epoch is written, none is skipped (persist_every chooses how
  * many). A failed write is reported by the checkpoint that completes it. */
 typedef struct fuze_awrite fuze_awrite;
+static void rewrite_join(fuze_ctx *ctx);
 struct fuze_awrite {
   pthread_t th;
   int running;            /* a thread was started and not joined */
@@ -291,6 +293,14 @@ struct fuze_awrite {
   char kill_line[200], kill_marker[PATH_BYTES];
   int rc;
   char err[FUZE_MSG_LEN];
+  /* Restart: a lost rank's rebuilt file, written back by a thread of its
+   * own while the application registers (rewrite_start, rewrite_join). */
+  pthread_t rth;
+  int rrunning;
+  const fuze_pfile *rm;   /* ctx->restore: read-only until joined */
+  char rtop[FUZE_CONFIG_DIR_MAX];
+  int rrc;
+  char rerr[FUZE_MSG_LEN];
 };
 
 static int kill_between(void *arg) {
@@ -485,6 +495,7 @@ const fuze_pstruct *fuze__persist_find(const fuze_ctx *ctx, const char *name, in
 }
 
 void fuze__persist_free(fuze_ctx *ctx) {
+  rewrite_join(ctx);
   if (ctx->restore) fuze__pfile_free(ctx->restore);
   free(ctx->restore);
   ctx->restore = NULL;
@@ -525,113 +536,48 @@ static int same_plan(const fuze_plan *a, const fuze_plan *b, char *why, size_t l
   return 1;
 }
 
-/* Ranks whose files rank t needs to rebuild its own: its block and every
- * block it hosts (members and hosts). */
-static int needs(const fuze_plan *p, int t, int g) {
-  for (int b = 0; b < p->nblocks; b++) {
-    int in = p->block_of[t] == b;
-    for (int j = 0; j < p->f; j++) in |= p->hosts[b * p->f + j] == t;
-    if (!in) continue;
-    if (p->block_of[g] == b) return 1;
-    for (int j = 0; j < p->f; j++)
-      if (p->hosts[b * p->f + j] == g) return 1;
-  }
-  return 0;
+static void *rewriter(void *arg) {
+  fuze_awrite *w = arg;
+  w->rrc = write_model(w->rtop, w->rm, NULL, NULL, w->rerr);
+  return NULL;
 }
 
-static int read_all(const char *path, unsigned char **buf, size_t *len) {
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return -1;
-  fseek(fp, 0, SEEK_END);
-  long n = ftell(fp);
-  fseek(fp, 0, SEEK_SET);
-  *buf = malloc(n > 0 ? (size_t)n : 1);
-  *len = n > 0 ? (size_t)n : 0;
-  int ok = *buf && (n <= 0 || fread(*buf, 1, (size_t)n, fp) == (size_t)n);
-  fclose(fp);
-  return ok ? 0 : -1;
+/* Wait for the rebuilt file's writer (before the model it reads is freed,
+ * and before this process uses HDF5 again: Debian's HDF5 is not
+ * thread-safe). A failed write is reported, not returned: the restart has
+ * happened, the survivors' files still restore the epoch while no other
+ * domain is lost, and the next persisted epoch writes every file. */
+static void rewrite_join(fuze_ctx *ctx) {
+  fuze_awrite *w = ctx->aw;
+  if (!w || !w->rrunning) return;
+  pthread_join(w->rth, NULL);
+  w->rrunning = 0;
+  if (w->rrc) {
+    fprintf(stderr, "fuze: rank %d: writing its rebuilt file back failed: %s (the next "
+            "persisted epoch writes every file again)\n", ctx->rank, w->rerr);
+    fflush(stderr);
+  }
 }
 
-/* Good ranks send their file to every lost rank that needs it; lost ranks
- * decode theirs. */
-static int rebuild(fuze_ctx *ctx, uint64_t E, const int *bad,
-                   fuze_pfile *mine) {
-  const fuze_plan *p = &ctx->plan;
-  int rc = FUZE_SUCCESS;
-  if (!bad[ctx->rank]) {
-    int any = 0;
-    for (int t = 0; t < ctx->size; t++) any |= bad[t] && needs(p, t, ctx->rank);
-    if (!any) return FUZE_SUCCESS;
-    char path[PATH_BYTES];
-    fuze__pfile_path(path, sizeof path, ctx->cfg.dir, p->domain[ctx->rank], ctx->rank, E);
-    unsigned char *img = NULL;
-    size_t len = 0;
-    if (read_all(path, &img, &len)) len = 0; /* receivers see an empty image and fail */
-    MPI_Request *rq = malloc(sizeof *rq * (size_t)ctx->size * (2 + len / SEND_CHUNK + 1));
-    int nrq = 0;
-    uint64_t len64 = len;
-    for (int t = 0; t < ctx->size && rq; t++) {
-      if (!bad[t] || !needs(p, t, ctx->rank)) continue;
-      if (!rc) rc = FUZE_MPI(ctx->msg, MPI_Isend(&len64, 1, MPI_UINT64_T, t, FUZE_TAG_FILE_LEN,
-                                                 ctx->net.comm, &rq[nrq++]));
-      for (size_t o = 0; o < len && !rc; o += SEND_CHUNK) {
-        size_t c = len - o < SEND_CHUNK ? len - o : SEND_CHUNK;
-        rc = FUZE_MPI(ctx->msg, MPI_Isend(img + o, (int)c, MPI_BYTE, t, FUZE_TAG_FILE_DATA,
-                                          ctx->net.comm, &rq[nrq++]));
-      }
-    }
-    if (rq) {
-      int wrc = FUZE_MPI(ctx->msg, MPI_Waitall(nrq, rq, MPI_STATUSES_IGNORE));
-      if (!rc) rc = wrc;
-    } else {
-      rc = FUZE_NOMEM(ctx->msg, "restart");
-    }
-    free(rq);
-    free(img);
-    return rc;
+/* The lost ranks' models come back by reductions over the blocks
+ * (prestore.c); each lost rank then writes its file again, in a thread
+ * (the restart does not wait for the disk) or, without one, at once. */
+static int rebuild(fuze_ctx *ctx, uint64_t E, const int *bad, fuze_pfile *mine) {
+  int rc = fuze__persist_rebuild(ctx, E, bad, mine);
+  if (rc || !bad[ctx->rank]) return rc;
+  fuze_awrite *w = ctx->aw ? ctx->aw : (ctx->aw = calloc(1, sizeof *ctx->aw));
+  if (w) {
+    w->rm = mine;
+    snprintf(w->rtop, sizeof w->rtop, "%s", ctx->cfg.dir);
+    w->rrc = FUZE_SUCCESS;
+    w->rerr[0] = 0;
+    w->rrunning = pthread_create(&w->rth, NULL, rewriter, w) == 0;
   }
-  fuze_pfile **files = calloc((size_t)ctx->size, sizeof *files);
-  if (!files) return FUZE_NOMEM(ctx->msg, "restart");
-  char err[FUZE_MSG_LEN] = "";
-  for (int g = 0; g < ctx->size; g++) {
-    if (bad[g] || !needs(p, ctx->rank, g)) continue;
-    uint64_t len = 0;
-    int mrc = FUZE_MPI(ctx->msg, MPI_Recv(&len, 1, MPI_UINT64_T, g, FUZE_TAG_FILE_LEN, ctx->net.comm,
-                                          MPI_STATUS_IGNORE));
-    unsigned char *img = mrc ? NULL : malloc(len ? len : 1);
-    for (size_t o = 0; o < len && !mrc; o += SEND_CHUNK) {
-      size_t c = len - o < SEND_CHUNK ? len - o : SEND_CHUNK;
-      /* Without memory the pieces are still received (and dropped): the sender must complete. */
-      mrc = FUZE_MPI(ctx->msg, MPI_Recv(img ? img + o : NULL, img ? (int)c : 0, MPI_BYTE, g,
-                                        FUZE_TAG_FILE_DATA, ctx->net.comm, MPI_STATUS_IGNORE));
-    }
-    if (!rc) rc = mrc;
-    if (rc || !img) {
-      if (!rc) rc = FUZE_NOMEM(ctx->msg, "restart");
-      free(img);
-      continue;
-    }
-    char label[64];
-    snprintf(label, sizeof label, "rank %d's epoch %llu", g, (unsigned long long)E);
-    files[g] = calloc(1, sizeof **files);
-    if (!files[g]) rc = FUZE_NOMEM(ctx->msg, "restart");
-    else if ((rc = fuze__pfile_read_image(img, len, label, files[g], err)))
-      rc = CTX_ERR(ctx, rc, "restart: %s", err);
-    free(img);
-  }
-  if (!rc && (rc = fuze__pfile_rebuild(files, ctx->size, ctx->rank, mine, err)))
-    rc = CTX_ERR(ctx, rc, "restart: rebuilding rank %d's file: %s", ctx->rank, err);
-  if (!rc) rc = write_file(ctx, mine, 0);
+  if (!w || !w->rrunning) rc = write_file(ctx, mine, 0);
   for (int x = 0; !rc && x < mine->nstructs; x++) {
     const fuze_pstruct *ps = &mine->structs[x];
     ctx->recovered_bytes += ps->kind == FUZE_PS_ARRAY ? ps->count * ps->elem : ps->count * (ps->kb + ps->nb);
   }
-  for (int g = 0; g < ctx->size; g++)
-    if (files[g]) {
-      fuze__pfile_free(files[g]);
-      free(files[g]);
-    }
-  free(files);
   return rc;
 }
 
@@ -784,12 +730,15 @@ static int restart_from(fuze_ctx *ctx, uint64_t job, const cand *cands, int ncan
         if (bad[r]) fprintf(stderr, "fuze:   rank %d: %s\n", r, whys + (size_t)r * FUZE_MSG_LEN);
       fflush(stderr);
     }
+  }
+  if (!rc) {
     if (bad[ctx->rank]) memset(mine, 0, sizeof *mine);
     rc = fuze__agree(&ctx->net, rebuild(ctx, E, bad, mine));
   }
   free(bad);
   free(whys);
   if (rc) {
+    rewrite_join(ctx);
     fuze__pfile_free(mine);
     free(mine);
     return rc;
@@ -921,6 +870,7 @@ static int lock_dir(fuze_ctx *ctx, const char *dir) {
 }
 
 void fuze__persist_close(fuze_ctx *ctx) {
+  rewrite_join(ctx);
   if (ctx->aw) {
     if (ctx->aw->running) pthread_join(ctx->aw->th, NULL);
     snapshot_free(&ctx->aw->m);

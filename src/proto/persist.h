@@ -19,4 +19,22 @@ void fuze__persist_close(fuze_ctx *ctx); /* fuze_finalize: releases the dir's lo
 /* Restart: the stored structure `name` of this rank (kind FUZE_PS_*), NULL if none. */
 const struct fuze_pstruct *fuze__persist_find(const fuze_ctx *ctx, const char *name, int kind);
 
+/* prestore.c. Collective in the restart of epoch E, after every rank checked
+ * its own file (bad[r]: rank r's is missing or damaged; mine: this rank's
+ * model, zeroed when bad): the files' shared metadata is agreed and checked,
+ * and every bad rank's model is rebuilt by reductions over the blocks (lost
+ * primaries decoded, lost backup regions encoded again). Agreed result. */
+struct fuze_pfile;
+int fuze__persist_rebuild(fuze_ctx *ctx, uint64_t E, const int *bad, struct fuze_pfile *mine);
+/* Collective in fuze_protect after a restart, once the array has its window:
+ * 1 when its committed copy and every hosted parity region were loaded from
+ * the restarted files (nothing to encode), 0 when the caller must encode
+ * (no restart, or some rank cannot load: verbose says why), or an error. */
+int fuze__persist_load_array(fuze_ctx *ctx, struct fuze_array *a);
+/* Collective in fuze_stack_create/fuze_map_create after a restart: the
+ * stored state `ps` into the new structure, its hosted regions loaded from
+ * the files (or, when some rank cannot, published and encoded again). */
+struct fuze_fobj;
+int fuze__persist_restore_fobj(struct fuze_fobj *f, const struct fuze_pstruct *ps);
+
 #endif
