@@ -193,6 +193,15 @@ static int rejoin(fuze_ctx *ctx, const int *dead, int joining) {
   net->acc_piece = (size_t)-1;
   double t = MPI_Wtime();
   int rc = share_layout(ctx, root, joining);
+  /* Survivors saw the death in different calls: one inside fuze_checkpoint
+   * (its call counted), another in fuze_recover after its own MPI call
+   * failed. The interrupted checkpoint counts on every rank, so that
+   * inject=...:at=checkpoint:E and verify_every stay in step everywhere. */
+  if (!rc) {
+    int64_t calls = ctx->ckpt_calls;
+    rc = FUZE_MPI(ctx->msg, MPI_Allreduce(MPI_IN_PLACE, &calls, 1, MPI_INT64_T, MPI_MAX, net->comm));
+    if (!rc) ctx->ckpt_calls = (long)calls;
+  }
   if (!rc) rc = fuze__agree(net, fuze__ctx_block_comms(ctx));
   ctx->ft_seconds[1] = MPI_Wtime() - t;
   t = MPI_Wtime();
