@@ -40,24 +40,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ulfm_check.h"
+
 #if !defined(OMPI_HAVE_MPI_EXT_FTMPI)
 #error "test_ulfm_basic needs Open MPI's ftmpi extension (ULFM)"
 #endif
 
 #define N 4096 /* uint64 words per window */
 
-static int failures, world_rank;
-
-#define CHECK(cond, ...)                                                              \
-  do {                                                                                \
-    if (!(cond)) {                                                                    \
-      printf("ULFM-FAIL rank %d line %d: %s: ", world_rank, __LINE__, #cond);          \
-      printf(__VA_ARGS__);                                                            \
-      printf("\n");                                                                   \
-      fflush(stdout);                                                                 \
-      failures++;                                                                     \
-    }                                                                                 \
-  } while (0)
 
 static int err_class(int rc) {
   int c = rc;
@@ -137,7 +127,7 @@ static int victims_below(int r) {
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
-  MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+  MPI_Comm_rank(MPI_COMM_WORLD, &ulfm_world);
   int np;
   MPI_Comm_size(MPI_COMM_WORLD, &np);
   const char *list = argc > 1 ? argv[1] : "1";
@@ -174,9 +164,9 @@ int main(int argc, char **argv) {
   MPI_Barrier(comm);
 
   if (outside) {
-    printf("ULFM-PID rank %d pid %ld\n", world_rank, (long)getpid());
+    printf("ULFM-PID rank %d pid %ld\n", ulfm_world, (long)getpid());
     fflush(stdout);
-  } else if (is_victim(world_rank)) {
+  } else if (is_victim(ulfm_world)) {
     fflush(stdout);
     raise(SIGKILL);
   }
@@ -193,8 +183,8 @@ int main(int argc, char **argv) {
   CHECK(cls == MPIX_ERR_PROC_FAILED || cls == MPIX_ERR_REVOKED,
         "allreduce after the kill: %s (class %d) after %d calls, %.3f s", class_name(cls), cls,
         iters, detect);
-  if (outside && is_victim(world_rank)) {
-    printf("ULFM-FAIL rank %d: a victim outlived the failure of an allreduce\n", world_rank);
+  if (outside && is_victim(ulfm_world)) {
+    printf("ULFM-FAIL rank %d: a victim outlived the failure of an allreduce\n", ulfm_world);
     fflush(stdout);
     _exit(1);
   }
@@ -217,7 +207,7 @@ int main(int argc, char **argv) {
   /* 3. Agreement over the survivors of the revoked communicator (a survivor
    * that learnt of the failure through the revoke may not have acknowledged
    * it: MPIX_ERR_PROC_FAILED then, with the value still agreed). */
-  int mask = (int)((1u << np) - 1u), flag = mask & ~(1 << world_rank), want = 0;
+  int mask = (int)((1u << np) - 1u), flag = mask & ~(1 << ulfm_world), want = 0;
   for (int v = 0; v < nvictims; v++) want |= 1 << victims[v];
   rc = MPIX_Comm_agree(comm, &flag);
   CHECK(rc == MPI_SUCCESS || err_class(rc) == MPIX_ERR_PROC_FAILED, "MPIX_Comm_agree: %s",
@@ -239,7 +229,7 @@ int main(int argc, char **argv) {
   double repair = MPI_Wtime() - t1;
   CHECK(rc == MPI_SUCCESS, "MPIX_Comm_shrink: %s", class_name(err_class(rc)));
   if (rc != MPI_SUCCESS) {
-    printf("ULFM-ABORT rank %d: no shrunken communicator\n", world_rank);
+    printf("ULFM-ABORT rank %d: no shrunken communicator\n", ulfm_world);
     fflush(stdout);
     _exit(1);
   }
@@ -248,8 +238,8 @@ int main(int argc, char **argv) {
   MPI_Comm_rank(shrunk, &srank);
   MPI_Comm_size(shrunk, &ssize);
   CHECK(ssize == np - nvictims, "shrunken size %d, expected %d", ssize, np - nvictims);
-  CHECK(srank == world_rank - victims_below(world_rank), "shrunken rank %d of world rank %d",
-        srank, world_rank);
+  CHECK(srank == ulfm_world - victims_below(ulfm_world), "shrunken rank %d of world rank %d",
+        srank, ulfm_world);
   /* 4. The dead ranks are the world minus the shrunken group: the same on
    * every survivor by construction (what fuze uses). */
   MPI_Group wg, sg;
@@ -283,22 +273,22 @@ int main(int argc, char **argv) {
     window_round(shrunk, world_of, round, what);
   }
   int all = 0;
-  rc = MPI_Allreduce(&failures, &all, 1, MPI_INT, MPI_SUM, shrunk);
+  rc = MPI_Allreduce(&ulfm_failures, &all, 1, MPI_INT, MPI_SUM, shrunk);
   CHECK(rc == MPI_SUCCESS, "final allreduce: %s", class_name(err_class(rc)));
 
   printf("ULFM-INFO rank %d: detected %s after %d calls in %.1f ms; revoke+agree+shrink "
          "%.1f ms; knew %d failed before the shrink; one-sided to the dead rank: %s (unlock %s); "
          "old window free: %s\n",
-         world_rank, class_name(cls), iters, detect * 1e3, repair * 1e3, known, class_name(err_class(osc)),
+         ulfm_world, class_name(cls), iters, detect * 1e3, repair * 1e3, known, class_name(err_class(osc)),
          class_name(err_class(osc_unlock)), class_name(err_class(freed)));
-  if (failures == 0 && all == 0)
-    printf("ULFM-PASS rank %d\n", world_rank);
+  if (ulfm_failures == 0 && all == 0)
+    printf("ULFM-PASS rank %d\n", ulfm_world);
   else
-    printf("ULFM-FAIL rank %d: %d failures here, %d over the survivors\n", world_rank, failures, all);
+    printf("ULFM-FAIL rank %d: %d failures here, %d over the survivors\n", ulfm_world, ulfm_failures, all);
   fflush(stdout);
   MPI_Comm_free(&shrunk);
   MPI_Comm_free(&comm);
   free(world_of);
   MPI_Finalize();
-  return failures != 0;
+  return ulfm_failures != 0;
 }

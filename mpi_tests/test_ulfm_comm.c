@@ -31,18 +31,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static int failures, world_rank;
+#include "ulfm_check.h"
 
-#define CHECK(cond, ...)                                                     \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      printf("ULFM-FAIL rank %d line %d: %s: ", world_rank, __LINE__, #cond); \
-      printf(__VA_ARGS__);                                                   \
-      printf("\n");                                                          \
-      fflush(stdout);                                                        \
-      failures++;                                                            \
-    }                                                                        \
-  } while (0)
 
 static int nvictims, victims[32];
 
@@ -74,7 +64,7 @@ static void sink(void *arg, size_t off, const unsigned char *res, size_t n) {
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
-  MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+  MPI_Comm_rank(MPI_COMM_WORLD, &ulfm_world);
   int np;
   MPI_Comm_size(MPI_COMM_WORLD, &np);
   const char *list = argc > 1 ? argv[1] : "1";
@@ -97,12 +87,12 @@ int main(int argc, char **argv) {
   fuze_net net = {.comm = MPI_COMM_NULL, .msg = msg};
   MPI_Comm_dup(MPI_COMM_WORLD, &net.comm);
   MPI_Comm_set_errhandler(net.comm, MPI_ERRORS_RETURN);
-  net.rank = world_rank;
+  net.rank = ulfm_world;
   net.size = np;
 
   CHECK(fuze__ft_enabled() == 1, "fuze__ft_enabled() = %d under mpirun --with-ft ulfm",
         fuze__ft_enabled());
-  uint64_t v = (uint64_t)world_rank;
+  uint64_t v = (uint64_t)ulfm_world;
   int rc = fuze__max_u64(&net, &v);
   CHECK(rc == FUZE_SUCCESS && v == (uint64_t)np - 1, "max before the failure: %d, %llu", rc,
         (unsigned long long)v);
@@ -112,7 +102,7 @@ int main(int argc, char **argv) {
   int before = 1;
   rc = fuze__ft_agree(&net, net.comm, &before);
   CHECK(rc == FUZE_SUCCESS && before == 1, "agreement before the kill: %d: %s", rc, msg);
-  if (is_victim(world_rank)) {
+  if (is_victim(ulfm_world)) {
     fflush(stdout);
     raise(SIGKILL);
   }
@@ -130,7 +120,7 @@ int main(int argc, char **argv) {
   CHECK(strstr(msg, "MPI_Allreduce") != NULL, "the message names the call: %s", msg);
 
   /* 3. Agreement over the survivors. */
-  int mask = (int)((1u << np) - 1u), flag = mask & ~(1 << world_rank), want = 0;
+  int mask = (int)((1u << np) - 1u), flag = mask & ~(1 << ulfm_world), want = 0;
   for (int x = 0; x < nvictims; x++) want |= 1 << victims[x];
   rc = fuze__ft_agree(&net, net.comm, &flag);
   CHECK(rc == FUZE_SUCCESS && flag == want, "fuze__ft_agree: %d, flag 0x%x, expected 0x%x: %s", rc,
@@ -142,7 +132,7 @@ int main(int argc, char **argv) {
   rc = fuze__ft_shrink(&net, net.comm, &shrunk, dead, &ndead);
   CHECK(rc == FUZE_SUCCESS, "fuze__ft_shrink: %d: %s", rc, msg);
   if (rc) {
-    printf("ULFM-ABORT rank %d\n", world_rank);
+    printf("ULFM-ABORT rank %d\n", ulfm_world);
     fflush(stdout);
     _exit(1);
   }
@@ -152,15 +142,15 @@ int main(int argc, char **argv) {
   MPI_Comm_rank(shrunk, &s.rank);
   MPI_Comm_size(shrunk, &s.size);
   int below = 0;
-  for (int x = 0; x < nvictims; x++) below += victims[x] < world_rank;
-  CHECK(s.size == np - nvictims && s.rank == world_rank - below, "shrunken: rank %d of %d", s.rank,
+  for (int x = 0; x < nvictims; x++) below += victims[x] < ulfm_world;
+  CHECK(s.size == np - nvictims && s.rank == ulfm_world - below, "shrunken: rank %d of %d", s.rank,
         s.size);
   int *world_of = malloc(sizeof(int) * (size_t)np);
   for (int r = 0, x = 0; r < np; r++)
     if (!dead[r]) world_of[x++] = r;
 
   /* 5. The collective layer on the survivors. */
-  v = (uint64_t)world_rank * 7;
+  v = (uint64_t)ulfm_world * 7;
   rc = fuze__max_u64(&s, &v);
   uint64_t vmax = 0;
   for (int x = 0; x < s.size; x++) vmax = (uint64_t)world_of[x] * 7 > vmax ? (uint64_t)world_of[x] * 7 : vmax;
@@ -169,7 +159,7 @@ int main(int argc, char **argv) {
   rc = fuze__agree(&s, s.rank == s.size - 1 ? fuze__error(msg, FUZE_ERR_IO, "from the last") : 0);
   CHECK(rc == FUZE_ERR_IO && strstr(msg, "from the last"), "fuze__agree: %d: %s", rc, msg);
   unsigned char *data = malloc(LEN), *got = malloc(LEN), *want_buf = malloc(LEN), *tmp = malloc(LEN);
-  for (size_t i = 0; i < LEN; i++) data[i] = byte_of(world_rank, i);
+  for (size_t i = 0; i < LEN; i++) data[i] = byte_of(ulfm_world, i);
   for (int root = 0; root < s.size; root++) {
     /* coefficient of survivor x: 1 + (x * 37 + root) % 255, so none is 0 */
     unsigned char coef = (unsigned char)(1 + (s.rank * 37 + root) % 255);
@@ -189,13 +179,13 @@ int main(int argc, char **argv) {
           "reduce to root %d: %zu bytes, differs from the local GF(2^8) sum", root, sa.got);
   }
   int all = 0;
-  MPI_Allreduce(&failures, &all, 1, MPI_INT, MPI_SUM, shrunk);
-  printf("ULFM-INFO rank %d: FUZE_RANK_LOST after %d calls, %.1f ms\n", world_rank, calls,
+  MPI_Allreduce(&ulfm_failures, &all, 1, MPI_INT, MPI_SUM, shrunk);
+  printf("ULFM-INFO rank %d: FUZE_RANK_LOST after %d calls, %.1f ms\n", ulfm_world, calls,
          (MPI_Wtime() - t0) * 1e3);
-  if (failures == 0 && all == 0)
-    printf("ULFM-PASS rank %d\n", world_rank);
+  if (ulfm_failures == 0 && all == 0)
+    printf("ULFM-PASS rank %d\n", ulfm_world);
   else
-    printf("ULFM-FAIL rank %d: %d failures here, %d over the survivors\n", world_rank, failures, all);
+    printf("ULFM-FAIL rank %d: %d failures here, %d over the survivors\n", ulfm_world, ulfm_failures, all);
   fflush(stdout);
   free(data);
   free(got);
@@ -206,5 +196,5 @@ int main(int argc, char **argv) {
   MPI_Comm_free(&shrunk);
   MPI_Comm_free(&net.comm);
   MPI_Finalize();
-  return failures != 0;
+  return ulfm_failures != 0;
 }

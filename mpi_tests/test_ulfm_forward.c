@@ -35,21 +35,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ulfm_check.h"
+
 #define ROUNDS 100000
 #define K 2000
 
-static int failures, world;
-
-#define CHECK(cond, ...)                                                   \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      printf("ULFM-FAIL rank %d line %d: %s: ", world, __LINE__, #cond);   \
-      printf(__VA_ARGS__);                                                 \
-      printf("\n");                                                        \
-      fflush(stdout);                                                      \
-      failures++;                                                          \
-    }                                                                      \
-  } while (0)
 
 static int64_t sval(int r, int64_t i) { return (int64_t)r * 100000 + i; }
 static int64_t mval(int r, int64_t i) { return (int64_t)r * 7 + i * 3; }
@@ -76,16 +66,16 @@ static int64_t check_whole(fuze_stack *s, fuze_map *m, int r, int64_t *mout) {
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
-  MPI_Comm_rank(MPI_COMM_WORLD, &world);
+  MPI_Comm_rank(MPI_COMM_WORLD, &ulfm_world);
   fuze_ctx *ctx = NULL;
   MPI_Comm comm = MPI_COMM_NULL;
   int rc = fuze_init(MPI_COMM_WORLD, argc > 1 ? argv[1] : NULL, &ctx, &comm);
   int joined = rc == FUZE_RECOVERED;
   CHECK(rc == FUZE_SUCCESS || rc == FUZE_RECOVERED, "fuze_init: %d %s", rc, fuze_last_error(NULL));
   if (comm == MPI_COMM_NULL) {
-    printf(failures ? "ULFM-FAIL rank %d\n" : "ULFM-PASS rank %d\n", world);
+    printf(ulfm_failures ? "ULFM-FAIL rank %d\n" : "ULFM-PASS rank %d\n", ulfm_world);
     MPI_Finalize();
-    return failures != 0;
+    return ulfm_failures != 0;
   }
   int r;
   MPI_Comm_rank(comm, &r);
@@ -97,11 +87,11 @@ int main(int argc, char **argv) {
       (rc = fuze_map_create(ctx, "m", sizeof(int64_t), sizeof(int64_t), &m)))
     CHECK(0, "registration: %d %s", rc, fuze_last_error(ctx));
   int resync = joined, recoveries = 0;
-  printf("ULFM-PID rank %d pid %d\n", world, (int)getpid());
+  printf("ULFM-PID rank %d pid %d\n", ulfm_world, (int)getpid());
   fflush(stdout);
   int inj_rank = argc > 4 ? atoi(argv[2]) : -1, inj_hosts = argc > 4 ? atoi(argv[3]) : 0;
   int64_t inj_round = argc > 4 ? atoll(argv[4]) : -1;
-  while (!failures) {
+  while (!ulfm_failures) {
     if (resync) { /* survivors after FUZE_RECOVERED, the replacement once registered */
       comm = fuze_comm(ctx);
       int64_t nm = 0, n = check_whole(s, m, r, &nm);
@@ -111,7 +101,7 @@ int main(int argc, char **argv) {
         CHECK(n >= round * K, "replacement: %lld elements, the last checkpoint had %lld",
               (long long)n, (long long)(round * K));
         printf("ULFM-INFO rank %d: replaces rank %d: stack 1..%lld, map 1..%lld, round %lld\n",
-               world, r, (long long)n, (long long)nm, (long long)round);
+               ulfm_world, r, (long long)n, (long long)nm, (long long)round);
         fflush(stdout);
         if (nm == n - 1) { /* the push's put never started: the application redoes it */
           int64_t k = n, v = mval(r, n);
@@ -132,7 +122,7 @@ int main(int argc, char **argv) {
       CHECK(rc == FUZE_SUCCESS, "fuze_inject_op: %d %s", rc, fuze_last_error(ctx));
     }
     int64_t target = (round + 1) * K;
-    for (int64_t i = (int64_t)fuze_stack_size(s) + 1; i <= target && !failures; i++) {
+    for (int64_t i = (int64_t)fuze_stack_size(s) + 1; i <= target && !ulfm_failures; i++) {
       int64_t v = sval(r, i), k = i, mv = mval(r, i);
       CHECK(fuze_stack_push(s, &v) == FUZE_SUCCESS, "push: %s", fuze_last_error(ctx));
       CHECK(fuze_map_put(m, &k, &mv) == FUZE_SUCCESS, "put: %s", fuze_last_error(ctx));
@@ -164,8 +154,7 @@ int main(int argc, char **argv) {
   CHECK(check_whole(s, m, r, &nm) == round * K && nm == round * K, "final sizes");
   if (!joined) CHECK(recoveries == 1, "%d recoveries, one death", recoveries);
   CHECK(fuze_finalize(&ctx) == FUZE_SUCCESS, "finalize: %s", fuze_last_error(NULL));
-  printf(failures ? "ULFM-FAIL rank %d: %d failures\n" : "ULFM-PASS rank %d\n", world, failures);
-  fflush(stdout);
+  ULFM_VERDICT();
   MPI_Finalize();
-  return failures != 0;
+  return ulfm_failures != 0;
 }

@@ -17,47 +17,37 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ulfm_check.h"
+
 #define N 20000
 
-static int failures, wrank;
-
-#define CHECK(cond, ...)                                                     \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      printf("ULFM-FAIL rank %d line %d: %s: ", wrank, __LINE__, #cond);      \
-      printf(__VA_ARGS__);                                                   \
-      printf("\n");                                                          \
-      fflush(stdout);                                                        \
-      failures++;                                                            \
-    }                                                                        \
-  } while (0)
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   int np;
-  MPI_Comm_rank(MPI_COMM_WORLD, &wrank);
+  MPI_Comm_rank(MPI_COMM_WORLD, &ulfm_world);
   MPI_Comm_size(MPI_COMM_WORLD, &np);
-  printf("ULFM-PID rank %d pid %ld\n", wrank, (long)getpid());
+  printf("ULFM-PID rank %d pid %ld\n", ulfm_world, (long)getpid());
   fflush(stdout);
   fuze_ctx *ctx = NULL;
   MPI_Comm app = MPI_COMM_NULL;
   int rc = fuze_init(MPI_COMM_WORLD, "faults=1;domain=rank;replacements=1", &ctx, &app);
-  if (wrank == np - 1) {
+  if (ulfm_world == np - 1) {
     /* The replacement: killed while waiting, or released at the end. */
     MPI_Finalize();
     return 0;
   }
   CHECK(rc == FUZE_SUCCESS && ctx && app != MPI_COMM_NULL, "fuze_init: %d: %s", rc, fuze_last_error(NULL));
   if (rc) {
-    printf("ULFM-ABORT rank %d\n", wrank);
+    printf("ULFM-ABORT rank %d\n", ulfm_world);
     fflush(stdout);
     _exit(1);
   }
   unsigned long long *u = malloc(N * sizeof *u);
-  for (size_t i = 0; i < N; i++) u[i] = (unsigned long long)wrank << 32 | i;
+  for (size_t i = 0; i < N; i++) u[i] = (unsigned long long)ulfm_world << 32 | i;
   CHECK(fuze_protect(ctx, "u", u, N, MPI_UNSIGNED_LONG_LONG, NULL) == FUZE_SUCCESS, "protect: %s",
         fuze_last_error(ctx));
-  for (int step = 1; step <= 30 && !failures; step++) {
+  for (int step = 1; step <= 30 && !ulfm_failures; step++) {
     for (size_t i = 0; i < N; i += 7) u[i] = u[i] * 6364136223846793005ULL + (unsigned long long)step;
     unsigned long long keep = u[N - 1] ^ u[0];
     rc = fuze_checkpoint(ctx);
@@ -72,8 +62,7 @@ int main(int argc, char **argv) {
   CHECK(rc == FUZE_SUCCESS, "fuze_finalize: %d: %s", rc, fuze_last_error(NULL));
   MPI_Comm_free(&app);
   free(u);
-  printf(failures ? "ULFM-FAIL rank %d: %d failures\n" : "ULFM-PASS rank %d\n", wrank, failures);
-  fflush(stdout);
+  ULFM_VERDICT();
   MPI_Finalize();
-  return failures != 0;
+  return ulfm_failures != 0;
 }

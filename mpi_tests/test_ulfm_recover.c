@@ -41,21 +41,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ulfm_check.h"
+
 #define STEPS 10
 #define N 4096
 
-static int failures, world;
-
-#define CHECK(cond, ...)                                                   \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      printf("ULFM-FAIL rank %d line %d: %s: ", world, __LINE__, #cond);   \
-      printf(__VA_ARGS__);                                                 \
-      printf("\n");                                                        \
-      fflush(stdout);                                                      \
-      failures++;                                                          \
-    }                                                                      \
-  } while (0)
 
 typedef struct kill_at { int rank, step; } kill_at;
 
@@ -111,14 +101,14 @@ static void verify(const state *x, int r, int t) {
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
-  MPI_Comm_rank(MPI_COMM_WORLD, &world);
+  MPI_Comm_rank(MPI_COMM_WORLD, &ulfm_world);
   MPI_Comm parent = MPI_COMM_NULL;
   MPI_Comm_get_parent(&parent);
-  if (parent != MPI_COMM_NULL) world += 1000; /* spawned (replace=spawn/auto): its own world */
+  if (parent != MPI_COMM_NULL) ulfm_world += 1000; /* spawned (replace=spawn/auto): its own world */
   kill_at kills[8];
   int nkills = argc == 3 || argc == 4 ? parse_kills(argv[1], kills, 8) : -1;
   if (nkills < 0) {
-    printf("ULFM-FAIL rank %d: usage: test_ulfm_recover KILLS CONFIG [EVENTS|U]\n", world);
+    printf("ULFM-FAIL rank %d: usage: test_ulfm_recover KILLS CONFIG [EVENTS|U]\n", ulfm_world);
     MPI_Finalize();
     return 2;
   }
@@ -139,24 +129,22 @@ int main(int argc, char **argv) {
   MPI_Comm comm = MPI_COMM_NULL;
   /* ULFM_PID_EARLY: a spare's pid for ulfm_run.sh --kill (it stays in fuze_init). */
   if (getenv("ULFM_PID_EARLY")) {
-    printf("ULFM-PID rank %d pid %d\n", world, (int)getpid());
+    printf("ULFM-PID rank %d pid %d\n", ulfm_world, (int)getpid());
     fflush(stdout);
   }
   int rc = fuze_init(MPI_COMM_WORLD, argv[2], &ctx, &comm);
   if (rc == FUZE_ERR_UNRECOVERABLE && expect_unrecoverable) { /* a replacement in the failed repair */
     CHECK(strstr(fuze_last_error(NULL), want_msg) != NULL, "message: %s", fuze_last_error(NULL));
-    printf(failures ? "ULFM-FAIL rank %d: %d failures\n" : "ULFM-PASS rank %d\n", world, failures);
-    fflush(stdout);
+    ULFM_VERDICT();
     MPI_Finalize();
-    return failures != 0;
+    return ulfm_failures != 0;
   }
   int replacement = rc == FUZE_RECOVERED;
   CHECK(rc == FUZE_SUCCESS || rc == FUZE_RECOVERED, "fuze_init: %d %s", rc, fuze_last_error(NULL));
   if (comm == MPI_COMM_NULL) { /* a spare or an idle replacement, at the job's end */
-    printf(failures ? "ULFM-FAIL rank %d: %d failures\n" : "ULFM-PASS rank %d\n", world, failures);
-    fflush(stdout);
+    ULFM_VERDICT();
     MPI_Finalize();
-    return failures != 0;
+    return ulfm_failures != 0;
   }
   int r;
   MPI_Comm_rank(comm, &r);
@@ -176,20 +164,20 @@ int main(int argc, char **argv) {
     CHECK(fuze_stored_count(ctx, "m", &cm) == FUZE_SUCCESS && cm == (size_t)t, "stored m %zu, t %d", cm, t);
     CHECK(fuze_stored_count(ctx, "a", &ca) == FUZE_SUCCESS && ca == N, "stored a %zu", ca);
     verify(&x, r, t); /* the dead rank's state at the epoch the job rolled back to */
-    printf("ULFM-INFO rank %d: replaces rank %d at step %d\n", world, r, t);
+    printf("ULFM-INFO rank %d: replaces rank %d at step %d\n", ulfm_world, r, t);
     fflush(stdout);
   }
   if (!getenv("ULFM_PID_EARLY")) {
-    printf("ULFM-PID rank %d pid %d\n", world, (int)getpid());
+    printf("ULFM-PID rank %d pid %d\n", ulfm_world, (int)getpid());
     fflush(stdout);
   }
   int unrecoverable = 0;
-  while (!failures && t < STEPS && !unrecoverable) {
+  while (!ulfm_failures && t < STEPS && !unrecoverable) {
     if (step_ms) nanosleep(&(struct timespec){step_ms / 1000, (step_ms % 1000) * 1000000L}, NULL);
     int step = t + 1;
     CHECK(do_step(&x, r, step) == FUZE_SUCCESS, "step %d: %s", step, fuze_last_error(ctx));
     for (int i = 0; i < nkills && !replacement; i++)
-      if (kills[i].rank == r && kills[i].step == step && r == world) raise(SIGKILL);
+      if (kills[i].rank == r && kills[i].step == step && r == ulfm_world) raise(SIGKILL);
     int one = 1, sum = 0;
     rc = MPI_Allreduce(&one, &sum, 1, MPI_INT, MPI_SUM, comm);
     if (rc != MPI_SUCCESS) rc = fuze_recover(ctx); /* the application's own call saw the death */
@@ -201,11 +189,11 @@ int main(int argc, char **argv) {
       comm = fuze_comm(ctx);
       t = (int)x.st;
       CHECK(t == step || t == step - 1, "recovered to step %d in step %d", t, step);
-      printf("ULFM-INFO rank %d: recovered in step %d to step %d\n", world, step, t);
+      printf("ULFM-INFO rank %d: recovered in step %d to step %d\n", ulfm_world, step, t);
       fflush(stdout);
     } else if (rc == FUZE_ERR_UNRECOVERABLE && expect_unrecoverable) {
       unrecoverable = 1;
-      printf("ULFM-INFO rank %d: %s\n", world, fuze_last_error(ctx));
+      printf("ULFM-INFO rank %d: %s\n", ulfm_world, fuze_last_error(ctx));
       CHECK(strstr(fuze_last_error(ctx), want_msg) != NULL, "message: %s", fuze_last_error(ctx));
       verify(&x, r, step); /* untouched: this step's state, as the application left it */
     } else {
@@ -215,19 +203,17 @@ int main(int argc, char **argv) {
   if (expect_unrecoverable) {
     CHECK(unrecoverable, "no FUZE_ERR_UNRECOVERABLE");
     fuze_finalize(&ctx); /* may report the failed communicator: it must return */
-    printf(failures ? "ULFM-FAIL rank %d: %d failures\n" : "ULFM-PASS rank %d\n", world, failures);
-    fflush(stdout);
+    ULFM_VERDICT();
     MPI_Finalize();
-    return failures != 0;
+    return ulfm_failures != 0;
   }
-  if (!failures) {
+  if (!ulfm_failures) {
     verify(&x, r, STEPS);
     if (!replacement) CHECK(recoveries == events, "%d recoveries, %d death events", recoveries, events);
   }
   rc = fuze_finalize(&ctx);
   CHECK(rc == FUZE_SUCCESS, "fuze_finalize: %d %s", rc, fuze_last_error(NULL));
-  printf(failures ? "ULFM-FAIL rank %d: %d failures\n" : "ULFM-PASS rank %d\n", world, failures);
-  fflush(stdout);
+  ULFM_VERDICT();
   MPI_Finalize();
-  return failures != 0;
+  return ulfm_failures != 0;
 }

@@ -26,48 +26,38 @@
 #include <string.h>
 #include <unistd.h>
 
-static int failures, world_rank;
+#include "ulfm_check.h"
 
-#define CHECK(cond, ...)                                                     \
-  do {                                                                       \
-    if (!(cond)) {                                                           \
-      printf("ULFM-FAIL rank %d line %d: %s: ", world_rank, __LINE__, #cond); \
-      printf(__VA_ARGS__);                                                   \
-      printf("\n");                                                          \
-      fflush(stdout);                                                        \
-      failures++;                                                            \
-    }                                                                        \
-  } while (0)
 
 #define NACTIVE 5
 
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
-  MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+  MPI_Comm_rank(MPI_COMM_WORLD, &ulfm_world);
   int np;
   MPI_Comm_size(MPI_COMM_WORLD, &np);
   if (np != 7) {
-    printf("ULFM-FAIL rank %d: run with np 7\n", world_rank);
+    printf("ULFM-FAIL rank %d: run with np 7\n", ulfm_world);
     MPI_Finalize();
     return 2;
   }
   char msg[FUZE_MSG_LEN] = "";
-  fuze_net net = {.comm = MPI_COMM_NULL, .msg = msg, .rank = world_rank, .size = np};
+  fuze_net net = {.comm = MPI_COMM_NULL, .msg = msg, .rank = ulfm_world, .size = np};
   MPI_Comm pool, active = MPI_COMM_NULL;
   MPI_Comm_dup(MPI_COMM_WORLD, &pool);
   MPI_Comm_set_errhandler(pool, MPI_ERRORS_RETURN);
-  MPI_Comm_split(pool, world_rank < NACTIVE ? 0 : MPI_UNDEFINED, world_rank, &active);
+  MPI_Comm_split(pool, ulfm_world < NACTIVE ? 0 : MPI_UNDEFINED, ulfm_world, &active);
   if (active != MPI_COMM_NULL) MPI_Comm_set_errhandler(active, MPI_ERRORS_RETURN);
   int world_of[NACTIVE] = {0, 1, 2, 3, 4}, next_repl = NACTIVE;
   const int victim[3] = {2, 4, 0};
-  int my = world_rank < NACTIVE ? world_rank : -1;
+  int my = ulfm_world < NACTIVE ? ulfm_world : -1;
 
   for (int round = 0; round < 3; round++) {
     int rc;
     if (my >= 0) {
       /* The active communicator is what the survivors expect, bit for bit. */
       int got[NACTIVE] = {-1, -1, -1, -1, -1};
-      rc = MPI_Allgather(&world_rank, 1, MPI_INT, got, 1, MPI_INT, active);
+      rc = MPI_Allgather(&ulfm_world, 1, MPI_INT, got, 1, MPI_INT, active);
       CHECK(rc == MPI_SUCCESS && memcmp(got, world_of, sizeof got) == 0,
             "round %d: active communicator holds world %d %d %d %d %d, expected %d %d %d %d %d", round,
             got[0], got[1], got[2], got[3], got[4], world_of[0], world_of[1], world_of[2],
@@ -111,11 +101,11 @@ int main(int argc, char **argv) {
     world_of[victim[round]] = next_repl++;
     int want = -1;
     for (int r = 0; r < NACTIVE; r++)
-      if (world_of[r] == world_rank) want = r;
+      if (world_of[r] == ulfm_world) want = r;
     CHECK(newrank == want, "round %d: world %d (dead world %d) got active rank %d, expected %d", round,
-          world_rank, dead_world, newrank, want);
+          ulfm_world, dead_world, newrank, want);
     if (was_idle && newrank >= 0) {
-      printf("ULFM-INFO rank %d: replaces active rank %d (world %d) after round %d\n", world_rank,
+      printf("ULFM-INFO rank %d: replaces active rank %d (world %d) after round %d\n", ulfm_world,
              newrank, dead_world, round);
       fflush(stdout);
     }
@@ -126,8 +116,7 @@ int main(int argc, char **argv) {
     CHECK(psize == np - round - 1, "round %d: pool of %d ranks", round, psize);
     if (my >= 0) CHECK(prank == my, "round %d: active rank %d is pool rank %d", round, my, prank);
   }
-  printf(failures ? "ULFM-FAIL rank %d: %d failures\n" : "ULFM-PASS rank %d\n", world_rank, failures);
-  fflush(stdout);
+  ULFM_VERDICT();
   MPI_Finalize();
-  return failures != 0;
+  return ulfm_failures != 0;
 }

@@ -340,18 +340,10 @@ static int make_window(fuze_fobj *f, size_t cap) {
   return FUZE_SUCCESS;
 }
 
-int fuze__fobj_create(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_t nb,
-                      size_t alloc, size_t cap, fuze_fobj **out) {
-  fuze_fobj **grown = realloc(ctx->fobjs, sizeof *grown * (size_t)(ctx->nfobjs + 1));
-  fuze_fobj *f = fuze__hook(ctx, FUZE_HOOK_ALLOC, FUZE_ALLOC_CREATE) ? NULL : calloc(1, alloc);
-  unsigned char *scratch = malloc(nb + kb + 64);
-  if (grown) ctx->fobjs = grown;
-  int rc = grown && f && scratch ? FUZE_SUCCESS : nomem(ctx, name, NULL);
-  if ((rc = fuze__agree(&ctx->net, rc))) {
-    free(f);
-    free(scratch);
-    return rc;
-  }
+/* A new structure's fields and its recursive mutex (f->mu_ready says
+ * whether the mutex could be made). Local. */
+static void fobj_init(fuze_ctx *ctx, fuze_fobj *f, const char *name, int kind, size_t kb, size_t nb,
+                      unsigned char *scratch) {
   f->ctx = ctx;
   snprintf(f->name, sizeof f->name, "%s", name);
   f->kind = kind;
@@ -366,6 +358,21 @@ int fuze__fobj_create(fuze_ctx *ctx, const char *name, int kind, size_t kb, size
       f->mu_ready = 1;
     pthread_mutexattr_destroy(&ma);
   }
+}
+
+int fuze__fobj_create(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_t nb,
+                      size_t alloc, size_t cap, fuze_fobj **out) {
+  fuze_fobj **grown = realloc(ctx->fobjs, sizeof *grown * (size_t)(ctx->nfobjs + 1));
+  fuze_fobj *f = fuze__hook(ctx, FUZE_HOOK_ALLOC, FUZE_ALLOC_CREATE) ? NULL : calloc(1, alloc);
+  unsigned char *scratch = malloc(nb + kb + 64);
+  if (grown) ctx->fobjs = grown;
+  int rc = grown && f && scratch ? FUZE_SUCCESS : nomem(ctx, name, NULL);
+  if ((rc = fuze__agree(&ctx->net, rc))) {
+    free(f);
+    free(scratch);
+    return rc;
+  }
+  fobj_init(ctx, f, name, kind, kb, nb, scratch);
   if ((rc = fuze__agree(&ctx->net, f->mu_ready ? FUZE_SUCCESS : nomem(ctx, name, "a lock")))) {
     fuze__fobj_free(f);
     return rc;
@@ -392,21 +399,8 @@ int fuze__fobj_shell(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_
     free(scratch);
     return nomem(ctx, name, NULL);
   }
-  f->ctx = ctx;
-  snprintf(f->name, sizeof f->name, "%s", name);
-  f->kind = kind;
-  f->kb = kb;
-  f->nb = nb;
-  f->scratch = scratch;
-  f->excl = ctx->cfg.lock_exclusive;
-  f->win = MPI_WIN_NULL;
+  fobj_init(ctx, f, name, kind, kb, nb, scratch);
   f->cap = cap;
-  pthread_mutexattr_t ma;
-  if (!pthread_mutexattr_init(&ma)) {
-    if (!pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE) && !pthread_mutex_init(&f->mu, &ma))
-      f->mu_ready = 1;
-    pthread_mutexattr_destroy(&ma);
-  }
   if (!f->mu_ready) {
     fuze__fobj_free(f);
     return nomem(ctx, name, "a lock");
