@@ -510,7 +510,8 @@ static void early_sends(world *w, MPI_Comm app, const fuze_plan *p) {
     c[x].vals = malloc(full[x] * c[x].nb);
     c[x].keys = malloc(full[x] * sizeof *c[x].keys);
     size_t max = EARLY_STAGE / (c[x].nb * (1 + (size_t)w->f) + c[x].kb);
-    expect[x] = 2 * ((full[x] - 1) / (max - 1)); /* two runs of full[x] operations */
+    /* two runs of full[x] operations; lock=exclusive sends every operation on its own */
+    expect[x] = c[x].o->excl ? 0 : 2 * ((full[x] - 1) / (max - 1));
   }
   /* Grow the capacity (these operations wait in the queue), commit. */
   for (int x = 0; x < NC && !rc; x++)

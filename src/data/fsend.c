@@ -218,10 +218,22 @@ static int send_pieces(fuze_fobj *f, fuze_piece *pcs, int np, int only_j, int in
  *
  * The buffer is a field of the structure (fuze_fobj.coal), created on the
  * first batched operation and freed with the structure or by a wipe, so
- * contexts in different threads share nothing. */
+ * contexts in different threads share nothing.
+ *
+ * Across nodes (docs/design.md, "Across nodes"): an operation that finds the
+ * buffer full sends it and completes it only locally (MPI_Win_flush_local:
+ * the stage can be reused; coal_early counts these), so it does not wait for
+ * a round trip through its hosts' scheduling; the next fuze__fobjs_flush
+ * (fuze_flush, every collective call, a wipe) completes everything at the
+ * hosts with one MPI_Win_flush per host, which is all that sync=batch
+ * promises. And every COAL_PROGRESS batched operations the rank runs MPI's
+ * progress engine (fuze__win_progress): where the one-sided path needs the
+ * target to call MPI (Open MPI's osc/pt2pt across nodes, MPICH's active
+ * messages), a host busy with its own batch would otherwise leave its
+ * members' accumulates in its socket buffers until its own next flush, and
+ * their local completions would wait for it. */
 #define COAL_ACC (64u << 10) /* node bytes per accumulate of a flush */
-
-#define COAL_PROGRESS 512u
+#define COAL_PROGRESS 512u   /* batched operations between two progress calls */
 
 struct coal_ord { size_t slot, e; };
 
