@@ -226,12 +226,15 @@ static int send_pieces(fuze_fobj *f, fuze_piece *pcs, int np, int only_j, int in
  * a round trip through its hosts' scheduling; the next fuze__fobjs_flush
  * (fuze_flush, every collective call, a wipe) completes everything at the
  * hosts with one MPI_Win_flush per host, which is all that sync=batch
- * promises. And every COAL_PROGRESS batched operations the rank runs MPI's
- * progress engine (fuze__win_progress): where the one-sided path needs the
- * target to call MPI (Open MPI's osc/pt2pt across nodes, MPICH's active
- * messages), a host busy with its own batch would otherwise leave its
- * members' accumulates in its socket buffers until its own next flush, and
- * their local completions would wait for it. */
+ * promises. And every COAL_PROGRESS batched operations a rank that hosts
+ * regions of the structure runs MPI's progress engine (fuze__win_progress):
+ * where the one-sided path needs the target to call MPI (Open MPI's
+ * osc/pt2pt across nodes, MPICH's active messages), a host busy with its
+ * own batch would otherwise leave its members' accumulates in its socket
+ * buffers until its own next flush, and their local completions would wait
+ * for it. FUZE_BATCH_EARLY=0 in the
+ * environment (read when a buffer is created) restores the path before
+ * this, for before/after measurements with one binary. */
 #define COAL_ACC (64u << 10) /* node bytes per accumulate of a flush */
 #define COAL_PROGRESS 512u   /* batched operations between two progress calls */
 
@@ -247,6 +250,9 @@ typedef struct fuze_coal {
   struct coal_ord *ord;  /* flush: entries in slot order */
   unsigned char hdr[FUZE_HDR_BYTES]; /* header delta */
   int any;               /* operations coalesced since the last flush */
+  int early;             /* a full buffer completes locally, with progress calls
+                            (FUZE_BATCH_EARLY=0 at its creation: the old path, a
+                            round trip per full buffer and no progress calls) */
   unsigned since_progress; /* operations since the last fuze__win_progress */
 } coal;
 
@@ -271,6 +277,8 @@ static coal *coal_get(fuze_fobj *f) {
   while (hs < 2 * max) hs <<= 1;
   coal *c = calloc(1, sizeof *c);
   if (c) {
+    const char *e = getenv("FUZE_BATCH_EARLY");
+    c->early = !(e && !strcmp(e, "0"));
     c->max = max;
     c->esz = f->nb + f->kb;
     c->hmask = hs - 1;
@@ -424,8 +432,16 @@ static int coalesce_op(fuze_fobj *f, const fuze_piece *pcs, int np) {
   coal *c = coal_get(f);
   if (!c) return fuze__fobj_nomem(f, "batched operations");
   int rc = FUZE_SUCCESS;
-  if (c->n + 2 > c->max && (c->n || c->any)) /* an operation touches at most 2 slots */
-    rc = f->ctx->stage_pos ? fuze__fobjs_flush(f->ctx) : (f->coal_early++, coal_send(f, c, 0));
+  if (c->n + 2 > c->max && (c->n || c->any)) { /* an operation touches at most 2 slots */
+    if (f->ctx->stage_pos) {
+      rc = fuze__fobjs_flush(f->ctx);
+    } else if (!c->early) {
+      rc = coal_send(f, c, 1);
+    } else {
+      f->coal_early++;
+      rc = coal_send(f, c, 0);
+    }
+  }
   if (rc) return rc;
   for (int x = 0; x < np; x++) {
     if (pcs[x].type == PIECE_HDR) {
@@ -437,7 +453,11 @@ static int coalesce_op(fuze_fobj *f, const fuze_piece *pcs, int np) {
     else fuze__xor_into(d + f->nb, pcs[x].delta, f->kb);
   }
   c->any = 1;
-  if (++c->since_progress >= COAL_PROGRESS) {
+  /* Only a rank that hosts regions of this structure receives accumulates
+   * for it; on the others a progress call finds nothing, and with Open MPI's
+   * mpi_yield_when_idle (set when oversubscribed) it would give the core
+   * away each time. */
+  if (c->early && f->nhosted && ++c->since_progress >= COAL_PROGRESS) {
     c->since_progress = 0;
     return fuze__win_progress(&f->ctx->net, f->win);
   }
