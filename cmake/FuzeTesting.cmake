@@ -14,13 +14,7 @@
 #   FUZE_MPIRUN_ENV    environment of every launch. Open MPI: OMPI_ALLOW_RUN_AS_ROOT* (it
 #                      refuses root otherwise; CI runs as root) and oversubscription for
 #                      launches that do not pass the flags (drivers, the consumer test).
-#                      MPICH: MPIR_CVAR_POLLS_BEFORE_YIELD=1. Its progress engine busy-polls
-#                      and yields the core only every 1000 polls (the default): with more
-#                      ranks than cores a rank waiting in a collective or for a one-sided
-#                      operation burnt its time slices before the rank it waited for ran
-#                      (fused_np4: 399 s, against 31 s with a yield after every poll).
-#                      MPICH's counterpart of Open MPI's mpi_yield_when_idle, which
-#                      mpirun sets when oversubscribed (Hydra runs as root unasked).
+#                      MPICH: none needed (Hydra runs as root).
 #   FUZE_MPI_TCP_ENV   one node made to behave like ranks on separate nodes, where no
 #                      shared-memory window is possible and one-sided operations go through
 #                      the network layer: Open MPI: osc/pt2pt over btl/tcp (osc/pt2pt has no
@@ -46,7 +40,7 @@
 #                      (Open MPI), nolocal (MPICH).
 if(FUZE_MPI_FLAVOR STREQUAL "mpich")
   set(_fuze_flags "")
-  set(_fuze_env MPIR_CVAR_POLLS_BEFORE_YIELD=1)
+  set(_fuze_env "")
   set(_fuze_tcp_env MPIR_CVAR_NOLOCAL=1)
   set(FUZE_MPI_TCP_SHARED_FAILS FALSE)
   set(FUZE_MPI_TCP_NAME nolocal)
