@@ -341,7 +341,7 @@ static int cut_add(world *w, cutobj *c, uint64_t tag) {
 }
 
 static int cut_drop(cutobj *c) {
-  unsigned char got[128];
+  unsigned char got[1024]; /* the largest element of cut_runs and early_sends */
   c->n--;
   int rc = c->m ? fuze_map_remove(c->m, &c->keys[c->n]) : fuze_stack_pop(c->s, got);
   T_CHECK(rc == FUZE_SUCCESS, "%s: %s: removing element %zu: %s", what, c->name, c->n, fuze_err_name(rc));
@@ -386,7 +386,7 @@ static void cut_verify(const cutobj *c, const char *tag) {
   size_t n = c->m ? fuze_map_size(c->m) : fuze_stack_size(c->s);
   T_CHECK(n == c->n, "%s %s: %s holds %zu elements, expected %zu", what, tag, c->name, n, c->n);
   if (n != c->n) return;
-  unsigned char e[128];
+  unsigned char e[1024];
   if (!c->m) {
     for (size_t i = 0; i < n; i++) {
       int rc = fuze_stack_at(c->s, i, e);
@@ -478,6 +478,88 @@ static void cut_runs(world *w, MPI_Comm app, const fuze_plan *p) {
   }
 }
 
+/* ---- sync=batch: buffers that fill up between two flushes ----
+ *
+ * A structure's coalescing buffer holds FUZE_STAGE / (nb (1 + f) + kb)
+ * entries (src/data/fsend.c); when an operation finds it full, the buffer is
+ * sent and completed only locally (MPI_Win_flush_local: no round trip to the
+ * hosts), and the deltas are owed to the backups until the next fuze_flush
+ * or collective call. With 1000-byte elements the buffers fill every few
+ * hundred operations: fuze_fobj.coal_early must count exactly the sends the
+ * operation counts imply (a send before operation k of a run when k is a
+ * multiple of max - 1, one entry per push, pop, put of a new key or remove of
+ * the last element), and after fuze_flush (forward) or fuze_checkpoint
+ * (rollback), the wipe of f domains holding members of block 0 must give
+ * every rank its structures back bit for bit. */
+#define EARLY_STAGE ((size_t)1 << 20) /* FUZE_STAGE */
+
+static void early_sends(world *w, MPI_Comm app, const fuze_plan *p) {
+  if (!w->batch) return;
+  enum { NC = 2 };
+  cutobj c[NC] = {{.name = "early1000", .nb = 1000}, {.name = "earlymap", .kb = 8, .nb = 1000}};
+  size_t me = (size_t)w->me, full[NC] = {1500 + 7 * me, 1200 + 11 * me};
+  snprintf(what, sizeof what, "early sends np=%d f=%d spares=%d %s%s", w->np, w->f, w->spares,
+           w->forward ? "forward" : "rollback", w->k > 1 ? " nodes" : "");
+  int rc = fuze_stack_create(w->ctx, c[0].name, c[0].nb, &c[0].s);
+  T_EQ_INT(rc, FUZE_SUCCESS, "create early1000");
+  if (!rc) T_EQ_INT(rc = fuze_map_create(w->ctx, c[1].name, c[1].kb, c[1].nb, &c[1].m), FUZE_SUCCESS, "create earlymap");
+  if (rc) return;
+  uint64_t expect[NC], before[NC];
+  for (int x = 0; x < NC; x++) {
+    c[x].o = c[x].m ? &c[x].m->o : &c[x].s->o;
+    c[x].vals = malloc(full[x] * c[x].nb);
+    c[x].keys = malloc(full[x] * sizeof *c[x].keys);
+    size_t max = EARLY_STAGE / (c[x].nb * (1 + (size_t)w->f) + c[x].kb);
+    /* two runs of full[x] operations; lock=exclusive sends every operation on its own */
+    expect[x] = c[x].o->excl ? 0 : 2 * ((full[x] - 1) / (max - 1));
+  }
+  /* Grow the capacity (these operations wait in the queue), commit. */
+  for (int x = 0; x < NC && !rc; x++)
+    for (size_t i = 0; i < full[x] && !rc; i++) rc = cut_add(w, &c[x], 3);
+  T_EQ_INT(fuze_checkpoint(w->ctx), FUZE_SUCCESS, "checkpoint after growth");
+  for (int x = 0; x < NC; x++) before[x] = c[x].o->coal_early;
+  /* Everything popped or removed (the last element each time), then pushed
+   * or put again, with no flush in between. */
+  for (int x = 0; x < NC && !rc; x++)
+    for (size_t i = 0; i < full[x] && !rc; i++) rc = cut_drop(&c[x]);
+  for (int x = 0; x < NC && !rc; x++)
+    for (size_t i = 0; i < full[x] && !rc; i++) rc = cut_add(w, &c[x], 4);
+  for (int x = 0; x < NC; x++) {
+    uint64_t got = c[x].o->coal_early - before[x];
+    T_CHECK(got == expect[x], "%s: %s: %llu buffers sent before the flush, expected %llu", what,
+            c[x].name, (unsigned long long)got, (unsigned long long)expect[x]);
+  }
+  /* The deltas reach the backups at the next fuze_flush or collective call. */
+  if (w->forward) T_EQ_INT(fuze_flush(w->ctx), FUZE_SUCCESS, "flush");
+  else T_EQ_INT(fuze_checkpoint(w->ctx), FUZE_SUCCESS, "checkpoint before the wipe");
+  for (int x = 0; x < NC; x++) nodes_check(w, app, p, c[x].name, c[x].n);
+  int dom[8], nd = 0, ranks[64], nr = 0, ndom = w->np / w->k;
+  for (int x = p->block_start[0]; x < p->block_start[1] + ndom && nd < w->f; x++) {
+    int d = x < p->block_start[1] ? p->members[x] / w->k : x - p->block_start[1], dup = 0;
+    for (int y = 0; y < nd; y++) dup |= dom[y] == d;
+    if (!dup) dom[nd++] = d;
+  }
+  for (int y = 0; y < nd; y++)
+    for (int r = dom[y] * w->k; r < (dom[y] + 1) * w->k; r++) ranks[nr++] = r;
+  T_EQ_INT(fuze_inject(w->ctx, ranks, nr), FUZE_SUCCESS, "inject");
+  rc = fuze_recover(w->ctx);
+  T_CHECK(rc == FUZE_RECOVERED, "%s: recover returned %s: %s", what, fuze_err_name(rc),
+          fuze_last_error(w->ctx));
+  verify(w, &w->cur, "after the wipe");
+  for (int x = 0; x < NC; x++) cut_verify(&c[x], "after the wipe");
+  for (int x = 0; x < NC; x++) nodes_check(w, app, p, c[x].name, c[x].n);
+  T_EQ_INT(fuze_checkpoint(w->ctx), FUZE_SUCCESS, "checkpoint after the wipe");
+  w->com = w->cur;
+  if (w->me == 0)
+    printf("  early sends: f=%d %s: %llu %llu buffers sent before the flush\n", w->f,
+           w->forward ? "forward" : "rollback", (unsigned long long)(c[0].o->coal_early - before[0]),
+           (unsigned long long)(c[1].o->coal_early - before[1]));
+  for (int x = 0; x < NC; x++) {
+    free(c[x].vals);
+    free(c[x].keys);
+  }
+}
+
 static void run(world *w) {
   char cfg[200];
   snprintf(cfg, sizeof cfg, "faults=%d;spares=%d;domain=%d;recovery=%s;sync=%s;capacity=16", w->f, w->spares, w->k,
@@ -536,6 +618,7 @@ static void run(world *w) {
   queued_ops(w, (int)t_below(&pick, (size_t)napp), (int)t_below(&pick, (size_t)napp));
   theorem1(w, app, &p);
   cut_runs(w, app, &p);
+  early_sends(w, app, &p);
   beyond_f(w, &p);
   if (w->me == 0) printf("  %s: %d failure scenarios + %d operation crashes\n", cfg, count, w->f + 1);
   fuze__plan_free(&p);

@@ -408,6 +408,20 @@ int fuze__win_flush_rank(fuze_net *net, MPI_Win win, int rank) {
   return FUZE_MPI(net->msg, MPI_Win_flush(rank, win));
 }
 
+int fuze__win_flush_local_rank(fuze_net *net, MPI_Win win, int rank) {
+  if (shm_of(win)) return FUZE_SUCCESS; /* done at once (the origin's own stores) */
+  return FUZE_MPI(net->msg, MPI_Win_flush_local(rank, win));
+}
+
+int fuze__win_progress(fuze_net *net, MPI_Win win) {
+  if (shm_of(win)) return FUZE_SUCCESS;
+  /* Any MPI call runs the progress engine; a probe of this rank's own
+   * messages is the cheapest one that sends and takes nothing (and, under
+   * ULFM, cannot report another rank's failure). */
+  int flag = 0;
+  return FUZE_MPI(net->msg, MPI_Iprobe(net->rank, MPI_ANY_TAG, net->comm, &flag, MPI_STATUS_IGNORE));
+}
+
 int fuze__win_lock(fuze_net *net, MPI_Win win, int rank) {
   return FUZE_MPI(net->msg, MPI_Win_lock(MPI_LOCK_EXCLUSIVE, rank, 0, win));
 }

@@ -41,7 +41,16 @@ int fuze__win_put(fuze_net *net, MPI_Win win, const void *buf, size_t len, int r
                   size_t disp);
 int fuze__win_flush(fuze_net *net, MPI_Win win);                /* every target */
 int fuze__win_flush_rank(fuze_net *net, MPI_Win win, int rank); /* one target */
+/* Local completion at one target (MPI_Win_flush_local): the origin buffers of
+ * what was issued to rank may be reused; whether it reached rank's memory is
+ * left to a later fuze__win_flush(_rank). No round trip to rank. */
+int fuze__win_flush_local_rank(fuze_net *net, MPI_Win win, int rank);
 /* lock=exclusive windows: an exclusive epoch on one target. */
+/* Let the MPI library handle what other ranks sent to this one (their
+ * accumulates into win, with an MPI whose one-sided path needs the target
+ * to call MPI: Open MPI's osc/pt2pt across nodes). A no-op for a
+ * shared-memory window. */
+int fuze__win_progress(fuze_net *net, MPI_Win win);
 int fuze__win_lock(fuze_net *net, MPI_Win win, int rank);
 int fuze__win_unlock(fuze_net *net, MPI_Win win, int rank);
 /* Local view of the window after others wrote into it (MPI_Win_sync). */

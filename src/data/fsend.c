@@ -218,8 +218,25 @@ static int send_pieces(fuze_fobj *f, fuze_piece *pcs, int np, int only_j, int in
  *
  * The buffer is a field of the structure (fuze_fobj.coal), created on the
  * first batched operation and freed with the structure or by a wipe, so
- * contexts in different threads share nothing. */
+ * contexts in different threads share nothing.
+ *
+ * Across nodes (docs/design.md, "Across nodes"): an operation that finds the
+ * buffer full sends it and completes it only locally (MPI_Win_flush_local:
+ * the stage can be reused; coal_early counts these), so it does not wait for
+ * a round trip through its hosts' scheduling; the next fuze__fobjs_flush
+ * (fuze_flush, every collective call, a wipe) completes everything at the
+ * hosts with one MPI_Win_flush per host, which is all that sync=batch
+ * promises. And every COAL_PROGRESS batched operations a rank that hosts
+ * regions of the structure runs MPI's progress engine (fuze__win_progress):
+ * where the one-sided path needs the target to call MPI (Open MPI's
+ * osc/pt2pt across nodes, MPICH's active messages), a host busy with its
+ * own batch would otherwise leave its members' accumulates in its socket
+ * buffers until its own next flush, and their local completions would wait
+ * for it. FUZE_BATCH_EARLY=0 in the
+ * environment (read when a buffer is created) restores the path before
+ * this, for before/after measurements with one binary. */
 #define COAL_ACC (64u << 10) /* node bytes per accumulate of a flush */
+#define COAL_PROGRESS 512u   /* batched operations between two progress calls */
 
 struct coal_ord { size_t slot, e; };
 
@@ -233,6 +250,10 @@ typedef struct fuze_coal {
   struct coal_ord *ord;  /* flush: entries in slot order */
   unsigned char hdr[FUZE_HDR_BYTES]; /* header delta */
   int any;               /* operations coalesced since the last flush */
+  int early;             /* a full buffer completes locally, with progress calls
+                            (FUZE_BATCH_EARLY=0 at its creation: the old path, a
+                            round trip per full buffer and no progress calls) */
+  unsigned since_progress; /* operations since the last fuze__win_progress */
 } coal;
 
 void fuze__fobj_coal_free(fuze_fobj *f) {
@@ -256,6 +277,8 @@ static coal *coal_get(fuze_fobj *f) {
   while (hs < 2 * max) hs <<= 1;
   coal *c = calloc(1, sizeof *c);
   if (c) {
+    const char *e = getenv("FUZE_BATCH_EARLY");
+    c->early = !(e && !strcmp(e, "0"));
     c->max = max;
     c->esz = f->nb + f->kb;
     c->hmask = hs - 1;
@@ -341,9 +364,22 @@ static int coal_send_backup(fuze_fobj *f, const coal *c, int j, const unsigned c
   return rc;
 }
 
-/* Send the buffer to every backup and complete it (flush_hosts). The stage
- * must be empty (nothing issued from it is pending). */
-static int coal_send(fuze_fobj *f, coal *c) {
+/* Local completion at every backup: the stage may be reused, the deltas are
+ * still owed to the hosts (f->pending stays set: the next flush_hosts). */
+static int flush_hosts_local(fuze_fobj *f) {
+  for (int j = 0; j < f->ctx->plan.f; j++) {
+    int rc = fuze__win_flush_local_rank(&f->ctx->net, f->win, host_of(f, j));
+    if (rc) return rc;
+  }
+  return FUZE_SUCCESS;
+}
+
+/* Send the buffer to every backup and complete it: remote 1, at the hosts
+ * (flush_hosts, a round trip to each); remote 0, only locally (the buffer
+ * filled up in the middle of a batch: the stage can be reused, and the
+ * next fuze__fobjs_flush completes it at the hosts). The stage must be
+ * empty (nothing issued from it is pending). */
+static int coal_send(fuze_fobj *f, coal *c, int remote) {
   fuze_ctx *ctx = f->ctx;
   const fuze_plan *p = &ctx->plan;
   int b = p->block_of[ctx->rank], i = p->index_in_block[ctx->rank], nf = p->f, rc = FUZE_SUCCESS;
@@ -364,12 +400,20 @@ static int coal_send(fuze_fobj *f, coal *c) {
     if (kb) memcpy(key + r * kb, d + nb, kb);
   }
   memcpy(hdr, c->hdr, FUZE_HDR_BYTES);
-  fuze__code_delta_encode(&ctx->codes[b], i, val, m * nb, prod);
+  /* A coefficient 1 for every backup (replication, XOR, f = 1 with the
+   * Reed-Solomon matrix's row of ones): every product is the delta itself,
+   * sent from where it is. */
+  int ones = 1;
+  for (int j = 0; j < nf; j++) ones &= fuze__code_coef(&ctx->codes[b], j, i) == 1;
+  if (ones)
+    for (int j = 0; j < nf; j++) prod[j] = val;
+  else
+    fuze__code_delta_encode(&ctx->codes[b], i, val, m * nb, prod);
   for (int t = 0; t < nf && !rc; t++) {
     int j = ctx->debug_reorder ? nf - 1 - t : t;
     rc = coal_send_backup(f, c, j, prod[j], key, hdr);
   }
-  if (!rc) rc = flush_hosts(f);
+  if (!rc) rc = remote ? flush_hosts(f) : flush_hosts_local(f);
   c->n = 0;
   c->any = 0;
   memset(c->hdr, 0, FUZE_HDR_BYTES);
@@ -380,7 +424,7 @@ static int coal_send(fuze_fobj *f, coal *c) {
 
 static int coal_flush(fuze_fobj *f) {
   coal *c = f->coal;
-  return c && (c->n || c->any) ? coal_send(f, c) : FUZE_SUCCESS;
+  return c && (c->n || c->any) ? coal_send(f, c, 1) : FUZE_SUCCESS;
 }
 
 /* One batched operation into the buffer (flushed first when full). */
@@ -388,8 +432,16 @@ static int coalesce_op(fuze_fobj *f, const fuze_piece *pcs, int np) {
   coal *c = coal_get(f);
   if (!c) return fuze__fobj_nomem(f, "batched operations");
   int rc = FUZE_SUCCESS;
-  if (c->n + 2 > c->max && (c->n || c->any)) /* an operation touches at most 2 slots */
-    rc = f->ctx->stage_pos ? fuze__fobjs_flush(f->ctx) : coal_send(f, c);
+  if (c->n + 2 > c->max && (c->n || c->any)) { /* an operation touches at most 2 slots */
+    if (f->ctx->stage_pos) {
+      rc = fuze__fobjs_flush(f->ctx);
+    } else if (!c->early) {
+      rc = coal_send(f, c, 1);
+    } else {
+      f->coal_early++;
+      rc = coal_send(f, c, 0);
+    }
+  }
   if (rc) return rc;
   for (int x = 0; x < np; x++) {
     if (pcs[x].type == PIECE_HDR) {
@@ -401,6 +453,14 @@ static int coalesce_op(fuze_fobj *f, const fuze_piece *pcs, int np) {
     else fuze__xor_into(d + f->nb, pcs[x].delta, f->kb);
   }
   c->any = 1;
+  /* Only a rank that hosts regions of this structure receives accumulates
+   * for it; on the others a progress call finds nothing, and with Open MPI's
+   * mpi_yield_when_idle (set when oversubscribed) it would give the core
+   * away each time. */
+  if (c->early && f->nhosted && ++c->since_progress >= COAL_PROGRESS) {
+    c->since_progress = 0;
+    return fuze__win_progress(&f->ctx->net, f->win);
+  }
   return FUZE_SUCCESS;
 }
 
@@ -508,8 +568,15 @@ int fuze__fobj_send_op(fuze_fobj *f, fuze_piece *pcs, int np) {
 
 int fuze__fobjs_flush(fuze_ctx *ctx) {
   int rc = FUZE_SUCCESS;
-  for (int x = 0; x < ctx->nfobjs && !rc; x++)
-    if (ctx->fobjs[x]->pending) rc = flush_hosts(ctx->fobjs[x]);
+  /* With nothing in the stage (the batches sent so far completed locally),
+   * a structure whose buffer holds operations needs no flush here: its
+   * coal_send below flushes its hosts, which completes everything issued
+   * to them before. */
+  int staged = ctx->stage_pos > 0;
+  for (int x = 0; x < ctx->nfobjs && !rc; x++) {
+    const coal *c = ctx->fobjs[x]->coal;
+    if (ctx->fobjs[x]->pending && (staged || !c || !(c->n || c->any))) rc = flush_hosts(ctx->fobjs[x]);
+  }
   ctx->stage_pos = 0;
   /* Then the coalesced operations (sync=batch), through the empty stage. */
   for (int x = 0; x < ctx->nfobjs && !rc; x++) rc = coal_flush(ctx->fobjs[x]);

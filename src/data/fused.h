@@ -50,6 +50,8 @@ typedef struct fuze_fobj {
   uint64_t ops, deferred_ops;
   struct fuze_coal *coal;  /* sync=batch: coalesced operations (fsend.c), NULL until the first */
   uint64_t coal_cuts;      /* sync=batch flushes: node runs cut at COAL_ACC, per backup (tests) */
+  uint64_t coal_early;     /* sync=batch: buffers sent because they were full, completed
+                              only locally until the next flush (tests) */
   /* Threads (data/threads.h): the primary side above is guarded by mu in
    * local calls; the fused side's sending state by the context's send lock. */
   pthread_mutex_t mu;      /* recursive */
