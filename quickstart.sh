@@ -280,7 +280,7 @@ run_ulfm() {
   echo "quickstart: built and installed fuze in the root in $((SECONDS - t0)) s"
   t0=$SECONDS
   case $tests in
-    "") filter=(-L ulfm) ;;
+    "") filter=(-L "^ulfm$") ;;
     all) filter=() ;;
     *) filter=(-R "$tests") ;;
   esac
