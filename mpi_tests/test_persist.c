@@ -31,18 +31,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define EB 12
-#define VB 20
-#define MAXN 600
-
-typedef struct state {
-  size_t na, ni, sn, mn;
-  double a[4096];
-  int32_t iv[1024];
-  unsigned char st[MAXN][EB];
-  uint64_t keys[MAXN];
-  unsigned char vals[MAXN][VB];
-} state;
+#define MODEL_MAXN 600
+#include "struct_model.h"
 
 static int me, np, nf, nsp;
 static const char *run_code = "rs"; /* code= of every run */
@@ -75,39 +65,10 @@ static char *config(char *buf, size_t len, const char *dir, int faults) {
 }
 
 /* Random changes to the live structures and the model. */
+static const model_mix mix = {.a_stride = 7, .ops_base = 5, .ops_range = 40, .push_odds = 3,
+                              .remove_odds = 3, .stack_max = 300, .keys = 400};
 static void mutate(state *s, double *a, int32_t *iv, fuze_stack *st, fuze_map *m) {
-  for (size_t i = 0; i < s->na; i += 1 + t_below(&rng, 7)) s->a[i] = a[i] = (double)t_rng(&rng);
-  for (size_t i = 0; i < s->ni; i += 1 + t_below(&rng, 3)) s->iv[i] = iv[i] = (int32_t)t_rng(&rng);
-  int ops = (int)t_below(&rng, 40) + 5;
-  for (int o = 0; o < ops; o++) {
-    unsigned char e[EB], v[VB];
-    if (s->sn < 300 && t_below(&rng, 3)) {
-      t_fill(&rng, e, EB);
-      T_EQ_INT(fuze_stack_push(st, e), FUZE_SUCCESS, "push");
-      memcpy(s->st[s->sn++], e, EB);
-    } else if (s->sn) {
-      T_EQ_INT(fuze_stack_pop(st, e), FUZE_SUCCESS, "pop");
-      s->sn--;
-    }
-    uint64_t k = t_below(&rng, 400);
-    long at = -1;
-    for (size_t i = 0; i < s->mn; i++)
-      if (s->keys[i] == k) at = (long)i;
-    if (at >= 0 && t_below(&rng, 3) == 0) {
-      T_EQ_INT(fuze_map_remove(m, &k), FUZE_SUCCESS, "remove");
-      s->mn--;
-      s->keys[at] = s->keys[s->mn];
-      memcpy(s->vals[at], s->vals[s->mn], VB);
-    } else if (s->mn < MAXN) {
-      t_fill(&rng, v, VB);
-      T_EQ_INT(fuze_map_put(m, &k, v), FUZE_SUCCESS, "put");
-      if (at < 0) {
-        at = (long)s->mn++;
-        s->keys[at] = k;
-      }
-      memcpy(s->vals[at], v, VB);
-    }
-  }
+  model_mutate(&rng, &mix, s, a, iv, st, m);
 }
 
 /* The first run: three persisted epochs, then changes that are never
@@ -153,30 +114,10 @@ static void first_run(const char *dir, state *s2, state *s3) {
   free(s);
 }
 
-static int fe_check(const void *k, const void *v, void *arg) {
-  const state *s = arg;
-  uint64_t key;
-  memcpy(&key, k, 8);
-  for (size_t i = 0; i < s->mn; i++)
-    if (s->keys[i] == key) return memcmp(v, s->vals[i], VB) ? 1 : 0;
-  return 1;
-}
-
 /* Live structures equal the model. */
 static void compare(const state *s, const double *a, const int32_t *iv, fuze_stack *st,
                     fuze_map *m, const char *when) {
-  T_CHECK(!memcmp(a, s->a, s->na * sizeof *a), "%s %s: array 'field' differs", what, when);
-  T_CHECK(!memcmp(iv, s->iv, s->ni * sizeof *iv), "%s %s: array 'ints' differs", what, when);
-  T_CHECK(fuze_stack_size(st) == s->sn, "%s %s: stack size %zu, expected %zu", what, when,
-          fuze_stack_size(st), s->sn);
-  for (size_t i = 0; i < s->sn && i < fuze_stack_size(st); i++) {
-    unsigned char e[EB];
-    fuze_stack_at(st, i, e);
-    T_CHECK(!memcmp(e, s->st[i], EB), "%s %s: stack element %zu differs", what, when, i);
-  }
-  T_CHECK(fuze_map_size(m) == s->mn, "%s %s: map size %zu, expected %zu", what, when,
-          fuze_map_size(m), s->mn);
-  T_CHECK(fuze_map_foreach(m, fe_check, (void *)s) == 0, "%s %s: map contents differ", what, when);
+  model_compare(what, s, a, iv, st, m, when);
 }
 
 /* Restart from dir and check everything against s; then a checkpoint, a

@@ -28,18 +28,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define EB 12
-#define VB 20
-#define MAXN 400
-
-typedef struct state {
-  size_t na, ni, sn, mn;
-  double a[4096];
-  int32_t iv[1024];
-  unsigned char st[MAXN][EB];
-  uint64_t keys[MAXN];
-  unsigned char vals[MAXN][VB];
-} state;
+#define MODEL_MAXN 400
+#include "struct_model.h"
 
 static int me, np, nf, nsp;
 static uint64_t rng;
@@ -58,39 +48,10 @@ static char *config(char *buf, size_t len, const char *dir) {
   return buf;
 }
 
+static const model_mix mix = {.a_stride = 5, .ops_base = 20, .ops_range = 60, .push_odds = 4,
+                              .remove_odds = 4, .stack_max = MODEL_MAXN, .keys = 300};
 static void mutate(state *s, double *a, int32_t *iv, fuze_stack *st, fuze_map *m) {
-  for (size_t i = 0; i < s->na; i += 1 + t_below(&rng, 5)) s->a[i] = a[i] = (double)t_rng(&rng);
-  for (size_t i = 0; i < s->ni; i += 1 + t_below(&rng, 3)) s->iv[i] = iv[i] = (int32_t)t_rng(&rng);
-  int ops = (int)t_below(&rng, 60) + 20;
-  for (int o = 0; o < ops; o++) {
-    unsigned char e[EB], v[VB];
-    if (s->sn < MAXN && t_below(&rng, 4)) {
-      t_fill(&rng, e, EB);
-      T_EQ_INT(fuze_stack_push(st, e), FUZE_SUCCESS, "push");
-      memcpy(s->st[s->sn++], e, EB);
-    } else if (s->sn) {
-      T_EQ_INT(fuze_stack_pop(st, e), FUZE_SUCCESS, "pop");
-      s->sn--;
-    }
-    uint64_t k = t_below(&rng, 300);
-    long at = -1;
-    for (size_t i = 0; i < s->mn; i++)
-      if (s->keys[i] == k) at = (long)i;
-    if (at >= 0 && t_below(&rng, 4) == 0) {
-      T_EQ_INT(fuze_map_remove(m, &k), FUZE_SUCCESS, "remove");
-      s->mn--;
-      s->keys[at] = s->keys[s->mn];
-      memcpy(s->vals[at], s->vals[s->mn], VB);
-    } else if (s->mn < MAXN) {
-      t_fill(&rng, v, VB);
-      T_EQ_INT(fuze_map_put(m, &k, v), FUZE_SUCCESS, "put");
-      if (at < 0) {
-        at = (long)s->mn++;
-        s->keys[at] = k;
-      }
-      memcpy(s->vals[at], v, VB);
-    }
-  }
+  model_mutate(&rng, &mix, s, a, iv, st, m);
 }
 
 static void first_run(const char *dir, state *s) {
@@ -125,29 +86,9 @@ static void first_run(const char *dir, state *s) {
   free(iv);
 }
 
-static int fe_check(const void *k, const void *v, void *arg) {
-  const state *s = arg;
-  uint64_t key;
-  memcpy(&key, k, 8);
-  for (size_t i = 0; i < s->mn; i++)
-    if (s->keys[i] == key) return memcmp(v, s->vals[i], VB) ? 1 : 0;
-  return 1;
-}
-
 static void compare(const state *s, const double *a, const int32_t *iv, fuze_stack *st,
                     fuze_map *m, const char *when) {
-  T_CHECK(!memcmp(a, s->a, s->na * sizeof *a), "%s %s: array 'field' differs", what, when);
-  T_CHECK(!memcmp(iv, s->iv, s->ni * sizeof *iv), "%s %s: array 'ints' differs", what, when);
-  T_CHECK(fuze_stack_size(st) == s->sn, "%s %s: stack size %zu, expected %zu", what, when,
-          fuze_stack_size(st), s->sn);
-  for (size_t i = 0; i < s->sn && i < fuze_stack_size(st); i++) {
-    unsigned char e[EB];
-    fuze_stack_at(st, i, e);
-    T_CHECK(!memcmp(e, s->st[i], EB), "%s %s: stack element %zu differs", what, when, i);
-  }
-  T_CHECK(fuze_map_size(m) == s->mn, "%s %s: map size %zu, expected %zu", what, when,
-          fuze_map_size(m), s->mn);
-  T_CHECK(fuze_map_foreach(m, fe_check, (void *)s) == 0, "%s %s: map contents differ", what, when);
+  model_compare(what, s, a, iv, st, m, when);
 }
 
 static void verify_clean(fuze_ctx *ctx, const char *when) {
