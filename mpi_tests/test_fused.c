@@ -410,6 +410,29 @@ static void cut_verify(const cutobj *c, const char *tag) {
   }
 }
 
+/* f domains holding members of block 0 are wiped: their structures (the
+ * world's and the n cut objects) are decoded from every backup of the
+ * block, checked, and committed. */
+static void wipe_block0(world *w, MPI_Comm app, const fuze_plan *p, const cutobj *c, int n) {
+  int dom[8], nd = 0, ranks[64], nr = 0, ndom = w->np / w->k;
+  for (int x = p->block_start[0]; x < p->block_start[1] + ndom && nd < w->f; x++) {
+    int d = x < p->block_start[1] ? p->members[x] / w->k : x - p->block_start[1], dup = 0;
+    for (int y = 0; y < nd; y++) dup |= dom[y] == d;
+    if (!dup) dom[nd++] = d;
+  }
+  for (int y = 0; y < nd; y++)
+    for (int r = dom[y] * w->k; r < (dom[y] + 1) * w->k; r++) ranks[nr++] = r;
+  T_EQ_INT(fuze_inject(w->ctx, ranks, nr), FUZE_SUCCESS, "inject");
+  int rc = fuze_recover(w->ctx);
+  T_CHECK(rc == FUZE_RECOVERED, "%s: recover returned %s: %s", what, fuze_err_name(rc),
+          fuze_last_error(w->ctx));
+  verify(w, &w->cur, "after the wipe");
+  for (int x = 0; x < n; x++) cut_verify(&c[x], "after the wipe");
+  for (int x = 0; x < n; x++) nodes_check(w, app, p, c[x].name, c[x].n);
+  T_EQ_INT(fuze_checkpoint(w->ctx), FUZE_SUCCESS, "checkpoint after the wipe");
+  w->com = w->cur;
+}
+
 static void cut_runs(world *w, MPI_Comm app, const fuze_plan *p) {
   if (!w->batch || w->f > 2) return;
   enum { NC = 3 };
@@ -448,26 +471,8 @@ static void cut_runs(world *w, MPI_Comm app, const fuze_plan *p) {
     for (size_t i = 0; i < back[x] && !rc; i++) rc = cut_drop(&c[x]);
   cut_flush(w, c, NC, back, "pop back");
   for (int x = 0; x < NC; x++) nodes_check(w, app, p, c[x].name, c[x].n);
-  /* f domains holding members of block 0 are wiped: their structures are
-   * decoded from every backup of the block. */
   if (!w->forward) T_EQ_INT(fuze_checkpoint(w->ctx), FUZE_SUCCESS, "checkpoint before the wipe");
-  int dom[8], nd = 0, ranks[64], nr = 0, ndom = w->np / w->k;
-  for (int x = p->block_start[0]; x < p->block_start[1] + ndom && nd < w->f; x++) {
-    int d = x < p->block_start[1] ? p->members[x] / w->k : x - p->block_start[1], dup = 0;
-    for (int y = 0; y < nd; y++) dup |= dom[y] == d;
-    if (!dup) dom[nd++] = d;
-  }
-  for (int y = 0; y < nd; y++)
-    for (int r = dom[y] * w->k; r < (dom[y] + 1) * w->k; r++) ranks[nr++] = r;
-  T_EQ_INT(fuze_inject(w->ctx, ranks, nr), FUZE_SUCCESS, "inject");
-  rc = fuze_recover(w->ctx);
-  T_CHECK(rc == FUZE_RECOVERED, "%s: recover returned %s: %s", what, fuze_err_name(rc),
-          fuze_last_error(w->ctx));
-  verify(w, &w->cur, "after the wipe");
-  for (int x = 0; x < NC; x++) cut_verify(&c[x], "after the wipe");
-  for (int x = 0; x < NC; x++) nodes_check(w, app, p, c[x].name, c[x].n);
-  T_EQ_INT(fuze_checkpoint(w->ctx), FUZE_SUCCESS, "checkpoint after the wipe");
-  w->com = w->cur;
+  wipe_block0(w, app, p, c, NC);
   if (w->me == 0)
     printf("  cut runs: f=%d %s: %llu %llu %llu cuts\n", w->f, w->forward ? "forward" : "rollback",
            (unsigned long long)c[0].o->coal_cuts, (unsigned long long)c[1].o->coal_cuts,
@@ -533,23 +538,7 @@ static void early_sends(world *w, MPI_Comm app, const fuze_plan *p) {
   if (w->forward) T_EQ_INT(fuze_flush(w->ctx), FUZE_SUCCESS, "flush");
   else T_EQ_INT(fuze_checkpoint(w->ctx), FUZE_SUCCESS, "checkpoint before the wipe");
   for (int x = 0; x < NC; x++) nodes_check(w, app, p, c[x].name, c[x].n);
-  int dom[8], nd = 0, ranks[64], nr = 0, ndom = w->np / w->k;
-  for (int x = p->block_start[0]; x < p->block_start[1] + ndom && nd < w->f; x++) {
-    int d = x < p->block_start[1] ? p->members[x] / w->k : x - p->block_start[1], dup = 0;
-    for (int y = 0; y < nd; y++) dup |= dom[y] == d;
-    if (!dup) dom[nd++] = d;
-  }
-  for (int y = 0; y < nd; y++)
-    for (int r = dom[y] * w->k; r < (dom[y] + 1) * w->k; r++) ranks[nr++] = r;
-  T_EQ_INT(fuze_inject(w->ctx, ranks, nr), FUZE_SUCCESS, "inject");
-  rc = fuze_recover(w->ctx);
-  T_CHECK(rc == FUZE_RECOVERED, "%s: recover returned %s: %s", what, fuze_err_name(rc),
-          fuze_last_error(w->ctx));
-  verify(w, &w->cur, "after the wipe");
-  for (int x = 0; x < NC; x++) cut_verify(&c[x], "after the wipe");
-  for (int x = 0; x < NC; x++) nodes_check(w, app, p, c[x].name, c[x].n);
-  T_EQ_INT(fuze_checkpoint(w->ctx), FUZE_SUCCESS, "checkpoint after the wipe");
-  w->com = w->cur;
+  wipe_block0(w, app, p, c, NC);
   if (w->me == 0)
     printf("  early sends: f=%d %s: %llu %llu buffers sent before the flush\n", w->f,
            w->forward ? "forward" : "rollback", (unsigned long long)(c[0].o->coal_early - before[0]),
