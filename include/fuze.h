@@ -677,6 +677,14 @@ typedef struct fuze_stats {
                                   [1] layout exchange, plan and block communicators,
                                   [2] windows made again (hosted bytes moved),
                                   [3] decode (the wipe model's recovery) */
+  uint64_t persisted_bytes;      /**< dir=: bytes of the files this rank wrote for the epochs
+                                      that became restart points (full files and increments;
+                                      not rebuilt files written back at a restart) */
+  uint64_t persisted_last_bytes; /**< dir=: bytes of this rank's file of the newest of them
+                                      (an increment with persist_base > 1: only the chunks
+                                      that changed since the previous persisted epoch) */
+  uint64_t persisted_epochs;     /**< dir=: persisted epochs completed by this context */
+  uint64_t persisted_increments; /**< dir=: how many of them this rank wrote as increments */
 } fuze_stats;
 
 /**

@@ -28,3 +28,12 @@ target_link_libraries(test_restart_load PRIVATE fuze)
 fuze_add_mpi_test(NAME restart_load_np4_f1 COMMAND test_restart_load ARGS 1 0 NP 4 TIMEOUT 90)
 fuze_add_mpi_test(NAME restart_load_np5_f2 COMMAND test_restart_load ARGS 2 0 NP 5 TIMEOUT 120)
 fuze_add_mpi_test(NAME restart_load_np5_f1_spare COMMAND test_restart_load ARGS 1 1 NP 5 TIMEOUT 90)
+# Incremental epochs (persist_base=4): increments of the changed chunks, the
+# compaction, write volume at ~1% changed, restart after every set of <= f
+# lost domains, damaged/missing increments, the directory as a kill leaves it
+# at every point of an incremental write and of a compaction, wipes there.
+add_executable(test_incremental test_incremental.c)
+target_link_libraries(test_incremental PRIVATE fuze)
+fuze_add_mpi_test(NAME incremental_np4_f1 COMMAND test_incremental ARGS 1 0 NP 4 TIMEOUT 120)
+fuze_add_mpi_test(NAME incremental_np5_f2 COMMAND test_incremental ARGS 2 0 NP 5 TIMEOUT 150)
+fuze_add_mpi_test(NAME incremental_np5_f1_spare COMMAND test_incremental ARGS 1 1 NP 5 TIMEOUT 120)

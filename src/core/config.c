@@ -28,6 +28,7 @@ static void config_defaults(fuze_config *cfg) {
   cfg->chunk = FUZE_DEFAULT_CHUNK;
   cfg->capacity = FUZE_DEFAULT_CAPACITY;
   cfg->persist_every = 1;
+  cfg->persist_base = 1;
 }
 
 /* Strict decimal integer in [lo, hi]. */
@@ -142,6 +143,9 @@ static int set_key(fuze_config *cfg, const char *key, const char *val, char *msg
   case FUZE_KEY_DIR: return set_dir(cfg, val, msg);
   case FUZE_KEY_PERSIST_EVERY:
     return set_int(msg, key, val, 1, INT_MAX, "an integer >= 1", &cfg->persist_every);
+  case FUZE_KEY_PERSIST_BASE:
+    return set_int(msg, key, val, 1, FUZE_PERSIST_BASE_MAX, "an integer between 1 and 64 (1: "
+                   "every persisted epoch is a full file)", &cfg->persist_base);
   case FUZE_KEY_VERIFY_EVERY:
     return set_int(msg, key, val, 0, INT_MAX, "an integer >= 0 (0: never)", &cfg->verify_every);
   case FUZE_KEY_INJECT: return fuze__inject_parse(val, cfg, msg);

@@ -15,6 +15,7 @@
 
 #define FUZE_DEFAULT_CHUNK (64 * 1024) /* chunk= */
 #define FUZE_DEFAULT_CAPACITY 256      /* capacity= */
+#define FUZE_PERSIST_BASE_MAX 64       /* persist_base= */
 
 typedef struct fuze_inject_spec {
   int kind;              /* enum fuze_inject_kind */
@@ -53,6 +54,8 @@ typedef struct fuze_config {
   int shm;
   char dir[FUZE_CONFIG_DIR_MAX]; /* persistence directory ("" = none) */
   int persist_every;     /* persist every K-th committed epoch, default 1 */
+  int persist_base;      /* a full file every K-th persisted epoch, increments between
+                            (1: every one full, the default; at most FUZE_PERSIST_BASE_MAX) */
   int persist_async;     /* persist=async: a writer thread writes the epoch's files */
   int restart_never;     /* restart=never: start afresh even over fuze data (deleting it) */
   int verify_every;      /* fuze_verify after every K-th checkpoint commits, 0 = never */

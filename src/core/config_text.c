@@ -70,6 +70,7 @@ const char *fuze__config_text(const fuze_config *cfg, int key, char *out, size_t
   case FUZE_KEY_SHM: snprintf(out, len, "%s", fuze__name_of(&fuze__names_shm, cfg->shm)); break;
   case FUZE_KEY_DIR: snprintf(out, len, "%s", cfg->dir[0] ? cfg->dir : "(unset)"); break;
   case FUZE_KEY_PERSIST_EVERY: snprintf(out, len, "%d", cfg->persist_every); break;
+  case FUZE_KEY_PERSIST_BASE: snprintf(out, len, "%d", cfg->persist_base); break;
   case FUZE_KEY_VERIFY_EVERY: snprintf(out, len, "%d", cfg->verify_every); break;
   case FUZE_KEY_INJECT: inject_text(cfg, out, len); break;
   case FUZE_KEY_VERBOSE: snprintf(out, len, "%d", cfg->verbose); break;

@@ -112,6 +112,7 @@
   XX(FUZE_KEY_SHM, 10, "shm")                                                    \
   XX(FUZE_KEY_DIR, 11, "dir")                                                    \
   XX(FUZE_KEY_PERSIST_EVERY, 12, "persist_every")                                \
+  XX(FUZE_KEY_PERSIST_BASE, 20, "persist_base")                                  \
   XX(FUZE_KEY_VERIFY_EVERY, 13, "verify_every")                                  \
   XX(FUZE_KEY_INJECT, 14, "inject")                                              \
   XX(FUZE_KEY_VERBOSE, 15, "verbose")                                            \

@@ -144,6 +144,70 @@ int fuze__pfile_encode_region(fuze_pfile *const *files, int s, int block, int j,
 int fuze__pfile_rebuild(fuze_pfile *const *files, int ranks, int target, fuze_pfile *out,
                         char *err);
 
+/* ---- increments (persist_base=K > 1, pfile_h5incr.c, pincr.c) ----
+ * DIR/domain-<D>/rank-<R>/incr-<E>.h5 holds what changed in rank R's file
+ * between epoch `parent` (its previous persisted epoch) and E: per structure
+ * its count, seq and the changed chunks of its keys and data; per hosted
+ * backup region its changed chunks. Epoch E of a rank is its newest full
+ * file epoch-<B>.h5 at or before E plus the increments B < X <= E, each
+ * naming its parent (the rank's "chain"). */
+
+/* One payload's changed chunks: the payload is len bytes in the new epoch;
+ * chunk c covers [c*chunk, min((c+1)*chunk, len)); `bytes` holds the listed
+ * chunks packed in order. A payload whose length changed lists every chunk. */
+typedef struct fuze_pdelta {
+  uint64_t len;
+  size_t n;
+  uint64_t *idx;          /* n chunk indices, ascending */
+  unsigned char *bytes;   /* packed */
+  size_t nbytes;
+} fuze_pdelta;
+
+typedef struct fuze_pincr_struct {
+  char name[FUZE_PFILE_NAME_MAX];
+  int kind;               /* enum fuze_ps_kind */
+  uint64_t count, seq, cap; /* cap: stacks and maps (their regions grow with it) */
+  fuze_pdelta keys, data;
+} fuze_pincr_struct;
+
+typedef struct fuze_pincr_region {
+  int s, block, j;
+  fuze_pdelta d;
+} fuze_pincr_region;
+
+typedef struct fuze_pincr {
+  uint64_t job_id, epoch, parent, base;
+  int64_t ckpt_calls;
+  int rank, ranks;
+  uint64_t chunk;
+  int nstructs;
+  fuze_pincr_struct *structs;   /* the parent's structures, same order */
+  int nregions;
+  fuze_pincr_region *regions;   /* the parent's regions, same order */
+} fuze_pincr;
+
+void fuze__pfile_incr_path(char *out, size_t len, const char *dir, int domain, int rank,
+                           uint64_t epoch);
+/* Written like a rank file (HDF5 image, fsync, seal); read with every check
+ * (seal, crc64 per dataset, chunk lists in range and ascending, packed
+ * sizes). Errors as fuze__pfile_write / fuze__pfile_read, naming the file. */
+int fuze__pincr_write(const fuze_pincr *d, const char *path, char *err);
+int fuze__pincr_read(const char *path, fuze_pincr *d, char *err);
+void fuze__pincr_free(fuze_pincr *d);
+/* Bytes of payload a delta carries (what the increment costs on disk, less
+ * the HDF5 overhead). */
+uint64_t fuze__pincr_payload(const fuze_pincr *d);
+/* m (epoch d->parent of the same job and rank) becomes epoch d->epoch.
+ * FUZE_ERR_CORRUPT (label names the increment) when they do not fit. */
+int fuze__pincr_apply(fuze_pfile *m, const fuze_pincr *d, const char *label, char *err);
+/* Epoch E of rank `rank` under dir: epoch-E.h5, or the chain of increments
+ * down to a full file, applied in order. chain (may be NULL) receives the
+ * epochs read, full file first (at most maxchain; longer chains are
+ * FUZE_ERR_CORRUPT). Errors name the file that is missing (FUZE_ERR_IO) or
+ * damaged (FUZE_ERR_CORRUPT). */
+int fuze__pfile_read_chain(const char *dir, int domain, int rank, uint64_t E, fuze_pfile *m,
+                           uint64_t *chain, int *nchain, int maxchain, char *err);
+
 /* Manifest: DIR/manifest and DIR/domain-<D>/manifest (copies), a small text
  * file. An epoch is complete only once a copy lists it (written after every rank's file is durable). */
 typedef struct fuze_manifest {

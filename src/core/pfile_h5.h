@@ -44,6 +44,20 @@ void fuze__pf_quiet_off(const fuze_pf_quiet *q);
 /* Serial (sec2) file access without HDF5's flock(). */
 hid_t fuze__pf_fapl_new(void);
 
+/* ---- pfile_h5write.c: the pieces pfile_h5incr.c shares (0 / -1) ---- */
+
+/* Build a file in memory with build(f, arg) (non-zero: failed at `where`),
+ * write its image to path behind the user block and fsync it (not sealed). */
+int fuze__pf_write_image(const char *path, int (*build)(hid_t, void *), void *arg, char *where,
+                         size_t wlen, char *err);
+int fuze__pf_w_u64(hid_t o, const char *n, uint64_t v);
+int fuze__pf_w_i64(hid_t o, const char *n, int64_t v);
+int fuze__pf_w_str(hid_t o, const char *n, const char *s);
+/* A dataset with its crc64 attribute. */
+int fuze__pf_w_ds(hid_t loc, const char *name, hid_t type, int ndims, const hsize_t *dims,
+                  const void *buf, size_t bytes);
+hid_t fuze__pf_w_group(hid_t loc, const char *name);
+
 /* ---- pfile_h5get.c: every failure is rbad() (FUZE_ERR_CORRUPT) ---- */
 
 /* Open the hard-linked dataset or group `name` of loc (path names it). */

@@ -208,7 +208,10 @@ static int write_all_fd(int fd, const unsigned char *p, size_t n) {
   return 0;
 }
 
-static int write_hdf5(wctx *w, const char *path, char *err) {
+/* Build an HDF5 file in memory with build(f, arg) (where names the object
+ * it failed on) and write its image to path behind an empty user block. */
+static int write_image(const char *path, int (*build)(hid_t, void *), void *arg, char *where,
+                       size_t wlen, char *err) {
   hid_t fcpl = cpl_new(H5P_FILE_CREATE);
   if (fcpl < 0 || H5Pset_userblock(fcpl, FUZE_PF_UB_BYTES) < 0) {
     if (fcpl >= 0) H5Pclose(fcpl);
@@ -223,11 +226,11 @@ static int write_hdf5(wctx *w, const char *path, char *err) {
   H5Pclose(fcpl);
   if (fapl >= 0) H5Pclose(fapl);
   if (f < 0) return fail(err, FUZE_ERR_NOMEM, "%s: HDF5 cannot create the file image", path);
-  int rc = write_root(w, f, fuze__pf_model_digest(w->m)) || write_plan(w, f) || write_structs(w, f);
+  int rc = build(f, arg);
   unsigned char *img = NULL;
   ssize_t len = -1;
   if (!rc) {
-    snprintf(w->where, sizeof w->where, "the file image");
+    snprintf(where, wlen, "the file image");
     rc = H5Fflush(f, H5F_SCOPE_GLOBAL) < 0 || (len = H5Fget_file_image(f, NULL, 0)) <= 0 ||
          !(img = malloc((size_t)len)) || H5Fget_file_image(f, img, (size_t)len) != len;
   }
@@ -235,7 +238,7 @@ static int write_hdf5(wctx *w, const char *path, char *err) {
   if (rc) {
     free(img);
     return fail(err, img || len <= 0 ? FUZE_ERR_IO : FUZE_ERR_NOMEM, "%s: cannot build %s%s",
-                path, w->where, img || len <= 0 ? "" : ": out of memory");
+                path, where, img || len <= 0 ? "" : ": out of memory");
   }
   /* HDF5 1.10 leaves the user block out of the image (the superblock is at
    * 0 and readers find it at FUZE_PF_UB_BYTES after the block, adjusting the
@@ -258,6 +261,28 @@ static int write_hdf5(wctx *w, const char *path, char *err) {
   if (e) return fail(err, FUZE_ERR_IO, "%s: cannot write %zd bytes: %s", path, len, strerror(e));
   return FUZE_SUCCESS;
 }
+
+static int build_model(hid_t f, void *arg) {
+  wctx *w = arg;
+  return write_root(w, f, fuze__pf_model_digest(w->m)) || write_plan(w, f) || write_structs(w, f);
+}
+
+static int write_hdf5(wctx *w, const char *path, char *err) {
+  return write_image(path, build_model, w, w->where, sizeof w->where, err);
+}
+
+int fuze__pf_write_image(const char *path, int (*build)(hid_t, void *), void *arg, char *where,
+                         size_t wlen, char *err) {
+  return write_image(path, build, arg, where, wlen, err);
+}
+int fuze__pf_w_u64(hid_t o, const char *n, uint64_t v) { return w_u64(o, n, v); }
+int fuze__pf_w_i64(hid_t o, const char *n, int64_t v) { return w_i64(o, n, v); }
+int fuze__pf_w_str(hid_t o, const char *n, const char *s) { return w_str(o, n, s); }
+int fuze__pf_w_ds(hid_t loc, const char *name, hid_t type, int ndims, const hsize_t *dims,
+                  const void *buf, size_t bytes) {
+  return w_ds(loc, name, type, ndims, dims, buf, bytes);
+}
+hid_t fuze__pf_w_group(hid_t loc, const char *name) { return w_group(loc, name); }
 
 int fuze__pfile_write(const fuze_pfile *m, const char *path, char *err) {
   char msg[FUZE_MSG_LEN];

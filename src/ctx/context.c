@@ -544,6 +544,10 @@ int fuze__stats_fill(const fuze_ctx *ctx, fuze_stats *st) {
   st->sent_bytes = ctx->net.sent_bytes;
   st->recovered_bytes = ctx->recovered_bytes;
   st->recoveries = ctx->recoveries;
+  st->persisted_bytes = ctx->persist_bytes;
+  st->persisted_last_bytes = ctx->persist_last_bytes;
+  st->persisted_epochs = ctx->persist_files;
+  st->persisted_increments = ctx->persist_increments;
   st->nblocks = ctx->plan.nblocks;
   st->nbackups = ctx->plan.nblocks * ctx->plan.f;
   st->injections_unfired = fuze__inject_unfired(ctx);

@@ -25,18 +25,20 @@ void fuze__stats_memory(const fuze_ctx *ctx, fuze_stats *st) {
 }
 
 /* The byte and traffic counters, summed; the others are the job's (max). */
-enum { SUMS = 9, MAXES = 5 };
+enum { SUMS = 11, MAXES = 7 };
 
 static void pack(const fuze_stats *s, uint64_t *sum, uint64_t *max) {
   const uint64_t v[SUMS] = {s->protected_bytes, s->parity_bytes, s->working_bytes, s->shadow_bytes,
                             s->sent_bytes, s->recovered_bytes, s->undo_bytes, s->replica_bytes,
-                            s->total_bytes};
+                            s->total_bytes, s->persisted_bytes, s->persisted_last_bytes};
   memcpy(sum, v, sizeof v);
   max[0] = s->epoch;
   max[1] = s->recoveries;
   max[2] = (uint64_t)s->nblocks;
   max[3] = (uint64_t)s->nbackups;
   max[4] = s->injections_unfired;
+  max[5] = s->persisted_epochs;
+  max[6] = s->persisted_increments;
 }
 
 static void unpack(fuze_stats *s, const uint64_t *sum, const uint64_t *max) {
@@ -55,6 +57,10 @@ static void unpack(fuze_stats *s, const uint64_t *sum, const uint64_t *max) {
   s->nblocks = (int)max[2];
   s->nbackups = (int)max[3];
   s->injections_unfired = max[4];
+  s->persisted_bytes = sum[9];
+  s->persisted_last_bytes = sum[10];
+  s->persisted_epochs = max[5];
+  s->persisted_increments = max[6];
 }
 
 int fuze__job_stats_collective(fuze_ctx *ctx, fuze_stats *out) {

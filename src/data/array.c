@@ -140,6 +140,7 @@ void fuze__array_free(fuze_array *a) {
   free(a->fused);
   free(a->hosted);
   free(a->dirty);
+  free(a->pdirty);
   if (a->base_owned) free(a->base);
   free(a);
 }
@@ -280,13 +281,17 @@ int fuze__arrays_promote(fuze_ctx *ctx, fuze_array **arrays, int n, const unsign
   for (int x = 0; x < n; x++) {
     fuze_array *a = arrays[x];
     int src = fuze__win_sync(&a->ctx->net, a->win);
+    size_t pbase = nchunks(ctx, a); /* hosted region h's first byte in pdirty */
     for (int h = 0; h < a->nhosted; h++) {
+      size_t at = pbase;
+      pbase += map_len(ctx, a->hosted[h].fused);
       /* No member sent a delta: working already equals committed. */
       if (changed && !(changed[a->hosted[h].block] & FUZE_CHANGED_ARRAYS)) continue;
       size_t fused = a->hosted[h].fused, chunk = ctx->cfg.chunk;
       unsigned char *w = a->winbase + a->hosted[h].off, *m = fuze__array_map(a, h);
       for (size_t c = 0; c < map_len(ctx, fused); c++) {
         if (!m[c]) continue;
+        if (a->pdirty && at + c < a->pdirty_len) a->pdirty[at + c] = 1;
         size_t off = c * chunk, len = fused - off < chunk ? fused - off : chunk;
         memcpy(w + fuze__align(fused) + off, w + off, len);
       }
@@ -308,6 +313,7 @@ void fuze__arrays_update_shadow(fuze_ctx *ctx, fuze_array **arrays, int n) {
       size_t off = a->dirty[d] * chunk;
       size_t len = a->bytes - off < chunk ? a->bytes - off : chunk;
       memcpy(a->shadow + off, (const unsigned char *)a->base + off, len);
+      if (a->pdirty && a->dirty[d] < a->pdirty_len) a->pdirty[a->dirty[d]] = 1;
     }
     a->ndirty = 0;
   }

@@ -437,6 +437,7 @@ void fuze__fobj_free(fuze_fobj *f) {
   free(f->keys);
   free(f->vals);
   free(f->table);
+  free(f->phdr);
   free(f->log);
   free(f->q);
   free(f->scratch);

@@ -48,6 +48,12 @@ typedef struct fuze_fobj {
   unsigned char *q;        /* operations waiting for capacity, in order */
   size_t qlen, qcap, qslots; /* bytes used/allocated; highest slot + 1 they touch */
   uint64_t ops, deferred_ops;
+  /* persist_base > 1: at the last persisted snapshot, seq and the header
+   * lines of every hosted committed region (pvalid: taken). */
+  uint64_t pseq;
+  size_t pcap;
+  unsigned char *phdr;
+  int pvalid;
   struct fuze_coal *coal;  /* sync=batch: coalesced operations (fsend.c), NULL until the first */
   uint64_t coal_cuts;      /* sync=batch flushes: node runs cut at COAL_ACC, per backup (tests) */
   uint64_t coal_early;     /* sync=batch: buffers sent because they were full, completed

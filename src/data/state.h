@@ -47,6 +47,11 @@ struct fuze_array {
   /* Dirty chunks found by the last scan (indices), kept until the commit. */
   size_t *dirty;
   size_t ndirty;
+  /* persist_base > 1: chunks changed since the last persisted snapshot, one
+   * byte per chunk: this rank's bytes, then each hosted region's (set at
+   * the commit, cleared at the snapshot; NULL until the first snapshot). */
+  unsigned char *pdirty;
+  size_t pdirty_len;
 };
 
 /* Fault injection's named points in the data path. proto/inject.c owns what
@@ -123,6 +128,17 @@ struct fuze_ctx {
   char persist_msg[FUZE_MSG_LEN];
   uint64_t persist_redo;        /* persist=async: epoch to write again after a recovery (0: none) */
   int persist_retry;            /* persisting an epoch again after a recovery: no injections */
+  /* persist_base > 1 (persist.c): this rank's files of persisted[0], its
+   * full file first then its increments (the "chain"). */
+  uint64_t pchain[FUZE_PERSIST_BASE_MAX];
+  int npchain;
+  uint64_t pbase_bytes, pincr_bytes; /* payload bytes of the chain's full file, its increments */
+  uint64_t psnap;               /* epoch whose snapshot last cleared the change marks (0: none) */
+  uint64_t psnap_recoveries, psnap_repairs; /* recoveries and ULFM repairs at that snapshot */
+  int psnap_nstructs;
+  int pforce;                   /* committed bytes changed without marks (a repair): next full */
+  /* Persistence counters (fuze_stats): bytes of files this rank wrote. */
+  uint64_t persist_bytes, persist_last_bytes, persist_files, persist_increments;
   /* Scrubbing (verify.c). */
   uint64_t verifies;           /* fuze_verify runs (explicit and verify_every) */
   fuze_verify_report vlast;    /* the last one's report */

@@ -87,6 +87,7 @@ static int audit_block(audit *t, long *fixed) {
                          t->fused, sink_audit, t);
     if (!t->bad) continue;
     if (!rc) rc = t->repaired(t);
+    ctx->pforce = 1; /* re-encoded bytes carry no persist_base change marks */
     *fixed += t->bad;
     if (ctx->cfg.verbose)
       printf("fuze: byzantine: '%s' block %d: %s of backup %d on rank %d %s wrong in %ld "

@@ -79,7 +79,8 @@ static void my_dir(const fuze_ctx *ctx, char *out, size_t len) {
   fuze__pfile_dir(out, len, ctx->cfg.dir, ctx->plan.domain[ctx->rank], ctx->rank);
 }
 
-/* Delete this rank's epoch files except `keep` (n of them), and temporaries. */
+/* Delete this rank's epoch and increment files except those of the epochs
+ * in `keep` (n of them), and temporaries. */
 static void prune(const fuze_ctx *ctx, const uint64_t *keep, int n) {
   char dir[PATH_BYTES];
   my_dir(ctx, dir, sizeof dir);
@@ -91,7 +92,8 @@ static void prune(const fuze_ctx *ctx, const uint64_t *keep, int n) {
     char tail[8] = "";
     int del = 0;
     if (e->d_name[0] == '.' && strstr(e->d_name, ".tmp")) del = 1;
-    else if (sscanf(e->d_name, "epoch-%llu.h%2s", &ep, tail) == 2 && !strcmp(tail, "5")) {
+    else if ((sscanf(e->d_name, "epoch-%llu.h%2s", &ep, tail) == 2 ||
+              sscanf(e->d_name, "incr-%llu.h%2s", &ep, tail) == 2) && !strcmp(tail, "5")) {
       del = 1;
       for (int x = 0; x < n; x++)
         if (keep[x] == ep) del = 0;
@@ -184,22 +186,260 @@ static int snapshot(fuze_ctx *ctx, fuze_pfile *m) {
   return rc ? CTX_ERR(ctx, rc, "persist: out of memory") : FUZE_SUCCESS;
 }
 
+static int write_manifest(fuze_ctx *ctx, const uint64_t *ep, const int64_t *calls, int n);
+
+/* ---- persist_base > 1: increments ----
+ *
+ * Change marks since the last persisted snapshot: arrays keep one byte per
+ * chunk of their own bytes and of every hosted region (pdirty, set where the
+ * checkpoint already finds changed chunks: the primary's dirty scan and the
+ * host's promotion map); stacks and maps keep the seq and the hosted regions'
+ * header lines of that snapshot (a member's seq counts its operations, so an
+ * equal seq is an equal state; a changed structure or region is written
+ * whole). Anything that changes committed bytes without marks (a recovery, a
+ * ULFM repair, a verify or byzantine repair, a restart, a registration, a
+ * persist that did not complete) makes the next persisted epoch full. */
+
+static size_t nch(size_t len, size_t chunk) { return (len + chunk - 1) / chunk; }
+
+static size_t marks_len(const fuze_ctx *ctx, const fuze_array *a) {
+  size_t n = nch(a->bytes, ctx->cfg.chunk);
+  for (int h = 0; h < a->nhosted; h++) n += nch(a->hosted[h].fused, ctx->cfg.chunk);
+  return n;
+}
+
+static size_t hdr_len(const fuze_ctx *ctx, const fuze_fobj *f) {
+  size_t n = 0;
+  for (int h = 0; h < f->nhosted; h++) {
+    int b = f->hosted[h].block;
+    n += fuze__hdr_off(ctx->plan.block_start[b + 1] - ctx->plan.block_start[b]);
+  }
+  return n;
+}
+
+static const unsigned char *fobj_committed(const fuze_fobj *f, int h) {
+  return f->winbase + f->hosted[h].off + f->hosted[h].fused;
+}
+
+/* Can this rank write an increment onto persisted[0]? */
+static int incr_possible(const fuze_ctx *ctx) {
+  if (ctx->cfg.persist_base < 2 || !ctx->npersisted || !ctx->npchain ||
+      ctx->npchain >= ctx->cfg.persist_base || ctx->pchain[ctx->npchain - 1] != ctx->persisted[0] ||
+      ctx->psnap != ctx->persisted[0] || ctx->psnap_recoveries != ctx->recoveries ||
+      ctx->psnap_repairs != ctx->ft_repairs || ctx->pforce ||
+      ctx->psnap_nstructs != ctx->narrays + ctx->nfobjs)
+    return 0;
+  for (int x = 0; x < ctx->narrays; x++)
+    if (!ctx->arrays[x]->pdirty || ctx->arrays[x]->pdirty_len != marks_len(ctx, ctx->arrays[x]))
+      return 0;
+  for (int x = 0; x < ctx->nfobjs; x++)
+    if (!ctx->fobjs[x]->pvalid) return 0;
+  return 1;
+}
+
+/* The chunks of src (len bytes) that marks flags (NULL: every chunk; all 0:
+ * none), packed. */
+static int gather(fuze_pdelta *p, const unsigned char *src, size_t len, size_t chunk,
+                  const unsigned char *marks, int all) {
+  size_t n = nch(len, chunk), cnt = 0, bytes = 0;
+  p->len = len;
+  for (size_t c = 0; c < n; c++)
+    if (all || (marks && marks[c])) cnt++, bytes += len - c * chunk < chunk ? len - c * chunk : chunk;
+  p->idx = malloc(sizeof(uint64_t) * (cnt ? cnt : 1));
+  p->bytes = malloc(bytes ? bytes : 1);
+  if (!p->idx || !p->bytes) return FUZE_ERR_NOMEM;
+  unsigned char *o = p->bytes;
+  for (size_t c = 0; c < n; c++) {
+    if (!(all || (marks && marks[c]))) continue;
+    size_t k = len - c * chunk < chunk ? len - c * chunk : chunk;
+    memcpy(o, src + c * chunk, k);
+    o += k;
+    p->idx[p->n++] = c;
+  }
+  p->nbytes = bytes;
+  return FUZE_SUCCESS;
+}
+
+/* The increment of snapshot m onto persisted[0] (incr_possible held). */
+static int build_incr(fuze_ctx *ctx, const fuze_pfile *m, fuze_pincr *d) {
+  size_t chunk = ctx->cfg.chunk;
+  d->job_id = m->job_id, d->epoch = m->epoch, d->parent = ctx->persisted[0];
+  d->base = ctx->pchain[0], d->ckpt_calls = m->ckpt_calls, d->rank = m->rank, d->ranks = m->ranks;
+  d->chunk = chunk;
+  d->structs = calloc((size_t)(m->nstructs ? m->nstructs : 1), sizeof *d->structs);
+  d->regions = calloc((size_t)(m->nregions ? m->nregions : 1), sizeof *d->regions);
+  if (!d->structs || !d->regions) return FUZE_ERR_NOMEM;
+  int rc = FUZE_SUCCESS, r = 0;
+  for (int s = 0; s < m->nstructs && !rc; s++) {
+    const fuze_pstruct *ps = &m->structs[s];
+    fuze_pincr_struct *q = &d->structs[d->nstructs++];
+    snprintf(q->name, sizeof q->name, "%s", ps->name);
+    q->kind = ps->kind, q->count = ps->count, q->seq = ps->seq;
+    q->cap = ps->kind == FUZE_PS_ARRAY ? 0 : ps->cap;
+    if (s < ctx->narrays) {
+      fuze_array *a = ctx->arrays[s];
+      rc = gather(&q->keys, NULL, 0, chunk, NULL, 0);
+      if (!rc) rc = gather(&q->data, ps->data, ps->count * ps->elem, chunk, a->pdirty, 0);
+      size_t at = nch(a->bytes, chunk);
+      for (int h = 0; h < a->nhosted && !rc; h++, r++) {
+        const fuze_pregion *g = &m->regions[r];
+        fuze_pincr_region *z = &d->regions[d->nregions++];
+        z->s = g->s, z->block = g->block, z->j = g->j;
+        rc = gather(&z->d, g->data, g->bytes, chunk, a->pdirty + at, 0);
+        at += nch(a->hosted[h].fused, chunk);
+      }
+    } else {
+      fuze_fobj *f = ctx->fobjs[s - ctx->narrays];
+      int changed = f->seq != f->pseq || f->cap != f->pcap;
+      rc = gather(&q->keys, ps->keys, ps->count * ps->kb, chunk, NULL, changed);
+      if (!rc) rc = gather(&q->data, ps->data, ps->count * ps->nb, chunk, NULL, changed);
+      size_t at = 0;
+      for (int h = 0; h < f->nhosted && !rc; h++, r++) {
+        const fuze_pregion *g = &m->regions[r];
+        int b = f->hosted[h].block;
+        size_t hl = fuze__hdr_off(ctx->plan.block_start[b + 1] - ctx->plan.block_start[b]);
+        fuze_pincr_region *z = &d->regions[d->nregions++];
+        z->s = g->s, z->block = g->block, z->j = g->j;
+        rc = gather(&z->d, g->data, g->bytes, chunk, NULL,
+                    f->cap != f->pcap || memcmp(f->phdr + at, fobj_committed(f, h), hl) != 0);
+        at += hl;
+      }
+    }
+  }
+  return rc;
+}
+
+/* After a snapshot (of either kind): the marks start again from it. A
+ * failed allocation leaves them missing, and the next epoch full. */
+static void marks_reset(fuze_ctx *ctx) {
+  int ok = 1;
+  for (int x = 0; x < ctx->narrays; x++) {
+    fuze_array *a = ctx->arrays[x];
+    size_t len = marks_len(ctx, a);
+    if (a->pdirty_len != len || !a->pdirty) {
+      free(a->pdirty);
+      a->pdirty = calloc(len ? len : 1, 1);
+      a->pdirty_len = a->pdirty ? len : 0;
+      ok &= a->pdirty != NULL;
+    } else if (len) {
+      memset(a->pdirty, 0, len);
+    }
+  }
+  for (int x = 0; x < ctx->nfobjs; x++) {
+    fuze_fobj *f = ctx->fobjs[x];
+    size_t len = hdr_len(ctx, f), at = 0;
+    free(f->phdr);
+    f->phdr = malloc(len ? len : 1);
+    f->pvalid = f->phdr != NULL;
+    ok &= f->pvalid;
+    for (int h = 0; h < f->nhosted && f->phdr; h++) {
+      int b = f->hosted[h].block;
+      size_t hl = fuze__hdr_off(ctx->plan.block_start[b + 1] - ctx->plan.block_start[b]);
+      memcpy(f->phdr + at, fobj_committed(f, h), hl);
+      at += hl;
+    }
+    f->pseq = f->seq;
+    f->pcap = f->cap;
+  }
+  ctx->psnap = ok ? ctx->epoch : 0;
+  ctx->psnap_recoveries = ctx->recoveries;
+  ctx->psnap_repairs = ctx->ft_repairs;
+  ctx->psnap_nstructs = ctx->narrays + ctx->nfobjs;
+  ctx->pforce = 0;
+}
+
+static uint64_t model_payload(const fuze_pfile *m) {
+  uint64_t n = 0;
+  for (int s = 0; s < m->nstructs; s++) {
+    const fuze_pstruct *ps = &m->structs[s];
+    n += ps->count * (ps->kb + (ps->kind == FUZE_PS_ARRAY ? ps->elem : ps->nb));
+  }
+  for (int r = 0; r < m->nregions; r++) n += m->regions[r].bytes;
+  return n;
+}
+
+/* Collective: *use = 1 and d the increment when every rank can write one
+ * and the increments since the full file stay within half its size (else a
+ * full file: the compaction). The marks restart from this snapshot. */
+static int choose_incr(fuze_ctx *ctx, const fuze_pfile *m, fuze_pincr *d, int *use,
+                       uint64_t *payload) {
+  *use = 0;
+  memset(d, 0, sizeof *d);
+  *payload = model_payload(m);
+  if (ctx->cfg.persist_base < 2) return FUZE_SUCCESS;
+  int ok = incr_possible(ctx), rc = FUZE_SUCCESS;
+  if (ok && build_incr(ctx, m, d)) ok = 0; /* out of memory: a full file instead */
+  uint64_t pay = ok ? fuze__pincr_payload(d) : 0;
+  int full = !ok || 2 * (ctx->pincr_bytes + pay) > ctx->pbase_bytes;
+  rc = fuze__max_int(&ctx->net, &full);
+  marks_reset(ctx);
+  if (rc || full) {
+    fuze__pincr_free(d);
+    return rc;
+  }
+  *use = 1;
+  *payload = pay;
+  return FUZE_SUCCESS;
+}
+
+/* The epoch E is durable on every rank (agreed): the manifest copies name
+ * it, the chain moves on, files no restart point needs go. With
+ * persist_base > 1 a full file (a compaction) is the only restart point
+ * named (the older one's files would double the disk use); an increment
+ * keeps the previous epoch too, whose files are all in its chain. */
+static int complete_epoch(fuze_ctx *ctx, uint64_t E, int64_t calls, int incr, uint64_t payload,
+                          uint64_t file_bytes) {
+  uint64_t keep[2] = {E, ctx->persisted[0]};
+  int64_t kc[2] = {calls, ctx->persisted_calls[0]};
+  int nkeep = ctx->npersisted ? 2 : 1;
+  if (ctx->cfg.persist_base > 1 && !incr) nkeep = 1;
+  int rc = write_manifest(ctx, keep, kc, nkeep);
+  if (rc) return rc;
+  uint64_t files[2 * FUZE_PERSIST_BASE_MAX + 1];
+  int nfiles = 0;
+  if (nkeep == 2)
+    for (int x = 0; x < ctx->npchain; x++) files[nfiles++] = ctx->pchain[x];
+  if (incr && ctx->npchain < FUZE_PERSIST_BASE_MAX) {
+    ctx->pchain[ctx->npchain++] = E;
+    ctx->pincr_bytes += payload;
+    ctx->persist_increments++;
+  } else {
+    ctx->pchain[0] = E, ctx->npchain = 1;
+    ctx->pbase_bytes = payload, ctx->pincr_bytes = 0;
+  }
+  for (int x = 0; x < ctx->npchain; x++) files[nfiles++] = ctx->pchain[x];
+  for (int x = 0; x < nkeep; x++) {
+    ctx->persisted[x] = keep[x];
+    ctx->persisted_calls[x] = kc[x];
+  }
+  ctx->npersisted = nkeep;
+  ctx->persist_files++;
+  ctx->persist_bytes += file_bytes;
+  ctx->persist_last_bytes = file_bytes;
+  prune(ctx, files, nfiles);
+  return FUZE_SUCCESS;
+}
+
 /* ---- writing ---- */
 
 /* Write model m as its rank's file of its epoch under `top`: temporary,
  * fsync, rename, fsync of the directory. `between` (may be NULL) runs
  * between the temporary and the rename (the injection point `persist`); a
  * non-zero return abandons the file. No ctx: the async writer calls this. */
-static int write_model(const char *top, const fuze_pfile *m, int (*between)(void *), void *arg,
-                       char *err) {
+static int write_model(const char *top, const fuze_pfile *m, const fuze_pincr *inc,
+                       int (*between)(void *), void *arg, uint64_t *bytes, char *err) {
   char dir[PATH_BYTES], tmp[PATH_BYTES + 64], path[PATH_BYTES + 64];
   fuze__pfile_dir(dir, sizeof dir, top, m->plan.domain[m->rank], m->rank);
   int rc = mkdir_p(dir, err);
   if (rc) return rc;
-  snprintf(tmp, sizeof tmp, "%s/.epoch-%llu.h5.tmp", dir, (unsigned long long)m->epoch);
-  fuze__pfile_path(path, sizeof path, top, m->plan.domain[m->rank], m->rank, m->epoch);
+  snprintf(tmp, sizeof tmp, "%s/.%s-%llu.h5.tmp", dir, inc ? "incr" : "epoch",
+           (unsigned long long)m->epoch);
+  if (inc) fuze__pfile_incr_path(path, sizeof path, top, m->plan.domain[m->rank], m->rank, m->epoch);
+  else fuze__pfile_path(path, sizeof path, top, m->plan.domain[m->rank], m->rank, m->epoch);
   char e2[FUZE_MSG_LEN] = "";
-  if ((rc = fuze__pfile_write(m, tmp, e2))) {
+  struct stat st;
+  if (bytes) *bytes = 0;
+  if ((rc = inc ? fuze__pincr_write(inc, tmp, e2) : fuze__pfile_write(m, tmp, e2))) {
     unlink(tmp);
     return fuze__error(err, rc, "persist: %s", e2);
   }
@@ -213,6 +453,7 @@ static int write_model(const char *top, const fuze_pfile *m, int (*between)(void
     return fuze__error(err, FUZE_ERR_IO, "persist: cannot rename %s to %s: %s", tmp, path, strerror(e));
   }
   fsync_dir(dir);
+  if (bytes && !stat(path, &st)) *bytes = (uint64_t)st.st_size;
   return FUZE_SUCCESS;
 }
 
@@ -222,9 +463,10 @@ static int wipe_between(void *arg) {
   return CTX_ERR(ctx, FUZE_ERR_STATE, "persist: rank %d was wiped while persisting", ctx->rank);
 }
 
-static int write_file(fuze_ctx *ctx, const fuze_pfile *m, int inject) {
+static int write_file(fuze_ctx *ctx, const fuze_pfile *m, const fuze_pincr *inc, int inject,
+                      uint64_t *bytes) {
   char err[FUZE_MSG_LEN] = "";
-  int rc = write_model(ctx->cfg.dir, m, inject ? wipe_between : NULL, ctx, err);
+  int rc = write_model(ctx->cfg.dir, m, inc, inject ? wipe_between : NULL, ctx, bytes, err);
   if (rc && rc != FUZE_ERR_STATE) CTX_ERR(ctx, rc, "%s", err);
   return rc;
 }
@@ -289,6 +531,9 @@ struct fuze_awrite {
   unsigned char *arena;
   size_t cap;
   char top[FUZE_CONFIG_DIR_MAX];
+  fuze_pincr inc;         /* persist_base > 1: the increment written instead (use) */
+  int use;
+  uint64_t payload, bytes; /* payload bytes (increment or full), file bytes written */
   int kill;               /* inject=kill at phase persist: the thread kills the process */
   char kill_line[200], kill_marker[PATH_BYTES];
   int rc;
@@ -322,7 +567,7 @@ static int kill_between(void *arg) {
 
 static void *writer(void *arg) {
   fuze_awrite *w = arg;
-  w->rc = write_model(w->top, &w->m, kill_between, w, w->err);
+  w->rc = write_model(w->top, &w->m, w->use ? &w->inc : NULL, kill_between, w, &w->bytes, w->err);
   return NULL;
 }
 
@@ -364,10 +609,14 @@ static int persist_async(fuze_ctx *ctx) {
   if ((rc = fuze__agree(&ctx->net, rc))) return rc;
   fuze_awrite *w = ctx->aw;
   rc = snapshot(ctx, &w->m);
+  w->use = 0;
+  if (!rc) rc = choose_incr(ctx, &w->m, &w->inc, &w->use, &w->payload);
   char dir[PATH_BYTES];
   my_dir(ctx, dir, sizeof dir);
   if (!rc) rc = mkdir_p(dir, ctx->msg);
-  if (!rc && stage(w)) rc = FUZE_NOMEM(ctx->msg, "persist=async: staging the epoch");
+  /* An increment holds its own copies; the writer reads only the model's
+   * metadata then. A full file's bytes are staged. */
+  if (!rc && !w->use && stage(w)) rc = FUZE_NOMEM(ctx->msg, "persist=async: staging the epoch");
   /* Injections at phase persist: a wipe strikes here, a kill in the writer
    * between its temporary file and the rename. */
   int ks = ctx->persist_retry ? -1 : fuze__inject_kill_pending(ctx, FUZE_PHASE_PERSIST);
@@ -375,6 +624,7 @@ static int persist_async(fuze_ctx *ctx) {
   int lost = ctx->lost, mrc = fuze__max_int(&ctx->net, &lost);
   if (mrc || lost || (rc = fuze__agree(&ctx->net, rc))) {
     snapshot_free(&w->m);
+    fuze__pincr_free(&w->inc);
     if (mrc) return mrc;
     if (lost) return FUZE_PERSIST_LOST;
     return CTX_ERR(ctx, rc, "fuze_checkpoint: epoch %llu is committed in memory but was not "
@@ -409,6 +659,7 @@ int fuze__persist_complete(fuze_ctx *ctx) {
   uint64_t E = w->m.epoch;
   int64_t calls = w->m.ckpt_calls;
   snapshot_free(&w->m);
+  fuze__pincr_free(&w->inc);
   int rc = w->rc;
   if (rc) CTX_ERR(ctx, rc, "%s", w->err);
   if (!(rc = fuze__agree(&ctx->net, rc))) {
@@ -427,18 +678,7 @@ int fuze__persist_complete(fuze_ctx *ctx) {
         return FUZE_SUCCESS;
       }
     }
-    uint64_t keep[2] = {E, ctx->persisted[0]};
-    int64_t kc[2] = {calls, ctx->persisted_calls[0]};
-    int nkeep = ctx->npersisted ? 2 : 1;
-    if (!(rc = write_manifest(ctx, keep, kc, nkeep))) {
-      for (int x = 0; x < nkeep; x++) {
-        ctx->persisted[x] = keep[x];
-        ctx->persisted_calls[x] = kc[x];
-      }
-      ctx->npersisted = nkeep;
-      prune(ctx, keep, nkeep);
-      return FUZE_SUCCESS;
-    }
+    if (!(rc = complete_epoch(ctx, E, calls, w->use, w->payload, w->bytes))) return FUZE_SUCCESS;
   }
   ctx->persist_failed = rc;
   snprintf(ctx->persist_msg, sizeof ctx->persist_msg, "the asynchronous write of epoch %llu "
@@ -450,9 +690,15 @@ int fuze__persist_epoch(fuze_ctx *ctx) {
   if (!ctx->cfg.dir[0] || ctx->epoch % (uint64_t)ctx->cfg.persist_every) return FUZE_SUCCESS;
   if (ctx->cfg.persist_async) return persist_async(ctx);
   fuze_pfile m;
+  fuze_pincr inc;
+  int use = 0;
+  uint64_t payload = 0, fbytes = 0;
+  memset(&inc, 0, sizeof inc);
   int rc = snapshot(ctx, &m);
-  if (!rc) rc = write_file(ctx, &m, !ctx->persist_retry);
+  if (!rc) rc = choose_incr(ctx, &m, &inc, &use, &payload);
+  if (!rc) rc = write_file(ctx, &m, use ? &inc : NULL, !ctx->persist_retry, &fbytes);
   snapshot_free(&m);
+  fuze__pincr_free(&inc);
   /* A rank wiped while persisting: the epoch stays incomplete. */
   int lost = ctx->lost, mrc = fuze__max_int(&ctx->net, &lost);
   if (mrc) return mrc;
@@ -468,19 +714,10 @@ int fuze__persist_epoch(fuze_ctx *ctx) {
     if ((mrc = fuze__max_int(&ctx->net, &lost))) return mrc;
     if (lost) return FUZE_PERSIST_LOST;
   }
-  /* Fin: the new epoch and the previous complete one. */
-  uint64_t keep[2] = {ctx->epoch, ctx->persisted[0]};
-  int64_t calls[2] = {ctx->ckpt_calls, ctx->persisted_calls[0]};
-  int nkeep = ctx->npersisted ? 2 : 1;
-  if ((rc = write_manifest(ctx, keep, calls, nkeep)))
+  /* Fin: the new epoch (and the previous complete one, see complete_epoch). */
+  if ((rc = complete_epoch(ctx, ctx->epoch, ctx->ckpt_calls, use, payload, fbytes)))
     return CTX_ERR(ctx, rc, "fuze_checkpoint: epoch %llu is committed in memory but was not "
                    "persisted: %s", (unsigned long long)ctx->epoch, ctx->msg);
-  for (int x = 0; x < nkeep; x++) {
-    ctx->persisted[x] = keep[x];
-    ctx->persisted_calls[x] = calls[x];
-  }
-  ctx->npersisted = nkeep;
-  prune(ctx, keep, nkeep);
   return FUZE_SUCCESS;
 }
 
@@ -538,7 +775,7 @@ static int same_plan(const fuze_plan *a, const fuze_plan *b, char *why, size_t l
 
 static void *rewriter(void *arg) {
   fuze_awrite *w = arg;
-  w->rrc = write_model(w->rtop, w->rm, NULL, NULL, w->rerr);
+  w->rrc = write_model(w->rtop, w->rm, NULL, NULL, NULL, NULL, w->rerr);
   return NULL;
 }
 
@@ -573,7 +810,7 @@ static int rebuild(fuze_ctx *ctx, uint64_t E, const int *bad, fuze_pfile *mine) 
     w->rerr[0] = 0;
     w->rrunning = pthread_create(&w->rth, NULL, rewriter, w) == 0;
   }
-  if (!w || !w->rrunning) rc = write_file(ctx, mine, 0);
+  if (!w || !w->rrunning) rc = write_file(ctx, mine, NULL, 0, NULL);
   for (int x = 0; !rc && x < mine->nstructs; x++) {
     const fuze_pstruct *ps = &mine->structs[x];
     ctx->recovered_bytes += ps->kind == FUZE_PS_ARRAY ? ps->count * ps->elem : ps->count * (ps->kb + ps->nb);
@@ -586,10 +823,12 @@ static int rebuild(fuze_ctx *ctx, uint64_t E, const int *bad, fuze_pfile *mine) 
  * configuration error). job 0: the job id is not known yet (no manifest),
  * whichever the file holds is accepted here and agreed on by the caller. */
 static int check_own(fuze_ctx *ctx, uint64_t job, uint64_t E, fuze_pfile *m, char *why,
-                     size_t len) {
+                     size_t len, uint64_t *chain, int *nchain) {
   char path[PATH_BYTES], err[FUZE_MSG_LEN] = "";
   fuze__pfile_path(path, sizeof path, ctx->cfg.dir, ctx->plan.domain[ctx->rank], ctx->rank, E);
-  int rc = fuze__pfile_read(path, m, err);
+  /* epoch-E.h5, or its increments down to the newest full file. */
+  int rc = fuze__pfile_read_chain(ctx->cfg.dir, ctx->plan.domain[ctx->rank], ctx->rank, E, m,
+                                  chain, nchain, FUZE_PERSIST_BASE_MAX, err);
   if (rc) {
     snprintf(why, len, "%s", err);
     return 1;
@@ -673,7 +912,9 @@ static int restart_from(fuze_ctx *ctx, uint64_t job, const cand *cands, int ncan
   char why[FUZE_MSG_LEN] = "";
   fuze_pfile *mine = calloc(1, sizeof *mine);
   if (!mine) return fuze__agree(&ctx->net, FUZE_NOMEM(ctx->msg, "restart"));
-  int st = check_own(ctx, job, E, mine, why, sizeof why);
+  uint64_t chain[FUZE_PERSIST_BASE_MAX];
+  int nchain = 0;
+  int st = check_own(ctx, job, E, mine, why, sizeof why, chain, &nchain);
   /* A different plan is a configuration error, not damage. */
   if (st == 2) CTX_ERR(ctx, FUZE_ERR_CONFIG, "restart: dir=%s: %s (run with the same ranks, "
                        "domains and config, or use another dir)", ctx->cfg.dir, why);
@@ -735,6 +976,7 @@ static int restart_from(fuze_ctx *ctx, uint64_t job, const cand *cands, int ncan
     if (bad[ctx->rank]) memset(mine, 0, sizeof *mine);
     rc = fuze__agree(&ctx->net, rebuild(ctx, E, bad, mine));
   }
+  int rebuilt = bad[ctx->rank] != 0;
   free(bad);
   free(whys);
   if (rc) {
@@ -743,6 +985,13 @@ static int restart_from(fuze_ctx *ctx, uint64_t job, const cand *cands, int ncan
     free(mine);
     return rc;
   }
+  /* This rank's files of E: its chain, or the rebuilt full file. The marks
+   * start at the first persisted epoch after the restart, which is full. */
+  if (rebuilt || !nchain) chain[0] = E, nchain = 1;
+  memcpy(ctx->pchain, chain, sizeof(uint64_t) * (size_t)nchain);
+  ctx->npchain = nchain;
+  ctx->pbase_bytes = ctx->pincr_bytes = 0;
+  ctx->psnap = 0;
   ctx->restore = mine;
   ctx->job_id = job;
   ctx->epoch = ctx->decided = ctx->hosted_epoch = E;
@@ -812,7 +1061,9 @@ static void look(const fuze_ctx *ctx, seen *s) {
   while (d && (e = readdir(d))) {
     unsigned long long ep;
     char tail[8] = "";
-    if (sscanf(e->d_name, "epoch-%llu.h%2s", &ep, tail) != 2 || strcmp(tail, "5")) continue;
+    if ((sscanf(e->d_name, "epoch-%llu.h%2s", &ep, tail) != 2 &&
+         sscanf(e->d_name, "incr-%llu.h%2s", &ep, tail) != 2) || strcmp(tail, "5"))
+      continue;
     s->nfiles++;
     /* Keep the SEEN_FILES newest, sorted. */
     int n = s->nfiles - 1 < SEEN_FILES ? s->nfiles - 1 : SEEN_FILES, at = n;
@@ -874,6 +1125,7 @@ void fuze__persist_close(fuze_ctx *ctx) {
   if (ctx->aw) {
     if (ctx->aw->running) pthread_join(ctx->aw->th, NULL);
     snapshot_free(&ctx->aw->m);
+    fuze__pincr_free(&ctx->aw->inc);
     free(ctx->aw->arena);
     free(ctx->aw);
     ctx->aw = NULL;

@@ -855,6 +855,7 @@ static int summarize(vstate *st, fuze_verify_report *r, double t0) {
   r->bytes = tot[C_BYTES];
   r->mismatches = tot[C_FOUND];
   r->repaired = tot[C_REP];
+  if (r->repaired) ctx->pforce = 1; /* repaired bytes carry no persist_base change marks */
   r->unrepaired = tot[C_UNREP];
   r->bad_bytes = tot[C_BAD];
   return FUZE_SUCCESS;
