@@ -28,7 +28,9 @@
  *     newest durable epoch;
  *   - a rank wiped in the middle of an incremental write and of a
  *     compaction (fuze_inject_at "persist"): the checkpoint recovers,
- *     persists the epoch again, and a restart gives it.
+ *     persists the epoch again, and a restart gives it;
+ *   - persist=async: the same epochs through the writer thread, the files
+ *     kept, and restarts with nothing and with domain 0 lost.
  * Usage: test_incremental faults spares */
 #define _POSIX_C_SOURCE 200809L /* setenv, dup */
 #include "common.h"
@@ -499,6 +501,42 @@ int main(int argc, char **argv) {
     }
     MPI_Barrier(MPI_COMM_WORLD);
     restart_check(work, 9, 0);
+  }
+
+  /* persist=async: the same epochs, each completed by the next checkpoint
+   * (and the last by fuze_finalize); then restarts with nothing and with
+   * domain 0 lost. */
+  snprintf(what, sizeof what, "persist=async");
+  sh("rm -rf '%s'%s%s", work, "", "");
+  {
+    live l;
+    full *g = &S[1];
+    g->s = S[0].s;
+    memset(g->s.a, 0, sizeof g->s.a), memset(g->s.iv, 0, sizeof g->s.iv);
+    memset(g->big, 0, sizeof g->big);
+    if (open_live(work, g, &l, FUZE_SUCCESS, ";persist=async")) {
+      memset(l.a, 0, (g->s.na + 1) * sizeof *l.a);
+      memset(l.iv, 0, (g->s.ni + 1) * sizeof *l.iv);
+      memset(l.big, 0, sizeof(double) * BIGN);
+      static const int incrs[8] = {0, 0, 1, 2, 3, 3, 4, 5};
+      for (int e = 1; e <= 7; e++) {
+        if (e > 1) S[e] = S[e - 1];
+        g = &S[e];
+        if (e == 1 || e == 5) everything(g, &l);
+        if (e == 2 || e == 6 || e == 7) model_mutate(&rng, &mix, &g->s, l.a, l.iv, l.st, l.m);
+        if (e == 2 || e == 4 || e >= 5) big_one_percent(g, &l, e);
+        char when[48];
+        snprintf(when, sizeof when, "epoch %d (completes epoch %d)", e, e - 1);
+        ckpt(&l, incrs[e - 1], when);
+      }
+      close_live(&l);
+      files_are(work, "epoch-5.h5 incr-6.h5 incr-7.h5");
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    restart_check(work, 7, 0);
+    snprintf(what, sizeof what, "persist=async, domain 0 lost");
+    sh("rm -rf '%s/domain-0'%s%s", work, "", "");
+    restart_check(work, 7, 0);
   }
 
   sh("rm -rf '%s'%s%s", base, "", "");

@@ -29,13 +29,13 @@ static void check_config(fuze_ctx *ctx) {
   char buf[FUZE_CONFIG_STRING_MAX];
   T_EQ_INT(fuze_config_string(ctx, buf, sizeof buf), FUZE_SUCCESS, "fuze_config_string");
   const char *want = "faults=1;spares=1;replacements=0;replace=auto;domain=rank;code=rs;recovery=rollback;chunk=65536;"
-                     "capacity=64;sync=op;lock=shared;shm=auto;persist_every=1;verify_every=0;"
+                     "capacity=64;sync=op;lock=shared;shm=auto;persist_every=1;persist_base=1;verify_every=0;"
                      "verbose=0;persist=sync;restart=auto";
   T_CHECK(!strcmp(buf, want), "config string\n got  %s\n want %s", buf, want);
   char small[16];
   T_EQ_INT(fuze_config_string(ctx, small, sizeof small), FUZE_ERR_ARG, "too small a buffer");
   T_CHECK(strstr(fuze_last_error(NULL), "holds 16 bytes") &&
-          strstr(fuze_last_error(NULL), "needs 204"), "message: %s", fuze_last_error(NULL));
+          strstr(fuze_last_error(NULL), "needs 219"), "message: %s", fuze_last_error(NULL));
   T_CHECK(!strcmp(small, "faults=1;spares"), "truncated: '%s'", small);
   const char *src[][2] = {{"faults", "config"}, {"domain", "config"}, {"capacity", "environment"},
                           {"chunk", "default"}, {"code", "default"}};

@@ -98,7 +98,7 @@ static void keys(void) {
   refused("dir=", "key 'dir'");
   refused("=3", "empty key");
   refused("nope=1", "unknown key 'nope' (known: faults, spares, replacements, replace, domain, block, code, recovery, "
-                    "chunk, capacity, sync, lock, shm, dir, persist_every, verify_every, inject, "
+                    "chunk, capacity, sync, lock, shm, dir, persist_every, persist_base, verify_every, inject, "
                     "verbose, persist, restart)");
   refused("code=xor;faults=2", "code=xor tolerates exactly one fault");
 }
@@ -168,6 +168,12 @@ static void persist_keys(void) {
   CHECK(c.persist_every == 5 && !strcmp(c.dir, "/tmp/a"), "persist_every");
   refused("persist_every=0", "bad value '0' for key 'persist_every'");
   refused("persist_every=x", "key 'persist_every' (accepted: an integer >= 1)");
+  CHECK(c.persist_base == 1, "persist_base default %d", c.persist_base);
+  ok("dir=/tmp/a;persist_base=8", &c);
+  CHECK(c.persist_base == 8, "persist_base=8 gave %d", c.persist_base);
+  refused("persist_base=0", "config: bad value '0' for key 'persist_base' (accepted: an integer "
+          "between 1 and 64 (1: every persisted epoch is a full file))");
+  refused("persist_base=65", "bad value '65' for key 'persist_base'");
   CHECK(c.persist_async == 0 && c.restart_never == 0, "persist/restart defaults %d %d",
         c.persist_async, c.restart_never);
   ok("dir=/tmp/a;persist=async;restart=never", &c);
@@ -228,18 +234,18 @@ static void verify_keys(void) {
 static void canonical(void) {
   const char *cases[][2] = {
     {NULL, "faults=1;spares=0;replacements=0;replace=auto;domain=node;code=rs;recovery=rollback;chunk=65536;capacity=256;"
-           "sync=op;lock=shared;shm=auto;persist_every=1;verify_every=0;verbose=0;persist=sync;"
+           "sync=op;lock=shared;shm=auto;persist_every=1;persist_base=1;verify_every=0;verbose=0;persist=sync;"
            "restart=auto"},
     {"faults=3, spares=2; domain=4;block=7;code=byzantine;recovery=forward;chunk=128;capacity=16;"
-     "sync=batch;lock=exclusive;shm=off;dir=/x/y;persist_every=2;verify_every=3;verbose=2;"
+     "sync=batch;lock=exclusive;shm=off;dir=/x/y;persist_every=2;persist_base=1;verify_every=3;verbose=2;"
      "inject=wipe:ranks=1+2:at=checkpoint:3;inject=kill:rank=0:at=checkpoint:5:phase=sent;"
      "persist=async;restart=never",
      "faults=3;spares=2;replacements=0;replace=auto;domain=4;block=7;code=byzantine;recovery=forward;chunk=128;capacity=16;"
-     "sync=batch;lock=exclusive;shm=off;dir=/x/y;persist_every=2;verify_every=3;"
+     "sync=batch;lock=exclusive;shm=off;dir=/x/y;persist_every=2;persist_base=1;verify_every=3;"
      "inject=wipe:ranks=1+2:at=checkpoint:3:phase=before/kill:rank=0:at=checkpoint:5:phase=sent;"
      "verbose=2;persist=async;restart=never"},
     {"domain=rank;code=xor;faults=1", "faults=1;spares=0;replacements=0;replace=auto;domain=rank;code=xor;recovery=rollback;"
-     "chunk=65536;capacity=256;sync=op;lock=shared;shm=auto;persist_every=1;verify_every=0;verbose=0;"
+     "chunk=65536;capacity=256;sync=op;lock=shared;shm=auto;persist_every=1;persist_base=1;verify_every=0;verbose=0;"
      "persist=sync;restart=auto"}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     fuze_config c, back;
