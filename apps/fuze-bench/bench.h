@@ -159,6 +159,7 @@ void bench_scrub(void);
 void bench_byzantine(void);
 void bench_transport(void);
 void bench_persist(void);
+void bench_persist_disk(void); /* called by bench_persist: disk use, write volume */
 void bench_ulfm(void);
 extern int g_world_broken; /* ulfm: MPI_COMM_WORLD holds dead ranks from then on */
 void bench_link(void);

@@ -105,4 +105,5 @@ void bench_persist(void) {
       if (system(cmd)) bench_note("could not remove %s\n", dir[p]);
     }
   free(a);
+  bench_persist_disk();
 }
