@@ -167,7 +167,16 @@ typedef struct fuze_map fuze_map;
  *                       (auto|on|off: stack/map windows in shared memory
  *                       with atomic XOR when all ranks share a node), dir
  *                       (persistence directory), persist_every (K: persist
- *                       every K-th epoch, default 1), persist (sync|async:
+ *                       every K-th epoch, default 1), persist_base (K in
+ *                       1..64: with K > 1 a persisted epoch writes only the
+ *                       chunks that changed since the previous one, with
+ *                       their parity, as an increment file per rank onto a
+ *                       full file; every K-th persisted epoch, and one
+ *                       whose increments since the full file would exceed
+ *                       half its size, is a full file again (the
+ *                       compaction), after which only it is kept; default
+ *                       1: every persisted epoch a full file, the previous
+ *                       one kept too), persist (sync|async:
  *                       with async a thread writes the epoch, which becomes
  *                       a restart point at the next fuze_checkpoint() or
  *                       fuze_finalize(); a failed write is reported by that
@@ -726,7 +735,7 @@ FUZE_EXPORT int fuze_get_job_stats(fuze_ctx *ctx, fuze_stats *sum);
  * that fuze_init() accepts and that gives the same configuration.
  *
  * Every key is written, in the order faults, spares, domain, block, code,
- * recovery, chunk, capacity, sync, lock, shm, dir, persist_every,
+ * recovery, chunk, capacity, sync, lock, shm, dir, persist_every, persist_base,
  * verify_every, inject, verbose, persist, restart, as "key=value" separated
  * by ';', except
  * block, dir and inject when unset (block: the planner's default size). code

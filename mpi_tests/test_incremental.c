@@ -539,7 +539,7 @@ int main(int argc, char **argv) {
     restart_check(work, 7, 0);
   }
 
-  sh("rm -rf '%s'%s%s", base, "", "");
+  if (!getenv("FUZE_TEST_KEEP")) sh("rm -rf '%s'%s%s", base, "", ""); /* kept: to look at */
   int bad = t_total(MPI_COMM_WORLD);
   if (me == 0) printf("%s: %d failures\n", bad ? "FAILED" : "PASSED", bad);
   MPI_Finalize();
