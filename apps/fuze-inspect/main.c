@@ -5,6 +5,7 @@
  * region from its block's primaries; --rebuild decodes a lost or damaged
  * rank's file from the others. Pure tool: pfile.c, no MPI_Init, no mpirun. */
 #include "core/error.h"
+#include "core/config.h" /* FUZE_PERSIST_BASE_MAX */
 #include "core/pfile.h"
 
 #include <dirent.h>
@@ -38,6 +39,7 @@ typedef struct rankinfo {
   char path[PATH_BYTES + 64];
   char why[FUZE_MSG_LEN];
   long long bytes;
+  char chain[512]; /* persist_base > 1: the files the epoch is read from, "" for one full file */
   fuze_pfile m; /* read when status == ST_OK */
 } rankinfo;
 
@@ -61,7 +63,9 @@ static void print_help(void) {
         "Inspect the persistence directory DIR of a fuze job (config key dir=DIR)\n"
         "without MPI: the complete epochs listed in DIR/manifest (or, without it, in the\n"
         "newest copy DIR/domain-D/manifest) and, for the newest\n"
-        "(or --epoch E), every rank's file DIR/domain-D/rank-R/epoch-E.h5 with its\n"
+        "(or --epoch E), every rank's file DIR/domain-D/rank-R/epoch-E.h5 (or, with\n"
+        "persist_base > 1, its increment incr-E.h5 and the chain of files it applies\n"
+        "to, listed as 'chain: epoch-B.h5 + incr-...') with its\n"
         "health (ok / missing / corrupt: reason), the structures with their sizes and\n"
         "the redundancy ratio (parity bytes / protected bytes), and for every block\n"
         "whether its lost members can be decoded (at most `faults` lost).\n"
@@ -233,7 +237,29 @@ static void load_rank(const job *J, int r) {
   }
   fuze__pfile_path(ri->path, sizeof ri->path, J->o.dir, ri->domain, r, J->epoch);
   if (stat(ri->path, &st)) {
-    snprintf(ri->why, sizeof ri->why, "%s", strerror(errno));
+    /* persist_base > 1: an increment onto an older full file (its chain). */
+    char ipath[PATH_BYTES + 64];
+    fuze__pfile_incr_path(ipath, sizeof ipath, J->o.dir, ri->domain, r, J->epoch);
+    if (stat(ipath, &st)) {
+      snprintf(ri->why, sizeof ri->why, "%s (and no incr-%" PRIu64 ".h5)", strerror(errno), J->epoch);
+      return;
+    }
+    snprintf(ri->path, sizeof ri->path, "%s", ipath);
+    ri->bytes = (long long)st.st_size;
+    uint64_t chain[FUZE_PERSIST_BASE_MAX];
+    int n = 0;
+    if (fuze__pfile_read_chain(J->o.dir, ri->domain, r, J->epoch, &ri->m, chain, &n,
+                               FUZE_PERSIST_BASE_MAX, err)) {
+      ri->status = ST_CORRUPT;
+      snprintf(ri->why, sizeof ri->why, "%s", err);
+      return;
+    }
+    size_t len = 0;
+    for (int i = 0; i < n && len < sizeof ri->chain - 40; i++)
+      len += (size_t)snprintf(ri->chain + len, sizeof ri->chain - len, "%s%s-%" PRIu64 ".h5",
+                              i ? " + " : "", i ? "incr" : "epoch", chain[i]);
+    ri->status = ST_OK;
+    check_identity(J, r, ri);
     return;
   }
   ri->bytes = (long long)st.st_size;
@@ -317,6 +343,8 @@ static void print_ranks(const job *J) {
            ri->path[0] ? ri->path : "?");
     if (ri->status != ST_OK)
       printf("  %5s %7s %6s  %s: %s\n", "", "", "", st_name[ri->status], ri->why);
+    else if (ri->chain[0])
+      printf("  %5s %7s %6s  chain: %s\n", "", "", "", ri->chain);
   }
 }
 
