@@ -85,6 +85,16 @@ fuze_restart_test(restart_heat2d_async_kill APP heat2d NP 4
   DRIVER --expect "resuming at step 40 of 120"
   ARGS ${_heat2d_args})
 
+# persist_base=4 (issue 16, incremental epochs): heat2d changes every byte, so
+# every persisted epoch is a compaction (a full file, after which only it is
+# kept). Rank 1 killed between its temporary file of epoch 4 and the rename,
+# while the others may have renamed theirs: the previous epoch 3, which the
+# compaction must not have deleted yet.
+fuze_restart_test(restart_heat2d_kill_compaction APP heat2d NP 4
+  CONFIG "faults=1,domain=rank,persist_base=4" INJECT "kill:rank=1:at=checkpoint:4:phase=persist"
+  DRIVER --expect "resuming at step 30 of 120"
+  ARGS ${_heat2d_args})
+
 # heat2d: every rank's file of epoch 4 is durable but rank 2 is killed before
 # the manifest names it: epoch 3 again.
 fuze_restart_test(restart_heat2d_kill_persisted APP heat2d NP 4

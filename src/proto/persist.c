@@ -365,9 +365,10 @@ static int choose_incr(fuze_ctx *ctx, const fuze_pfile *m, fuze_pincr *d, int *u
                        uint64_t *payload) {
   *use = 0;
   memset(d, 0, sizeof *d);
-  *payload = model_payload(m);
+  *payload = m ? model_payload(m) : 0;
   if (ctx->cfg.persist_base < 2) return FUZE_SUCCESS;
-  int ok = incr_possible(ctx), rc = FUZE_SUCCESS;
+  /* m NULL: this rank's snapshot failed; it still takes part (collective). */
+  int ok = m && incr_possible(ctx), rc = FUZE_SUCCESS;
   if (ok && build_incr(ctx, m, d)) ok = 0; /* out of memory: a full file instead */
   uint64_t pay = ok ? fuze__pincr_payload(d) : 0;
   int full = !ok || 2 * (ctx->pincr_bytes + pay) > ctx->pbase_bytes;
@@ -610,7 +611,8 @@ static int persist_async(fuze_ctx *ctx) {
   fuze_awrite *w = ctx->aw;
   rc = snapshot(ctx, &w->m);
   w->use = 0;
-  if (!rc) rc = choose_incr(ctx, &w->m, &w->inc, &w->use, &w->payload);
+  int crc = choose_incr(ctx, rc ? NULL : &w->m, &w->inc, &w->use, &w->payload);
+  if (!rc) rc = crc;
   char dir[PATH_BYTES];
   my_dir(ctx, dir, sizeof dir);
   if (!rc) rc = mkdir_p(dir, ctx->msg);
@@ -695,7 +697,8 @@ int fuze__persist_epoch(fuze_ctx *ctx) {
   uint64_t payload = 0, fbytes = 0;
   memset(&inc, 0, sizeof inc);
   int rc = snapshot(ctx, &m);
-  if (!rc) rc = choose_incr(ctx, &m, &inc, &use, &payload);
+  int crc = choose_incr(ctx, rc ? NULL : &m, &inc, &use, &payload);
+  if (!rc) rc = crc;
   if (!rc) rc = write_file(ctx, &m, use ? &inc : NULL, !ctx->persist_retry, &fbytes);
   snapshot_free(&m);
   fuze__pincr_free(&inc);
