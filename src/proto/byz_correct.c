@@ -209,6 +209,7 @@ static int scatter(vote *w) {
   int rc = FUZE_SUCCESS, nreq = 0;
   for (int o = 0; o < w->nobj; o++) {
     if (!w->flags[o]) continue;
+    w->ctx->pforce = 1; /* corrected bytes carry no persist_base change marks */
     int h = holder(w, o);
     const byz_buf *m = &w->mine[o];
     if (w->me == w->L && h == w->me) {
