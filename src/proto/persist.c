@@ -200,6 +200,8 @@ static int write_manifest(fuze_ctx *ctx, const uint64_t *ep, const int64_t *call
  * ULFM repair, a verify or byzantine repair, a restart, a registration, a
  * persist that did not complete) makes the next persisted epoch full. */
 
+#define TOO_BIG 1 /* an increment would outgrow its budget (not an error) */
+
 static size_t nch(size_t len, size_t chunk) { return (len + chunk - 1) / chunk; }
 
 static size_t marks_len(const fuze_ctx *ctx, const fuze_array *a) {
@@ -238,13 +240,16 @@ static int incr_possible(const fuze_ctx *ctx) {
 }
 
 /* The chunks of src (len bytes) that marks flags (NULL: every chunk; all 0:
- * none), packed. */
+ * none), packed. *budget: payload bytes the increment may still take; over
+ * it, nothing is copied and TOO_BIG says a full file is due. */
 static int gather(fuze_pdelta *p, const unsigned char *src, size_t len, size_t chunk,
-                  const unsigned char *marks, int all) {
+                  const unsigned char *marks, int all, uint64_t *budget) {
   size_t n = nch(len, chunk), cnt = 0, bytes = 0;
   p->len = len;
   for (size_t c = 0; c < n; c++)
     if (all || (marks && marks[c])) cnt++, bytes += len - c * chunk < chunk ? len - c * chunk : chunk;
+  if (bytes > *budget) return TOO_BIG;
+  *budget -= bytes;
   p->idx = malloc(sizeof(uint64_t) * (cnt ? cnt : 1));
   p->bytes = malloc(bytes ? bytes : 1);
   if (!p->idx || !p->bytes) return FUZE_ERR_NOMEM;
@@ -260,8 +265,9 @@ static int gather(fuze_pdelta *p, const unsigned char *src, size_t len, size_t c
   return FUZE_SUCCESS;
 }
 
-/* The increment of snapshot m onto persisted[0] (incr_possible held). */
-static int build_incr(fuze_ctx *ctx, const fuze_pfile *m, fuze_pincr *d) {
+/* The increment of snapshot m onto persisted[0] (incr_possible held), at
+ * most `budget` payload bytes (else TOO_BIG, before copying more). */
+static int build_incr(fuze_ctx *ctx, const fuze_pfile *m, fuze_pincr *d, uint64_t budget) {
   size_t chunk = ctx->cfg.chunk;
   d->job_id = m->job_id, d->epoch = m->epoch, d->parent = ctx->persisted[0];
   d->base = ctx->pchain[0], d->ckpt_calls = m->ckpt_calls, d->rank = m->rank, d->ranks = m->ranks;
@@ -278,21 +284,21 @@ static int build_incr(fuze_ctx *ctx, const fuze_pfile *m, fuze_pincr *d) {
     q->cap = ps->kind == FUZE_PS_ARRAY ? 0 : ps->cap;
     if (s < ctx->narrays) {
       fuze_array *a = ctx->arrays[s];
-      rc = gather(&q->keys, NULL, 0, chunk, NULL, 0);
-      if (!rc) rc = gather(&q->data, ps->data, ps->count * ps->elem, chunk, a->pdirty, 0);
+      rc = gather(&q->keys, NULL, 0, chunk, NULL, 0, &budget);
+      if (!rc) rc = gather(&q->data, ps->data, ps->count * ps->elem, chunk, a->pdirty, 0, &budget);
       size_t at = nch(a->bytes, chunk);
       for (int h = 0; h < a->nhosted && !rc; h++, r++) {
         const fuze_pregion *g = &m->regions[r];
         fuze_pincr_region *z = &d->regions[d->nregions++];
         z->s = g->s, z->block = g->block, z->j = g->j;
-        rc = gather(&z->d, g->data, g->bytes, chunk, a->pdirty + at, 0);
+        rc = gather(&z->d, g->data, g->bytes, chunk, a->pdirty + at, 0, &budget);
         at += nch(a->hosted[h].fused, chunk);
       }
     } else {
       fuze_fobj *f = ctx->fobjs[s - ctx->narrays];
       int changed = f->seq != f->pseq || f->cap != f->pcap;
-      rc = gather(&q->keys, ps->keys, ps->count * ps->kb, chunk, NULL, changed);
-      if (!rc) rc = gather(&q->data, ps->data, ps->count * ps->nb, chunk, NULL, changed);
+      rc = gather(&q->keys, ps->keys, ps->count * ps->kb, chunk, NULL, changed, &budget);
+      if (!rc) rc = gather(&q->data, ps->data, ps->count * ps->nb, chunk, NULL, changed, &budget);
       size_t at = 0;
       for (int h = 0; h < f->nhosted && !rc; h++, r++) {
         const fuze_pregion *g = &m->regions[r];
@@ -301,7 +307,8 @@ static int build_incr(fuze_ctx *ctx, const fuze_pfile *m, fuze_pincr *d) {
         fuze_pincr_region *z = &d->regions[d->nregions++];
         z->s = g->s, z->block = g->block, z->j = g->j;
         rc = gather(&z->d, g->data, g->bytes, chunk, NULL,
-                    f->cap != f->pcap || memcmp(f->phdr + at, fobj_committed(f, h), hl) != 0);
+                    f->cap != f->pcap || memcmp(f->phdr + at, fobj_committed(f, h), hl) != 0,
+                    &budget);
         at += hl;
       }
     }
@@ -369,9 +376,12 @@ static int choose_incr(fuze_ctx *ctx, const fuze_pfile *m, fuze_pincr *d, int *u
   if (ctx->cfg.persist_base < 2) return FUZE_SUCCESS;
   /* m NULL: this rank's snapshot failed; it still takes part (collective). */
   int ok = m && incr_possible(ctx), rc = FUZE_SUCCESS;
-  if (ok && build_incr(ctx, m, d)) ok = 0; /* out of memory: a full file instead */
+  /* Increments since the full file stay within half of it. Over that, or
+   * out of memory: a full file instead. */
+  uint64_t half = ctx->pbase_bytes / 2;
+  if (ok && (ctx->pincr_bytes > half || build_incr(ctx, m, d, half - ctx->pincr_bytes))) ok = 0;
   uint64_t pay = ok ? fuze__pincr_payload(d) : 0;
-  int full = !ok || 2 * (ctx->pincr_bytes + pay) > ctx->pbase_bytes;
+  int full = !ok;
   rc = fuze__max_int(&ctx->net, &full);
   marks_reset(ctx);
   if (rc || full) {
