@@ -35,5 +35,6 @@ fuze_add_mpi_test(NAME restart_load_np5_f1_spare COMMAND test_restart_load ARGS 
 add_executable(test_incremental test_incremental.c)
 target_link_libraries(test_incremental PRIVATE fuze)
 fuze_add_mpi_test(NAME incremental_np4_f1 COMMAND test_incremental ARGS 1 0 NP 4 TIMEOUT 120)
-fuze_add_mpi_test(NAME incremental_np5_f2 COMMAND test_incremental ARGS 2 0 NP 5 TIMEOUT 180)
+# f = 2: the restarts that depend on f (every loss set, damaged increments)
+fuze_add_mpi_test(NAME incremental_np5_f2 COMMAND test_incremental ARGS 2 0 losses NP 5 TIMEOUT 150)
 fuze_add_mpi_test(NAME incremental_np5_f1_spare COMMAND test_incremental ARGS 1 1 NP 5 TIMEOUT 120)

@@ -31,7 +31,8 @@
  *     persists the epoch again, and a restart gives it;
  *   - persist=async: the same epochs through the writer thread, the files
  *     kept, and restarts with nothing and with domain 0 lost.
- * Usage: test_incremental faults spares */
+ * Usage: test_incremental faults spares [losses]: "losses" stops after the
+ * damaged and missing increments (the parts that depend on f). */
 #define _POSIX_C_SOURCE 200809L /* setenv, dup */
 #include "common.h"
 
@@ -334,6 +335,7 @@ int main(int argc, char **argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &np);
   nf = argc > 1 ? atoi(argv[1]) : 1;
   nsp = argc > 2 ? atoi(argv[2]) : 0;
+  int losses_only = argc > 3 && !strcmp(argv[3], "losses"); /* the f-dependent parts only */
   rng = 4242 + (uint64_t)me * 7919;
   int pid = (int)getpid();
   MPI_Bcast(&pid, 1, MPI_INT, 0, MPI_COMM_WORLD);
@@ -414,6 +416,7 @@ int main(int argc, char **argv) {
     }
   }
 
+  if (losses_only) goto done;
   /* Kills during the incremental write of epoch 7 (snap6 + what got written). */
   char p1[600], p2[600];
   snprintf(what, sizeof what, "kill while writing increment 7 (a temporary, half the files)");
@@ -539,6 +542,7 @@ int main(int argc, char **argv) {
     restart_check(work, 7, 0);
   }
 
+done:
   if (!getenv("FUZE_TEST_KEEP")) sh("rm -rf '%s'%s%s", base, "", ""); /* kept: to look at */
   int bad = t_total(MPI_COMM_WORLD);
   if (me == 0) printf("%s: %d failures\n", bad ? "FAILED" : "PASSED", bad);
