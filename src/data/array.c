@@ -120,7 +120,9 @@ int fuze__array_rewin(fuze_ctx *ctx, fuze_array *a, fuze_oldwin *old) {
   size_t *sizes = a->rank_bytes ? malloc(sizeof *sizes * (size_t)ctx->size) : NULL;
   if (sizes) memcpy(sizes, a->rank_bytes, sizeof *sizes * (size_t)ctx->size);
   a->win = MPI_WIN_NULL;
+  ctx->net.win_keep = old->win != MPI_WIN_NULL ? old->size : 0; /* copied below */
   int rc = fuze__array_layout(ctx, a);
+  ctx->net.win_keep = 0;
   if (rc) { /* the old window keeps the bytes; a half-made new one is left to MPI */
     a->win = old->win;
     a->winbase = old->base;

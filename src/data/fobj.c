@@ -417,7 +417,9 @@ int fuze__fobj_rewin(fuze_fobj *f, fuze_oldwin *old) {
    * caller's to free. */
   *old = (fuze_oldwin){f->win, f->winbase, f->winsize, !f->excl};
   f->win = MPI_WIN_NULL;
+  f->ctx->net.win_keep = old->win != MPI_WIN_NULL ? old->size : 0; /* copied below */
   int rc = make_window(f, f->cap);
+  f->ctx->net.win_keep = 0;
   if (rc) { /* the old window keeps the bytes; a half-made new one is left to MPI */
     f->win = old->win;
     f->winbase = old->base;
