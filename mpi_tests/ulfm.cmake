@@ -142,6 +142,22 @@ fuze_add_ulfm_test(NAME ulfm_repair_replacement_dies_np7 COMMAND test_ulfm_recov
 fuze_add_ulfm_test(NAME ulfm_recover_death_in_repair_np6 COMMAND test_ulfm_recover
                    ARGS 2@4 "domain=rank,faults=1,replacements=1,replace=idle" UR NP 6 PASS 4
                    ENV FUZE_DEBUG_REPAIR_KILL=4)
+# code=byzantine and persistence (dir=) across a real death: the replicas are made again on
+# the repaired communicator (fuze_verify at the end finds every replica and backup in
+# agreement), a replacement takes the dead rank's directory, an async write in flight is
+# dropped; then a run without deaths restarts from those files at the last step.
+fuze_add_ulfm_test(NAME ulfm_recover_byzantine_np6 COMMAND test_ulfm_recover
+                   ARGS 2@4 "domain=rank,faults=1,replacements=1,code=byzantine" 1 NP 6 PASS 5)
+foreach(_p sync async)
+  set(_pd "${CMAKE_CURRENT_BINARY_DIR}/ulfm_persist_${_p}")
+  set(_pc "domain=rank,faults=1,replacements=1,dir=${_pd},persist=${_p}")
+  fuze_add_ulfm_test(NAME ulfm_recover_persist_${_p}_np6 COMMAND test_ulfm_recover
+                     ARGS 2@4 "${_pc},restart=never" 1 NP 6 PASS 5)
+  fuze_add_ulfm_test(NAME ulfm_restart_after_death_${_p}_np6 COMMAND test_ulfm_recover
+                     ARGS - "${_pc}" R NP 6 PASS 6)
+  set_tests_properties(ulfm_recover_persist_${_p}_np6 PROPERTIES FIXTURES_SETUP ulfm_persist_${_p})
+  set_tests_properties(ulfm_restart_after_death_${_p}_np6 PROPERTIES FIXTURES_REQUIRED ulfm_persist_${_p})
+endforeach()
 # A death noticed by stack and map operations (no collective call in between: one-sided
 # calls report nothing, the operation looks) or by fuze_flush, forward and rollback,
 # sync=op and batch, shared-memory windows and osc/rdma (shm=off).

@@ -7,7 +7,9 @@
 #include "comm/transport.h"
 #include "data/array.h"
 #include "data/fused.h"
+#include "proto/byzantine.h"
 #include "proto/inject.h"
+#include "proto/persist.h"
 #include "proto/recovery.h"
 
 #include <signal.h>
@@ -21,7 +23,9 @@
 typedef struct rep_hdr {
   int64_t ckpt_calls;
   uint64_t job_id;
-  int32_t narrays, nfobjs, ndomains, pad;
+  int32_t narrays, nfobjs, ndomains, npersisted;
+  uint64_t persisted[2];      /* the complete persisted epochs (dir=): the manifest copies */
+  int64_t persisted_calls[2]; /* that a replacement writes later must list the same */
 } rep_hdr;
 
 typedef struct rep_array {
@@ -127,6 +131,7 @@ int fuze__ft_repair(fuze_ctx *ctx) {
   snprintf(why, sizeof why, "%s", ctx->msg);
   /* Batched operations reach the old windows, whose bytes move below. */
   (void)fuze__fobjs_flush(ctx);
+  fuze__persist_abandon(ctx); /* persist=async: the epoch in flight is not completed */
   revoke_all(ctx);
   if (ctx->pool == MPI_COMM_NULL)
     return CTX_ERR(ctx, FUZE_ERR_UNRECOVERABLE, "a process died (%s) and the job has no "
@@ -165,13 +170,21 @@ int fuze__ft_join(fuze_ctx *ctx, const int *dead0) {
 static int share_layout(fuze_ctx *ctx, int root, int joining) {
   fuze_net *net = &ctx->net;
   rep_hdr h = {0};
-  if (!joining) h = (rep_hdr){ctx->ckpt_calls, ctx->job_id, ctx->narrays, ctx->nfobjs, ctx->ndomains, 0};
+  if (!joining)
+    h = (rep_hdr){ctx->ckpt_calls, ctx->job_id, ctx->narrays, ctx->nfobjs, ctx->ndomains,
+                  ctx->npersisted, {ctx->persisted[0], ctx->persisted[1]},
+                  {ctx->persisted_calls[0], ctx->persisted_calls[1]}};
   int rc = fuze__bcast_bytes(net, net->comm, &h, sizeof h, root);
   if (rc) return rc;
   if (joining) {
     ctx->ckpt_calls = h.ckpt_calls;
     ctx->job_id = h.job_id;
     ctx->ndomains = h.ndomains;
+    ctx->npersisted = h.npersisted;
+    for (int e = 0; e < 2; e++) {
+      ctx->persisted[e] = h.persisted[e];
+      ctx->persisted_calls[e] = h.persisted_calls[e];
+    }
     ctx->domain = calloc((size_t)ctx->size, sizeof *ctx->domain);
     ctx->arrays = calloc((size_t)(h.narrays ? h.narrays : 1), sizeof *ctx->arrays);
     rc = ctx->domain && ctx->arrays ? FUZE_SUCCESS : CTX_ERR(ctx, FUZE_ERR_NOMEM, "repair: out of memory");
@@ -183,6 +196,8 @@ static int share_layout(fuze_ctx *ctx, int root, int joining) {
   if ((rc = fuze__bcast_bytes(net, net->comm, ctx->domain, sizeof(int) * (size_t)ctx->size, root)))
     return rc;
   if ((rc = fuze__agree(net, joining ? fuze__ctx_plan(ctx) : FUZE_SUCCESS))) return rc;
+  /* dir=: the dead rank's directory (its lock went with it) is this one's. */
+  if ((rc = fuze__agree(net, joining ? fuze__persist_join(ctx) : FUZE_SUCCESS))) return rc;
   uint64_t *bytes = malloc(sizeof *bytes * (size_t)ctx->size);
   if ((rc = fuze__agree(net, bytes ? FUZE_SUCCESS : CTX_ERR(ctx, FUZE_ERR_NOMEM, "repair: out of memory"))))
     return free(bytes), rc;
@@ -388,6 +403,7 @@ static int rejoin(fuze_ctx *ctx, int *dead) {
   /* The dead ranks' places (a replacement, here or in an earlier round that
    * a death cut short) hold nothing: exactly a wiped rank. */
   if (dead[ctx->rank]) ctx->lost = 1;
+  fuze__byz_reset(ctx); /* code=byzantine: replicas made again at the next checkpoint */
   fuze__inject_deaths(ctx, dead);
   t = MPI_Wtime();
   debug_kill(ctx, "recover");

@@ -131,6 +131,8 @@ struct fuze_ctx {
   /* Counters. */
   uint64_t recovered_bytes, recoveries; /* sent bytes: net.sent_bytes */
   struct fuze_byz *byz;        /* code=byzantine: replicas (byzantine.c), NULL otherwise */
+  int byz_full;                /* code=byzantine: the next refresh sends every replica (a ULFM
+                                  repair dropped them all) */
   fuze_hook_fn hook;            /* fault injection (proto/inject.c), set by fuze_init */
   /* Under ULFM: repairs a death that a stack or map operation noticed
    * (ctx/repair.c, set by fuze_init; the structures cannot call up). */
