@@ -130,7 +130,10 @@ typedef struct fuze_map fuze_map;
  * Open MPI 5, and the job launched with `mpirun --with-ft ulfm`): a death is
  * the failure of that rank's domain. When a collective fuze call sees it
  * (fuze_checkpoint(), fuze_recover(), fuze_verify(), fuze_protect(), the
- * create calls), every survivor (compute ranks and spares) repairs it: the
+ * create calls), or a stack or map operation that changes the structure
+ * (push, pop, put, upsert, remove) or fuze_flush() finds that this rank
+ * knows of one (their one-sided calls report nothing, so they look after
+ * every operation), every survivor (compute ranks and spares) repairs it: the
  * communicators are revoked (the application's too, so its own MPI calls on
  * it fail with MPIX_ERR_PROC_FAILED or MPIX_ERR_REVOKED: it then calls
  * fuze_recover()), an idle replacement takes each dead rank's place (same
@@ -151,9 +154,14 @@ typedef struct fuze_map fuze_map;
  * with MPI_Comm_spawn (the same program and arguments) is the replacement:
  * its fuze_init (MPI_Comm_get_parent is set) returns the same way. Then it joins the
  * application's loop where the survivors resume (docs/design.md, README
- * "Real failures (ULFM)"). With no idle replacement left (or replacements=0)
- * the call returns FUZE_ERR_UNRECOVERABLE on every survivor, naming the dead
- * ranks, with the survivors' state untouched; fuze_finalize() still returns.
+ * "Real failures (ULFM)"). A death during the repair (of a survivor, a
+ * backup host or a replacement being brought in) is repaired by the next
+ * round of the same repair: its dead ranks get replacements too and the call
+ * still returns FUZE_RECOVERED once. With no idle replacement left (or
+ * replacements=0), or more than faults lost domains in a block, the call
+ * returns FUZE_ERR_UNRECOVERABLE on every survivor, naming the dead ranks,
+ * with the survivors' state untouched; idle replacements return it from
+ * fuze_init(); fuze_finalize() still returns.
  *
  * @param [in]  comm     communicator of all ranks (compute, spare, replacement); duplicated.
  * @param [in]  config   "key=value" pairs separated by ';' or ',', or NULL.
@@ -379,6 +387,15 @@ FUZE_EXPORT int fuze_stack_create(fuze_ctx *ctx, const char *name, size_t elem_s
  * @brief Push a copy of @p elem (local). The backups are updated before it
  * returns (sync=op), or at the next fuze_flush()/collective call (sync=batch,
  * or when the stack has outgrown the fused capacity: see config capacity).
+ *
+ * Under ULFM (see fuze_init()) this call, fuze_stack_pop(), fuze_map_put(),
+ * fuze_map_upsert(), fuze_map_remove() and fuze_flush() may return
+ * FUZE_RECOVERED: the operation was done, then it found that a process had
+ * died and repaired it with the other survivors (collective from there on,
+ * like fuze_recover()). With recovery=rollback every structure is back at
+ * the last checkpoint (the operation too); with recovery=forward the
+ * operation and every earlier one stay. Take fuze_comm() again, as after
+ * any FUZE_RECOVERED.
  */
 FUZE_EXPORT int fuze_stack_push(fuze_stack *s, const void *elem);
 /** @brief Pop the top element into @p elem (may be NULL). FUZE_ERR_EMPTY when empty. */
@@ -538,7 +555,8 @@ FUZE_EXPORT int fuze_inject_op(fuze_ctx *ctx, int rank, int backups);
 /**
  * @brief Complete this rank's outstanding backup updates (local). With
  * sync=batch, stack and map operations are complete only after this call or
- * the next collective call.
+ * the next collective call. Under ULFM it may return FUZE_RECOVERED (see
+ * fuze_stack_push()).
  */
 FUZE_EXPORT int fuze_flush(fuze_ctx *ctx);
 

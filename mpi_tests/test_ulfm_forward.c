@@ -122,10 +122,20 @@ int main(int argc, char **argv) {
       CHECK(rc == FUZE_SUCCESS, "fuze_inject_op: %d %s", rc, fuze_last_error(ctx));
     }
     int64_t target = (round + 1) * K;
-    for (int64_t i = (int64_t)fuze_stack_size(s) + 1; i <= target && !ulfm_failures; i++) {
+    int by_op = 0; /* under ULFM an operation that notices a death repairs it */
+    for (int64_t i = (int64_t)fuze_stack_size(s) + 1; i <= target && !ulfm_failures && !by_op; i++) {
       int64_t v = sval(r, i), k = i, mv = mval(r, i);
-      CHECK(fuze_stack_push(s, &v) == FUZE_SUCCESS, "push: %s", fuze_last_error(ctx));
-      CHECK(fuze_map_put(m, &k, &mv) == FUZE_SUCCESS, "put: %s", fuze_last_error(ctx));
+      rc = fuze_stack_push(s, &v);
+      CHECK(rc == FUZE_SUCCESS || rc == FUZE_RECOVERED, "push: %d %s", rc, fuze_last_error(ctx));
+      by_op = rc == FUZE_RECOVERED;
+      rc = fuze_map_put(m, &k, &mv); /* forward: the push stays, its put follows */
+      CHECK(rc == FUZE_SUCCESS || rc == FUZE_RECOVERED, "put: %d %s", rc, fuze_last_error(ctx));
+      by_op |= rc == FUZE_RECOVERED;
+    }
+    if (by_op) {
+      recoveries++;
+      resync = 2;
+      continue;
     }
     round++;
     rc = fuze_checkpoint(ctx);

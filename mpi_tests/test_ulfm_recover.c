@@ -23,7 +23,8 @@
  * from the start that they saw exactly as many recoveries as there were
  * death events (EVENTS when given: deaths from outside, kill -9 by
  * ulfm_run.sh at a random time, each step then taking ULFM_STEP_MS ms). EVENTS
- * "U": the last death leaves no replacement ("UR": another rank dies during
+ * "R": no deaths; fuze_init must restart (dir=) from the files of an
+ * earlier run, at step STEPS. "U": the last death leaves no replacement ("UR": another rank dies during
  * the repair, FUZE_DEBUG_REPAIR_KILL; "UB": block 0 loses 2 > faults members), so fuze_checkpoint or fuze_recover
  * (fuze_init on a replacement) must return FUZE_ERR_UNRECOVERABLE on every survivor, whose
  * state must be untouched (the step it was in), and fuze_finalize must
@@ -74,9 +75,11 @@ typedef struct state {
 static int do_step(state *x, int r, int step) {
   for (int i = 0; i < N; i++) x->a[i] = aval(r, step, i);
   int64_t v = (int64_t)r * 1000 + step, k = step, mv = (int64_t)r * step * 7;
+  /* Under ULFM an operation that notices a death repairs it: FUZE_RECOVERED
+   * (rolled back: the step is over). */
   int rc = fuze_stack_push(x->s, &v);
   if (!rc) rc = fuze_map_put(x->m, &k, &mv);
-  x->st = step;
+  if (!rc) x->st = step;
   return rc;
 }
 
@@ -120,10 +123,13 @@ int main(int argc, char **argv) {
   }
   /* U: no replacement left; UR: a death during the repair. */
   int expect_unrecoverable = argc == 4 && argv[3][0] == 'U';
+  /* R: a run without deaths that restarts from the files (dir=) an earlier
+   * run with deaths left: every rank's state is step STEPS's. */
+  int expect_restart = argc == 4 && !strcmp(argv[3], "R");
   const char *want_msg = argc == 4 && !strcmp(argv[3], "UR")   ? "died during the repair"
                          : argc == 4 && !strcmp(argv[3], "UB") ? "unrecoverable: block 0 lost 2"
                                                                : "no replacement left";
-  if (argc == 4 && !expect_unrecoverable) events = atoi(argv[3]);
+  if (argc == 4 && !expect_unrecoverable && !expect_restart) events = atoi(argv[3]);
   int step_ms = getenv("ULFM_STEP_MS") ? atoi(getenv("ULFM_STEP_MS")) : 0;
   fuze_ctx *ctx = NULL;
   MPI_Comm comm = MPI_COMM_NULL;
@@ -139,13 +145,15 @@ int main(int argc, char **argv) {
     MPI_Finalize();
     return ulfm_failures != 0;
   }
-  int replacement = rc == FUZE_RECOVERED;
-  CHECK(rc == FUZE_SUCCESS || rc == FUZE_RECOVERED, "fuze_init: %d %s", rc, fuze_last_error(NULL));
+  int replacement = rc == FUZE_RECOVERED, restarted = rc == FUZE_RESTARTED;
+  CHECK(rc == FUZE_SUCCESS || rc == FUZE_RECOVERED || (rc == FUZE_RESTARTED && expect_restart),
+        "fuze_init: %d %s", rc, fuze_last_error(NULL));
   if (comm == MPI_COMM_NULL) { /* a spare or an idle replacement, at the job's end */
     ULFM_VERDICT();
     MPI_Finalize();
     return ulfm_failures != 0;
   }
+  CHECK(restarted == expect_restart, "fuze_init returned %d, restart expected: %d", rc, expect_restart);
   int r;
   MPI_Comm_rank(comm, &r);
   CHECK(comm == fuze_comm(ctx), "fuze_init's communicator is fuze_comm's");
@@ -157,6 +165,10 @@ int main(int argc, char **argv) {
       (rc = fuze_stack_create(ctx, "s", sizeof(int64_t), &x.s)) ||
       (rc = fuze_map_create(ctx, "m", sizeof(int64_t), sizeof(int64_t), &x.m))) {
     CHECK(0, "registration: %d %s", rc, fuze_last_error(ctx));
+  } else if (restarted) {
+    t = (int)x.st;
+    CHECK(t == STEPS, "restarted at step %d, want %d", t, STEPS);
+    verify(&x, r, t);
   } else if (replacement) {
     t = (int)x.st;
     size_t cs = 0, cm = 0, ca = 0;
@@ -175,13 +187,16 @@ int main(int argc, char **argv) {
   while (!ulfm_failures && t < STEPS && !unrecoverable) {
     if (step_ms) nanosleep(&(struct timespec){step_ms / 1000, (step_ms % 1000) * 1000000L}, NULL);
     int step = t + 1;
-    CHECK(do_step(&x, r, step) == FUZE_SUCCESS, "step %d: %s", step, fuze_last_error(ctx));
-    for (int i = 0; i < nkills && !replacement; i++)
-      if (kills[i].rank == r && kills[i].step == step && r == ulfm_world) raise(SIGKILL);
-    int one = 1, sum = 0;
-    rc = MPI_Allreduce(&one, &sum, 1, MPI_INT, MPI_SUM, comm);
-    if (rc != MPI_SUCCESS) rc = fuze_recover(ctx); /* the application's own call saw the death */
-    else rc = fuze_checkpoint(ctx);
+    rc = do_step(&x, r, step);
+    CHECK(rc == FUZE_SUCCESS || rc == FUZE_RECOVERED, "step %d: %d %s", step, rc, fuze_last_error(ctx));
+    if (rc == FUZE_SUCCESS) {
+      for (int i = 0; i < nkills && !replacement; i++)
+        if (kills[i].rank == r && kills[i].step == step && r == ulfm_world) raise(SIGKILL);
+      int one = 1, sum = 0;
+      rc = MPI_Allreduce(&one, &sum, 1, MPI_INT, MPI_SUM, comm);
+      if (rc != MPI_SUCCESS) rc = fuze_recover(ctx); /* the application's own call saw the death */
+      else rc = fuze_checkpoint(ctx);
+    }
     if (rc == FUZE_SUCCESS) {
       t = step;
     } else if (rc == FUZE_RECOVERED) {
@@ -210,6 +225,11 @@ int main(int argc, char **argv) {
   if (!ulfm_failures) {
     verify(&x, r, STEPS);
     if (!replacement) CHECK(recoveries == events, "%d recoveries, %d death events", recoveries, events);
+    /* Every backup (and with code=byzantine every replica) agrees with the data again. */
+    static fuze_verify_report rep;
+    rc = fuze_verify(ctx, &rep);
+    CHECK(rc == FUZE_SUCCESS && rep.mismatches == 0, "fuze_verify: %d, %llu mismatches: %s", rc,
+          (unsigned long long)rep.mismatches, fuze_last_error(ctx));
   }
   rc = fuze_finalize(&ctx);
   CHECK(rc == FUZE_SUCCESS, "fuze_finalize: %d %s", rc, fuze_last_error(NULL));

@@ -124,15 +124,61 @@ fuze_add_ulfm_test(NAME ulfm_forward_op_none_np6 COMMAND test_ulfm_forward
 fuze_add_ulfm_test(NAME ulfm_forward_outside_np6 COMMAND test_ulfm_forward
                    ARGS "domain=rank,faults=1,replacements=1,recovery=forward,shm=off"
                    NP 6 PASS 5 KILL 2 KILL_DELAY 200)
-# A death during the repair of another (rank 3 dies inside it, FUZE_DEBUG_REPAIR_KILL): not
-# repaired again: FUZE_ERR_UNRECOVERABLE on every survivor and on the replacement, no hang.
+# A death during the repair of another (FUZE_DEBUG_REPAIR_KILL=R@phase: the process in rank
+# R's place dies in that phase of the first repair): the next round of the same repair
+# replaces it too and every rank ends bit-exact, with one recovery. Rank 4 (a survivor,
+# block 1) while the windows are made again, and in the layout phase; the replacement
+# brought in for rank 2 during its own recovery (decode); ranks 2 and 4 lie in different
+# blocks (faults=1).
+set(_rc2 "domain=rank,faults=1,replacements=2,replace=idle")
+fuze_add_ulfm_test(NAME ulfm_repair_death_windows_np7 COMMAND test_ulfm_recover
+                   ARGS 2@4 "${_rc2}" 1 NP 7 PASS 5 ENV FUZE_DEBUG_REPAIR_KILL=4@windows)
+fuze_add_ulfm_test(NAME ulfm_repair_death_layout_np7 COMMAND test_ulfm_recover
+                   ARGS 1@3 "${_rc2}" 1 NP 7 PASS 5 ENV FUZE_DEBUG_REPAIR_KILL=4@layout)
+fuze_add_ulfm_test(NAME ulfm_repair_replacement_dies_np7 COMMAND test_ulfm_recover
+                   ARGS 2@4 "${_rc2}" 1 NP 7 PASS 5 ENV FUZE_DEBUG_REPAIR_KILL=2@recover)
+# The same with no replacement left for the second death (replacements=1, replace=idle):
+# FUZE_ERR_UNRECOVERABLE on every survivor and on the replacement, no hang.
 fuze_add_ulfm_test(NAME ulfm_recover_death_in_repair_np6 COMMAND test_ulfm_recover
-                   ARGS 2@4 "domain=rank,faults=1,replacements=1" UR NP 6 PASS 4
-                   ENV FUZE_DEBUG_REPAIR_KILL=3)
+                   ARGS 2@4 "domain=rank,faults=1,replacements=1,replace=idle" UR NP 6 PASS 4
+                   ENV FUZE_DEBUG_REPAIR_KILL=4)
+# code=byzantine and persistence (dir=) across a real death: the replicas are made again on
+# the repaired communicator (fuze_verify at the end finds every replica and backup in
+# agreement), a replacement takes the dead rank's directory, an async write in flight is
+# dropped; then a run without deaths restarts from those files at the last step.
+fuze_add_ulfm_test(NAME ulfm_recover_byzantine_np6 COMMAND test_ulfm_recover
+                   ARGS 2@4 "domain=rank,faults=1,replacements=1,code=byzantine" 1 NP 6 PASS 5)
+foreach(_p sync async)
+  set(_pd "${CMAKE_CURRENT_BINARY_DIR}/ulfm_persist_${_p}")
+  set(_pc "domain=rank,faults=1,replacements=1,dir=${_pd},persist=${_p}")
+  fuze_add_ulfm_test(NAME ulfm_recover_persist_${_p}_np6 COMMAND test_ulfm_recover
+                     ARGS 2@4 "${_pc},restart=never" 1 NP 6 PASS 5)
+  fuze_add_ulfm_test(NAME ulfm_restart_after_death_${_p}_np6 COMMAND test_ulfm_recover
+                     ARGS - "${_pc}" R NP 6 PASS 6)
+  set_tests_properties(ulfm_recover_persist_${_p}_np6 PROPERTIES FIXTURES_SETUP ulfm_persist_${_p})
+  set_tests_properties(ulfm_restart_after_death_${_p}_np6 PROPERTIES FIXTURES_REQUIRED ulfm_persist_${_p})
+endforeach()
+# A death noticed by stack and map operations (no collective call in between: one-sided
+# calls report nothing, the operation looks) or by fuze_flush, forward and rollback,
+# sync=op and batch, shared-memory windows and osc/rdma (shm=off).
+add_executable(test_ulfm_ops test_ulfm_ops.c)
+target_link_libraries(test_ulfm_ops PRIVATE fuze_static)
+set(_rco "domain=rank,faults=1,replacements=1")
+fuze_add_ulfm_test(NAME ulfm_ops_forward_np6 COMMAND test_ulfm_ops
+                   ARGS "${_rco},recovery=forward" 2 op NP 6 PASS 5)
+fuze_add_ulfm_test(NAME ulfm_ops_rollback_rdma_np6 COMMAND test_ulfm_ops
+                   ARGS "${_rco},recovery=rollback,shm=off" 0 op NP 6 PASS 5)
+fuze_add_ulfm_test(NAME ulfm_ops_batch_np6 COMMAND test_ulfm_ops
+                   ARGS "${_rco},recovery=forward,sync=batch" 3 op NP 6 PASS 5)
+fuze_add_ulfm_test(NAME ulfm_flush_batch_np6 COMMAND test_ulfm_ops
+                   ARGS "${_rco},recovery=forward,sync=batch" 1 flush NP 6 PASS 5)
 # More than faults domains of one block at once (ranks 1 and 2 of block 0, faults=1):
 # FUZE_ERR_UNRECOVERABLE naming the block, the survivors' state untouched, no hang.
 fuze_add_ulfm_test(NAME ulfm_recover_beyond_f_np7 COMMAND test_ulfm_recover
                    ARGS 1@3+2@3 "domain=rank,faults=1,replacements=2" UB NP 7 PASS 5)
+# The same with a third replacement left idle: it returns from fuze_init with the error.
+fuze_add_ulfm_test(NAME ulfm_recover_beyond_f_idle_np8 COMMAND test_ulfm_recover
+                   ARGS 1@3+2@3 "domain=rank,faults=1,replacements=3" UB NP 8 PASS 6)
 # No idle replacement left (replace=auto, the default) or none at all (replace=spawn,
 # replacements=0): MPI_Comm_spawn starts one (needs btl tcp); it prints as world rank 1000+.
 fuze_add_ulfm_test(NAME ulfm_recover_spawn_auto_np6 COMMAND test_ulfm_recover

@@ -417,7 +417,8 @@ static void local_error(store *s, int rc, const char *what, uint64_t key, long r
  * results. Collective. Returns 0, or -1 on every rank when a map operation
  * failed somewhere (each failing rank prints its own message), or 1 on this
  * rank when one of its MPI calls failed (ULFM: a rank died, or fuze revoked
- * the communicator; *what names the call): the caller calls fuze_recover(). */
+ * the communicator; *what names the call): the caller calls fuze_recover();
+ * 2 when a map operation saw a death and repaired it (FUZE_RECOVERED). */
 static int run_round(store *s, long round, const char **what) {
   const long ops = s->opt->ops;
   const int np = s->nranks;
@@ -497,7 +498,7 @@ static int run_round(store *s, long round, const char **what) {
     switch (r->type) {
     case OP_PUT:
       rc = fuze_map_put(s->map, &r->key, r->value);
-      if (rc != FUZE_SUCCESS) local_error(s, rc, "fuze_map_put", r->key, round);
+      if (rc != FUZE_SUCCESS && rc != FUZE_RECOVERED) local_error(s, rc, "fuze_map_put", r->key, round);
       break;
     case OP_GET:
       rc = fuze_map_get(s->map, &r->key, out->value);
@@ -507,8 +508,16 @@ static int run_round(store *s, long round, const char **what) {
     default:
       rc = fuze_map_remove(s->map, &r->key);
       if (rc == FUZE_SUCCESS) out->found = 1;
-      else if (rc != FUZE_ERR_NOT_FOUND) local_error(s, rc, "fuze_map_remove", r->key, round);
+      else if (rc != FUZE_ERR_NOT_FOUND && rc != FUZE_RECOVERED)
+        local_error(s, rc, "fuze_map_remove", r->key, round);
       break;
+    }
+    /* ULFM: the operation noticed a death and repaired it (the
+     * communicator is new): the round is redone, like after a failed MPI
+     * call, without another fuze_recover. */
+    if (rc == FUZE_RECOVERED) {
+      *what = "a map operation";
+      return 2;
     }
   }
 
@@ -716,10 +725,12 @@ static int run_store(store *s, int64_t *round) {
         return -1;
       }
       if (rr > 0) {
-        /* The app's own MPI call saw a death (or fuze's revoke of it). */
+        /* The app's own MPI call saw a death (or fuze's revoke of it); or
+         * (2) a map operation did and repaired it already. */
         double dt = 0.0;
-        if (recover_after(s, what, t, &dt) != 0) return -1;
-        snprintf(by, sizeof by, "fuze_recover after %s failed", what);
+        if (rr == 1 && recover_after(s, what, t, &dt) != 0) return -1;
+        if (rr == 1) snprintf(by, sizeof by, "fuze_recover after %s failed", what);
+        else snprintf(by, sizeof by, "%s", what);
         if (after_recovered(s, round, t, 1, dt, by) != 0) return -1;
         if (++calls > max_calls) {
           SAY_ERR("kvstore: giving up after %ld fuze calls without finishing\n", calls);

@@ -306,13 +306,15 @@ static int seed(search *s, int depth, uint64_t *dealt) {
 }
 
 /* Up to `every` expansions. Local. Returns 0, a negative fuze status of a
- * failed stack operation, or FUZE_ERR_CORRUPT for an invalid record. */
+ * failed stack operation, FUZE_ERR_CORRUPT for an invalid record, or
+ * FUZE_RECOVERED when an operation noticed a death and repaired it (ULFM). */
 static int expand(search *s, char *why, size_t whylen) {
   const int n = s->n;
   const uint32_t full = full_mask(n);
   for (long k = 0; k < s->every && fuze_stack_size(s->stack) > 0; k++) {
     board b;
     int rc = fuze_stack_pop(s->stack, &b);
+    if (rc == FUZE_RECOVERED) return rc; /* ULFM: the pop noticed a death and repaired it */
     if (rc < 0) {
       snprintf(why, whylen, "fuze_stack_pop returned %s (%d): %s", fuze_err_name(rc), rc,
                fuze_last_error(s->ctx));
@@ -340,6 +342,7 @@ static int expand(search *s, char *why, size_t whylen) {
       free_cols &= ~bit;
       const board c = board_child(&b, bit, n);
       rc = fuze_stack_push(s->stack, &c);
+      if (rc == FUZE_RECOVERED) return rc; /* ULFM: rolled back, like fuze_checkpoint's */
       if (rc < 0) {
         snprintf(why, whylen, "fuze_stack_push returned %s (%d): %s", fuze_err_name(rc), rc,
                  fuze_last_error(s->ctx));
@@ -528,6 +531,15 @@ static int run_search(search *s, int restarted) {
       fuze_app_ulfm_pace();
       s->rounds++;
       rc = expand(s, why, sizeof why);
+      if (rc == FUZE_RECOVERED) { /* a stack operation noticed a death (ULFM) and repaired it */
+        rc = recovered(s, "a stack operation", 0.0, depth);
+        if (rc < 0) return rc;
+        if (s->recoveries > max_recoveries) {
+          SAY_ERR("nqueens: giving up after %ld recoveries\n", s->recoveries);
+          return FUZE_ERR_STATE;
+        }
+        continue;
+      }
       /* Agree on local failures before the collective checkpoint, so that a
        * failing rank never leaves the others waiting in it. */
       int worst = rc;

@@ -58,6 +58,23 @@ int fuze__ft_is_lost(int mpi_rc) {
   return cls == MPIX_ERR_PROC_FAILED || cls == MPIX_ERR_REVOKED || cls == MPIX_ERR_PROC_FAILED_PENDING;
 }
 
+int fuze__ft_check(fuze_net *net) {
+  if (net->comm == MPI_COMM_NULL || !fuze__ft_enabled()) return FUZE_SUCCESS;
+  int flag = 0, revoked = 0, nfailed = 0;
+  int rc = MPI_Iprobe(net->rank, MPI_ANY_TAG, net->comm, &flag, MPI_STATUS_IGNORE);
+  if (rc != MPI_SUCCESS) return fuze__ft_is_lost(rc) ? FUZE_RANK_LOST : FUZE_SUCCESS;
+  if (MPIX_Comm_is_revoked(net->comm, &revoked) == MPI_SUCCESS && revoked)
+    return fuze__error(net->msg, FUZE_RANK_LOST, "the communicator was revoked (another rank saw "
+                       "a process die)");
+  MPI_Group failed = MPI_GROUP_NULL;
+  if (MPIX_Comm_get_failed(net->comm, &failed) != MPI_SUCCESS) return FUZE_SUCCESS;
+  (void)MPI_Group_size(failed, &nfailed);
+  FUZE_MPI_TEARDOWN(MPI_Group_free(&failed));
+  if (!nfailed) return FUZE_SUCCESS;
+  return fuze__error(net->msg, FUZE_RANK_LOST, "%d rank%s of the communicator died", nfailed,
+                     nfailed == 1 ? "" : "s");
+}
+
 int fuze__ft_revoke(fuze_net *net, MPI_Comm comm) {
   int rc = MPIX_Comm_revoke(comm);
   /* Revoking a communicator another rank already revoked is fine. */
@@ -317,6 +334,7 @@ int fuze__ft_spawned(fuze_net *net, MPI_Comm parent, MPI_Comm *pool, MPI_Comm *a
 
 int fuze__ft_enabled(void) { return 0; }
 int fuze__ft_is_lost(int mpi_rc) { (void)mpi_rc; return 0; }
+int fuze__ft_check(fuze_net *net) { (void)net; return FUZE_SUCCESS; }
 int fuze__ft_revoke(fuze_net *net, MPI_Comm comm) {
   (void)comm;
   return fuze__error(net->msg, FUZE_ERR_STATE, "ft: built without ULFM");

@@ -21,6 +21,13 @@ int fuze__ft_enabled(void);
  * another rank revoked it because of one). 0 without ULFM. */
 int fuze__ft_is_lost(int mpi_rc);
 
+/* Local and cheap (a probe of this rank's own messages runs MPI's progress,
+ * then what this rank knows): FUZE_RANK_LOST when net->comm is revoked or a
+ * rank of it is known to have died, FUZE_SUCCESS otherwise (always without
+ * ULFM). How stack and map operations, whose one-sided calls report
+ * nothing, notice a death (data/threads.c). */
+int fuze__ft_check(fuze_net *net);
+
 /* Revoke net->comm: every rank's pending and later operations on it fail
  * with MPIX_ERR_REVOKED, so every survivor enters the repair. Local. */
 int fuze__ft_revoke(fuze_net *net, MPI_Comm comm);

@@ -21,6 +21,8 @@ typedef struct fuze_net {
   int verbose;
   int one_node;         /* every rank shares memory: 1 yes, 0 no, -1 not asked yet */
   int shm_windows;      /* the newest stack/map window is in shared memory */
+  size_t win_keep;      /* a ULFM repair: the caller overwrites the next window's first
+                           win_keep bytes itself, so they are not zeroed (transport.c) */
   size_t acc_piece;     /* largest MPI_Accumulate the transport issues, 0: no cut
                            (set with one_node: FUZE_ACC_PIECE_NODES across nodes) */
   uint64_t sent_bytes;  /* bytes XORed or put into other ranks' windows */

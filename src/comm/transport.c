@@ -148,7 +148,10 @@ static int all_ok(fuze_net *net, int ok, int *all) {
  * the lock_all epoch opened, and nobody writes before everyone has zeroed. */
 static int win_ready(fuze_net *net, MPI_Win *win, void *mem, size_t bytes, int lock_all) {
   int rc = FUZE_MPI(net->msg, MPI_Win_set_errhandler(*win, MPI_ERRORS_RETURN));
-  if (bytes) memset(mem, 0, bytes);
+  /* A repair copies the old window's bytes over the first win_keep: one
+   * pass over the memory less. */
+  size_t keep = net->win_keep < bytes ? net->win_keep : bytes;
+  if (bytes > keep) memset((unsigned char *)mem + keep, 0, bytes - keep);
   if (!rc && lock_all) rc = FUZE_MPI(net->msg, MPI_Win_lock_all(MPI_MODE_NOCHECK, *win));
   if (!rc && lock_all && shm_of(*win)) rc = FUZE_MPI(net->msg, MPI_Win_sync(*win));
   int brc = FUZE_MPI(net->msg, MPI_Barrier(net->comm));

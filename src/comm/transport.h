@@ -8,6 +8,15 @@
 
 #include <stddef.h>
 
+/* A window set aside by a ULFM repair (ctx/repair.c): the structure moved to
+ * a new window; this one is freed once every rank has its new windows. */
+typedef struct fuze_oldwin {
+  MPI_Win win;
+  unsigned char *base;
+  size_t size;
+  int locked; /* fuze__win_free's argument */
+} fuze_oldwin;
+
 /* Collective over net->comm. lock_all: keep the window under a shared
  * lock_all for its lifetime (the fine-grained path); 0 for lock=exclusive
  * windows, locked per operation (fuze__win_lock). */

@@ -294,10 +294,12 @@ int fuze_flush(fuze_ctx *ctx) {
   int rc = fuze__check_ctx(ctx, "fuze_flush");
   if (rc || (rc = fuze__local_enter(ctx, "fuze_flush"))) return rc;
   fuze__send_lock(ctx);
-  rc = pub(ctx, fuze__fobjs_flush(ctx));
+  rc = fuze__fobjs_flush(ctx);
   fuze__send_unlock(ctx);
+  /* Under ULFM the flushes report no death: looked for, then repaired. */
+  int lost = fuze__op_lost(ctx, rc);
   fuze__local_leave(ctx);
-  return rc;
+  return lost ? fuze__op_repair(ctx, "fuze_flush", rc) : rc;
 }
 
 /* The largest capacity hint: config capacity's bound. */

@@ -244,6 +244,12 @@ static int pool_tell(fuze_ctx *ctx, int cmd, int code) {
 static int join_as(fuze_ctx *ctx, const char *config, MPI_Comm active, int me, int nactive,
                    const int *dead);
 
+int fuze__ctx_pool_fail(fuze_ctx *ctx, int code) {
+  int rc = pool_tell(ctx, POOL_FAILED, code);
+  ctx->nreplacements = 0; /* told: fuze_finalize releases nobody */
+  return rc;
+}
+
 static void net_init(fuze_ctx *ctx) {
   ctx->app = MPI_COMM_NULL;
   ctx->op_inject_hosts = -1;
@@ -253,6 +259,8 @@ static void net_init(fuze_ctx *ctx) {
   ctx->net.acc_piece = (size_t)-1; /* set with one_node (comm/transport.c) */
   ctx->net.msg = ctx->msg;
   ctx->debug_reorder = getenv("FUZE_DEBUG_REORDER") && atoi(getenv("FUZE_DEBUG_REORDER"));
+  /* Under ULFM a stack or map operation that notices a death repairs it. */
+  ctx->repair = fuze__ft_enabled() ? fuze__ft_repair : NULL;
 }
 
 /* An idle replacement: waits for the job's end (FUZE_SUCCESS, or the error
@@ -276,6 +284,10 @@ static int replacement_wait(fuze_ctx *ctx, const char *config) {
                 cfg.replace != FUZE_REPLACE_IDLE;
     rc = fuze__ft_replace(&tmp, &ctx->pool, nactive, &active, dead, &ndead, &me, spawn);
     if (!rc) rc = FUZE_MPI(ctx->msg, MPI_Comm_size(ctx->pool, &psize));
+    if (rc == FUZE_RANK_LOST) { /* a death during the shrink: the pool is revoked, again */
+      free(dead);
+      continue;
+    }
     if (rc || me < 0) {
       free(dead);
       if (rc) return rc;
@@ -305,7 +317,7 @@ static int join_as(fuze_ctx *ctx, const char *config, MPI_Comm active, int me, i
     ctx->hook = fuze__inject_hook;
     if (!rc) rc = fuze__threads_init(ctx);
     /* Agreed inside: every step of the rejoin is collective with the survivors. */
-    rc = rc ? rc : fuze__ft_rejoin(ctx, dead, 1);
+    rc = rc ? rc : fuze__ft_join(ctx, dead);
     if (rc == FUZE_RECOVERED) { /* *app_comm is the caller's to free, as from any fuze_init */
       ctx->joined = 1;
       ctx->app_owned = 0;

@@ -20,12 +20,13 @@
  * more than f lost domains in a block) with the survivors' state untouched. */
 int fuze__ft_repair(fuze_ctx *ctx);
 
-/* Collective over the repaired ctx->net.comm, survivors and the ranks that
- * just replaced dead ones (joining = 1 there, with rank, size, cfg and the
- * new communicators set): every structure's layout from the lowest
- * surviving rank, block communicators, windows, the application's
- * communicator (ctx->app), then the recovery. dead: ctx->size flags. */
-int fuze__ft_rejoin(fuze_ctx *ctx, const int *dead, int joining);
+/* A replacement chosen for a dead rank (rank, size, cfg and the new
+ * communicators set, dead: ctx->size flags), collective with the survivors
+ * in fuze__ft_repair: every structure's layout from the lowest surviving
+ * rank, block communicators, windows, the application's communicator
+ * (ctx->app), then the recovery; in rounds, like the survivors, when
+ * another process dies meanwhile. FUZE_RECOVERED or an error. */
+int fuze__ft_join(fuze_ctx *ctx, const int *dead);
 
 /* A replacement after fuze_init returned FUZE_RECOVERED: its registration
  * calls (same order as at the start) bind its recovered structures, locally. */
@@ -41,5 +42,8 @@ int fuze__replay_count(const fuze_ctx *ctx, const char *name, size_t *count);
 /* context.c: what a replacement computes itself from the shared layout. */
 int fuze__ctx_plan(fuze_ctx *ctx);
 int fuze__ctx_block_comms(fuze_ctx *ctx);
+/* context.c: a repair that failed tells the idle replacement ranks (they
+ * return from fuze_init with code and ctx->msg); later, nothing more. */
+int fuze__ctx_pool_fail(fuze_ctx *ctx, int code);
 
 #endif

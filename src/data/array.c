@@ -112,22 +112,31 @@ int fuze__array_layout(fuze_ctx *ctx, fuze_array *a) {
 /* Collective over the repaired ctx->net.comm (ULFM): the bytes this rank
  * hosts move from the old window (freed; none on a replacement) into a new
  * one of the same layout on the new communicator. */
-int fuze__array_rewin(fuze_ctx *ctx, fuze_array *a) {
-  /* The new window first, the bytes copied across, then the old one freed:
-   * one copy, no staging buffer. */
-  MPI_Win old = a->win;
-  unsigned char *oldbase = a->winbase;
-  size_t n = old != MPI_WIN_NULL ? a->winsize : 0;
+int fuze__array_rewin(fuze_ctx *ctx, fuze_array *a, fuze_oldwin *old) {
+  /* The new window first, the bytes copied across; the old one is the
+   * caller's to free (one copy, no staging buffer). */
+  *old = (fuze_oldwin){a->win, a->winbase, a->winsize, 1};
+  /* Every rank's size, kept: an exchange that a death cuts short leaves zeros. */
+  size_t *sizes = a->rank_bytes ? malloc(sizeof *sizes * (size_t)ctx->size) : NULL;
+  if (sizes) memcpy(sizes, a->rank_bytes, sizeof *sizes * (size_t)ctx->size);
   a->win = MPI_WIN_NULL;
+  ctx->net.win_keep = old->win != MPI_WIN_NULL ? old->size : 0; /* copied below */
   int rc = fuze__array_layout(ctx, a);
-  if (rc) { /* the old window keeps the bytes */
-    if (a->win != MPI_WIN_NULL) fuze__win_free(&a->win, 1);
-    a->win = old;
-    a->winbase = oldbase;
+  ctx->net.win_keep = 0;
+  if (rc) { /* the old window keeps the bytes; a half-made new one is left to MPI */
+    a->win = old->win;
+    a->winbase = old->base;
+    a->winsize = old->size;
+    old->win = MPI_WIN_NULL;
+    if (sizes) {
+      free(a->rank_bytes);
+      a->rank_bytes = sizes;
+    }
     return rc;
   }
-  if (n) memcpy(a->winbase, oldbase, n < a->winsize ? n : a->winsize);
-  fuze__win_free(&old, 1); /* over the old window's survivors (none on a replacement) */
+  free(sizes);
+  if (old->win != MPI_WIN_NULL && old->size)
+    memcpy(a->winbase, old->base, old->size < a->winsize ? old->size : a->winsize);
   return rc;
 }
 

@@ -4,6 +4,7 @@
 #ifndef FUZE_ARRAY_H
 #define FUZE_ARRAY_H
 
+#include "comm/transport.h"
 #include "data/state.h"
 
 int fuze__array_layout(fuze_ctx *ctx, fuze_array *a);
@@ -20,8 +21,10 @@ int fuze__arrays_promote(fuze_ctx *ctx, fuze_array **arrays, int n, const unsign
 void fuze__arrays_update_shadow(fuze_ctx *ctx, fuze_array **arrays, int n);
 void fuze__array_free(fuze_array *a);
 /* Collective over the repaired communicator (ULFM): hosted bytes move from
- * the old window into a new one (comm/ft.h, ctx/repair.c). */
-int fuze__array_rewin(fuze_ctx *ctx, fuze_array *a);
+ * the old window into a new one (comm/ft.h, ctx/repair.c), which *old then
+ * describes (the caller frees it, or puts it back). On an error the old one
+ * stays in place (old->win MPI_WIN_NULL). */
+int fuze__array_rewin(fuze_ctx *ctx, fuze_array *a, fuze_oldwin *old);
 /* Fault injection: this rank's arrays lose their bytes, shadows and hosted parity. */
 void fuze__array_wipe(fuze_array *a);
 

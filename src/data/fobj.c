@@ -412,21 +412,23 @@ int fuze__fobj_shell(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_
 
 /* Collective over the repaired communicator (ULFM): the hosted regions move
  * from the old window (none on a replacement) into a new one, same capacity. */
-int fuze__fobj_rewin(fuze_fobj *f) {
-  /* The new window first, the bytes copied across, then the old one freed. */
-  MPI_Win old = f->win;
-  unsigned char *oldbase = f->winbase;
-  size_t n = old != MPI_WIN_NULL ? f->winsize : 0;
+int fuze__fobj_rewin(fuze_fobj *f, fuze_oldwin *old) {
+  /* The new window first, the bytes copied across; the old one is the
+   * caller's to free. */
+  *old = (fuze_oldwin){f->win, f->winbase, f->winsize, !f->excl};
   f->win = MPI_WIN_NULL;
+  f->ctx->net.win_keep = old->win != MPI_WIN_NULL ? old->size : 0; /* copied below */
   int rc = make_window(f, f->cap);
-  if (rc) { /* the old window keeps the bytes */
-    if (f->win != MPI_WIN_NULL) fuze__win_free(&f->win, !f->excl);
-    f->win = old;
-    f->winbase = oldbase;
+  f->ctx->net.win_keep = 0;
+  if (rc) { /* the old window keeps the bytes; a half-made new one is left to MPI */
+    f->win = old->win;
+    f->winbase = old->base;
+    f->winsize = old->size;
+    old->win = MPI_WIN_NULL;
     return rc;
   }
-  if (n) memcpy(f->winbase, oldbase, n < f->winsize ? n : f->winsize);
-  fuze__win_free(&old, !f->excl);
+  if (old->win != MPI_WIN_NULL && old->size)
+    memcpy(f->winbase, old->base, old->size < f->winsize ? old->size : f->winsize);
   return rc;
 }
 

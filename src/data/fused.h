@@ -15,6 +15,7 @@
 #ifndef FUZE_FUSED_H
 #define FUZE_FUSED_H
 
+#include "comm/transport.h"
 #include "data/state.h"
 
 #include <pthread.h>
@@ -78,7 +79,8 @@ void fuze__fobj_free(fuze_fobj *f);
  * collective. */
 int fuze__fobj_shell(fuze_ctx *ctx, const char *name, int kind, size_t kb, size_t nb, size_t alloc,
                      size_t cap, fuze_fobj **out);
-int fuze__fobj_rewin(fuze_fobj *f);
+/* Like fuze__array_rewin (data/array.h). */
+int fuze__fobj_rewin(fuze_fobj *f, fuze_oldwin *old);
 /* Local: the primary's state := (n, seq, keys, vals), the hash index
  * rebuilt. code=byzantine: a corrected committed copy; recovery: a lost
  * primary's index, vals NULL (zeros until decoded). FUZE_ERR_NOMEM (no

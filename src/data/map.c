@@ -56,13 +56,14 @@ static int map_foreach(const fuze_map *m, int (*fn)(const void *, const void *, 
 /* The public calls: the map's mutex and the context's gate (data/threads.h)
  * around each. The handle's own fields (ctx, name, sizes) never change. */
 #define MAP_CALL(m, fn, call) FUZE_FOBJ_CALL(m, "map", fn, call)
+#define MAP_MUT(m, fn, call) FUZE_FOBJ_MUT_CALL(m, "map", fn, call)
 
 int fuze_map_put(fuze_map *m, const void *key, const void *value) {
-  MAP_CALL(m, "fuze_map_put", put(m, "fuze_map_put", key, value, NULL));
+  MAP_MUT(m, "fuze_map_put", put(m, "fuze_map_put", key, value, NULL));
 }
 
 int fuze_map_upsert(fuze_map *m, const void *key, const void *value, int *inserted) {
-  MAP_CALL(m, "fuze_map_upsert", put(m, "fuze_map_upsert", key, value, inserted));
+  MAP_MUT(m, "fuze_map_upsert", put(m, "fuze_map_upsert", key, value, inserted));
 }
 
 int fuze_map_get(const fuze_map *m, const void *key, void *value) {
@@ -70,7 +71,7 @@ int fuze_map_get(const fuze_map *m, const void *key, void *value) {
 }
 
 int fuze_map_remove(fuze_map *m, const void *key) {
-  MAP_CALL(m, "fuze_map_remove", map_remove(m, key));
+  MAP_MUT(m, "fuze_map_remove", map_remove(m, key));
 }
 
 size_t fuze_map_size(const fuze_map *m) {

@@ -54,12 +54,13 @@ static int stack_at(const fuze_stack *s, size_t i, void *elem) {
 /* The public calls: the stack's mutex and the context's gate
  * (data/threads.h) around each. */
 #define STACK_CALL(s, fn, call) FUZE_FOBJ_CALL(s, "stack", fn, call)
+#define STACK_MUT(s, fn, call) FUZE_FOBJ_MUT_CALL(s, "stack", fn, call)
 
 int fuze_stack_push(fuze_stack *s, const void *elem) {
-  STACK_CALL(s, "fuze_stack_push", stack_push(s, elem));
+  STACK_MUT(s, "fuze_stack_push", stack_push(s, elem));
 }
 
-int fuze_stack_pop(fuze_stack *s, void *elem) { STACK_CALL(s, "fuze_stack_pop", stack_pop(s, elem)); }
+int fuze_stack_pop(fuze_stack *s, void *elem) { STACK_MUT(s, "fuze_stack_pop", stack_pop(s, elem)); }
 
 int fuze_stack_peek(const fuze_stack *s, void *elem) {
   STACK_CALL(s, "fuze_stack_peek", stack_peek(s, elem));

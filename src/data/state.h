@@ -82,6 +82,8 @@ struct fuze_ctx {
   int replay;           /* a replacement: registrations still to bind (ctx/repair.c) */
   int joined;           /* a replacement: fuze_stored_count answers until the first checkpoint */
   uint64_t ft_repairs;  /* process failures repaired in the job (ULFM) */
+  int ft_round;         /* the round of the repair in progress (ctx/repair.c) */
+  int ft_rounds;        /* rounds the last repair took (1: no death during it) */
   double ft_seconds[4]; /* the last repair: replace, layout + communicators, windows, decode */
   int rank, size;       /* == net.rank, net.size */
   int is_spare;
@@ -145,7 +147,12 @@ struct fuze_ctx {
   /* Counters. */
   uint64_t recovered_bytes, recoveries; /* sent bytes: net.sent_bytes */
   struct fuze_byz *byz;        /* code=byzantine: replicas (byzantine.c), NULL otherwise */
+  int byz_full;                /* code=byzantine: the next refresh sends every replica (a ULFM
+                                  repair dropped them all) */
   fuze_hook_fn hook;            /* fault injection (proto/inject.c), set by fuze_init */
+  /* Under ULFM: repairs a death that a stack or map operation noticed
+   * (ctx/repair.c, set by fuze_init; the structures cannot call up). */
+  int (*repair)(struct fuze_ctx *ctx);
   char msg[FUZE_MSG_LEN];
   /* Threads (data/threads.h, docs/design.md "Threads"). */
   int thread_level;             /* MPI_Query_thread at fuze_init */

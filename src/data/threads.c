@@ -1,6 +1,8 @@
 /* threads: the locks of data/threads.h and the checks of MPI's thread level. */
 #include "data/threads.h"
 
+#include "comm/ft.h"
+
 #include "data/fused.h"
 
 #include <pthread.h>
@@ -91,6 +93,25 @@ int fuze__op_enter(fuze_fobj *f, const char *fn) {
 void fuze__op_leave(fuze_fobj *f) {
   if (threaded(f->ctx)) pthread_mutex_unlock(&f->mu);
   fuze__local_leave(f->ctx);
+}
+
+int fuze__op_lost(fuze_ctx *ctx, int rc) {
+  if (!ctx->repair) return 0;
+  if (rc == FUZE_RANK_LOST) return 1;
+  if (rc < 0) return 0;
+  fuze__send_lock(ctx);
+  int lost = fuze__ft_check(&ctx->net) == FUZE_RANK_LOST;
+  fuze__send_unlock(ctx);
+  return lost;
+}
+
+int fuze__op_repair(fuze_ctx *ctx, const char *fn, int rc) {
+  if (fuze__coll_enter(ctx, fn))
+    return rc != FUZE_RANK_LOST ? rc : CTX_ERR(ctx, FUZE_ERR_STATE, "%s: a process died; the "
+                                              "collective call of another thread repairs it", fn);
+  rc = ctx->repair(ctx);
+  fuze__coll_leave(ctx);
+  return rc;
 }
 
 int fuze__coll_enter(fuze_ctx *ctx, const char *fn) {

@@ -53,6 +53,32 @@ void fuze__op_leave(struct fuze_fobj *f);
     return rc_;                                                          \
   } while (0)
 
+/* The same for an operation that changes the structure (push, pop, put,
+ * upsert, remove): under ULFM it then looks for a process death (one-sided
+ * calls report none) and, when it finds one, repairs it like a collective
+ * call would (fuze__op_lost). */
+#define FUZE_FOBJ_MUT_CALL(h, what, fn, call)                             \
+  do {                                                                   \
+    if (!(h)) return FUZE_ERR(FUZE_ERR_ARG, "%s: %s is NULL", fn, what); \
+    struct fuze_fobj *o_ = (struct fuze_fobj *)&(h)->o;                  \
+    int rc_ = fuze__op_enter(o_, fn);                                    \
+    if (rc_) return rc_;                                                 \
+    rc_ = (call);                                                        \
+    int lost_ = fuze__op_lost(o_->ctx, rc_);                             \
+    fuze__op_leave(o_);                                                  \
+    return lost_ ? fuze__op_repair(o_->ctx, fn, rc_) : rc_;              \
+  } while (0)
+
+/* Inside an operation (its result rc): 1 under ULFM when it failed with
+ * FUZE_RANK_LOST or this rank knows of a death (comm/ft.h fuze__ft_check),
+ * else 0. */
+int fuze__op_lost(fuze_ctx *ctx, int rc);
+/* After it (the gate released): the repair (ctx->repair) as a collective
+ * call: FUZE_RECOVERED, or its error. When another thread of this rank is
+ * inside a collective call, that call repairs it: rc then (FUZE_ERR_STATE
+ * instead of FUZE_RANK_LOST, which is never returned). */
+int fuze__op_repair(fuze_ctx *ctx, const char *fn, int rc);
+
 /* A collective call: FUZE_ERR_STATE (recorded, not agreed: the other ranks
  * are not told) when another thread of this rank is inside a collective call
  * on ctx or the calling thread may not call MPI; else the gate exclusive. */

@@ -78,6 +78,11 @@ void fuze__byz_free(fuze_ctx *ctx) {
   ctx->byz = NULL;
 }
 
+void fuze__byz_reset(fuze_ctx *ctx) {
+  fuze__byz_free(ctx);
+  ctx->byz_full = 1; /* on every rank alike, a replacement too */
+}
+
 /* fuze_unprotect: array x's replicas go; the later arrays move down one,
  * like ctx->arrays. */
 void fuze__byz_drop_array(fuze_ctx *ctx, int x) {
@@ -114,7 +119,9 @@ static int byz_state(fuze_ctx *ctx) {
   if (z) {
     z->f = ctx->plan.f;
     z->comm = MPI_COMM_NULL;
-    z->recoveries = ctx->recoveries;
+    /* After fuze__byz_reset: a full refresh (recoveries differ). */
+    z->recoveries = ctx->recoveries + (ctx->byz_full ? 1 : 0);
+    ctx->byz_full = 0;
     rc = place_replicas(ctx, z);
     if (!rc) rc = work_alloc(ctx, &z->work);
   }

@@ -11,6 +11,10 @@
 int fuze__byz_refresh(fuze_ctx *ctx);
 int fuze__byz_check(fuze_ctx *ctx); /* FUZE_SUCCESS, FUZE_RECOVERED or FUZE_ERR_CORRUPT */
 void fuze__byz_free(fuze_ctx *ctx);
+/* ULFM repair (ctx/repair.c), on every rank: the replicas and their
+ * communicator go (it holds the dead); the next checkpoint builds them on the
+ * repaired communicator and sends every replica again. Local. */
+void fuze__byz_reset(fuze_ctx *ctx);
 void fuze__byz_drop_array(fuze_ctx *ctx, int x); /* fuze_unprotect: before ctx->arrays shifts */
 /* The first replica of structure `name` held here (*len bytes, a copy of
  * rank *rank's), NULL when there is none (inject=corrupt:...:target=replica). */

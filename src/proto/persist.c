@@ -1147,6 +1147,24 @@ void fuze__persist_close(fuze_ctx *ctx) {
   ctx->dir_lock = 0;
 }
 
+void fuze__persist_abandon(fuze_ctx *ctx) {
+  fuze_awrite *w = ctx->aw;
+  if (!ctx->persist_inflight || !w) return;
+  ctx->persist_inflight = 0;
+  ctx->persist_redo = 0;
+  if (w->running) pthread_join(w->th, NULL);
+  w->running = 0;
+  snapshot_free(&w->m);
+}
+
+int fuze__persist_join(fuze_ctx *ctx) {
+  if (!ctx->cfg.dir[0]) return FUZE_SUCCESS;
+  char dir[PATH_BYTES];
+  my_dir(ctx, dir, sizeof dir);
+  int rc = mkdir_p(dir, ctx->msg);
+  return rc ? rc : lock_dir(ctx, dir);
+}
+
 int fuze__persist_init(fuze_ctx *ctx) {
   if (!ctx->cfg.dir[0]) return FUZE_SUCCESS;
   fuze__kill_disarm(ctx);

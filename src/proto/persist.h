@@ -15,6 +15,13 @@ void fuze__persist_free(fuze_ctx *ctx);
  * fuze_finalize: wait for the epoch being written and make it complete. A
  * failed write leaves ctx->persist_failed and ctx->persist_msg set. */
 int fuze__persist_complete(fuze_ctx *ctx);
+/* ULFM repair (ctx/repair.c), local. A survivor: the epoch in flight
+ * (persist=async) is dropped once its writer is done (the dead ranks' files
+ * of it may be missing: it never becomes a restart point; the next persisted
+ * epoch does). A replacement: its rank directory made and locked, as
+ * fuze_init does. */
+void fuze__persist_abandon(fuze_ctx *ctx);
+int fuze__persist_join(fuze_ctx *ctx);
 void fuze__persist_close(fuze_ctx *ctx); /* fuze_finalize: releases the dir's lock */
 /* Restart: the stored structure `name` of this rank (kind FUZE_PS_*), NULL if none. */
 const struct fuze_pstruct *fuze__persist_find(const fuze_ctx *ctx, const char *name, int kind);
