@@ -42,29 +42,22 @@ void fuze__op_leave(struct fuze_fobj *f);
 /* The body of a public stack or map call: a NULL handle refused (`what` names
  * it), then `call` between fuze__op_enter and fuze__op_leave on the handle's
  * structure. */
-#define FUZE_FOBJ_CALL(h, what, fn, call)                                 \
-  do {                                                                   \
-    if (!(h)) return FUZE_ERR(FUZE_ERR_ARG, "%s: %s is NULL", fn, what); \
-    struct fuze_fobj *o_ = (struct fuze_fobj *)&(h)->o;                  \
-    int rc_ = fuze__op_enter(o_, fn);                                    \
-    if (rc_) return rc_;                                                 \
-    rc_ = (call);                                                        \
-    fuze__op_leave(o_);                                                  \
-    return rc_;                                                          \
-  } while (0)
+#define FUZE_FOBJ_CALL(h, what, fn, call) FUZE_FOBJ_CALL_(h, what, fn, call, 0)
 
 /* The same for an operation that changes the structure (push, pop, put,
  * upsert, remove): under ULFM it then looks for a process death (one-sided
  * calls report none) and, when it finds one, repairs it like a collective
- * call would (fuze__op_lost). */
-#define FUZE_FOBJ_MUT_CALL(h, what, fn, call)                             \
+ * call would (fuze__op_lost, fuze__op_repair). */
+#define FUZE_FOBJ_MUT_CALL(h, what, fn, call) FUZE_FOBJ_CALL_(h, what, fn, call, 1)
+
+#define FUZE_FOBJ_CALL_(h, what, fn, call, mut)                          \
   do {                                                                   \
     if (!(h)) return FUZE_ERR(FUZE_ERR_ARG, "%s: %s is NULL", fn, what); \
     struct fuze_fobj *o_ = (struct fuze_fobj *)&(h)->o;                  \
     int rc_ = fuze__op_enter(o_, fn);                                    \
     if (rc_) return rc_;                                                 \
     rc_ = (call);                                                        \
-    int lost_ = fuze__op_lost(o_->ctx, rc_);                             \
+    int lost_ = (mut) && fuze__op_lost(o_->ctx, rc_);                    \
     fuze__op_leave(o_);                                                  \
     return lost_ ? fuze__op_repair(o_->ctx, fn, rc_) : rc_;              \
   } while (0)
