@@ -148,10 +148,20 @@ int fuze__fobj_sync(const fuze_fobj *f) {
 #define TAB_SLOT_BITS 40
 #define TAB_SLOT_MASK ((INT64_C(1) << TAB_SLOT_BITS) - 1)
 
-/* Words of 8 bytes, each mixed by a multiply (fixed key sizes, any bytes). */
+/* Words of 8 bytes, each mixed by a multiply (fixed key sizes, any bytes),
+ * except the low 3 bits of the first word (the key's first byte on a
+ * little-endian machine): they are kept as the low bits of the hash, so
+ * that keys differing only there share one cache line of the index (8
+ * entries of 8 bytes). Consecutive integer keys, the common case (ids), then
+ * cost one cache miss per 8 keys instead of one per key; any other keys are
+ * spread as by the plain hash. */
 static uint64_t key_hash(const unsigned char *k, size_t n) {
-  uint64_t h = 0x9E3779B97F4A7C15ULL ^ n, w;
-  size_t i = 0;
+  uint64_t h = 0x9E3779B97F4A7C15ULL ^ n, w = 0, low;
+  memcpy(&w, k, n < 8 ? n : 8);
+  low = w & 7;
+  h = (h ^ (w & ~(uint64_t)7)) * 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 31;
+  size_t i = 8;
   for (; i + 8 <= n; i += 8) {
     memcpy(&w, k + i, 8);
     h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
@@ -164,10 +174,12 @@ static uint64_t key_hash(const unsigned char *k, size_t n) {
     h ^= h >> 31;
   }
   h *= 0x94d049bb133111ebULL;
-  return h ^ (h >> 29);
+  h ^= h >> 29;
+  return (h & ~(uint64_t)7) | low;
 }
 
-static int64_t tab_tag(uint64_t h) { return (int64_t)((h >> 41) << TAB_SLOT_BITS); }
+/* 23 high bits of the hash, with the 3 kept key bits folded in. */
+static int64_t tab_tag(uint64_t h) { return (int64_t)(((h >> 41) ^ ((h & 7) << 20)) << TAB_SLOT_BITS); }
 
 static int key_eq(const unsigned char *a, const void *b, size_t kb) {
   if (kb == 8) {
@@ -240,14 +252,27 @@ static int table_rebuild(fuze_fobj *f, size_t want) {
   return FUZE_SUCCESS;
 }
 
-/* key -> slot (>= 0), or TAB_DEL: the key is removed (it must be there).
- * An insert into a deleted entry leaves tused as it was. */
+/* key -> slot (>= 0), or TAB_DEL: the key is removed. An insert into a
+ * deleted entry leaves tused as it was (it counted that entry already). */
 static void table_set(fuze_fobj *f, const void *key, int64_t slot) {
   int found;
   uint64_t h = key_hash(key, f->kb);
   size_t pos = table_pos(f, key, h, &found);
   if (slot < 0) {
-    if (found) f->table[pos] = TAB_DEL;
+    if (!found) return;
+    /* An entry followed by an empty one ends no other key's probe: it, and
+     * the deleted entries just before it, become empty again (removing keys
+     * in order then leaves no deleted entries behind). */
+    size_t mask = f->tsize - 1;
+    if (f->table[(pos + 1) & mask] != TAB_EMPTY) {
+      f->table[pos] = TAB_DEL;
+      return;
+    }
+    do {
+      f->table[pos] = TAB_EMPTY;
+      f->tused--;
+      pos = (pos - 1) & mask;
+    } while (f->table[pos] == TAB_DEL);
     return;
   }
   if (!found && f->table[pos] == TAB_EMPTY) f->tused++;
