@@ -12,3 +12,8 @@ fuze_add_mpi_test(NAME fused_np4_exclusive_lock COMMAND test_fused ARGS 99 2 NP 
                   ENV FUZE_LOCK=exclusive)
 # Emulated nodes of 2 ranks: a failed node loses both ranks' structures.
 fuze_add_mpi_test(NAME fused_np8_nodes_of_2 COMMAND test_fused ARGS 2024 3 2 NP 8 TIMEOUT 120)
+# The primary's hash index of a map: its count of used entries through a long
+# mix of inserts and removes, and a rollback over 1000 removes (fobj.c).
+add_executable(test_map_index test_map_index.c)
+target_link_libraries(test_map_index PRIVATE fuze_static)
+fuze_add_mpi_test(NAME map_index_np3 COMMAND test_map_index NP 3 TIMEOUT 60)

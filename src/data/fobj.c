@@ -135,21 +135,73 @@ int fuze__fobj_sync(const fuze_fobj *f) {
 
 /* ---- primary side: slots, hash index, undo log ---- */
 
+/* The hash index of a map: open addressing with linear probing over tsize
+ * (a power of two) 64-bit entries: TAB_EMPTY, TAB_DEL (a removed key: probes
+ * go on past it, an insert reuses it), or a live entry: the slot in the low
+ * TAB_SLOT_BITS bits and, above them, the top bits of the key's hash (a tag:
+ * a probe reads the key bytes only when the tags agree, so a miss costs no
+ * access to the keys). tused counts the entries that are not TAB_EMPTY (live
+ * and deleted): the probe length bound. The index is the primary's own;
+ * nothing of it is sent, persisted or compared. */
+#define TAB_EMPTY INT64_C(-1)
+#define TAB_DEL INT64_C(-2)
+#define TAB_SLOT_BITS 40
+#define TAB_SLOT_MASK ((INT64_C(1) << TAB_SLOT_BITS) - 1)
+
+/* Words of 8 bytes, each mixed by a multiply (fixed key sizes, any bytes),
+ * except the low 3 bits of the first word (the key's first byte on a
+ * little-endian machine): they are kept as the low bits of the hash, so
+ * that keys differing only there share one cache line of the index (8
+ * entries of 8 bytes). Consecutive integer keys, the common case (ids), then
+ * cost one cache miss per 8 keys instead of one per key; any other keys are
+ * spread as by the plain hash. */
 static uint64_t key_hash(const unsigned char *k, size_t n) {
-  uint64_t h = 1469598103934665603ULL;
-  for (size_t i = 0; i < n; i++) h = (h ^ k[i]) * 1099511628211ULL;
-  return h ^ (h >> 29);
+  uint64_t h = 0x9E3779B97F4A7C15ULL ^ n, w = 0, low;
+  memcpy(&w, k, n < 8 ? n : 8);
+  low = w & 7;
+  h = (h ^ (w & ~(uint64_t)7)) * 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 31;
+  size_t i = 8;
+  for (; i + 8 <= n; i += 8) {
+    memcpy(&w, k + i, 8);
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 31;
+  }
+  if (i < n) {
+    w = 0;
+    memcpy(&w, k + i, n - i);
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 31;
+  }
+  h *= 0x94d049bb133111ebULL;
+  h ^= h >> 29;
+  return (h & ~(uint64_t)7) | low;
 }
 
-/* Position of key in the table, or of the first free entry for it. */
-static size_t table_pos(const fuze_fobj *f, const void *key, int *found) {
-  size_t mask = f->tsize - 1, pos = (size_t)key_hash(key, f->kb) & mask, tomb = SIZE_MAX;
+/* 23 high bits of the hash, with the 3 kept key bits folded in. */
+static int64_t tab_tag(uint64_t h) { return (int64_t)(((h >> 41) ^ ((h & 7) << 20)) << TAB_SLOT_BITS); }
+
+static int key_eq(const unsigned char *a, const void *b, size_t kb) {
+  if (kb == 8) {
+    uint64_t x, y;
+    memcpy(&x, a, 8);
+    memcpy(&y, b, 8);
+    return x == y;
+  }
+  return !memcmp(a, b, kb);
+}
+
+/* Position of key (hash h) in the table, or of the entry an insert takes:
+ * the first deleted one on its probe path, else the empty one that ends it. */
+static size_t table_pos(const fuze_fobj *f, const void *key, uint64_t h, int *found) {
+  size_t mask = f->tsize - 1, pos = (size_t)h & mask, tomb = SIZE_MAX;
+  int64_t tag = tab_tag(h);
   for (size_t probe = 0; probe < f->tsize; probe++, pos = (pos + 1) & mask) {
     int64_t e = f->table[pos];
-    if (e == -1) break;
-    if (e == -2) {
+    if (e == TAB_EMPTY) break;
+    if (e == TAB_DEL) {
       if (tomb == SIZE_MAX) tomb = pos;
-    } else if (!memcmp(f->keys + (size_t)e * f->kb, key, f->kb)) {
+    } else if ((e & ~TAB_SLOT_MASK) == tag && key_eq(f->keys + (size_t)(e & TAB_SLOT_MASK) * f->kb, key, f->kb)) {
       *found = 1;
       return pos;
     }
@@ -161,38 +213,75 @@ static size_t table_pos(const fuze_fobj *f, const void *key, int *found) {
 int64_t fuze__map_find(const fuze_fobj *f, const void *key) {
   if (!f->tsize) return -1;
   int found;
-  size_t pos = table_pos(f, key, &found);
-  return found ? f->table[pos] : -1;
+  size_t pos = table_pos(f, key, key_hash(key, f->kb), &found);
+  return found ? f->table[pos] & TAB_SLOT_MASK : -1;
 }
 
+/* The index of the n slots, afresh, at the current size (n < tsize: an
+ * empty entry ends every probe). */
+static void table_fill(fuze_fobj *f) {
+  memset(f->table, 0xff, sizeof *f->table * f->tsize); /* TAB_EMPTY */
+  size_t mask = f->tsize - 1;
+  for (size_t s = 0; s < f->n; s++) { /* distinct keys: no compares */
+    uint64_t h = key_hash(f->keys + s * f->kb, f->kb);
+    size_t pos = (size_t)h & mask;
+    while (f->table[pos] != TAB_EMPTY) pos = (pos + 1) & mask;
+    f->table[pos] = tab_tag(h) | (int64_t)s;
+  }
+  f->tused = f->n;
+}
+
+/* A fresh index with room for want keys: at most a third full, so that the
+ * deleted entries of a steady mix of inserts and removes take at least
+ * want / 2 operations to fill it to half (the rebuild point of
+ * fuze__fobj_append). It never shrinks (like the slots): an index of the
+ * same size is cleared in place, with no free and no fresh pages per
+ * rebuild, and a rollback (fuze__fobjs_undo) refills it in place, since
+ * every state of the epoch had n <= tsize / 2. */
 static int table_rebuild(fuze_fobj *f, size_t want) {
   size_t size = 16;
-  while (size < 2 * want + 2) size <<= 1;
-  int64_t *t = malloc(sizeof *t * size);
-  if (!t) return FUZE_ERR_NOMEM;
-  for (size_t x = 0; x < size; x++) t[x] = -1;
-  free(f->table);
-  f->table = t;
-  f->tsize = size;
-  f->tused = 0;
-  for (size_t s = 0; s < f->n; s++) {
-    int found;
-    size_t pos = table_pos(f, f->keys + s * f->kb, &found);
-    f->table[pos] = (int64_t)s;
-    f->tused++;
+  while (size < 3 * want + 3) size <<= 1;
+  if (size > f->tsize) {
+    int64_t *t = malloc(sizeof *t * size);
+    if (!t) return FUZE_ERR_NOMEM;
+    free(f->table);
+    f->table = t;
+    f->tsize = size;
   }
+  table_fill(f);
   return FUZE_SUCCESS;
 }
 
+/* key -> slot (>= 0), or TAB_DEL: the key is removed. An insert into a
+ * deleted entry leaves tused as it was (it counted that entry already). */
 static void table_set(fuze_fobj *f, const void *key, int64_t slot) {
   int found;
-  size_t pos = table_pos(f, key, &found);
-  if (!found && slot >= 0) f->tused++;
-  f->table[pos] = slot;
+  uint64_t h = key_hash(key, f->kb);
+  size_t pos = table_pos(f, key, h, &found);
+  if (slot < 0) {
+    if (!found) return;
+    /* An entry followed by an empty one ends no other key's probe: it, and
+     * the deleted entries just before it, become empty again (removing keys
+     * in order then leaves no deleted entries behind). */
+    size_t mask = f->tsize - 1;
+    if (f->table[(pos + 1) & mask] != TAB_EMPTY) {
+      f->table[pos] = TAB_DEL;
+      return;
+    }
+    do {
+      f->table[pos] = TAB_EMPTY;
+      f->tused--;
+      pos = (pos - 1) & mask;
+    } while (f->table[pos] == TAB_DEL);
+    return;
+  }
+  if (!found && f->table[pos] == TAB_EMPTY) f->tused++;
+  f->table[pos] = tab_tag(h) | slot;
 }
 
 static int ensure_slots(fuze_fobj *f, size_t n) {
   if (n <= f->vcap) return FUZE_SUCCESS;
+  if (f->kb && n > (size_t)TAB_SLOT_MASK) return FUZE_ERR_NOMEM; /* the index's slot field */
   size_t cap = f->vcap ? f->vcap : 16;
   while (cap < n) cap *= 2;
   unsigned char *v = realloc(f->vals, cap * f->nb);
@@ -294,7 +383,7 @@ int fuze__fobj_remove_slot(fuze_fobj *f, size_t s, int log_kind) {
     return fuze__fobj_nomem(f, NULL);
   fuze_piece pcs[5];
   int np = 0;
-  if (f->kb) table_set(f, f->keys + s * f->kb, -2);
+  if (f->kb) table_set(f, f->keys + s * f->kb, TAB_DEL);
   if (s != last) {
     fuze__xor3(dv, hole, tail, f->nb);
     pcs[np++] = (fuze_piece){PIECE_NODE, s, dv};
@@ -615,16 +704,10 @@ static void undo_remove(fuze_fobj *f, size_t s, const unsigned char *key, const 
   size_t end = f->n;
   if (s < end) {
     memcpy(f->vals + end * f->nb, f->vals + s * f->nb, f->nb);
-    if (f->kb) {
-      memcpy(f->keys + end * f->kb, f->keys + s * f->kb, f->kb);
-      table_set(f, f->keys + end * f->kb, (int64_t)end);
-    }
+    if (f->kb) memcpy(f->keys + end * f->kb, f->keys + s * f->kb, f->kb);
   }
   memcpy(f->vals + s * f->nb, val, f->nb);
-  if (f->kb) {
-    memcpy(f->keys + s * f->kb, key, f->kb);
-    table_set(f, key, (int64_t)s);
-  }
+  if (f->kb) memcpy(f->keys + s * f->kb, key, f->kb);
   f->n++;
 }
 
@@ -634,7 +717,6 @@ static void undo_one(fuze_fobj *f, const unsigned char *rec) {
   const unsigned char *key = rec + sizeof r, *val = key + f->kb;
   if (r.kind == LOG_APPEND) {
     f->n--;
-    if (f->kb) table_set(f, f->keys + f->n * f->kb, -2);
   } else if (r.kind == LOG_SET) {
     memcpy(f->vals + r.s * f->nb, val, f->nb);
   } else {
@@ -650,6 +732,10 @@ void fuze__fobjs_undo(fuze_ctx *ctx) {
     fuze_fobj *f = ctx->fobjs[x];
     size_t rec = sizeof(log_rec) + f->kb + f->nb;
     for (size_t off = f->loglen; off >= rec; off -= rec) undo_one(f, f->log + off - rec);
+    /* The index afresh, in place (see table_rebuild), rather than record by
+     * record: undoing removes re-inserts keys, and the deleted entries they
+     * left would stay counted. */
+    if (f->kb && f->loglen && f->tsize) table_fill(f);
     f->loglen = 0;
   }
 }

@@ -31,8 +31,9 @@ typedef struct fuze_fobj {
   size_t n, vcap;          /* elements, allocated slots */
   unsigned char *keys, *vals;
   uint64_t seq;            /* operations applied, replicated at the backups */
-  int64_t *table;          /* maps: open addressing, -1 empty, -2 deleted, else slot */
-  size_t tsize, tused;
+  int64_t *table;          /* maps: open addressing, -1 empty, -2 deleted, else hash tag | slot
+                              (fobj.c, "the hash index") */
+  size_t tsize, tused;     /* entries; entries not empty (live and deleted) */
   unsigned char *scratch;  /* nb + kb bytes for deltas */
   unsigned char *log;      /* undo records since the last checkpoint */
   size_t loglen, logcap;
