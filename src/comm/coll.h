@@ -62,6 +62,13 @@ int fuze__bcast_bytes(fuze_net *net, MPI_Comm comm, void *buf, size_t n, int roo
  * failed. fuze__any_lost without the per-rank table. */
 int fuze__any(fuze_net *net, int mine);
 
+/* Collective over net->comm: choose how blocking calls wait (comm/wait.h):
+ * FUZE_WAIT=spin|poll if set; otherwise poll when more ranks of net->comm
+ * share this node (the same processor name) than it has processing units
+ * and the MPI library does not yield by itself, spin otherwise. Every rank
+ * decides for its own node (verbose >= 2: each rank prints its choice). */
+int fuze__wait_choose(fuze_net *net);
+
 /* A sequence of checked calls that keeps its first error: FUZE_MPI_KEEP(rc,
  * msgbuf, call) runs FUZE_MPI(msgbuf, call) and, when rc is still
  * FUZE_SUCCESS, stores its result in rc; once rc holds an error a later

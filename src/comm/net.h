@@ -8,6 +8,7 @@
 #ifndef FUZE_NET_H
 #define FUZE_NET_H
 
+#include "comm/wait.h" /* the blocking calls wait as fuze__wait_set chose */
 #include "core/error.h"
 
 #include <mpi.h>
