@@ -115,7 +115,7 @@ static int find_participants(reduction *r) {
  * participants send their pieces to the root instead (reduce_piece). */
 static int make_group(reduction *r) {
   if (!r->part || r->nparts <= 2 || r->nparts == r->size) return FUZE_SUCCESS;
-  if ((r->linear = fuze__wait_polls())) return FUZE_SUCCESS;
+  if ((r->linear = fuze__wait_polls_on(r->comm))) return FUZE_SUCCESS;
   MPI_Group all, grp;
   int rc = FUZE_MPI(r->net->msg, MPI_Comm_group(r->comm, &all));
   if (rc) return rc;
@@ -253,12 +253,15 @@ int fuze__wait_choose(fuze_net *net) {
     if (!rc) rc = FUZE_MPI(net->msg, MPI_Comm_size(node, &here));
     FUZE_MPI_TEARDOWN(MPI_Comm_free(&node));
   }
-  if (rc) return rc;
   int pus = fuze__wait_node_pus(), mode = fuze__wait_env();
   if (mode < 0) mode = here > pus && !fuze__wait_mpi_yields() ? FUZE_WAIT_POLL : FUZE_WAIT_SPIN;
-  fuze__wait_set(mode);
+  /* One mode for the communicator: poll if any rank wants it. */
+  int poll = !rc && mode == FUZE_WAIT_POLL;
+  int arc = FUZE_MPI(net->msg, MPI_Allreduce(MPI_IN_PLACE, &poll, 1, MPI_INT, MPI_MAX, net->comm));
+  if (rc || (rc = arc)) return rc;
+  if (poll && (rc = FUZE_MPI(net->msg, fuze__wait_mark(net->comm)))) return rc;
   if (net->verbose >= 2)
     printf("fuze: rank %d: %d rank(s) on node %s with %d PU(s): blocking calls %s\n", net->rank,
-           here, name, pus, mode == FUZE_WAIT_POLL ? "poll with back-off" : "spin");
+           here, name, pus, poll ? "poll with back-off" : "spin");
   return FUZE_SUCCESS;
 }

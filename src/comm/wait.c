@@ -8,11 +8,38 @@
 #include <string.h>
 #include <time.h>
 
-atomic_int fuze__wait_mode_now = FUZE_WAIT_SPIN;
+#include <pthread.h>
 
-void fuze__wait_set(int mode) {
-  atomic_store_explicit(&fuze__wait_mode_now, mode == FUZE_WAIT_POLL ? FUZE_WAIT_POLL : FUZE_WAIT_SPIN,
-                        memory_order_relaxed);
+atomic_int fuze__wait_any_poll;
+atomic_int fuze__wait_keyval = MPI_KEYVAL_INVALID;
+
+static pthread_once_t keyval_once = PTHREAD_ONCE_INIT;
+static int keyval_rc = MPI_SUCCESS;
+static char mark_value; /* the attribute's value: its address */
+
+static void make_keyval(void) {
+  int kv = MPI_KEYVAL_INVALID;
+  keyval_rc = MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, MPI_COMM_NULL_DELETE_FN, &kv, NULL);
+  if (keyval_rc == MPI_SUCCESS) atomic_store(&fuze__wait_keyval, kv);
+}
+
+int fuze__wait_marked(MPI_Comm comm) {
+  void *v = NULL;
+  int found = 0, kv = atomic_load_explicit(&fuze__wait_keyval, memory_order_relaxed);
+  if (kv == MPI_KEYVAL_INVALID || comm == MPI_COMM_NULL) return 0;
+  return MPI_Comm_get_attr(comm, kv, &v, &found) == MPI_SUCCESS && found;
+}
+
+int fuze__wait_mark(MPI_Comm comm) {
+  pthread_once(&keyval_once, make_keyval);
+  if (keyval_rc != MPI_SUCCESS) return keyval_rc;
+  atomic_store(&fuze__wait_any_poll, 1);
+  return MPI_Comm_set_attr(comm, atomic_load(&fuze__wait_keyval), &mark_value);
+}
+
+int fuze__wait_inherit(MPI_Comm comm, MPI_Comm *out) {
+  if (*out == MPI_COMM_NULL || !fuze__wait_marked(comm)) return MPI_SUCCESS;
+  return MPI_Comm_set_attr(*out, atomic_load(&fuze__wait_keyval), &mark_value);
 }
 
 int fuze__wait_env(void) {
