@@ -254,6 +254,10 @@ int fuze__wait_choose(fuze_net *net) {
     FUZE_MPI_TEARDOWN(MPI_Comm_free(&node));
   }
   int pus = fuze__wait_node_pus(), mode = fuze__wait_env();
+  if (mode == -2 && !rc)
+    rc = fuze__error(net->msg, FUZE_ERR_CONFIG,
+                     "fuze_init: environment variable FUZE_WAIT='%s' on rank %d is not spin, poll "
+                     "or auto", getenv("FUZE_WAIT"), net->rank);
   if (mode < 0) mode = here > pus && !fuze__wait_mpi_yields() ? FUZE_WAIT_POLL : FUZE_WAIT_SPIN;
   /* One mode for the communicator: poll if any rank wants it. */
   int poll = !rc && mode == FUZE_WAIT_POLL;

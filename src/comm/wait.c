@@ -44,10 +44,10 @@ int fuze__wait_inherit(MPI_Comm comm, MPI_Comm *out) {
 
 int fuze__wait_env(void) {
   const char *e = getenv("FUZE_WAIT");
-  if (!e) return -1;
+  if (!e || !*e || !strcmp(e, "auto")) return -1;
   if (!strcmp(e, "spin")) return FUZE_WAIT_SPIN;
   if (!strcmp(e, "poll")) return FUZE_WAIT_POLL;
-  return -1;
+  return -2;
 }
 
 int fuze__wait_node_pus(void) {

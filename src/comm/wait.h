@@ -63,8 +63,8 @@ static inline int fuze__wait_polls_on(MPI_Comm comm) {
 int fuze__wait_mark(MPI_Comm comm);
 /* *out (when not MPI_COMM_NULL) made from comm: marked like comm. */
 int fuze__wait_inherit(MPI_Comm comm, MPI_Comm *out);
-/* The mode FUZE_WAIT asks for: FUZE_WAIT_SPIN, FUZE_WAIT_POLL, or -1 (unset,
- * "auto" or not understood: auto). */
+/* The mode FUZE_WAIT asks for: FUZE_WAIT_SPIN, FUZE_WAIT_POLL, -1 (unset,
+ * empty or "auto") or -2 (anything else). */
 int fuze__wait_env(void);
 /* The number of processing units this process may run on (hwloc), >= 1. */
 int fuze__wait_node_pus(void);
