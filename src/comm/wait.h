@@ -43,8 +43,11 @@
 
 enum fuze_wait_mode { FUZE_WAIT_SPIN = 0, FUZE_WAIT_POLL = 1 };
 
-/* The longest sleep between two tests of a pending request. */
+/* The longest sleep between two tests of a pending request (a compile-time
+ * setting: -DFUZE_WAIT_SLEEP_MAX_NS=...). */
+#ifndef FUZE_WAIT_SLEEP_MAX_NS
 #define FUZE_WAIT_SLEEP_MAX_NS 200000L
+#endif
 
 extern atomic_int fuze__wait_any_poll; /* a communicator of this process polls */
 extern atomic_int fuze__wait_keyval;   /* the mark's keyval; MPI_KEYVAL_INVALID before */
