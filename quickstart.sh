@@ -4,7 +4,7 @@
 #   ./quickstart.sh test   build (preset "default") and run the test suite
 #   ./quickstart.sh asan   build (preset "asan") and run the test suite under ASan/UBSan
 #   ./quickstart.sh tsan   build (preset "tsan") and run the threads and unit tests under TSan
-#   ./quickstart.sh mpich  build with MPICH (preset "mpich") and run its focused test subset
+#   ./quickstart.sh mpich  build with MPICH (preset "mpich") and run the test suite with it
 #   ./quickstart.sh ulfm   in a Debian 13 root (Open MPI 5 with ULFM) at build/ulfm/root:
 #                          build, install under /usr/local there, run the tests labelled ulfm
 #                          and the demo (heat2d, 3 ranks SIGKILLed, replacements, bit-exact)

@@ -30,12 +30,12 @@
 #                      shared windows fail (Open MPI's osc/pt2pt); FALSE when the ranks
 #                      appear on separate nodes instead (MPICH's NOLOCAL).
 #   FUZE_TEST_TIMEOUT_SCALE  multiplies every MPI test's TIMEOUT. Open MPI: 1. MPICH: 4:
-#                      its ch4 progress engine polls without ever yielding the core, so
-#                      with more ranks than cores (the suite runs up to 8 ranks on 2 cores)
-#                      a rank waiting in a collective or for a one-sided operation burns
-#                      its whole time slice before the rank it waits for runs; Open MPI
-#                      yields when oversubscribed. Measured on the 2-core CI machine under
-#                      load: the same tests take 3-6x as long with MPICH.
+#                      its ch4 progress engine polls without ever yielding the core. fuze's
+#                      own blocking calls poll with back-off when a node runs more ranks than
+#                      it has cores (src/comm/wait.h), but window and communicator creation
+#                      and MPI_Win_flush across nodes still spin inside MPICH, so with up to
+#                      8 ranks on the CI machine's 2 cores the tests take 2-10x their Open
+#                      MPI time.
 #   FUZE_MPI_TCP_NAME  what the cross-node variants of tests are called after: tcp_pt2pt
 #                      (Open MPI 4), tcp_rdma (Open MPI 5: osc/pt2pt is gone, osc/rdma runs
 #                      over btl/tcp), nolocal (MPICH).

@@ -10,6 +10,10 @@ endforeach()
 fuze_add_mpi_test(NAME arrays_np4_${FUZE_MPI_TCP_NAME} COMMAND test_arrays NP 4 TIMEOUT 120 TCP)
 # Emulated nodes of 2 ranks: every set of <= f failed nodes, each losing both ranks.
 fuze_add_mpi_test(NAME arrays_np8_nodes_of_2 COMMAND test_arrays ARGS 4711 2 NP 8 TIMEOUT 120)
+# Blocking calls polled with back-off (FUZE_WAIT=poll, comm/wait.h: what MPICH gets on an
+# oversubscribed node), forced with any MPI: the reductions of 3+ but not all members go
+# point to point to the root instead of through a group communicator.
+fuze_add_mpi_test(NAME arrays_np4_poll COMMAND test_arrays NP 4 TIMEOUT 120 ENV FUZE_WAIT=poll)
 # Arrays in a shared-memory window with origin-side atomic XOR and OR (what
 # MPICH gets on one node, comm/transport.c: fuze__win_create_array), forced
 # with any MPI by the test hook.

@@ -81,6 +81,7 @@ typedef struct reduction {
   MPI_Comm comm, sub;      /* block communicator; group communicator of the participants */
   int b, root, me, size;
   int part;                /* this rank takes part */
+  int linear;              /* more than two participants, but not everyone, in poll mode */
   int nparts, subroot, other;
   int ranks[FUZE_GF_MEMBERS2];
   unsigned char *buf, *res;
@@ -107,9 +108,14 @@ static int find_participants(reduction *r) {
 }
 
 /* More than two participants but not everyone: a communicator of just them
- * (MPI_Comm_create_group, collective over the group only). */
+ * (MPI_Comm_create_group, collective over the group only). In poll mode
+ * (comm/wait.h) there is none: MPI_Comm_create_group has no nonblocking
+ * form, and MPICH's spins through several rounds of context-id agreement
+ * (58% of a rank's time in the array suite at 4 ranks on 2 cores); the
+ * participants send their pieces to the root instead (reduce_piece). */
 static int make_group(reduction *r) {
   if (!r->part || r->nparts <= 2 || r->nparts == r->size) return FUZE_SUCCESS;
+  if ((r->linear = fuze__wait_polls_on(r->comm))) return FUZE_SUCCESS;
   MPI_Group all, grp;
   int rc = FUZE_MPI(r->net->msg, MPI_Comm_group(r->comm, &all));
   if (rc) return rc;
@@ -127,6 +133,21 @@ static int reduce_piece(reduction *r, unsigned char coef, const unsigned char *d
                         size_t off, size_t n) {
   char *msg = r->net->msg;
   int cnt = (int)n;
+  if (r->linear && r->me != r->root) {
+    contribution(coef, data, dlen, off, n, r->buf);
+    return FUZE_MPI(msg, MPI_Send(r->buf, cnt, MPI_BYTE, r->root, FUZE_TAG_REDUCE, r->comm));
+  }
+  if (r->linear) { /* the root: its own share, xor every other participant's in turn */
+    contribution(coef, data, dlen, off, n, r->res);
+    int rc = FUZE_SUCCESS;
+    for (int x = 0; x < r->nparts && !rc; x++) {
+      if (r->ranks[x] == r->root) continue;
+      rc = FUZE_MPI(msg, MPI_Recv(r->buf, cnt, MPI_BYTE, r->ranks[x], FUZE_TAG_REDUCE, r->comm,
+                                  MPI_STATUS_IGNORE));
+      if (!rc) fuze__xor_into(r->res, r->buf, n);
+    }
+    return rc;
+  }
   if (r->nparts == r->size || r->nparts > 2) {
     contribution(coef, data, dlen, off, n, r->buf);
     if (r->nparts == r->size)
@@ -212,4 +233,39 @@ int fuze__any(fuze_net *net, int mine) {
   int flag = mine != 0, any = 0;
   int rc = FUZE_MPI(net->msg, MPI_Allreduce(&flag, &any, 1, MPI_INT, MPI_MAX, net->comm));
   return rc ? rc : any;
+}
+
+/* ---- how blocking calls wait ---- */
+
+int fuze__wait_choose(fuze_net *net) {
+  char name[MPI_MAX_PROCESSOR_NAME + 1] = "";
+  int len = 0, here = 0;
+  int rc = FUZE_MPI(net->msg, MPI_Get_processor_name(name, &len));
+  /* The ranks with this node's name: a split by a hash of the name (a
+   * collision of two names merely overcounts). Every rank splits, also after
+   * a failure above, so that none is left waiting. */
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (int x = 0; !rc && x < len; x++) h = (h ^ (unsigned char)name[x]) * 0x100000001b3ULL;
+  MPI_Comm node = MPI_COMM_NULL;
+  int src = FUZE_MPI(net->msg, MPI_Comm_split(net->comm, (int)(h & 0x7fffffff), net->rank, &node));
+  if (!rc) rc = src;
+  if (!src) {
+    if (!rc) rc = FUZE_MPI(net->msg, MPI_Comm_size(node, &here));
+    FUZE_MPI_TEARDOWN(MPI_Comm_free(&node));
+  }
+  int pus = fuze__wait_node_pus(), mode = fuze__wait_env();
+  if (mode == -2 && !rc)
+    rc = fuze__error(net->msg, FUZE_ERR_CONFIG,
+                     "fuze_init: environment variable FUZE_WAIT='%s' on rank %d is not spin, poll "
+                     "or auto", getenv("FUZE_WAIT"), net->rank);
+  if (mode < 0) mode = here > pus && !fuze__wait_mpi_yields() ? FUZE_WAIT_POLL : FUZE_WAIT_SPIN;
+  /* One mode for the communicator: poll if any rank wants it. */
+  int poll = !rc && mode == FUZE_WAIT_POLL;
+  int arc = FUZE_MPI(net->msg, MPI_Allreduce(MPI_IN_PLACE, &poll, 1, MPI_INT, MPI_MAX, net->comm));
+  if (rc || (rc = arc)) return rc;
+  if (poll && (rc = FUZE_MPI(net->msg, fuze__wait_mark(net->comm)))) return rc;
+  if (net->verbose >= 2)
+    printf("fuze: rank %d: %d rank(s) on node %s with %d PU(s): blocking calls %s\n", net->rank,
+           here, name, pus, poll ? "poll with back-off" : "spin");
+  return FUZE_SUCCESS;
 }

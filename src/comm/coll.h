@@ -62,6 +62,15 @@ int fuze__bcast_bytes(fuze_net *net, MPI_Comm comm, void *buf, size_t n, int roo
  * failed. fuze__any_lost without the per-rank table. */
 int fuze__any(fuze_net *net, int mine);
 
+/* Collective over net->comm: choose how blocking calls wait (comm/wait.h):
+ * FUZE_WAIT=spin|poll if set; otherwise poll when more ranks of net->comm
+ * share this node (the same processor name) than it has processing units
+ * and the MPI library does not yield by itself, spin otherwise. Every rank
+ * decides for its own node, then poll on every rank if any rank chose it
+ * (verbose >= 2: each rank prints the outcome). FUZE_ERR_CONFIG when
+ * FUZE_WAIT is set to anything else than spin, poll, auto or empty. */
+int fuze__wait_choose(fuze_net *net);
+
 /* A sequence of checked calls that keeps its first error: FUZE_MPI_KEEP(rc,
  * msgbuf, call) runs FUZE_MPI(msgbuf, call) and, when rc is still
  * FUZE_SUCCESS, stores its result in rc; once rc holds an error a later

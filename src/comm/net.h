@@ -8,6 +8,7 @@
 #ifndef FUZE_NET_H
 #define FUZE_NET_H
 
+#include "comm/wait.h" /* how the blocking calls wait (spin, or poll with back-off) */
 #include "core/error.h"
 
 #include <mpi.h>

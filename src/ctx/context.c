@@ -149,6 +149,7 @@ static int setup(fuze_ctx *ctx, const char *config) {
   if ((rc = fuze__config_compare(&ctx->net, &ctx->cfg))) return rc;
   ctx->net.shm = ctx->cfg.shm;
   ctx->net.verbose = ctx->cfg.verbose;
+  if ((rc = fuze__agree(&ctx->net, fuze__wait_choose(&ctx->net)))) return rc; /* comm/wait.h */
   ctx->hook = fuze__inject_hook; /* specs can also be armed later (fuze_inject*) */
   if ((rc = fuze__agree(&ctx->net, fuze__debug_nomem_arm(ctx)))) return rc;
   ctx->domain = malloc(sizeof(int) * (size_t)ctx->size);
