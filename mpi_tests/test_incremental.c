@@ -123,6 +123,7 @@ static int open_live(const char *dir, const full *f, live *l, int want, const ch
   return 1;
 }
 
+
 static void close_live(live *l) {
   T_EQ_INT(fuze_finalize(&l->ctx), FUZE_SUCCESS, "finalize");
   MPI_Comm_free(&l->app);
@@ -186,6 +187,19 @@ static void files_are(const char *dir, const char *want) {
 }
 
 static full S[10]; /* the model at every epoch */
+
+/* A fresh job on dir from nothing: the model g emptied (S[0]'s registrations)
+ * and the live buffers zeroed. 1 when the context opened. */
+static int open_fresh(const char *dir, full *g, live *l, const char *extra) {
+  g->s = S[0].s;
+  memset(g->s.a, 0, sizeof g->s.a), memset(g->s.iv, 0, sizeof g->s.iv);
+  memset(g->big, 0, sizeof g->big);
+  if (!open_live(dir, g, l, FUZE_SUCCESS, extra)) return 0;
+  memset(l->a, 0, (g->s.na + 1) * sizeof *l->a);
+  memset(l->iv, 0, (g->s.ni + 1) * sizeof *l->iv);
+  memset(l->big, 0, sizeof(double) * BIGN);
+  return 1;
+}
 
 static void first_run(const char *orig, const char *snap4, const char *snap5, const char *snap6) {
   live l;
@@ -474,13 +488,7 @@ int main(int argc, char **argv) {
   {
     live l;
     full *g = &S[9];
-    g->s = S[0].s;
-    memset(g->s.a, 0, sizeof g->s.a), memset(g->s.iv, 0, sizeof g->s.iv);
-    memset(g->big, 0, sizeof g->big);
-    if (open_live(work, g, &l, FUZE_SUCCESS, NULL)) {
-      memset(l.a, 0, (g->s.na + 1) * sizeof *l.a);
-      memset(l.iv, 0, (g->s.ni + 1) * sizeof *l.iv);
-      memset(l.big, 0, sizeof(double) * BIGN);
+    if (open_fresh(work, g, &l, NULL)) {
       static const int incrs[8] = {0, 0, 1, 1, 2, 3, 4, 4};
       for (int e = 1; e <= 7; e++) {
         if (e == 1) everything(g, &l);
@@ -514,13 +522,7 @@ int main(int argc, char **argv) {
   {
     live l;
     full *g = &S[1];
-    g->s = S[0].s;
-    memset(g->s.a, 0, sizeof g->s.a), memset(g->s.iv, 0, sizeof g->s.iv);
-    memset(g->big, 0, sizeof g->big);
-    if (open_live(work, g, &l, FUZE_SUCCESS, ";persist=async")) {
-      memset(l.a, 0, (g->s.na + 1) * sizeof *l.a);
-      memset(l.iv, 0, (g->s.ni + 1) * sizeof *l.iv);
-      memset(l.big, 0, sizeof(double) * BIGN);
+    if (open_fresh(work, g, &l, ";persist=async")) {
       static const int incrs[8] = {0, 0, 1, 2, 3, 3, 4, 5};
       for (int e = 1; e <= 7; e++) {
         if (e > 1) S[e] = S[e - 1];
