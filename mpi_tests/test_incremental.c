@@ -30,9 +30,12 @@
  *     compaction (fuze_inject_at "persist"): the checkpoint recovers,
  *     persists the epoch again, and a restart gives it;
  *   - persist=async: the same epochs through the writer thread, the files
- *     kept, and restarts with nothing and with domain 0 lost.
+ *     kept, and restarts with nothing and with domain 0 lost;
+ *   - with faults >= 2, a corruption that fuze_verify repairs: the next
+ *     persisted epoch is full, the one after an increment, the restart exact.
  * Usage: test_incremental faults spares [losses]: "losses" stops after the
- * damaged and missing increments (the parts that depend on f). */
+ * damaged and missing increments and the verify repair (the parts that
+ * depend on f). */
 #define _POSIX_C_SOURCE 200809L /* setenv, dup */
 #include "common.h"
 
@@ -430,6 +433,41 @@ int main(int argc, char **argv) {
     }
   }
 
+  /* A repair by fuze_verify changes committed bytes without change marks:
+   * the next persisted epoch is full, the one after an increment again; a
+   * restart from it is exact. Rank 1's committed copy of 'big' gets 3 bytes
+   * flipped at checkpoint 3 (inject=corrupt), fuze_verify repairs them from
+   * the parity (faults >= 2: with one parity a mismatch is found, not
+   * located). */
+  snprintf(what, sizeof what, "after a verify repair");
+  sh("rm -rf '%s'%s%s", work, "", "");
+  if (nf >= 2) {
+    live l;
+    full *g = &S[1];
+    if (open_fresh(work, g, &l, ";inject=corrupt:rank=1:struct=big:at=checkpoint:3:bytes=3")) {
+      static const int incrs[6] = {0, 1, 2, 2, 3};
+      for (int e = 1; e <= 5; e++) {
+        if (e > 1) S[e] = S[e - 1];
+        g = &S[e];
+        if (e == 1) everything(g, &l);
+        else big_one_percent(g, &l, e);
+        char when[32];
+        snprintf(when, sizeof when, "epoch %d", e);
+        ckpt(&l, incrs[e - 1], when);
+        if (e == 3) {
+          static fuze_verify_report rep;
+          T_EQ_INT(fuze_verify(l.ctx, &rep), FUZE_RECOVERED, "fuze_verify repairs the corruption");
+          T_CHECK(rep.repaired > 0 && rep.unrepaired == 0, "%s: %llu repaired, %llu unrepaired", what,
+                  (unsigned long long)rep.repaired, (unsigned long long)rep.unrepaired);
+        }
+      }
+      files_are(work, "epoch-4.h5 incr-5.h5");
+      close_live(&l);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    restart_check(work, 5, 0);
+  }
+
   if (losses_only) goto done;
   /* Kills during the incremental write of epoch 7 (snap6 + what got written). */
   char p1[600], p2[600];
@@ -543,6 +581,7 @@ int main(int argc, char **argv) {
     sh("rm -rf '%s/domain-0'%s%s", work, "", "");
     restart_check(work, 7, 0);
   }
+
 
 done:
   if (!getenv("FUZE_TEST_KEEP")) sh("rm -rf '%s'%s%s", base, "", ""); /* kept: to look at */
