@@ -32,7 +32,9 @@
  *   - persist=async: the same epochs through the writer thread, the files
  *     kept, and restarts with nothing and with domain 0 lost;
  *   - with faults >= 2, a corruption that fuze_verify repairs: the next
- *     persisted epoch is full, the one after an increment, the restart exact.
+ *     persisted epoch is full, the one after an increment, the restart exact;
+ *   - persist_every=2: increments carry the changes of both checkpoints
+ *     since the last persisted epoch.
  * Usage: test_incremental faults spares [losses]: "losses" stops after the
  * damaged and missing increments and the verify repair (the parts that
  * depend on f). */
@@ -582,6 +584,32 @@ int main(int argc, char **argv) {
     restart_check(work, 7, 0);
   }
 
+
+  /* persist_every=2: an increment holds what changed since the last
+   * persisted epoch, across the checkpoint in between (each checkpoint
+   * changes other chunks of 'big'); a restart from the chain is exact. */
+  snprintf(what, sizeof what, "persist_every=2");
+  sh("rm -rf '%s'%s%s", work, "", "");
+  {
+    live l;
+    full *g = &S[1];
+    if (open_fresh(work, g, &l, ";persist_every=2")) {
+      static const int incrs[8] = {0, 0, 0, 1, 1, 2, 2, 3};
+      for (int e = 1; e <= 8; e++) {
+        if (e > 1) S[e] = S[e - 1];
+        g = &S[e];
+        if (e == 1) everything(g, &l);
+        else big_one_percent(g, &l, e);
+        char when[32];
+        snprintf(when, sizeof when, "checkpoint %d", e);
+        ckpt(&l, incrs[e - 1], when);
+      }
+      files_are(work, "epoch-2.h5 incr-4.h5 incr-6.h5 incr-8.h5");
+      close_live(&l);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    restart_check(work, 8, 0);
+  }
 
 done:
   if (!getenv("FUZE_TEST_KEEP")) sh("rm -rf '%s'%s%s", base, "", ""); /* kept: to look at */
