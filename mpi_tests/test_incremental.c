@@ -193,6 +193,19 @@ static void files_are(const char *dir, const char *want) {
 
 static full S[10]; /* the model at every epoch */
 
+/* Epoch e of a simple run: S[e] from S[e-1], every structure changed at e
+ * 1, about 1% of 'big' after; the checkpoint must leave want increments. */
+static full *simple_epoch(live *l, int e, int want) {
+  if (e > 1) S[e] = S[e - 1];
+  full *g = &S[e];
+  if (e == 1) everything(g, l);
+  else big_one_percent(g, l, e);
+  char when[32];
+  snprintf(when, sizeof when, "checkpoint %d", e);
+  ckpt(l, want, when);
+  return g;
+}
+
 /* A fresh job on dir from nothing: the model g emptied (S[0]'s registrations)
  * and the live buffers zeroed. 1 when the context opened. */
 static int open_fresh(const char *dir, full *g, live *l, const char *extra) {
@@ -449,13 +462,7 @@ int main(int argc, char **argv) {
     if (open_fresh(work, g, &l, ";inject=corrupt:rank=1:struct=big:at=checkpoint:3:bytes=3")) {
       static const int incrs[6] = {0, 1, 2, 2, 3};
       for (int e = 1; e <= 5; e++) {
-        if (e > 1) S[e] = S[e - 1];
-        g = &S[e];
-        if (e == 1) everything(g, &l);
-        else big_one_percent(g, &l, e);
-        char when[32];
-        snprintf(when, sizeof when, "epoch %d", e);
-        ckpt(&l, incrs[e - 1], when);
+        simple_epoch(&l, e, incrs[e - 1]);
         if (e == 3) {
           static fuze_verify_report rep;
           T_EQ_INT(fuze_verify(l.ctx, &rep), FUZE_RECOVERED, "fuze_verify repairs the corruption");
@@ -584,7 +591,6 @@ int main(int argc, char **argv) {
     restart_check(work, 7, 0);
   }
 
-
   /* persist_every=2: an increment holds what changed since the last
    * persisted epoch, across the checkpoint in between (each checkpoint
    * changes other chunks of 'big'); a restart from the chain is exact. */
@@ -595,15 +601,7 @@ int main(int argc, char **argv) {
     full *g = &S[1];
     if (open_fresh(work, g, &l, ";persist_every=2")) {
       static const int incrs[8] = {0, 0, 0, 1, 1, 2, 2, 3};
-      for (int e = 1; e <= 8; e++) {
-        if (e > 1) S[e] = S[e - 1];
-        g = &S[e];
-        if (e == 1) everything(g, &l);
-        else big_one_percent(g, &l, e);
-        char when[32];
-        snprintf(when, sizeof when, "checkpoint %d", e);
-        ckpt(&l, incrs[e - 1], when);
-      }
+      for (int e = 1; e <= 8; e++) simple_epoch(&l, e, incrs[e - 1]);
       files_are(work, "epoch-2.h5 incr-4.h5 incr-6.h5 incr-8.h5");
       close_live(&l);
     }
