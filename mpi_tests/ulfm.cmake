@@ -181,8 +181,13 @@ fuze_add_ulfm_test(NAME ulfm_recover_beyond_f_idle_np8 COMMAND test_ulfm_recover
                    ARGS 1@3+2@3 "domain=rank,faults=1,replacements=3" UB NP 8 PASS 6)
 # No idle replacement left (replace=auto, the default) or none at all (replace=spawn,
 # replacements=0): MPI_Comm_spawn starts one (needs btl tcp); it prints as world rank 1000+.
+# spawn_auto is outside the lane (label ulfm_tcp_rank0, with the two MPI-level tests below):
+# at its first death it failed 1 run in 10 on 2026-12-07 (and once in CI), the survivors'
+# shrink over tcp leaving ranks 0, 1 and 2 out, like the MPI-level split described below; not
+# yet shown to be Open MPI's alone. Run it with ctest -L ulfm_tcp_rank0.
 fuze_add_ulfm_test(NAME ulfm_recover_spawn_auto_np6 COMMAND test_ulfm_recover
-                   ARGS 2@4+3@7 "domain=rank,faults=1,replacements=1" NP 6 PASS 5 TRANSPORT tcp)
+                   ARGS 2@4+3@7 "domain=rank,faults=1,replacements=1" NP 6 PASS 5 TRANSPORT tcp
+                   LABEL ulfm_tcp_rank0)
 fuze_add_ulfm_test(NAME ulfm_recover_spawn_np5 COMMAND test_ulfm_recover
                    ARGS 1@3 "domain=rank,faults=1,replace=spawn" NP 5 PASS 5 TRANSPORT tcp)
 
