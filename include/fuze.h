@@ -161,7 +161,10 @@ typedef struct fuze_map fuze_map;
  * replacements=0), or more than faults lost domains in a block, the call
  * returns FUZE_ERR_UNRECOVERABLE on every survivor, naming the dead ranks,
  * with the survivors' state untouched; idle replacements return it from
- * fuze_init(); fuze_finalize() still returns.
+ * fuze_init(); fuze_finalize() still returns. Under ULFM fuze_init() sets
+ * SIGPIPE to SIG_IGN in its process when it is at the default action (a
+ * handler or SIG_IGN the application set stays): Open MPI's btl tcp writes
+ * to a dead rank's socket, and the default action would kill the survivor.
  *
  * @param [in]  comm     communicator of all ranks (compute, spare, replacement); duplicated.
  * @param [in]  config   "key=value" pairs separated by ';' or ',', or NULL.

@@ -29,7 +29,11 @@
  * (fuze_init on a replacement) must return FUZE_ERR_UNRECOVERABLE on every survivor, whose
  * state must be untouched (the step it was in), and fuze_finalize must
  * return without a hang. Every process alive at the end prints
- * "ULFM-PASS rank W" (W: world rank); ulfm_run.sh counts them. */
+ * "ULFM-PASS rank W" (W: world rank); ulfm_run.sh counts them.
+ * SIGPIPE: world rank 1 installs a handler of its own before fuze_init, which
+ * must keep it; on every other process (replacements and spawned ones too)
+ * fuze_init must leave SIGPIPE ignored (btl tcp writes to a dead rank's
+ * socket: with the default action a survivor died too). */
 #define _POSIX_C_SOURCE 200809L
 #include "fuze.h"
 
@@ -62,6 +66,8 @@ static int parse_kills(const char *s, kill_at *k, int max) {
   }
   return n;
 }
+
+static void own_sigpipe(int sig) { (void)sig; }
 
 static double aval(int r, int t, int i) { return r * 1e6 + t * 1000.0 + i; }
 
@@ -138,7 +144,15 @@ int main(int argc, char **argv) {
     printf("ULFM-PID rank %d pid %d\n", ulfm_world, (int)getpid());
     fflush(stdout);
   }
+  if (ulfm_world == 1) signal(SIGPIPE, own_sigpipe);
   int rc = fuze_init(MPI_COMM_WORLD, argv[2], &ctx, &comm);
+  struct sigaction pipe_act;
+  sigaction(SIGPIPE, NULL, &pipe_act);
+  CHECK(pipe_act.sa_handler == (ulfm_world == 1 ? own_sigpipe : SIG_IGN),
+        "SIGPIPE after fuze_init: %s, want %s",
+        pipe_act.sa_handler == SIG_IGN ? "SIG_IGN" : pipe_act.sa_handler == SIG_DFL ? "SIG_DFL"
+                                                                                  : "a handler",
+        ulfm_world == 1 ? "the application's handler" : "SIG_IGN");
   if (rc == FUZE_ERR_UNRECOVERABLE && expect_unrecoverable) { /* a replacement in the failed repair */
     CHECK(strstr(fuze_last_error(NULL), want_msg) != NULL, "message: %s", fuze_last_error(NULL));
     ULFM_VERDICT();

@@ -15,7 +15,10 @@
  *   round 2 (active rank 0 dies): no replacement left: FUZE_ERR_UNRECOVERABLE
  *     on every survivor, the message naming rank 0; then every survivor
  *     reaches MPI_Finalize by itself.
+ * First, on every process: fuze__ft_ignore_sigpipe (what fuze_init does
+ * first) changes SIGPIPE from its default action to SIG_IGN.
  * Prints "ULFM-PASS rank R" per survivor (world 1, 3, 5, 6). */
+#define _POSIX_C_SOURCE 200809L
 #include "comm/coll.h"
 #include "comm/ft.h"
 
@@ -41,6 +44,12 @@ int main(int argc, char **argv) {
     MPI_Finalize();
     return 2;
   }
+  /* What fuze_init does first under ULFM: SIGPIPE from its default action to
+   * SIG_IGN (over btl tcp a survivor died writing to a dead rank's socket). */
+  CHECK(fuze__ft_ignore_sigpipe() == 1, "fuze__ft_ignore_sigpipe did not change SIGPIPE's default action");
+  struct sigaction pipe_act;
+  sigaction(SIGPIPE, NULL, &pipe_act);
+  CHECK(pipe_act.sa_handler == SIG_IGN, "SIGPIPE is not ignored after fuze__ft_ignore_sigpipe");
   char msg[FUZE_MSG_LEN] = "";
   fuze_net net = {.comm = MPI_COMM_NULL, .msg = msg, .rank = ulfm_world, .size = np};
   MPI_Comm pool, active = MPI_COMM_NULL;

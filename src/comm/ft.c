@@ -4,6 +4,7 @@
 #include "comm/ft.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,17 @@ static int read_ft_enable(void) {
 int fuze__ft_enabled(void) {
   if (ft_enabled < 0) ft_enabled = read_ft_enable();
   return ft_enabled;
+}
+
+int fuze__ft_ignore_sigpipe(void) {
+  if (!fuze__ft_enabled()) return 0;
+  struct sigaction old, ign;
+  if (sigaction(SIGPIPE, NULL, &old) != 0) return 0;
+  if ((old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL) return 0; /* the application's */
+  memset(&ign, 0, sizeof ign);
+  ign.sa_handler = SIG_IGN;
+  sigemptyset(&ign.sa_mask);
+  return sigaction(SIGPIPE, &ign, NULL) == 0;
 }
 
 int fuze__ft_is_lost(int mpi_rc) {
@@ -333,6 +345,7 @@ int fuze__ft_spawned(fuze_net *net, MPI_Comm parent, MPI_Comm *pool, MPI_Comm *a
 #else /* no ULFM: a death is not survivable in the job; nothing maps to FUZE_RANK_LOST */
 
 int fuze__ft_enabled(void) { return 0; }
+int fuze__ft_ignore_sigpipe(void) { return 0; }
 int fuze__ft_is_lost(int mpi_rc) { (void)mpi_rc; return 0; }
 int fuze__ft_check(fuze_net *net) { (void)net; return FUZE_SUCCESS; }
 int fuze__ft_revoke(fuze_net *net, MPI_Comm comm) {

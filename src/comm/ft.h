@@ -17,6 +17,18 @@
  * (Open MPI's mpi_ft_enable), 0 otherwise. */
 int fuze__ft_enabled(void);
 
+/* Under ULFM (fuze__ft_enabled): SIGPIPE to SIG_IGN when it is at its default
+ * action, so that a survivor lives through writing to a dead rank's socket.
+ * Open MPI 5's btl tcp writes with writev, which raises SIGPIPE once the
+ * peer's end of the connection is gone, and the MPI processes start with
+ * the default action (terminate): a survivor with bytes in flight to the
+ * rank that died was killed too, a death the job never had (exit status
+ * 141; two in one block: FUZE_ERR_UNRECOVERABLE). Ignored, the write fails
+ * with EPIPE and the btl drops that connection. A handler or SIG_IGN the
+ * application set stays. Returns 1 when it changed the action, else 0
+ * (always 0 without ULFM). Process-wide; fuze_init calls it first. */
+int fuze__ft_ignore_sigpipe(void);
+
 /* Whether an MPI return code means "a rank of the communicator died" (or
  * another rank revoked it because of one). 0 without ULFM. */
 int fuze__ft_is_lost(int mpi_rc);

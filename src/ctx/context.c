@@ -407,6 +407,8 @@ int fuze_init(MPI_Comm comm, const char *config, fuze_ctx **ctxp, MPI_Comm *app_
   fuze_ctx *ctx = calloc(1, sizeof *ctx);
   if (!ctx) return FUZE_ERR(FUZE_ERR_NOMEM, "fuze_init: out of memory");
   ctx->net.comm = ctx->pool = MPI_COMM_NULL;
+  /* Under ULFM a survivor must outlive its writes to a dead rank's socket. */
+  (void)fuze__ft_ignore_sigpipe();
   MPI_Comm parent = MPI_COMM_NULL;
   int replacement = 0, rc;
   if (fuze__ft_enabled() && MPI_Comm_get_parent(&parent) == MPI_SUCCESS && parent != MPI_COMM_NULL)
