@@ -214,3 +214,52 @@ fuze_restart_test(restart_kvstore_byzantine_then_wipe APP kvstore NP 4
          --expect "map right after the restart matches the replay at round 8"
          --expect "FUZE_RECOVERED by checkpoint call #[0-9]+ after round [0-9]+: nothing rolled back"
   ARGS --ops 400 --keys 4096)
+
+# Issue 16: a real SIGKILL in the middle of an *incremental* epoch.
+# test_incr_kill (mpi_tests/test_incr_kill.c) rewrites 3 of its 64 chunks per
+# step, so with persist_base=8 its persisted epochs are epoch-1.h5, then
+# incr-2.h5, incr-3.h5, ... Rank 1 is killed at the 4th checkpoint:
+#   phase=persist    between its temporary .incr-4.h5.tmp and the rename
+#                    (persist=async: inside the writer thread), its domain
+#                    then deleted: epoch 3 (the chain epoch-1 + incr-2 +
+#                    incr-3 on the survivors; rank 1's rebuilt by decoding);
+#   phase=persisted  every incr-4.h5 renamed, no manifest names it (async:
+#                    in the 5th checkpoint, which completes epoch 4), every
+#                    file kept: epoch 3 again, the stale incr-4.h5 ignored.
+# The driver checks the files the kill left (--after-kill: the victim's
+# temporary or renamed increment, survivors' increments of epoch 3, no full
+# file of epoch 2, 3 or 4), the rerun's "resuming at step 3", its own check
+# that the restored state equals the failure-free model bit for bit, and the
+# final checksum against the failure-free run's.
+add_executable(test_incr_kill test_incr_kill.c)
+target_link_libraries(test_incr_kill PRIVATE fuze)
+set(_incr_files
+  --after-kill "^\\./domain-0/rank-0/epoch-1\\.h5$" --after-kill "^\\./domain-0/rank-0/incr-3\\.h5$"
+  --after-kill "^\\./domain-2/rank-2/incr-3\\.h5$"
+  --not-after-kill "/epoch-[234]\\.h5$")
+# The rerun persists epochs 4 (full: the first after a restart) to 8, 5..8
+# increments; with persist=async epoch 8 is still in flight after step 8.
+# ("." matches the line's ";": a ";" would split the CMake list.)
+set(_incr_rerun_sync "5 epochs, 4 of them increments")
+set(_incr_rerun_async "4 epochs, 3 of them increments")
+foreach(_mode sync async)
+  set(_rerun --expect "step 8 committed \\(epoch 8\\). this run persisted ${_incr_rerun_${_mode}}")
+  fuze_restart_test(restart_incr_kill_persist_${_mode} APP test_incr_kill NP 4 TIMEOUT 60
+    CONFIG "faults=1,domain=rank,persist_base=8,persist=${_mode}"
+    INJECT "kill:rank=1:at=checkpoint:4:phase=persist"
+    DRIVER ${_incr_files} --after-kill "^\\./domain-1/rank-1/\\.incr-4\\.h5\\.tmp$"
+           --expect "resuming at step 3 of 8"
+           --expect "restart from epoch 3: rebuilding 1 file by decoding"
+           --expect "state right after the restart matches the failure-free model at step 3"
+           ${_rerun}
+    ARGS --steps 8)
+  fuze_restart_test(restart_incr_kill_persisted_${_mode} APP test_incr_kill NP 4 TIMEOUT 60
+    CONFIG "faults=1,domain=rank,persist_base=8,persist=${_mode}"
+    INJECT "kill:rank=1:at=checkpoint:4:phase=persisted"
+    DRIVER ${_incr_files} --after-kill "^\\./domain-1/rank-1/incr-4\\.h5$"
+           --after-kill "^\\./domain-3/rank-3/incr-4\\.h5$" --no-delete
+           --expect "resuming at step 3 of 8"
+           --expect "state right after the restart matches the failure-free model at step 3"
+           ${_rerun}
+    ARGS --steps 8)
+endforeach()

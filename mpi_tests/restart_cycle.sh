@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # restart_cycle.sh: drives the kill -> delete -> rerun cycle of fuze's HDF5
-# persistence with one of the example apps (heat2d, heat_f90, nqueens, kvstore), as an
+# persistence with one of the example apps (heat2d, heat_f90, nqueens, kvstore,
+# or the test app test_incr_kill), as an
 # operator would, and fails loudly (exit status 1 and a "FAIL:" message) on
 # any mismatch. Used by mpi_tests/restart.cmake.
 #
@@ -9,9 +10,12 @@
 #       run, nqueens: the solution count, kvstore: the final map digest);
 #   (b) the same with dir=WORK/dir and inject=KILL_SPEC -> the job must abort
 #       (non-zero exit) and the victim's "kills itself with SIGKILL" line must
-#       appear; DIR/manifest and the domains' directories must exist;
+#       appear; DIR/manifest and the domains' directories must exist; with
+#       --after-kill REGEX, some file under DIR (as "./domain-D/rank-R/NAME")
+#       must match REGEX, with --not-after-kill REGEX none may;
 #   (c) delete DIR/domain-<D> of the lost domains (default: the victim's,
-#       D == R with domain=rank) and corrupt the epoch files of others
+#       D == R with domain=rank; --no-delete: none) and corrupt the epoch
+#       files of others
 #       (bytes flipped in the middle of every DIR/domain-X/rank-*/epoch-*.h5);
 #   (d) optional reruns with another rank count or config, which must be
 #       refused with a message matching a regex (and must not damage DIR);
@@ -23,7 +27,8 @@
 # usage: restart_cycle.sh --mpiexec PATH [--mpiflags "FLAGS"] --np N --app PATH
 #          --work DIR --config CFG --inject KILL_SPEC [--delete "D ..."]
 #          [--corrupt "X ..."] [--expect REGEX]... [--mismatch NP CFG REGEX]...
-#          [--rerun-fails REGEX] [--timeout SECONDS] [-- APP_ARGS...]
+#          [--rerun-fails REGEX] [--timeout SECONDS] [--no-delete]
+#          [--after-kill REGEX]... [--not-after-kill REGEX]... [-- APP_ARGS...]
 # CFG uses ',' between keys (the apps accept ',' and ';'); the driver appends
 # ",dir=WORK/dir,inject=KILL_SPEC". Regexes are extended (grep -E).
 set -u
@@ -36,6 +41,8 @@ fail() {
 MPIEXEC="" MPIFLAGS="" NP="" APP="" WORK="" CONFIG="" INJECT="" DELETE="" DELETE_SET=0
 CORRUPT="" RERUN_FAILS="" TIMEOUT=60
 EXPECTS=()
+AFTER_KILL=()
+NOT_AFTER_KILL=()
 MISMATCH=()
 APP_ARGS=()
 while [ $# -gt 0 ]; do
@@ -48,6 +55,9 @@ while [ $# -gt 0 ]; do
     --config) CONFIG=$2; shift 2 ;;
     --inject) INJECT=$2; shift 2 ;;
     --delete) DELETE=$2; DELETE_SET=1; shift 2 ;;
+    --no-delete) DELETE=""; DELETE_SET=1; shift ;;
+    --after-kill) AFTER_KILL+=("$2"); shift 2 ;;
+    --not-after-kill) NOT_AFTER_KILL+=("$2"); shift 2 ;;
     --corrupt) CORRUPT=$2; shift 2 ;;
     --expect) EXPECTS+=("$2"); shift 2 ;;
     --mismatch)
@@ -140,10 +150,13 @@ case "$APPNAME" in
   kvstore)
     answer() { sed -n 's/^kvstore: final map digest \([0-9a-f]\{16\} over [0-9][0-9]* pairs\).*/\1/p' "$1" | tail -n 1; }
     SUCCESS='^kvstore: all [0-9]+ keys match the reference replay$' ;;
+  test_incr_kill)
+    answer() { sed -n 's/^test_incr_kill: checksum \([0-9a-f]\{16\}\) (protected run)$/\1/p' "$1" | tail -n 1; }
+    SUCCESS='^test_incr_kill: state matches the failure-free model at step [0-9]+ on every rank$' ;;
   heat_f90)
     answer() { sed -n 's/^heat_f90: checksum \([0-9A-F]\{16\}\), sum .* (protected run)$/\1/p' "$1" | tail -n 1; }
     SUCCESS='^heat_f90: checksum matches failure-free run$' ;;
-  *) fail "restart_cycle.sh knows the final answer of heat2d, heat_f90, nqueens and kvstore, not '$APPNAME'" ;;
+  *) fail "restart_cycle.sh knows the final answer of heat2d, heat_f90, nqueens, kvstore and test_incr_kill, not '$APPNAME'" ;;
 esac
 RESTARTED="^$APPNAME: restarted from the persisted epoch [0-9]+: resuming "
 KILLED="fuze: rank $VICTIM kills itself with SIGKILL"
@@ -168,7 +181,16 @@ must_match "killed run" "$KILLED"
 must_not_match "killed run" "$SUCCESS"
 [ -f "$DIR/manifest" ] || fail "killed run: $DIR/manifest does not exist (nothing was persisted)"
 echo "== persisted files after the kill:"
-(cd "$DIR" && find . -type f | sort | sed 's/^/   /')
+FILES=$(cd "$DIR" && find . -type f | sort)
+printf '%s\n' "$FILES" | sed 's/^/   /'
+for re in "${AFTER_KILL[@]}"; do
+  printf '%s\n' "$FILES" | grep -Eq -- "$re" || fail "killed run: no file under $DIR matches /$re/"
+done
+for re in "${NOT_AFTER_KILL[@]}"; do
+  if printf '%s\n' "$FILES" | grep -Eq -- "$re"; then
+    fail "killed run: a file under $DIR matches /$re/: $(printf '%s\n' "$FILES" | grep -E -m1 -- "$re")"
+  fi
+done
 
 # (c) lose domains, damage files.
 for d in $DELETE; do

@@ -33,6 +33,10 @@
  *     kept, and restarts with nothing and with domain 0 lost;
  *   - with faults >= 2, a corruption that fuze_verify repairs: the next
  *     persisted epoch is full, the one after an increment, the restart exact;
+ *   - code=byzantine (no spares): a correction by the vote (a primary's
+ *     committed copy) and one by the parity audit (a hosted parity region)
+ *     make that checkpoint's persisted epoch full, the next an increment,
+ *     and the restart exact;
  *   - persist_every=2: increments carry the changes of both checkpoints
  *     since the last persisted epoch.
  * Usage: test_incremental faults spares [losses]: "losses" stops after the
@@ -160,9 +164,13 @@ static fuze_stats stats_of(live *l) {
   return st;
 }
 
+static int ckpt_rc = FUZE_SUCCESS; /* what the next ckpt() must return (then reset) */
+
 static void ckpt(live *l, int want_incrs, const char *when) {
-  int rc = fuze_checkpoint(l->ctx);
-  T_CHECK(rc == FUZE_SUCCESS, "%s %s: checkpoint: %s", what, when, fuze_last_error(l->ctx));
+  int rc = fuze_checkpoint(l->ctx), want = ckpt_rc;
+  ckpt_rc = FUZE_SUCCESS;
+  T_CHECK(rc == want, "%s %s: checkpoint returned %s, expected %s: %s", what, when,
+          fuze_err_name(rc), fuze_err_name(want), fuze_last_error(l->ctx));
   fuze_stats st = stats_of(l);
   T_CHECK(st.persisted_increments == (uint64_t)want_incrs, "%s %s: %llu increments written, "
           "expected %d", what, when, (unsigned long long)st.persisted_increments, want_incrs);
@@ -275,9 +283,11 @@ static void first_run(const char *orig, const char *snap4, const char *snap5, co
 }
 
 /* Restart from dir, expect epoch e's model. */
+static const char *restart_extra; /* config keys a restart adds (the first run's mode) */
+
 static void restart_check(const char *dir, int e, int go_on) {
   live l;
-  if (!open_live(dir, &S[e], &l, FUZE_RESTARTED, NULL)) { /* a spare served the job */
+  if (!open_live(dir, &S[e], &l, FUZE_RESTARTED, restart_extra)) { /* a spare served the job */
     if (go_on) {
       MPI_Barrier(MPI_COMM_WORLD);
       open_live(dir, &S[9], &l, FUZE_RESTARTED, NULL);
@@ -476,6 +486,56 @@ int main(int argc, char **argv) {
     MPI_Barrier(MPI_COMM_WORLD);
     restart_check(work, 5, 0);
   }
+
+  /* code=byzantine: a correction by the vote (a primary's committed copy of
+   * 'big' with 3 bits flipped) or by the parity audit (3 bits of a hosted
+   * parity region of 'big') at checkpoint 3 changes committed bytes without
+   * change marks, like the verify repair: checkpoint 3 returns
+   * FUZE_RECOVERED and its persisted epoch is a full file (the check runs
+   * before the persist), epoch 4 an increment onto it; the old chain is
+   * gone and a restart from epoch 4 is exact. Without the forcing epoch 3
+   * would be the 2nd increment (files epoch-1.h5 incr-2.h5 incr-3.h5
+   * incr-4.h5). With spares byzantine mode is not used here. S[1..4] are
+   * kept for the sections after this one. */
+  full *kept = malloc(4 * sizeof(full));
+  memcpy(kept, &S[1], 4 * sizeof(full));
+  for (int t = 0; t < 2 && nsp == 0; t++) {
+    static const char *target[2] = {"primary", "parity"};
+    snprintf(what, sizeof what, "code=byzantine, %s of 'big' corrected at checkpoint 3", target[t]);
+    sh("rm -rf '%s'%s%s", work, "", "");
+    /* The victim: rank 1's committed copy; for the parity, the first rank
+     * that hosts parity (a job opened once to ask). */
+    int victim = 1;
+    live l;
+    if (t == 1) {
+      int host = np;
+      if (open_fresh(work, &S[1], &l, ";code=byzantine")) {
+        if (stats_of(&l).parity_bytes > 0) host = me;
+        close_live(&l);
+      }
+      MPI_Allreduce(&host, &victim, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+      sh("rm -rf '%s'%s%s", work, "", "");
+    }
+    char extra[200];
+    snprintf(extra, sizeof extra, ";code=byzantine;inject=corrupt:rank=%d:struct=big:at=checkpoint:3:"
+             "target=%s:bytes=3", victim, target[t]);
+    if (open_fresh(work, &S[1], &l, extra)) {
+      static const int incrs[4] = {0, 1, 1, 2};
+      for (int e = 1; e <= 4; e++) {
+        if (e == 3) ckpt_rc = FUZE_RECOVERED;
+        simple_epoch(&l, e, incrs[e - 1]);
+        if (e == 3) files_are(work, "epoch-3.h5");
+      }
+      files_are(work, "epoch-3.h5 incr-4.h5");
+      close_live(&l);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    restart_extra = ";code=byzantine";
+    restart_check(work, 4, 0);
+    restart_extra = NULL;
+  }
+  memcpy(&S[1], kept, 4 * sizeof(full));
+  free(kept);
 
   if (losses_only) goto done;
   /* Kills during the incremental write of epoch 7 (snap6 + what got written). */

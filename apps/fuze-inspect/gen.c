@@ -5,8 +5,14 @@
  *
  *   fuze-inspect-gen DIR [--ranks N] [--faults F] [--spares S] [--code C]
  *                        [--seed N] [--bad-parity RANK] [--structs N]
+ *                        [--chain N]
  *       epochs 6 and 7 (7 newest); --bad-parity flips one byte of RANK's
- *       first backup region before writing it (a valid file, wrong parity)
+ *       first backup region before writing it (a valid file, wrong parity);
+ *       --chain N (1..5, persist_base > 1): a full epoch-B.h5 with B = 7 - N
+ *       and increments incr-B+1.h5 .. incr-7.h5 on every rank (64-byte
+ *       chunks; each epoch rewrites a few bytes of every array and may
+ *       change a stack or map whole, its parity re-encoded); every rank's
+ *       chain is read back and must equal the model it was made from
  *   fuze-inspect-gen --compare FILE1 FILE2
  *       exit 0 when both files read and hold equal models, else 1
  *   fuze-inspect-gen --flip FILE OFFSET
@@ -59,6 +65,7 @@ static int NS = MAXS; /* --structs N: the first N only */
 typedef struct opts {
   int ranks, faults, spares, code, mode, bad_parity;
   uint64_t seed;
+  int chain; /* --chain N: increments */
 } opts;
 
 static void make_structs(fuze_pfile *m, const fuze_plan *p, uint64_t counts[][MAXR]) {
@@ -144,6 +151,140 @@ static int write_rank(const char *dir, const fuze_pfile *m) {
   return 0;
 }
 
+/* ---- --chain: increments ---- */
+
+#define GEN_CHUNK 64
+
+/* The chunks of nw (nlen bytes) that differ from old (olen bytes); all of
+ * them when the length changed. */
+static void delta(fuze_pdelta *p, const unsigned char *old, size_t olen, const unsigned char *nw,
+                  size_t nlen) {
+  size_t n = (nlen + GEN_CHUNK - 1) / GEN_CHUNK;
+  memset(p, 0, sizeof *p);
+  p->len = nlen;
+  p->idx = malloc(sizeof(uint64_t) * (n + 1));
+  p->bytes = malloc(nlen + 1);
+  for (size_t c = 0; c < n; c++) {
+    size_t off = c * GEN_CHUNK, k = nlen - off < GEN_CHUNK ? nlen - off : GEN_CHUNK;
+    if (olen == nlen && !memcmp(old + off, nw + off, k)) continue;
+    memcpy(p->bytes + p->nbytes, nw + off, k);
+    p->nbytes += k;
+    p->idx[p->n++] = c;
+  }
+}
+
+/* The increment that makes rank model a (epoch parent) into b. */
+static void make_incr(const fuze_pfile *a, const fuze_pfile *b, uint64_t base, fuze_pincr *d) {
+  memset(d, 0, sizeof *d);
+  d->job_id = b->job_id, d->epoch = b->epoch, d->parent = a->epoch, d->base = base;
+  d->ckpt_calls = b->ckpt_calls, d->rank = b->rank, d->ranks = b->ranks, d->chunk = GEN_CHUNK;
+  d->nstructs = b->nstructs;
+  d->structs = calloc((size_t)b->nstructs + 1, sizeof *d->structs);
+  for (int i = 0; i < b->nstructs; i++) {
+    const fuze_pstruct *x = &a->structs[i], *y = &b->structs[i];
+    fuze_pincr_struct *q = &d->structs[i];
+    size_t unit = y->kind == FUZE_PS_ARRAY ? y->elem : y->nb;
+    snprintf(q->name, sizeof q->name, "%s", y->name);
+    q->kind = y->kind, q->count = y->count, q->seq = y->seq;
+    q->cap = y->kind == FUZE_PS_ARRAY ? 0 : y->cap;
+    delta(&q->keys, x->keys, x->count * x->kb, y->keys, y->count * y->kb);
+    delta(&q->data, x->data, x->count * unit, y->data, y->count * unit);
+  }
+  d->nregions = b->nregions;
+  d->regions = calloc((size_t)b->nregions + 1, sizeof *d->regions);
+  for (int i = 0; i < b->nregions; i++) {
+    fuze_pincr_region *z = &d->regions[i];
+    z->s = b->regions[i].s, z->block = b->regions[i].block, z->j = b->regions[i].j;
+    delta(&z->d, a->regions[i].data, a->regions[i].bytes, b->regions[i].data, b->regions[i].bytes);
+  }
+}
+
+/* A deep copy of m (through a file image: the library's own writer and reader). */
+static int copy_model(const char *scratch, const fuze_pfile *m, fuze_pfile *out) {
+  char err[FUZE_MSG_LEN];
+  if (fuze__pfile_write(m, scratch, err) || fuze__pfile_read(scratch, out, err))
+    return fprintf(stderr, "fuze-inspect-gen: %s\n", err), -1;
+  unlink(scratch);
+  return 0;
+}
+
+/* Epoch e from the models of e - 1 (in place): every array gets 8 bytes
+ * rewritten at a random place, a stack or map now and then a new count
+ * and contents (its capacity kept); then every region is encoded again. */
+static int next_epoch(fuze_pfile *ms, int ranks, uint64_t e) {
+  for (int r = 0; r < ranks; r++) {
+    fuze_pfile *m = &ms[r];
+    m->epoch = e, m->ckpt_calls = (int64_t)e * 2;
+    for (int i = 0; i < m->nstructs; i++) {
+      fuze_pstruct *t = &m->structs[i];
+      if (t->kind == FUZE_PS_ARRAY) {
+        size_t n = t->count * t->elem;
+        if (n < 8) continue;
+        size_t at = (size_t)(rnd() % (n - 7));
+        for (size_t k = 0; k < 8; k++) t->data[at + k] = (unsigned char)rnd();
+      } else if (m->plan.block_of[r] >= 0 && rnd() % 2) {
+        free(t->keys), free(t->data);
+        t->count = (size_t)(rnd() % (t->cap + 1));
+        t->seq += 1 + rnd() % 3;
+        t->keys = t->kb ? rand_bytes(t->count * t->kb) : NULL;
+        t->data = rand_bytes(t->count * t->nb);
+      }
+    }
+  }
+  for (int r = 0; r < ranks; r++) {
+    for (int g = 0; g < ms[r].nregions; g++) free(ms[r].regions[g].data);
+    free(ms[r].regions);
+    ms[r].regions = NULL, ms[r].nregions = 0;
+  }
+  for (int r = 0; r < ranks; r++)
+    if (make_regions(ms, r)) return -1;
+  return 0;
+}
+
+static int write_incr(const char *dir, const fuze_pincr *d, int domain) {
+  char path[4096], tmp[4200], err[FUZE_MSG_LEN];
+  fuze__pfile_dir(path, sizeof path, dir, domain, d->rank);
+  snprintf(tmp, sizeof tmp, "%s/.incr-%" PRIu64 ".h5.tmp", path, d->epoch);
+  fuze__pfile_incr_path(path, sizeof path, dir, domain, d->rank, d->epoch);
+  if (fuze__pincr_write(d, tmp, err) || rename(tmp, path))
+    return fprintf(stderr, "fuze-inspect-gen: %s\n", err), -1;
+  return 0;
+}
+
+/* --chain: epoch 7 - n full, then n increments; each rank's chain read back. */
+static int generate_chain(const char *dir, const opts *o, const fuze_plan *plan, uint64_t job_id) {
+  fuze_pfile cur[MAXR], nxt[MAXR];
+  char scratch[4096], err[FUZE_MSG_LEN];
+  snprintf(scratch, sizeof scratch, "%s/.gen-scratch.h5", dir);
+  uint64_t base = 7 - (uint64_t)o->chain;
+  int rc = make_epoch(o, plan, job_id, base, cur);
+  for (int r = 0; r < o->ranks && !rc; r++) rc = write_rank(dir, &cur[r]);
+  for (uint64_t e = base + 1; e <= 7 && !rc; e++) {
+    for (int r = 0; r < o->ranks && !rc; r++) rc = copy_model(scratch, &cur[r], &nxt[r]);
+    if (!rc) rc = next_epoch(nxt, o->ranks, e);
+    for (int r = 0; r < o->ranks && !rc; r++) {
+      fuze_pincr d;
+      make_incr(&cur[r], &nxt[r], base, &d);
+      rc = write_incr(dir, &d, plan->domain[r]);
+      fuze__pincr_free(&d);
+    }
+    for (int r = 0; r < o->ranks; r++) {
+      fuze__pfile_free(&cur[r]);
+      cur[r] = nxt[r];
+      memset(&nxt[r], 0, sizeof nxt[r]);
+    }
+  }
+  for (int r = 0; r < o->ranks && !rc; r++) { /* the chain gives what was written */
+    fuze_pfile back;
+    if (fuze__pfile_read_chain(dir, plan->domain[r], r, 7, &back, NULL, NULL, 16, err) ||
+        fuze__pfile_equal(&back, &cur[r], err))
+      rc = fprintf(stderr, "fuze-inspect-gen: rank %d: chain of epoch 7: %s\n", r, err);
+    fuze__pfile_free(&back);
+  }
+  for (int r = 0; r < o->ranks; r++) fuze__pfile_free(&cur[r]);
+  return rc ? -1 : 0;
+}
+
 static int generate(const char *dir, const opts *o) {
   int domain[MAXR];
   for (int r = 0; r < o->ranks; r++) domain[r] = r;
@@ -157,8 +298,8 @@ static int generate(const char *dir, const opts *o) {
   uint64_t job_id = rnd();
   fuze_manifest man = {1, job_id, o->ranks, o->faults, o->spares, o->code, 2, {7, 6}, {14, 12},
                        o->mode};
-  int rc = 0;
-  for (uint64_t e = 6; e <= 7 && !rc; e++) {
+  int rc = o->chain ? generate_chain(dir, o, &plan, job_id) : 0;
+  for (uint64_t e = 6; e <= 7 && !rc && !o->chain; e++) {
     fuze_pfile ms[MAXR];
     rc = make_epoch(o, &plan, job_id, e, ms);
     if (!rc && o->bad_parity >= 0 && e == 7) {
@@ -210,7 +351,7 @@ static int flip(const char *path, long long off) {
 int main(int argc, char **argv) {
   if (argc == 4 && !strcmp(argv[1], "--compare")) return compare(argv[2], argv[3]);
   if (argc == 4 && !strcmp(argv[1], "--flip")) return flip(argv[2], strtoll(argv[3], NULL, 0));
-  opts o = {6, 2, 1, FUZE_CODE_RS, FUZE_MODE_NONE, -1, 42};
+  opts o = {6, 2, 1, FUZE_CODE_RS, FUZE_MODE_NONE, -1, 42, 0};
   const char *dir = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -228,6 +369,8 @@ int main(int argc, char **argv) {
       o.seed = strtoull(v, NULL, 0), i++;
     else if (!strcmp(a, "--bad-parity"))
       o.bad_parity = atoi(v), i++;
+    else if (!strcmp(a, "--chain"))
+      o.chain = atoi(v), i++;
     else if (!strcmp(a, "--structs"))
       NS = atoi(v), i++;
     else if (!strcmp(a, "--code")) { /* a code, or a mode over rs (byzantine) */
@@ -238,9 +381,11 @@ int main(int argc, char **argv) {
     else
       return fprintf(stderr, "fuze-inspect-gen: unknown option %s\n", a), 2;
   }
-  if (!dir || o.ranks < 1 || o.ranks > MAXR || o.bad_parity >= o.ranks || NS < 1 || NS > MAXS)
+  if (!dir || o.ranks < 1 || o.ranks > MAXR || o.bad_parity >= o.ranks || NS < 1 || NS > MAXS ||
+      o.chain < 0 || o.chain > 5 || (o.chain && o.bad_parity >= 0))
     return fprintf(stderr, "usage: fuze-inspect-gen DIR [--ranks N] [--faults F] [--spares S] "
-                           "[--code C] [--seed N] [--bad-parity RANK] [--structs N]\n"),
+                           "[--code C] [--seed N] [--bad-parity RANK] [--structs N] "
+                           "[--chain 1..5] (not --chain with --bad-parity)\n"),
            2;
   return generate(dir, &o);
 }

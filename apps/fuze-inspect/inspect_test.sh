@@ -137,6 +137,90 @@ epochs)
   generate --code byzantine --ranks 4 --faults 1 --spares 0 --seed 9
   expect 0 "code=byzantine" "" -- "$inspect" "$job" --verify
   ;;
+chain)
+  # persist_base > 1: a full file and increments on every rank. Everything
+  # expected is computed from the files the generator left: the manifest's
+  # complete epochs, each rank's full file (the base) and increments, the
+  # files' sizes.
+  generate --chain 3
+  newest=$(sed -n 's/^complete \([0-9]*\) \([0-9]*\)$/\1/p' "$job/manifest" | head -n 1)
+  header="complete epochs: $(sed -n 's/^complete \([0-9]*\) \([0-9]*\)$/\1 (checkpoint \2)/p' "$job/manifest" | paste -sd, - | sed 's/,/, /g')"
+  ranks=$(sed -n 's/^ranks \([0-9]*\)$/\1/p' "$job/manifest")
+  # chain_of R E: "epoch-B.h5 + incr-X.h5 + ... + incr-E.h5" from rank R's files
+  chain_of() {
+    local d=$job/domain-$1/rank-$1 base x text
+    base=$(ls "$d" | sed -n 's/^epoch-\([0-9]*\)\.h5$/\1/p' | sort -n | awk -v e="$2" '$1 <= e' | tail -n 1)
+    text="epoch-$base.h5"
+    for x in $(ls "$d" | sed -n 's/^incr-\([0-9]*\)\.h5$/\1/p' | sort -n); do
+      [ "$x" -gt "$base" ] && [ "$x" -le "$2" ] && text="$text + incr-$x.h5"
+    done
+    echo "$text"
+  }
+  # row_then R STATUS FILE NEXT: rank R's row (status, file and its size) and
+  # the line right after it, exactly NEXT ("" : not a chain line)
+  row_then() {
+    local r=$1 st=$2 f=$3 next=$4 size row after
+    size=$(stat -c %s "$f")
+    row=$(grep -E -A1 "^ +$r +$r +([0-9]+|spare)  $st +$size  $f\$" "$work/out")
+    after=$(printf '%s\n' "$row" | sed -n 2p)
+    if [ -z "$row" ]; then
+      echo "FAIL: no row '$r $r <block> $st $size $f' in:"; cat "$work/out"; fails=$((fails + 1))
+    elif [ -n "$next" ] && [ "$after" != "$next" ]; then
+      echo "FAIL: after rank $r's row: '$after', expected '$next'"; fails=$((fails + 1))
+    elif [ -z "$next" ] && printf '%s' "$after" | grep -q "chain:"; then
+      echo "FAIL: rank $r (a full file) has a chain line: '$after'"; fails=$((fails + 1))
+    else
+      echo "ok: rank $r: $st $f${next:+ / $next}"
+    fi
+  }
+  pad="                        "
+  nincr=0
+  for r in $(seq 0 $((ranks - 1))); do
+    c=$(chain_of "$r" "$newest")
+    n=$(printf '%s\n' "$c" | grep -o 'incr-' | wc -l)
+    [ "$r" = 0 ] && nincr=$n
+    [ "$n" = "$nincr" ] && [ "$n" -ge 2 ] || { echo "FAIL: rank $r's files give the chain '$c'"; fails=$((fails + 1)); }
+  done
+  expect 0 "^$(printf '%s' "$header" | sed 's/[()]/\\&/g')\$" "" -- "$inspect" "$job"
+  expect 0 "health: $ranks ok, 0 missing, 0 corrupt; 0 blocks not recoverable" "" -- "$inspect" "$job"
+  for r in $(seq 0 $((ranks - 1))); do
+    row_then "$r" ok "$job/domain-$r/rank-$r/incr-$newest.h5" "${pad}chain: $(chain_of "$r" "$newest")"
+  done
+  # An older epoch of the chain: its own increment and a shorter chain.
+  older=$((newest - 1))
+  expect 0 "^epoch $older: rank files" "" -- "$inspect" "$job" --epoch "$older"
+  for r in 0 $((ranks - 1)); do
+    row_then "$r" ok "$job/domain-$r/rank-$r/incr-$older.h5" "${pad}chain: $(chain_of "$r" "$older")"
+  done
+  expect 0 "verify: [0-9]+ regions checked, 0 mismatches, 0 not checked" "" -- "$inspect" "$job" --verify
+  # A missing increment in the middle of rank 2's chain: rank 2 is missing,
+  # the message names that file and the epoch whose chain needs it.
+  gone=$job/domain-2/rank-2/incr-$older.h5
+  rm -f "$gone"
+  expect 2 "health: $((ranks - 1)) ok, 1 missing, 0 corrupt; 0 blocks not recoverable" \
+    "epoch $newest: 1 missing, 0 corrupt" -- "$inspect" "$job"
+  row_then 2 missing "$job/domain-2/rank-2/incr-$newest.h5" \
+    "${pad}missing: $gone: missing (no epoch-$older.h5 either), which the chain of epoch $newest needs"
+  # A damaged increment (a byte flipped in its middle) on rank 4: corrupt,
+  # naming it.
+  bad=$job/domain-4/rank-4/incr-$((newest - 2)).h5
+  expect 0 "" "" -- "$gen" --flip "$bad" $(($(stat -c %s "$bad") / 2))
+  expect 2 "health: $((ranks - 2)) ok, 1 missing, 1 corrupt; 0 blocks not recoverable" \
+    "epoch $newest: 1 missing, 1 corrupt" -- "$inspect" "$job"
+  if grep -A1 -E "^ +4 +4 .* corrupt " "$work/out" | sed -n 2p | grep -Fq "${pad}corrupt: $bad: "; then
+    echo "ok: rank 4: corrupt, naming $bad"
+  else
+    echo "FAIL: rank 4 is not reported corrupt naming $bad:"; cat "$work/out"; fails=$((fails + 1))
+  fi
+  # Both rebuilt as full files of the newest epoch; the others keep their chains.
+  expect 0 "rank 2: rebuilt $job/domain-2/rank-2/epoch-$newest.h5" "" -- "$inspect" "$job" --rebuild 2
+  expect 0 "rank 4: rebuilt $job/domain-4/rank-4/epoch-$newest.h5" "" -- "$inspect" "$job" --rebuild 4
+  expect 0 "health: $ranks ok, 0 missing, 0 corrupt" "" -- "$inspect" "$job" --verify
+  expect 0 "verify: [0-9]+ regions checked, 0 mismatches, 0 not checked" "" -- "$inspect" "$job" --verify
+  row_then 2 ok "$job/domain-2/rank-2/epoch-$newest.h5" ""
+  row_then 4 ok "$job/domain-4/rank-4/epoch-$newest.h5" ""
+  row_then 3 ok "$job/domain-3/rank-3/incr-$newest.h5" "${pad}chain: $(chain_of 3 "$newest")"
+  ;;
 *)
   echo "unknown scenario $scenario"
   exit 2

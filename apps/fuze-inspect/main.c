@@ -66,7 +66,9 @@ static void print_help(void) {
         "(or --epoch E), every rank's file DIR/domain-D/rank-R/epoch-E.h5 (or, with\n"
         "persist_base > 1, its increment incr-E.h5 and the chain of files it applies\n"
         "to, listed as 'chain: epoch-B.h5 + incr-...') with its\n"
-        "health (ok / missing / corrupt: reason), the structures with their sizes and\n"
+        "health (ok / missing / corrupt: reason; a chain with a file missing is\n"
+        "missing, one with a damaged file corrupt, naming that file), the structures\n"
+        "with their sizes and\n"
         "the redundancy ratio (parity bytes / protected bytes), and for every block\n"
         "whether its lost members can be decoded (at most `faults` lost).\n"
         "\n"
@@ -248,9 +250,13 @@ static void load_rank(const job *J, int r) {
     ri->bytes = (long long)st.st_size;
     uint64_t chain[FUZE_PERSIST_BASE_MAX];
     int n = 0;
-    if (fuze__pfile_read_chain(J->o.dir, ri->domain, r, J->epoch, &ri->m, chain, &n,
-                               FUZE_PERSIST_BASE_MAX, err)) {
-      ri->status = ST_CORRUPT;
+    int crc = fuze__pfile_read_chain(J->o.dir, ri->domain, r, J->epoch, &ri->m, chain, &n,
+                                     FUZE_PERSIST_BASE_MAX, err);
+    if (crc) {
+      /* A file of the chain that is not there makes the rank's epoch
+       * missing; one that is there but damaged (or does not fit) corrupt.
+       * The message names that file either way. */
+      ri->status = crc == FUZE_ERR_IO ? ST_MISSING : ST_CORRUPT;
       snprintf(ri->why, sizeof ri->why, "%s", err);
       return;
     }
