@@ -99,7 +99,7 @@ foreach(_ph before sent promoted after)
                      ARGS - "${_rc},inject=kill:rank=3:at=checkpoint:5:phase=${_ph}" 1 NP 7 PASS 6)
 endforeach()
 # A death while holding a host's stripe lock (arrays in fuze's own shared memory: the victim
-# dies inside its 8th locked XOR, FUZE_DEBUG_LOCK_KILL): the members waiting for that lock
+# (world rank 3) dies inside its 8th locked XOR, FUZE_DEBUG_LOCK_KILL): the members waiting for that lock
 # see that its holder is dead, take it over, and the repair follows as for any death.
 fuze_add_ulfm_test(NAME ulfm_recover_lock_holder_np7 COMMAND test_ulfm_recover
                    ARGS - "${_rc}" 1 NP 7 PASS 6 ENV FUZE_DEBUG_LOCK_KILL=3@8)

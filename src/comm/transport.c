@@ -24,6 +24,7 @@
  * kvstore 10-30x slower than with Open MPI, whose osc/sm flush is a no-op. */
 #include "comm/transport.h"
 
+#include "core/code.h"
 #include "core/config.h"
 
 #include <errno.h>
@@ -179,31 +180,35 @@ static void seg_unlock(uint32_t *w) { __atomic_store_n(w, 0, __ATOMIC_RELEASE); 
 
 static seg_hdr *hdr_of(const shm_map *m, int rank) { return (seg_hdr *)(void *)m->seg[rank]->map; }
 
-/* Test hook: FUZE_DEBUG_LOCK_KILL=R@N: the process of rank R SIGKILLs itself
- * while it holds a host's stripe lock, in its N-th locked XOR (ULFM tests:
- * the holder's death must not stop the others). */
-static int lock_kill_rank = -1, lock_kill_n;
+/* Test hook: FUZE_DEBUG_LOCK_KILL=W@N: the process of MPI_COMM_WORLD rank W
+ * SIGKILLs itself while it holds a host's stripe lock, in its N-th locked
+ * XOR (ULFM tests: the holder's death must not stop the others; the world
+ * rank, so that its replacement does not die again). */
+static int lock_kill_world = -1, lock_kill_n;
 static pthread_once_t lock_kill_once = PTHREAD_ONCE_INIT;
 
 static void lock_kill_read(void) {
   const char *e = getenv("FUZE_DEBUG_LOCK_KILL");
-  if (e && sscanf(e, "%d@%d", &lock_kill_rank, &lock_kill_n) != 2) lock_kill_rank = -1;
+  int w = -1;
+  if (!e || sscanf(e, "%d@%d", &lock_kill_world, &lock_kill_n) != 2 ||
+      MPI_Comm_rank(MPI_COMM_WORLD, &w) != MPI_SUCCESS || w != lock_kill_world)
+    lock_kill_world = -1;
 }
 
-static void lock_kill(int me) {
+static void lock_kill(void) {
   static int calls;
   pthread_once(&lock_kill_once, lock_kill_read);
-  if (me != lock_kill_rank || __atomic_add_fetch(&calls, 1, __ATOMIC_RELAXED) != lock_kill_n) return;
-  fprintf(stderr, "fuze: rank %d kills itself with SIGKILL holding a stripe lock (FUZE_DEBUG_LOCK_KILL)\n", me);
+  if (lock_kill_world < 0 || __atomic_add_fetch(&calls, 1, __ATOMIC_RELAXED) != lock_kill_n) return;
+  fprintf(stderr, "fuze: world rank %d kills itself with SIGKILL holding a stripe lock "
+          "(FUZE_DEBUG_LOCK_KILL)\n", lock_kill_world);
   fflush(stderr);
   raise(SIGKILL);
 }
 
 /* dst ^= src under the host's stripe locks: plain (vectorised) XOR at memory
- * speed, which is what osc/sm's accumulate does under its one lock. me: this
- * process's rank (the test hook). */
+ * speed, which is what osc/sm's accumulate does under its one lock. */
 static void xor_locked(const shm_map *m, int rank, size_t disp, const unsigned char *src,
-                       size_t len, int me) {
+                       size_t len) {
   seg_hdr *h = hdr_of(m, rank);
   unsigned char *dst = m->base[rank] + disp;
   while (len) {
@@ -211,7 +216,7 @@ static void xor_locked(const shm_map *m, int rank, size_t disp, const unsigned c
     if (n > len) n = len;
     uint32_t *w = h->lock[(disp / SEG_STRIPE) % SEG_LOCKS];
     seg_lock(w);
-    lock_kill(me);
+    lock_kill();
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
       uint64_t a, b;
@@ -624,6 +629,61 @@ int fuze__win_create_array(fuze_net *net, size_t bytes, MPI_Win *win, unsigned c
   return create_shared(net, bytes, win, base, 1, &shm, 1, shm_arrays(net));
 }
 
+/* ---- scratch segments: reductions in shared memory ---- */
+
+struct fuze_scratch {
+  own_seg *seg;
+};
+
+int fuze__scratch_make(fuze_net *net, MPI_Comm comm, int root, size_t bytes, fuze_scratch **out) {
+  *out = NULL;
+  /* Only where fuze's own segments are in use: every rank of net on one
+   * node (already asked: no collective over net here), shm not off. */
+  int can = net->one_node == 1 && net->shm != FUZE_SHM_OFF && own_allowed();
+  if (!can) return FUZE_SUCCESS; /* the same answer on every rank */
+  int me = 0;
+  int rc = FUZE_MPI(net->msg, MPI_Comm_rank(comm, &me));
+  if (rc) return rc;
+  own_seg *g = me == root ? seg_make(bytes) : NULL;
+  uint64_t ann[4] = {g ? (uint64_t)g->pid : 0, g ? (uint64_t)g->fd : 0, g ? g->id : 0, g != NULL};
+  rc = FUZE_MPI(net->msg, MPI_Bcast(ann, 4, MPI_UINT64_T, root, comm));
+  if (!rc && ann[3] && me != root) g = seg_open((pid_t)ann[0], (int)ann[1], ann[2], bytes);
+  int ok = ann[3] && g, all = 0;
+  if (!rc) rc = FUZE_MPI(net->msg, MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, comm));
+  fuze_scratch *s = !rc && all ? malloc(sizeof *s) : NULL;
+  if (s) {
+    s->seg = g;
+    *out = s;
+    return FUZE_SUCCESS;
+  }
+  seg_unref(g);
+  return rc; /* declined everywhere (or a failed call): the caller reduces with MPI */
+}
+
+unsigned char *fuze__scratch_base(const fuze_scratch *s) { return s->seg->map + SEG_HDR; }
+
+void fuze__scratch_mad(fuze_scratch *s, size_t off, unsigned char coef, const unsigned char *src,
+                       size_t len) {
+  seg_hdr *h = (seg_hdr *)(void *)s->seg->map;
+  unsigned char *dst = s->seg->map + SEG_HDR + off;
+  while (len && coef) {
+    size_t n = SEG_STRIPE - off % SEG_STRIPE;
+    if (n > len) n = len;
+    uint32_t *w = h->lock[(off / SEG_STRIPE) % SEG_LOCKS];
+    seg_lock(w);
+    fuze__gf_mad(coef, src, dst, n);
+    seg_unlock(w);
+    dst += n, src += n, off += n, len -= n;
+  }
+}
+
+void fuze__scratch_free(fuze_scratch **s) {
+  if (!*s) return;
+  seg_unref((*s)->seg);
+  free(*s);
+  *s = NULL;
+}
+
 int fuze__win_kind(MPI_Win win) {
   if (win == MPI_WIN_NULL) return FUZE_WIN_NONE;
   const shm_map *m = shm_of(win);
@@ -659,7 +719,7 @@ int fuze__win_xor(fuze_net *net, MPI_Win win, const void *buf, size_t len, int r
                   size_t disp) {
   const shm_map *m = shm_of(win);
   if (m) {
-    if (m->bulk && m->seg) xor_locked(m, rank, disp, buf, len, net->rank);
+    if (m->bulk && m->seg) xor_locked(m, rank, disp, buf, len);
     else xor_atomic(m->base[rank] + disp, buf, len);
     net->sent_bytes += (uint64_t)len;
     return FUZE_SUCCESS;
