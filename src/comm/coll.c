@@ -1,7 +1,6 @@
 /* coll: agreement, lost-rank exchange and the block reduction (coll.h). */
 #include "comm/coll.h"
 
-#include "comm/transport.h"
 #include "core/code.h"
 #include "core/limits.h"
 
@@ -177,32 +176,6 @@ static int reduce_piece(reduction *r, unsigned char coef, const unsigned char *d
  * (replication, or k = 1) exchange point to point; more reduce over a group
  * communicator of just them. Traffic per restored byte drops from k + f - 1
  * to k (to 1 for replication). Measured in docs/benchmarks.md. */
-/* The reduction in shared memory (fuze's own segments, every rank on one
- * node): every contributor adds coef * its data into the root's scratch
- * segment under its stripe locks, one pass over its data and no message;
- * each starts at its own piece so that they do not queue on one stripe. A
- * barrier, then the root hands the sum to the sink. */
-static int reduce_shared(reduction *r, fuze_scratch *sc, unsigned char coef, const unsigned char *data,
-                         size_t dlen, size_t fused, fuze_sink sink, void *arg) {
-  size_t m = dlen < fused ? dlen : fused;
-  if (coef && data && m) {
-    size_t np = (m + PIECE - 1) / PIECE, first = (size_t)r->me * np / (size_t)r->size;
-    for (size_t p = 0; p < np; p++) {
-      size_t off = ((first + p) % np) * PIECE;
-      fuze__scratch_mad(sc, off, coef, data + off, m - off < PIECE ? m - off : PIECE);
-    }
-  }
-  int rc = FUZE_MPI(r->net->msg, MPI_Barrier(r->comm));
-  if (!rc && r->me == r->root) {
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    const unsigned char *sum = fuze__scratch_base(sc);
-    for (size_t off = 0; off < fused; off += PIECE)
-      sink(arg, off, sum + off, fused - off < PIECE ? fused - off : PIECE);
-  }
-  fuze__scratch_free(&sc);
-  return rc;
-}
-
 int fuze__reduce_to(fuze_net *net, MPI_Comm comm, int b, int root, unsigned char coef,
                     const unsigned char *data, size_t dlen, size_t fused, fuze_sink sink,
                     void *arg) {
@@ -210,9 +183,6 @@ int fuze__reduce_to(fuze_net *net, MPI_Comm comm, int b, int root, unsigned char
   int rc = FUZE_MPI(net->msg, MPI_Comm_rank(comm, &r.me));
   if (!rc) rc = FUZE_MPI(net->msg, MPI_Comm_size(comm, &r.size));
   if (rc) return rc;
-  fuze_scratch *sc = NULL;
-  if ((rc = fuze__scratch_make(net, comm, root, fused ? fused : 1, &sc))) return rc;
-  if (sc) return reduce_shared(&r, sc, coef, data, dlen, fused, sink, arg);
   r.part = r.me == root || (coef && data && dlen);
   size_t piece = fused < PIECE ? (fused ? fused : 1) : PIECE;
   r.buf = r.part ? malloc(piece) : NULL;

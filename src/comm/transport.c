@@ -24,7 +24,6 @@
  * kvstore 10-30x slower than with Open MPI, whose osc/sm flush is a no-op. */
 #include "comm/transport.h"
 
-#include "core/code.h"
 #include "core/config.h"
 
 #include <errno.h>
@@ -627,61 +626,6 @@ int fuze__win_create_array(fuze_net *net, size_t bytes, MPI_Win *win, unsigned c
   if (net->shm == FUZE_SHM_OFF || !one_node(net) || (!shm_arrays(net) && !own_allowed()))
     return fuze__win_create(net, bytes, win, base, 1);
   return create_shared(net, bytes, win, base, 1, &shm, 1, shm_arrays(net));
-}
-
-/* ---- scratch segments: reductions in shared memory ---- */
-
-struct fuze_scratch {
-  own_seg *seg;
-};
-
-int fuze__scratch_make(fuze_net *net, MPI_Comm comm, int root, size_t bytes, fuze_scratch **out) {
-  *out = NULL;
-  /* Only where fuze's own segments are in use: every rank of net on one
-   * node (already asked: no collective over net here), shm not off. */
-  int can = net->one_node == 1 && net->shm != FUZE_SHM_OFF && own_allowed();
-  if (!can) return FUZE_SUCCESS; /* the same answer on every rank */
-  int me = 0;
-  int rc = FUZE_MPI(net->msg, MPI_Comm_rank(comm, &me));
-  if (rc) return rc;
-  own_seg *g = me == root ? seg_make(bytes) : NULL;
-  uint64_t ann[4] = {g ? (uint64_t)g->pid : 0, g ? (uint64_t)g->fd : 0, g ? g->id : 0, g != NULL};
-  rc = FUZE_MPI(net->msg, MPI_Bcast(ann, 4, MPI_UINT64_T, root, comm));
-  if (!rc && ann[3] && me != root) g = seg_open((pid_t)ann[0], (int)ann[1], ann[2], bytes);
-  int ok = ann[3] && g, all = 0;
-  if (!rc) rc = FUZE_MPI(net->msg, MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_LAND, comm));
-  fuze_scratch *s = !rc && all ? malloc(sizeof *s) : NULL;
-  if (s) {
-    s->seg = g;
-    *out = s;
-    return FUZE_SUCCESS;
-  }
-  seg_unref(g);
-  return rc; /* declined everywhere (or a failed call): the caller reduces with MPI */
-}
-
-unsigned char *fuze__scratch_base(const fuze_scratch *s) { return s->seg->map + SEG_HDR; }
-
-void fuze__scratch_mad(fuze_scratch *s, size_t off, unsigned char coef, const unsigned char *src,
-                       size_t len) {
-  seg_hdr *h = (seg_hdr *)(void *)s->seg->map;
-  unsigned char *dst = s->seg->map + SEG_HDR + off;
-  while (len && coef) {
-    size_t n = SEG_STRIPE - off % SEG_STRIPE;
-    if (n > len) n = len;
-    uint32_t *w = h->lock[(off / SEG_STRIPE) % SEG_LOCKS];
-    seg_lock(w);
-    fuze__gf_mad(coef, src, dst, n);
-    seg_unlock(w);
-    dst += n, src += n, off += n, len -= n;
-  }
-}
-
-void fuze__scratch_free(fuze_scratch **s) {
-  if (!*s) return;
-  seg_unref((*s)->seg);
-  free(*s);
-  *s = NULL;
 }
 
 int fuze__win_kind(MPI_Win win) {

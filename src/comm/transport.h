@@ -49,19 +49,6 @@ int fuze__win_probe(fuze_net *net);
  * (stacks, maps) or under the host's stripe locks (arrays). */
 enum { FUZE_WIN_NONE, FUZE_WIN_MPI, FUZE_WIN_MPI_SHARED, FUZE_WIN_OWN, FUZE_WIN_OWN_BULK };
 int fuze__win_kind(MPI_Win win);
-/* A reduction's target in shared memory (comm/coll.c): a zeroed segment of
- * fuze's own, owned by rank root of comm and mapped by every rank of it,
- * into which the contributors add their products under its stripe locks.
- * Collective over comm; only when fuze's own segments are in use (every
- * rank on one node, shm not off, decided before: no collective over
- * net->comm). *out stays NULL on every rank when it cannot be made. */
-typedef struct fuze_scratch fuze_scratch;
-int fuze__scratch_make(fuze_net *net, MPI_Comm comm, int root, size_t bytes, fuze_scratch **out);
-unsigned char *fuze__scratch_base(const fuze_scratch *s);
-/* base[off, off + len) ^= coef * src (GF(2^8)), under the stripe locks. */
-void fuze__scratch_mad(fuze_scratch *s, size_t off, unsigned char coef, const unsigned char *src,
-                       size_t len);
-void fuze__scratch_free(fuze_scratch **s); /* unmaps; NULL is a no-op */
 /* Collective: unlock (when locked) and free; MPI_WIN_NULL is a no-op. */
 void fuze__win_free(MPI_Win *win, int locked);
 /* XOR len bytes into rank's window at disp: MPI_Accumulate(BXOR), or in a

@@ -200,20 +200,6 @@ void fuze__xor3(unsigned char *dst, const unsigned char *a, const unsigned char 
   xor_words(dst + head + bulk, a + head + bulk, b + head + bulk, len - head - bulk);
 }
 
-void fuze__gf_mad(unsigned char coef, const unsigned char *in, unsigned char *dst, size_t len) {
-  if (!coef || !len) return;
-  if (coef == 1) {
-    fuze__xor_into(dst, in, len);
-    return;
-  }
-  unsigned char tbl[TBL];
-  ec_init_tables(1, 1, &coef, tbl);
-  for (size_t off = 0; off < len; off += chunk_bytes) {
-    unsigned char *d = dst + off;
-    ec_encode_data_update((int)chunk_len(len, off), 1, 1, 0, tbl, (unsigned char *)in + off, &d);
-  }
-}
-
 void fuze__xor_into(unsigned char *dst, const unsigned char *src, size_t len) {
   fuze__xor3(dst, dst, src, len); /* xor_gen reads a position before writing it */
 }

@@ -36,10 +36,6 @@ void fuze__code_delta_encode(const fuze_code *c, int i, const unsigned char *del
 void fuze__gf_scale(unsigned char coef, const unsigned char *in, unsigned char *out,
                     size_t len);
 
-/* dst ^= coef * in over GF(2^8) (ISA-L ec_encode_data_update); any len; in
- * and dst must not overlap. */
-void fuze__gf_mad(unsigned char coef, const unsigned char *in, unsigned char *dst, size_t len);
-
 /* dst ^= src, vectorised (ISA-L xor_gen where aligned, word loop for tails). */
 void fuze__xor_into(unsigned char *dst, const unsigned char *src, size_t len);
 
