@@ -21,7 +21,9 @@
 #                      shared windows: MPI_Win_allocate_shared fails). MPICH:
 #                      MPIR_CVAR_NOLOCAL=1: every rank acts as if on a node of its own
 #                      (MPI_COMM_TYPE_SHARED gives one rank per node, no MPICH shared
-#                      memory), so RMA goes through the ch4 netmod (UCX). Not UCX over TCP
+#                      memory), so RMA goes through the ch4 netmod (UCX). With Open MPI
+#                      also FUZE_DEBUG_OWN_SHM=0: the ranks stay on one node, where fuze
+#                      would otherwise share its own memory between them (transport.c). Not UCX over TCP
 #                      (UCX_TLS=tcp,self): with Debian's MPICH 4.0.2 / UCX 1.13 MPI_Finalize
 #                      then hangs now and then (a rank flushing its TCP endpoints while
 #                      the others already wait in the PMI barrier), an MPICH/UCX problem
@@ -53,10 +55,10 @@ else()
   if(FUZE_OSC_TCP STREQUAL "rdma")
     # Open MPI 5 removed osc/pt2pt; osc/rdma runs over btl/tcp (active-message emulation).
     set(_fuze_tcp_env OMPI_MCA_osc=rdma OMPI_MCA_pml=ob1 OMPI_MCA_btl=tcp,self
-                      OMPI_MCA_btl_tcp_disable_family=6)
+                      OMPI_MCA_btl_tcp_disable_family=6 FUZE_DEBUG_OWN_SHM=0)
     set(FUZE_MPI_TCP_NAME tcp_rdma)
   else()
-    set(_fuze_tcp_env OMPI_MCA_osc=pt2pt OMPI_MCA_btl=tcp,self)
+    set(_fuze_tcp_env OMPI_MCA_osc=pt2pt OMPI_MCA_btl=tcp,self FUZE_DEBUG_OWN_SHM=0)
     set(FUZE_MPI_TCP_NAME tcp_pt2pt)
   endif()
   set(FUZE_MPI_TCP_SHARED_FAILS TRUE)

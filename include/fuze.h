@@ -175,8 +175,9 @@ typedef struct fuze_map fuze_map;
  *                       chunk (bytes, dirty-tracking granularity),
  *                       capacity (initial fused slots of stacks and maps),
  *                       sync (op|batch), lock (shared|exclusive), shm
- *                       (auto|on|off: stack/map windows in shared memory
- *                       with atomic XOR when all ranks share a node), dir
+ *                       (auto|on|off: windows in shared memory of fuze's
+ *                       own when all ranks share a node: stacks and maps
+ *                       with atomic XOR, arrays with striped locks), dir
  *                       (persistence directory), persist_every (K: persist
  *                       every K-th epoch, default 1), persist_base (K in
  *                       1..64: with K > 1 a persisted epoch writes only the

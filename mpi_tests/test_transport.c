@@ -16,7 +16,15 @@
  * one of them atomic. The host's bytes must equal the XOR of everything sent
  * (computed on every rank from the shared seeds), and the accumulate-based
  * path must give the same bytes. Finally a map registered with each setting
- * survives a wipe and a recovery bit-exact. */
+ * survives a wipe and a recovery bit-exact.
+ *
+ * Which memory is behind a window (fuze__win_kind): on one node, fuze's own
+ * shared segments (stacks and maps: XOR by word atomics; arrays: plain XOR
+ * under the host's stripe locks); with FUZE_DEBUG_OWN_SHM=0 (set by the test
+ * for that case, and by the TCP environments) the MPI library's shared
+ * window for stacks and maps, and for arrays MPI_Win_allocate (MPICH: the
+ * shared window). Arrays get a hammer of their own: large XORs from every
+ * rank at once across the 256 KiB stripes of one host, bit-exact. */
 #include "common.h"
 #include "comm/transport.h"
 #include "data/state.h"
@@ -70,6 +78,71 @@ static void hammer(fuze_ctx *ctx, MPI_Win win, int host, unsigned char *want) {
 
 static int split; /* ranks taken to span nodes: shm=on is a config error */
 
+static int own_allowed(void) {
+  const char *e = getenv("FUZE_DEBUG_OWN_SHM");
+  return !(e && *e && !atoi(e));
+}
+
+static const char *kind_name(int k) {
+  static const char *const names[] = {"none", "MPI window", "MPI shared window", "fuze's own segments",
+                                      "fuze's own segments, stripe-locked"};
+  return k >= 0 && k <= FUZE_WIN_OWN_BULK ? names[k] : "?";
+}
+
+#define BIG ((size_t)(1u << 20) + 12345)
+#define BIG_PIECES 24
+static unsigned char big_piece[600 << 10];
+
+/* An array's window with this shm setting: its kind, then every rank XORs
+ * BIG_PIECES pieces of up to 600 KiB at random offsets into host 0 and into
+ * host np-1 at once (across stripes, overlapping); the host's bytes must be
+ * the XOR of everything sent. */
+static void array_setting(const char *shm, int expect_shm) {
+  char cfg[128];
+  snprintf(cfg, sizeof cfg, "faults=1;domain=rank;shm=%s", shm);
+  fuze_ctx *ctx = open_ctx(cfg, FUZE_SUCCESS);
+  if (!ctx) return;
+  MPI_Win win = MPI_WIN_NULL;
+  unsigned char *base = NULL;
+  int rc = fuze__win_create_array(&ctx->net, BIG, &win, &base);
+  T_EQ_INT(rc, FUZE_SUCCESS, "fuze__win_create_array");
+  int shared = expect_shm && strcmp(shm, "off");
+#if defined(MPICH_VERSION) && !defined(OPEN_MPI)
+  int mpi_kind = shared ? FUZE_WIN_MPI_SHARED : FUZE_WIN_MPI;
+#else
+  int mpi_kind = FUZE_WIN_MPI;
+#endif
+  int want = shared && own_allowed() ? FUZE_WIN_OWN_BULK : mpi_kind;
+  T_CHECK(fuze__win_kind(win) == want, "%s: array window is %s, expected %s", cfg,
+          kind_name(fuze__win_kind(win)), kind_name(want));
+  static unsigned char expect[BIG];
+  for (int host = 0; !rc && host < np; host += np - 1) {
+    memset(expect, 0, BIG);
+    for (int r = 0; r < np; r++) {
+      uint64_t s = 0xa11a0000u + (uint64_t)r * 131 + (uint64_t)host;
+      for (int x = 0; x < BIG_PIECES; x++) {
+        size_t len = 1 + t_below(&s, sizeof big_piece);
+        size_t off = t_below(&s, BIG - len + 1);
+        t_fill(&s, big_piece, len);
+        for (size_t b = 0; b < len; b++) expect[off + b] ^= big_piece[b];
+        if (r == me) {
+          T_EQ_INT(fuze__win_xor(&ctx->net, win, big_piece, len, host, off), FUZE_SUCCESS, "array xor");
+          fuze__win_flush(&ctx->net, win); /* big_piece is reused */
+        }
+      }
+    }
+    fuze__win_sync(&ctx->net, win);
+    MPI_Barrier(MPI_COMM_WORLD);
+    fuze__win_sync(&ctx->net, win);
+    if (me == host) T_CHECK(!memcmp(base, expect, BIG), "%s: array host %d's bytes are not the XOR of all pieces", cfg, host);
+    if (me == host) memset(base, 0, BIG);
+    fuze__win_sync(&ctx->net, win);
+    MPI_Barrier(MPI_COMM_WORLD);
+  }
+  fuze__win_free(&win, 1);
+  fuze_finalize(&ctx);
+}
+
 static void one_setting(const char *shm, int expect_shm) {
   char cfg[128];
   snprintf(cfg, sizeof cfg, "faults=1;domain=rank;shm=%s", shm);
@@ -93,6 +166,9 @@ static void one_setting(const char *shm, int expect_shm) {
     int want_shm = strcmp(shm, "off") ? expect_shm : 0;
     T_CHECK(is_shm == want_shm && ctx->net.shm_windows == want_shm, "%s: shared window %d (ctx %d), expected %d", cfg,
             is_shm, ctx->net.shm_windows, want_shm);
+    int want_kind = !want_shm ? FUZE_WIN_MPI : own_allowed() ? FUZE_WIN_OWN : FUZE_WIN_MPI_SHARED;
+    T_CHECK(fuze__win_kind(win) == want_kind, "%s: stack/map window is %s, expected %s", cfg,
+            kind_name(fuze__win_kind(win)), kind_name(want_kind));
     unsigned char want[REGION];
     for (int host = 0; host < np && !rc; host += np - 1) {
       uint64_t before = ctx->net.sent_bytes;
@@ -181,6 +257,8 @@ int main(int argc, char **argv) {
   one_setting("auto", expect_shm);
   one_setting("on", expect_shm);
   one_setting("off", expect_shm);
+  array_setting("auto", expect_shm);
+  array_setting("off", expect_shm);
   int bad = 0;
   MPI_Allreduce(&t_failures, &bad, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
   if (!me) printf("test_transport (%s): %s (%d failed checks)\n", argv[1], bad ? "FAILED" : "OK", bad);

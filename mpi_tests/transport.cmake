@@ -5,6 +5,10 @@
 add_executable(test_transport test_transport.c)
 target_link_libraries(test_transport PRIVATE fuze_static)
 fuze_add_mpi_test(NAME transport_np4_shm COMMAND test_transport ARGS shm NP 4 TIMEOUT 60)
+# The same without fuze's own segments (test hook): the MPI library's shared window for
+# stacks and maps, MPI_Win_allocate for arrays (MPICH: its shared window).
+fuze_add_mpi_test(NAME transport_np4_mpi_shared COMMAND test_transport ARGS shm NP 4 TIMEOUT 60
+                  ENV FUZE_DEBUG_OWN_SHM=0)
 # Open MPI's osc/pt2pt keeps the ranks on one node but cannot allocate shared
 # windows ("noshm"); MPICH's NOLOCAL puts every rank on a node of its own
 # instead, so the expectations are those of ranks that span nodes ("nodes").

@@ -97,6 +97,11 @@ foreach(_ph before sent promoted after)
   fuze_add_ulfm_test(NAME ulfm_recover_phase_${_ph}_np7 COMMAND test_ulfm_recover
                      ARGS - "${_rc},inject=kill:rank=3:at=checkpoint:5:phase=${_ph}" 1 NP 7 PASS 6)
 endforeach()
+# A death while holding a host's stripe lock (arrays in fuze's own shared memory: the victim
+# (world rank 3) dies inside its 8th locked XOR, FUZE_DEBUG_LOCK_KILL): the members waiting for that lock
+# see that its holder is dead, take it over, and the repair follows as for any death.
+fuze_add_ulfm_test(NAME ulfm_recover_lock_holder_np7 COMMAND test_ulfm_recover
+                   ARGS - "${_rc}" 1 NP 7 PASS 6 ENV FUZE_DEBUG_LOCK_KILL=3@8)
 # Deaths until no replacement is left: FUZE_ERR_UNRECOVERABLE everywhere, no hang.
 fuze_add_ulfm_test(NAME ulfm_recover_exhausted_np6 COMMAND test_ulfm_recover
                    ARGS 1@3+3@6 "domain=rank,faults=1,replacements=1,replace=idle" U NP 6 PASS 4)

@@ -93,6 +93,9 @@ typedef struct bench_opts {
   size_t link_bytes;                /* bytes per rank per bandwidth repetition */
   /* ulfm */
   size_t ulfm_size;                 /* array bytes per compute rank */
+  double ulfm_relaunch;             /* seconds of a job's abort + relaunch + MPI_Init, measured
+                                       by ulfm_bench.sh in the same run (0: not measured) */
+  const char *ulfm_probe;           /* "abort" or "init": ulfm_bench.sh's relaunch probes */
 } bench_opts;
 
 extern bench_opts g_opt;

@@ -113,6 +113,12 @@ static void usage(FILE *out) {
           "ulfm:\n"
           "  --ulfm-size SIZE     array bytes per compute rank (default 64M; restart files go\n"
           "                       under --persist-dir)\n"
+          "  --ulfm-relaunch SECS what a real restart adds to the restart from files: the\n"
+          "                       job's abort after the death, mpirun's relaunch and MPI_Init\n"
+          "                       (measured by apps/fuze-bench/ulfm_bench.sh in the same run)\n"
+          "  --ulfm-probe abort|init  ulfm_bench.sh's probes for it: abort (rank 2 prints the\n"
+          "                       time and SIGKILLs itself; launch without --with-ft), init\n"
+          "                       (rank 0 prints the time after MPI_Init and a barrier)\n"
           "\n"
           "Sizes accept K, M, G suffixes (binary). Exit status: 0, 1 a check failed or fuze\n"
           "failed, 2 bad options.\n");
@@ -280,7 +286,8 @@ static int parse_options(int argc, char **argv, char *err, size_t errlen) {
         "--fti-size",    "--fti-np",      "--fti-faults",  "--scrub-size", "--scrub-faults",
         "--byz-size",    "--xor-time",    "--persist-size", "--persist-compute", "--persist-dir",
         "--restart-size",
-        "--domain",      "--link-size", "--link-bytes", "--ulfm-size"};
+        "--domain",      "--link-size", "--link-bytes", "--ulfm-size",
+        "--ulfm-relaunch", "--ulfm-probe"};
     int ok = 0;
     for (size_t k = 0; k < sizeof known / sizeof *known; k++) ok |= !strcmp(name, known[k]);
     if (!ok) {
@@ -392,6 +399,11 @@ static int parse_options(int argc, char **argv, char *err, size_t errlen) {
       bad = parse_size(val, &o->restart_size) || o->restart_size < 8;
     } else if (!strcmp(name, "--ulfm-size")) {
       bad = parse_size(val, &o->ulfm_size) || o->ulfm_size < 8;
+    } else if (!strcmp(name, "--ulfm-relaunch")) {
+      bad = parse_secs(val, &o->ulfm_relaunch);
+    } else if (!strcmp(name, "--ulfm-probe")) {
+      bad = strcmp(val, "abort") && strcmp(val, "init");
+      o->ulfm_probe = val;
     } else if (!strcmp(name, "--persist-dir")) {
       bad = !*val;
       o->persist_dir = val;

@@ -24,6 +24,9 @@ typedef struct fuze_net {
   int shm_windows;      /* the newest stack/map window is in shared memory */
   size_t win_keep;      /* a ULFM repair: the caller overwrites the next window's first
                            win_keep bytes itself, so they are not zeroed (transport.c) */
+  const MPI_Win *win_reuse; /* a ULFM repair: the old window of the structure being made
+                           again, whose shared-memory segments of fuze's own the new
+                           window keeps where they match (transport.c); NULL otherwise */
   size_t acc_piece;     /* largest MPI_Accumulate the transport issues, 0: no cut
                            (set with one_node: FUZE_ACC_PIECE_NODES across nodes) */
   uint64_t sent_bytes;  /* bytes XORed or put into other ranks' windows */

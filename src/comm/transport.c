@@ -26,12 +26,19 @@
 
 #include "core/config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 
 /* The osc component without shared windows: Open MPI 4 has osc/pt2pt, which
  * Open MPI 5 removed; there osc/rdma runs over btl/tcp. */
@@ -41,18 +48,64 @@
 #define NO_SHM_OSC "such as osc/pt2pt"
 #endif
 
-/* A shared-memory window's direct pointers: base[r] is rank r's memory. */
+/* fuze's own shared memory (one node). Each rank's part of a window is a
+ * memfd segment of its own: a header page (the segment's id, its size and
+ * the lock words), then the window's bytes. Peers map it through
+ * /proc/<pid>/fd/<fd> of the owner, who keeps the descriptor open for the
+ * segment's lifetime; nothing has a name, so nothing is left behind when a
+ * process dies. A segment is shared by every window made over it (a ULFM
+ * repair makes a new window over the same bytes: refs). */
+#define SEG_HDR ((size_t)4096)
+#define SEG_LOCKS 32                   /* stripe locks, one cache line each */
+#define SEG_STRIPE ((size_t)256 << 10) /* bytes per stripe lock */
+#define SEG_EXCL SEG_LOCKS             /* the lock=exclusive window lock */
+
+typedef struct seg_hdr {
+  uint64_t id, bytes;
+  unsigned char pad[48];
+  uint32_t lock[SEG_LOCKS + 1][16]; /* a holder's pid, 0 when free */
+} seg_hdr;
+
+typedef struct own_seg {
+  int refs;
+  int fd;           /* this rank's own segment: kept open; a peer's: -1 */
+  pid_t pid;        /* owner */
+  uint64_t id;
+  unsigned char *map;
+  size_t len;       /* SEG_HDR + bytes */
+} own_seg;
+
+/* A shared-memory window's direct pointers: base[r] is rank r's memory.
+ * seg: fuze's own segments (NULL for an MPI_Win_allocate_shared window);
+ * bulk: XORs are plain loops under the host's stripe locks (arrays: large
+ * XORs), otherwise word atomics (stacks and maps: small ones). */
 typedef struct shm_map {
   int n;
+  int bulk;
+  own_seg **seg;
   unsigned char *base[];
 } shm_map;
+
+static void seg_unref(own_seg *g) {
+  if (!g || --g->refs > 0) return;
+  if (g->map) munmap(g->map, g->len);
+  if (g->fd >= 0) close(g->fd);
+  free(g);
+}
+
+static void map_free(shm_map *m) {
+  if (!m) return;
+  for (int r = 0; m->seg && r < m->n; r++) seg_unref(m->seg[r]);
+  free(m->seg);
+  free(m);
+}
 
 static int shm_key = MPI_KEYVAL_INVALID;
 static pthread_once_t shm_once = PTHREAD_ONCE_INIT;
 
 static int shm_delete(MPI_Win win, int key, void *val, void *extra) {
   (void)win, (void)key, (void)extra;
-  free(val);
+  map_free(val);
   return MPI_SUCCESS;
 }
 
@@ -102,6 +155,79 @@ static void or_atomic(unsigned char *dst, const unsigned char *src, size_t len) 
   for (; len; len--, dst++, src++)
     if (*src) __atomic_fetch_or(dst, *src, __ATOMIC_RELAXED);
   __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+/* A lock word in a host's segment: this process's pid while held. A waiter
+ * spins briefly, then yields (ranks outnumber cores); one that waits long
+ * checks that the holder still lives and takes over the lock of a process
+ * that died holding it (a real death under ULFM: the repair that follows
+ * rolls back or rebuilds what it was writing). */
+static void seg_lock(uint32_t *w) {
+  uint32_t me = (uint32_t)getpid();
+  for (unsigned spins = 0;; spins++) {
+    uint32_t cur = 0;
+    if (__atomic_compare_exchange_n(w, &cur, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return;
+    if (spins < 64) continue;
+    sched_yield();
+    if ((spins & 1023) == 1023 && cur && kill((pid_t)cur, 0) && errno == ESRCH &&
+        __atomic_compare_exchange_n(w, &cur, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+      return;
+  }
+}
+
+static void seg_unlock(uint32_t *w) { __atomic_store_n(w, 0, __ATOMIC_RELEASE); }
+
+static seg_hdr *hdr_of(const shm_map *m, int rank) { return (seg_hdr *)(void *)m->seg[rank]->map; }
+
+/* Test hook: FUZE_DEBUG_LOCK_KILL=W@N: the process of MPI_COMM_WORLD rank W
+ * SIGKILLs itself while it holds a host's stripe lock, in its N-th locked
+ * XOR (ULFM tests: the holder's death must not stop the others; the world
+ * rank, so that its replacement does not die again). */
+static int lock_kill_world = -1, lock_kill_n;
+static pthread_once_t lock_kill_once = PTHREAD_ONCE_INIT;
+
+static void lock_kill_read(void) {
+  const char *e = getenv("FUZE_DEBUG_LOCK_KILL");
+  int w = -1;
+  if (!e || sscanf(e, "%d@%d", &lock_kill_world, &lock_kill_n) != 2 ||
+      MPI_Comm_rank(MPI_COMM_WORLD, &w) != MPI_SUCCESS || w != lock_kill_world)
+    lock_kill_world = -1;
+}
+
+static void lock_kill(void) {
+  static int calls;
+  pthread_once(&lock_kill_once, lock_kill_read);
+  if (lock_kill_world < 0 || __atomic_add_fetch(&calls, 1, __ATOMIC_RELAXED) != lock_kill_n) return;
+  fprintf(stderr, "fuze: world rank %d kills itself with SIGKILL holding a stripe lock "
+          "(FUZE_DEBUG_LOCK_KILL)\n", lock_kill_world);
+  fflush(stderr);
+  raise(SIGKILL);
+}
+
+/* dst ^= src under the host's stripe locks: plain (vectorised) XOR at memory
+ * speed, which is what osc/sm's accumulate does under its one lock. */
+static void xor_locked(const shm_map *m, int rank, size_t disp, const unsigned char *src,
+                       size_t len) {
+  seg_hdr *h = hdr_of(m, rank);
+  unsigned char *dst = m->base[rank] + disp;
+  while (len) {
+    size_t n = SEG_STRIPE - disp % SEG_STRIPE;
+    if (n > len) n = len;
+    uint32_t *w = h->lock[(disp / SEG_STRIPE) % SEG_LOCKS];
+    seg_lock(w);
+    lock_kill();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t a, b;
+      memcpy(&a, dst + i, 8);
+      memcpy(&b, src + i, 8);
+      a ^= b;
+      memcpy(dst + i, &a, 8);
+    }
+    for (; i < n; i++) dst[i] ^= src[i];
+    seg_unlock(w);
+    dst += n, src += n, disp += n, len -= n;
+  }
 }
 
 static int win_info(fuze_net *net, MPI_Info *info) {
@@ -269,18 +395,173 @@ static int alloc_shared(fuze_net *net, size_t bytes, MPI_Win *win, void **mem, s
   return rc;
 }
 
-int fuze__win_create_fused(fuze_net *net, size_t bytes, MPI_Win *win, unsigned char **base,
-                           int lock_all, int *shm) {
-  *shm = net->shm_windows = 0;
+/* fuze's own shared memory is the first choice on one node; the test hook
+ * FUZE_DEBUG_OWN_SHM=0 turns it off (the MPI library's windows then, as
+ * between nodes: the tests of TCP transports set it). */
+static int own_allowed(void) {
+  const char *e = getenv("FUZE_DEBUG_OWN_SHM");
+  return !(e && *e && !atoi(e));
+}
+
+static uint64_t seg_newid(void) {
+  static uint64_t counter;
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  uint64_t x = ((uint64_t)getpid() << 32) ^ (uint64_t)t.tv_nsec ^ ((uint64_t)t.tv_sec << 20) ^
+               (__atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED) * 0x9e3779b97f4a7c15ull);
+  x ^= x >> 31, x *= 0xbf58476d1ce4e5b9ull, x ^= x >> 29; /* mixed, never 0 below */
+  return x ? x : 1;
+}
+
+static own_seg *seg_map(int fd, size_t len, int keep_fd) {
+  own_seg *g = calloc(1, sizeof *g);
+  void *p = g ? mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+  if (p == MAP_FAILED) {
+    free(g);
+    if (!keep_fd) close(fd);
+    return NULL;
+  }
+  *g = (own_seg){1, keep_fd ? fd : -1, getpid(), 0, p, len};
+  if (!keep_fd) close(fd);
+  return g;
+}
+
+/* A new segment of this rank: zero bytes (fresh pages, faulted in by their
+ * first writer, nothing touched here). */
+static own_seg *seg_make(size_t bytes) {
+  int fd = memfd_create("fuze-window", MFD_CLOEXEC);
+  if (fd < 0) return NULL;
+  if (ftruncate(fd, (off_t)(SEG_HDR + bytes))) {
+    close(fd);
+    return NULL;
+  }
+  own_seg *g = seg_map(fd, SEG_HDR + bytes, 1);
+  if (!g) return NULL;
+  g->id = seg_newid();
+  seg_hdr *h = (seg_hdr *)(void *)g->map;
+  h->id = g->id;
+  h->bytes = bytes;
+  return g;
+}
+
+/* A peer's segment, through its owner's descriptor; checked against the id
+ * and size the owner announced. */
+static own_seg *seg_open(pid_t pid, int fd, uint64_t id, size_t bytes) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%ld/fd/%d", (long)pid, fd);
+  int f = open(path, O_RDWR | O_CLOEXEC);
+  if (f < 0) return NULL;
+  own_seg *g = seg_map(f, SEG_HDR + bytes, 0);
+  if (!g) return NULL;
+  const seg_hdr *h = (const seg_hdr *)(const void *)g->map;
+  if (h->id != id || h->bytes != bytes) {
+    seg_unref(g);
+    return NULL;
+  }
+  g->pid = pid;
+  g->id = id;
+  return g;
+}
+
+/* Collective: a window over fuze's own segments: a zero-byte MPI window
+ * (the handle, the attribute, lock_all) whose shm_map points into every
+ * rank's segment. net->win_reuse (a ULFM repair) names a window whose
+ * segments are kept where they match: this rank's own when the size is the
+ * same (its bytes stay where they are: nothing allocated, faulted or
+ * copied; its lock words are cleared, as their holders may be dead), and a
+ * peer's mapping when the peer announces the same segment. *declined: every
+ * rank could not (no memfd, no /proc): nothing was made, the caller takes
+ * the MPI library's windows. Any other failure is returned. */
+static int own_window(fuze_net *net, size_t bytes, int bulk, int lock_all, MPI_Win *win,
+                      unsigned char **base, int *declined) {
+  *declined = 0;
+  const shm_map *old = net->win_reuse && *net->win_reuse != MPI_WIN_NULL ? shm_of(*net->win_reuse) : NULL;
+  if (old && (!old->seg || old->n != net->size)) old = NULL;
+  int n = net->size;
+  shm_map *m = calloc(1, sizeof *m + (size_t)n * sizeof m->base[0]);
+  uint64_t *all = malloc(sizeof *all * 4 * (size_t)n);
+  if (m) m->seg = calloc((size_t)n, sizeof *m->seg);
+  if (m) m->n = n;
+  int ok = m && m->seg && all;
+  own_seg *mine = NULL;
+  if (ok) {
+    own_seg *o = old ? old->seg[net->rank] : NULL;
+    if (o && o->fd >= 0 && o->len == SEG_HDR + bytes) {
+      mine = o;
+      mine->refs++;
+      seg_hdr *h = (seg_hdr *)(void *)o->map;
+      for (int l = 0; l <= SEG_LOCKS; l++) __atomic_store_n(&h->lock[l][0], 0, __ATOMIC_RELEASE);
+    } else {
+      mine = seg_make(bytes);
+    }
+    ok = mine != NULL;
+  }
+  if (m && m->seg) m->seg[net->rank] = mine;
+  int every = 0;
+  int rc = all_ok(net, ok, &every);
+  if (!rc && every) {
+    uint64_t me[4] = {(uint64_t)mine->pid, (uint64_t)mine->fd, mine->id, (uint64_t)bytes};
+    rc = FUZE_MPI(net->msg, MPI_Allgather(me, 4, MPI_UINT64_T, all, 4, MPI_UINT64_T, net->comm));
+    for (int r = 0; !rc && ok && r < n; r++) {
+      if (r == net->rank) continue;
+      const uint64_t *a = all + 4 * (size_t)r;
+      own_seg *o = old ? old->seg[r] : NULL;
+      if (o && o->id == a[2] && o->len == SEG_HDR + (size_t)a[3]) {
+        o->refs++;
+        m->seg[r] = o;
+      } else {
+        m->seg[r] = seg_open((pid_t)a[0], (int)a[1], a[2], (size_t)a[3]);
+      }
+      ok = m->seg[r] != NULL;
+    }
+    if (!rc) rc = all_ok(net, ok, &every);
+  }
+  free(all);
+  if (!rc && every) {
+    void *none = NULL;
+    MPI_Win w = MPI_WIN_NULL;
+    rc = fuze__win_create(net, 0, &w, (unsigned char **)&none, lock_all);
+    if (!rc) {
+      m->bulk = bulk;
+      for (int r = 0; r < n; r++) m->base[r] = m->seg[r]->map + SEG_HDR;
+      int arc = FUZE_MPI(net->msg, MPI_Win_set_attr(w, shm_key, m));
+      rc = all_ok(net, arc == FUZE_SUCCESS, &every);
+      if (!rc && every) {
+        *win = w;
+        *base = m->base[net->rank];
+        return FUZE_SUCCESS;
+      }
+      if (!arc) FUZE_MPI_TEARDOWN(MPI_Win_delete_attr(w, shm_key)); /* frees m */
+      else map_free(m);
+      fuze__win_free(&w, lock_all);
+      return rc ? rc : fuze__error(net->msg, FUZE_ERR_MPI, "transport: MPI_Win_set_attr failed "
+                                   "on rank %d or another rank", net->rank);
+    }
+  }
+  map_free(m);
+  if (!rc && !every) *declined = 1;
+  return rc;
+}
+
+/* A shared window: fuze's own segments first, then (own ones declined)
+ * MPI_Win_allocate_shared; bulk: see shm_map. */
+static int create_shared(fuze_net *net, size_t bytes, MPI_Win *win, unsigned char **base,
+                         int lock_all, int *shm, int bulk, int mpi_shared) {
   int mode = net->shm;
-  if (mode == FUZE_SHM_OFF || (mode == FUZE_SHM_AUTO && !one_node(net)))
-    return fuze__win_create(net, bytes, win, base, lock_all);
-  if (mode == FUZE_SHM_ON && !one_node(net))
-    return fuze__error(net->msg, FUZE_ERR_CONFIG, "transport: shm=on needs every rank on one node (shared "
-                   "memory), and these %d ranks are not; use shm=auto or shm=off", net->size);
   pthread_once(&shm_once, shm_keyval);
+  if (own_allowed() && shm_key != MPI_KEYVAL_INVALID) {
+    int declined = 0;
+    int rc = own_window(net, bytes, bulk, lock_all, win, base, &declined);
+    if (!declined) {
+      *shm = !rc;
+      return rc;
+    }
+    if (net->verbose)
+      fprintf(stderr, "fuze: rank %d: no memfd segments shared through /proc\n", net->rank);
+  }
+  if (!mpi_shared) return fuze__win_create(net, bytes, win, base, lock_all);
   void *mem = NULL;
-  shm_map *map = malloc(sizeof *map + (size_t)net->size * sizeof map->base[0]);
+  shm_map *map = calloc(1, sizeof *map + (size_t)net->size * sizeof map->base[0]);
   int rc = alloc_shared(net, bytes, win, &mem, map);
   int all = 0, vrc = all_ok(net, rc == FUZE_SUCCESS, &all);
   if (vrc || !all) {
@@ -299,9 +580,23 @@ int fuze__win_create_fused(fuze_net *net, size_t bytes, MPI_Win *win, unsigned c
   rc = FUZE_MPI(net->msg, MPI_Win_set_attr(*win, shm_key, map));
   if (rc) free(map);
   *base = mem;
-  *shm = net->shm_windows = !rc;
+  *shm = !rc;
   int rrc = win_ready(net, win, mem, bytes, lock_all);
   return rc ? rc : rrc;
+}
+
+int fuze__win_create_fused(fuze_net *net, size_t bytes, MPI_Win *win, unsigned char **base,
+                           int lock_all, int *shm) {
+  *shm = net->shm_windows = 0;
+  int mode = net->shm;
+  if (mode == FUZE_SHM_OFF || (mode == FUZE_SHM_AUTO && !one_node(net)))
+    return fuze__win_create(net, bytes, win, base, lock_all);
+  if (mode == FUZE_SHM_ON && !one_node(net))
+    return fuze__error(net->msg, FUZE_ERR_CONFIG, "transport: shm=on needs every rank on one node (shared "
+                   "memory), and these %d ranks are not; use shm=auto or shm=off", net->size);
+  int rc = create_shared(net, bytes, win, base, lock_all, shm, 0, 1);
+  net->shm_windows = *shm;
+  return rc;
 }
 
 /* MPICH (ch3/ch4 and its derivatives) applies an MPI_Accumulate into an
@@ -327,11 +622,16 @@ static int shm_arrays(fuze_net *net) {
 }
 
 int fuze__win_create_array(fuze_net *net, size_t bytes, MPI_Win *win, unsigned char **base) {
-  if (!shm_arrays(net)) return fuze__win_create(net, bytes, win, base, 1);
-  int shm = 0, keep = net->shm_windows; /* shm_windows tells about stack/map windows */
-  int rc = fuze__win_create_fused(net, bytes, win, base, 1, &shm);
-  net->shm_windows = keep;
-  return rc;
+  int shm = 0;
+  if (net->shm == FUZE_SHM_OFF || !one_node(net) || (!shm_arrays(net) && !own_allowed()))
+    return fuze__win_create(net, bytes, win, base, 1);
+  return create_shared(net, bytes, win, base, 1, &shm, 1, shm_arrays(net));
+}
+
+int fuze__win_kind(MPI_Win win) {
+  if (win == MPI_WIN_NULL) return FUZE_WIN_NONE;
+  const shm_map *m = shm_of(win);
+  return !m ? FUZE_WIN_MPI : !m->seg ? FUZE_WIN_MPI_SHARED : m->bulk ? FUZE_WIN_OWN_BULK : FUZE_WIN_OWN;
 }
 
 void fuze__win_free(MPI_Win *win, int locked) {
@@ -363,7 +663,8 @@ int fuze__win_xor(fuze_net *net, MPI_Win win, const void *buf, size_t len, int r
                   size_t disp) {
   const shm_map *m = shm_of(win);
   if (m) {
-    xor_atomic(m->base[rank] + disp, buf, len);
+    if (m->bulk && m->seg) xor_locked(m, rank, disp, buf, len);
+    else xor_atomic(m->base[rank] + disp, buf, len);
     net->sent_bytes += (uint64_t)len;
     return FUZE_SUCCESS;
   }
@@ -426,14 +727,32 @@ int fuze__win_progress(fuze_net *net, MPI_Win win) {
 }
 
 int fuze__win_lock(fuze_net *net, MPI_Win win, int rank) {
+  const shm_map *m = shm_of(win);
+  if (m && m->seg) {
+    seg_lock(hdr_of(m, rank)->lock[SEG_EXCL]);
+    return FUZE_SUCCESS;
+  }
   return FUZE_MPI(net->msg, MPI_Win_lock(MPI_LOCK_EXCLUSIVE, rank, 0, win));
 }
 
 int fuze__win_unlock(fuze_net *net, MPI_Win win, int rank) {
+  const shm_map *m = shm_of(win);
+  if (m && m->seg) {
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    seg_unlock(hdr_of(m, rank)->lock[SEG_EXCL]);
+    return FUZE_SUCCESS;
+  }
   return FUZE_MPI(net->msg, MPI_Win_unlock(rank, win));
 }
 
-int fuze__win_sync(fuze_net *net, MPI_Win win) { return FUZE_MPI(net->msg, MPI_Win_sync(win)); }
+int fuze__win_sync(fuze_net *net, MPI_Win win) {
+  const shm_map *m = shm_of(win);
+  if (m && m->seg) { /* no MPI memory behind the window: a fence is the sync */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return FUZE_SUCCESS;
+  }
+  return FUZE_MPI(net->msg, MPI_Win_sync(win));
+}
 
 /* Not counted in net->sent_bytes (parity bytes only): the chunk maps of
  * arrays, as they always were. */

@@ -23,20 +23,32 @@ typedef struct fuze_oldwin {
 int fuze__win_create(fuze_net *net, size_t bytes, MPI_Win *win, unsigned char **base,
                      int lock_all);
 /* The same for a stack/map window (many small concurrent XORs). With
- * shm=auto or on and every rank on one node it is an MPI-3 shared-memory
- * window (MPI_Win_allocate_shared), which fuze__win_xor updates with CPU
- * atomic XOR; otherwise (or when the library cannot allocate one, auto)
- * exactly fuze__win_create. *shm tells which. */
+ * shm=auto or on and every rank on one node it is in shared memory, which
+ * fuze__win_xor updates with CPU atomic XOR: fuze's own segments (memfd,
+ * mapped by every rank through /proc/<pid>/fd; a zero-byte MPI window is
+ * the handle), or when those cannot be made an MPI-3 shared-memory window
+ * (MPI_Win_allocate_shared); otherwise (or when neither can be made, auto)
+ * exactly fuze__win_create. *shm tells whether it is shared. A ULFM repair
+ * sets net->win_reuse to the structure's old window: fuze's own segments
+ * are then kept (same bytes, same address: no copy). */
 int fuze__win_create_fused(fuze_net *net, size_t bytes, MPI_Win *win, unsigned char **base,
                            int lock_all, int *shm);
-/* Collective: an array's window. fuze__win_create under a lock_all, or, with
- * MPICH and every rank on one node (shm not off), the shared-memory window of
- * fuze__win_create_fused, whose XORs and ORs are origin-side CPU atomics
- * (MPICH applies accumulates only when the target enters MPI). */
+/* Collective: an array's window. With every rank on one node and shm not
+ * off: fuze's own segments, whose XORs are plain XORs under the host's
+ * stripe locks (bulk speed, like osc/sm's accumulate); when those cannot be
+ * made, with MPICH the MPI shared-memory window of fuze__win_create_fused
+ * (XORs and ORs by origin-side CPU atomics: MPICH applies accumulates only
+ * when the target enters MPI), otherwise fuze__win_create under a lock_all. */
 int fuze__win_create_array(fuze_net *net, size_t bytes, MPI_Win *win, unsigned char **base);
 /* Collective, in fuze_init: when the ranks span nodes, checks that the MPI
  * library can make a window over them, or fails naming the MCA setting. */
 int fuze__win_probe(fuze_net *net);
+/* What is behind a window (tests, fuze-inspect of a live context): none;
+ * MPI_Win_allocate memory reached by MPI_Accumulate; an MPI shared-memory
+ * window (XOR by word atomics); fuze's own segments, XOR by word atomics
+ * (stacks, maps) or under the host's stripe locks (arrays). */
+enum { FUZE_WIN_NONE, FUZE_WIN_MPI, FUZE_WIN_MPI_SHARED, FUZE_WIN_OWN, FUZE_WIN_OWN_BULK };
+int fuze__win_kind(MPI_Win win);
 /* Collective: unlock (when locked) and free; MPI_WIN_NULL is a no-op. */
 void fuze__win_free(MPI_Win *win, int locked);
 /* XOR len bytes into rank's window at disp: MPI_Accumulate(BXOR), or in a

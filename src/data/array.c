@@ -121,8 +121,10 @@ int fuze__array_rewin(fuze_ctx *ctx, fuze_array *a, fuze_oldwin *old) {
   if (sizes) memcpy(sizes, a->rank_bytes, sizeof *sizes * (size_t)ctx->size);
   a->win = MPI_WIN_NULL;
   ctx->net.win_keep = old->win != MPI_WIN_NULL ? old->size : 0; /* copied below */
+  ctx->net.win_reuse = &old->win; /* or kept in place: fuze's own shared memory */
   int rc = fuze__array_layout(ctx, a);
   ctx->net.win_keep = 0;
+  ctx->net.win_reuse = NULL;
   if (rc) { /* the old window keeps the bytes; a half-made new one is left to MPI */
     a->win = old->win;
     a->winbase = old->base;
@@ -135,7 +137,7 @@ int fuze__array_rewin(fuze_ctx *ctx, fuze_array *a, fuze_oldwin *old) {
     return rc;
   }
   free(sizes);
-  if (old->win != MPI_WIN_NULL && old->size)
+  if (old->win != MPI_WIN_NULL && old->size && a->winbase != old->base)
     memcpy(a->winbase, old->base, old->size < a->winsize ? old->size : a->winsize);
   return rc;
 }

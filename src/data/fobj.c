@@ -507,8 +507,10 @@ int fuze__fobj_rewin(fuze_fobj *f, fuze_oldwin *old) {
   *old = (fuze_oldwin){f->win, f->winbase, f->winsize, !f->excl};
   f->win = MPI_WIN_NULL;
   f->ctx->net.win_keep = old->win != MPI_WIN_NULL ? old->size : 0; /* copied below */
+  f->ctx->net.win_reuse = &old->win; /* or kept in place: fuze's own shared memory */
   int rc = make_window(f, f->cap);
   f->ctx->net.win_keep = 0;
+  f->ctx->net.win_reuse = NULL;
   if (rc) { /* the old window keeps the bytes; a half-made new one is left to MPI */
     f->win = old->win;
     f->winbase = old->base;
@@ -516,7 +518,7 @@ int fuze__fobj_rewin(fuze_fobj *f, fuze_oldwin *old) {
     old->win = MPI_WIN_NULL;
     return rc;
   }
-  if (old->win != MPI_WIN_NULL && old->size)
+  if (old->win != MPI_WIN_NULL && old->size && f->winbase != old->base)
     memcpy(f->winbase, old->base, old->size < f->winsize ? old->size : f->winsize);
   return rc;
 }
