@@ -1,6 +1,7 @@
 /* api: the public entry points that are collective. Each one sends its
  * opcode on the control channel (ctx/control.h) so that spare ranks join,
  * then runs the collective that every rank runs. */
+#include "core/bigmem.h"
 #include "ctx/control.h"
 #include "ctx/repair.h"
 
@@ -158,7 +159,7 @@ int fuze__protect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name,
   fuze_array *a = find_array(ctx, c->name);
   if (a) {
     fuze__win_free(&a->win, 1);
-    free(a->shadow);
+    fuze__big_free(a->shadow, a->bytes);
     a->shadow = NULL;
   } else if ((rc = fuze__agree(&ctx->net, new_array(ctx, c->name, &a)))) {
     return rc;
@@ -183,7 +184,7 @@ int fuze__protect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name,
   a->elem = elem;
   a->bytes = a->count * elem;
   a->shadow = rc || fuze__hook(ctx, FUZE_HOOK_ALLOC, FUZE_ALLOC_PROTECT) ? NULL
-                                                                      : calloc(a->bytes ? a->bytes : 1, 1);
+                                                                      : fuze__big_zalloc(a->bytes);
   rc = rc ? rc : a->shadow ? FUZE_SUCCESS : CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_protect('%s'): out "
                                                     "of memory (a committed copy of %zu bytes)",
                                                     c->name, a->bytes);

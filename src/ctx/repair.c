@@ -1,5 +1,6 @@
 /* repair: a real process death survived in the job (repair.h,
  * docs/design.md "Real process failures (ULFM)"). */
+#include "core/bigmem.h"
 #include "ctx/repair.h"
 
 #include "comm/coll.h"
@@ -221,7 +222,7 @@ static int share_layout(fuze_ctx *ctx, int root, int joining) {
       a->count = a->elem ? a->bytes / a->elem : 0;
       a->type = MPI_BYTE;
       a->win = MPI_WIN_NULL;
-      a->base = calloc(a->bytes ? a->bytes : 1, 1);
+      a->base = fuze__big_zalloc(a->bytes);
       a->base_owned = 1;
       if (a->base) ctx->arrays[ctx->narrays++] = a;
       else free(a), a = NULL;
@@ -461,7 +462,7 @@ int fuze__replay_protect(fuze_ctx *ctx, const char *name, void *base, size_t cou
   if (!is_named(type) && MPI_Type_dup(type, &own) != MPI_SUCCESS)
     return CTX_ERR(ctx, FUZE_ERR_MPI, "fuze_protect('%s'): MPI_Type_dup failed", name);
   if (a->bytes) memcpy(base, a->base, a->bytes);
-  free(a->base);
+  fuze__big_free(a->base, a->bytes);
   a->base = base;
   a->base_owned = 0;
   a->count = count;

@@ -5,6 +5,7 @@
  * f coefficient products (code module) -> MPI_Accumulate(BXOR) into each
  * backup's working parity -> flush. Promotion copies working to committed at
  * the host once every rank has agreed. */
+#include "core/bigmem.h"
 #include "data/array.h"
 #include "comm/coll.h"
 #include "comm/transport.h"
@@ -146,13 +147,13 @@ void fuze__array_free(fuze_array *a) {
   if (!a) return;
   fuze__win_free(&a->win, 1);
   if (a->type_owned) FUZE_MPI_TEARDOWN(MPI_Type_free(&a->type));
-  free(a->shadow);
+  fuze__big_free(a->shadow, a->bytes);
   free(a->rank_bytes);
   free(a->fused);
   free(a->hosted);
   free(a->dirty);
   free(a->pdirty);
-  if (a->base_owned) free(a->base);
+  if (a->base_owned) fuze__big_free(a->base, a->bytes);
   free(a);
 }
 

@@ -1,6 +1,7 @@
 /* inject: emulate the crash of a rank inside a running job ("wipe"). A wiped
  * rank keeps only what a freshly started replacement process would have: its
  * registrations (name, base, count, type) and the plan it can recompute. */
+#include "core/bigmem.h"
 #include "proto/inject.h"
 #include "comm/ft.h"
 
@@ -24,7 +25,7 @@ static void poison(void *p, size_t n) {
 static void wipe_array(fuze_array *a) {
   if (a->base) poison(a->base, a->bytes);
   if (a->winbase) poison(a->winbase, a->winsize);
-  free(a->shadow);
+  fuze__big_free(a->shadow, a->bytes);
   free(a->rank_bytes);
   free(a->fused);
   free(a->hosted);

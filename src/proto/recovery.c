@@ -12,6 +12,7 @@
  *    communicator: every chosen survivor contributes its data scaled by the
  *    decode coefficient, so no rank funnels the survivors' state.
  * 5. Each lost backup is re-encoded the same way from the members. */
+#include "core/bigmem.h"
 #include "proto/recovery.h"
 #include "data/array.h"
 #include "comm/coll.h"
@@ -180,7 +181,7 @@ static int repair_array(fuze_ctx *ctx, fuze_array *a, const int *lost) {
   for (int h = 0; !rc && ctx->lost && h < a->nhosted; h++)
     if (a->hosted[h].fused) memset(fuze__array_map(a, h), 0, (a->hosted[h].fused + ctx->cfg.chunk - 1) / ctx->cfg.chunk);
   if (!rc && ctx->lost && !a->shadow) {
-    a->shadow = calloc(a->bytes ? a->bytes : 1, 1);
+    a->shadow = fuze__big_zalloc(a->bytes);
     if (!a->shadow) rc = FUZE_NOMEM(ctx->msg, "recovery");
   }
   if ((rc = fuze__agree(&ctx->net, rc))) return rc;
