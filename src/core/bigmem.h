@@ -9,10 +9,13 @@
 #include <stddef.h>
 
 /* n zeroed bytes (at least 1); NULL when out of memory. From FUZE_BIG_MIN
- * bytes on, a private anonymous mapping aligned to 2 MiB with
- * MADV_HUGEPAGE; below, calloc. */
+ * bytes on, a private anonymous mapping aligned to 2 MiB, with
+ * MADV_HUGEPAGE when huge; below, calloc. huge = 0 where a stall matters
+ * more than the bulk rate: a huge page's first fault may compact memory
+ * first (THP defrag "madvise"), which made a ULFM replacement's decode
+ * slower (docs/benchmarks.md section 14). */
 #define FUZE_BIG_MIN ((size_t)4 << 20)
-void *fuze__big_zalloc(size_t n);
+void *fuze__big_zalloc(size_t n, int huge);
 /* Frees what fuze__big_zalloc(n) returned, with the same n; NULL is a no-op. */
 void fuze__big_free(void *p, size_t n);
 

@@ -184,7 +184,7 @@ int fuze__protect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name,
   a->elem = elem;
   a->bytes = a->count * elem;
   a->shadow = rc || fuze__hook(ctx, FUZE_HOOK_ALLOC, FUZE_ALLOC_PROTECT) ? NULL
-                                                                      : fuze__big_zalloc(a->bytes);
+                                                                      : fuze__big_zalloc(a->bytes, 1);
   rc = rc ? rc : a->shadow ? FUZE_SUCCESS : CTX_ERR(ctx, FUZE_ERR_NOMEM, "fuze_protect('%s'): out "
                                                     "of memory (a committed copy of %zu bytes)",
                                                     c->name, a->bytes);

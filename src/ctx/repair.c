@@ -222,7 +222,7 @@ static int share_layout(fuze_ctx *ctx, int root, int joining) {
       a->count = a->elem ? a->bytes / a->elem : 0;
       a->type = MPI_BYTE;
       a->win = MPI_WIN_NULL;
-      a->base = fuze__big_zalloc(a->bytes);
+      a->base = fuze__big_zalloc(a->bytes, 0);
       a->base_owned = 1;
       if (a->base) ctx->arrays[ctx->narrays++] = a;
       else free(a), a = NULL;

@@ -181,7 +181,7 @@ static int repair_array(fuze_ctx *ctx, fuze_array *a, const int *lost) {
   for (int h = 0; !rc && ctx->lost && h < a->nhosted; h++)
     if (a->hosted[h].fused) memset(fuze__array_map(a, h), 0, (a->hosted[h].fused + ctx->cfg.chunk - 1) / ctx->cfg.chunk);
   if (!rc && ctx->lost && !a->shadow) {
-    a->shadow = fuze__big_zalloc(a->bytes);
+    a->shadow = fuze__big_zalloc(a->bytes, 0); /* a replacement's: no compaction stall */
     if (!a->shadow) rc = FUZE_NOMEM(ctx->msg, "recovery");
   }
   if ((rc = fuze__agree(&ctx->net, rc))) return rc;
