@@ -461,7 +461,7 @@ int fuze__replay_protect(fuze_ctx *ctx, const char *name, void *base, size_t cou
   MPI_Datatype own = type;
   if (!is_named(type) && MPI_Type_dup(type, &own) != MPI_SUCCESS)
     return CTX_ERR(ctx, FUZE_ERR_MPI, "fuze_protect('%s'): MPI_Type_dup failed", name);
-  if (a->bytes) memcpy(base, a->base, a->bytes);
+  if (a->bytes) memcpy(base, a->shadow, a->bytes); /* its buffer was never filled (recovery.c) */
   fuze__big_free(a->base, a->bytes);
   a->base = base;
   a->base_owned = 0;

@@ -88,7 +88,7 @@ static void rollback_buffers(fuze_ctx *ctx) {
   if (ctx->lost || ctx->cfg.recovery != FUZE_RECOVERY_ROLLBACK) return;
   for (int x = 0; x < ctx->narrays; x++) {
     fuze_array *a = ctx->arrays[x];
-    if (a->bytes) memcpy(a->base, a->shadow, a->bytes);
+    if (a->bytes && !a->base_owned) memcpy(a->base, a->shadow, a->bytes);
   }
   fuze__fobjs_undo(ctx);
   fuze__fobjs_drop_queues(ctx);
@@ -126,7 +126,9 @@ static void sink_primary(void *arg, size_t off, const unsigned char *res, size_t
   if (off >= a->bytes) return;
   size_t m = a->bytes - off < n ? a->bytes - off : n;
   memcpy(a->shadow + off, res, m);
-  memcpy((unsigned char *)a->base + off, res, m);
+  /* A replacement's buffer until it registers is never read: its
+   * fuze_protect copies the committed copy (fuze__replay_protect). */
+  if (!a->base_owned) memcpy((unsigned char *)a->base + off, res, m);
   t->ctx->recovered_bytes += m;
 }
 
