@@ -14,8 +14,9 @@ fuze_add_mpi_test(NAME arrays_np8_nodes_of_2 COMMAND test_arrays ARGS 4711 2 NP 
 # oversubscribed node), forced with any MPI: the reductions of 3+ but not all members go
 # point to point to the root instead of through a group communicator.
 fuze_add_mpi_test(NAME arrays_np4_poll COMMAND test_arrays NP 4 TIMEOUT 120 ENV FUZE_WAIT=poll)
-# Arrays in a shared-memory window with origin-side atomic XOR and OR (what
-# MPICH gets on one node, comm/transport.c: fuze__win_create_array), forced
-# with any MPI by the test hook.
+# Arrays in an MPI shared-memory window with origin-side atomic XOR and OR (what
+# MPICH gets on one node when fuze's own segments cannot be made, comm/transport.c:
+# fuze__win_create_array), forced with any MPI by the test hooks (without
+# FUZE_DEBUG_OWN_SHM=0 the arrays would be in fuze's own segments, as everywhere else).
 fuze_add_mpi_test(NAME arrays_np5_shm_arrays COMMAND test_arrays NP 5 TIMEOUT 120
-                  ENV FUZE_DEBUG_SHM_ARRAYS=1)
+                  ENV FUZE_DEBUG_SHM_ARRAYS=1 FUZE_DEBUG_OWN_SHM=0)
