@@ -127,6 +127,8 @@ double bench_median(const char *bench, const char *param, const char *mode);
  * (bench, param): fusion, replicate, fusion/replicate, references. */
 void bench_table(const char *title);
 void bench_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* rm -rf dir (a benchmark's persistence directory); a failure is noted. */
+void bench_rmdir(const char *dir);
 int bench_csv_open(const char *path);
 void bench_csv_close(void);
 

@@ -173,6 +173,12 @@ void bench_table(const char *title) {
   fflush(stdout);
 }
 
+void bench_rmdir(const char *dir) {
+  char cmd[1300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd)) bench_note("could not remove %s\n", dir);
+}
+
 void bench_note(const char *fmt, ...) {
   if (g_rank != 0) return;
   va_list ap;

@@ -99,11 +99,7 @@ void bench_persist(void) {
     if (!ok) g_fail = 1;
   }
   if (g_rank == 0)
-    for (int p = P_SYNC; p < P_COUNT; p++) {
-      char cmd[1200];
-      snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir[p]);
-      if (system(cmd)) bench_note("could not remove %s\n", dir[p]);
-    }
+    for (int p = P_SYNC; p < P_COUNT; p++) bench_rmdir(dir[p]);
   free(a);
   bench_persist_disk();
 }

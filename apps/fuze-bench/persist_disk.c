@@ -109,11 +109,7 @@ void bench_persist_disk(void) {
     }
     BENCH_CK(ctx, fuze_finalize(&ctx));
     MPI_Comm_free(&app);
-    if (g_rank == 0) {
-      char cmd[1200];
-      snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-      if (system(cmd)) bench_note("could not remove %s\n", dir);
-    }
+    if (g_rank == 0) bench_rmdir(dir);
     char param[128];
     snprintf(param, sizeof param, "size=%s f=%d k=%d persist_base=%d changed=100%%", sz, f, k,
              bases[x]);
@@ -164,11 +160,7 @@ void bench_persist_disk(void) {
   uint64_t incrs = st.persisted_increments;
   BENCH_CK(ctx, fuze_finalize(&ctx));
   MPI_Comm_free(&app);
-  if (g_rank == 0) {
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd)) bench_note("could not remove %s\n", dir);
-  }
+  if (g_rank == 0) bench_rmdir(dir);
   bench_note("\npersist: write volume of an epoch (files written, all ranks) as %% of a full "
              "epoch (%.0f bytes), persist_base=8, chunk %zu\n\n"
              "| changed | 0%% | 1%% | 10%% | 100%% |\n|---|---|---|---|---|\n"

@@ -180,11 +180,7 @@ void bench_ulfm(void) {
     restart_ms[round] = 1e3 * restart_path(app, rdir, victims[round], nvict[round], a, n, r, &rok);
     MPI_Allreduce(MPI_IN_PLACE, &rok, 1, MPI_INT, MPI_MIN, app);
     if (!rok) ok_all = 0;
-    if (r == 0) {
-      char cmd[1300];
-      snprintf(cmd, sizeof cmd, "rm -rf '%s'", rdir);
-      if (system(cmd)) bench_note("ulfm: could not remove %s\n", rdir);
-    }
+    if (r == 0) bench_rmdir(rdir);
     joined = 0;
     if (++round == 2) break;
   }
