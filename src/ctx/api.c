@@ -200,6 +200,7 @@ int fuze__protect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name,
     fuze__arrays_promote(ctx, &a, 1, NULL);
     fuze__arrays_update_shadow(ctx, &a, 1);
   }
+  fuze__persist_registered(ctx, c->name, FUZE_PS_ARRAY);
   if (out) *out = a;
   return rc;
 }
@@ -369,6 +370,7 @@ int fuze__create_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name, 
     fuze__fobj_free(f);
     f = NULL;
   }
+  if (!rc && ps) fuze__persist_registered(ctx, ps->name, ps->kind);
   if (out) *out = f;
   return rc;
 }

@@ -550,8 +550,12 @@ struct fuze_awrite {
   int rc;
   char err[FUZE_MSG_LEN];
   /* Restart: a lost rank's rebuilt file, written back by a thread of its
-   * own while the application registers (rewrite_start, rewrite_join). */
+   * own once the application has registered every stored structure again
+   * (rewrite_start, rewrite_join). */
   pthread_t rth;
+  int rpending;           /* rebuilt, its write not started yet */
+  unsigned char *rseen;   /* per stored structure: registered again */
+  int rleft;              /* stored structures not registered again yet */
   int rrunning;
   const fuze_pfile *rm;   /* ctx->restore: read-only until joined */
   char rtop[FUZE_CONFIG_DIR_MAX];
@@ -792,26 +796,61 @@ static void *rewriter(void *arg) {
   return NULL;
 }
 
+/* Start writing the rebuilt file back: in a thread, or here when none can
+ * be started. */
+static void rewrite_start(fuze_ctx *ctx) {
+  fuze_awrite *w = ctx->aw;
+  if (!w || !w->rpending) return;
+  w->rpending = 0;
+  w->rrc = FUZE_SUCCESS;
+  w->rerr[0] = 0;
+  w->rrunning = pthread_create(&w->rth, NULL, rewriter, w) == 0;
+  if (!w->rrunning) rewriter(w);
+}
+
 /* Wait for the rebuilt file's writer (before the model it reads is freed,
  * and before this process uses HDF5 again: Debian's HDF5 is not
- * thread-safe). A failed write is reported, not returned: the restart has
- * happened, the survivors' files still restore the epoch while no other
- * domain is lost, and the next persisted epoch writes every file. */
+ * thread-safe); a write not started yet is made here. A failed write is
+ * reported, not returned: the restart has happened, the survivors' files
+ * still restore the epoch while no other domain is lost, and the next
+ * persisted epoch writes every file. */
 static void rewrite_join(fuze_ctx *ctx) {
   fuze_awrite *w = ctx->aw;
-  if (!w || !w->rrunning) return;
-  pthread_join(w->rth, NULL);
+  if (!w) return;
+  rewrite_start(ctx);
+  if (w->rrunning) pthread_join(w->rth, NULL);
   w->rrunning = 0;
   if (w->rrc) {
     fprintf(stderr, "fuze: rank %d: writing its rebuilt file back failed: %s (the next "
             "persisted epoch writes every file again)\n", ctx->rank, w->rerr);
     fflush(stderr);
+    w->rrc = FUZE_SUCCESS;
   }
+}
+
+/* A restart that fails after the rebuild: its rebuilt file is not written. */
+static void rewrite_drop(fuze_ctx *ctx) {
+  if (ctx->aw) ctx->aw->rpending = 0;
+  rewrite_join(ctx);
+}
+
+void fuze__persist_registered(fuze_ctx *ctx, const char *name, int kind) {
+  fuze_awrite *w = ctx->aw;
+  if (!w || !w->rpending || !ctx->restore) return;
+  const fuze_pstruct *ps = fuze__persist_find(ctx, name, kind);
+  if (!ps) return;
+  size_t s = (size_t)(ps - ctx->restore->structs);
+  if (!w->rseen[s]) w->rseen[s] = 1, w->rleft--;
+  if (w->rleft <= 0) rewrite_start(ctx);
 }
 
 /* The lost ranks' models come back by reductions over the blocks
  * (prestore.c); each lost rank then writes its file again, in a thread
- * (the restart does not wait for the disk) or, without one, at once. */
+ * that starts once the application has registered every stored structure
+ * again (fuze__persist_registered), so that the restart the application
+ * waits for does not share the processor with the disk write; a structure
+ * never registered again delays it to the first fuze_checkpoint or
+ * fuze_finalize (rewrite_join). Without the memory to track that, at once. */
 static int rebuild(fuze_ctx *ctx, uint64_t E, const int *bad, fuze_pfile *mine) {
   int rc = fuze__persist_rebuild(ctx, E, bad, mine);
   if (rc || !bad[ctx->rank]) return rc;
@@ -819,11 +858,13 @@ static int rebuild(fuze_ctx *ctx, uint64_t E, const int *bad, fuze_pfile *mine) 
   if (w) {
     w->rm = mine;
     snprintf(w->rtop, sizeof w->rtop, "%s", ctx->cfg.dir);
-    w->rrc = FUZE_SUCCESS;
-    w->rerr[0] = 0;
-    w->rrunning = pthread_create(&w->rth, NULL, rewriter, w) == 0;
+    free(w->rseen);
+    w->rseen = calloc((size_t)(mine->nstructs > 0 ? mine->nstructs : 1), 1);
+    w->rleft = mine->nstructs;
+    w->rpending = 1;
+    if (!w->rseen || !w->rleft) rewrite_start(ctx);
   }
-  if (!w || !w->rrunning) rc = write_file(ctx, mine, NULL, 0, NULL);
+  if (!w) rc = write_file(ctx, mine, NULL, 0, NULL);
   for (int x = 0; !rc && x < mine->nstructs; x++) {
     const fuze_pstruct *ps = &mine->structs[x];
     ctx->recovered_bytes += ps->kind == FUZE_PS_ARRAY ? ps->count * ps->elem : ps->count * (ps->kb + ps->nb);
@@ -993,7 +1034,7 @@ static int restart_from(fuze_ctx *ctx, uint64_t job, const cand *cands, int ncan
   free(bad);
   free(whys);
   if (rc) {
-    rewrite_join(ctx);
+    rewrite_drop(ctx);
     fuze__pfile_free(mine);
     free(mine);
     return rc;
@@ -1140,6 +1181,7 @@ void fuze__persist_close(fuze_ctx *ctx) {
     snapshot_free(&ctx->aw->m);
     fuze__pincr_free(&ctx->aw->inc);
     free(ctx->aw->arena);
+    free(ctx->aw->rseen);
     free(ctx->aw);
     ctx->aw = NULL;
   }

@@ -23,6 +23,10 @@ int fuze__persist_complete(fuze_ctx *ctx);
 void fuze__persist_abandon(fuze_ctx *ctx);
 int fuze__persist_join(fuze_ctx *ctx);
 void fuze__persist_close(fuze_ctx *ctx); /* fuze_finalize: releases the dir's lock */
+/* Restart: the registration of stored structure `name` (kind FUZE_PS_*) is
+ * complete. Once every stored structure is registered again, a rank whose
+ * file was rebuilt starts writing it back (local, in a thread). */
+void fuze__persist_registered(fuze_ctx *ctx, const char *name, int kind);
 /* Restart: the stored structure `name` of this rank (kind FUZE_PS_*), NULL if none. */
 const struct fuze_pstruct *fuze__persist_find(const fuze_ctx *ctx, const char *name, int kind);
 
