@@ -182,8 +182,8 @@ static unsigned char *spot(tw *w, int r, const char *name, const char *part, int
     if (!strcmp(part, "shadow")) return a->shadow + off;
     for (int h = 0; h < a->nhosted; h++)
       if (a->hosted[h].block == b && a->hosted[h].j == j) {
-        unsigned char *wk = a->winbase + a->hosted[h].off;
-        return (!strcmp(part, "working") ? wk : wk + fuze__align64(a->hosted[h].fused)) + off;
+        return (!strcmp(part, "working") ? a->winbase + a->hosted[h].off
+                                         : a->cbase + a->hosted[h].coff) + off;
       }
     return NULL;
   }

@@ -161,6 +161,9 @@ int fuze__protect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name,
     fuze__win_free(&a->win, 1);
     fuze__big_free(a->shadow, a->bytes);
     a->shadow = NULL;
+    fuze__big_free(a->cbase, a->csize); /* zeroed again at the layout */
+    a->cbase = NULL;
+    a->csize = 0;
   } else if ((rc = fuze__agree(&ctx->net, new_array(ctx, c->name, &a)))) {
     return rc;
   }

@@ -17,19 +17,26 @@
 
 #define STAGE_BYTES (4u << 20) /* per backup: bounds the memory of in-flight products */
 
-/* A hosted region: working parity, committed parity, then one byte per chunk
+/* A hosted region in the window: working parity, then one byte per chunk
  * that members set (MPI_BOR) when they send deltas into it, so that a
- * promotion copies only the chunks that changed. */
+ * promotion copies only the chunks that changed. Its committed parity is in
+ * the host's private memory (cbase): no other rank touches it, and window
+ * memory is shared memory without huge pages, whose first touch costs 3-5x
+ * more (design.md, "Fresh memory"). */
 static size_t map_len(const fuze_ctx *ctx, size_t fused) {
   return (fused + ctx->cfg.chunk - 1) / ctx->cfg.chunk;
 }
 
 static size_t region_span(const fuze_ctx *ctx, size_t fused) {
-  return 2 * fuze__align(fused) + fuze__align(map_len(ctx, fused));
+  return fuze__align(fused) + fuze__align(map_len(ctx, fused));
 }
 
 unsigned char *fuze__array_map(const fuze_array *a, int h) {
-  return a->winbase + a->hosted[h].off + 2 * fuze__align(a->hosted[h].fused);
+  return a->winbase + a->hosted[h].off + fuze__align(a->hosted[h].fused);
+}
+
+unsigned char *fuze__array_committed(const fuze_array *a, int h) {
+  return a->cbase + a->hosted[h].coff;
 }
 
 /* Offset of backup j of block b in host's window. Every rank computes the
@@ -73,14 +80,24 @@ static int compute_hosted(fuze_ctx *ctx, fuze_array *a) {
   a->hosted = calloc((size_t)(n ? n : 1), sizeof *a->hosted);
   if (!a->hosted) return array_nomem(ctx, a);
   a->nhosted = 0;
-  size_t off = 0;
+  size_t off = 0, coff = 0;
   for (int b = 0; b < p->nblocks; b++)
     for (int j = 0; j < p->f; j++) {
       if (p->hosts[b * p->f + j] != ctx->rank) continue;
-      a->hosted[a->nhosted++] = (fuze_hosted){b, j, a->fused[b], off};
+      a->hosted[a->nhosted++] = (fuze_hosted){b, j, a->fused[b], off, coff};
       off += region_span(ctx, a->fused[b]);
+      coff += fuze__align(a->fused[b]);
     }
   a->winsize = off;
+  /* The committed parity: kept when its size stays (a recovery or a repair
+   * lays the same regions out again), else zeroed memory of the new size. */
+  if (coff != a->csize || (coff && !a->cbase)) {
+    fuze__big_free(a->cbase, a->csize);
+    a->cbase = NULL;
+    a->csize = 0;
+    if (coff && !(a->cbase = fuze__big_zalloc(coff, !ctx->lost))) return array_nomem(ctx, a);
+    a->csize = coff;
+  }
   return FUZE_SUCCESS;
 }
 
@@ -148,6 +165,7 @@ void fuze__array_free(fuze_array *a) {
   fuze__win_free(&a->win, 1);
   if (a->type_owned) FUZE_MPI_TEARDOWN(MPI_Type_free(&a->type));
   fuze__big_free(a->shadow, a->bytes);
+  fuze__big_free(a->cbase, a->csize);
   free(a->rank_bytes);
   free(a->fused);
   free(a->hosted);
@@ -244,7 +262,7 @@ static int send_map(fuze_ctx *ctx, fuze_array *a) {
   for (size_t d = 0; d < a->ndirty; d++) m[a->dirty[d]] = 1;
   for (int j = 0; j < p->f && !rc; j++) {
     int host = p->hosts[b * p->f + j];
-    size_t disp = fuze__array_region(ctx, a, host, b, j) + 2 * fuze__align(a->fused[b]);
+    size_t disp = fuze__array_region(ctx, a, host, b, j) + fuze__align(a->fused[b]);
     rc = fuze__win_or(&ctx->net, a->win, m, len, host, disp);
   }
   if (!rc) rc = fuze__win_flush(&ctx->net, a->win);
@@ -301,11 +319,12 @@ int fuze__arrays_promote(fuze_ctx *ctx, fuze_array **arrays, int n, const unsign
       if (changed && !(changed[a->hosted[h].block] & FUZE_CHANGED_ARRAYS)) continue;
       size_t fused = a->hosted[h].fused, chunk = ctx->cfg.chunk;
       unsigned char *w = a->winbase + a->hosted[h].off, *m = fuze__array_map(a, h);
+      unsigned char *cm = fuze__array_committed(a, h);
       for (size_t c = 0; c < map_len(ctx, fused); c++) {
         if (!m[c]) continue;
         if (a->pdirty && at + c < a->pdirty_len) a->pdirty[at + c] = 1;
         size_t off = c * chunk, len = fused - off < chunk ? fused - off : chunk;
-        memcpy(w + fuze__align(fused) + off, w + off, len);
+        memcpy(cm + off, w + off, len);
       }
       if (map_len(ctx, fused)) memset(m, 0, map_len(ctx, fused));
     }
@@ -341,8 +360,7 @@ int fuze__arrays_reset_working(fuze_ctx *ctx) {
     int src = fuze__win_sync(&a->ctx->net, a->win);
     for (int h = 0; h < a->nhosted; h++) {
       if (!a->hosted[h].fused) continue; /* an empty region may have no memory */
-      unsigned char *w = a->winbase + a->hosted[h].off;
-      memcpy(w, w + fuze__align(a->hosted[h].fused), a->hosted[h].fused);
+      memcpy(a->winbase + a->hosted[h].off, fuze__array_committed(a, h), a->hosted[h].fused);
       if (a->hosted[h].fused) memset(fuze__array_map(a, h), 0, map_len(ctx, a->hosted[h].fused));
     }
     int src2 = fuze__win_sync(&a->ctx->net, a->win);

@@ -10,6 +10,7 @@
 int fuze__array_layout(fuze_ctx *ctx, fuze_array *a);
 int fuze__array_sizes(fuze_ctx *ctx, fuze_array *a); /* collective, no window */
 unsigned char *fuze__array_map(const fuze_array *a, int h); /* hosted region h's chunk map */
+unsigned char *fuze__array_committed(const fuze_array *a, int h); /* its committed parity */
 int fuze__arrays_reset_working(fuze_ctx *ctx); /* a failed MPI_Win_sync */
 size_t fuze__array_region(const fuze_ctx *ctx, const fuze_array *a, int host, int block,
                           int j);

@@ -113,7 +113,7 @@ static int compute_hosted(fuze_fobj *f, size_t cap, fuze_hosted **out, int *nout
   for (int b = 0; b < p->nblocks; b++)
     for (int j = 0; j < p->f; j++) {
       if (p->hosts[b * p->f + j] != ctx->rank) continue;
-      h[c++] = (fuze_hosted){b, j, layout(f, b, cap).bytes, off};
+      h[c++] = (fuze_hosted){b, j, layout(f, b, cap).bytes, off, 0};
       off += 2 * layout(f, b, cap).bytes;
     }
   *out = h;

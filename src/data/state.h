@@ -20,7 +20,8 @@
 typedef struct fuze_hosted {
   int block, j;
   size_t fused;
-  size_t off;
+  size_t off;   /* in the window: working parity, then (arrays) the chunk map */
+  size_t coff;  /* arrays: the committed parity's offset in cbase */
 } fuze_hosted;
 
 struct fuze_array {
@@ -42,6 +43,10 @@ struct fuze_array {
   MPI_Win win;
   unsigned char *winbase;
   size_t winsize;
+  /* The committed parity of every hosted region: only its host reads or
+   * writes it, so it is private memory (huge pages), not window memory. */
+  unsigned char *cbase;
+  size_t csize;
   int nhosted;
   fuze_hosted *hosted;
   /* Dirty chunks found by the last scan (indices), kept until the commit. */

@@ -13,6 +13,7 @@
 
 #include "comm/coll.h"
 #include "comm/transport.h"
+#include "data/array.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,7 +295,7 @@ unsigned char *fuze__byz_parity(fuze_array *a, int b, int j, size_t *len) {
   for (int h = 0; h < a->nhosted; h++)
     if (a->hosted[h].block == b && a->hosted[h].j == j) {
       *len = a->hosted[h].fused;
-      return a->winbase + a->hosted[h].off + fuze__align(a->hosted[h].fused);
+      return fuze__array_committed(a, h);
     }
   return NULL;
 }
@@ -302,8 +303,7 @@ unsigned char *fuze__byz_parity(fuze_array *a, int b, int j, size_t *len) {
 void fuze__byz_sync_working(fuze_array *a, int b, int j) {
   for (int h = 0; h < a->nhosted; h++)
     if (a->hosted[h].block == b && a->hosted[h].j == j && a->hosted[h].fused) {
-      unsigned char *w = a->winbase + a->hosted[h].off;
-      memcpy(w, w + fuze__align(a->hosted[h].fused), a->hosted[h].fused);
+      memcpy(a->winbase + a->hosted[h].off, fuze__array_committed(a, h), a->hosted[h].fused);
     }
 }
 

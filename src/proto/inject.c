@@ -25,6 +25,7 @@ static void poison(void *p, size_t n) {
 static void wipe_array(fuze_array *a) {
   if (a->base) poison(a->base, a->bytes);
   if (a->winbase) poison(a->winbase, a->winsize);
+  if (a->cbase) poison(a->cbase, a->csize);
   fuze__big_free(a->shadow, a->bytes);
   free(a->rank_bytes);
   free(a->fused);

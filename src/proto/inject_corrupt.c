@@ -10,6 +10,7 @@
 #include "proto/inject_corrupt.h"
 
 #include "comm/transport.h"
+#include "data/array.h"
 #include "core/pfile.h" /* the region layout of a stack/map backup */
 #include "data/fused.h"
 #include "proto/byzantine.h"
@@ -64,7 +65,7 @@ static void array_target(fuze_ctx *ctx, fuze_array *a, int target, span *t, wher
   w->what = "committed parity";
   for (int h = 0; h < a->nhosted && !t->nspans; h++)
     if (a->hosted[h].fused) {
-      t->p[0] = a->winbase + a->hosted[h].off + fuze__align(a->hosted[h].fused);
+      t->p[0] = fuze__array_committed(a, h);
       t->n[0] = a->hosted[h].fused, t->nspans = 1;
       w->block = a->hosted[h].block, w->backup = a->hosted[h].j;
     }

@@ -163,7 +163,7 @@ static int snapshot(fuze_ctx *ctx, fuze_pfile *m) {
     for (int h = 0; h < a->nhosted; h++)
       m->regions[m->nregions++] = (fuze_pregion){m->nstructs - 1, a->hosted[h].block, a->hosted[h].j,
                                                  a->hosted[h].fused,
-                                                 a->winbase + a->hosted[h].off + fuze__align(a->hosted[h].fused)};
+                                                 fuze__array_committed(a, h)};
   }
   for (int x = 0; x < ctx->nfobjs && !rc; x++) {
     fuze_fobj *f = ctx->fobjs[x];

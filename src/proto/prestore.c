@@ -439,9 +439,8 @@ int fuze__persist_load_array(fuze_ctx *ctx, fuze_array *a) {
     size_t n = a->hosted[h].fused;
     if (!n) continue;
     const fuze_pregion *g = find_region(m, s, a->hosted[h].block, a->hosted[h].j);
-    unsigned char *w = a->winbase + a->hosted[h].off;
-    memcpy(w, g->data, n);
-    memcpy(w + fuze__align(n), g->data, n);
+    memcpy(a->winbase + a->hosted[h].off, g->data, n);
+    memcpy(fuze__array_committed(a, h), g->data, n);
   }
   int rc2 = fuze__win_sync(&ctx->net, a->win);
   a->ndirty = 0;

@@ -109,7 +109,7 @@ static const unsigned char *member_data(const fuze_ctx *ctx, const fuze_array *a
   for (int h = 0; h < a->nhosted; h++)
     if (a->hosted[h].block == b && a->hosted[h].j == x - k) {
       *len = a->hosted[h].fused;
-      return a->winbase + a->hosted[h].off + fuze__align(a->hosted[h].fused);
+      return fuze__array_committed(a, h);
     }
   return NULL;
 }
@@ -137,9 +137,8 @@ static void sink_backup(void *arg, size_t off, const unsigned char *res, size_t 
   fuze_array *a = t->a;
   for (int h = 0; h < a->nhosted; h++) {
     if (a->hosted[h].block != t->b || a->hosted[h].j != t->j) continue;
-    unsigned char *w = a->winbase + a->hosted[h].off;
-    memcpy(w + off, res, n);
-    memcpy(w + fuze__align(a->hosted[h].fused) + off, res, n);
+    memcpy(a->winbase + a->hosted[h].off + off, res, n);
+    memcpy(fuze__array_committed(a, h) + off, res, n);
     t->ctx->recovered_bytes += n;
   }
 }

@@ -491,7 +491,7 @@ static void verify_array(vstate *st, fuze_array *a) {
     } else {
       const fuze_hosted *h = hosted_of(a->hosted, a->nhosted, b, me - k);
       mirror = a->winbase + h->off;
-      data = mirror + fuze__align(h->fused);
+      data = fuze__array_committed(a, (int)(h - a->hosted));
       len = S;
     }
     uint64_t unrep = data_pass(st, b, me, S, data, len, mirror, me < k ? a->base : NULL, 1);
