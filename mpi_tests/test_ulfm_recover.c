@@ -33,7 +33,12 @@
  * SIGPIPE: world rank 1 installs a handler of its own before fuze_init, which
  * must keep it; on every other process (replacements and spawned ones too)
  * fuze_init must leave SIGPIPE ignored (btl tcp writes to a dead rank's
- * socket: with the default action a survivor died too). */
+ * socket: with the default action a survivor died too).
+ * Mappings: a survivor that ran from the start ends with as many mappings of
+ * fuze's window segments (memfd "fuze-window" in /proc/self/maps) as it had
+ * after its registrations: a repair, also one whose first round a death cut
+ * short after some windows were made (FUZE_DEBUG_REPAIR_KILL=R@window2),
+ * leaves no dead or replaced rank's segment mapped. */
 #define _POSIX_C_SOURCE 200809L
 #include "fuze.h"
 
@@ -70,6 +75,16 @@ static int parse_kills(const char *s, kill_at *k, int max) {
 static void own_sigpipe(int sig) { (void)sig; }
 
 static double aval(int r, int t, int i) { return r * 1e6 + t * 1000.0 + i; }
+
+/* Mappings of fuze's window segments in this process. */
+static int seg_mappings(void) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  char line[1024];
+  int n = 0;
+  while (f && fgets(line, sizeof line, f)) n += strstr(line, "fuze-window") != NULL;
+  if (f) fclose(f);
+  return n;
+}
 
 typedef struct state {
   int64_t st;
@@ -193,6 +208,7 @@ int main(int argc, char **argv) {
     printf("ULFM-INFO rank %d: replaces rank %d at step %d\n", ulfm_world, r, t);
     fflush(stdout);
   }
+  int maps0 = seg_mappings();
   if (!getenv("ULFM_PID_EARLY")) {
     printf("ULFM-PID rank %d pid %d\n", ulfm_world, (int)getpid());
     fflush(stdout);
@@ -239,6 +255,9 @@ int main(int argc, char **argv) {
   if (!ulfm_failures) {
     verify(&x, r, STEPS);
     if (!replacement) CHECK(recoveries == events, "%d recoveries, %d death events", recoveries, events);
+    if (!replacement)
+      CHECK(seg_mappings() == maps0, "%d mappings of window segments at the end, %d after the "
+            "registrations", seg_mappings(), maps0);
     /* Every backup (and with code=byzantine every replica) agrees with the data again. */
     static fuze_verify_report rep;
     rc = fuze_verify(ctx, &rep);

@@ -139,6 +139,11 @@ fuze_add_ulfm_test(NAME ulfm_repair_death_windows_np7 COMMAND test_ulfm_recover
                    ARGS 2@4 "${_rc2}" 1 NP 7 PASS 5 ENV FUZE_DEBUG_REPAIR_KILL=4@windows)
 fuze_add_ulfm_test(NAME ulfm_repair_death_layout_np7 COMMAND test_ulfm_recover
                    ARGS 1@3 "${_rc2}" 1 NP 7 PASS 5 ENV FUZE_DEBUG_REPAIR_KILL=4@layout)
+# Rank 4 dies after the first structure's new window was made (window2): the others abandon
+# the windows of that round, and their mappings of its segments (the replacement's, rank
+# 4's) go with them; test_ulfm_recover checks the count of mappings at the end.
+fuze_add_ulfm_test(NAME ulfm_repair_death_window2_np7 COMMAND test_ulfm_recover
+                   ARGS 2@4 "${_rc2}" 1 NP 7 PASS 5 ENV FUZE_DEBUG_REPAIR_KILL=4@window2)
 fuze_add_ulfm_test(NAME ulfm_repair_replacement_dies_np7 COMMAND test_ulfm_recover
                    ARGS 2@4 "${_rc2}" 1 NP 7 PASS 5 ENV FUZE_DEBUG_REPAIR_KILL=2@recover)
 # The same with no replacement left for the second death (replacements=1, replace=idle):

@@ -627,6 +627,13 @@ int fuze__win_kind(MPI_Win win) {
   return !m ? FUZE_WIN_MPI : !m->seg ? FUZE_WIN_MPI_SHARED : m->bulk ? FUZE_WIN_OWN_BULK : FUZE_WIN_OWN;
 }
 
+void fuze__win_abandon(MPI_Win *win) {
+  if (*win == MPI_WIN_NULL) return;
+  const shm_map *m = shm_of(*win);
+  if (m && m->seg) FUZE_MPI_TEARDOWN(MPI_Win_delete_attr(*win, shm_key)); /* map_free: unmaps */
+  *win = MPI_WIN_NULL;
+}
+
 void fuze__win_free(MPI_Win *win, int locked) {
   if (*win == MPI_WIN_NULL) return;
   if (locked) FUZE_MPI_TEARDOWN(MPI_Win_unlock_all(*win));

@@ -51,6 +51,11 @@ enum { FUZE_WIN_NONE, FUZE_WIN_MPI, FUZE_WIN_MPI_SHARED, FUZE_WIN_OWN, FUZE_WIN_
 int fuze__win_kind(MPI_Win win);
 /* Collective: unlock (when locked) and free; MPI_WIN_NULL is a no-op. */
 void fuze__win_free(MPI_Win *win, int locked);
+/* Local: a window that cannot be freed (a death cut short the collective
+ * that made the others': MPI_Win_free would wait for them) is left to MPI,
+ * but the segments of fuze's own it maps are unmapped now, so that a dead
+ * or replaced rank's memory is not kept alive by it. *win := MPI_WIN_NULL. */
+void fuze__win_abandon(MPI_Win *win);
 /* XOR len bytes into rank's window at disp: MPI_Accumulate(BXOR), or in a
  * shared-memory window atomic XORs done at once. The origin buffer must stay
  * untouched until the next flush. */

@@ -277,12 +277,16 @@ static void drop_layout(fuze_ctx *ctx) {
   ctx->replay = 0;
 }
 
+static void debug_kill(const fuze_ctx *ctx, const char *phase);
+
 /* Every structure into a new window on the repaired communicator: all new
  * windows first, then (when every rank has all of them, agreed so that a
  * death cannot split it) the old ones freed. Otherwise every rank puts its
  * old windows back and leaves the new ones to MPI (freeing a window is a
- * collective that a death may have cut short on another rank): the next
- * round starts from the same windows everywhere. */
+ * collective that a death may have cut short on another rank), having
+ * unmapped the segments of fuze's own they held (fuze__win_abandon: else a
+ * dead rank's segment stayed alive in every survivor): the next round
+ * starts from the same windows everywhere. */
 static int rewin_all(fuze_ctx *ctx) {
   int n = ctx->narrays + ctx->nfobjs, made = 0, rc = FUZE_SUCCESS;
   fuze_oldwin *old = calloc((size_t)(n ? n : 1), sizeof *old);
@@ -291,6 +295,7 @@ static int rewin_all(fuze_ctx *ctx) {
     rc = made < ctx->narrays ? fuze__array_rewin(ctx, ctx->arrays[made], &old[made])
                              : fuze__fobj_rewin(ctx->fobjs[made - ctx->narrays], &old[made]);
     if (rc) break; /* this one kept its old window */
+    if (made == 0) debug_kill(ctx, "window2"); /* one structure's new window made */
   }
   int ok = rc == FUZE_SUCCESS;
   int arc = fuze__ft_agree(&ctx->net, ctx->net.comm, &ok);
@@ -303,6 +308,7 @@ static int rewin_all(fuze_ctx *ctx) {
     MPI_Win *w = x < ctx->narrays ? &ctx->arrays[x]->win : &ctx->fobjs[x - ctx->narrays]->win;
     unsigned char **base = x < ctx->narrays ? &ctx->arrays[x]->winbase : &ctx->fobjs[x - ctx->narrays]->winbase;
     size_t *size = x < ctx->narrays ? &ctx->arrays[x]->winsize : &ctx->fobjs[x - ctx->narrays]->winsize;
+    fuze__win_abandon(w);
     *w = old[x].win;
     *base = old[x].base;
     *size = old[x].size;
@@ -313,10 +319,11 @@ static int rewin_all(fuze_ctx *ctx) {
                                  "were made again");
 }
 
-/* Test hook: FUZE_DEBUG_REPAIR_KILL=R[@layout|windows|recover] (windows when
- * no phase is given): the process in active rank R's place (a survivor, or
- * the replacement brought in for R) dies there, in the first round of the
- * job's first repair. */
+/* Test hook: FUZE_DEBUG_REPAIR_KILL=R[@layout|windows|window2|recover]
+ * (windows when no phase is given; window2: after the first structure's new
+ * window is made): the process in active rank R's place (a survivor, or the
+ * replacement brought in for R) dies there, in the first round of the job's
+ * first repair. */
 static void debug_kill(const fuze_ctx *ctx, const char *phase) {
   const char *dk = getenv("FUZE_DEBUG_REPAIR_KILL");
   if (!dk || !*dk || atoi(dk) != ctx->rank || ctx->ft_repairs || ctx->ft_round) return;
