@@ -299,25 +299,6 @@ static coal *coal_get(fuze_fobj *f) {
   return NULL;
 }
 
-/* dst ^= src. Deltas of an operation are small (a value, a key, a header):
- * a word loop the compiler inlines costs less than the call into ISA-L's
- * xor_gen and its alignment checks; large values go there. */
-static inline void xor_small(unsigned char *dst, const unsigned char *src, size_t len) {
-  if (len > 512) {
-    fuze__xor_into(dst, src, len);
-    return;
-  }
-  size_t i = 0;
-  for (; i + 8 <= len; i += 8) {
-    uint64_t x, y;
-    memcpy(&x, dst + i, 8);
-    memcpy(&y, src + i, 8);
-    x ^= y;
-    memcpy(dst + i, &x, 8);
-  }
-  for (; i < len; i++) dst[i] ^= src[i];
-}
-
 /* Entry of slot s; *fresh: it was just made (its bytes are not yet set:
  * the caller fills them). The caller made room for it. */
 static size_t coal_entry(coal *c, size_t s, int *fresh) {
@@ -500,7 +481,7 @@ static int coalesce_op(fuze_fobj *f, const fuze_piece *pcs, int np) {
   size_t last = SIZE_MAX, e = 0; /* a node and a key piece of one slot: one lookup */
   for (int x = 0; x < np; x++) {
     if (pcs[x].type == PIECE_HDR) {
-      xor_small(c->hdr, pcs[x].delta, FUZE_HDR_BYTES);
+      fuze__xor_small(c->hdr, pcs[x].delta, FUZE_HDR_BYTES);
       continue;
     }
     int fresh = 0, node = pcs[x].type == PIECE_NODE;
@@ -511,7 +492,7 @@ static int coalesce_op(fuze_fobj *f, const fuze_piece *pcs, int np) {
     unsigned char *d = node ? c->vd + e * f->nb : c->kd + e * f->kb;
     size_t len = node ? f->nb : f->kb;
     if (!fresh) {
-      xor_small(d, pcs[x].delta, len);
+      fuze__xor_small(d, pcs[x].delta, len);
       continue;
     }
     /* A new entry: this piece's delta as it is, the other part zero. */
