@@ -251,8 +251,9 @@ static int table_rebuild(fuze_fobj *f, size_t want) {
   size_t size = 16;
   while (size < 3 * want + 3) size <<= 1;
   if (size > f->tsize) {
-    /* From 4 MiB on (half a million keys), on huge pages: a lookup of a
-     * large index is a cache miss, and on 4 KiB pages a TLB miss too. */
+    /* From 4 MiB on (2^19 entries, made for 87 382 keys or more) on huge
+     * pages: a lookup of a large index is a cache miss, and on 4 KiB pages
+     * a TLB miss too. */
     int64_t *t = fuze__big_zalloc(sizeof *t * size, 1);
     if (!t) return FUZE_ERR_NOMEM;
     fuze__big_free(f->table, sizeof *f->table * f->tsize);
