@@ -7,6 +7,7 @@
 
 #include "comm/coll.h"
 #include "comm/transport.h"
+#include "core/bigmem.h"
 #include "core/pfile.h"
 #include "data/threads.h"
 
@@ -210,11 +211,19 @@ static size_t table_pos(const fuze_fobj *f, const void *key, uint64_t h, int *fo
   return tomb != SIZE_MAX ? tomb : pos;
 }
 
-int64_t fuze__map_find(const fuze_fobj *f, const void *key) {
+int64_t fuze__map_lookup(const fuze_fobj *f, const void *key, fuze_keypos *kp) {
+  kp->valid = 0;
   if (!f->tsize) return -1;
   int found;
-  size_t pos = table_pos(f, key, key_hash(key, f->kb), &found);
+  uint64_t h = key_hash(key, f->kb);
+  size_t pos = table_pos(f, key, h, &found);
+  *kp = (fuze_keypos){h, pos, found, 1};
   return found ? f->table[pos] & TAB_SLOT_MASK : -1;
+}
+
+int64_t fuze__map_find(const fuze_fobj *f, const void *key) {
+  fuze_keypos kp;
+  return fuze__map_lookup(f, key, &kp);
 }
 
 /* The index of the n slots, afresh, at the current size (n < tsize: an
@@ -242,9 +251,12 @@ static int table_rebuild(fuze_fobj *f, size_t want) {
   size_t size = 16;
   while (size < 3 * want + 3) size <<= 1;
   if (size > f->tsize) {
-    int64_t *t = malloc(sizeof *t * size);
+    /* From 4 MiB on (2^19 entries, made for 87 382 keys or more) on huge
+     * pages: a lookup of a large index is a cache miss, and on 4 KiB pages
+     * a TLB miss too. */
+    int64_t *t = fuze__big_zalloc(sizeof *t * size, 1);
     if (!t) return FUZE_ERR_NOMEM;
-    free(f->table);
+    fuze__big_free(f->table, sizeof *f->table * f->tsize);
     f->table = t;
     f->tsize = size;
   }
@@ -252,12 +264,10 @@ static int table_rebuild(fuze_fobj *f, size_t want) {
   return FUZE_SUCCESS;
 }
 
-/* key -> slot (>= 0), or TAB_DEL: the key is removed. An insert into a
- * deleted entry leaves tused as it was (it counted that entry already). */
-static void table_set(fuze_fobj *f, const void *key, int64_t slot) {
-  int found;
-  uint64_t h = key_hash(key, f->kb);
-  size_t pos = table_pos(f, key, h, &found);
+/* The entry at pos (table_pos's answer for the key, hash h, found) :=
+ * slot (>= 0), or TAB_DEL: the key is removed. An insert into a deleted
+ * entry leaves tused as it was (it counted that entry already). */
+static void table_put_at(fuze_fobj *f, size_t pos, int found, uint64_t h, int64_t slot) {
   if (slot < 0) {
     if (!found) return;
     /* An entry followed by an empty one ends no other key's probe: it, and
@@ -279,6 +289,14 @@ static void table_set(fuze_fobj *f, const void *key, int64_t slot) {
   f->table[pos] = tab_tag(h) | slot;
 }
 
+/* key -> slot (>= 0), or TAB_DEL. */
+static void table_set(fuze_fobj *f, const void *key, int64_t slot) {
+  int found;
+  uint64_t h = key_hash(key, f->kb);
+  size_t pos = table_pos(f, key, h, &found);
+  table_put_at(f, pos, found, h, slot);
+}
+
 static int ensure_slots(fuze_fobj *f, size_t n) {
   if (n <= f->vcap) return FUZE_SUCCESS;
   if (f->kb && n > (size_t)TAB_SLOT_MASK) return FUZE_ERR_NOMEM; /* the index's slot field */
@@ -296,18 +314,31 @@ static int ensure_slots(fuze_fobj *f, size_t n) {
   return FUZE_SUCCESS;
 }
 
-enum { LOG_NONE = 0, LOG_APPEND, LOG_SET, LOG_REMOVE };
+enum { LOG_NONE = 0, LOG_APPEND, LOG_SET, LOG_SET_KEY, LOG_REMOVE };
 
 typedef struct log_rec {
   int kind;
   size_t s;
 } log_rec;
 
-/* Undo records (rollback recovery only): the kind and slot, then the old key
- * and value where the undo needs them. */
+/* Bytes an undo record of this kind keeps before its log_rec: only what
+ * its undo needs (undo_one). An append keeps nothing (its undo drops the
+ * last slot), a set the old value (and the old key when it changed it), a
+ * remove the removed pair. */
+static size_t log_payload(const fuze_fobj *f, int kind) {
+  switch (kind) {
+    case LOG_APPEND: return 0;
+    case LOG_SET: return f->nb;
+    default: return f->kb + f->nb; /* LOG_SET_KEY, LOG_REMOVE */
+  }
+}
+
+/* Undo records (rollback recovery only), of variable size: the payload
+ * (old key, then old value, as log_payload says), then the log_rec, so that
+ * the undo walks the log backwards from its end. */
 static int log_push(fuze_fobj *f, int kind, size_t s, const void *key, const void *val) {
   if (f->ctx->cfg.recovery != FUZE_RECOVERY_ROLLBACK) return FUZE_SUCCESS;
-  size_t need = sizeof(log_rec) + f->kb + f->nb;
+  size_t pay = log_payload(f, kind), need = pay + sizeof(log_rec);
   if (f->loglen + need > f->logcap) {
     size_t cap = f->logcap ? f->logcap * 2 : 4096;
     while (cap < f->loglen + need) cap *= 2;
@@ -318,10 +349,13 @@ static int log_push(fuze_fobj *f, int kind, size_t s, const void *key, const voi
   }
   log_rec r = {kind, s};
   unsigned char *p = f->log + f->loglen;
-  memcpy(p, &r, sizeof r);
-  if (f->kb && key) memcpy(p + sizeof r, key, f->kb);
-  else if (f->kb) memset(p + sizeof r, 0, f->kb);
-  memcpy(p + sizeof r + f->kb, val, f->nb);
+  if (pay > f->nb) { /* the key too */
+    if (key) memcpy(p, key, f->kb);
+    else memset(p, 0, f->kb);
+    p += f->kb;
+  }
+  if (pay) memcpy(p, val, f->nb);
+  memcpy(p + (pay ? f->nb : 0), &r, sizeof r);
   f->loglen += need;
   return FUZE_SUCCESS;
 }
@@ -330,14 +364,14 @@ static int log_push(fuze_fobj *f, int kind, size_t s, const void *key, const voi
 int fuze__fobj_set(fuze_fobj *f, size_t s, const void *key, const void *val, int log_kind) {
   unsigned char *dv = f->scratch, *dk = f->scratch + f->nb, dh[FUZE_HDR_BYTES];
   unsigned char *old = f->vals + s * f->nb;
-  if (log_kind && log_push(f, LOG_SET, s, f->kb ? f->keys + s * f->kb : NULL, old))
+  if (log_kind && log_push(f, f->kb && key ? LOG_SET_KEY : LOG_SET, s, f->kb && key ? f->keys + s * f->kb : NULL, old))
     return fuze__fobj_nomem(f, NULL);
-  fuze__xor3(dv, old, val, f->nb);
+  fuze__xor3_small(dv, old, val, f->nb);
   fuze_piece pcs[3];
   int np = 0;
   pcs[np++] = (fuze_piece){PIECE_NODE, s, dv};
   if (f->kb && key) {
-    fuze__xor3(dk, f->keys + s * f->kb, key, f->kb);
+    fuze__xor3_small(dk, f->keys + s * f->kb, key, f->kb);
     memcpy(f->keys + s * f->kb, key, f->kb);
     pcs[np++] = (fuze_piece){PIECE_KEY, s, dk};
   }
@@ -349,10 +383,13 @@ int fuze__fobj_set(fuze_fobj *f, size_t s, const void *key, const void *val, int
 }
 
 /* Take slot n (Fig. 4 insert / push). */
-int fuze__fobj_append(fuze_fobj *f, const void *key, const void *val, int log_kind) {
+int fuze__fobj_append_at(fuze_fobj *f, const void *key, const void *val, int log_kind,
+                         const fuze_keypos *kp) {
   if (ensure_slots(f, f->n + 1)) return fuze__fobj_nomem(f, NULL);
-  if (f->kb && f->tused + 1 > f->tsize / 2 && table_rebuild(f, f->n + 1))
-    return fuze__fobj_nomem(f, NULL);
+  if (f->kb && f->tused + 1 > f->tsize / 2) {
+    if (table_rebuild(f, f->n + 1)) return fuze__fobj_nomem(f, NULL);
+    kp = NULL; /* the lookup's position is gone with the old index */
+  }
   if (log_kind && log_push(f, LOG_APPEND, f->n, key, val))
     return fuze__fobj_nomem(f, NULL);
   size_t s = f->n;
@@ -368,14 +405,19 @@ int fuze__fobj_append(fuze_fobj *f, const void *key, const void *val, int log_ki
   fuze__hdr_delta(dh, f->n, f->n + 1, f->seq, f->seq + 1);
   f->n++;
   f->seq++;
-  if (f->kb) table_set(f, key, (int64_t)s);
+  if (f->kb && kp && kp->valid && !kp->found) table_put_at(f, kp->pos, 0, kp->h, (int64_t)s);
+  else if (f->kb) table_set(f, key, (int64_t)s);
   pcs[np++] = (fuze_piece){PIECE_HDR, 0, dh};
   return fuze__fobj_send_op(f, pcs, np);
 }
 
+int fuze__fobj_append(fuze_fobj *f, const void *key, const void *val, int log_kind) {
+  return fuze__fobj_append_at(f, key, val, log_kind, NULL);
+}
+
 /* Fig. 5: the last slot moves into the hole s: two value deltas, two key
  * deltas (the index move) and the header. */
-int fuze__fobj_remove_slot(fuze_fobj *f, size_t s, int log_kind) {
+int fuze__fobj_remove_slot_at(fuze_fobj *f, size_t s, int log_kind, const fuze_keypos *kp) {
   size_t last = f->n - 1;
   unsigned char *dv = f->scratch, *dk = f->scratch + f->nb, dh[FUZE_HDR_BYTES];
   unsigned char *hole = f->vals + s * f->nb, *tail = f->vals + last * f->nb;
@@ -383,13 +425,14 @@ int fuze__fobj_remove_slot(fuze_fobj *f, size_t s, int log_kind) {
     return fuze__fobj_nomem(f, NULL);
   fuze_piece pcs[5];
   int np = 0;
-  if (f->kb) table_set(f, f->keys + s * f->kb, TAB_DEL);
+  if (f->kb && kp && kp->valid && kp->found) table_put_at(f, kp->pos, 1, kp->h, TAB_DEL);
+  else if (f->kb) table_set(f, f->keys + s * f->kb, TAB_DEL);
   if (s != last) {
-    fuze__xor3(dv, hole, tail, f->nb);
+    fuze__xor3_small(dv, hole, tail, f->nb);
     pcs[np++] = (fuze_piece){PIECE_NODE, s, dv};
     memcpy(hole, tail, f->nb);
     if (f->kb) {
-      fuze__xor3(dk, f->keys + s * f->kb, f->keys + last * f->kb, f->kb);
+      fuze__xor3_small(dk, f->keys + s * f->kb, f->keys + last * f->kb, f->kb);
       memcpy(f->keys + s * f->kb, f->keys + last * f->kb, f->kb);
       pcs[np++] = (fuze_piece){PIECE_KEY, s, dk};
       table_set(f, f->keys + s * f->kb, (int64_t)s);
@@ -406,6 +449,10 @@ int fuze__fobj_remove_slot(fuze_fobj *f, size_t s, int log_kind) {
    * sees the state after the operation. */
   f->n--;
   return fuze__fobj_send_op(f, pcs, np);
+}
+
+int fuze__fobj_remove_slot(fuze_fobj *f, size_t s, int log_kind) {
+  return fuze__fobj_remove_slot_at(f, s, log_kind, NULL);
 }
 
 /* ---- creation, growth, epochs ---- */
@@ -529,7 +576,7 @@ void fuze__fobj_free(fuze_fobj *f) {
   fuze__win_free(&f->win, !f->excl);
   free(f->keys);
   free(f->vals);
-  free(f->table);
+  fuze__big_free(f->table, sizeof *f->table * f->tsize);
   free(f->phdr);
   free(f->log);
   free(f->q);
@@ -713,18 +760,25 @@ static void undo_remove(fuze_fobj *f, size_t s, const unsigned char *key, const 
   f->n++;
 }
 
-static void undo_one(fuze_fobj *f, const unsigned char *rec) {
+/* Undo the record that ends at end (the log's end or the start of the
+ * next record); returns where it starts. */
+static size_t undo_one(fuze_fobj *f, size_t end) {
   log_rec r;
-  memcpy(&r, rec, sizeof r);
-  const unsigned char *key = rec + sizeof r, *val = key + f->kb;
+  memcpy(&r, f->log + end - sizeof r, sizeof r);
+  size_t pay = log_payload(f, r.kind), start = end - sizeof r - pay;
+  const unsigned char *key = f->log + start, *val = r.kind == LOG_SET ? key : key + f->kb;
   if (r.kind == LOG_APPEND) {
     f->n--;
   } else if (r.kind == LOG_SET) {
     memcpy(f->vals + r.s * f->nb, val, f->nb);
+  } else if (r.kind == LOG_SET_KEY) {
+    memcpy(f->vals + r.s * f->nb, val, f->nb);
+    memcpy(f->keys + r.s * f->kb, key, f->kb);
   } else {
     undo_remove(f, r.s, key, val);
   }
   f->seq--;
+  return start;
 }
 
 /* Rollback: every operation since the last checkpoint, newest first. */
@@ -732,8 +786,7 @@ void fuze__fobjs_undo(fuze_ctx *ctx) {
   if (ctx->lost) return;
   for (int x = 0; x < ctx->nfobjs; x++) {
     fuze_fobj *f = ctx->fobjs[x];
-    size_t rec = sizeof(log_rec) + f->kb + f->nb;
-    for (size_t off = f->loglen; off >= rec; off -= rec) undo_one(f, f->log + off - rec);
+    for (size_t off = f->loglen; off >= sizeof(log_rec);) off = undo_one(f, off);
     /* The index afresh, in place (see table_rebuild), rather than record by
      * record: undoing removes re-inserts keys, and the deleted entries they
      * left would stay counted. */
@@ -755,7 +808,7 @@ void fuze__fobjs_wipe(fuze_ctx *ctx) {
     if (f->winbase) memset(f->winbase, 0xA5, f->winsize);
     free(f->keys);
     free(f->vals);
-    free(f->table);
+    fuze__big_free(f->table, sizeof *f->table * f->tsize);
     free(f->log);
     f->keys = f->vals = f->log = NULL;
     f->table = NULL;

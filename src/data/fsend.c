@@ -242,12 +242,12 @@ struct coal_ord { size_t slot, e; };
 
 typedef struct fuze_coal {
   size_t n, max;         /* entries used, entries before a flush */
-  size_t esz;            /* entry bytes: nb value delta, then kb key delta */
   size_t *slot;          /* entry -> slot */
-  unsigned char *delta;  /* max entries of esz bytes */
+  unsigned char *vd, *kd; /* max value deltas of nb bytes, max key deltas of kb bytes:
+                             apart, so that entries made in slot order are sent as they are */
   int32_t *hash;         /* slot -> entry, open addressing, -1 empty */
   size_t hmask;
-  struct coal_ord *ord;  /* flush: entries in slot order */
+  struct coal_ord *ord, *tmp; /* flush: entries in slot order (tmp: the radix sort's) */
   unsigned char hdr[FUZE_HDR_BYTES]; /* header delta */
   int any;               /* operations coalesced since the last flush */
   int early;             /* a full buffer completes locally, with progress calls
@@ -261,9 +261,11 @@ void fuze__fobj_coal_free(fuze_fobj *f) {
   f->coal = NULL;
   if (!c) return;
   free(c->slot);
-  free(c->delta);
+  free(c->vd);
+  free(c->kd);
   free(c->hash);
   free(c->ord);
+  free(c->tmp);
   free(c);
 }
 
@@ -280,15 +282,16 @@ static coal *coal_get(fuze_fobj *f) {
     const char *e = getenv("FUZE_BATCH_EARLY");
     c->early = !(e && !strcmp(e, "0"));
     c->max = max;
-    c->esz = f->nb + f->kb;
     c->hmask = hs - 1;
     c->slot = malloc(max * sizeof *c->slot);
-    c->delta = malloc(max * (c->esz ? c->esz : 1));
+    c->vd = malloc(max * (f->nb ? f->nb : 1));
+    c->kd = malloc(max * (f->kb ? f->kb : 1));
     c->hash = malloc(hs * sizeof *c->hash);
     c->ord = malloc(max * sizeof *c->ord);
+    c->tmp = malloc(max * sizeof *c->tmp);
   }
   f->coal = c;
-  if (c && c->slot && c->delta && c->hash && c->ord) {
+  if (c && c->slot && c->vd && c->kd && c->hash && c->ord && c->tmp) {
     memset(c->hash, 0xff, hs * sizeof *c->hash);
     return c;
   }
@@ -296,29 +299,52 @@ static coal *coal_get(fuze_fobj *f) {
   return NULL;
 }
 
-/* Entry of slot s, created zeroed; the caller made room for it. */
-static unsigned char *coal_entry(coal *c, size_t s) {
+/* Entry of slot s; *fresh: it was just made (its bytes are not yet set:
+ * the caller fills them). The caller made room for it. */
+static size_t coal_entry(coal *c, size_t s, int *fresh) {
   size_t h = (size_t)(((uint64_t)s * 0x9E3779B97F4A7C15ULL) >> 17) & c->hmask;
   for (;; h = (h + 1) & c->hmask) {
     int32_t e = c->hash[h];
     if (e < 0) break;
-    if (c->slot[e] == s) return c->delta + (size_t)e * c->esz;
+    if (c->slot[e] == s) {
+      *fresh = 0;
+      return (size_t)e;
+    }
   }
   size_t e = c->n++;
   c->hash[h] = (int32_t)e;
   c->slot[e] = s;
-  memset(c->delta + e * c->esz, 0, c->esz);
-  return c->delta + e * c->esz;
+  *fresh = 1;
+  return e;
 }
 
-static int cmp_ord(const void *a, const void *b) {
-  size_t x = *(const size_t *)a, y = *(const size_t *)b;
-  return x < y ? -1 : x > y;
+/* c->ord (m entries) sorted by slot: an LSD radix sort of slot - lowest
+ * slot, 8 bits a pass, as many passes as the range of slots needs (a flush
+ * holds a few thousand entries: qsort's compare calls cost more). */
+static void coal_sort(coal *c, size_t m) {
+  size_t lo = SIZE_MAX, hi = 0;
+  for (size_t r = 0; r < m; r++) {
+    if (c->ord[r].slot < lo) lo = c->ord[r].slot;
+    if (c->ord[r].slot > hi) hi = c->ord[r].slot;
+  }
+  size_t range = hi - lo;
+  struct coal_ord *a = c->ord, *b = c->tmp;
+  for (unsigned shift = 0; shift < 64 && (shift == 0 || (range >> shift)); shift += 8) {
+    size_t cnt[257] = {0};
+    for (size_t r = 0; r < m; r++) cnt[(((a[r].slot - lo) >> shift) & 255) + 1]++;
+    for (int d = 0; d < 256; d++) cnt[d + 1] += cnt[d];
+    for (size_t r = 0; r < m; r++) b[cnt[((a[r].slot - lo) >> shift) & 255]++] = a[r];
+    struct coal_ord *t = a;
+    a = b;
+    b = t;
+  }
+  if (a != c->ord) memcpy(c->ord, a, m * sizeof *a);
 }
 
-/* c->ord := the entries in slot order. Pushes and puts come ascending, pops
- * descending: only a mix needs sorting. */
-static void coal_order(coal *c) {
+/* c->ord := the entries in slot order; 1 when that is the order they were
+ * made in (pushes and puts: no copy needed). Pops come descending: only a
+ * mix needs sorting. */
+static int coal_order(coal *c) {
   size_t m = c->n;
   int up = 1, down = 1;
   for (size_t r = 0; r < m; r++) {
@@ -329,14 +355,16 @@ static void coal_order(coal *c) {
       down &= c->slot[r] < c->slot[r - 1];
     }
   }
-  if (!up && down)
+  if (up) return 1;
+  if (down)
     for (size_t r = 0; r < m / 2; r++) {
       struct coal_ord t = c->ord[r];
       c->ord[r] = c->ord[m - 1 - r];
       c->ord[m - 1 - r] = t;
     }
-  else if (!up)
-    qsort(c->ord, m, sizeof *c->ord, cmp_ord);
+  else
+    coal_sort(c, m);
+  return 0;
 }
 
 /* Backup j's share of the staged buffer (prod: its products of the value
@@ -391,13 +419,20 @@ static int coal_send(fuze_fobj *f, coal *c, int remote) {
     ctx->stage_buf = s;
     ctx->stage_size = need > FUZE_STAGE ? need : FUZE_STAGE;
   }
-  coal_order(c);
+  /* Entries made in slot order (pushes, puts) are sent from the buffer
+   * itself; any other order is gathered into the stage first. */
+  int inorder = coal_order(c);
   unsigned char *val = ctx->stage_buf, *prod[FUZE_GF_MEMBERS], *key = val + m * nb * (1 + (size_t)nf), *hdr = key + m * kb;
   for (int j = 0; j < nf; j++) prod[j] = val + m * nb * (1 + (size_t)j);
-  for (size_t r = 0; r < m; r++) {
-    const unsigned char *d = c->delta + c->ord[r].e * c->esz;
-    memcpy(val + r * nb, d, nb);
-    if (kb) memcpy(key + r * kb, d + nb, kb);
+  if (inorder) {
+    val = c->vd;
+    key = c->kd;
+  } else {
+    for (size_t r = 0; r < m; r++) {
+      size_t e = c->ord[r].e;
+      memcpy(val + r * nb, c->vd + e * nb, nb);
+      if (kb) memcpy(key + r * kb, c->kd + e * kb, kb);
+    }
   }
   memcpy(hdr, c->hdr, FUZE_HDR_BYTES);
   /* A coefficient 1 for every backup (replication, XOR, f = 1 with the
@@ -443,14 +478,27 @@ static int coalesce_op(fuze_fobj *f, const fuze_piece *pcs, int np) {
     }
   }
   if (rc) return rc;
+  size_t last = SIZE_MAX, e = 0; /* a node and a key piece of one slot: one lookup */
   for (int x = 0; x < np; x++) {
     if (pcs[x].type == PIECE_HDR) {
-      fuze__xor_into(c->hdr, pcs[x].delta, FUZE_HDR_BYTES);
+      fuze__xor_small(c->hdr, pcs[x].delta, FUZE_HDR_BYTES);
       continue;
     }
-    unsigned char *d = coal_entry(c, pcs[x].s);
-    if (pcs[x].type == PIECE_NODE) fuze__xor_into(d, pcs[x].delta, f->nb);
-    else fuze__xor_into(d + f->nb, pcs[x].delta, f->kb);
+    int fresh = 0, node = pcs[x].type == PIECE_NODE;
+    if (pcs[x].s != last) {
+      e = coal_entry(c, pcs[x].s, &fresh);
+      last = pcs[x].s;
+    }
+    unsigned char *d = node ? c->vd + e * f->nb : c->kd + e * f->kb;
+    size_t len = node ? f->nb : f->kb;
+    if (!fresh) {
+      fuze__xor_small(d, pcs[x].delta, len);
+      continue;
+    }
+    /* A new entry: this piece's delta as it is, the other part zero. */
+    memcpy(d, pcs[x].delta, len);
+    if (node) memset(c->kd + e * f->kb, 0, f->kb);
+    else memset(c->vd + e * f->nb, 0, f->nb);
   }
   c->any = 1;
   /* Only a rank that hosts regions of this structure receives accumulates

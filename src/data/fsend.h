@@ -31,6 +31,31 @@ static inline void fuze__hdr_delta(unsigned char *d, size_t n0, size_t n1, uint6
   memcpy(d, v, FUZE_HDR_BYTES);
 }
 
+/* dst := a ^ b (dst may be a). Deltas of one operation are small (a value,
+ * a key, a header): a word loop the compiler inlines costs less than the
+ * call into ISA-L's xor_gen and its alignment checks (core/code.c), which
+ * large values still go to. */
+static inline void fuze__xor3_small(unsigned char *dst, const unsigned char *a,
+                                    const unsigned char *b, size_t len) {
+  if (len > 512) {
+    fuze__xor3(dst, a, b, len);
+    return;
+  }
+  size_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    uint64_t x, y;
+    memcpy(&x, a + i, 8);
+    memcpy(&y, b + i, 8);
+    x ^= y;
+    memcpy(dst + i, &x, 8);
+  }
+  for (; i < len; i++) dst[i] = a[i] ^ b[i];
+}
+
+static inline void fuze__xor_small(unsigned char *dst, const unsigned char *src, size_t len) {
+  fuze__xor3_small(dst, dst, src, len);
+}
+
 /* fsend.c. The data path of one operation (the primary's state is already
  * the state after it). With sync=op it is complete (flushed at every
  * backup) when this returns, unless it had to wait for capacity. */

@@ -94,6 +94,19 @@ int fuze__fobj_set(fuze_fobj *f, size_t s, const void *key, const void *val, int
 int fuze__fobj_append(fuze_fobj *f, const void *key, const void *val, int log_kind);
 int fuze__fobj_remove_slot(fuze_fobj *f, size_t s, int log_kind);
 int64_t fuze__map_find(const fuze_fobj *f, const void *key);
+/* A map's lookup that also says where the key is in the hash index (or
+ * where an insert of it goes), so that the put or remove that follows
+ * neither hashes nor probes it again: pass kp to the _at variants, with no
+ * other change of the map in between. */
+typedef struct fuze_keypos {
+  uint64_t h;   /* the key's hash */
+  size_t pos;   /* its index entry, or the entry an insert takes */
+  int found, valid; /* valid 0: no index yet (the _at variants look again) */
+} fuze_keypos;
+int64_t fuze__map_lookup(const fuze_fobj *f, const void *key, fuze_keypos *kp);
+int fuze__fobj_append_at(fuze_fobj *f, const void *key, const void *val, int log_kind,
+                         const fuze_keypos *kp);
+int fuze__fobj_remove_slot_at(fuze_fobj *f, size_t s, int log_kind, const fuze_keypos *kp);
 
 /* Used by the runtime and recovery. */
 int fuze__fobjs_flush(fuze_ctx *ctx);

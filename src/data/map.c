@@ -21,8 +21,9 @@ static int put(fuze_map *m, const char *fn, const void *key, const void *value, 
   int rc = usable(m, fn, key);
   if (rc) return rc;
   if (!value) return CTX_ERR(m->o.ctx, FUZE_ERR_ARG, "%s('%s'): value is NULL", fn, m->o.name);
-  int64_t s = fuze__map_find(&m->o, key);
-  rc = s >= 0 ? fuze__fobj_set(&m->o, (size_t)s, NULL, value, 1) : fuze__fobj_append(&m->o, key, value, 1);
+  fuze_keypos kp;
+  int64_t s = fuze__map_lookup(&m->o, key, &kp);
+  rc = s >= 0 ? fuze__fobj_set(&m->o, (size_t)s, NULL, value, 1) : fuze__fobj_append_at(&m->o, key, value, 1, &kp);
   if (!rc && inserted) *inserted = s < 0;
   return rc;
 }
@@ -40,9 +41,10 @@ static int map_get(const fuze_map *m, const void *key, void *value) {
 static int map_remove(fuze_map *m, const void *key) {
   int rc = usable(m, "fuze_map_remove", key);
   if (rc) return rc;
-  int64_t s = fuze__map_find(&m->o, key);
+  fuze_keypos kp;
+  int64_t s = fuze__map_lookup(&m->o, key, &kp);
   if (s < 0) return CTX_ERR(m->o.ctx, FUZE_ERR_NOT_FOUND, "fuze_map_remove('%s'): key not found", m->o.name);
-  return fuze__fobj_remove_slot(&m->o, (size_t)s, 1);
+  return fuze__fobj_remove_slot_at(&m->o, (size_t)s, 1, &kp);
 }
 
 static int map_foreach(const fuze_map *m, int (*fn)(const void *, const void *, void *), void *arg) {
