@@ -167,37 +167,24 @@ void fuze__gf_scale(unsigned char coef, const unsigned char *in, unsigned char *
   }
 }
 
-/* Tails and mismatched alignments: 8 bytes at a time, then < 8 single bytes. */
-static void xor_words(unsigned char *dst, const unsigned char *a, const unsigned char *b,
-                      size_t len) {
-  size_t n = 0;
-  for (; n + 8 <= len; n += 8) {
-    uint64_t x, y;
-    memcpy(&x, a + n, 8);
-    memcpy(&y, b + n, 8);
-    x ^= y;
-    memcpy(dst + n, &x, 8);
-  }
-  for (; n < len; n++) dst[n] = a[n] ^ b[n];
-}
 
 void fuze__xor3(unsigned char *dst, const unsigned char *a, const unsigned char *b,
                 size_t len) {
   uintptr_t phase = (uintptr_t)dst & 31;
   if (((uintptr_t)a & 31) != phase || ((uintptr_t)b & 31) != phase) {
-    xor_words(dst, a, b, len); /* xor_gen needs all three 32-byte aligned */
+    fuze__xor_words(dst, a, b, len); /* xor_gen needs all three 32-byte aligned */
     return;
   }
   size_t head = (32 - phase) & 31;
   if (head > len) head = len;
-  xor_words(dst, a, b, head);
+  fuze__xor_words(dst, a, b, head);
   size_t bulk = (len - head) & ~(size_t)127; /* xor_gen's fast path: 128 B blocks */
   for (size_t off = head; off < head + bulk; off += chunk_bytes) {
     size_t n = head + bulk - off < chunk_bytes ? head + bulk - off : chunk_bytes;
     void *v[3] = {(void *)(a + off), (void *)(b + off), dst + off};
     xor_gen(3, (int)n, v);
   }
-  xor_words(dst + head + bulk, a + head + bulk, b + head + bulk, len - head - bulk);
+  fuze__xor_words(dst + head + bulk, a + head + bulk, b + head + bulk, len - head - bulk);
 }
 
 void fuze__xor_into(unsigned char *dst, const unsigned char *src, size_t len) {

@@ -7,6 +7,8 @@
 #include "core/names.h" /* enum fuze_code_kind */
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 typedef struct fuze_code {
   int k, m, kind;
@@ -41,6 +43,21 @@ void fuze__xor_into(unsigned char *dst, const unsigned char *src, size_t len);
 
 /* dst = a ^ b (dst may equal a or b, no other overlap). Fastest when all
  * three pointers have the same address modulo 32. */
+/* dst = a ^ b, 8 bytes at a time, then < 8 single bytes: for tails, mismatched
+ * alignments and small values, where a call into ISA-L's xor_gen costs more. */
+static inline void fuze__xor_words(unsigned char *dst, const unsigned char *a,
+                                   const unsigned char *b, size_t len) {
+  size_t n = 0;
+  for (; n + 8 <= len; n += 8) {
+    uint64_t x, y;
+    memcpy(&x, a + n, 8);
+    memcpy(&y, b + n, 8);
+    x ^= y;
+    memcpy(dst + n, &x, 8);
+  }
+  for (; n < len; n++) dst[n] = a[n] ^ b[n];
+}
+
 void fuze__xor3(unsigned char *dst, const unsigned char *a, const unsigned char *b,
                 size_t len);
 

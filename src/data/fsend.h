@@ -37,19 +37,8 @@ static inline void fuze__hdr_delta(unsigned char *d, size_t n0, size_t n1, uint6
  * large values still go to. */
 static inline void fuze__xor3_small(unsigned char *dst, const unsigned char *a,
                                     const unsigned char *b, size_t len) {
-  if (len > 512) {
-    fuze__xor3(dst, a, b, len);
-    return;
-  }
-  size_t i = 0;
-  for (; i + 8 <= len; i += 8) {
-    uint64_t x, y;
-    memcpy(&x, a + i, 8);
-    memcpy(&y, b + i, 8);
-    x ^= y;
-    memcpy(dst + i, &x, 8);
-  }
-  for (; i < len; i++) dst[i] = a[i] ^ b[i];
+  if (len > 512) fuze__xor3(dst, a, b, len);
+  else fuze__xor_words(dst, a, b, len);
 }
 
 static inline void fuze__xor_small(unsigned char *dst, const unsigned char *src, size_t len) {
