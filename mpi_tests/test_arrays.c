@@ -33,6 +33,14 @@ static void make_arrays(tarr *t, uint64_t *rng) {
     t[x].expect = malloc(n);
     t[x].pending = malloc(n);
     t_fill(rng, t[x].buf, n);
+    /* chunk=256: one chunk all zero, one zero but for its last byte, one
+     * but for its first (fuze_protect's first send compares each chunk with
+     * a zero committed copy: every nonzero byte must reach the backups). */
+    if (n > 3 * 256 + 1) {
+      memset(t[x].buf, 0, 3 * 256);
+      t[x].buf[2 * 256 - 1] = 0x5a;
+      t[x].buf[2 * 256] = 0xa5;
+    }
     memcpy(t[x].expect, t[x].buf, n);
   }
 }

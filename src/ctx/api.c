@@ -198,6 +198,7 @@ int fuze__protect_collective(fuze_ctx *ctx, const fuze_ctl *c, const char *name,
   int loaded = fuze__persist_load_array(ctx, a);
   if (loaded < 0) return drop_array(ctx, a, loaded);
   if (!loaded) {
+    a->shadow_zero = a->shadow != NULL; /* fresh zero pages: the deltas are the data */
     rc = fuze__agree(&ctx->net, fuze__arrays_send(ctx, &a, 1, 0));
     if (rc) return drop_array(ctx, a, rc);
     fuze__arrays_promote(ctx, &a, 1, NULL);

@@ -191,7 +191,11 @@ static int scan_dirty(fuze_ctx *ctx, fuze_array *a) {
   const unsigned char *cur = a->base;
   for (size_t c = 0; c < n; c++) {
     size_t off = c * chunk, len = a->bytes - off < chunk ? a->bytes - off : chunk;
-    if (memcmp(cur + off, a->shadow + off, len)) a->dirty[a->ndirty++] = c;
+    /* Against a zero committed copy: any nonzero byte (the chunk compared
+     * with itself one byte on, in cache, not with the fresh copy). */
+    int diff = a->shadow_zero ? cur[off] || memcmp(cur + off, cur + off + 1, len - 1)
+                              : memcmp(cur + off, a->shadow + off, len);
+    if (diff) a->dirty[a->ndirty++] = c;
   }
   return FUZE_SUCCESS;
 }
@@ -224,8 +228,12 @@ static int send_chunk(sender *s, fuze_array *a, size_t c) {
     if ((rc = sender_flush(s))) return rc;
   unsigned char *prod[FUZE_GF_MEMBERS];
   for (int j = 0; j < p->f; j++) prod[j] = s->stage + (size_t)j * s->cap + s->pos;
-  fuze__xor3(s->delta, (const unsigned char *)a->base + off, a->shadow + off, len);
-  fuze__code_delta_encode(&ctx->codes[b], i, s->delta, len, prod);
+  const unsigned char *delta = (const unsigned char *)a->base + off; /* a zero committed copy */
+  if (!a->shadow_zero) {
+    fuze__xor3(s->delta, delta, a->shadow + off, len);
+    delta = s->delta;
+  }
+  fuze__code_delta_encode(&ctx->codes[b], i, delta, len, prod);
   for (int j = 0; j < p->f; j++) {
     int host = p->hosts[b * p->f + j];
     size_t disp = fuze__array_region(ctx, a, host, b, j) + off;
@@ -295,6 +303,7 @@ int fuze__arrays_send(fuze_ctx *ctx, fuze_array **arrays, int n, int hook) {
   if (hook) fuze__hook(ctx, FUZE_HOOK_ARRAYS_PARTIAL, 0);
   if (!rc && primary && !ctx->lost) rc = send_range(&s, arrays, n, total / 2, total);
   for (int x = 0; x < n && !rc && primary && !ctx->lost; x++) rc = send_map(ctx, arrays[x]);
+  for (int x = 0; x < n; x++) arrays[x]->shadow_zero = 0; /* the next send compares */
   free(s.delta);
   free(s.stage);
   return rc;

@@ -35,6 +35,9 @@ struct fuze_array {
   int type_owned;
   /* Committed copy of this rank's bytes (NULL when lost or bytes == 0). */
   unsigned char *shadow;
+  /* The committed copy is all zeros (fuze_protect's fresh one, until the
+   * next fuze__arrays_send): a chunk's delta is its data. */
+  int shadow_zero;
   /* Bytes of every rank (all ranks of the world; 0 for spares). */
   size_t *rank_bytes;
   /* Fused bytes of every block: the largest member's bytes. */
